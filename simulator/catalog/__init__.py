@@ -1,0 +1,274 @@
+"""Sourced catalogs shipped with simplan: GPUs, model architectures, quantization, API prices.
+
+Each catalog is a TOML file beside this module; every entry carries ``source`` and
+``as_of``. Entries are validated on load so a malformed catalog fails loudly.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from simplan.errors import CatalogError, Problem, format_key_path, unknown_id_message
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    source: str = Field(min_length=4)
+    as_of: str = Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")
+    notes: str = ""
+
+
+class Gpu(_Entry):
+    """One GPU SKU: memory, bandwidth, dense tensor-core peaks, interconnect, price."""
+
+    display_name: str
+    family: str
+    memory_gib: float = Field(gt=0)
+    hbm_bandwidth_gb_per_s: float = Field(gt=0)
+    tflops_fp16: float = Field(gt=0)
+    tflops_bf16: float = Field(ge=0)
+    tflops_fp8: float = Field(ge=0)
+    tflops_int8: float = Field(ge=0)
+    tflops_int4: float = Field(ge=0, default=0.0)
+    interconnect: Literal["nvlink", "pcie", "infinity_fabric"]
+    nvlink_gb_per_s: float = Field(ge=0)
+    nvlink_domain_gpus: int = Field(ge=1)
+    pcie_gb_per_s: float = Field(gt=0)
+    tdp_w: float = Field(gt=0)
+    price_on_demand_usd_per_hour: float = Field(gt=0)
+    price_spot_usd_per_hour: float = Field(gt=0)
+    price_reserved_usd_per_hour: float = Field(gt=0)
+    price_source: str
+    price_as_of: str
+
+    def price_usd_per_hour(self, pricing: str) -> float:
+        """Price of one GPU-hour for a pricing mode (``on_demand``, ``spot``, ``reserved``)."""
+        return float(getattr(self, f"price_{pricing}_usd_per_hour"))
+
+    @property
+    def has_fp8(self) -> bool:
+        return self.tflops_fp8 > 0
+
+
+class ModelArch(_Entry):
+    """A transformer architecture from the model's published config."""
+
+    display_name: str = ""
+    family: str = ""
+    num_layers: int = Field(ge=1)
+    hidden_size: int = Field(ge=1)
+    num_attention_heads: int = Field(ge=1)
+    num_kv_heads: int = Field(ge=1)
+    head_dim: int = Field(ge=1)
+    intermediate_size: int = Field(ge=0)
+    vocab_size: int = Field(ge=1)
+    gated_mlp: bool = True
+    tie_word_embeddings: bool = False
+    attention: Literal["mha", "gqa", "mla"] = "gqa"
+    max_context_tokens: int = Field(ge=1)
+    total_params_b: float = Field(gt=0)
+    active_params_b: float = Field(gt=0)
+    num_experts: int = Field(ge=0, default=0)
+    experts_per_token: int = Field(ge=0, default=0)
+    moe_intermediate_size: int = Field(ge=0, default=0)
+    num_shared_experts: int = Field(ge=0, default=0)
+    first_dense_layers: int = Field(ge=0, default=0)
+    kv_lora_rank: int = Field(ge=0, default=0)
+    q_lora_rank: int = Field(ge=0, default=0)
+    qk_nope_head_dim: int = Field(ge=0, default=0)
+    qk_rope_head_dim: int = Field(ge=0, default=0)
+    v_head_dim: int = Field(ge=0, default=0)
+
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelArch:
+        if self.num_attention_heads % self.num_kv_heads:
+            raise ValueError(
+                f"num_attention_heads ({self.num_attention_heads}) must be a multiple of "
+                f"num_kv_heads ({self.num_kv_heads})"
+            )
+        if self.num_experts and not 0 < self.experts_per_token <= self.num_experts:
+            raise ValueError("experts_per_token must be in 1..num_experts for an MoE model")
+        if self.attention == "mla" and self.kv_lora_rank <= 0:
+            raise ValueError("an MLA model needs kv_lora_rank > 0")
+        return self
+
+
+class WeightScheme(_Entry):
+    """A weight quantization scheme and the tensor-core dtype its GEMMs run at."""
+
+    display_name: str
+    bits_per_weight: float = Field(gt=0, le=32)
+    compute_dtype: Literal["fp16", "bf16", "fp8", "int8"]
+    weight_only: bool
+    requires_fp8_tensor_cores: bool = False
+    dequant_overhead: float = Field(ge=0, default=0.0)
+    group_size: int = Field(ge=0, default=0)
+    quality_loss_pct_range: tuple[float, float] = (0.0, 0.0)
+
+
+class KvDtype(_Entry):
+    """A KV-cache element type."""
+
+    display_name: str
+    bytes_per_element: float = Field(gt=0)
+
+
+class ApiPrice(_Entry):
+    """An API's list price per million input and output tokens."""
+
+    display_name: str
+    provider: str
+    usd_per_mtok_input: float = Field(ge=0)
+    usd_per_mtok_output: float = Field(ge=0)
+    usd_per_mtok_cached_input: float | None = None
+    model: str | None = None
+
+
+class Efficiency(_Entry):
+    """Fitted efficiency factors of the roofline model for one GPU family."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    gemm_compute_efficiency_max: float = Field(gt=0, le=1)
+    gemm_m_half_tokens: float = Field(ge=0)
+    gemm_memory_efficiency: float = Field(gt=0, le=1)
+    gemm_overhead_s: float = Field(ge=0)
+    elementwise_memory_efficiency: float = Field(gt=0, le=1)
+    elementwise_overhead_s: float = Field(ge=0)
+    attention_decode_memory_efficiency: float = Field(gt=0, le=1)
+    attention_prefill_compute_efficiency: float = Field(gt=0, le=1)
+    attention_overhead_s: float = Field(ge=0)
+    allreduce_latency_s: float = Field(ge=0)
+    allreduce_bus_bandwidth_gb_per_s: float = Field(gt=0)
+    allreduce_pairwise_latency_s: float = Field(ge=0)
+    allreduce_pairwise_bus_bandwidth_gb_per_s: float = Field(gt=0)
+
+
+_FILES: dict[str, tuple[str, str | None, type[_Entry]]] = {
+    # kind -> (file, table prefix inside the file, entry type)
+    "gpu": ("gpus.toml", None, Gpu),
+    "model": ("models.toml", None, ModelArch),
+    "weights": ("quantization.toml", "weights", WeightScheme),
+    "kv_cache": ("quantization.toml", "kv_cache", KvDtype),
+    "api": ("apis.toml", None, ApiPrice),
+    "efficiency": ("efficiency.toml", None, Efficiency),
+}
+
+
+def _read_toml(name: str) -> dict[str, Any]:
+    text = resources.files("simplan.catalog").joinpath(name).read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+@cache
+def load(kind: str) -> dict[str, Any]:
+    """Load one catalog as ``{id: entry}``.
+
+    Parameters
+    ----------
+    kind : {"gpu", "model", "weights", "kv_cache", "api", "efficiency"}
+    """
+    file, prefix, entry_type = _FILES[kind]
+    raw = _read_toml(file)
+    if prefix is not None:
+        raw = raw.get(prefix, {})
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            out[key] = entry_type.model_validate({"id": key, **value})
+        except ValidationError as exc:
+            problems = [
+                Problem(format_key_path((key, *e["loc"])), e["msg"]) for e in exc.errors()
+            ]
+            raise CatalogError("malformed catalog entry", problems, source=file) from None
+    return out
+
+
+def get(kind: str, name: str) -> Any:
+    """Return one catalog entry by id, or raise a :class:`CatalogError` naming the nearest id."""
+    entries = load(kind)
+    if name not in entries:
+        raise CatalogError(unknown_id_message(_KIND_WORD[kind], name, entries))
+    return entries[name]
+
+
+_KIND_WORD = {
+    "gpu": "gpu",
+    "model": "model",
+    "weights": "quantization",
+    "kv_cache": "quantization",
+    "api": "api",
+    "efficiency": "efficiency",
+}
+
+
+def gpu(name: str) -> Gpu:
+    return get("gpu", name)  # type: ignore[no-any-return]
+
+
+def model(name: str) -> ModelArch:
+    return get("model", name)  # type: ignore[no-any-return]
+
+
+def weights(name: str) -> WeightScheme:
+    return get("weights", name)  # type: ignore[no-any-return]
+
+
+def kv_cache(name: str) -> KvDtype:
+    return get("kv_cache", name)  # type: ignore[no-any-return]
+
+
+def api(name: str) -> ApiPrice:
+    return get("api", name)  # type: ignore[no-any-return]
+
+
+def efficiency(family: str) -> Efficiency:
+    """Efficiency factors for a GPU family; families without a fit use the nearest generation's.
+
+    The profiling data covers Ampere (A100) and Hopper (H100). Other families borrow the
+    closest fitted generation: Ada (L40S, L4) and Ampere GA10x (A10G) use the A100 fit,
+    Blackwell uses the H100 fit. This is an assumption stated in docs/model.md.
+    """
+    entries = load("efficiency")
+    key = _EFFICIENCY_FAMILY.get(family, family)
+    if key not in entries:
+        raise CatalogError(unknown_id_message("efficiency", family, entries))
+    return entries[key]  # type: ignore[no-any-return]
+
+
+_EFFICIENCY_FAMILY = {
+    "ampere": "a100",
+    "ada": "a100",
+    "hopper": "h100",
+    "blackwell": "h100",
+    "cdna3": "h100",
+}
+
+
+__all__ = [
+    "ApiPrice",
+    "Efficiency",
+    "Gpu",
+    "KvDtype",
+    "ModelArch",
+    "WeightScheme",
+    "api",
+    "efficiency",
+    "get",
+    "gpu",
+    "kv_cache",
+    "load",
+    "model",
+    "weights",
+]

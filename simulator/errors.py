@@ -1,0 +1,91 @@
+"""The errors simplan shows to users.
+
+Everything a user can get wrong (a scenario file, a catalog id, a configuration
+that cannot physically work) raises a :class:`SimplanError`. The CLI prints its
+message and exits with status 2; it never shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+def nearest(name: str, allowed: Iterable[str]) -> str | None:
+    """Return the allowed name closest to ``name`` (for typo suggestions), or None."""
+    choices = list(allowed)
+    lowered = {c.lower(): c for c in choices}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    hits = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.5)
+    return lowered[hits[0]] if hits else None
+
+
+def format_key_path(loc: Iterable[object]) -> str:
+    """Render a location tuple such as ``('workload', 'input_tokens', 'mean')`` as a dotted key path."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            text = str(part)
+            if "." in text or " " in text:
+                text = f'"{text}"'
+            out += ("." if out else "") + text
+    return out or "(top level)"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where, what value, and what is allowed."""
+
+    key_path: str
+    message: str
+    value: object = None
+    has_value: bool = False
+
+    def render(self) -> str:
+        shown = f" = {self.value!r}" if self.has_value else ""
+        return f"  {self.key_path}{shown}: {self.message}"
+
+
+@dataclass
+class SimplanError(Exception):
+    """A user-facing error: bad input or a configuration that cannot work."""
+
+    summary: str
+    problems: list[Problem] = field(default_factory=list)
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(self.summary)
+
+    def __str__(self) -> str:
+        head = f"{self.source}: {self.summary}" if self.source else self.summary
+        if not self.problems:
+            return head
+        return "\n".join([head, *(p.render() for p in self.problems)])
+
+
+class ScenarioError(SimplanError):
+    """A scenario file that cannot be read or does not validate."""
+
+
+class CatalogError(SimplanError):
+    """An unknown catalog id or a malformed catalog file."""
+
+
+class InfeasibleError(SimplanError):
+    """A configuration that cannot physically work (does not fit, invalid parallelism)."""
+
+
+def unknown_id_message(kind: str, name: str, allowed: Iterable[str]) -> str:
+    """Message for an unknown catalog id, with the nearest valid id when one is close."""
+    choices = sorted(allowed)
+    hint = nearest(name, choices)
+    msg = f"unknown {kind} id {name!r}"
+    if hint is not None:
+        msg += f"; did you mean {hint!r}?"
+    shown = ", ".join(choices[:12]) + (", ..." if len(choices) > 12 else "")
+    return f"{msg} (allowed: {shown}; see `simplan catalog {kind}s`)"
