@@ -1,0 +1,141 @@
+"""Memory model of one replica: weights, KV cache and the largest batch that fits.
+
+Per GPU of a replica with tensor-parallel degree ``tp`` and ``pp`` pipeline stages:
+
+* weights: the linear layers of the stage's layers at the scheme's bytes per weight,
+  plus the vocab-parallel embedding and LM head kept in 16-bit (engines do not quantize
+  them);
+* reserve: a fixed amount (CUDA context, CUDA graphs, NCCL buffers) plus the activation
+  peak of a forward pass over ``max_num_batched_tokens`` tokens (what vLLM profiles
+  before sizing its cache);
+* KV cache: everything else inside ``gpu_memory_utilization`` of device memory, in
+  whole blocks of ``block_size`` tokens.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simplan.kernels import layout as c
+from simplan.kernels._jit import kernel, vectorized
+from simplan.kernels.roofline import kv_elems_per_token_per_layer
+
+
+@kernel
+def layer_params_per_gpu(cfg):  # type: ignore[no-untyped-def]
+    """Linear-layer parameters of one pipeline stage held by one GPU (average stage)."""
+    tp = cfg[c.TP]
+    h = cfg[c.H]
+    heads = cfg[c.NH] / tp
+    if cfg[c.MLA] > 0.0:
+        qk = cfg[c.QK_NOPE] + cfg[c.QK_ROPE]
+        if cfg[c.Q_LORA] > 0.0:
+            # the low-rank down-projections are replicated on every TP rank
+            attn = h * cfg[c.Q_LORA] + cfg[c.Q_LORA] * heads * qk
+        else:
+            attn = h * heads * qk
+        attn += h * (cfg[c.KV_LORA] + cfg[c.QK_ROPE])
+        attn += cfg[c.KV_LORA] * heads * (cfg[c.QK_NOPE] + cfg[c.V_HD])
+        attn += heads * cfg[c.V_HD] * h
+    else:
+        kvh = max(cfg[c.NKV] / tp, 1.0)
+        attn = h * (heads + 2.0 * kvh) * cfg[c.HD] + heads * cfg[c.HD] * h
+    mats = 2.0 + cfg[c.GATED]
+    dense_mlp = mats * h * cfg[c.I] / tp
+    layers = math.ceil(cfg[c.L] / cfg[c.PP])
+    if cfg[c.E] > 0.0:
+        moe = (cfg[c.E] + cfg[c.NS]) * mats * h * cfg[c.IM] / tp + h * cfg[c.E]
+        frac_dense = min(cfg[c.LD], cfg[c.L]) / cfg[c.L]
+        per_layer = attn + frac_dense * dense_mlp + (1.0 - frac_dense) * moe
+    else:
+        per_layer = attn + dense_mlp
+    return layers * per_layer
+
+
+@kernel
+def weight_bytes_per_gpu(cfg):  # type: ignore[no-untyped-def]
+    """Bytes of weights on the most loaded GPU of the replica."""
+    linear = layer_params_per_gpu(cfg) * cfg[c.W_BYTES]
+    table = cfg[c.V] * cfg[c.H] / cfg[c.TP] * cfg[c.A_BYTES]
+    if cfg[c.PP] > 1.0:
+        # embedding on the first stage, LM head on the last: one table per GPU at most
+        tables = table
+    else:
+        tables = table if cfg[c.TIE] > 0.0 else 2.0 * table
+    return linear + tables
+
+
+@kernel
+def kv_bytes_per_token(cfg):  # type: ignore[no-untyped-def]
+    """KV-cache bytes one token occupies on one GPU (its stage's layers)."""
+    layers = math.ceil(cfg[c.L] / cfg[c.PP])
+    return layers * kv_elems_per_token_per_layer(cfg) * cfg[c.KV_BYTES]
+
+
+@kernel
+def activation_reserve_bytes(cfg):  # type: ignore[no-untyped-def]
+    """Peak activation memory of one forward pass at ``max_num_batched_tokens`` on one GPU.
+
+    The live tensors of the widest op: the residual stream and normed input (2H), the
+    QKV output, and the MLP's gate/up output and activation; plus fp32 logits for up to
+    ``max_num_seqs`` rows of the vocab shard.
+    """
+    t = cfg[c.MAX_BATCHED_TOKENS]
+    tp = cfg[c.TP]
+    if cfg[c.E] > 0.0:
+        width = max(cfg[c.I], (cfg[c.K] + cfg[c.NS]) * cfg[c.IM])
+    else:
+        width = cfg[c.I]
+    per_token = 2.0 * cfg[c.H] + (cfg[c.NH] + 2.0 * cfg[c.NKV]) * cfg[c.HD] / tp
+    per_token += (2.0 + cfg[c.GATED]) * width / tp
+    logits = min(cfg[c.MAX_NUM_SEQS], t) * cfg[c.V] / tp * 4.0
+    return t * per_token * cfg[c.A_BYTES] + logits
+
+
+@kernel
+def kv_capacity_tokens(cfg):  # type: ignore[no-untyped-def]
+    """Tokens the replica's KV cache holds (whole blocks); 0 or less when nothing fits."""
+    budget = cfg[c.MEM] * cfg[c.MEM_UTIL]
+    free = (
+        budget - weight_bytes_per_gpu(cfg) - activation_reserve_bytes(cfg) - cfg[c.RESERVE_FIXED]
+    )
+    if free <= 0.0:
+        return 0.0
+    tokens = math.floor(free / kv_bytes_per_token(cfg))
+    return math.floor(tokens / cfg[c.BLOCK]) * cfg[c.BLOCK]
+
+
+@kernel
+def blocks_for_tokens(tokens, block):  # type: ignore[no-untyped-def]
+    return math.ceil(tokens / block)
+
+
+@kernel
+def max_batch(cfg, input_tokens, output_tokens):  # type: ignore[no-untyped-def]
+    """Largest number of sequences of the given lengths whose KV fits at once."""
+    cap_blocks = math.floor(kv_capacity_tokens(cfg) / cfg[c.BLOCK])
+    per_seq = blocks_for_tokens(input_tokens + output_tokens, cfg[c.BLOCK])
+    if per_seq <= 0:
+        return 0.0
+    return float(math.floor(cap_blocks / per_seq))
+
+
+@vectorized
+def memory_many(cfgs, input_tokens, output_tokens):  # type: ignore[no-untyped-def]
+    """Memory figures for many configurations.
+
+    Returns an (n, 5) array: weight bytes per GPU, KV bytes per token per GPU,
+    reserve bytes per GPU (activations + fixed), KV capacity in tokens, max batch.
+    """
+    n = cfgs.shape[0]
+    out = np.empty((n, 5))
+    for i in range(n):
+        cfg = cfgs[i]
+        out[i, 0] = weight_bytes_per_gpu(cfg)
+        out[i, 1] = kv_bytes_per_token(cfg)
+        out[i, 2] = activation_reserve_bytes(cfg) + cfg[c.RESERVE_FIXED]
+        out[i, 3] = kv_capacity_tokens(cfg)
+        out[i, 4] = max_batch(cfg, input_tokens[i], output_tokens[i])
+    return out

@@ -1,0 +1,356 @@
+"""Per-iteration time of one replica from a roofline over the transformer's op groups.
+
+Each op group (QKV projection, attention, output projection, MLP or routed experts,
+element-wise ops, LM head, all-reduces) has FLOPs and bytes moved. Its time is
+
+    t = max(FLOPs / (peak * eta_c), bytes / (bandwidth * eta_m)) + t0
+
+i.e. an op is limited by whichever of compute or memory takes longer (the two overlap
+inside a kernel), plus a fixed per-kernel cost. GEMM compute efficiency grows with the
+token count M as ``eta_c * M / (M + m_half)`` because small GEMMs cannot fill the GPU.
+Ops run one after another, so an iteration is the sum of its ops, plus a fixed
+per-iteration overhead (scheduling, sampling, launches) that dominates small batches.
+
+All functions take the configuration vector described in :mod:`simplan.kernels.layout`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simplan.kernels import layout as c
+from simplan.kernels._jit import kernel, vectorized
+
+
+@kernel
+def gemm_time_s(cfg, m, k, n, weight_bytes, peak):  # type: ignore[no-untyped-def]
+    """Time of an (m x k) @ (k x n) GEMM whose weights take ``weight_bytes`` per element."""
+    if m <= 0.0:
+        return 0.0
+    flops = 2.0 * m * k * n
+    eta = cfg[c.ETA_C] * m / (m + cfg[c.M_HALF])
+    t_compute = flops / (peak * eta) * (1.0 + cfg[c.DEQUANT])
+    nbytes = k * n * weight_bytes + (m * k + m * n) * cfg[c.A_BYTES]
+    t_memory = nbytes / (cfg[c.BW] * cfg[c.ETA_M])
+    return max(t_compute, t_memory) + cfg[c.T0_GEMM]
+
+
+@kernel
+def kv_heads_per_gpu(cfg):  # type: ignore[no-untyped-def]
+    """KV heads each GPU holds; heads are replicated when TP exceeds the KV-head count."""
+    return max(cfg[c.NKV] / cfg[c.TP], 1.0)
+
+
+@kernel
+def kv_elems_per_token_per_layer(cfg):  # type: ignore[no-untyped-def]
+    """KV-cache elements one token adds to one layer on one GPU.
+
+    MLA caches one compressed latent (plus the decoupled RoPE key) shared by all heads,
+    and every TP rank keeps the whole latent, so TP does not shrink it.
+    """
+    if cfg[c.MLA] > 0.0:
+        return cfg[c.KV_LORA] + cfg[c.QK_ROPE]
+    return 2.0 * kv_heads_per_gpu(cfg) * cfg[c.HD]
+
+
+@kernel
+def moe_distinct_experts(num_experts, experts_per_token, tokens):  # type: ignore[no-untyped-def]
+    """Expected number of distinct experts T tokens touch: E * (1 - (1 - k/E)^T)."""
+    if tokens <= 0.0:
+        return 0.0
+    return num_experts * (1.0 - (1.0 - experts_per_token / num_experts) ** tokens)
+
+
+@kernel
+def attention_proj_time_s(cfg, t):  # type: ignore[no-untyped-def]
+    """QKV and output projections of one layer for ``t`` tokens on one GPU."""
+    tp = cfg[c.TP]
+    h = cfg[c.H]
+    heads = cfg[c.NH] / tp
+    wb = cfg[c.W_BYTES]
+    pk = cfg[c.PEAK_GEMM]
+    if cfg[c.MLA] > 0.0:
+        qk_dim = cfg[c.QK_NOPE] + cfg[c.QK_ROPE]
+        if cfg[c.Q_LORA] > 0.0:
+            tq = gemm_time_s(cfg, t, h, cfg[c.Q_LORA], wb, pk)
+            tq += gemm_time_s(cfg, t, cfg[c.Q_LORA], heads * qk_dim, wb, pk)
+        else:
+            tq = gemm_time_s(cfg, t, h, heads * qk_dim, wb, pk)
+        tkv = gemm_time_s(cfg, t, h, cfg[c.KV_LORA] + cfg[c.QK_ROPE], wb, pk)
+        tkv += gemm_time_s(cfg, t, cfg[c.KV_LORA], heads * (cfg[c.QK_NOPE] + cfg[c.V_HD]), wb, pk)
+        to = gemm_time_s(cfg, t, heads * cfg[c.V_HD], h, wb, pk)
+        return tq + tkv + to
+    hd = cfg[c.HD]
+    qkv = gemm_time_s(cfg, t, h, (heads + 2.0 * kv_heads_per_gpu(cfg)) * hd, wb, pk)
+    out = gemm_time_s(cfg, t, heads * hd, h, wb, pk)
+    return qkv + out
+
+
+@kernel
+def attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens):  # type: ignore[no-untyped-def]
+    """Attention kernels of one layer on one GPU.
+
+    ``prefill_pairs`` is the number of (query, key) pairs of the prefill chunks
+    (sum over chunks of chunk * (prefix + (chunk + 1) / 2)); ``decode_ctx_tokens`` the
+    total context the decoding sequences read. Decode attention reads the KV cache once
+    (memory-bound); prefill attention is FLOP-bound (flash attention).
+    """
+    heads = cfg[c.NH] / cfg[c.TP]
+    kv_elems = kv_elems_per_token_per_layer(cfg)
+    if cfg[c.MLA] > 0.0:
+        # Absorbed MLA: scores against the latent+rope key, values from the latent.
+        flops_per_pair = heads * (2.0 * (cfg[c.KV_LORA] + cfg[c.QK_ROPE]) + 2.0 * cfg[c.KV_LORA])
+        prefill_flops_per_pair = heads * (
+            2.0 * (cfg[c.QK_NOPE] + cfg[c.QK_ROPE]) + 2.0 * cfg[c.V_HD]
+        )
+    else:
+        flops_per_pair = 4.0 * heads * cfg[c.HD]
+        prefill_flops_per_pair = flops_per_pair
+    t = 0.0
+    if decode_ctx_tokens > 0.0:
+        nbytes = decode_ctx_tokens * kv_elems * cfg[c.KV_BYTES]
+        t_mem = nbytes / (cfg[c.BW] * cfg[c.ETA_ATT_DEC])
+        t_cmp = decode_ctx_tokens * flops_per_pair / (cfg[c.PEAK_FP16] * cfg[c.ETA_ATT_PRE])
+        t += max(t_mem, t_cmp) + cfg[c.T0_ATT]
+    if prefill_tokens > 0.0:
+        t_cmp = prefill_pairs * prefill_flops_per_pair / (cfg[c.PEAK_FP16] * cfg[c.ETA_ATT_PRE])
+        nbytes = prefill_tokens * kv_elems * cfg[c.KV_BYTES]
+        t_mem = nbytes / (cfg[c.BW] * cfg[c.ETA_ATT_DEC])
+        t += max(t_mem, t_cmp) + cfg[c.T0_ATT]
+    return t
+
+
+@kernel
+def dense_mlp_time_s(cfg, t, width):  # type: ignore[no-untyped-def]
+    """Gate/up and down projections of an MLP of intermediate ``width`` for ``t`` tokens."""
+    tp = cfg[c.TP]
+    h = cfg[c.H]
+    wb = cfg[c.W_BYTES]
+    pk = cfg[c.PEAK_GEMM]
+    up = gemm_time_s(cfg, t, h, (1.0 + cfg[c.GATED]) * width / tp, wb, pk)
+    down = gemm_time_s(cfg, t, width / tp, h, wb, pk)
+    return up + down
+
+
+@kernel
+def moe_time_s(cfg, t):  # type: ignore[no-untyped-def]
+    """Routed and shared experts of one MoE layer for ``t`` tokens on one GPU.
+
+    Experts are tensor-parallel (each expert's matrices split across the TP group), as
+    vLLM does without expert parallelism. Weight bytes come from the distinct experts the
+    batch touches; FLOPs from the k experts each token uses.
+    """
+    if t <= 0.0:
+        return 0.0
+    tp = cfg[c.TP]
+    h = cfg[c.H]
+    e = cfg[c.E]
+    k = cfg[c.K]
+    width = cfg[c.IM] / tp
+    mats = 2.0 + cfg[c.GATED]
+    touched = moe_distinct_experts(e, k, t)
+    params_per_expert = mats * h * width
+    flops = 2.0 * t * k * params_per_expert
+    m_per_expert = t * k / touched
+    eta = cfg[c.ETA_C] * m_per_expert / (m_per_expert + cfg[c.M_HALF])
+    t_compute = flops / (cfg[c.PEAK_GEMM] * eta) * (1.0 + cfg[c.DEQUANT])
+    nbytes = touched * params_per_expert * cfg[c.W_BYTES] + t * k * (2.0 * h + 2.0 * width) * cfg[
+        c.A_BYTES
+    ]
+    t_memory = nbytes / (cfg[c.BW] * cfg[c.ETA_M])
+    # router GEMM (replicated, tiny) + grouped expert GEMMs (up and down)
+    routed = max(t_compute, t_memory) + 2.0 * cfg[c.T0_GEMM]
+    router = gemm_time_s(cfg, t, h, e, cfg[c.A_BYTES], cfg[c.PEAK_FP16])
+    shared = 0.0
+    if cfg[c.NS] > 0.0:
+        shared = dense_mlp_time_s(cfg, t, cfg[c.NS] * cfg[c.IM])
+    return routed + router + shared
+
+
+@kernel
+def elementwise_time_s(cfg, t):  # type: ignore[no-untyped-def]
+    """Norms, rotary embedding, activation and residual adds of one layer.
+
+    Bytes follow the op definitions the efficiencies were fitted with: two norms
+    (read + write T*H each), two residual adds (read 2, write 1 of T*H), rotary
+    (read + write the Q and K heads), activation (read gate and up, write one).
+    """
+    if t <= 0.0:
+        return 0.0
+    tp = cfg[c.TP]
+    h = cfg[c.H]
+    heads = cfg[c.NH] / tp
+    if cfg[c.E] > 0.0:
+        act_width = (cfg[c.K] * cfg[c.IM] + cfg[c.NS] * cfg[c.IM]) / tp
+    else:
+        act_width = cfg[c.I] / tp
+    rope_dim = cfg[c.QK_ROPE] if cfg[c.MLA] > 0.0 else cfg[c.HD]
+    elems = 2.0 * (2.0 * t * h)  # two norms
+    elems += 2.0 * (3.0 * t * h)  # two residual adds
+    elems += 2.0 * t * (heads + kv_heads_per_gpu(cfg)) * rope_dim
+    elems += t * act_width * (2.0 + cfg[c.GATED]) if cfg[c.GATED] > 0.0 else 2.0 * t * act_width
+    nbytes = elems * cfg[c.A_BYTES]
+    return nbytes / (cfg[c.BW] * cfg[c.ETA_ELEM]) + 6.0 * cfg[c.T0_ELEM]
+
+
+@kernel
+def allreduce_time_s(cfg, nbytes):  # type: ignore[no-untyped-def]
+    """Ring all-reduce over the TP group: latency + 2(n-1)/n * bytes / bus bandwidth."""
+    n = cfg[c.TP]
+    if n <= 1.0 or nbytes <= 0.0:
+        return 0.0
+    return cfg[c.AR_ALPHA] + 2.0 * (n - 1.0) / n * nbytes / cfg[c.AR_BW]
+
+
+@kernel
+def layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, moe_layer):  # type: ignore[no-untyped-def]
+    """One transformer layer on one GPU for ``t`` tokens (prefill chunks plus decodes)."""
+    if t <= 0.0:
+        return 0.0
+    total = attention_proj_time_s(cfg, t)
+    total += attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens)
+    if moe_layer:
+        total += moe_time_s(cfg, t)
+    else:
+        total += dense_mlp_time_s(cfg, t, cfg[c.I])
+    total += elementwise_time_s(cfg, t)
+    # Two all-reduces per layer: after attention and after the MLP.
+    total += 2.0 * allreduce_time_s(cfg, t * cfg[c.H] * cfg[c.A_BYTES])
+    return total
+
+
+@kernel
+def stage_layers_time_s(cfg, layers, t, prefill_tokens, prefill_pairs, decode_ctx_tokens):  # type: ignore[no-untyped-def]
+    """``layers`` consecutive layers, split between leading dense and MoE layers."""
+    if cfg[c.E] > 0.0:
+        frac_dense = min(cfg[c.LD], cfg[c.L]) / cfg[c.L]
+        dense = layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, False)
+        moe = layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, True)
+        return layers * (frac_dense * dense + (1.0 - frac_dense) * moe)
+    return layers * layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, False)
+
+
+@kernel
+def lm_head_time_s(cfg, rows):  # type: ignore[no-untyped-def]
+    """The LM head (vocab-parallel, unquantized) for the rows that need logits."""
+    if rows <= 0.0:
+        return 0.0
+    return gemm_time_s(
+        cfg, rows, cfg[c.H], cfg[c.V] / cfg[c.TP], cfg[c.A_BYTES], cfg[c.PEAK_FP16]
+    ) + cfg[c.T0_ELEM]
+
+
+@kernel
+def step_time_s(cfg, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, decode_ctx_tokens):  # type: ignore[no-untyped-def]
+    """Duration of one engine iteration of a replica.
+
+    Parameters
+    ----------
+    cfg : float64[NCFG]
+        Configuration vector (:mod:`simplan.kernels.layout`).
+    prefill_tokens : float
+        Prompt tokens processed this iteration (sum of prefill chunks).
+    prefill_pairs : float
+        Attention (query, key) pairs of those chunks: sum of chunk * (prefix + (chunk+1)/2).
+    prefill_seqs : float
+        Sequences whose prefill completes this iteration (they need logits).
+    decode_seqs : float
+        Sequences generating one token each.
+    decode_ctx_tokens : float
+        Sum of the decoding sequences' context lengths (KV tokens read).
+
+    Returns
+    -------
+    float
+        Seconds. With pipeline parallelism the batch is split into ``m = min(pp, seqs)``
+        micro-batches that flow through ``pp`` stages: ``(m + pp - 1)`` stage times, the
+        ``pp - 1`` of them being the pipeline bubble.
+    """
+    t = prefill_tokens + decode_seqs
+    if t <= 0.0:
+        return 0.0
+    pp = cfg[c.PP]
+    seqs = max(prefill_seqs + decode_seqs, 1.0)
+    m = min(pp, seqs)
+    layers_per_stage = math.ceil(cfg[c.L] / pp)
+    stage = stage_layers_time_s(
+        cfg, layers_per_stage, t / m, prefill_tokens / m, prefill_pairs / m, decode_ctx_tokens / m
+    )
+    if pp > 1.0:
+        stage += cfg[c.P2P_ALPHA] + (t / m) * cfg[c.H] * cfg[c.A_BYTES] / cfg[c.P2P_BW]
+    head = lm_head_time_s(cfg, prefill_seqs + decode_seqs)
+    return (m + pp - 1.0) * stage + head + cfg[c.T_ITER]
+
+
+@kernel
+def step_flops_and_bytes(cfg, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, decode_ctx_tokens):  # type: ignore[no-untyped-def]
+    """Useful FLOPs and HBM bytes of one iteration summed over the replica's GPUs.
+
+    For MFU/MBU: model FLOPs (2 x active params per token plus attention) and the
+    bytes of weights and KV cache read, without efficiency factors.
+    """
+    t = prefill_tokens + decode_seqs
+    if t <= 0.0:
+        return 0.0, 0.0
+    active, _, touched_total = _param_counts(cfg, t)
+    flops = 2.0 * active * t
+    if cfg[c.MLA] > 0.0:
+        per_pair = cfg[c.NH] * (2.0 * (cfg[c.KV_LORA] + cfg[c.QK_ROPE]) + 2.0 * cfg[c.KV_LORA])
+    else:
+        per_pair = 4.0 * cfg[c.NH] * cfg[c.HD]
+    flops += cfg[c.L] * per_pair * (prefill_pairs + decode_ctx_tokens)
+    kv_token_bytes = kv_elems_per_token_per_layer(cfg) * cfg[c.KV_BYTES] * cfg[c.L]
+    if cfg[c.MLA] <= 0.0:
+        kv_token_bytes *= cfg[c.TP]  # per-GPU heads x GPUs = whole model's KV
+    nbytes = touched_total * cfg[c.W_BYTES] + (decode_ctx_tokens + prefill_tokens) * kv_token_bytes
+    return flops, nbytes
+
+
+@kernel
+def _param_counts(cfg, t):  # type: ignore[no-untyped-def]
+    """(active params per token, all layer params, params a batch of t tokens reads).
+
+    Whole-model counts (not per GPU), for FLOP and byte accounting.
+    """
+    h = cfg[c.H]
+    nh = cfg[c.NH]
+    if cfg[c.MLA] > 0.0:
+        qk = cfg[c.QK_NOPE] + cfg[c.QK_ROPE]
+        if cfg[c.Q_LORA] > 0.0:
+            attn = h * cfg[c.Q_LORA] + cfg[c.Q_LORA] * nh * qk
+        else:
+            attn = h * nh * qk
+        attn += h * (cfg[c.KV_LORA] + cfg[c.QK_ROPE])
+        attn += cfg[c.KV_LORA] * nh * (cfg[c.QK_NOPE] + cfg[c.V_HD])
+        attn += nh * cfg[c.V_HD] * h
+    else:
+        attn = h * (nh + 2.0 * cfg[c.NKV]) * cfg[c.HD] + nh * cfg[c.HD] * h
+    mats = 2.0 + cfg[c.GATED]
+    dense_mlp = mats * h * cfg[c.I]
+    lm = h * cfg[c.V]
+    if cfg[c.E] > 0.0:
+        n_dense = min(cfg[c.LD], cfg[c.L])
+        n_moe = cfg[c.L] - n_dense
+        expert = mats * h * cfg[c.IM]
+        shared = cfg[c.NS] * expert
+        touched = moe_distinct_experts(cfg[c.E], cfg[c.K], t)
+        active = n_dense * (attn + dense_mlp) + n_moe * (attn + shared + cfg[c.K] * expert) + lm
+        layer_total = n_dense * (attn + dense_mlp) + n_moe * (attn + shared + cfg[c.E] * expert)
+        read = n_dense * (attn + dense_mlp) + n_moe * (attn + shared + touched * expert)
+        return active, layer_total, read
+    per_layer = attn + dense_mlp
+    return cfg[c.L] * per_layer + lm, cfg[c.L] * per_layer, cfg[c.L] * per_layer
+
+
+@vectorized
+def step_time_many(cfgs, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, decode_ctx):  # type: ignore[no-untyped-def]
+    """:func:`step_time_s` over rows: ``cfgs`` is (n, NCFG), the rest are length-n arrays."""
+    n = cfgs.shape[0]
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = step_time_s(
+            cfgs[i], prefill_tokens[i], prefill_pairs[i], prefill_seqs[i], decode_seqs[i], decode_ctx[i]
+        )
+    return out

@@ -1,0 +1,362 @@
+"""From catalog entries to the compiled core: replica configuration vectors and checks.
+
+:func:`build_replica` validates a (model, GPU, quantization, tp, pp) choice and returns a
+:class:`Replica` holding the float64 configuration vector the kernels take. Physical
+impossibilities (TP not dividing the heads, a TP group beyond what the interconnect
+supports) raise :class:`~simplan.errors.InfeasibleError` with the nearest valid choice.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from simplan import catalog
+from simplan.errors import InfeasibleError, Problem
+from simplan.kernels import layout as c
+from simplan.kernels import memory as kmem
+
+GIB = 2.0**30
+GB = 1e9
+
+# Multi-node tensor parallelism is not modelled: a TP group must sit in one node.
+MAX_TP = 8
+# Pipeline stages beyond one node talk over the node's network. DGX A100 gives each GPU
+# one 200 Gb/s HDR InfiniBand port (NVIDIA DGX A100 user guide, 2020): 25 GB/s.
+INTER_NODE_GB_PER_S = 25.0
+INTER_NODE_LATENCY_S = 10e-6
+
+
+@cache
+def calibration() -> dict[str, Any]:
+    """End-to-end calibration constants (see calibration.toml and docs/model.md)."""
+    text = resources.files("simplan.catalog").joinpath("calibration.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+@dataclass(frozen=True)
+class EngineKnobs:
+    """The engine settings the memory model needs (defaults match vLLM's)."""
+
+    gpu_memory_utilization: float = 0.90
+    max_num_batched_tokens: int = 8192
+    max_num_seqs: int = 256
+    block_size: int = 16
+
+
+@dataclass
+class Replica:
+    """One model replica on ``tp * pp`` GPUs, with its kernel configuration vector."""
+
+    arch: catalog.ModelArch
+    gpu: catalog.Gpu
+    weights: catalog.WeightScheme
+    kv_cache: catalog.KvDtype
+    tp: int
+    pp: int
+    engine: EngineKnobs
+    cfg: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def num_gpus(self) -> int:
+        return self.tp * self.pp
+
+    def memory(self, input_tokens: int = 1, output_tokens: int = 1) -> dict[str, float]:
+        """Memory figures per GPU in GiB and the KV capacity, for the given lengths."""
+        cfg = self.cfg
+        return {
+            "memory_gib_per_gpu": cfg[c.MEM] / GIB,
+            "budget_gib_per_gpu": cfg[c.MEM] * cfg[c.MEM_UTIL] / GIB,
+            "weights_gib_per_gpu": kmem.weight_bytes_per_gpu(cfg) / GIB,
+            "reserve_gib_per_gpu": (kmem.activation_reserve_bytes(cfg) + cfg[c.RESERVE_FIXED])
+            / GIB,
+            "kv_bytes_per_token_per_gpu": kmem.kv_bytes_per_token(cfg),
+            "kv_cache_capacity_tokens": float(kmem.kv_capacity_tokens(cfg)),
+            "max_batch": float(kmem.max_batch(cfg, input_tokens, output_tokens)),
+        }
+
+
+def _nearest_divisor(n: int, target: int, limit: int) -> int:
+    options = [d for d in range(1, limit + 1) if n % d == 0]
+    return min(options, key=lambda d: (abs(d - target), -d))
+
+
+def valid_tp_degrees(arch: catalog.ModelArch, limit: int = MAX_TP) -> list[int]:
+    """TP degrees that split the attention heads evenly (and KV heads, or replicate them)."""
+    out = []
+    for tp in range(1, limit + 1):
+        if arch.num_attention_heads % tp:
+            continue
+        if arch.attention != "mla" and arch.num_kv_heads % tp and tp % arch.num_kv_heads:
+            continue
+        if arch.intermediate_size and arch.intermediate_size % tp:
+            continue
+        out.append(tp)
+    return out
+
+
+def check_parallelism(arch: catalog.ModelArch, gpu: catalog.Gpu, tp: int, pp: int) -> None:
+    """Raise InfeasibleError for TP/PP degrees the model or node cannot use."""
+    problems = []
+    valid = valid_tp_degrees(arch)
+    if tp > MAX_TP:
+        problems.append(
+            Problem(
+                "hardware.tp",
+                f"tensor parallelism beyond one {MAX_TP}-GPU node is not modelled; "
+                f"use pp for more GPUs (valid tp for {arch.id}: {valid})",
+                tp,
+                True,
+            )
+        )
+    elif tp not in valid:
+        best = min(valid, key=lambda d: (abs(d - tp), -d))
+        problems.append(
+            Problem(
+                "hardware.tp",
+                f"tp must divide the {arch.num_attention_heads} attention heads and the "
+                f"{arch.num_kv_heads} KV heads (or be a multiple of them); nearest valid: {best} "
+                f"(valid: {valid})",
+                tp,
+                True,
+            )
+        )
+    if pp > arch.num_layers:
+        problems.append(
+            Problem(
+                "hardware.pp",
+                f"pp cannot exceed the model's {arch.num_layers} layers",
+                pp,
+                True,
+            )
+        )
+    if problems:
+        raise InfeasibleError(f"invalid parallelism for {arch.id} on {gpu.id}", problems)
+
+
+def _compute_path(gpu: catalog.Gpu, w: catalog.WeightScheme) -> tuple[float, float, str | None]:
+    """(GEMM peak FLOP/s, dequant overhead, note) for a weight scheme on a GPU."""
+    fp16 = gpu.tflops_fp16 * 1e12
+    if w.weight_only:
+        return fp16, w.dequant_overhead, None
+    if w.compute_dtype in ("fp16", "bf16"):
+        return (gpu.tflops_bf16 or gpu.tflops_fp16) * 1e12 if w.compute_dtype == "bf16" else fp16, (
+            0.0
+        ), None
+    if w.compute_dtype == "fp8":
+        if gpu.has_fp8:
+            return gpu.tflops_fp8 * 1e12, 0.0, None
+        # No FP8 tensor cores (A100, A10G): engines run FP8 checkpoints as weight-only
+        # W8A16 (vLLM's Marlin FP8 path): 8-bit weight reads, FP16 math plus dequantization.
+        overhead = catalog.weights("int8-wo").dequant_overhead
+        note = (
+            f"{gpu.id} has no FP8 tensor cores: FP8 weights run as weight-only W8A16 "
+            "(FP16 compute with dequantization, 1-byte weight reads)"
+        )
+        return fp16, overhead, note
+    if w.compute_dtype == "int8":
+        if gpu.tflops_int8 <= 0:
+            raise InfeasibleError(f"{gpu.id} has no INT8 tensor cores for {w.id}")
+        return gpu.tflops_int8 * 1e12, w.dequant_overhead, None
+    raise InfeasibleError(f"unknown compute dtype {w.compute_dtype!r} in {w.id}")
+
+
+def _allreduce(gpu: catalog.Gpu, eff: catalog.Efficiency, tp: int) -> tuple[float, float, str | None]:
+    """(latency s, bus bandwidth B/s, note) of a TP all-reduce on this GPU's interconnect.
+
+    The fitted bus bandwidths come from the profiled GPU (A100: 600 GB/s NVLink, H100:
+    900 GB/s) and scale with this GPU's NVLink bandwidth. Groups that leave the NVLink
+    domain run over PCIe at the efficiency the profile's 4-GPU pairwise runs showed.
+    """
+    ref_nvlink = {"a100": 600.0, "h100": 900.0}
+    ref_pcie = {"a100": 64.0, "h100": 128.0}
+    family = "h100" if eff.id == "h100" else "a100"
+    extra = eff.model_extra or {}
+    pcie_eff = float(extra["allreduce_pairwise_4gpu_bus_bandwidth_gb_per_s"]) / (
+        ref_pcie[family] / 2.0
+    )
+    pcie_latency = float(extra["allreduce_pairwise_4gpu_latency_s"])
+    if gpu.nvlink_gb_per_s > 0 and tp <= gpu.nvlink_domain_gpus:
+        scale = gpu.nvlink_gb_per_s / ref_nvlink[family]
+        if gpu.nvlink_domain_gpus >= 4:
+            return eff.allreduce_latency_s, eff.allreduce_bus_bandwidth_gb_per_s * GB * scale, None
+        return (
+            eff.allreduce_pairwise_latency_s,
+            eff.allreduce_pairwise_bus_bandwidth_gb_per_s * GB * scale,
+            None,
+        )
+    note = None
+    if tp > 1:
+        where = "has no NVLink" if gpu.nvlink_gb_per_s <= 0 else (
+            f"links only {gpu.nvlink_domain_gpus} GPUs over NVLink"
+        )
+        note = f"{gpu.id} {where}: the tp={tp} all-reduces run over PCIe (slow)"
+    return pcie_latency, pcie_eff * gpu.pcie_gb_per_s / 2.0 * GB, note
+
+
+def build_replica(
+    arch: catalog.ModelArch,
+    gpu: catalog.Gpu,
+    weights: catalog.WeightScheme,
+    kv_cache: catalog.KvDtype,
+    tp: int = 1,
+    pp: int = 1,
+    engine: EngineKnobs | None = None,
+) -> Replica:
+    """Validate a replica configuration and build its kernel configuration vector."""
+    engine = engine or EngineKnobs()
+    check_parallelism(arch, gpu, tp, pp)
+    eff = catalog.efficiency(gpu.family)
+    cal = calibration()
+    notes: list[str] = []
+    peak_gemm, dequant, note = _compute_path(gpu, weights)
+    if note:
+        notes.append(note)
+    ar_alpha, ar_bw, note = _allreduce(gpu, eff, tp)
+    if note:
+        notes.append(note)
+    if tp * pp <= max(gpu.nvlink_domain_gpus, 1) and gpu.nvlink_gb_per_s > 0:
+        p2p_bw, p2p_alpha = gpu.nvlink_gb_per_s / 2.0 * GB, ar_alpha
+    else:
+        p2p_bw, p2p_alpha = INTER_NODE_GB_PER_S * GB, INTER_NODE_LATENCY_S
+
+    cfg = np.zeros(c.NCFG)
+    cfg[c.L] = arch.num_layers
+    cfg[c.H] = arch.hidden_size
+    cfg[c.NH] = arch.num_attention_heads
+    cfg[c.NKV] = arch.num_kv_heads
+    cfg[c.HD] = arch.head_dim
+    cfg[c.I] = arch.intermediate_size
+    cfg[c.V] = arch.vocab_size
+    cfg[c.GATED] = float(arch.gated_mlp)
+    cfg[c.E] = arch.num_experts
+    cfg[c.K] = arch.experts_per_token
+    cfg[c.IM] = arch.moe_intermediate_size
+    cfg[c.NS] = arch.num_shared_experts
+    cfg[c.LD] = arch.first_dense_layers
+    cfg[c.MLA] = float(arch.attention == "mla")
+    cfg[c.KV_LORA] = arch.kv_lora_rank
+    cfg[c.Q_LORA] = arch.q_lora_rank
+    cfg[c.QK_NOPE] = arch.qk_nope_head_dim
+    cfg[c.QK_ROPE] = arch.qk_rope_head_dim
+    cfg[c.V_HD] = arch.v_head_dim
+    cfg[c.TIE] = float(arch.tie_word_embeddings)
+    cfg[c.W_BYTES] = weights.bits_per_weight / 8.0
+    cfg[c.A_BYTES] = 2.0
+    cfg[c.KV_BYTES] = kv_cache.bytes_per_element
+    cfg[c.PEAK_GEMM] = peak_gemm
+    cfg[c.DEQUANT] = dequant
+    cfg[c.BW] = gpu.hbm_bandwidth_gb_per_s * GB
+    cfg[c.MEM] = gpu.memory_gib * GIB
+    cfg[c.PEAK_FP16] = gpu.tflops_fp16 * 1e12
+    cfg[c.TP] = tp
+    cfg[c.PP] = pp
+    cfg[c.ETA_C] = eff.gemm_compute_efficiency_max
+    cfg[c.M_HALF] = eff.gemm_m_half_tokens
+    cfg[c.ETA_M] = eff.gemm_memory_efficiency
+    cfg[c.T0_GEMM] = eff.gemm_overhead_s
+    cfg[c.ETA_ELEM] = eff.elementwise_memory_efficiency
+    cfg[c.T0_ELEM] = eff.elementwise_overhead_s
+    cfg[c.ETA_ATT_DEC] = eff.attention_decode_memory_efficiency
+    cfg[c.ETA_ATT_PRE] = eff.attention_prefill_compute_efficiency
+    cfg[c.T0_ATT] = eff.attention_overhead_s
+    cfg[c.AR_ALPHA] = ar_alpha
+    cfg[c.AR_BW] = ar_bw
+    cfg[c.T_ITER] = float(cal["iteration_overhead_s"])
+    cfg[c.P2P_BW] = p2p_bw
+    cfg[c.P2P_ALPHA] = p2p_alpha
+    cfg[c.MEM_UTIL] = engine.gpu_memory_utilization
+    cfg[c.MAX_BATCHED_TOKENS] = engine.max_num_batched_tokens
+    cfg[c.MAX_NUM_SEQS] = engine.max_num_seqs
+    cfg[c.RESERVE_FIXED] = float(cal["reserve_fixed_gib"]) * GIB
+    cfg[c.BLOCK] = engine.block_size
+    return Replica(arch, gpu, weights, kv_cache, tp, pp, engine, cfg, notes)
+
+
+def replica_from_ids(
+    model: str,
+    gpu: str,
+    weights: str = "fp16",
+    kv_cache: str = "fp16",
+    tp: int = 1,
+    pp: int = 1,
+    engine: EngineKnobs | None = None,
+) -> Replica:
+    """:func:`build_replica` from catalog ids."""
+    return build_replica(
+        catalog.model(model),
+        catalog.gpu(gpu),
+        catalog.weights(weights),
+        catalog.kv_cache(kv_cache),
+        tp,
+        pp,
+        engine,
+    )
+
+
+def does_not_fit_reason(replica: Replica, input_tokens: int, output_tokens: int) -> str | None:
+    """Why a replica cannot serve one request of these lengths, or None if it can."""
+    mem = replica.memory(input_tokens, output_tokens)
+    need = mem["weights_gib_per_gpu"] + mem["reserve_gib_per_gpu"]
+    if mem["kv_cache_capacity_tokens"] <= 0:
+        return (
+            f"{replica.arch.id} ({replica.weights.id}) needs {need:.1f} GiB per GPU for weights "
+            f"and activations, but {replica.gpu.id} at gpu_memory_utilization="
+            f"{replica.engine.gpu_memory_utilization:g} offers {mem['budget_gib_per_gpu']:.1f} GiB "
+            f"per GPU on tp={replica.tp} x pp={replica.pp}"
+        )
+    if mem["max_batch"] < 1:
+        return (
+            f"one sequence of {input_tokens + output_tokens} tokens needs more KV cache than the "
+            f"{mem['kv_cache_capacity_tokens']:.0f} tokens left on {replica.gpu.id} "
+            f"(tp={replica.tp}, pp={replica.pp})"
+        )
+    return None
+
+
+def nearest_fit(replica: Replica, input_tokens: int, output_tokens: int) -> str | None:
+    """The nearest configuration that fits: more GPUs (tp, then pp), or fewer weight bits."""
+    arch = replica.arch
+    candidates: list[tuple[int, str, Replica]] = []
+    for tp in valid_tp_degrees(arch):
+        for pp in (1, 2, 3, 4, 6, 8, 12, 16):
+            if tp * pp < replica.num_gpus or pp > arch.num_layers:
+                continue
+            try:
+                r = build_replica(arch, replica.gpu, replica.weights, replica.kv_cache, tp, pp,
+                                  replica.engine)
+            except InfeasibleError:
+                continue
+            if does_not_fit_reason(r, input_tokens, output_tokens) is None:
+                candidates.append((tp * pp, f"tp={tp} pp={pp} ({tp * pp} GPUs)", r))
+                break
+    by_bits = sorted(catalog.load("weights").values(), key=lambda w: -w.bits_per_weight)
+    for w in by_bits:
+        if w.bits_per_weight >= replica.weights.bits_per_weight:
+            continue
+        r = build_replica(arch, replica.gpu, w, replica.kv_cache, replica.tp, replica.pp,
+                          replica.engine)
+        if does_not_fit_reason(r, input_tokens, output_tokens) is None:
+            candidates.append((replica.num_gpus, f"weights = {w.id!r} on the same GPUs", r))
+            break
+    if not candidates:
+        return None
+    candidates.sort(key=lambda x: x[0])
+    options = [text for _, text, _ in candidates[:2]]
+    return "nearest that fits: " + "; or ".join(options)
+
+
+def stack_cfgs(replicas: list[Replica]) -> np.ndarray:
+    """An (n, NCFG) array of configuration vectors for vectorized kernels."""
+    return np.ascontiguousarray(np.stack([r.cfg for r in replicas]))
+
+
+def ceil_div(a: float, b: float) -> int:
+    return math.ceil(a / b)
