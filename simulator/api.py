@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,40 @@ def estimate(
         input_tokens=input_tokens, output_tokens=output_tokens,
         gpu_memory_utilization=gpu_memory_utilization,
     )
+
+
+def run(
+    path: str | Path,
+    *,
+    output_dir: str | Path | None = None,
+    write: bool = True,
+    progress: Callable[[float, float], None] | None = None,
+) -> dict[str, Any]:
+    """Simulate a scenario file and return its summary.
+
+    Parameters
+    ----------
+    path : str or Path
+        Scenario TOML file.
+    output_dir : str or Path, optional
+        Where to write ``results.nc`` and ``summary.json``; default ``[simulation]
+        output_dir`` or ``results/<file stem>``.
+    write : bool
+        Write the output folder (atomically).
+    progress : callable, optional
+        ``progress(simulated_s, horizon_s)`` while the simulation runs.
+    """
+    from simplan.metrics import summarize
+    from simplan.results import to_dataset, write_json, write_netcdf
+    from simplan.sim import simulate
+
+    scenario = load_scenario(path)
+    result = simulate(scenario, progress=progress)
+    summary = summarize(result)
+    if write:
+        out = Path(output_dir or scenario.simulation.output_dir or Path("results") / Path(path).stem)
+        ds = to_dataset(result, summary, Path(path).read_text(encoding="utf-8"))
+        write_netcdf(out / "results.nc", ds)
+        write_json(out / "summary.json", summary)
+        summary = {**summary, "output_dir": str(out)}
+    return summary

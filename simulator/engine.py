@@ -1,0 +1,322 @@
+"""One replica's engine: iteration-level continuous batching with a paged KV cache.
+
+The engine follows vLLM's scheduler:
+
+* an FCFS waiting queue; a request is admitted while ``max_num_seqs`` and the free KV
+  blocks allow (its prompt's blocks are allocated at admission);
+* each iteration spends a token budget of ``max_num_batched_tokens``: one token per
+  decoding sequence first, then prompt chunks in admission order (chunked prefill); with
+  chunked prefill off, whole prompts run in prefill-only iterations;
+* KV blocks of ``block_size`` tokens are allocated as sequences grow; when none is free
+  the most recently admitted sequence is preempted and recomputed later (its blocks are
+  freed and it returns to the head of the queue);
+* ``static`` batching admits a new batch only when the previous one has fully finished,
+  reserving each request's full KV up front.
+
+Each iteration's duration comes from the compiled core (:func:`step_time_s`); runs of
+decode-only iterations are planned in one call (:func:`decode_plan`) and cut short when a
+new request arrives at an idle queue, so the loop never steps tokens one by one in Python.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import numpy as np
+import simpy
+
+from simplan.kernels.decode import decode_plan
+from simplan.kernels.roofline import step_flops_and_bytes, step_time_s
+
+if TYPE_CHECKING:
+    from simplan.perf import Replica
+    from simplan.recorder import Recorder
+
+#: Longest run of decode iterations planned in one call.
+MAX_PLAN_STEPS = 4096
+
+
+class ReplicaEngine:
+    """A replica's scheduler state and its simpy process (:meth:`run`)."""
+
+    def __init__(self, env: simpy.Environment, index: int, replica: Replica, recorder: Recorder,
+                 *, max_num_seqs: int, max_num_batched_tokens: int, block_size: int,
+                 chunked_prefill: bool, static: bool, pool: int = 0) -> None:
+        from simplan.kernels.memory import kv_capacity_tokens
+
+        self.env = env
+        self.index = index
+        self.pool = pool
+        self.replica = replica
+        self.cfg = replica.cfg
+        self.rec = recorder
+        self.max_num_seqs = max_num_seqs
+        self.budget = max_num_batched_tokens
+        self.block = block_size
+        self.chunked = chunked_prefill
+        self.static = static
+        self.total_blocks = int(kv_capacity_tokens(self.cfg) // block_size)
+        self.free_blocks = self.total_blocks
+        self.watermark = max(1, self.total_blocks // 100)
+        self.waiting: deque[int] = deque()
+        # Running sequences live in fixed slots so a decode run updates numpy arrays.
+        s = max_num_seqs
+        self.slot_req = np.full(s, -1, dtype=np.int64)
+        self.kv_tokens = np.zeros(s, dtype=np.int64)
+        self.prompt_left = np.zeros(s, dtype=np.int64)  # tokens still to prefill
+        self.decode_left = np.zeros(s, dtype=np.int64)  # decode iterations still to run
+        self.blocks = np.zeros(s, dtype=np.int64)
+        self.admitted_at = np.zeros(s, dtype=np.int64)  # admission counter, for preemption order
+        self._admissions = 0
+        self.n_running = 0
+        self._plan_buf = np.empty(MAX_PLAN_STEPS)
+        self._wakeup: simpy.Event | None = None
+        # Accumulators read by the time-series sampler.
+        self.busy_s = 0.0
+        self.busy_since: float | None = None
+        self.flops = 0.0
+        self.bytes = 0.0
+        self.output_tokens = 0
+        self.input_tokens = 0
+        self.waiting_tokens = 0
+
+    # --- what the router sees ----------------------------------------------------------
+
+    def outstanding(self) -> int:
+        return len(self.waiting) + self.n_running
+
+    def kv_load(self) -> float:
+        used = self.total_blocks - self.free_blocks
+        return (used + self.waiting_tokens / self.block) / max(self.total_blocks, 1)
+
+    def blocks_used(self) -> int:
+        return self.total_blocks - self.free_blocks
+
+    def submit(self, req: int) -> None:
+        """Queue a request (called by the router) and wake the loop if it is idle."""
+        self.waiting.append(req)
+        self.waiting_tokens += int(self.rec.input_tokens[req])
+        self.rec.replica[req] = self.index
+        if self._wakeup is not None and not self._wakeup.triggered:
+            self._wakeup.succeed()
+
+    # --- scheduling --------------------------------------------------------------------
+
+    def _blocks_for(self, tokens: int) -> int:
+        return -(-tokens // self.block)
+
+    def _admit(self) -> None:
+        rec = self.rec
+        if self.static and self.n_running:
+            return
+        while self.waiting and self.n_running < self.max_num_seqs:
+            req = self.waiting[0]
+            prompt = int(rec.input_tokens[req]) + int(rec.generated[req])
+            need = prompt + (int(rec.output_tokens[req]) - int(rec.generated[req]) if self.static else 0)
+            blocks = self._blocks_for(max(need, 1))
+            # vLLM keeps a watermark of free blocks at admission so a just-admitted
+            # sequence is not preempted on its first decode.
+            if blocks + self.watermark > self.free_blocks:
+                break
+            self.waiting.popleft()
+            self.waiting_tokens -= int(rec.input_tokens[req])
+            slot = int(np.flatnonzero(self.slot_req < 0)[0])
+            self.slot_req[slot] = req
+            self.kv_tokens[slot] = 0
+            self.prompt_left[slot] = prompt
+            # the prefill yields the next token; the rest are decode iterations
+            self.decode_left[slot] = int(rec.output_tokens[req]) - int(rec.generated[req]) - 1
+            self.blocks[slot] = blocks
+            self.free_blocks -= blocks
+            self._admissions += 1
+            self.admitted_at[slot] = self._admissions
+            self.n_running += 1
+            if rec.scheduled_s[req] < 0:
+                rec.scheduled_s[req] = self.env.now
+
+    def _preempt_one(self) -> None:
+        """Free the most recently admitted sequence; it is recomputed later (vLLM's RECOMPUTE)."""
+        active = self.slot_req >= 0
+        order = np.where(active, self.admitted_at, -1)
+        slot = int(np.argmax(order))
+        req = int(self.slot_req[slot])
+        self.free_blocks += int(self.blocks[slot])
+        self.slot_req[slot] = -1
+        self.blocks[slot] = 0
+        self.n_running -= 1
+        self.rec.preemptions[req] += 1
+        self.waiting.appendleft(req)
+        self.waiting_tokens += int(self.rec.input_tokens[req])
+
+    def _finish_slots(self, slots: np.ndarray) -> None:
+        rec = self.rec
+        now = self.env.now
+        for slot in slots:
+            req = int(self.slot_req[slot])
+            rec.finish(req, now)
+            self.free_blocks += int(self.blocks[slot])
+            self.slot_req[slot] = -1
+            self.blocks[slot] = 0
+            self.n_running -= 1
+
+    def _grow_blocks(self, slots: np.ndarray, new_tokens: np.ndarray) -> bool:
+        """Allocate blocks so ``slots`` hold ``new_tokens`` more tokens; False if none free."""
+        target = -(-(self.kv_tokens[slots] + new_tokens) // self.block)
+        extra = np.maximum(target - self.blocks[slots], 0)
+        need = int(extra.sum())
+        if need > self.free_blocks:
+            return False
+        self.blocks[slots] += extra
+        self.free_blocks -= need
+        return True
+
+    # --- the process -------------------------------------------------------------------
+
+    def _busy(self, start: float, end: float) -> None:
+        self.busy_s += end - start
+        self.busy_since = None
+
+    def run(self):  # type: ignore[no-untyped-def]
+        """The replica's simpy process: schedule, run an iteration or a decode run, repeat."""
+        env = self.env
+        while True:
+            self._admit()
+            if self.n_running == 0:
+                self._wakeup = env.event()
+                yield self._wakeup
+                self._wakeup = None
+                continue
+            active = np.flatnonzero(self.slot_req >= 0)
+            prefilling = active[self.prompt_left[active] > 0]
+            if prefilling.size:
+                yield from self._mixed_iteration(active, prefilling)
+            else:
+                yield from self._decode_run(active)
+
+    def _mixed_iteration(self, active: np.ndarray, prefilling: np.ndarray):  # type: ignore[no-untyped-def]
+        """One iteration with prompt chunks (and, with chunked prefill, the decodes)."""
+        env = self.env
+        decoding = active[self.prompt_left[active] == 0]
+        if not self.chunked:
+            decoding = decoding[:0]
+        budget = self.budget - decoding.size
+        # decodes need room for one more token each
+        while decoding.size and not self._grow_blocks(decoding, np.ones(decoding.size, np.int64)):
+            self._preempt_one()
+            active = np.flatnonzero(self.slot_req >= 0)
+            decoding = active[self.prompt_left[active] == 0] if self.chunked else decoding[:0]
+            prefilling = active[self.prompt_left[active] > 0]
+            budget = self.budget - decoding.size
+        chunks: list[tuple[int, int]] = []
+        order = prefilling[np.argsort(self.admitted_at[prefilling], kind="stable")]
+        pairs = 0.0
+        pre_tokens = 0
+        done_prefill = 0
+        for slot in order:
+            if budget <= 0:
+                break
+            left = int(self.prompt_left[slot])
+            if self.chunked:
+                chunk = min(left, budget)
+            elif left <= budget or not chunks:
+                chunk = left  # a whole prompt; one that exceeds the budget runs alone
+            else:
+                break
+            prefix = int(self.kv_tokens[slot])
+            pairs += chunk * (prefix + (chunk + 1) / 2.0)
+            pre_tokens += chunk
+            budget -= chunk
+            chunks.append((int(slot), chunk))
+            if chunk == left:
+                done_prefill += 1
+        n_dec = float(decoding.size)
+        dec_ctx = float(self.kv_tokens[decoding].sum()) + n_dec
+        dt = step_time_s(self.cfg, float(pre_tokens), pairs, float(done_prefill), n_dec, dec_ctx)
+        f, b = step_flops_and_bytes(self.cfg, float(pre_tokens), pairs, float(done_prefill),
+                                    n_dec, dec_ctx)
+        start = env.now
+        self.busy_since = start
+        yield env.timeout(dt)
+        self._busy(start, env.now)
+        self.flops += f
+        self.bytes += b
+        rec = self.rec
+        now = env.now
+        # decodes advanced one token
+        if decoding.size:
+            self.kv_tokens[decoding] += 1
+            self.decode_left[decoding] -= 1
+            rec.generated[self.slot_req[decoding]] += 1
+            self.output_tokens += int(decoding.size)
+        for slot, chunk in chunks:
+            self.kv_tokens[slot] += chunk
+            self.prompt_left[slot] -= chunk
+            self.input_tokens += chunk
+            if self.prompt_left[slot] == 0:
+                req = int(self.slot_req[slot])
+                rec.generated[req] += 1
+                self.output_tokens += 1
+                if rec.first_token_s[req] < 0:
+                    rec.first_token_s[req] = now
+        self._finish_done()
+
+    def _finish_done(self) -> None:
+        """Release every sequence that has produced all its output tokens."""
+        done = np.flatnonzero(
+            (self.slot_req >= 0) & (self.prompt_left == 0) & (self.decode_left == 0)
+        )
+        if done.size:
+            self._finish_slots(done)
+
+    def _decode_run(self, active: np.ndarray):  # type: ignore[no-untyped-def]
+        """Decode iterations of a fixed batch until a completion, a preemption or an arrival."""
+        env = self.env
+        cap = MAX_PLAN_STEPS
+        steps, used, flops, nbytes = decode_plan(
+            self.cfg, self.kv_tokens[active], self.blocks[active], self.decode_left[active],
+            self.free_blocks,
+            self.block, cap, self._plan_buf)
+        if steps == 0:
+            self._preempt_one()
+            return
+        ends = self._plan_buf[:steps]
+        start = env.now
+        self.busy_since = start
+        # A new request can only join at an iteration boundary, and only if it could be
+        # admitted; with a non-empty queue (blocked FCFS) or static batching it cannot.
+        interruptible = not self.waiting and not self.static and self.n_running < self.max_num_seqs
+        if interruptible:
+            self._wakeup = env.event()
+            yield env.timeout(float(ends[-1])) | self._wakeup
+            self._wakeup = None
+            elapsed = env.now - start
+            done = int(np.searchsorted(ends, elapsed - 1e-12, side="left")) + 1
+            done = min(done, steps)
+            end_t = start + float(ends[done - 1])
+            if end_t > env.now:
+                yield env.timeout(end_t - env.now)
+            if done < steps:
+                flops *= done / steps
+                nbytes *= done / steps
+        else:
+            done = steps
+            yield env.timeout(float(ends[-1]))
+        self._busy(start, env.now)
+        self.flops += flops
+        self.bytes += nbytes
+        # grow KV blocks for the tokens written
+        self._grow_blocks_unchecked(active, done)
+        self.kv_tokens[active] += done
+        self.decode_left[active] -= done
+        self.rec.generated[self.slot_req[active]] += done
+        self.output_tokens += done * int(active.size)
+        self._finish_done()
+
+    def _grow_blocks_unchecked(self, slots: np.ndarray, steps: int) -> None:
+        target = -(-(self.kv_tokens[slots] + steps) // self.block)
+        extra = np.maximum(target - self.blocks[slots], 0)
+        self.blocks[slots] += extra
+        self.free_blocks -= int(extra.sum())
+        assert self.free_blocks >= 0, "KV blocks over capacity"
+

@@ -1,0 +1,112 @@
+"""Per-request rows and per-replica time series, kept in numpy arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+#: Request status codes in ``Recorder.status``.
+PENDING, COMPLETED, REJECTED = 0, 1, 2
+STATUS_NAMES = {PENDING: "in_flight", COMPLETED: "completed", REJECTED: "rejected"}
+
+
+class Recorder:
+    """Flat, typed per-request rows (one array per field), grown on demand."""
+
+    _FLOAT = ("arrival_s", "scheduled_s", "first_token_s", "finish_s")
+    _INT = ("input_tokens", "output_tokens", "generated", "replica", "preemptions", "status",
+            "reject_reason")
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.n = 0
+        cap = max(capacity, 16)
+        for name in self._FLOAT:
+            setattr(self, name, np.full(cap, -1.0))
+        for name in self._INT:
+            setattr(self, name, np.zeros(cap, dtype=np.int64))
+        self.replica[:] = -1
+        self.reject_reasons: list[str] = []
+        self.on_finish: Callable[[int], None] | None = None
+        # declared for type checkers; set above
+        self.arrival_s: np.ndarray
+        self.scheduled_s: np.ndarray
+        self.first_token_s: np.ndarray
+        self.finish_s: np.ndarray
+        self.input_tokens: np.ndarray
+        self.output_tokens: np.ndarray
+        self.generated: np.ndarray
+        self.preemptions: np.ndarray
+        self.status: np.ndarray
+
+    def _grow(self) -> None:
+        cap = self.arrival_s.shape[0] * 2
+        for name in self._FLOAT + self._INT:
+            old = getattr(self, name)
+            new = np.full(cap, -1.0) if name in self._FLOAT else np.zeros(cap, dtype=np.int64)
+            if name == "replica":
+                new[:] = -1
+            new[: old.shape[0]] = old
+            setattr(self, name, new)
+
+    def add(self, arrival_s: float, input_tokens: int, output_tokens: int) -> int:
+        """Register a request and return its id."""
+        if self.n == self.arrival_s.shape[0]:
+            self._grow()
+        i = self.n
+        self.arrival_s[i] = arrival_s
+        self.input_tokens[i] = input_tokens
+        self.output_tokens[i] = output_tokens
+        self.n += 1
+        return i
+
+    def add_many(self, arrival_s: np.ndarray, input_tokens: np.ndarray,
+                 output_tokens: np.ndarray) -> None:
+        while self.n + arrival_s.shape[0] > self.arrival_s.shape[0]:
+            self._grow()
+        sl = slice(self.n, self.n + arrival_s.shape[0])
+        self.arrival_s[sl] = arrival_s
+        self.input_tokens[sl] = input_tokens
+        self.output_tokens[sl] = output_tokens
+        self.n += arrival_s.shape[0]
+
+    def finish(self, req: int, now: float) -> None:
+        self.finish_s[req] = now
+        self.status[req] = COMPLETED
+        if self.on_finish is not None:
+            self.on_finish(req)
+
+    def reject(self, req: int, now: float, reason: str) -> None:
+        if reason not in self.reject_reasons:
+            self.reject_reasons.append(reason)
+        self.reject_reason[req] = self.reject_reasons.index(reason) + 1
+        self.status[req] = REJECTED
+        self.finish_s[req] = now
+        if self.on_finish is not None:
+            self.on_finish(req)
+
+    def column(self, name: str) -> np.ndarray:
+        """The first ``n`` entries of a field."""
+        return getattr(self, name)[: self.n]  # type: ignore[no-any-return]
+
+
+class TimeSeries:
+    """Samples of each replica's state at a fixed interval."""
+
+    FIELDS = ("busy_fraction", "running", "waiting", "kv_blocks_used", "output_tokens",
+              "input_tokens", "flops", "bytes")
+
+    def __init__(self, n_replicas: int) -> None:
+        self.n_replicas = n_replicas
+        self.time_s: list[float] = []
+        self.rows: dict[str, list[np.ndarray]] = {f: [] for f in self.FIELDS}
+
+    def append(self, t: float, **values: np.ndarray) -> None:
+        self.time_s.append(t)
+        for f in self.FIELDS:
+            self.rows[f].append(values[f])
+
+    def array(self, name: str) -> np.ndarray:
+        if not self.time_s:
+            return np.zeros((0, self.n_replicas))
+        return np.vstack(self.rows[name])

@@ -1,0 +1,116 @@
+"""Simulation records to an ``xarray.Dataset`` with units and provenance; atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from simplan import __version__
+from simplan.metrics import request_table
+from simplan.recorder import STATUS_NAMES
+from simplan.scenario import scenario_hash
+from simplan.sim import SimResult
+
+_REQUEST_VARS = {
+    # name: (units, long_name)
+    "arrival_s": ("s", "arrival time"),
+    "scheduled_s": ("s", "time first scheduled on a replica"),
+    "first_token_s": ("s", "time of the first output token"),
+    "finish_s": ("s", "completion (or rejection) time"),
+    "input_tokens": ("tokens", "prompt tokens"),
+    "output_tokens": ("tokens", "output tokens"),
+    "replica": ("1", "replica index (-1: none)"),
+    "preemptions": ("1", "times preempted and recomputed"),
+    "status": ("1", "0 in flight, 1 completed, 2 rejected"),
+}
+_DERIVED_VARS = {
+    "ttft_s": ("s", "time to first token"),
+    "tpot_s": ("s", "time per output token after the first"),
+    "e2e_s": ("s", "end-to-end latency"),
+    "queue_delay_s": ("s", "queueing delay before first scheduled"),
+}
+
+
+def to_dataset(res: SimResult, summary: dict[str, Any], scenario_text: str) -> xr.Dataset:
+    """Build the run's Dataset: per-request table, per-replica time series, summary attrs."""
+    r = res.requests
+    data: dict[str, Any] = {}
+    for name, (units, long) in _REQUEST_VARS.items():
+        arr = r.column(name)
+        arr = np.where(arr < 0, np.nan, arr) if name.endswith("_s") else arr
+        data[name] = ("request", arr, {"units": units, "long_name": long})
+    for name, arr in request_table(res).items():
+        units, long = _DERIVED_VARS[name]
+        data[name] = ("request", arr, {"units": units, "long_name": long})
+
+    ts = np.asarray(res.series.time_s)
+    busy_cum = res.series.array("busy_fraction")
+    dt = np.diff(ts, prepend=ts[:1] if ts.size else ts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        busy = np.where(dt[:, None] > 0, np.diff(busy_cum, axis=0, prepend=busy_cum[:1]) / dt[:, None], 0.0)
+    busy = np.clip(busy, 0.0, 1.0)
+    totals = np.array([max(e.total_blocks, 1) for e in res.engines], dtype=float)
+    series = {
+        "utilization": (busy, "1", "busy fraction of the replica over the preceding interval"),
+        "batch_size": (res.series.array("running"), "sequences", "running sequences"),
+        "queue_length": (res.series.array("waiting"), "requests", "waiting requests"),
+        "kv_cache_occupancy": (res.series.array("kv_blocks_used") / totals, "1",
+                               "fraction of KV-cache blocks in use"),
+        "output_tokens_cum": (res.series.array("output_tokens"), "tokens",
+                              "output tokens generated so far"),
+    }
+    for name, (arr, units, long) in series.items():
+        data[name] = (("time", "replica"), arr, {"units": units, "long_name": long})
+    coords = {
+        "request": np.arange(r.n),
+        "time": ("time", ts, {"units": "s", "long_name": "simulated time"}),
+        "replica": np.arange(len(res.engines)),
+        "replica_gpu": ("replica", [e.replica.gpu.id for e in res.engines]),
+        "replica_pool": ("replica", [e.pool for e in res.engines]),
+    }
+    ds = xr.Dataset(data, coords=coords)
+    ds.attrs.update(
+        title=f"simplan run: {res.scenario.name or 'scenario'}",
+        simplan_version=__version__,
+        scenario_hash=scenario_hash(res.scenario),
+        scenario_toml=scenario_text,
+        seed=res.scenario.simulation.seed,
+        summary_json=json.dumps(summary, sort_keys=True),
+        status_codes=json.dumps(STATUS_NAMES),
+        reject_reasons=json.dumps(list(r.reject_reasons)),
+    )
+    return ds
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write via a temporary file in the same folder, then rename over ``path``.
+
+    A reader never sees a half-written file, and an interrupted write leaves the old
+    file (or none) in place.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(path: Path, obj: Any) -> None:
+    text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_netcdf(path: Path, ds: xr.Dataset) -> None:
+    atomic_write(path, lambda p: ds.to_netcdf(p, engine="h5netcdf"))

@@ -1,0 +1,272 @@
+"""The discrete-event simulation of a fleet: arrivals, router, replica engines, sampler.
+
+:func:`simulate` builds the fleet from a scenario, runs simpy until every request has
+completed or been rejected (or a drain limit passes), and returns the raw records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from simplan.engine import ReplicaEngine
+from simplan.errors import InfeasibleError, Problem
+from simplan.perf import EngineKnobs, Replica, build_replica, does_not_fit_reason, nearest_fit
+from simplan.recorder import PENDING, Recorder, TimeSeries
+from simplan.routing import POLICIES
+from simplan.scenario import PoolSection, Scenario
+from simplan.workload import Requests, generate_requests, sample_lengths
+
+#: Most time-series samples per run; the interval widens for long runs.
+MAX_SAMPLES = 4000
+
+
+@dataclass
+class Pool:
+    """Replicas of one configuration and what they cost."""
+
+    index: int
+    section: PoolSection
+    replica: Replica
+
+    @property
+    def gpus(self) -> int:
+        return self.section.replicas * self.replica.num_gpus
+
+
+@dataclass
+class SimResult:
+    """Raw output of one simulation: request rows, time series, fleet, timings."""
+
+    scenario: Scenario
+    pools: list[Pool]
+    engines: list[ReplicaEngine]
+    requests: Recorder
+    series: TimeSeries
+    interval_s: float
+    arrival_end_s: float
+    end_s: float
+    notes: list[str] = field(default_factory=list)
+
+
+def build_pools(scenario: Scenario) -> list[Pool]:
+    """Validate and build every pool of the fleet (raises InfeasibleError if one cannot work)."""
+    hw = scenario.hardware
+    eng = scenario.engine
+    knobs = EngineKnobs(
+        gpu_memory_utilization=eng.gpu_memory_utilization,
+        max_num_batched_tokens=eng.max_num_batched_tokens,
+        max_num_seqs=eng.max_num_seqs,
+        block_size=eng.block_size,
+    )
+    from simplan import catalog
+
+    arch = scenario.model.arch()
+    weights = catalog.weights(scenario.model.weights)
+    kv = catalog.kv_cache(scenario.model.kv_cache)
+    sections: list[tuple[str, PoolSection]] = [("hardware", hw)]
+    sections += [(f"hardware.pools[{i}]", p) for i, p in enumerate(hw.pools)]
+    pools = []
+    for i, (where, sec) in enumerate(sections):
+        try:
+            replica = build_replica(arch, catalog.gpu(sec.gpu), weights, kv, sec.tp, sec.pp, knobs)
+        except InfeasibleError as exc:
+            exc.problems = [Problem(p.key_path.replace("hardware", where, 1), p.message, p.value,
+                                    p.has_value) for p in exc.problems]
+            raise
+        reason = does_not_fit_reason(replica, 1, 1)
+        if reason is not None:
+            hint = nearest_fit(replica, 1, 1)
+            raise InfeasibleError(
+                f"the model does not fit ({where})",
+                [Problem(where, reason + (f"; {hint}" if hint else ""))],
+            )
+        pools.append(Pool(i, sec, replica))
+    return pools
+
+
+def _reject_reason(engine: ReplicaEngine, inp: int, out: int, context: int) -> str | None:
+    if inp + out > context:
+        return f"prompt + output exceed the model's context of {context} tokens"
+    if -(-(inp + out) // engine.block) + engine.watermark > engine.total_blocks:
+        return "longer than one replica's KV cache holds"
+    return None
+
+
+def simulate(scenario: Scenario,
+             progress: Callable[[float, float], None] | None = None) -> SimResult:
+    """Run the scenario's serving simulation.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    progress : callable, optional
+        Called as ``progress(simulated_s, horizon_s)`` while the simulation runs.
+    """
+    pools = build_pools(scenario)
+    eng = scenario.engine
+    w = scenario.workload
+    rng = np.random.default_rng(scenario.simulation.seed)
+    arch = scenario.model.arch()
+    context = arch.max_context_tokens
+
+    env = simpy.Environment()
+    closed = w.arrival == "closed"
+    reqs: Requests | None = None if closed else generate_requests(scenario, rng, context)
+    rec = Recorder(capacity=len(reqs) if reqs is not None else 1024)
+
+    engines: list[ReplicaEngine] = []
+    for pool in pools:
+        for _ in range(pool.section.replicas):
+            e = ReplicaEngine(env, len(engines), pool.replica, rec,
+                              max_num_seqs=eng.max_num_seqs,
+                              max_num_batched_tokens=eng.max_num_batched_tokens,
+                              block_size=eng.block_size, chunked_prefill=eng.chunked_prefill,
+                              static=eng.scheduler == "static", pool=pool.index)
+            engines.append(e)
+            env.process(e.run())
+    policy = POLICIES[eng.router]()
+
+    state = {"outstanding": 0, "arrivals_done": False}
+    all_done = env.event()
+
+    def finished(_req: int) -> None:
+        state["outstanding"] -= 1
+        if state["arrivals_done"] and state["outstanding"] == 0 and not all_done.triggered:
+            all_done.succeed()
+
+    rec.on_finish = finished
+
+    def dispatch(req: int) -> None:
+        state["outstanding"] += 1
+        inp, out = int(rec.input_tokens[req]), int(rec.output_tokens[req])
+        ok = []
+        reason = None
+        for e in engines:
+            r = _reject_reason(e, inp, out, context)
+            if r is None:
+                ok.append(e)
+            else:
+                reason = r
+        if not ok:
+            rec.reject(req, env.now, reason or "cannot be served")
+            return
+        policy(ok).submit(req)
+
+    if reqs is not None:
+        rec.add_many(reqs.arrival_s, reqs.input_tokens, reqs.output_tokens)
+        arrival_end = float(reqs.arrival_s[-1]) if len(reqs) else 0.0
+        env.process(_open_loop(env, rec, dispatch, state, all_done))
+    else:
+        arrival_end = float(w.duration_s or 0.0)
+        waiters: dict[int, simpy.Event] = {}
+        base_finish = rec.on_finish
+
+        def closed_finish(req: int) -> None:
+            base_finish(req)
+            ev = waiters.pop(req, None)
+            if ev is not None:
+                ev.succeed()
+
+        rec.on_finish = closed_finish
+        users = [env.process(_closed_user(env, rec, dispatch, waiters, scenario, rng, context))
+                 for _ in range(w.concurrency or 1)]
+        env.process(_closed_end(env, users, state, all_done))
+
+    horizon = max(arrival_end, float(w.duration_s or 0.0))
+    drain = max(3600.0, 2.0 * horizon)
+    cap = horizon + drain
+    interval = max(scenario.simulation.timeseries_interval_s, cap / MAX_SAMPLES)
+    series = TimeSeries(len(engines))
+    env.process(_sampler(env, engines, series, interval))
+
+    chunk = max(cap / 200.0, 1e-3)
+    while not all_done.triggered and env.now < cap:
+        env.run(until=min(env.now + chunk, cap) if not all_done.triggered else None)
+        if progress is not None:
+            progress(min(env.now, horizon), horizon)
+        if all_done.triggered:
+            break
+    _sample_now(env, engines, series)
+    notes: list[str] = []
+    for pool in pools:
+        notes.extend(pool.replica.notes)
+    in_flight = int((rec.column("status") == PENDING).sum())
+    if in_flight:
+        notes.append(f"{in_flight} requests were still in flight when the drain limit "
+                     f"({drain:.0f} s after the last arrival) was reached: the fleet is saturated")
+    return SimResult(scenario, pools, engines, rec, series, interval, arrival_end, env.now,
+                     sorted(set(notes), key=notes.index))
+
+
+def _open_loop(env: simpy.Environment, rec: Recorder, dispatch: Callable[[int], None],
+               state: dict, all_done: simpy.Event):  # type: ignore[no-untyped-def]
+    """Release pre-generated requests at their arrival times."""
+    times = rec.column("arrival_s")
+    for req in range(rec.n):
+        delay = float(times[req]) - env.now
+        if delay > 0:
+            yield env.timeout(delay)
+        dispatch(req)
+    state["arrivals_done"] = True
+    if state["outstanding"] == 0 and not all_done.triggered:
+        all_done.succeed()
+
+
+def _closed_user(env: simpy.Environment, rec: Recorder, dispatch: Callable[[int], None],
+                 waiters: dict[int, simpy.Event], scenario: Scenario, rng: np.random.Generator,
+                 context: int):  # type: ignore[no-untyped-def]
+    """One closed-loop user: send a request, wait for it, think, repeat."""
+    w = scenario.workload
+    while True:
+        if w.duration_s is not None and env.now >= w.duration_s:
+            return
+        if w.num_requests is not None and rec.n >= w.num_requests:
+            return
+        inp = int(sample_lengths(w.input_tokens, 1, rng, scenario, "input_tokens", context)[0])
+        out = int(sample_lengths(w.output_tokens, 1, rng, scenario, "output_tokens", context)[0])
+        req = rec.add(env.now, inp, out)
+        done = env.event()
+        waiters[req] = done
+        dispatch(req)
+        if rec.status[req] == PENDING:
+            yield done
+        else:
+            waiters.pop(req, None)
+            yield env.timeout(1e-3)  # a rejected request: do not spin at the same instant
+        if w.think_time_s > 0:
+            yield env.timeout(float(rng.exponential(w.think_time_s)))
+
+
+def _closed_end(env: simpy.Environment, users: list, state: dict, all_done: simpy.Event):  # type: ignore[no-untyped-def]
+    yield env.all_of(users)
+    state["arrivals_done"] = True
+    if state["outstanding"] == 0 and not all_done.triggered:
+        all_done.succeed()
+
+
+def _sample_now(env: simpy.Environment, engines: list[ReplicaEngine], series: TimeSeries) -> None:
+    now = env.now
+    busy = np.array([e.busy_s + (now - e.busy_since if e.busy_since is not None else 0.0)
+                     for e in engines])
+    series.append(
+        now,
+        busy_fraction=busy,  # cumulative busy seconds; differenced into fractions later
+        running=np.array([e.n_running for e in engines], dtype=float),
+        waiting=np.array([len(e.waiting) for e in engines], dtype=float),
+        kv_blocks_used=np.array([e.blocks_used() for e in engines], dtype=float),
+        output_tokens=np.array([e.output_tokens for e in engines], dtype=float),
+        input_tokens=np.array([e.input_tokens for e in engines], dtype=float),
+        flops=np.array([e.flops for e in engines]),
+        bytes=np.array([e.bytes for e in engines]),
+    )
+
+
+def _sampler(env: simpy.Environment, engines: list[ReplicaEngine], series: TimeSeries,
+             interval: float):  # type: ignore[no-untyped-def]
+    while True:
+        _sample_now(env, engines, series)
+        yield env.timeout(interval)

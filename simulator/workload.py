@@ -1,0 +1,260 @@
+"""Workload generation: arrival times and token lengths, one function per kind.
+
+Everything draws from one ``numpy.random.Generator`` seeded by the scenario, so the
+same scenario and seed give the same requests.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simplan.errors import ScenarioError
+from simplan.scenario import (
+    EmpiricalLength,
+    FixedLength,
+    NormalLength,
+    Scenario,
+    UniformLength,
+    WorkloadSection,
+)
+
+# Open-loop arrival processes, chosen by name; each returns sorted arrival times in seconds.
+ArrivalFn = Callable[[WorkloadSection, np.random.Generator, float, int | None], np.ndarray]
+
+#: More requests than this in one run is refused up front (memory would run out first).
+MAX_REQUESTS = 20_000_000
+
+
+@dataclass
+class Requests:
+    """The open-loop request stream: arrival times and token lengths."""
+
+    arrival_s: np.ndarray
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.arrival_s.shape[0])
+
+
+def _count(rate: float, horizon_s: float, num: int | None) -> int:
+    n = num if num is not None else math.ceil(rate * horizon_s * 1.2 + 10 * math.sqrt(rate * horizon_s) + 10)
+    if n > MAX_REQUESTS:
+        raise ScenarioError(
+            f"the workload asks for about {n:,} requests; simplan simulates at most "
+            f"{MAX_REQUESTS:,} per run (shorten workload.duration_s or lower rate_per_s; "
+            "use `simplan sweep --method fast` for extreme loads)"
+        )
+    return n
+
+
+def _truncate(times: np.ndarray, horizon_s: float | None, num: int | None) -> np.ndarray:
+    if num is not None:
+        times = times[:num]
+    if horizon_s is not None:
+        times = times[times < horizon_s]
+    return times
+
+
+def poisson_arrivals(w: WorkloadSection, rng: np.random.Generator, horizon_s: float,
+                     num: int | None) -> np.ndarray:
+    """Poisson arrivals; with ``diurnal`` a non-homogeneous process by thinning."""
+    assert w.rate_per_s is not None
+    if w.diurnal is None:
+        n = _count(w.rate_per_s, horizon_s, num)
+        return _truncate(np.cumsum(rng.exponential(1.0 / w.rate_per_s, n)), horizon_s if num is None else None, num)
+    mult = np.asarray(w.diurnal, dtype=float)
+    peak = w.rate_per_s * float(mult.max())
+    n = _count(peak, horizon_s, num)
+    cand = np.cumsum(rng.exponential(1.0 / peak, n))
+    hour = (cand // 3600.0).astype(np.int64) % 24
+    keep = rng.random(n) < mult[hour] / mult.max()
+    return _truncate(cand[keep], horizon_s if num is None else None, num)
+
+
+def gamma_arrivals(w: WorkloadSection, rng: np.random.Generator, horizon_s: float,
+                   num: int | None) -> np.ndarray:
+    """Renewal process with gamma inter-arrival times; ``burstiness`` is their squared CV."""
+    assert w.rate_per_s is not None
+    shape = 1.0 / w.burstiness
+    scale = 1.0 / (w.rate_per_s * shape)
+    n = _count(w.rate_per_s, horizon_s, num)
+    return _truncate(np.cumsum(rng.gamma(shape, scale, n)), horizon_s if num is None else None, num)
+
+
+def constant_arrivals(w: WorkloadSection, rng: np.random.Generator, horizon_s: float,
+                      num: int | None) -> np.ndarray:
+    """Evenly spaced arrivals at ``rate_per_s``."""
+    assert w.rate_per_s is not None
+    n = _count(w.rate_per_s, horizon_s, num)
+    times = (np.arange(n) + 1.0) / w.rate_per_s
+    return _truncate(times, horizon_s if num is None else None, num)
+
+
+def offline_arrivals(w: WorkloadSection, rng: np.random.Generator, horizon_s: float,
+                     num: int | None) -> np.ndarray:
+    """Every request queued at t = 0 (the engines' "max load" benchmark)."""
+    assert num is not None
+    _count(0.0, 0.0, num)
+    return np.zeros(num)
+
+
+ARRIVALS: dict[str, ArrivalFn] = {
+    "poisson": poisson_arrivals,
+    "gamma": gamma_arrivals,
+    "constant": constant_arrivals,
+    "offline": offline_arrivals,
+}
+
+
+# --- token lengths ---------------------------------------------------------------------
+
+
+def sample_lengths(spec: object, n: int, rng: np.random.Generator, scenario: Scenario,
+                   key: str, cap: int) -> np.ndarray:
+    """Draw ``n`` token lengths from a length spec (a number or a distribution table)."""
+    if isinstance(spec, int):
+        return np.full(n, spec, dtype=np.int64)
+    if isinstance(spec, FixedLength):
+        return np.full(n, spec.value, dtype=np.int64)
+    if isinstance(spec, UniformLength):
+        return rng.integers(spec.low, spec.high + 1, n).astype(np.int64)
+    if isinstance(spec, NormalLength):
+        hi = spec.max if spec.max is not None else cap
+        if spec.distribution == "normal":
+            x = rng.normal(spec.mean, spec.std, n)
+        else:
+            # lognormal with the given mean and standard deviation of the length itself
+            sigma2 = math.log1p((spec.std / spec.mean) ** 2)
+            mu = math.log(spec.mean) - sigma2 / 2.0
+            x = rng.lognormal(mu, math.sqrt(sigma2), n)
+        return np.clip(np.rint(x), spec.min, max(hi, spec.min)).astype(np.int64)
+    if isinstance(spec, EmpiricalLength):
+        values = _read_column(scenario.resolve_path(spec.path), spec.column,
+                              f"workload.{key}.path")
+        return rng.choice(values, n, replace=True).astype(np.int64)
+    raise TypeError(f"unknown length spec {spec!r}")
+
+
+def _read_column(path: Path, column: str, key_path: str) -> np.ndarray:
+    rows = _read_csv(path, key_path)
+    header = rows[0] if rows else []
+    if column not in header:
+        raise ScenarioError(
+            f"{key_path}: CSV has no column {column!r} (columns: {', '.join(header)})",
+            source=str(path),
+        )
+    col = header.index(column)
+    out = []
+    for line_no, row in enumerate(rows[1:], start=2):
+        try:
+            v = int(float(row[col]))
+        except (ValueError, IndexError):
+            raise ScenarioError(
+                f"line {line_no}: column {column!r} = {row[col] if col < len(row) else ''!r} "
+                "is not a number", source=str(path)
+            ) from None
+        if v < 1:
+            raise ScenarioError(f"line {line_no}: column {column!r} = {v} must be >= 1",
+                                source=str(path))
+        out.append(v)
+    if not out:
+        raise ScenarioError(f"column {column!r} has no rows", source=str(path))
+    return np.asarray(out, dtype=np.int64)
+
+
+def _read_csv(path: Path, key_path: str) -> list[list[str]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            return [row for row in csv.reader(fh) if row]
+    except FileNotFoundError:
+        raise ScenarioError(f"{key_path}: no such CSV file", source=str(path)) from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{key_path}: CSV is not UTF-8 text", source=str(path)) from None
+    except OSError as exc:
+        raise ScenarioError(f"{key_path}: cannot read CSV: {exc.strerror}", source=str(path)) from None
+
+
+# --- traces ----------------------------------------------------------------------------
+
+#: Accepted column names, first match wins. The Azure LLM inference traces (2023, 2024)
+#: use TIMESTAMP, ContextTokens, GeneratedTokens.
+TRACE_COLUMNS = {
+    "timestamp": ("timestamp_s", "timestamp", "TIMESTAMP", "arrival_s", "time"),
+    "input": ("input_tokens", "ContextTokens", "prompt_tokens", "input"),
+    "output": ("output_tokens", "GeneratedTokens", "completion_tokens", "output"),
+}
+
+
+def read_trace(path: Path) -> Requests:
+    """Read a request trace CSV: a timestamp, input tokens and output tokens per row.
+
+    Timestamps are seconds (a number) or ISO-8601 date-times (the Azure trace format);
+    they are shifted so the first request arrives at t = 0 and sorted.
+    """
+    from datetime import datetime
+
+    rows = _read_csv(path, "workload.trace")
+    if len(rows) < 2:
+        raise ScenarioError("workload.trace: the trace has no requests", source=str(path))
+    header = [h.strip() for h in rows[0]]
+    idx = {}
+    for role, names in TRACE_COLUMNS.items():
+        found = next((header.index(n) for n in names if n in header), None)
+        if found is None:
+            raise ScenarioError(
+                f"workload.trace: no {role} column; expected one of {', '.join(names)} "
+                f"(found: {', '.join(header)})", source=str(path))
+        idx[role] = found
+    ts: list[float] = []
+    inp: list[int] = []
+    out: list[int] = []
+    for line_no, row in enumerate(rows[1:], start=2):
+        try:
+            raw_t = row[idx["timestamp"]].strip()
+            try:
+                t = float(raw_t)
+            except ValueError:
+                t = datetime.fromisoformat(raw_t.replace("Z", "+00:00")[:26]).timestamp()
+            i = int(float(row[idx["input"]]))
+            o = int(float(row[idx["output"]]))
+        except (ValueError, IndexError):
+            raise ScenarioError(f"line {line_no}: cannot read timestamp/input/output from "
+                                f"{','.join(row)!r}", source=str(path)) from None
+        if not math.isfinite(t) or i < 1 or o < 1:
+            raise ScenarioError(f"line {line_no}: need a finite timestamp and token counts >= 1, "
+                                f"got {','.join(row)!r}", source=str(path))
+        ts.append(t)
+        inp.append(i)
+        out.append(o)
+    t_arr = np.asarray(ts)
+    order = np.argsort(t_arr, kind="stable")
+    t_arr = t_arr[order] - t_arr[order][0]
+    return Requests(t_arr, np.asarray(inp, np.int64)[order], np.asarray(out, np.int64)[order])
+
+
+def generate_requests(scenario: Scenario, rng: np.random.Generator, context_cap: int) -> Requests:
+    """The open-loop request stream of a scenario (every arrival kind except ``closed``)."""
+    w = scenario.workload
+    if w.arrival == "trace":
+        assert w.trace is not None
+        reqs = read_trace(scenario.resolve_path(w.trace))
+        if w.num_requests is not None:
+            reqs = Requests(reqs.arrival_s[: w.num_requests], reqs.input_tokens[: w.num_requests],
+                            reqs.output_tokens[: w.num_requests])
+        if w.duration_s is not None:
+            keep = reqs.arrival_s < w.duration_s
+            reqs = Requests(reqs.arrival_s[keep], reqs.input_tokens[keep], reqs.output_tokens[keep])
+        return reqs
+    horizon = w.duration_s if w.duration_s is not None else math.inf
+    times = ARRIVALS[w.arrival](w, rng, horizon, w.num_requests)
+    n = times.shape[0]
+    inp = sample_lengths(w.input_tokens, n, rng, scenario, "input_tokens", context_cap)
+    out = sample_lengths(w.output_tokens, n, rng, scenario, "output_tokens", context_cap)
+    return Requests(times, inp, out)
