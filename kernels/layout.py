@@ -67,5 +67,7 @@ MAX_BATCHED_TOKENS = 45
 MAX_NUM_SEQS = 46
 RESERVE_FIXED = 47  # bytes per GPU outside weights/activations/KV (CUDA context, graphs, NCCL)
 BLOCK = 48  # KV block size in tokens
+M_HALF_16 = 49  # M_HALF of 16-bit cuBLAS-style GEMMs (LM head, router); M_HALF is the
+# value for the quantized linear layers, smaller for weight-only kernels with 16-row tiles
 
-NCFG = 49
+NCFG = 50

@@ -88,7 +88,12 @@ def activation_reserve_bytes(cfg):  # type: ignore[no-untyped-def]
         width = max(cfg[c.I], (cfg[c.K] + cfg[c.NS]) * cfg[c.IM])
     else:
         width = cfg[c.I]
-    per_token = 2.0 * cfg[c.H] + (cfg[c.NH] + 2.0 * cfg[c.NKV]) * cfg[c.HD] / tp
+    heads = cfg[c.NH] / tp
+    if cfg[c.MLA] > 0.0:
+        qkv = heads * (cfg[c.QK_NOPE] + cfg[c.QK_ROPE]) + cfg[c.KV_LORA] + cfg[c.QK_ROPE]
+    else:
+        qkv = (heads + 2.0 * max(cfg[c.NKV] / tp, 1.0)) * cfg[c.HD]
+    per_token = 2.0 * cfg[c.H] + qkv
     per_token += (2.0 + cfg[c.GATED]) * width / tp
     logits = min(cfg[c.MAX_NUM_SEQS], t) * cfg[c.V] / tp * 4.0
     return t * per_token * cfg[c.A_BYTES] + logits

@@ -25,13 +25,17 @@ from simplan.kernels._jit import kernel, vectorized
 
 
 @kernel
-def gemm_time_s(cfg, m, k, n, weight_bytes, peak):  # type: ignore[no-untyped-def]
-    """Time of an (m x k) @ (k x n) GEMM whose weights take ``weight_bytes`` per element."""
+def gemm_time_s(cfg, m, k, n, weight_bytes, peak, dequant, m_half):  # type: ignore[no-untyped-def]
+    """Time of an (m x k) @ (k x n) GEMM whose weights take ``weight_bytes`` per element.
+
+    ``dequant`` is the extra compute fraction of weight-only kernels and ``m_half`` the
+    token count at which compute efficiency is half its maximum.
+    """
     if m <= 0.0:
         return 0.0
     flops = 2.0 * m * k * n
-    eta = cfg[c.ETA_C] * m / (m + cfg[c.M_HALF])
-    t_compute = flops / (peak * eta) * (1.0 + cfg[c.DEQUANT])
+    eta = cfg[c.ETA_C] * m / (m + m_half)
+    t_compute = flops / (peak * eta) * (1.0 + dequant)
     nbytes = k * n * weight_bytes + (m * k + m * n) * cfg[c.A_BYTES]
     t_memory = nbytes / (cfg[c.BW] * cfg[c.ETA_M])
     return max(t_compute, t_memory) + cfg[c.T0_GEMM]
@@ -71,20 +75,22 @@ def attention_proj_time_s(cfg, t):  # type: ignore[no-untyped-def]
     heads = cfg[c.NH] / tp
     wb = cfg[c.W_BYTES]
     pk = cfg[c.PEAK_GEMM]
+    dq = cfg[c.DEQUANT]
+    mh = cfg[c.M_HALF]
     if cfg[c.MLA] > 0.0:
         qk_dim = cfg[c.QK_NOPE] + cfg[c.QK_ROPE]
         if cfg[c.Q_LORA] > 0.0:
-            tq = gemm_time_s(cfg, t, h, cfg[c.Q_LORA], wb, pk)
-            tq += gemm_time_s(cfg, t, cfg[c.Q_LORA], heads * qk_dim, wb, pk)
+            tq = gemm_time_s(cfg, t, h, cfg[c.Q_LORA], wb, pk, dq, mh)
+            tq += gemm_time_s(cfg, t, cfg[c.Q_LORA], heads * qk_dim, wb, pk, dq, mh)
         else:
-            tq = gemm_time_s(cfg, t, h, heads * qk_dim, wb, pk)
-        tkv = gemm_time_s(cfg, t, h, cfg[c.KV_LORA] + cfg[c.QK_ROPE], wb, pk)
-        tkv += gemm_time_s(cfg, t, cfg[c.KV_LORA], heads * (cfg[c.QK_NOPE] + cfg[c.V_HD]), wb, pk)
-        to = gemm_time_s(cfg, t, heads * cfg[c.V_HD], h, wb, pk)
+            tq = gemm_time_s(cfg, t, h, heads * qk_dim, wb, pk, dq, mh)
+        tkv = gemm_time_s(cfg, t, h, cfg[c.KV_LORA] + cfg[c.QK_ROPE], wb, pk, dq, mh)
+        tkv += gemm_time_s(cfg, t, cfg[c.KV_LORA], heads * (cfg[c.QK_NOPE] + cfg[c.V_HD]), wb, pk, dq, mh)
+        to = gemm_time_s(cfg, t, heads * cfg[c.V_HD], h, wb, pk, dq, mh)
         return tq + tkv + to
     hd = cfg[c.HD]
-    qkv = gemm_time_s(cfg, t, h, (heads + 2.0 * kv_heads_per_gpu(cfg)) * hd, wb, pk)
-    out = gemm_time_s(cfg, t, heads * hd, h, wb, pk)
+    qkv = gemm_time_s(cfg, t, h, (heads + 2.0 * kv_heads_per_gpu(cfg)) * hd, wb, pk, dq, mh)
+    out = gemm_time_s(cfg, t, heads * hd, h, wb, pk, dq, mh)
     return qkv + out
 
 
@@ -129,8 +135,10 @@ def dense_mlp_time_s(cfg, t, width):  # type: ignore[no-untyped-def]
     h = cfg[c.H]
     wb = cfg[c.W_BYTES]
     pk = cfg[c.PEAK_GEMM]
-    up = gemm_time_s(cfg, t, h, (1.0 + cfg[c.GATED]) * width / tp, wb, pk)
-    down = gemm_time_s(cfg, t, width / tp, h, wb, pk)
+    dq = cfg[c.DEQUANT]
+    mh = cfg[c.M_HALF]
+    up = gemm_time_s(cfg, t, h, (1.0 + cfg[c.GATED]) * width / tp, wb, pk, dq, mh)
+    down = gemm_time_s(cfg, t, width / tp, h, wb, pk, dq, mh)
     return up + down
 
 
@@ -162,7 +170,7 @@ def moe_time_s(cfg, t):  # type: ignore[no-untyped-def]
     t_memory = nbytes / (cfg[c.BW] * cfg[c.ETA_M])
     # router GEMM (replicated, tiny) + grouped expert GEMMs (up and down)
     routed = max(t_compute, t_memory) + 2.0 * cfg[c.T0_GEMM]
-    router = gemm_time_s(cfg, t, h, e, cfg[c.A_BYTES], cfg[c.PEAK_FP16])
+    router = gemm_time_s(cfg, t, h, e, cfg[c.A_BYTES], cfg[c.PEAK_FP16], 0.0, cfg[c.M_HALF_16])
     shared = 0.0
     if cfg[c.NS] > 0.0:
         shared = dense_mlp_time_s(cfg, t, cfg[c.NS] * cfg[c.IM])
@@ -186,10 +194,13 @@ def elementwise_time_s(cfg, t):  # type: ignore[no-untyped-def]
         act_width = (cfg[c.K] * cfg[c.IM] + cfg[c.NS] * cfg[c.IM]) / tp
     else:
         act_width = cfg[c.I] / tp
-    rope_dim = cfg[c.QK_ROPE] if cfg[c.MLA] > 0.0 else cfg[c.HD]
+    if cfg[c.MLA] > 0.0:
+        rope_elems = (heads + 1.0) * cfg[c.QK_ROPE]  # MLA: one RoPE key shared by all heads
+    else:
+        rope_elems = (heads + kv_heads_per_gpu(cfg)) * cfg[c.HD]
     elems = 2.0 * (2.0 * t * h)  # two norms
     elems += 2.0 * (3.0 * t * h)  # two residual adds
-    elems += 2.0 * t * (heads + kv_heads_per_gpu(cfg)) * rope_dim
+    elems += 2.0 * t * rope_elems
     elems += t * act_width * (2.0 + cfg[c.GATED]) if cfg[c.GATED] > 0.0 else 2.0 * t * act_width
     nbytes = elems * cfg[c.A_BYTES]
     return nbytes / (cfg[c.BW] * cfg[c.ETA_ELEM]) + 6.0 * cfg[c.T0_ELEM]
@@ -238,7 +249,8 @@ def lm_head_time_s(cfg, rows):  # type: ignore[no-untyped-def]
     if rows <= 0.0:
         return 0.0
     return gemm_time_s(
-        cfg, rows, cfg[c.H], cfg[c.V] / cfg[c.TP], cfg[c.A_BYTES], cfg[c.PEAK_FP16]
+        cfg, rows, cfg[c.H], cfg[c.V] / cfg[c.TP], cfg[c.A_BYTES], cfg[c.PEAK_FP16], 0.0,
+        cfg[c.M_HALF_16],
     ) + cfg[c.T0_ELEM]
 
 

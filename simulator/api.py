@@ -93,3 +93,27 @@ def run(
         write_json(out / "summary.json", summary)
         summary = {**summary, "output_dir": str(out)}
     return summary
+
+
+def validate(
+    csv_path: str | Path | None = None,
+    *,
+    output_dir: str | Path | None = "results/validate",
+    max_load: bool = True,
+) -> dict[str, Any]:
+    """Predict the published measurements and report the error by source and metric.
+
+    Writes ``predictions.csv`` and ``predicted_vs_measured.png`` to ``output_dir``
+    (None: write nothing). Returns ``{"summary": ..., "table": [...], "rows": [...]}``.
+    """
+    from simplan import validate as v
+
+    rows = v.validate_rows(Path(csv_path) if csv_path else None, max_load=max_load)
+    result = {"summary": v.summarize_errors(rows), "table": v.error_table(rows),
+              "rows": v.rows_as_dicts(rows)}
+    if output_dir is not None:
+        out = Path(output_dir)
+        v.write_rows_csv(rows, out / "predictions.csv")
+        v.plot_predicted_vs_measured(rows, out / "predicted_vs_measured.png")
+        result["output_dir"] = str(out)
+    return result

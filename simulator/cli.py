@@ -161,3 +161,143 @@ def estimate(as_json: bool, **kwargs: Any) -> None:
     else:
         console.print(f"verdict: does not fit: {r['reason']}")
         sys.exit(1)
+
+
+def _ms(x: float | None) -> str:
+    return "–" if x is None else f"{x * 1e3:,.0f} ms" if x < 10 else f"{x:,.1f} s"
+
+
+def _usd(x: float | None) -> str:
+    if x is None:
+        return "–"
+    return f"-${-x:,.2f}" if x < 0 else f"${x:,.2f}"
+
+
+def print_run_summary(s: dict[str, Any], console: Any) -> None:
+    """The human-readable summary of a run (what `simplan run` prints)."""
+    from rich.table import Table
+
+    t = Table(title=s.get("scenario") or "simplan run", show_header=True)
+    t.add_column("latency")
+    for col in ("mean", "p50", "p90", "p95", "p99"):
+        t.add_column(col, justify="right")
+    for key, label in (("ttft_s", "time to first token"), ("tpot_s", "time per output token"),
+                       ("e2e_s", "end to end"), ("queue_delay_s", "queueing delay")):
+        t.add_row(label, *(_ms(s[key][col]) for col in ("mean", "p50", "p90", "p95", "p99")))
+    console.print(t)
+
+    f = Table(show_header=False, title="throughput, utilization and cost")
+    f.add_column("quantity")
+    f.add_column("value", justify="right")
+    rows = [
+        ("requests completed / rejected / in flight",
+         f"{s['requests_completed']:,} / {s['requests_rejected']:,} / {s['requests_in_flight']:,}"),
+        ("requests per second (offered)", f"{s['requests_per_s']:.2f} ({s['offered_requests_per_s']:.2f})"),
+        ("output / input tokens per second", f"{s['output_tokens_per_s']:,.0f} / {s['input_tokens_per_s']:,.0f}"),
+        ("GPU utilization (busy fraction)", f"{s['gpu_utilization']:.0%}"),
+        ("KV cache utilization", f"{s['kv_cache_utilization']:.0%}"),
+        ("MFU / MBU", f"{s['mfu']:.0%} / {s['mbu']:.0%}"),
+        ("SLO attainment (requests meeting every SLO)", f"{s['slo_attainment']:.1%}"),
+        ("fleet", f"{s['replicas']} replicas, {s['num_gpus']} GPUs, {_usd(s['fleet_usd_per_hour'])}/hour"),
+        ("cost per M output tokens", _usd(s["usd_per_mtok_output"])),
+        ("cost per M tokens (input + output)", _usd(s["usd_per_mtok_total"])),
+        ("monthly volume / fleet capacity",
+         f"{s['monthly_tokens'] / 1e6:,.0f} M / {s['fleet_capacity_mtok_per_month']:,.0f} M tokens"),
+        ("monthly fleet cost", _usd(s["monthly_cost_usd"])),
+    ]
+    for name, value in rows:
+        f.add_row(name, value)
+    console.print(f)
+    if s["slo"]:
+        o = Table(title="latency objectives")
+        for col in ("objective", "limit", "achieved", "met"):
+            o.add_column(col)
+        for name, v in s["slo"].items():
+            o.add_row(name, _ms(v["limit"]), _ms(v["achieved"]), "yes" if v["met"] else "NO")
+        console.print(o)
+    if s["api"]:
+        a = Table(title=f"APIs at the same volume ({s['monthly_tokens'] / 1e6:,.0f} M tokens/month)")
+        for col in ("api", "$/M in", "$/M out", "monthly", "self-hosting saves", "break-even volume"):
+            a.add_column(col, justify="right" if col != "api" else "left")
+        for name, v in s["api"].items():
+            be = v["breakeven_mtok_per_month"]
+            be_txt = "–" if be is None else f"{be:,.0f} M tok/mo" + (
+                "" if v["breakeven_within_capacity"] else " (beyond capacity)")
+            a.add_row(name, _usd(v["usd_per_mtok_input"]), _usd(v["usd_per_mtok_output"]),
+                      _usd(v["monthly_cost_usd"]), _usd(v["self_hosted_savings_usd"]), be_txt)
+        console.print(a)
+    for note in s["notes"]:
+        console.print(f"note: {note}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--output-dir", "-o", type=click.Path(file_okay=False, path_type=str),
+              help="Output folder (default: [simulation] output_dir or results/<file stem>).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--no-write", is_flag=True, help="Do not write the output folder.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar of simulated time (default: on when stderr is a terminal).")
+@_user_errors
+def run(file: str, output_dir: str | None, as_json: bool, no_write: bool,
+        progress: bool | None) -> None:
+    """Simulate scenario FILE: summary table, results.nc and summary.json."""
+    show = sys.stderr.isatty() if progress is None else progress
+    if show:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("simulated"), BarColumn(),
+                      TextColumn("{task.completed:,.0f} / {task.total:,.0f} s"),
+                      TimeElapsedColumn(), transient=True) as bar:
+            task = bar.add_task("sim", total=1.0)
+
+            def tick(now: float, horizon: float) -> None:
+                bar.update(task, completed=now, total=max(horizon, 1e-9))
+
+            summary = api.run(file, output_dir=output_dir, write=not no_write, progress=tick)
+    else:
+        summary = api.run(file, output_dir=output_dir, write=not no_write)
+    if as_json:
+        click.echo(api.to_json(summary))
+        return
+    console = _console()
+    print_run_summary(summary, console)
+    if "output_dir" in summary:
+        console.print(f"wrote {summary['output_dir']}/results.nc and summary.json")
+
+
+@main.command()
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=str),
+              help="Calibration CSV (default: the published measurements shipped with simplan).")
+@click.option("--output-dir", "-o", default="results/validate", show_default=True,
+              type=click.Path(file_okay=False, path_type=str))
+@click.option("--no-max-load", is_flag=True, help="Skip the rows that need the simulation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary and table as JSON.")
+@_user_errors
+def validate(csv_path: str | None, output_dir: str, no_max_load: bool, as_json: bool) -> None:
+    """Predict published benchmark measurements and report the error."""
+    result = api.validate(csv_path, output_dir=output_dir, max_load=not no_max_load)
+    if as_json:
+        click.echo(api.to_json({"summary": result["summary"], "table": result["table"]}))
+        return
+    from rich.table import Table
+
+    t = Table(title="|predicted / measured - 1| by source and metric")
+    for col in ("source", "metric", "rows", "median", "p90", "median signed", "skipped"):
+        t.add_column(col, justify="left" if col in ("source", "metric") else "right")
+
+    def pct(x: float | None) -> str:
+        return "–" if x is None else f"{x:+.1%}" if x < 0 else f"{x:.1%}"
+
+    for g in result["table"]:
+        t.add_row(g["source_id"], g["metric"], str(g["count"]), pct(g["median_abs_error"]),
+                  pct(g["p90_abs_error"]), pct(g["median_signed_error"]), str(g["skipped"]))
+    console = _console()
+    console.print(t)
+    s = result["summary"]
+    console.print(f"overall: {s['predicted']} rows predicted, {s['skipped']} skipped; median "
+                  f"|error| {pct(s['median_abs_error'])}, p90 {pct(s['p90_abs_error'])}")
+    for g in result["table"]:
+        for reason in g["skip_reasons"]:
+            console.print(f"skipped ({g['source_id']} {g['metric']}): {reason}")
+    console.print(f"wrote {result['output_dir']}/predictions.csv and predicted_vs_measured.png")

@@ -31,13 +31,27 @@ MAX_TP = 8
 # one 200 Gb/s HDR InfiniBand port (NVIDIA DGX A100 user guide, 2020): 25 GB/s.
 INTER_NODE_GB_PER_S = 25.0
 INTER_NODE_LATENCY_S = 10e-6
+WEIGHT_ONLY_TILE_RATIO = 8.0
+
+
+_CALIBRATION_OVERRIDE: dict[str, Any] = {}
 
 
 @cache
-def calibration() -> dict[str, Any]:
-    """End-to-end calibration constants (see calibration.toml and docs/model.md)."""
+def _calibration_file() -> dict[str, Any]:
     text = resources.files("simplan.catalog").joinpath("calibration.toml").read_text("utf-8")
     return tomllib.loads(text)
+
+
+def calibration() -> dict[str, Any]:
+    """End-to-end calibration constants (see calibration.toml and docs/model.md)."""
+    return {**_calibration_file(), **_CALIBRATION_OVERRIDE}
+
+
+def set_calibration_override(values: dict[str, Any]) -> None:
+    """Replace calibration constants for this process (used by tools/calibrate.py)."""
+    _CALIBRATION_OVERRIDE.clear()
+    _CALIBRATION_OVERRIDE.update(values)
 
 
 @dataclass(frozen=True)
@@ -259,14 +273,20 @@ def build_replica(
     cfg[c.TP] = tp
     cfg[c.PP] = pp
     cfg[c.ETA_C] = eff.gemm_compute_efficiency_max
-    cfg[c.M_HALF] = eff.gemm_m_half_tokens
+    cfg[c.M_HALF_16] = eff.gemm_m_half_tokens
+    # Weight-only kernels (Marlin, AWQ/GPTQ GEMV paths) tile 16 rows where cuBLAS tiles
+    # 128, so they reach their compute efficiency at 1/8 of the tokens (MARLIN,
+    # Frantar et al. 2024, arXiv:2408.11743: near-ideal speed-up up to batch 16-32).
+    cfg[c.M_HALF] = eff.gemm_m_half_tokens / (WEIGHT_ONLY_TILE_RATIO if dequant > 0 else 1.0)
     cfg[c.ETA_M] = eff.gemm_memory_efficiency
-    cfg[c.T0_GEMM] = eff.gemm_overhead_s
+    # The profiles were taken in eager mode; CUDA-graph engines pay less per kernel.
+    k_scale = float(cal["kernel_overhead_scale"])
+    cfg[c.T0_GEMM] = eff.gemm_overhead_s * k_scale
     cfg[c.ETA_ELEM] = eff.elementwise_memory_efficiency
-    cfg[c.T0_ELEM] = eff.elementwise_overhead_s
+    cfg[c.T0_ELEM] = eff.elementwise_overhead_s * k_scale
     cfg[c.ETA_ATT_DEC] = eff.attention_decode_memory_efficiency
     cfg[c.ETA_ATT_PRE] = eff.attention_prefill_compute_efficiency
-    cfg[c.T0_ATT] = eff.attention_overhead_s
+    cfg[c.T0_ATT] = eff.attention_overhead_s * k_scale
     cfg[c.AR_ALPHA] = ar_alpha
     cfg[c.AR_BW] = ar_bw
     cfg[c.T_ITER] = float(cal["iteration_overhead_s"])

@@ -26,7 +26,7 @@ _REQUEST_VARS = {
     "finish_s": ("s", "completion (or rejection) time"),
     "input_tokens": ("tokens", "prompt tokens"),
     "output_tokens": ("tokens", "output tokens"),
-    "replica": ("1", "replica index (-1: none)"),
+    "replica": ("1", "replica that served the request (-1: none)"),
     "preemptions": ("1", "times preempted and recomputed"),
     "status": ("1", "0 in flight, 1 completed, 2 rejected"),
 }
@@ -45,7 +45,8 @@ def to_dataset(res: SimResult, summary: dict[str, Any], scenario_text: str) -> x
     for name, (units, long) in _REQUEST_VARS.items():
         arr = r.column(name)
         arr = np.where(arr < 0, np.nan, arr) if name.endswith("_s") else arr
-        data[name] = ("request", arr, {"units": units, "long_name": long})
+        var = "served_by" if name == "replica" else name
+        data[var] = ("request", arr, {"units": units, "long_name": long})
     for name, arr in request_table(res).items():
         units, long = _DERIVED_VARS[name]
         data[name] = ("request", arr, {"units": units, "long_name": long})
@@ -101,6 +102,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; results are for sharing
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

@@ -388,15 +388,25 @@ def scenario_json_schema() -> dict[str, Any]:
 
 
 def _problems_from(exc: ValidationError) -> list[Problem]:
+    errors = exc.errors(include_url=False)
+    # A value that may be a number or a table (lengths, sweep axes): when the user wrote a
+    # table, the "should be a number/list" error of the other branch is noise.
+    table_locs = {
+        _user_loc(e["loc"])[:-1] if e["type"] != "missing" else _user_loc(e["loc"])
+        for e in errors if any(_branch_model(p) for p in e["loc"])
+    }
     problems = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        # Pydantic adds union-branch names to the location (e.g. 'int', 'fixed'); drop them
-        # so the path is the user's key path.
-        loc = tuple(p for p in loc if not _is_branch_tag(p))
+    for err in errors:
+        raw_loc = tuple(err["loc"])
+        loc = _user_loc(raw_loc)
+        if err["type"] in _SCALAR_BRANCH_ERRORS and loc in table_locs and isinstance(
+            err.get("input"), dict
+        ):
+            continue
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(loc[:-1])
+            branch = next((m for m in map(_branch_model, reversed(raw_loc)) if m), None)
+            allowed = list(branch.model_fields) if branch else _allowed_keys(loc[:-1])
             hint = nearest(str(loc[-1]), allowed) if allowed else None
             msg = "unknown key" + (f"; did you mean {hint!r}?" if hint else "")
             if allowed:
@@ -411,6 +421,21 @@ def _problems_from(exc: ValidationError) -> list[Problem]:
     for p in problems:
         seen.setdefault(p.key_path + p.message, p)
     return list(seen.values())
+
+
+_SCALAR_BRANCH_ERRORS = {"int_type", "int_parsing", "list_type", "float_type", "int_from_float"}
+
+
+def _user_loc(loc: Any) -> tuple[Any, ...]:
+    """The location without pydantic's union-branch tags: the user's key path."""
+    return tuple(p for p in loc if not _is_branch_tag(p))
+
+
+def _branch_model(part: object) -> type[BaseModel] | None:
+    return {
+        "fixed": FixedLength, "uniform": UniformLength, "normal": NormalLength,
+        "lognormal": NormalLength, "empirical": EmpiricalLength, "RangeAxis": RangeAxis,
+    }.get(part) if isinstance(part, str) else None
 
 
 def _is_branch_tag(part: object) -> bool:
@@ -465,6 +490,8 @@ def _sweep_key_exists(dotted: str) -> bool:
         if model is None or part not in model.model_fields:
             return False
         ann = model.model_fields[part].annotation
+        if getattr(ann, "__origin__", None) is list and part != parts[-1]:
+            return False  # inside an array of tables ([[hardware.pools]], [[api]])
         model = _section_type(ann)
     return True
 
@@ -486,7 +513,7 @@ def _validate_sweep(raw: dict[str, Any], scenario: Scenario, source: str) -> Non
             leaf_parent = ".".join(key.split(".")[:-1])
             allowed = _allowed_keys(tuple(leaf_parent.split("."))) if leaf_parent else []
             hint = nearest(key.split(".")[-1], allowed) if allowed else None
-            msg = "not a scenario key path"
+            msg = "not a scenario key path that can be swept (keys inside arrays of tables cannot be)"
             if hint:
                 msg += f"; did you mean {leaf_parent + '.' + hint!r}?"
             problems.append(Problem(path, msg, key, True))
@@ -499,8 +526,8 @@ def _validate_sweep(raw: dict[str, Any], scenario: Scenario, source: str) -> Non
         for i, value in enumerate(values):
             trial = copy.deepcopy(raw)
             trial.pop("sweep", None)
-            if isinstance(value, float) and key.split(".")[-1] in _INT_KEYS:
-                value = round(value)
+            if isinstance(axis, RangeAxis) and key.split(".")[-1] in _INT_KEYS:
+                value = round(value)  # a numeric range over an integer key
             _apply_path(trial, key, value)
             try:
                 Scenario.model_validate(trial)

@@ -185,11 +185,10 @@ def simulate(scenario: Scenario,
 
     chunk = max(cap / 200.0, 1e-3)
     while not all_done.triggered and env.now < cap:
-        env.run(until=min(env.now + chunk, cap) if not all_done.triggered else None)
+        # stop exactly when the last request finishes, or at the next progress tick
+        env.run(until=env.any_of([all_done, env.timeout(min(chunk, cap - env.now))]))
         if progress is not None:
             progress(min(env.now, horizon), horizon)
-        if all_done.triggered:
-            break
     _sample_now(env, engines, series)
     notes: list[str] = []
     for pool in pools:

@@ -389,14 +389,9 @@ def test_check_directory(tmp_path: Path) -> None:
     assert_user_error(code, output, path, ["directory"])
 
 
-# --- known bugs (strict xfail: they start failing once fixed, so the marker gets removed) ---
+# --- regressions: bugs found and fixed ---
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a sweep key through an array of tables (hardware.pools.gpu, api.id) passes "
-    "_sweep_key_exists, then _apply_path raises an uncaught KeyError (traceback, exit 1)",
-)
 @pytest.mark.parametrize(
     "edits",
     [
@@ -423,12 +418,6 @@ def test_sweep_through_array_of_tables(
     assert_user_error(code, output, path, ["sweep"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: _validate_sweep rounds every float on an integer key, so an explicit "
-    "fractional value such as hardware.tp = 1.5 passes check (hardware.tp = 1.5 outside "
-    "[sweep] is rejected)",
-)
 def test_sweep_fractional_value_for_integer_key(tmp_path: Path) -> None:
     path = tmp_path / "scenario.toml"
     path.write_text(to_toml(mutate((("sweep", "hardware.tp"), [1.5, 2]))), encoding="utf-8")
@@ -436,12 +425,6 @@ def test_sweep_fractional_value_for_integer_key(tmp_path: Path) -> None:
     assert_user_error(code, output, path, ['sweep."hardware.tp"[0]', "1.5"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: unknown keys inside inline tables of a union (length distributions, sweep "
-    "ranges) get no suggestion or allowed list (_allowed_keys knows only sections), and "
-    "an extra 'Input should be a valid integer' problem is reported for the int branch",
-)
 def test_length_distribution_unknown_key_suggests(tmp_path: Path) -> None:
     path = tmp_path / "scenario.toml"
     data = mutate((("workload", "input_tokens"), {"distribution": "fixed", "valu": 100}))
