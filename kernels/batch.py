@@ -8,13 +8,12 @@ gptSessionBenchmark, LMDeploy's static inference benchmark) and the contract
 from __future__ import annotations
 
 import numpy as np
-
 from simplan.kernels._jit import kernel, vectorized
 from simplan.kernels.roofline import step_time_s
 
 
 @kernel
-def static_batch(cfg, batch, input_tokens, output_tokens):  # type: ignore[no-untyped-def]
+def static_batch(cfg, batch, input_tokens, output_tokens):
     """Return (ttft_s, tpot_s, e2e_s) for a static batch.
 
     The prefill of all ``batch * input_tokens`` prompt tokens is one iteration and yields
@@ -34,7 +33,7 @@ def static_batch(cfg, batch, input_tokens, output_tokens):  # type: ignore[no-un
 
 
 @vectorized
-def static_batch_many(cfgs, batch, input_tokens, output_tokens):  # type: ignore[no-untyped-def]
+def static_batch_many(cfgs, batch, input_tokens, output_tokens):
     """:func:`static_batch` over rows; returns an (n, 3) array of ttft, tpot, e2e seconds."""
     n = cfgs.shape[0]
     out = np.empty((n, 3))

@@ -9,13 +9,12 @@ instead of stepping token by token in Python.
 from __future__ import annotations
 
 import numpy as np
-
 from simplan.kernels._jit import kernel
 from simplan.kernels.roofline import step_flops_and_bytes, step_time_s
 
 
 @kernel
-def decode_plan(cfg, kv_tokens, blocks, decode_left, free_blocks, block, step_cap, out_end_s):  # type: ignore[no-untyped-def]
+def decode_plan(cfg, kv_tokens, blocks, decode_left, free_blocks, block, step_cap, out_end_s):
     """Plan up to ``step_cap`` decode iterations of a fixed batch.
 
     Parameters

@@ -17,14 +17,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from simplan.kernels import layout as c
 from simplan.kernels._jit import kernel, vectorized
 from simplan.kernels.roofline import kv_elems_per_token_per_layer
 
 
 @kernel
-def layer_params_per_gpu(cfg):  # type: ignore[no-untyped-def]
+def layer_params_per_gpu(cfg):
     """Linear-layer parameters of one pipeline stage held by one GPU (average stage)."""
     tp = cfg[c.TP]
     h = cfg[c.H]
@@ -55,7 +54,7 @@ def layer_params_per_gpu(cfg):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def weight_bytes_per_gpu(cfg):  # type: ignore[no-untyped-def]
+def weight_bytes_per_gpu(cfg):
     """Bytes of weights on the most loaded GPU of the replica."""
     linear = layer_params_per_gpu(cfg) * cfg[c.W_BYTES]
     table = cfg[c.V] * cfg[c.H] / cfg[c.TP] * cfg[c.A_BYTES]
@@ -68,14 +67,14 @@ def weight_bytes_per_gpu(cfg):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def kv_bytes_per_token(cfg):  # type: ignore[no-untyped-def]
+def kv_bytes_per_token(cfg):
     """KV-cache bytes one token occupies on one GPU (its stage's layers)."""
     layers = math.ceil(cfg[c.L] / cfg[c.PP])
     return layers * kv_elems_per_token_per_layer(cfg) * cfg[c.KV_BYTES]
 
 
 @kernel
-def activation_reserve_bytes(cfg):  # type: ignore[no-untyped-def]
+def activation_reserve_bytes(cfg):
     """Peak activation memory of one forward pass at ``max_num_batched_tokens`` on one GPU.
 
     The live tensors of the widest op: the residual stream and normed input (2H), the
@@ -100,12 +99,10 @@ def activation_reserve_bytes(cfg):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def kv_capacity_tokens(cfg):  # type: ignore[no-untyped-def]
+def kv_capacity_tokens(cfg):
     """Tokens the replica's KV cache holds (whole blocks); 0 or less when nothing fits."""
     budget = cfg[c.MEM] * cfg[c.MEM_UTIL]
-    free = (
-        budget - weight_bytes_per_gpu(cfg) - activation_reserve_bytes(cfg) - cfg[c.RESERVE_FIXED]
-    )
+    free = budget - weight_bytes_per_gpu(cfg) - activation_reserve_bytes(cfg) - cfg[c.RESERVE_FIXED]
     if free <= 0.0:
         return 0.0
     tokens = math.floor(free / kv_bytes_per_token(cfg))
@@ -113,12 +110,12 @@ def kv_capacity_tokens(cfg):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def blocks_for_tokens(tokens, block):  # type: ignore[no-untyped-def]
+def blocks_for_tokens(tokens, block):
     return math.ceil(tokens / block)
 
 
 @kernel
-def max_batch(cfg, input_tokens, output_tokens):  # type: ignore[no-untyped-def]
+def max_batch(cfg, input_tokens, output_tokens):
     """Largest number of sequences of the given lengths whose KV fits at once."""
     cap_blocks = math.floor(kv_capacity_tokens(cfg) / cfg[c.BLOCK])
     per_seq = blocks_for_tokens(input_tokens + output_tokens, cfg[c.BLOCK])
@@ -128,7 +125,7 @@ def max_batch(cfg, input_tokens, output_tokens):  # type: ignore[no-untyped-def]
 
 
 @vectorized
-def memory_many(cfgs, input_tokens, output_tokens):  # type: ignore[no-untyped-def]
+def memory_many(cfgs, input_tokens, output_tokens):
     """Memory figures for many configurations.
 
     Returns an (n, 5) array: weight bytes per GPU, KV bytes per token per GPU,

@@ -19,13 +19,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from simplan.kernels import layout as c
 from simplan.kernels._jit import kernel, vectorized
 
 
 @kernel
-def gemm_time_s(cfg, m, k, n, weight_bytes, peak, dequant, m_half):  # type: ignore[no-untyped-def]
+def gemm_time_s(cfg, m, k, n, weight_bytes, peak, dequant, m_half):
     """Time of an (m x k) @ (k x n) GEMM whose weights take ``weight_bytes`` per element.
 
     ``dequant`` is the extra compute fraction of weight-only kernels and ``m_half`` the
@@ -42,13 +41,13 @@ def gemm_time_s(cfg, m, k, n, weight_bytes, peak, dequant, m_half):  # type: ign
 
 
 @kernel
-def kv_heads_per_gpu(cfg):  # type: ignore[no-untyped-def]
+def kv_heads_per_gpu(cfg):
     """KV heads each GPU holds; heads are replicated when TP exceeds the KV-head count."""
     return max(cfg[c.NKV] / cfg[c.TP], 1.0)
 
 
 @kernel
-def kv_elems_per_token_per_layer(cfg):  # type: ignore[no-untyped-def]
+def kv_elems_per_token_per_layer(cfg):
     """KV-cache elements one token adds to one layer on one GPU.
 
     MLA caches one compressed latent (plus the decoupled RoPE key) shared by all heads,
@@ -60,7 +59,7 @@ def kv_elems_per_token_per_layer(cfg):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def moe_distinct_experts(num_experts, experts_per_token, tokens):  # type: ignore[no-untyped-def]
+def moe_distinct_experts(num_experts, experts_per_token, tokens):
     """Expected number of distinct experts T tokens touch: E * (1 - (1 - k/E)^T)."""
     if tokens <= 0.0:
         return 0.0
@@ -68,7 +67,7 @@ def moe_distinct_experts(num_experts, experts_per_token, tokens):  # type: ignor
 
 
 @kernel
-def attention_proj_time_s(cfg, t):  # type: ignore[no-untyped-def]
+def attention_proj_time_s(cfg, t):
     """QKV and output projections of one layer for ``t`` tokens on one GPU."""
     tp = cfg[c.TP]
     h = cfg[c.H]
@@ -85,7 +84,9 @@ def attention_proj_time_s(cfg, t):  # type: ignore[no-untyped-def]
         else:
             tq = gemm_time_s(cfg, t, h, heads * qk_dim, wb, pk, dq, mh)
         tkv = gemm_time_s(cfg, t, h, cfg[c.KV_LORA] + cfg[c.QK_ROPE], wb, pk, dq, mh)
-        tkv += gemm_time_s(cfg, t, cfg[c.KV_LORA], heads * (cfg[c.QK_NOPE] + cfg[c.V_HD]), wb, pk, dq, mh)
+        tkv += gemm_time_s(
+            cfg, t, cfg[c.KV_LORA], heads * (cfg[c.QK_NOPE] + cfg[c.V_HD]), wb, pk, dq, mh
+        )
         to = gemm_time_s(cfg, t, heads * cfg[c.V_HD], h, wb, pk, dq, mh)
         return tq + tkv + to
     hd = cfg[c.HD]
@@ -95,7 +96,7 @@ def attention_proj_time_s(cfg, t):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens):  # type: ignore[no-untyped-def]
+def attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens):
     """Attention kernels of one layer on one GPU.
 
     ``prefill_pairs`` is the number of (query, key) pairs of the prefill chunks
@@ -129,7 +130,7 @@ def attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens)
 
 
 @kernel
-def dense_mlp_time_s(cfg, t, width):  # type: ignore[no-untyped-def]
+def dense_mlp_time_s(cfg, t, width):
     """Gate/up and down projections of an MLP of intermediate ``width`` for ``t`` tokens."""
     tp = cfg[c.TP]
     h = cfg[c.H]
@@ -143,7 +144,7 @@ def dense_mlp_time_s(cfg, t, width):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def moe_time_s(cfg, t):  # type: ignore[no-untyped-def]
+def moe_time_s(cfg, t):
     """Routed and shared experts of one MoE layer for ``t`` tokens on one GPU.
 
     Experts are tensor-parallel (each expert's matrices split across the TP group), as
@@ -164,9 +165,10 @@ def moe_time_s(cfg, t):  # type: ignore[no-untyped-def]
     m_per_expert = t * k / touched
     eta = cfg[c.ETA_C] * m_per_expert / (m_per_expert + cfg[c.M_HALF])
     t_compute = flops / (cfg[c.PEAK_GEMM] * eta) * (1.0 + cfg[c.DEQUANT])
-    nbytes = touched * params_per_expert * cfg[c.W_BYTES] + t * k * (2.0 * h + 2.0 * width) * cfg[
-        c.A_BYTES
-    ]
+    nbytes = (
+        touched * params_per_expert * cfg[c.W_BYTES]
+        + t * k * (2.0 * h + 2.0 * width) * cfg[c.A_BYTES]
+    )
     t_memory = nbytes / (cfg[c.BW] * cfg[c.ETA_M])
     # router GEMM (replicated, tiny) + grouped expert GEMMs (up and down)
     routed = max(t_compute, t_memory) + 2.0 * cfg[c.T0_GEMM]
@@ -178,7 +180,7 @@ def moe_time_s(cfg, t):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def elementwise_time_s(cfg, t):  # type: ignore[no-untyped-def]
+def elementwise_time_s(cfg, t):
     """Norms, rotary embedding, activation and residual adds of one layer.
 
     Bytes follow the op definitions the efficiencies were fitted with: two norms
@@ -207,7 +209,7 @@ def elementwise_time_s(cfg, t):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def allreduce_time_s(cfg, nbytes):  # type: ignore[no-untyped-def]
+def allreduce_time_s(cfg, nbytes):
     """Ring all-reduce over the TP group: latency + 2(n-1)/n * bytes / bus bandwidth."""
     n = cfg[c.TP]
     if n <= 1.0 or nbytes <= 0.0:
@@ -216,7 +218,7 @@ def allreduce_time_s(cfg, nbytes):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, moe_layer):  # type: ignore[no-untyped-def]
+def layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, moe_layer):
     """One transformer layer on one GPU for ``t`` tokens (prefill chunks plus decodes)."""
     if t <= 0.0:
         return 0.0
@@ -233,7 +235,7 @@ def layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, moe_l
 
 
 @kernel
-def stage_layers_time_s(cfg, layers, t, prefill_tokens, prefill_pairs, decode_ctx_tokens):  # type: ignore[no-untyped-def]
+def stage_layers_time_s(cfg, layers, t, prefill_tokens, prefill_pairs, decode_ctx_tokens):
     """``layers`` consecutive layers, split between leading dense and MoE layers."""
     if cfg[c.E] > 0.0:
         frac_dense = min(cfg[c.LD], cfg[c.L]) / cfg[c.L]
@@ -244,18 +246,27 @@ def stage_layers_time_s(cfg, layers, t, prefill_tokens, prefill_pairs, decode_ct
 
 
 @kernel
-def lm_head_time_s(cfg, rows):  # type: ignore[no-untyped-def]
+def lm_head_time_s(cfg, rows):
     """The LM head (vocab-parallel, unquantized) for the rows that need logits."""
     if rows <= 0.0:
         return 0.0
-    return gemm_time_s(
-        cfg, rows, cfg[c.H], cfg[c.V] / cfg[c.TP], cfg[c.A_BYTES], cfg[c.PEAK_FP16], 0.0,
-        cfg[c.M_HALF_16],
-    ) + cfg[c.T0_ELEM]
+    return (
+        gemm_time_s(
+            cfg,
+            rows,
+            cfg[c.H],
+            cfg[c.V] / cfg[c.TP],
+            cfg[c.A_BYTES],
+            cfg[c.PEAK_FP16],
+            0.0,
+            cfg[c.M_HALF_16],
+        )
+        + cfg[c.T0_ELEM]
+    )
 
 
 @kernel
-def step_time_s(cfg, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, decode_ctx_tokens):  # type: ignore[no-untyped-def]
+def step_time_s(cfg, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, decode_ctx_tokens):
     """Duration of one engine iteration of a replica.
 
     Parameters
@@ -297,7 +308,9 @@ def step_time_s(cfg, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, d
 
 
 @kernel
-def step_flops_and_bytes(cfg, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, decode_ctx_tokens):  # type: ignore[no-untyped-def]
+def step_flops_and_bytes(
+    cfg, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, decode_ctx_tokens
+):
     """Useful FLOPs and HBM bytes of one iteration summed over the replica's GPUs.
 
     For MFU/MBU: model FLOPs (2 x active params per token plus attention) and the
@@ -321,7 +334,7 @@ def step_flops_and_bytes(cfg, prefill_tokens, prefill_pairs, prefill_seqs, decod
 
 
 @kernel
-def _param_counts(cfg, t):  # type: ignore[no-untyped-def]
+def _param_counts(cfg, t):
     """(active params per token, all layer params, params a batch of t tokens reads).
 
     Whole-model counts (not per GPU), for FLOP and byte accounting.
@@ -357,12 +370,17 @@ def _param_counts(cfg, t):  # type: ignore[no-untyped-def]
 
 
 @vectorized
-def step_time_many(cfgs, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, decode_ctx):  # type: ignore[no-untyped-def]
+def step_time_many(cfgs, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, decode_ctx):
     """:func:`step_time_s` over rows: ``cfgs`` is (n, NCFG), the rest are length-n arrays."""
     n = cfgs.shape[0]
     out = np.empty(n)
     for i in range(n):
         out[i] = step_time_s(
-            cfgs[i], prefill_tokens[i], prefill_pairs[i], prefill_seqs[i], decode_seqs[i], decode_ctx[i]
+            cfgs[i],
+            prefill_tokens[i],
+            prefill_pairs[i],
+            prefill_seqs[i],
+            decode_seqs[i],
+            decode_ctx[i],
         )
     return out

@@ -52,8 +52,15 @@ def estimate(
     from simplan.estimate import estimate_static
 
     return estimate_static(
-        model=model, gpu=gpu, tp=tp, pp=pp, weights=weights, kv_cache=kv_cache, batch=batch,
-        input_tokens=input_tokens, output_tokens=output_tokens,
+        model=model,
+        gpu=gpu,
+        tp=tp,
+        pp=pp,
+        weights=weights,
+        kv_cache=kv_cache,
+        batch=batch,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
         gpu_memory_utilization=gpu_memory_utilization,
     )
 
@@ -87,7 +94,9 @@ def run(
     result = simulate(scenario, progress=progress)
     summary = summarize(result)
     if write:
-        out = Path(output_dir or scenario.simulation.output_dir or Path("results") / Path(path).stem)
+        out = Path(
+            output_dir or scenario.simulation.output_dir or Path("results") / Path(path).stem
+        )
         ds = to_dataset(result, summary, Path(path).read_text(encoding="utf-8"))
         write_netcdf(out / "results.nc", ds)
         write_json(out / "summary.json", summary)
@@ -109,8 +118,11 @@ def validate(
     from simplan import validate as v
 
     rows = v.validate_rows(Path(csv_path) if csv_path else None, max_load=max_load)
-    result = {"summary": v.summarize_errors(rows), "table": v.error_table(rows),
-              "rows": v.rows_as_dicts(rows)}
+    result = {
+        "summary": v.summarize_errors(rows),
+        "table": v.error_table(rows),
+        "rows": v.rows_as_dicts(rows),
+    }
     if output_dir is not None:
         out = Path(output_dir)
         v.write_rows_csv(rows, out / "predictions.csv")

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-
 from simplan import __version__, api
 from simplan.catalog_view import KINDS, table_columns
 from simplan.errors import SimplanError
@@ -114,8 +113,12 @@ if __name__ == "__main__":  # pragma: no cover
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--input-tokens", type=click.IntRange(min=1), default=512, show_default=True)
 @click.option("--output-tokens", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True),
-              default=0.90, show_default=True)
+@click.option(
+    "--gpu-memory-utilization",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.90,
+    show_default=True,
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_user_errors
 def estimate(as_json: bool, **kwargs: Any) -> None:
@@ -129,9 +132,11 @@ def estimate(as_json: bool, **kwargs: Any) -> None:
     from rich.table import Table
 
     r = result
-    title = (f"{r['model']} ({r['weights']} weights, {r['kv_cache']} KV) on "
-             f"{r['num_gpus']}x {r['gpu']} (tp={r['tp']}, pp={r['pp']}); batch {r['batch']}, "
-             f"{r['input_tokens']} in / {r['output_tokens']} out")
+    title = (
+        f"{r['model']} ({r['weights']} weights, {r['kv_cache']} KV) on "
+        f"{r['num_gpus']}x {r['gpu']} (tp={r['tp']}, pp={r['pp']}); batch {r['batch']}, "
+        f"{r['input_tokens']} in / {r['output_tokens']} out"
+    )
     table = Table(title=title, show_header=False)
     table.add_column("quantity")
     table.add_column("value", justify="right")
@@ -148,7 +153,10 @@ def estimate(as_json: bool, **kwargs: Any) -> None:
             ("time per output token", f"{r['tpot_s'] * 1e3:.2f} ms"),
             ("end to end", f"{r['e2e_s']:.2f} s"),
             ("output throughput", f"{r['output_tokens_per_s']:,.0f} tokens/s"),
-            ("per-request decode speed", f"{r['decode_tokens_per_s_per_request'] or 0:,.1f} tokens/s"),
+            (
+                "per-request decode speed",
+                f"{r['decode_tokens_per_s_per_request'] or 0:,.1f} tokens/s",
+            ),
         ]
     for name, value in rows:
         table.add_row(name, value)
@@ -181,8 +189,12 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
     t.add_column("latency")
     for col in ("mean", "p50", "p90", "p95", "p99"):
         t.add_column(col, justify="right")
-    for key, label in (("ttft_s", "time to first token"), ("tpot_s", "time per output token"),
-                       ("e2e_s", "end to end"), ("queue_delay_s", "queueing delay")):
+    for key, label in (
+        ("ttft_s", "time to first token"),
+        ("tpot_s", "time per output token"),
+        ("e2e_s", "end to end"),
+        ("queue_delay_s", "queueing delay"),
+    ):
         t.add_row(label, *(_ms(s[key][col]) for col in ("mean", "p50", "p90", "p95", "p99")))
     console.print(t)
 
@@ -190,19 +202,37 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
     f.add_column("quantity")
     f.add_column("value", justify="right")
     rows = [
-        ("requests completed / rejected / in flight",
-         f"{s['requests_completed']:,} / {s['requests_rejected']:,} / {s['requests_in_flight']:,}"),
-        ("requests per second (offered)", f"{s['requests_per_s']:.2f} ({s['offered_requests_per_s']:.2f})"),
-        ("output / input tokens per second", f"{s['output_tokens_per_s']:,.0f} / {s['input_tokens_per_s']:,.0f}"),
-        ("GPU utilization (busy fraction)", f"{s['gpu_utilization']:.0%}"),
+        (
+            "requests completed / rejected / in flight",
+            f"{s['requests_completed']:,} / {s['requests_rejected']:,} / "
+            f"{s['requests_in_flight']:,}",
+        ),
+        (
+            "requests per second (offered)",
+            f"{s['requests_per_s']:.2f} ({s['offered_requests_per_s']:.2f})",
+        ),
+        (
+            "output / input tokens per second",
+            f"{s['output_tokens_per_s']:,.0f} / {s['input_tokens_per_s']:,.0f}",
+        ),
+        (
+            "GPU busy fraction / share of fleet capacity used",
+            f"{s['gpu_utilization']:.0%} / {s['capacity_utilization'] or 0:.0%}",
+        ),
         ("KV cache utilization", f"{s['kv_cache_utilization']:.0%}"),
         ("MFU / MBU", f"{s['mfu']:.0%} / {s['mbu']:.0%}"),
         ("SLO attainment (requests meeting every SLO)", f"{s['slo_attainment']:.1%}"),
-        ("fleet", f"{s['replicas']} replicas, {s['num_gpus']} GPUs, {_usd(s['fleet_usd_per_hour'])}/hour"),
+        (
+            "fleet",
+            f"{s['replicas']} replicas, {s['num_gpus']} GPUs, {_usd(s['fleet_usd_per_hour'])}/hour",
+        ),
         ("cost per M output tokens", _usd(s["usd_per_mtok_output"])),
         ("cost per M tokens (input + output)", _usd(s["usd_per_mtok_total"])),
-        ("monthly volume / fleet capacity",
-         f"{s['monthly_tokens'] / 1e6:,.0f} M / {s['fleet_capacity_mtok_per_month']:,.0f} M tokens"),
+        (
+            "monthly volume / fleet capacity",
+            f"{s['monthly_tokens'] / 1e6:,.0f} M / "
+            f"{s['fleet_capacity_mtok_per_month']:,.0f} M tokens",
+        ),
         ("monthly fleet cost", _usd(s["monthly_cost_usd"])),
     ]
     for name, value in rows:
@@ -216,15 +246,34 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
             o.add_row(name, _ms(v["limit"]), _ms(v["achieved"]), "yes" if v["met"] else "NO")
         console.print(o)
     if s["api"]:
-        a = Table(title=f"APIs at the same volume ({s['monthly_tokens'] / 1e6:,.0f} M tokens/month)")
-        for col in ("api", "$/M in", "$/M out", "monthly", "self-hosting saves", "break-even volume"):
+        a = Table(
+            title=f"APIs at the same volume ({s['monthly_tokens'] / 1e6:,.0f} M tokens/month)"
+        )
+        for col in (
+            "api",
+            "$/M in",
+            "$/M out",
+            "monthly",
+            "self-hosting saves",
+            "break-even volume",
+        ):
             a.add_column(col, justify="right" if col != "api" else "left")
         for name, v in s["api"].items():
             be = v["breakeven_mtok_per_month"]
-            be_txt = "–" if be is None else f"{be:,.0f} M tok/mo" + (
-                "" if v["breakeven_within_capacity"] else " (beyond capacity)")
-            a.add_row(name, _usd(v["usd_per_mtok_input"]), _usd(v["usd_per_mtok_output"]),
-                      _usd(v["monthly_cost_usd"]), _usd(v["self_hosted_savings_usd"]), be_txt)
+            be_txt = (
+                "–"
+                if be is None
+                else f"{be:,.0f} M tok/mo"
+                + ("" if v["breakeven_within_capacity"] else " (beyond capacity)")
+            )
+            a.add_row(
+                name,
+                _usd(v["usd_per_mtok_input"]),
+                _usd(v["usd_per_mtok_output"]),
+                _usd(v["monthly_cost_usd"]),
+                _usd(v["self_hosted_savings_usd"]),
+                be_txt,
+            )
         console.print(a)
     for note in s["notes"]:
         console.print(f"note: {note}")
@@ -232,23 +281,35 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--output-dir", "-o", type=click.Path(file_okay=False, path_type=str),
-              help="Output folder (default: [simulation] output_dir or results/<file stem>).")
+@click.option(
+    "--output-dir",
+    "-o",
+    type=click.Path(file_okay=False, path_type=str),
+    help="Output folder (default: [simulation] output_dir or results/<file stem>).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-write", is_flag=True, help="Do not write the output folder.")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bar of simulated time (default: on when stderr is a terminal).")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar of simulated time (default: on when stderr is a terminal).",
+)
 @_user_errors
-def run(file: str, output_dir: str | None, as_json: bool, no_write: bool,
-        progress: bool | None) -> None:
+def run(
+    file: str, output_dir: str | None, as_json: bool, no_write: bool, progress: bool | None
+) -> None:
     """Simulate scenario FILE: summary table, results.nc and summary.json."""
     show = sys.stderr.isatty() if progress is None else progress
     if show:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        with Progress(TextColumn("simulated"), BarColumn(),
-                      TextColumn("{task.completed:,.0f} / {task.total:,.0f} s"),
-                      TimeElapsedColumn(), transient=True) as bar:
+        with Progress(
+            TextColumn("simulated"),
+            BarColumn(),
+            TextColumn("{task.completed:,.0f} / {task.total:,.0f} s"),
+            TimeElapsedColumn(),
+            transient=True,
+        ) as bar:
             task = bar.add_task("sim", total=1.0)
 
             def tick(now: float, horizon: float) -> None:
@@ -267,10 +328,19 @@ def run(file: str, output_dir: str | None, as_json: bool, no_write: bool,
 
 
 @main.command()
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=str),
-              help="Calibration CSV (default: the published measurements shipped with simplan).")
-@click.option("--output-dir", "-o", default="results/validate", show_default=True,
-              type=click.Path(file_okay=False, path_type=str))
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Calibration CSV (default: the published measurements shipped with simplan).",
+)
+@click.option(
+    "--output-dir",
+    "-o",
+    default="results/validate",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=str),
+)
 @click.option("--no-max-load", is_flag=True, help="Skip the rows that need the simulation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary and table as JSON.")
 @_user_errors
@@ -290,13 +360,22 @@ def validate(csv_path: str | None, output_dir: str, no_max_load: bool, as_json: 
         return "–" if x is None else f"{x:+.1%}" if x < 0 else f"{x:.1%}"
 
     for g in result["table"]:
-        t.add_row(g["source_id"], g["metric"], str(g["count"]), pct(g["median_abs_error"]),
-                  pct(g["p90_abs_error"]), pct(g["median_signed_error"]), str(g["skipped"]))
+        t.add_row(
+            g["source_id"],
+            g["metric"],
+            str(g["count"]),
+            pct(g["median_abs_error"]),
+            pct(g["p90_abs_error"]),
+            pct(g["median_signed_error"]),
+            str(g["skipped"]),
+        )
     console = _console()
     console.print(t)
     s = result["summary"]
-    console.print(f"overall: {s['predicted']} rows predicted, {s['skipped']} skipped; median "
-                  f"|error| {pct(s['median_abs_error'])}, p90 {pct(s['p90_abs_error'])}")
+    console.print(
+        f"overall: {s['predicted']} rows predicted, {s['skipped']} skipped; median "
+        f"|error| {pct(s['median_abs_error'])}, p90 {pct(s['p90_abs_error'])}"
+    )
     for g in result["table"]:
         for reason in g["skip_reasons"]:
             console.print(f"skipped ({g['source_id']} {g['metric']}): {reason}")

@@ -25,8 +25,11 @@ def selected_apis(scenario: Scenario) -> list[ApiQuote]:
     out = []
     for name in scenario.pricing.apis:
         a = catalog.api(name)
-        out.append(ApiQuote(a.id, a.usd_per_mtok_input, a.usd_per_mtok_output,
-                            f"{a.source} (as of {a.as_of})"))
+        out.append(
+            ApiQuote(
+                a.id, a.usd_per_mtok_input, a.usd_per_mtok_output, f"{a.source} (as of {a.as_of})"
+            )
+        )
     for a in scenario.api:
         out.append(ApiQuote(a.id, a.usd_per_mtok_input, a.usd_per_mtok_output, a.source))
     return out

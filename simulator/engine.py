@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
-
 from simplan.kernels.decode import decode_plan
 from simplan.kernels.roofline import step_flops_and_bytes, step_time_s
 
@@ -40,9 +39,20 @@ MAX_PLAN_STEPS = 4096
 class ReplicaEngine:
     """A replica's scheduler state and its simpy process (:meth:`run`)."""
 
-    def __init__(self, env: simpy.Environment, index: int, replica: Replica, recorder: Recorder,
-                 *, max_num_seqs: int, max_num_batched_tokens: int, block_size: int,
-                 chunked_prefill: bool, static: bool, pool: int = 0) -> None:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        index: int,
+        replica: Replica,
+        recorder: Recorder,
+        *,
+        max_num_seqs: int,
+        max_num_batched_tokens: int,
+        block_size: int,
+        chunked_prefill: bool,
+        static: bool,
+        pool: int = 0,
+    ) -> None:
         from simplan.kernels.memory import kv_capacity_tokens
 
         self.env = env
@@ -113,7 +123,9 @@ class ReplicaEngine:
         while self.waiting and self.n_running < self.max_num_seqs:
             req = self.waiting[0]
             prompt = int(rec.input_tokens[req]) + int(rec.generated[req])
-            need = prompt + (int(rec.output_tokens[req]) - int(rec.generated[req]) if self.static else 0)
+            need = prompt + (
+                int(rec.output_tokens[req]) - int(rec.generated[req]) if self.static else 0
+            )
             blocks = self._blocks_for(max(need, 1))
             # vLLM keeps a watermark of free blocks at admission so a just-admitted
             # sequence is not preempted on its first decode.
@@ -177,7 +189,7 @@ class ReplicaEngine:
         self.busy_s += end - start
         self.busy_since = None
 
-    def run(self):  # type: ignore[no-untyped-def]
+    def run(self):
         """The replica's simpy process: schedule, run an iteration or a decode run, repeat."""
         env = self.env
         while True:
@@ -194,7 +206,7 @@ class ReplicaEngine:
             else:
                 yield from self._decode_run(active)
 
-    def _mixed_iteration(self, active: np.ndarray, prefilling: np.ndarray):  # type: ignore[no-untyped-def]
+    def _mixed_iteration(self, active: np.ndarray, prefilling: np.ndarray):
         """One iteration with prompt chunks (and, with chunked prefill, the decodes)."""
         env = self.env
         decoding = active[self.prompt_left[active] == 0]
@@ -233,8 +245,9 @@ class ReplicaEngine:
         n_dec = float(decoding.size)
         dec_ctx = float(self.kv_tokens[decoding].sum()) + n_dec
         dt = step_time_s(self.cfg, float(pre_tokens), pairs, float(done_prefill), n_dec, dec_ctx)
-        f, b = step_flops_and_bytes(self.cfg, float(pre_tokens), pairs, float(done_prefill),
-                                    n_dec, dec_ctx)
+        f, b = step_flops_and_bytes(
+            self.cfg, float(pre_tokens), pairs, float(done_prefill), n_dec, dec_ctx
+        )
         start = env.now
         self.busy_since = start
         yield env.timeout(dt)
@@ -269,14 +282,20 @@ class ReplicaEngine:
         if done.size:
             self._finish_slots(done)
 
-    def _decode_run(self, active: np.ndarray):  # type: ignore[no-untyped-def]
+    def _decode_run(self, active: np.ndarray):
         """Decode iterations of a fixed batch until a completion, a preemption or an arrival."""
         env = self.env
         cap = MAX_PLAN_STEPS
-        steps, used, flops, nbytes = decode_plan(
-            self.cfg, self.kv_tokens[active], self.blocks[active], self.decode_left[active],
+        steps, _used, flops, nbytes = decode_plan(
+            self.cfg,
+            self.kv_tokens[active],
+            self.blocks[active],
+            self.decode_left[active],
             self.free_blocks,
-            self.block, cap, self._plan_buf)
+            self.block,
+            cap,
+            self._plan_buf,
+        )
         if steps == 0:
             self._preempt_one()
             return
@@ -319,4 +338,3 @@ class ReplicaEngine:
         self.blocks[slots] += extra
         self.free_blocks -= int(extra.sum())
         assert self.free_blocks >= 0, "KV blocks over capacity"
-

@@ -23,7 +23,7 @@ def nearest(name: str, allowed: Iterable[str]) -> str | None:
 
 
 def format_key_path(loc: Iterable[object]) -> str:
-    """Render a location tuple such as ``('workload', 'input_tokens', 'mean')`` as a dotted key path."""
+    """Render a location such as ``('workload', 'input_tokens', 'mean')`` as a key path."""
     out = ""
     for part in loc:
         if isinstance(part, int):

@@ -13,8 +13,7 @@ from simplan.perf import EngineKnobs, Replica, does_not_fit_reason, nearest_fit,
 def bound_verdict(replica: Replica, batch: int, context_tokens: float) -> tuple[str, str]:
     """('compute-bound' | 'memory-bound', why) for a decode step of ``batch`` sequences."""
     cfg = replica.cfg
-    flops, nbytes = step_flops_and_bytes(cfg, 0.0, 0.0, 0.0, float(batch),
-                                         batch * context_tokens)
+    flops, nbytes = step_flops_and_bytes(cfg, 0.0, 0.0, 0.0, float(batch), batch * context_tokens)
     intensity = flops / nbytes
     ridge = cfg[c.PEAK_GEMM] / cfg[c.BW]
     kind = "compute-bound" if intensity >= ridge else "memory-bound"
@@ -84,8 +83,15 @@ def estimate_static(
     if reason is not None:
         hint = nearest_fit(replica, input_tokens, output_tokens)
         out.update(fits=False, reason=reason + (f"; {hint}" if hint else ""))
-        for key in ("ttft_s", "tpot_s", "e2e_s", "output_tokens_per_s",
-                    "decode_tokens_per_s_per_request", "bound", "bound_reason"):
+        for key in (
+            "ttft_s",
+            "tpot_s",
+            "e2e_s",
+            "output_tokens_per_s",
+            "decode_tokens_per_s_per_request",
+            "bound",
+            "bound_reason",
+        ):
             out[key] = None
         return out
     ttft, tpot, e2e = static_batch(replica.cfg, batch, input_tokens, output_tokens)

@@ -11,7 +11,6 @@ import math
 from typing import Any
 
 import numpy as np
-
 from simplan.cost import HOURS_PER_MONTH, fleet_cost, pool_usd_per_hour, selected_apis
 from simplan.kernels import layout as c
 from simplan.kernels.batch import static_batch
@@ -72,8 +71,8 @@ def fleet_capacity_tokens_per_s(res: SimResult, mean_in: float, mean_out: float)
     Each replica runs static batches as large as its KV cache and ``max_num_seqs`` allow;
     a continuous-batching engine does at least as well, so this is a planning estimate.
     """
-    i_len = max(int(round(mean_in)), 1)
-    o_len = max(int(round(mean_out)), 1)
+    i_len = max(round(mean_in), 1)
+    o_len = max(round(mean_out), 1)
     total = 0.0
     for pool in res.pools:
         cfg = pool.replica.cfg
@@ -97,18 +96,30 @@ def summarize(res: SimResult) -> dict[str, Any]:
     in_window = (arrival >= start) & (arrival <= end) & (status == COMPLETED)
 
     ts = np.asarray(res.series.time_s)
-    series = {f: res.series.array(f).sum(axis=1) for f in ("output_tokens", "input_tokens",
-                                                          "flops", "bytes")}
+    series = {
+        f: res.series.array(f).sum(axis=1)
+        for f in ("output_tokens", "input_tokens", "flops", "bytes")
+    }
     busy = res.series.array("busy_fraction")
     out_tok = _interp_cumulative(ts, series["output_tokens"], end) - _interp_cumulative(
-        ts, series["output_tokens"], start)
+        ts, series["output_tokens"], start
+    )
     in_tok = _interp_cumulative(ts, series["input_tokens"], end) - _interp_cumulative(
-        ts, series["input_tokens"], start)
+        ts, series["input_tokens"], start
+    )
     completed_in_window = int(in_window.sum())
 
     n_rep = len(res.engines)
-    busy_w = np.array([_interp_cumulative(ts, busy[:, i], end) - _interp_cumulative(
-        ts, busy[:, i], start) for i in range(n_rep)]) if ts.size else np.zeros(n_rep)
+    busy_w = (
+        np.array(
+            [
+                _interp_cumulative(ts, busy[:, i], end) - _interp_cumulative(ts, busy[:, i], start)
+                for i in range(n_rep)
+            ]
+        )
+        if ts.size
+        else np.zeros(n_rep)
+    )
     utilization = float(np.clip(busy_w / window, 0.0, 1.0).mean()) if window > 0 else 0.0
 
     kv_used = res.series.array("kv_blocks_used")
@@ -118,10 +129,15 @@ def summarize(res: SimResult) -> dict[str, Any]:
     in_system = res.series.array("running") + res.series.array("waiting")
     mean_in_system = float(in_system[mask].sum(axis=1).mean()) if mask.any() else 0.0
 
-    flops = _interp_cumulative(ts, series["flops"], end) - _interp_cumulative(ts, series["flops"], start)
-    nbytes = _interp_cumulative(ts, series["bytes"], end) - _interp_cumulative(ts, series["bytes"], start)
-    peak_flops = sum(p.section.replicas * p.replica.num_gpus * p.replica.cfg[c.PEAK_GEMM]
-                     for p in res.pools)
+    flops = _interp_cumulative(ts, series["flops"], end) - _interp_cumulative(
+        ts, series["flops"], start
+    )
+    nbytes = _interp_cumulative(ts, series["bytes"], end) - _interp_cumulative(
+        ts, series["bytes"], start
+    )
+    peak_flops = sum(
+        p.section.replicas * p.replica.num_gpus * p.replica.cfg[c.PEAK_GEMM] for p in res.pools
+    )
     peak_bw = sum(p.section.replicas * p.replica.num_gpus * p.replica.cfg[c.BW] for p in res.pools)
 
     slo = sc.slo.objectives()
@@ -134,7 +150,8 @@ def summarize(res: SimResult) -> dict[str, Any]:
         per_req = table[f"{metric}_s"]
         met_all &= np.nan_to_num(per_req, nan=0.0) <= limit
         objectives[f"{metric}_{stat}_s"] = {
-            "limit": limit, "achieved": achieved,
+            "limit": limit,
+            "achieved": achieved,
             "met": achieved is not None and achieved <= limit,
         }
     goodput_mask = in_window & met_all
@@ -149,10 +166,12 @@ def summarize(res: SimResult) -> dict[str, Any]:
     input_share = mean_in / (mean_in + mean_out) if mean_in + mean_out > 0 else 0.5
 
     fleet_usd_per_hour = sum(
-        pool_usd_per_hour(p.section.gpu, p.gpus, p.section.pricing, p.section.price_usd_per_gpu_hour)
+        pool_usd_per_hour(
+            p.section.gpu, p.gpus, p.section.pricing, p.section.price_usd_per_gpu_hour
+        )
         for p in res.pools
     )
-    offered = (in_rate + out_rate)
+    offered = in_rate + out_rate
     if sc.workload.monthly_tokens is not None:
         monthly_tokens = float(sc.workload.monthly_tokens)
     else:
@@ -189,6 +208,9 @@ def summarize(res: SimResult) -> dict[str, Any]:
         "e2e_s": _stats(table["e2e_s"][in_window]),
         "queue_delay_s": _stats(table["queue_delay_s"][in_window]),
         "gpu_utilization": utilization,
+        "capacity_utilization": (in_rate + out_rate) * HOURS_PER_MONTH * 3600.0 / capacity
+        if capacity > 0
+        else None,
         "kv_cache_utilization": kv_util,
         "mean_requests_in_system": mean_in_system,
         "mfu": flops / (peak_flops * window) if window > 0 else 0.0,

@@ -16,7 +16,6 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
-
 from simplan import catalog
 from simplan.errors import InfeasibleError, Problem
 from simplan.kernels import layout as c
@@ -161,9 +160,11 @@ def _compute_path(gpu: catalog.Gpu, w: catalog.WeightScheme) -> tuple[float, flo
     if w.weight_only:
         return fp16, w.dequant_overhead, None
     if w.compute_dtype in ("fp16", "bf16"):
-        return (gpu.tflops_bf16 or gpu.tflops_fp16) * 1e12 if w.compute_dtype == "bf16" else fp16, (
-            0.0
-        ), None
+        return (
+            (gpu.tflops_bf16 or gpu.tflops_fp16) * 1e12 if w.compute_dtype == "bf16" else fp16,
+            (0.0),
+            None,
+        )
     if w.compute_dtype == "fp8":
         if gpu.has_fp8:
             return gpu.tflops_fp8 * 1e12, 0.0, None
@@ -182,7 +183,9 @@ def _compute_path(gpu: catalog.Gpu, w: catalog.WeightScheme) -> tuple[float, flo
     raise InfeasibleError(f"unknown compute dtype {w.compute_dtype!r} in {w.id}")
 
 
-def _allreduce(gpu: catalog.Gpu, eff: catalog.Efficiency, tp: int) -> tuple[float, float, str | None]:
+def _allreduce(
+    gpu: catalog.Gpu, eff: catalog.Efficiency, tp: int
+) -> tuple[float, float, str | None]:
     """(latency s, bus bandwidth B/s, note) of a TP all-reduce on this GPU's interconnect.
 
     The fitted bus bandwidths come from the profiled GPU (A100: 600 GB/s NVLink, H100:
@@ -208,8 +211,10 @@ def _allreduce(gpu: catalog.Gpu, eff: catalog.Efficiency, tp: int) -> tuple[floa
         )
     note = None
     if tp > 1:
-        where = "has no NVLink" if gpu.nvlink_gb_per_s <= 0 else (
-            f"links only {gpu.nvlink_domain_gpus} GPUs over NVLink"
+        where = (
+            "has no NVLink"
+            if gpu.nvlink_gb_per_s <= 0
+            else (f"links only {gpu.nvlink_domain_gpus} GPUs over NVLink")
         )
         note = f"{gpu.id} {where}: the tp={tp} all-reduces run over PCIe (slow)"
     return pcie_latency, pcie_eff * gpu.pcie_gb_per_s / 2.0 * GB, note
@@ -350,8 +355,9 @@ def nearest_fit(replica: Replica, input_tokens: int, output_tokens: int) -> str 
             if tp * pp < replica.num_gpus or pp > arch.num_layers:
                 continue
             try:
-                r = build_replica(arch, replica.gpu, replica.weights, replica.kv_cache, tp, pp,
-                                  replica.engine)
+                r = build_replica(
+                    arch, replica.gpu, replica.weights, replica.kv_cache, tp, pp, replica.engine
+                )
             except InfeasibleError:
                 continue
             if does_not_fit_reason(r, input_tokens, output_tokens) is None:
@@ -361,8 +367,9 @@ def nearest_fit(replica: Replica, input_tokens: int, output_tokens: int) -> str 
     for w in by_bits:
         if w.bits_per_weight >= replica.weights.bits_per_weight:
             continue
-        r = build_replica(arch, replica.gpu, w, replica.kv_cache, replica.tp, replica.pp,
-                          replica.engine)
+        r = build_replica(
+            arch, replica.gpu, w, replica.kv_cache, replica.tp, replica.pp, replica.engine
+        )
         if does_not_fit_reason(r, input_tokens, output_tokens) is None:
             candidates.append((replica.num_gpus, f"weights = {w.id!r} on the same GPUs", r))
             break

@@ -15,8 +15,27 @@ class Recorder:
     """Flat, typed per-request rows (one array per field), grown on demand."""
 
     _FLOAT = ("arrival_s", "scheduled_s", "first_token_s", "finish_s")
-    _INT = ("input_tokens", "output_tokens", "generated", "replica", "preemptions", "status",
-            "reject_reason")
+    _INT = (
+        "input_tokens",
+        "output_tokens",
+        "generated",
+        "replica",
+        "preemptions",
+        "status",
+        "reject_reason",
+    )
+
+    arrival_s: np.ndarray
+    scheduled_s: np.ndarray
+    first_token_s: np.ndarray
+    finish_s: np.ndarray
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+    generated: np.ndarray
+    replica: np.ndarray
+    preemptions: np.ndarray
+    status: np.ndarray
+    reject_reason: np.ndarray
 
     def __init__(self, capacity: int = 1024) -> None:
         self.n = 0
@@ -28,16 +47,6 @@ class Recorder:
         self.replica[:] = -1
         self.reject_reasons: list[str] = []
         self.on_finish: Callable[[int], None] | None = None
-        # declared for type checkers; set above
-        self.arrival_s: np.ndarray
-        self.scheduled_s: np.ndarray
-        self.first_token_s: np.ndarray
-        self.finish_s: np.ndarray
-        self.input_tokens: np.ndarray
-        self.output_tokens: np.ndarray
-        self.generated: np.ndarray
-        self.preemptions: np.ndarray
-        self.status: np.ndarray
 
     def _grow(self) -> None:
         cap = self.arrival_s.shape[0] * 2
@@ -60,8 +69,9 @@ class Recorder:
         self.n += 1
         return i
 
-    def add_many(self, arrival_s: np.ndarray, input_tokens: np.ndarray,
-                 output_tokens: np.ndarray) -> None:
+    def add_many(
+        self, arrival_s: np.ndarray, input_tokens: np.ndarray, output_tokens: np.ndarray
+    ) -> None:
         while self.n + arrival_s.shape[0] > self.arrival_s.shape[0]:
             self._grow()
         sl = slice(self.n, self.n + arrival_s.shape[0])
@@ -87,14 +97,22 @@ class Recorder:
 
     def column(self, name: str) -> np.ndarray:
         """The first ``n`` entries of a field."""
-        return getattr(self, name)[: self.n]  # type: ignore[no-any-return]
+        return getattr(self, name)[: self.n]
 
 
 class TimeSeries:
     """Samples of each replica's state at a fixed interval."""
 
-    FIELDS = ("busy_fraction", "running", "waiting", "kv_blocks_used", "output_tokens",
-              "input_tokens", "flops", "bytes")
+    FIELDS = (
+        "busy_fraction",
+        "running",
+        "waiting",
+        "kv_blocks_used",
+        "output_tokens",
+        "input_tokens",
+        "flops",
+        "bytes",
+    )
 
     def __init__(self, n_replicas: int) -> None:
         self.n_replicas = n_replicas

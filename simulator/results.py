@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-
 from simplan import __version__
 from simplan.metrics import request_table
 from simplan.recorder import STATUS_NAMES
@@ -55,17 +54,25 @@ def to_dataset(res: SimResult, summary: dict[str, Any], scenario_text: str) -> x
     busy_cum = res.series.array("busy_fraction")
     dt = np.diff(ts, prepend=ts[:1] if ts.size else ts)
     with np.errstate(invalid="ignore", divide="ignore"):
-        busy = np.where(dt[:, None] > 0, np.diff(busy_cum, axis=0, prepend=busy_cum[:1]) / dt[:, None], 0.0)
+        busy = np.where(
+            dt[:, None] > 0, np.diff(busy_cum, axis=0, prepend=busy_cum[:1]) / dt[:, None], 0.0
+        )
     busy = np.clip(busy, 0.0, 1.0)
     totals = np.array([max(e.total_blocks, 1) for e in res.engines], dtype=float)
     series = {
         "utilization": (busy, "1", "busy fraction of the replica over the preceding interval"),
         "batch_size": (res.series.array("running"), "sequences", "running sequences"),
         "queue_length": (res.series.array("waiting"), "requests", "waiting requests"),
-        "kv_cache_occupancy": (res.series.array("kv_blocks_used") / totals, "1",
-                               "fraction of KV-cache blocks in use"),
-        "output_tokens_cum": (res.series.array("output_tokens"), "tokens",
-                              "output tokens generated so far"),
+        "kv_cache_occupancy": (
+            res.series.array("kv_blocks_used") / totals,
+            "1",
+            "fraction of KV-cache blocks in use",
+        ),
+        "output_tokens_cum": (
+            res.series.array("output_tokens"),
+            "tokens",
+            "output tokens generated so far",
+        ),
     }
     for name, (arr, units, long) in series.items():
         data[name] = (("time", "replica"), arr, {"units": units, "long_name": long})
@@ -113,7 +120,11 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 def write_json(path: Path, obj: Any) -> None:
     text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
-    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    atomic_write(path, lambda p: _write_text(p, text))
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
 
 
 def write_netcdf(path: Path, ds: xr.Dataset) -> None:

@@ -22,7 +22,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
 from simplan import catalog
 from simplan.errors import Problem, ScenarioError, format_key_path, nearest
 
@@ -76,7 +75,9 @@ class InlineArchitecture(_Section):
 
 
 class ModelSection(_Section):
-    name: str | None = Field(default=None, description="Model catalog id (`simplan catalog models`).")
+    name: str | None = Field(
+        default=None, description="Model catalog id (`simplan catalog models`)."
+    )
     architecture: InlineArchitecture | None = Field(
         default=None, description="Inline architecture, instead of `name`."
     )
@@ -101,7 +102,9 @@ class ModelSection(_Section):
     @model_validator(mode="after")
     def _one_of(self) -> ModelSection:
         if (self.name is None) == (self.architecture is None):
-            raise ValueError("give exactly one of `name` (a catalog id) or `architecture` (a table)")
+            raise ValueError(
+                "give exactly one of `name` (a catalog id) or `architecture` (a table)"
+            )
         return self
 
     def arch(self) -> catalog.ModelArch:
@@ -343,12 +346,12 @@ class Scenario(_Section):
     question: str | None = Field(default=None, description="The question this scenario asks.")
     model: ModelSection
     hardware: HardwareSection
-    engine: EngineSection = Field(default_factory=EngineSection)  # type: ignore[arg-type]
+    engine: EngineSection = Field(default_factory=EngineSection)
     workload: WorkloadSection
-    slo: SloSection = Field(default_factory=SloSection)  # type: ignore[arg-type]
-    pricing: PricingSection = Field(default_factory=PricingSection)  # type: ignore[arg-type]
+    slo: SloSection = Field(default_factory=SloSection)
+    pricing: PricingSection = Field(default_factory=PricingSection)
     api: list[InlineApi] = Field(default_factory=list)
-    simulation: SimulationSection = Field(default_factory=SimulationSection)  # type: ignore[arg-type]
+    simulation: SimulationSection = Field(default_factory=SimulationSection)
     sweep: dict[str, SweepAxis] = Field(default_factory=dict)
 
     _source_path: str | None = PrivateAttr(default=None)
@@ -393,14 +396,17 @@ def _problems_from(exc: ValidationError) -> list[Problem]:
     # table, the "should be a number/list" error of the other branch is noise.
     table_locs = {
         _user_loc(e["loc"])[:-1] if e["type"] != "missing" else _user_loc(e["loc"])
-        for e in errors if any(_branch_model(p) for p in e["loc"])
+        for e in errors
+        if any(_branch_model(p) for p in e["loc"])
     }
     problems = []
     for err in errors:
         raw_loc = tuple(err["loc"])
         loc = _user_loc(raw_loc)
-        if err["type"] in _SCALAR_BRANCH_ERRORS and loc in table_locs and isinstance(
-            err.get("input"), dict
+        if (
+            err["type"] in _SCALAR_BRANCH_ERRORS
+            and loc in table_locs
+            and isinstance(err.get("input"), dict)
         ):
             continue
         msg = err["msg"].removeprefix("Value error, ")
@@ -431,11 +437,18 @@ def _user_loc(loc: Any) -> tuple[Any, ...]:
     return tuple(p for p in loc if not _is_branch_tag(p))
 
 
+_BRANCH_MODELS: dict[str, type[BaseModel]] = {
+    "fixed": FixedLength,
+    "uniform": UniformLength,
+    "normal": NormalLength,
+    "lognormal": NormalLength,
+    "empirical": EmpiricalLength,
+    "RangeAxis": RangeAxis,
+}
+
+
 def _branch_model(part: object) -> type[BaseModel] | None:
-    return {
-        "fixed": FixedLength, "uniform": UniformLength, "normal": NormalLength,
-        "lognormal": NormalLength, "empirical": EmpiricalLength, "RangeAxis": RangeAxis,
-    }.get(part) if isinstance(part, str) else None
+    return _BRANCH_MODELS.get(part) if isinstance(part, str) else None
 
 
 def _is_branch_tag(part: object) -> bool:
@@ -444,7 +457,6 @@ def _is_branch_tag(part: object) -> bool:
         or part.startswith(("function-", "tagged-union", "constrained-"))
         or part in ("fixed", "uniform", "normal", "lognormal", "empirical")
     )
-
 
 
 _SECTION_TYPES: dict[str, type[BaseModel]] = {
@@ -513,7 +525,9 @@ def _validate_sweep(raw: dict[str, Any], scenario: Scenario, source: str) -> Non
             leaf_parent = ".".join(key.split(".")[:-1])
             allowed = _allowed_keys(tuple(leaf_parent.split("."))) if leaf_parent else []
             hint = nearest(key.split(".")[-1], allowed) if allowed else None
-            msg = "not a scenario key path that can be swept (keys inside arrays of tables cannot be)"
+            msg = (
+                "not a scenario key path that can be swept (keys inside arrays of tables cannot be)"
+            )
             if hint:
                 msg += f"; did you mean {leaf_parent + '.' + hint!r}?"
             problems.append(Problem(path, msg, key, True))
@@ -540,8 +554,18 @@ def _validate_sweep(raw: dict[str, Any], scenario: Scenario, source: str) -> Non
         raise ScenarioError("invalid [sweep] axis", problems, source=source)
 
 
-_INT_KEYS = {"tp", "pp", "replicas", "max_num_seqs", "max_num_batched_tokens", "concurrency",
-             "num_requests", "input_tokens", "output_tokens", "seed"}
+_INT_KEYS = {
+    "tp",
+    "pp",
+    "replicas",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "concurrency",
+    "num_requests",
+    "input_tokens",
+    "output_tokens",
+    "seed",
+}
 
 
 def scenario_from_dict(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
@@ -619,4 +643,3 @@ def scenario_hash(scenario: Scenario) -> str:
 
     text = json.dumps(scenario.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-

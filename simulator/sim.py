@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
-
 from simplan.engine import ReplicaEngine
 from simplan.errors import InfeasibleError, Problem
 from simplan.perf import EngineKnobs, Replica, build_replica, does_not_fit_reason, nearest_fit
@@ -74,8 +73,10 @@ def build_pools(scenario: Scenario) -> list[Pool]:
         try:
             replica = build_replica(arch, catalog.gpu(sec.gpu), weights, kv, sec.tp, sec.pp, knobs)
         except InfeasibleError as exc:
-            exc.problems = [Problem(p.key_path.replace("hardware", where, 1), p.message, p.value,
-                                    p.has_value) for p in exc.problems]
+            exc.problems = [
+                Problem(p.key_path.replace("hardware", where, 1), p.message, p.value, p.has_value)
+                for p in exc.problems
+            ]
             raise
         reason = does_not_fit_reason(replica, 1, 1)
         if reason is not None:
@@ -96,8 +97,9 @@ def _reject_reason(engine: ReplicaEngine, inp: int, out: int, context: int) -> s
     return None
 
 
-def simulate(scenario: Scenario,
-             progress: Callable[[float, float], None] | None = None) -> SimResult:
+def simulate(
+    scenario: Scenario, progress: Callable[[float, float], None] | None = None
+) -> SimResult:
     """Run the scenario's serving simulation.
 
     Parameters
@@ -121,11 +123,18 @@ def simulate(scenario: Scenario,
     engines: list[ReplicaEngine] = []
     for pool in pools:
         for _ in range(pool.section.replicas):
-            e = ReplicaEngine(env, len(engines), pool.replica, rec,
-                              max_num_seqs=eng.max_num_seqs,
-                              max_num_batched_tokens=eng.max_num_batched_tokens,
-                              block_size=eng.block_size, chunked_prefill=eng.chunked_prefill,
-                              static=eng.scheduler == "static", pool=pool.index)
+            e = ReplicaEngine(
+                env,
+                len(engines),
+                pool.replica,
+                rec,
+                max_num_seqs=eng.max_num_seqs,
+                max_num_batched_tokens=eng.max_num_batched_tokens,
+                block_size=eng.block_size,
+                chunked_prefill=eng.chunked_prefill,
+                static=eng.scheduler == "static",
+                pool=pool.index,
+            )
             engines.append(e)
             env.process(e.run())
     policy = POLICIES[eng.router]()
@@ -172,8 +181,10 @@ def simulate(scenario: Scenario,
                 ev.succeed()
 
         rec.on_finish = closed_finish
-        users = [env.process(_closed_user(env, rec, dispatch, waiters, scenario, rng, context))
-                 for _ in range(w.concurrency or 1)]
+        users = [
+            env.process(_closed_user(env, rec, dispatch, waiters, scenario, rng, context))
+            for _ in range(w.concurrency or 1)
+        ]
         env.process(_closed_end(env, users, state, all_done))
 
     horizon = max(arrival_end, float(w.duration_s or 0.0))
@@ -195,14 +206,30 @@ def simulate(scenario: Scenario,
         notes.extend(pool.replica.notes)
     in_flight = int((rec.column("status") == PENDING).sum())
     if in_flight:
-        notes.append(f"{in_flight} requests were still in flight when the drain limit "
-                     f"({drain:.0f} s after the last arrival) was reached: the fleet is saturated")
-    return SimResult(scenario, pools, engines, rec, series, interval, arrival_end, env.now,
-                     sorted(set(notes), key=notes.index))
+        notes.append(
+            f"{in_flight} requests were still in flight when the drain limit "
+            f"({drain:.0f} s after the last arrival) was reached: the fleet is saturated"
+        )
+    return SimResult(
+        scenario,
+        pools,
+        engines,
+        rec,
+        series,
+        interval,
+        arrival_end,
+        env.now,
+        sorted(set(notes), key=notes.index),
+    )
 
 
-def _open_loop(env: simpy.Environment, rec: Recorder, dispatch: Callable[[int], None],
-               state: dict, all_done: simpy.Event):  # type: ignore[no-untyped-def]
+def _open_loop(
+    env: simpy.Environment,
+    rec: Recorder,
+    dispatch: Callable[[int], None],
+    state: dict,
+    all_done: simpy.Event,
+):
     """Release pre-generated requests at their arrival times."""
     times = rec.column("arrival_s")
     for req in range(rec.n):
@@ -215,9 +242,15 @@ def _open_loop(env: simpy.Environment, rec: Recorder, dispatch: Callable[[int], 
         all_done.succeed()
 
 
-def _closed_user(env: simpy.Environment, rec: Recorder, dispatch: Callable[[int], None],
-                 waiters: dict[int, simpy.Event], scenario: Scenario, rng: np.random.Generator,
-                 context: int):  # type: ignore[no-untyped-def]
+def _closed_user(
+    env: simpy.Environment,
+    rec: Recorder,
+    dispatch: Callable[[int], None],
+    waiters: dict[int, simpy.Event],
+    scenario: Scenario,
+    rng: np.random.Generator,
+    context: int,
+):
     """One closed-loop user: send a request, wait for it, think, repeat."""
     w = scenario.workload
     while True:
@@ -240,7 +273,7 @@ def _closed_user(env: simpy.Environment, rec: Recorder, dispatch: Callable[[int]
             yield env.timeout(float(rng.exponential(w.think_time_s)))
 
 
-def _closed_end(env: simpy.Environment, users: list, state: dict, all_done: simpy.Event):  # type: ignore[no-untyped-def]
+def _closed_end(env: simpy.Environment, users: list, state: dict, all_done: simpy.Event):
     yield env.all_of(users)
     state["arrivals_done"] = True
     if state["outstanding"] == 0 and not all_done.triggered:
@@ -249,8 +282,9 @@ def _closed_end(env: simpy.Environment, users: list, state: dict, all_done: simp
 
 def _sample_now(env: simpy.Environment, engines: list[ReplicaEngine], series: TimeSeries) -> None:
     now = env.now
-    busy = np.array([e.busy_s + (now - e.busy_since if e.busy_since is not None else 0.0)
-                     for e in engines])
+    busy = np.array(
+        [e.busy_s + (now - e.busy_since if e.busy_since is not None else 0.0) for e in engines]
+    )
     series.append(
         now,
         busy_fraction=busy,  # cumulative busy seconds; differenced into fractions later
@@ -264,8 +298,9 @@ def _sample_now(env: simpy.Environment, engines: list[ReplicaEngine], series: Ti
     )
 
 
-def _sampler(env: simpy.Environment, engines: list[ReplicaEngine], series: TimeSeries,
-             interval: float):  # type: ignore[no-untyped-def]
+def _sampler(
+    env: simpy.Environment, engines: list[ReplicaEngine], series: TimeSeries, interval: float
+):
     while True:
         _sample_now(env, engines, series)
         yield env.timeout(interval)

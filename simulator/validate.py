@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from simplan import catalog
 from simplan.errors import SimplanError
 from simplan.kernels.batch import static_batch
@@ -34,8 +33,14 @@ GPTFAST_DEFAULT_OUTPUT = 200
 MAXLOAD_REQUESTS = 600
 
 _STATIC_METRICS = {
-    "output_throughput_total", "output_throughput_per_gpu", "ttft", "ttft_mean", "itl_p50",
-    "itl_mean", "tpot_mean", "decode_tokens_per_s_per_request",
+    "output_throughput_total",
+    "output_throughput_per_gpu",
+    "ttft",
+    "ttft_mean",
+    "itl_p50",
+    "itl_mean",
+    "tpot_mean",
+    "decode_tokens_per_s_per_request",
     "e2e_output_tokens_per_s_per_request",
 }
 _MODEL_ALIASES = {"llama-7b": "llama-2-7b"}
@@ -117,8 +122,15 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 def predict_row(raw: dict[str, str], line: int, *, max_load: bool = True) -> Row:
     """Predict one CSV row (or say why it is skipped)."""
-    row = Row(line, raw["source_id"], raw["model"], raw["gpu"], raw["metric"],
-              float(raw["value"]), raw["unit"])
+    row = Row(
+        line,
+        raw["source_id"],
+        raw["model"],
+        raw["gpu"],
+        raw["metric"],
+        float(raw["value"]),
+        raw["unit"],
+    )
     model = _model_id(raw["model"])
     gpu = _gpu_id(raw["gpu"])
     weights = _weights_id(raw["precision_weights"])
@@ -146,7 +158,10 @@ def predict_row(raw: dict[str, str], line: int, *, max_load: bool = True) -> Row
         row.skipped = "input or output length not stated"
         return row
     batch = _int(raw["batch_or_concurrency"])
-    row.config = f"{model} {weights}/{kv} {gpu} tp={tp} pp={pp} b={raw['batch_or_concurrency']} {in_len}/{out_len}"
+    row.config = (
+        f"{model} {weights}/{kv} {gpu} tp={tp} pp={pp} "
+        f"b={raw['batch_or_concurrency']} {in_len}/{out_len}"
+    )
     if batch is None:
         if not max_load:
             row.skipped = "max-load row (needs the serving simulation)"
@@ -156,8 +171,9 @@ def predict_row(raw: dict[str, str], line: int, *, max_load: bool = True) -> Row
         row.skipped = f"metric {row.metric!r} not modelled"
         return row
     try:
-        engine = EngineKnobs(gpu_memory_utilization=0.95, max_num_batched_tokens=batch * in_len,
-                             max_num_seqs=batch)
+        engine = EngineKnobs(
+            gpu_memory_utilization=0.95, max_num_batched_tokens=batch * in_len, max_num_seqs=batch
+        )
         replica = replica_from_ids(model, gpu, weights, kv, tp, pp, engine)
     except SimplanError as exc:
         row.skipped = f"invalid configuration: {exc.summary}"
@@ -183,8 +199,17 @@ def predict_row(raw: dict[str, str], line: int, *, max_load: bool = True) -> Row
     return row
 
 
-def _predict_max_load(row: Row, model: str, gpu: str, weights: str, kv: str, tp: int, pp: int,
-                      in_len: int, out_len: int) -> Row:
+def _predict_max_load(
+    row: Row,
+    model: str,
+    gpu: str,
+    weights: str,
+    kv: str,
+    tp: int,
+    pp: int,
+    in_len: int,
+    out_len: int,
+) -> Row:
     from simplan.metrics import summarize
     from simplan.scenario import scenario_from_dict
     from simplan.sim import simulate
@@ -192,15 +217,25 @@ def _predict_max_load(row: Row, model: str, gpu: str, weights: str, kv: str, tp:
     if row.metric != "output_throughput_total":
         row.skipped = f"max-load metric {row.metric!r} not modelled"
         return row
-    scenario = scenario_from_dict({
-        "model": {"name": model, "weights": weights, "kv_cache": kv},
-        "hardware": {"gpu": gpu, "tp": tp, "pp": pp, "replicas": 1},
-        # trtllm-bench defaults: max_num_tokens 8192, KV fraction 0.90-0.95 of free memory
-        "engine": {"max_num_seqs": 2048, "max_num_batched_tokens": 8192,
-                   "gpu_memory_utilization": 0.95},
-        "workload": {"arrival": "offline", "num_requests": MAXLOAD_REQUESTS,
-                     "input_tokens": in_len, "output_tokens": out_len},
-    }, source=f"calibration row {row.line}")
+    scenario = scenario_from_dict(
+        {
+            "model": {"name": model, "weights": weights, "kv_cache": kv},
+            "hardware": {"gpu": gpu, "tp": tp, "pp": pp, "replicas": 1},
+            # trtllm-bench defaults: max_num_tokens 8192, KV fraction 0.90-0.95 of free memory
+            "engine": {
+                "max_num_seqs": 2048,
+                "max_num_batched_tokens": 8192,
+                "gpu_memory_utilization": 0.95,
+            },
+            "workload": {
+                "arrival": "offline",
+                "num_requests": MAXLOAD_REQUESTS,
+                "input_tokens": in_len,
+                "output_tokens": out_len,
+            },
+        },
+        source=f"calibration row {row.line}",
+    )
     try:
         res = simulate(scenario)
     except SimplanError as exc:
@@ -223,16 +258,22 @@ def error_table(rows: list[Row]) -> list[dict[str, Any]]:
     for (src, metric), rs in sorted(groups.items()):
         errs = np.array([abs(r.rel_error) for r in rs if r.rel_error is not None])
         skipped = [r.skipped for r in rs if r.skipped]
-        out.append({
-            "source_id": src, "metric": metric, "count": int(errs.size),
-            "median_abs_error": float(np.median(errs)) if errs.size else None,
-            "p90_abs_error": float(np.percentile(errs, 90)) if errs.size else None,
-            "median_signed_error": float(np.median([r.rel_error for r in rs
-                                                    if r.rel_error is not None]))
-            if errs.size else None,
-            "skipped": len(skipped),
-            "skip_reasons": sorted(set(skipped)),
-        })
+        out.append(
+            {
+                "source_id": src,
+                "metric": metric,
+                "count": int(errs.size),
+                "median_abs_error": float(np.median(errs)) if errs.size else None,
+                "p90_abs_error": float(np.percentile(errs, 90)) if errs.size else None,
+                "median_signed_error": float(
+                    np.median([r.rel_error for r in rs if r.rel_error is not None])
+                )
+                if errs.size
+                else None,
+                "skipped": len(skipped),
+                "skip_reasons": sorted(set(skipped)),
+            }
+        )
     return out
 
 
@@ -248,7 +289,9 @@ def summarize_errors(rows: list[Row]) -> dict[str, Any]:
         "skipped": len(rows) - int(errs.size),
         "median_abs_error": float(np.median(errs)) if errs.size else None,
         "p90_abs_error": float(np.percentile(errs, 90)) if errs.size else None,
-        "median_abs_error_by_source": {k: float(np.median(v)) for k, v in sorted(by_source.items())},
+        "median_abs_error_by_source": {
+            k: float(np.median(v)) for k, v in sorted(by_source.items())
+        },
     }
 
 
@@ -259,11 +302,22 @@ def validate_rows(path: Path | None = None, *, max_load: bool = True) -> list[Ro
 
 
 def rows_as_dicts(rows: list[Row]) -> list[dict[str, Any]]:
-    return [{
-        "line": r.line, "source_id": r.source_id, "model": r.model, "gpu": r.gpu,
-        "metric": r.metric, "unit": r.unit, "measured": r.measured, "predicted": r.predicted,
-        "rel_error": r.rel_error, "config": r.config, "skipped": r.skipped or "",
-    } for r in rows]
+    return [
+        {
+            "line": r.line,
+            "source_id": r.source_id,
+            "model": r.model,
+            "gpu": r.gpu,
+            "metric": r.metric,
+            "unit": r.unit,
+            "measured": r.measured,
+            "predicted": r.predicted,
+            "rel_error": r.rel_error,
+            "config": r.config,
+            "skipped": r.skipped or "",
+        }
+        for r in rows
+    ]
 
 
 def finite(x: float | None) -> bool:
@@ -281,7 +335,12 @@ def write_rows_csv(rows: list[Row], path: Path) -> None:
     writer = csv.DictWriter(buf, fieldnames=list(dicts[0]) if dicts else ["line"])
     writer.writeheader()
     writer.writerows(dicts)
-    atomic_write(path, lambda p: p.write_text(buf.getvalue(), encoding="utf-8"))
+    text = buf.getvalue()
+
+    def write(p: Path) -> None:
+        p.write_text(text, encoding="utf-8")
+
+    atomic_write(path, write)
 
 
 def plot_predicted_vs_measured(rows: list[Row], path: Path) -> None:
@@ -290,23 +349,29 @@ def plot_predicted_vs_measured(rows: list[Row], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from simplan.results import atomic_write
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 5), constrained_layout=True)
     markers = "osD^v<>ph*"
-    groups = {"throughput (tokens/s)": ("tokens/s", "tokens/s/GPU"), "latency (s or ms)": ("s", "ms")}
+    groups = {
+        "throughput (tokens/s)": ("tokens/s", "tokens/s/GPU"),
+        "latency (s or ms)": ("s", "ms"),
+    }
     sources = sorted({r.source_id for r in rows if r.predicted is not None})
     for ax, (title, units) in zip(axes, groups.items(), strict=True):
         lo, hi = math.inf, 0.0
         for i, src in enumerate(sources):
-            pts = [(r.measured, r.predicted) for r in rows
-                   if r.source_id == src and r.predicted is not None and r.unit in units]
+            pts = [
+                (r.measured, r.predicted)
+                for r in rows
+                if r.source_id == src and r.predicted is not None and r.unit in units
+            ]
             if not pts:
                 continue
             m, p = np.array(pts).T
-            ax.scatter(m, p, marker=markers[i % len(markers)], s=22, alpha=0.75, label=src,
-                       color=f"C{i}")
+            ax.scatter(
+                m, p, marker=markers[i % len(markers)], s=22, alpha=0.75, label=src, color=f"C{i}"
+            )
             lo, hi = min(lo, m.min(), p.min()), max(hi, m.max(), p.max())
         if hi > 0:
             xs = np.array([lo / 1.5, hi * 1.5])

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from simplan.errors import ScenarioError
 from simplan.scenario import (
     EmpiricalLength,
@@ -44,7 +43,11 @@ class Requests:
 
 
 def _count(rate: float, horizon_s: float, num: int | None) -> int:
-    n = num if num is not None else math.ceil(rate * horizon_s * 1.2 + 10 * math.sqrt(rate * horizon_s) + 10)
+    n = (
+        num
+        if num is not None
+        else math.ceil(rate * horizon_s * 1.2 + 10 * math.sqrt(rate * horizon_s) + 10)
+    )
     if n > MAX_REQUESTS:
         raise ScenarioError(
             f"the workload asks for about {n:,} requests; simplan simulates at most "
@@ -62,13 +65,18 @@ def _truncate(times: np.ndarray, horizon_s: float | None, num: int | None) -> np
     return times
 
 
-def poisson_arrivals(w: WorkloadSection, rng: np.random.Generator, horizon_s: float,
-                     num: int | None) -> np.ndarray:
+def poisson_arrivals(
+    w: WorkloadSection, rng: np.random.Generator, horizon_s: float, num: int | None
+) -> np.ndarray:
     """Poisson arrivals; with ``diurnal`` a non-homogeneous process by thinning."""
     assert w.rate_per_s is not None
     if w.diurnal is None:
         n = _count(w.rate_per_s, horizon_s, num)
-        return _truncate(np.cumsum(rng.exponential(1.0 / w.rate_per_s, n)), horizon_s if num is None else None, num)
+        return _truncate(
+            np.cumsum(rng.exponential(1.0 / w.rate_per_s, n)),
+            horizon_s if num is None else None,
+            num,
+        )
     mult = np.asarray(w.diurnal, dtype=float)
     peak = w.rate_per_s * float(mult.max())
     n = _count(peak, horizon_s, num)
@@ -78,8 +86,9 @@ def poisson_arrivals(w: WorkloadSection, rng: np.random.Generator, horizon_s: fl
     return _truncate(cand[keep], horizon_s if num is None else None, num)
 
 
-def gamma_arrivals(w: WorkloadSection, rng: np.random.Generator, horizon_s: float,
-                   num: int | None) -> np.ndarray:
+def gamma_arrivals(
+    w: WorkloadSection, rng: np.random.Generator, horizon_s: float, num: int | None
+) -> np.ndarray:
     """Renewal process with gamma inter-arrival times; ``burstiness`` is their squared CV."""
     assert w.rate_per_s is not None
     shape = 1.0 / w.burstiness
@@ -88,8 +97,9 @@ def gamma_arrivals(w: WorkloadSection, rng: np.random.Generator, horizon_s: floa
     return _truncate(np.cumsum(rng.gamma(shape, scale, n)), horizon_s if num is None else None, num)
 
 
-def constant_arrivals(w: WorkloadSection, rng: np.random.Generator, horizon_s: float,
-                      num: int | None) -> np.ndarray:
+def constant_arrivals(
+    w: WorkloadSection, rng: np.random.Generator, horizon_s: float, num: int | None
+) -> np.ndarray:
     """Evenly spaced arrivals at ``rate_per_s``."""
     assert w.rate_per_s is not None
     n = _count(w.rate_per_s, horizon_s, num)
@@ -97,8 +107,9 @@ def constant_arrivals(w: WorkloadSection, rng: np.random.Generator, horizon_s: f
     return _truncate(times, horizon_s if num is None else None, num)
 
 
-def offline_arrivals(w: WorkloadSection, rng: np.random.Generator, horizon_s: float,
-                     num: int | None) -> np.ndarray:
+def offline_arrivals(
+    w: WorkloadSection, rng: np.random.Generator, horizon_s: float, num: int | None
+) -> np.ndarray:
     """Every request queued at t = 0 (the engines' "max load" benchmark)."""
     assert num is not None
     _count(0.0, 0.0, num)
@@ -116,8 +127,9 @@ ARRIVALS: dict[str, ArrivalFn] = {
 # --- token lengths ---------------------------------------------------------------------
 
 
-def sample_lengths(spec: object, n: int, rng: np.random.Generator, scenario: Scenario,
-                   key: str, cap: int) -> np.ndarray:
+def sample_lengths(
+    spec: object, n: int, rng: np.random.Generator, scenario: Scenario, key: str, cap: int
+) -> np.ndarray:
     """Draw ``n`` token lengths from a length spec (a number or a distribution table)."""
     if isinstance(spec, int):
         return np.full(n, spec, dtype=np.int64)
@@ -136,8 +148,7 @@ def sample_lengths(spec: object, n: int, rng: np.random.Generator, scenario: Sce
             x = rng.lognormal(mu, math.sqrt(sigma2), n)
         return np.clip(np.rint(x), spec.min, max(hi, spec.min)).astype(np.int64)
     if isinstance(spec, EmpiricalLength):
-        values = _read_column(scenario.resolve_path(spec.path), spec.column,
-                              f"workload.{key}.path")
+        values = _read_column(scenario.resolve_path(spec.path), spec.column, f"workload.{key}.path")
         return rng.choice(values, n, replace=True).astype(np.int64)
     raise TypeError(f"unknown length spec {spec!r}")
 
@@ -158,11 +169,13 @@ def _read_column(path: Path, column: str, key_path: str) -> np.ndarray:
         except (ValueError, IndexError):
             raise ScenarioError(
                 f"line {line_no}: column {column!r} = {row[col] if col < len(row) else ''!r} "
-                "is not a number", source=str(path)
+                "is not a number",
+                source=str(path),
             ) from None
         if v < 1:
-            raise ScenarioError(f"line {line_no}: column {column!r} = {v} must be >= 1",
-                                source=str(path))
+            raise ScenarioError(
+                f"line {line_no}: column {column!r} = {v} must be >= 1", source=str(path)
+            )
         out.append(v)
     if not out:
         raise ScenarioError(f"column {column!r} has no rows", source=str(path))
@@ -178,7 +191,9 @@ def _read_csv(path: Path, key_path: str) -> list[list[str]]:
     except UnicodeDecodeError:
         raise ScenarioError(f"{key_path}: CSV is not UTF-8 text", source=str(path)) from None
     except OSError as exc:
-        raise ScenarioError(f"{key_path}: cannot read CSV: {exc.strerror}", source=str(path)) from None
+        raise ScenarioError(
+            f"{key_path}: cannot read CSV: {exc.strerror}", source=str(path)
+        ) from None
 
 
 # --- traces ----------------------------------------------------------------------------
@@ -210,7 +225,9 @@ def read_trace(path: Path) -> Requests:
         if found is None:
             raise ScenarioError(
                 f"workload.trace: no {role} column; expected one of {', '.join(names)} "
-                f"(found: {', '.join(header)})", source=str(path))
+                f"(found: {', '.join(header)})",
+                source=str(path),
+            )
         idx[role] = found
     ts: list[float] = []
     inp: list[int] = []
@@ -225,11 +242,16 @@ def read_trace(path: Path) -> Requests:
             i = int(float(row[idx["input"]]))
             o = int(float(row[idx["output"]]))
         except (ValueError, IndexError):
-            raise ScenarioError(f"line {line_no}: cannot read timestamp/input/output from "
-                                f"{','.join(row)!r}", source=str(path)) from None
+            raise ScenarioError(
+                f"line {line_no}: cannot read timestamp/input/output from {','.join(row)!r}",
+                source=str(path),
+            ) from None
         if not math.isfinite(t) or i < 1 or o < 1:
-            raise ScenarioError(f"line {line_no}: need a finite timestamp and token counts >= 1, "
-                                f"got {','.join(row)!r}", source=str(path))
+            raise ScenarioError(
+                f"line {line_no}: need a finite timestamp and token counts >= 1, "
+                f"got {','.join(row)!r}",
+                source=str(path),
+            )
         ts.append(t)
         inp.append(i)
         out.append(o)
@@ -246,8 +268,11 @@ def generate_requests(scenario: Scenario, rng: np.random.Generator, context_cap:
         assert w.trace is not None
         reqs = read_trace(scenario.resolve_path(w.trace))
         if w.num_requests is not None:
-            reqs = Requests(reqs.arrival_s[: w.num_requests], reqs.input_tokens[: w.num_requests],
-                            reqs.output_tokens[: w.num_requests])
+            reqs = Requests(
+                reqs.arrival_s[: w.num_requests],
+                reqs.input_tokens[: w.num_requests],
+                reqs.output_tokens[: w.num_requests],
+            )
         if w.duration_s is not None:
             keep = reqs.arrival_s < w.duration_s
             reqs = Requests(reqs.arrival_s[keep], reqs.input_tokens[keep], reqs.output_tokens[keep])

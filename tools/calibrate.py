@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
-
 from simplan import perf
 from simplan.validate import summarize_errors, validate_rows
 
@@ -44,11 +43,14 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="write calibration.toml")
     args = ap.parse_args()
     x0 = np.array([np.log(1e-3), 0.0])
-    res = minimize(loss, x0, method="Nelder-Mead",
-                   options={"xatol": 1e-3, "fatol": 1e-5, "maxfev": 120})
+    res = minimize(
+        loss, x0, method="Nelder-Mead", options={"xatol": 1e-3, "fatol": 1e-5, "maxfev": 120}
+    )
     t_iter = float(np.exp(res.x[0]))
     k_scale = float(1.0 / (1.0 + np.exp(-res.x[1])))
-    perf.set_calibration_override({"iteration_overhead_s": t_iter, "kernel_overhead_scale": k_scale})
+    perf.set_calibration_override(
+        {"iteration_overhead_s": t_iter, "kernel_overhead_scale": k_scale}
+    )
     stats = summarize_errors(validate_rows(max_load=False))
     print(f"iteration_overhead_s = {t_iter:.6g}\nkernel_overhead_scale = {k_scale:.4g}")
     print(f"loss = {res.fun:.5f} after {res.nfev} evaluations")
@@ -63,8 +65,8 @@ def main() -> None:
             f"kernel_overhead_scale = {k_scale:.4g}\n"
             "# CUDA context, CUDA graphs and NCCL buffers per GPU (assumption, see docs/model.md)\n"
             f"reserve_fixed_gib = {reserve}\n"
-            f'fit_median_abs_error = {stats["median_abs_error"]:.4f}\n'
-            f'fit_rows = {stats["predicted"]}\n'
+            f"fit_median_abs_error = {stats['median_abs_error']:.4f}\n"
+            f"fit_rows = {stats['predicted']}\n"
             'source = "published_measurements.csv (static-batch rows), fitted by tools/calibrate.py"\n'
             f'as_of = "{datetime.date.today().isoformat()}"\n'
         )

@@ -101,8 +101,17 @@ def load_compute(root: pathlib.Path) -> pd.DataFrame:
                 col = f"time_stats.{op}.median"
                 if col not in d:
                     continue
-                x = d[["n_head", "n_kv_head", "n_embd", "n_expanded_embd", "use_gated_mlp",
-                       "num_tokens", "num_tensor_parallel_workers"]].copy()
+                x = d[
+                    [
+                        "n_head",
+                        "n_kv_head",
+                        "n_embd",
+                        "n_expanded_embd",
+                        "use_gated_mlp",
+                        "num_tokens",
+                        "num_tensor_parallel_workers",
+                    ]
+                ].copy()
                 x["t"] = d[col].astype(float) * 1e-3
                 x["op"] = op
                 x["model"] = model
@@ -111,8 +120,18 @@ def load_compute(root: pathlib.Path) -> pd.DataFrame:
     df = pd.concat(frames, ignore_index=True)
     df = df.rename(columns={"num_tokens": "M", "num_tensor_parallel_workers": "tp"})
     df["use_gated_mlp"] = df["use_gated_mlp"].astype(str).str.lower().eq("true")
-    keys = ["family", "model", "op", "tp", "M", "n_head", "n_kv_head", "n_embd",
-            "n_expanded_embd", "use_gated_mlp"]
+    keys = [
+        "family",
+        "model",
+        "op",
+        "tp",
+        "M",
+        "n_head",
+        "n_kv_head",
+        "n_embd",
+        "n_expanded_embd",
+        "use_gated_mlp",
+    ]
     df = df.dropna(subset=["t"])
     df = df[df["t"] > 0].groupby(keys, as_index=False, sort=True)["t"].mean()
     return df
@@ -128,51 +147,70 @@ def load_allreduce(root: pathlib.Path) -> pd.DataFrame:
         x = pd.read_csv(f)
         x = x[["num_workers", "size", "devices_per_node", "max_devices_per_node"]].assign(
             t=pd.read_csv(f)["time_stats.all_reduce.median"].astype(float) * 1e-3,
-            family=fam, topo="dgx" if topo == "dgx" else "pairwise")
+            family=fam,
+            topo="dgx" if topo == "dgx" else "pairwise",
+        )
         frames.append(x)
-    return pd.concat(frames, ignore_index=True).sort_values(
-        ["family", "topo", "num_workers", "devices_per_node", "size"], kind="mergesort"
-    ).reset_index(drop=True)
+    return (
+        pd.concat(frames, ignore_index=True)
+        .sort_values(
+            ["family", "topo", "num_workers", "devices_per_node", "size"], kind="mergesort"
+        )
+        .reset_index(drop=True)
+    )
 
 
 def load_attention(root: pathlib.Path) -> pd.DataFrame:
     d = pd.read_csv(root / "attention_a100_llama2_70b_tp2" / "attention.csv")
     tp = d["num_tensor_parallel_workers"].astype(int)
     head_dim = d["n_embd"] // d["n_q_head"]
-    out = pd.DataFrame({
-        "prefill": d["is_prefill"].astype(str).str.lower().eq("true"),
-        "batch": d["batch_size"].astype(float),
-        "kv": d["kv_cache_size"].astype(float),
-        "chunk": d["prefill_chunk_size"].astype(float),
-        "qh": (d["n_q_head"] // tp).astype(float),
-        "kvh": (d["n_kv_head"] // tp).astype(float),
-        "d": head_dim.astype(float),
-    })
-    out["t"] = np.where(out["prefill"], d["time_stats.attn_prefill.median"],
-                        d["time_stats.attn_decode.median"]).astype(float) * 1e-3
+    out = pd.DataFrame(
+        {
+            "prefill": d["is_prefill"].astype(str).str.lower().eq("true"),
+            "batch": d["batch_size"].astype(float),
+            "kv": d["kv_cache_size"].astype(float),
+            "chunk": d["prefill_chunk_size"].astype(float),
+            "qh": (d["n_q_head"] // tp).astype(float),
+            "kvh": (d["n_kv_head"] // tp).astype(float),
+            "d": head_dim.astype(float),
+        }
+    )
+    out["t"] = (
+        np.where(
+            out["prefill"], d["time_stats.attn_prefill.median"], d["time_stats.attn_decode.median"]
+        ).astype(float)
+        * 1e-3
+    )
     out = out[np.isfinite(out["t"]) & (out["t"] > 0)].reset_index(drop=True)
     return out
 
 
 # --------------------------------------------------------------------------- shapes
 def gemm_kn(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    h, kvh, e, inner = (df[c].to_numpy(float) for c in ("n_head", "n_kv_head", "n_embd",
-                                                        "n_expanded_embd"))
+    h, kvh, e, inner = (
+        df[c].to_numpy(float) for c in ("n_head", "n_kv_head", "n_embd", "n_expanded_embd")
+    )
     tp = df["tp"].to_numpy(float)
     g = np.where(df["use_gated_mlp"].to_numpy(), 2.0, 1.0)
     d = e / h
     op = df["op"].to_numpy()
-    K = np.select([op == "attn_pre_proj", op == "attn_post_proj", op == "mlp_up_proj",
-                   op == "mlp_down_proj"], [e, h * d / tp, e, inner / tp], np.nan)
-    N = np.select([op == "attn_pre_proj", op == "attn_post_proj", op == "mlp_up_proj",
-                   op == "mlp_down_proj"], [(h + 2 * kvh) * d / tp, e, g * inner / tp, e],
-                  np.nan)
+    K = np.select(
+        [op == "attn_pre_proj", op == "attn_post_proj", op == "mlp_up_proj", op == "mlp_down_proj"],
+        [e, h * d / tp, e, inner / tp],
+        np.nan,
+    )
+    N = np.select(
+        [op == "attn_pre_proj", op == "attn_post_proj", op == "mlp_up_proj", op == "mlp_down_proj"],
+        [(h + 2 * kvh) * d / tp, e, g * inner / tp, e],
+        np.nan,
+    )
     return K, N
 
 
 def elem_bytes(df: pd.DataFrame) -> np.ndarray:
-    h, kvh, e, inner = (df[c].to_numpy(float) for c in ("n_head", "n_kv_head", "n_embd",
-                                                        "n_expanded_embd"))
+    h, kvh, e, inner = (
+        df[c].to_numpy(float) for c in ("n_head", "n_kv_head", "n_embd", "n_expanded_embd")
+    )
     tp = df["tp"].to_numpy(float)
     M = df["M"].to_numpy(float)
     gated = df["use_gated_mlp"].to_numpy()
@@ -180,13 +218,25 @@ def elem_bytes(df: pd.DataFrame) -> np.ndarray:
     op = df["op"].to_numpy()
     rope = M * (h + kvh) * d / tp
     read = np.select(
-        [np.isin(op, ["input_layernorm", "post_attention_layernorm", "emb"]),
-         op == "attn_rope", op == "mlp_act", op == "add"],
-        [M * e, rope, M * np.where(gated, 2.0, 1.0) * inner / tp, 2 * M * e], np.nan)
+        [
+            np.isin(op, ["input_layernorm", "post_attention_layernorm", "emb"]),
+            op == "attn_rope",
+            op == "mlp_act",
+            op == "add",
+        ],
+        [M * e, rope, M * np.where(gated, 2.0, 1.0) * inner / tp, 2 * M * e],
+        np.nan,
+    )
     write = np.select(
-        [np.isin(op, ["input_layernorm", "post_attention_layernorm", "emb"]),
-         op == "attn_rope", op == "mlp_act", op == "add"],
-        [M * e, rope, M * inner / tp, M * e], np.nan)
+        [
+            np.isin(op, ["input_layernorm", "post_attention_layernorm", "emb"]),
+            op == "attn_rope",
+            op == "mlp_act",
+            op == "add",
+        ],
+        [M * e, rope, M * inner / tp, M * e],
+        np.nan,
+    )
     return 2.0 * (read + write)
 
 
@@ -204,9 +254,17 @@ def fit_log(fun, x0s, lo, hi, t_meas):
     best = None
     y = np.log(t_meas)
     for x0 in x0s:
-        r = least_squares(lambda x: np.log(fun(x)) - y, x0, bounds=(lo, hi),
-                          method="trf", x_scale="jac", max_nfev=20000,
-                          xtol=1e-12, ftol=1e-12, gtol=1e-12)
+        r = least_squares(
+            lambda x: np.log(fun(x)) - y,
+            x0,
+            bounds=(lo, hi),
+            method="trf",
+            x_scale="jac",
+            max_nfev=20000,
+            xtol=1e-12,
+            ftol=1e-12,
+            gtol=1e-12,
+        )
         if best is None or r.cost < best.cost - 1e-15:
             best = r
     return best.x, math.sqrt(2 * best.cost / len(y))
@@ -220,18 +278,34 @@ def fit_gemm(g: pd.DataFrame, fam: str):
     us = 1e-6
     # parameters: eta_c_max, m_half (tokens), eta_m, t0 (microseconds)
     full = lambda x: gemm_time((x[0], x[1], x[2], x[3] * us), M, K, N, P, BW)
-    x_full, rms_full = fit_log(full, [[0.7, 30.0, 0.8, 5.0], [0.9, 200.0, 0.6, 10.0],
-                                      [0.5, 1.0, 0.9, 2.0]],
-                               [1e-3, 0.0, 1e-3, 0.0], [1.5, 1e5, 1.5, 1e3], t)
+    x_full, rms_full = fit_log(
+        full,
+        [[0.7, 30.0, 0.8, 5.0], [0.9, 200.0, 0.6, 10.0], [0.5, 1.0, 0.9, 2.0]],
+        [1e-3, 0.0, 1e-3, 0.0],
+        [1.5, 1e5, 1.5, 1e3],
+        t,
+    )
     const = lambda x: gemm_time((x[0], 0.0, x[1], x[2] * us), M, K, N, P, BW)
-    x_c, rms_c = fit_log(const, [[0.7, 0.8, 5.0], [0.9, 0.6, 10.0], [0.5, 0.9, 2.0]],
-                         [1e-3, 1e-3, 0.0], [1.5, 1.5, 1e3], t)
+    x_c, rms_c = fit_log(
+        const,
+        [[0.7, 0.8, 5.0], [0.9, 0.6, 10.0], [0.5, 0.9, 2.0]],
+        [1e-3, 1e-3, 0.0],
+        [1.5, 1.5, 1e3],
+        t,
+    )
     keep = rms_full <= (1 - M_HALF_KEEP_GAIN) * rms_c
-    params = (x_full[0], x_full[1], x_full[2], x_full[3] * us) if keep else \
-             (x_c[0], 0.0, x_c[1], x_c[2] * us)
-    info = dict(rms_log_mhalf=rms_full, rms_log_const=rms_c, kept_m_half=bool(keep),
-                const_params=(x_c[0], 0.0, x_c[1], x_c[2] * us),
-                full_params=(x_full[0], x_full[1], x_full[2], x_full[3] * us))
+    params = (
+        (x_full[0], x_full[1], x_full[2], x_full[3] * us)
+        if keep
+        else (x_c[0], 0.0, x_c[1], x_c[2] * us)
+    )
+    info = dict(
+        rms_log_mhalf=rms_full,
+        rms_log_const=rms_c,
+        kept_m_half=bool(keep),
+        const_params=(x_c[0], 0.0, x_c[1], x_c[2] * us),
+        full_params=(x_full[0], x_full[1], x_full[2], x_full[3] * us),
+    )
     pred = gemm_time(params, M, K, N, P, BW)
     return params, pred, info
 
@@ -254,8 +328,9 @@ def fit_ar(g: pd.DataFrame):
     n = g["num_workers"].to_numpy(float)
     s = g["size"].to_numpy(float)
     fun = lambda x: ar_time((x[0] * 1e-6, x[1]), n, s)
-    x, rms = fit_log(fun, [[20.0, 100.0], [5.0, 300.0], [50.0, 20.0]],
-                     [0.0, 0.1], [1e4, 2e4], g["t"].to_numpy())
+    x, rms = fit_log(
+        fun, [[20.0, 100.0], [5.0, 300.0], [50.0, 20.0]], [0.0, 0.1], [1e4, 2e4], g["t"].to_numpy()
+    )
     return (x[0] * 1e-6, x[1]), rms
 
 
@@ -270,8 +345,13 @@ def attn_time(p, a: pd.DataFrame, P, BW, kv_per_sequence=True):
 def fit_attn(a: pd.DataFrame, kv_per_sequence=True):
     P, BW = PEAKS["a100"]
     fun = lambda x: attn_time((x[0], x[1], x[2] * 1e-6), a, P, BW, kv_per_sequence)
-    x, rms = fit_log(fun, [[0.7, 0.3, 15.0], [0.3, 0.6, 5.0]], [1e-4, 1e-4, 0.0],
-                     [1.5, 1.5, 1e3], a["t"].to_numpy())
+    x, rms = fit_log(
+        fun,
+        [[0.7, 0.3, 15.0], [0.3, 0.6, 5.0]],
+        [1e-4, 1e-4, 0.0],
+        [1.5, 1.5, 1e3],
+        a["t"].to_numpy(),
+    )
     return (x[0], x[1], x[2] * 1e-6), rms
 
 
@@ -321,14 +401,19 @@ def main(argv=None) -> int:
             all_err[fam].append(np.abs(np.asarray(pred) / np.asarray(meas) - 1.0))
 
     # ---- shape-convention check: t(tp) * tp / t(1) at large M
-    print("TP scaling check: median over models and M >= 1024 of t(tp)*tp/t(tp=1)"
-          " (1 = time scales as 1/tp; tp = not sharded)")
+    print(
+        "TP scaling check: median over models and M >= 1024 of t(tp)*tp/t(tp=1)"
+        " (1 = time scales as 1/tp; tp = not sharded)"
+    )
     big = comp[comp["M"] >= 1024]
     base = big[big["tp"] == 1].set_index(["family", "model", "op", "M"])["t"]
     x = big.join(base.rename("t1"), on=["family", "model", "op", "M"])
     x["r"] = x["t"] * x["tp"] / x["t1"]
-    print(x.pivot_table(index=["family", "op"], columns="tp", values="r",
-                        aggfunc="median").round(2).to_string())
+    print(
+        x.pivot_table(index=["family", "op"], columns="tp", values="r", aggfunc="median")
+        .round(2)
+        .to_string()
+    )
     print()
 
     # ---- (a) GEMM, (b) element-wise
@@ -336,26 +421,35 @@ def main(argv=None) -> int:
         c = comp[comp["family"] == fam]
         g = c[c["op"].isin(GEMM_OPS)].reset_index(drop=True)
         p, pred, info = fit_gemm(g, fam)
-        print(f"[{fam}] GEMM rows={len(g)}  RMS log err: with m_half {info['rms_log_mhalf']:.4f}"
-              f" {tuple(sig(v) for v in info['full_params'])}, constant eta_c"
-              f" {info['rms_log_const']:.4f} {tuple(sig(v) for v in info['const_params'])}"
-              f" -> m_half {'kept' if info['kept_m_half'] else 'dropped'}")
+        print(
+            f"[{fam}] GEMM rows={len(g)}  RMS log err: with m_half {info['rms_log_mhalf']:.4f}"
+            f" {tuple(sig(v) for v in info['full_params'])}, constant eta_c"
+            f" {info['rms_log_const']:.4f} {tuple(sig(v) for v in info['const_params'])}"
+            f" -> m_half {'kept' if info['kept_m_half'] else 'dropped'}"
+        )
         for op in GEMM_OPS:
             m = (g["op"] == op).to_numpy()
             record(fam, op, pred[m], g["t"].to_numpy()[m])
         record(fam, "gemm (all)", pred, g["t"].to_numpy(), fitted=False)
         gm = err_stats(pred, g["t"].to_numpy())
-        out[fam].update(gemm_compute_efficiency_max=p[0], gemm_m_half_tokens=p[1],
-                        gemm_memory_efficiency=p[2], gemm_overhead_s=p[3],
-                        gemm_fit_rows=len(g), gemm_fit_median_abs_rel_error=gm[0],
-                        gemm_fit_p90_abs_rel_error=gm[1])
+        out[fam].update(
+            gemm_compute_efficiency_max=p[0],
+            gemm_m_half_tokens=p[1],
+            gemm_memory_efficiency=p[2],
+            gemm_overhead_s=p[3],
+            gemm_fit_rows=len(g),
+            gemm_fit_median_abs_rel_error=gm[0],
+            gemm_fit_p90_abs_rel_error=gm[1],
+        )
 
         e = c[c["op"].isin(ELEM_OPS)].reset_index(drop=True)
         pe, rms = fit_elem(e, fam)
         _, BW = PEAKS[fam]
         epred = elem_bytes(e) / (BW * pe[0]) + pe[1]
-        print(f"[{fam}] element-wise rows={len(e)} RMS log err {rms:.4f}"
-              f" eta_elem={sig(pe[0])} t0={sig(pe[1])}")
+        print(
+            f"[{fam}] element-wise rows={len(e)} RMS log err {rms:.4f}"
+            f" eta_elem={sig(pe[0])} t0={sig(pe[1])}"
+        )
         implied = []
         for op in ELEM_OPS:
             m = (e["op"] == op).to_numpy()
@@ -364,83 +458,123 @@ def main(argv=None) -> int:
             mm = m & (e["M"].to_numpy() >= 2048)
             eff = elem_bytes(e[mm]) / (BW * (e["t"].to_numpy()[mm] - pe[1]))
             implied.append(f"{op}={np.median(eff):.2f}")
-        print(f"[{fam}] element-wise implied efficiency per op at M>=2048 (diagnostic): "
-              + ", ".join(implied))
+        print(
+            f"[{fam}] element-wise implied efficiency per op at M>=2048 (diagnostic): "
+            + ", ".join(implied)
+        )
         record(fam, "elementwise (all)", epred, e["t"].to_numpy(), fitted=False)
         em = err_stats(epred, e["t"].to_numpy())
-        out[fam].update(elementwise_memory_efficiency=pe[0], elementwise_overhead_s=pe[1],
-                        elementwise_fit_rows=len(e), elementwise_fit_median_abs_rel_error=em[0],
-                        elementwise_fit_p90_abs_rel_error=em[1])
+        out[fam].update(
+            elementwise_memory_efficiency=pe[0],
+            elementwise_overhead_s=pe[1],
+            elementwise_fit_rows=len(e),
+            elementwise_fit_median_abs_rel_error=em[0],
+            elementwise_fit_p90_abs_rel_error=em[1],
+        )
         emb = c[c["op"] == "emb"].reset_index(drop=True)
         if len(emb):
-            record(fam, "emb (not fitted)", elem_bytes(emb) / (BW * pe[0]) + pe[1],
-                   emb["t"].to_numpy(), fitted=False)
+            record(
+                fam,
+                "emb (not fitted)",
+                elem_bytes(emb) / (BW * pe[0]) + pe[1],
+                emb["t"].to_numpy(),
+                fitted=False,
+            )
 
     # ---- (d) attention (A100 only)
     pa, rms_a = fit_attn(att, kv_per_sequence=True)
     pa_alt, rms_alt = fit_attn(att, kv_per_sequence=False)
-    print(f"\n[a100] attention rows={len(att)}: kv_cache_size per sequence RMS log err"
-          f" {rms_a:.4f} {tuple(sig(v) for v in pa)}; as total over batch {rms_alt:.4f}"
-          f" {tuple(sig(v) for v in pa_alt)} -> per sequence"
-          + ("" if rms_a < rms_alt else "  (WARNING: alternative fits better)"))
+    print(
+        f"\n[a100] attention rows={len(att)}: kv_cache_size per sequence RMS log err"
+        f" {rms_a:.4f} {tuple(sig(v) for v in pa)}; as total over batch {rms_alt:.4f}"
+        f" {tuple(sig(v) for v in pa_alt)} -> per sequence"
+        + ("" if rms_a < rms_alt else "  (WARNING: alternative fits better)")
+    )
     P, BW = PEAKS["a100"]
     # diagnostic only (not stored): how much of the causal chunk x chunk block the
     # prefill kernel effectively pays for, flops = 4*chunk*(kv + c*chunk)*qh*d
     pre = att[att["prefill"]]
     for c in (0.5, 1.0):
         fl = 4.0 * pre["chunk"] * (pre["kv"] + c * pre["chunk"]) * pre["qh"] * pre["d"]
-        xc, rc = fit_log(lambda x: fl / (P * x[0]) + x[1] * 1e-6, [[0.3, 15.0]],
-                         [1e-4, 0.0], [1.5, 1e3], pre["t"].to_numpy())
-        print(f"[a100] prefill-only diagnostic, c={c}: eta={sig(xc[0])} t0={sig(xc[1] * 1e-6)}"
-              f" RMS log err {rc:.4f}")
+        xc, rc = fit_log(
+            lambda x: fl / (P * x[0]) + x[1] * 1e-6,
+            [[0.3, 15.0]],
+            [1e-4, 0.0],
+            [1.5, 1e3],
+            pre["t"].to_numpy(),
+        )
+        print(
+            f"[a100] prefill-only diagnostic, c={c}: eta={sig(xc[0])} t0={sig(xc[1] * 1e-6)}"
+            f" RMS log err {rc:.4f}"
+        )
     apred = attn_time(pa, att, P, BW)
     for kind, m in (("attn_decode", ~att["prefill"]), ("attn_prefill", att["prefill"])):
         m = m.to_numpy()
         record("a100", kind, apred[m], att["t"].to_numpy()[m])
     am = err_stats(apred, att["t"].to_numpy())
     for fam in FAMILIES:
-        out[fam].update(attention_decode_memory_efficiency=pa[0],
-                        attention_prefill_compute_efficiency=pa[1], attention_overhead_s=pa[2])
-    out["a100"].update(attention_fit_rows=len(att), attention_fit_median_abs_rel_error=am[0],
-                       attention_fit_p90_abs_rel_error=am[1])
-    out["h100"]["attention_note"] = ("no H100 attention profile: A100 efficiencies and "
-                                     "overhead reused (assumption)")
+        out[fam].update(
+            attention_decode_memory_efficiency=pa[0],
+            attention_prefill_compute_efficiency=pa[1],
+            attention_overhead_s=pa[2],
+        )
+    out["a100"].update(
+        attention_fit_rows=len(att),
+        attention_fit_median_abs_rel_error=am[0],
+        attention_fit_p90_abs_rel_error=am[1],
+    )
+    out["h100"]["attention_note"] = (
+        "no H100 attention profile: A100 efficiencies and overhead reused (assumption)"
+    )
 
     # ---- (c) all-reduce
     print()
     cross = ar[ar["devices_per_node"] < ar["num_workers"]]
     intra = ar[ar["devices_per_node"] >= ar["num_workers"]]
-    for (fam, topo, n, dpn), g in cross.groupby(["family", "topo", "num_workers",
-                                                  "devices_per_node"]):
+    for (fam, topo, n, dpn), g in cross.groupby(
+        ["family", "topo", "num_workers", "devices_per_node"]
+    ):
         pc, rmsc = fit_ar(g)
-        print(f"[{fam}] {topo} n={n} devices_per_node={dpn}: CROSS-NODE, excluded"
-              f" ({len(g)} rows); its own fit alpha={sig(pc[0])} s bus_bw={sig(pc[1])} GB/s"
-              f" RMS log err {rmsc:.3f}")
+        print(
+            f"[{fam}] {topo} n={n} devices_per_node={dpn}: CROSS-NODE, excluded"
+            f" ({len(g)} rows); its own fit alpha={sig(pc[0])} s bus_bw={sig(pc[1])} GB/s"
+            f" RMS log err {rmsc:.3f}"
+        )
     for (fam, topo), g in intra.groupby(["family", "topo"]):
         for n, gn in g.groupby("num_workers"):
             pn, rmsn = fit_ar(gn)
-            print(f"[{fam}] {topo} n={n}: per-n fit alpha={sig(pn[0])} s"
-                  f" bus_bw={sig(pn[1])} GB/s RMS log err {rmsn:.3f} ({len(gn)} rows)")
+            print(
+                f"[{fam}] {topo} n={n}: per-n fit alpha={sig(pn[0])} s"
+                f" bus_bw={sig(pn[1])} GB/s RMS log err {rmsn:.3f} ({len(gn)} rows)"
+            )
         if topo == "dgx":
             parts = [("allreduce", g)]
         else:
-            parts = [("allreduce_pairwise", g[g["num_workers"] == 2]),
-                     ("allreduce_pairwise_4gpu", g[g["num_workers"] == 4])]
+            parts = [
+                ("allreduce_pairwise", g[g["num_workers"] == 2]),
+                ("allreduce_pairwise_4gpu", g[g["num_workers"] == 4]),
+            ]
         for prefix, gp in parts:
             if not len(gp):
                 continue
             pp, rmsp = fit_ar(gp)
             pred = ar_time(pp, gp["num_workers"].to_numpy(float), gp["size"].to_numpy(float))
             ns = "/".join(str(v) for v in sorted(gp["num_workers"].unique()))
-            print(f"[{fam}] {prefix} (n={ns}): alpha={sig(pp[0])} s bus_bw={sig(pp[1])} GB/s"
-                  f" RMS log err {rmsp:.3f}")
+            print(
+                f"[{fam}] {prefix} (n={ns}): alpha={sig(pp[0])} s bus_bw={sig(pp[1])} GB/s"
+                f" RMS log err {rmsp:.3f}"
+            )
             record(fam, f"{prefix} n={ns}", pred, gp["t"].to_numpy())
             st = err_stats(pred, gp["t"].to_numpy())
-            out[fam].update({f"{prefix}_latency_s": pp[0],
-                             f"{prefix}_bus_bandwidth_gb_per_s": pp[1],
-                             f"{prefix}_fit_median_abs_rel_error": st[0],
-                             f"{prefix}_fit_p90_abs_rel_error": st[1]})
-    out["a100"]["allreduce_cross_node_rows_excluded"] = int(len(cross))
+            out[fam].update(
+                {
+                    f"{prefix}_latency_s": pp[0],
+                    f"{prefix}_bus_bandwidth_gb_per_s": pp[1],
+                    f"{prefix}_fit_median_abs_rel_error": st[0],
+                    f"{prefix}_fit_p90_abs_rel_error": st[1],
+                }
+            )
+    out["a100"]["allreduce_cross_node_rows_excluded"] = len(cross)
 
     # ---- fit-quality table
     print("\nFit quality |pred/measured - 1|")
@@ -448,13 +582,23 @@ def main(argv=None) -> int:
     print(tab.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
     # ---- TOML
-    order = ["gemm_compute_efficiency_max", "gemm_m_half_tokens", "gemm_memory_efficiency",
-             "gemm_overhead_s", "elementwise_memory_efficiency", "elementwise_overhead_s",
-             "attention_decode_memory_efficiency", "attention_prefill_compute_efficiency",
-             "attention_overhead_s", "allreduce_latency_s", "allreduce_bus_bandwidth_gb_per_s",
-             "allreduce_pairwise_latency_s", "allreduce_pairwise_bus_bandwidth_gb_per_s",
-             "allreduce_pairwise_4gpu_latency_s",
-             "allreduce_pairwise_4gpu_bus_bandwidth_gb_per_s"]
+    order = [
+        "gemm_compute_efficiency_max",
+        "gemm_m_half_tokens",
+        "gemm_memory_efficiency",
+        "gemm_overhead_s",
+        "elementwise_memory_efficiency",
+        "elementwise_overhead_s",
+        "attention_decode_memory_efficiency",
+        "attention_prefill_compute_efficiency",
+        "attention_overhead_s",
+        "allreduce_latency_s",
+        "allreduce_bus_bandwidth_gb_per_s",
+        "allreduce_pairwise_latency_s",
+        "allreduce_pairwise_bus_bandwidth_gb_per_s",
+        "allreduce_pairwise_4gpu_latency_s",
+        "allreduce_pairwise_4gpu_bus_bandwidth_gb_per_s",
+    ]
     comments = {
         "gemm_m_half_tokens": "eta_c(M) = max * M / (M + m_half)",
         "allreduce_latency_s": "NVSwitch (dgx) topology, intra-node",
@@ -463,9 +607,9 @@ def main(argv=None) -> int:
     }
     src_desc = {
         "a100": "A100 80GB SXM: 7 models x TP 1/2/4/8 mlp.csv; Llama-2-70B TP2 attention.csv;"
-                " a100_dgx and a100_pairwise_nvlink all_reduce.csv",
+        " a100_dgx and a100_pairwise_nvlink all_reduce.csv",
         "h100": "H100 SXM: 5 models x TP 1/2/4/8 mlp.csv; h100_dgx and h100_pairwise_nvlink"
-                " all_reduce.csv; attention reuses the A100 fit",
+        " all_reduce.csv; attention reuses the A100 fit",
     }
     lines = [
         "# Efficiency factors for simplan's roofline model, fitted by tools/fit_efficiency.py",
@@ -489,7 +633,9 @@ def main(argv=None) -> int:
         for k in sorted(o):
             if k not in order:
                 lines.append(f"{k} = {fmt(o[k])}")
-        lines.append(f"source = {fmt(f'Fitted by tools/fit_efficiency.py to {SOURCE} profiling data ({src_desc[fam]})')}")
+        lines.append(
+            f"source = {fmt(f'Fitted by tools/fit_efficiency.py to {SOURCE} profiling data ({src_desc[fam]})')}"
+        )
         lines.append(f"as_of = {fmt(AS_OF)}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")

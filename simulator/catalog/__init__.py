@@ -12,7 +12,6 @@ from importlib import resources
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
 from simplan.errors import CatalogError, Problem, format_key_path, unknown_id_message
 
 
@@ -188,9 +187,7 @@ def load(kind: str) -> dict[str, Any]:
         try:
             out[key] = entry_type.model_validate({"id": key, **value})
         except ValidationError as exc:
-            problems = [
-                Problem(format_key_path((key, *e["loc"])), e["msg"]) for e in exc.errors()
-            ]
+            problems = [Problem(format_key_path((key, *e["loc"])), e["msg"]) for e in exc.errors()]
             raise CatalogError("malformed catalog entry", problems, source=file) from None
     return out
 
@@ -214,23 +211,23 @@ _KIND_WORD = {
 
 
 def gpu(name: str) -> Gpu:
-    return get("gpu", name)  # type: ignore[no-any-return]
+    return get("gpu", name)
 
 
 def model(name: str) -> ModelArch:
-    return get("model", name)  # type: ignore[no-any-return]
+    return get("model", name)
 
 
 def weights(name: str) -> WeightScheme:
-    return get("weights", name)  # type: ignore[no-any-return]
+    return get("weights", name)
 
 
 def kv_cache(name: str) -> KvDtype:
-    return get("kv_cache", name)  # type: ignore[no-any-return]
+    return get("kv_cache", name)
 
 
 def api(name: str) -> ApiPrice:
-    return get("api", name)  # type: ignore[no-any-return]
+    return get("api", name)
 
 
 def efficiency(family: str) -> Efficiency:
@@ -244,7 +241,7 @@ def efficiency(family: str) -> Efficiency:
     key = _EFFICIENCY_FAMILY.get(family, family)
     if key not in entries:
         raise CatalogError(unknown_id_message("efficiency", family, entries))
-    return entries[key]  # type: ignore[no-any-return]
+    return entries[key]
 
 
 _EFFICIENCY_FAMILY = {
