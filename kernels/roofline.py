@@ -287,9 +287,12 @@ def step_time_s(cfg, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, d
     Returns
     -------
     float
-        Seconds. With pipeline parallelism the batch is split into ``m = min(pp, seqs)``
-        micro-batches that flow through ``pp`` stages: ``(m + pp - 1)`` stage times, the
-        ``pp - 1`` of them being the pipeline bubble.
+        Seconds between successive iterations of the same sequences. With pipeline
+        parallelism the batch is split into ``m = min(pp, seqs)`` micro-batches that flow
+        through ``pp`` stages, as vLLM's virtual engines do; in steady state a sequence's
+        next token starts when its micro-batch has passed all ``pp`` stages, so the
+        interval is ``pp`` stage times of ``1/m`` of the batch. With fewer sequences than
+        stages (``m < pp``) stages idle for ``(pp - m) / pp`` of the time: the bubble.
     """
     t = prefill_tokens + decode_seqs
     if t <= 0.0:
@@ -304,7 +307,7 @@ def step_time_s(cfg, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, d
     if pp > 1.0:
         stage += cfg[c.P2P_ALPHA] + (t / m) * cfg[c.H] * cfg[c.A_BYTES] / cfg[c.P2P_BW]
     head = lm_head_time_s(cfg, prefill_seqs + decode_seqs)
-    return (m + pp - 1.0) * stage + head + cfg[c.T_ITER]
+    return pp * stage + head + cfg[c.T_ITER]
 
 
 @kernel
