@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from simplan import __version__
+from simplan.kernels import layout as c
 from simplan.metrics import request_table
 from simplan.recorder import STATUS_NAMES
 from simplan.scenario import scenario_hash
@@ -59,6 +60,17 @@ def to_dataset(res: SimResult, summary: dict[str, Any], scenario_text: str) -> x
         )
     busy = np.clip(busy, 0.0, 1.0)
     totals = np.array([max(e.total_blocks, 1) for e in res.engines], dtype=float)
+    peak_flops = np.array([e.replica.num_gpus * e.cfg[c.PEAK_GEMM] for e in res.engines])
+    peak_bw = np.array([e.replica.num_gpus * e.cfg[c.BW] for e in res.engines])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = {
+            f: np.where(
+                dt[:, None] > 0,
+                np.diff(res.series.array(f), axis=0, prepend=res.series.array(f)[:1]) / dt[:, None],
+                0.0,
+            )
+            for f in ("flops", "bytes")
+        }
     series = {
         "utilization": (busy, "1", "busy fraction of the replica over the preceding interval"),
         "batch_size": (res.series.array("running"), "sequences", "running sequences"),
@@ -67,6 +79,16 @@ def to_dataset(res: SimResult, summary: dict[str, Any], scenario_text: str) -> x
             res.series.array("kv_blocks_used") / totals,
             "1",
             "fraction of KV-cache blocks in use",
+        ),
+        "mfu": (
+            rate["flops"] / peak_flops,
+            "1",
+            "model FLOPs utilization over the preceding interval",
+        ),
+        "mbu": (
+            rate["bytes"] / peak_bw,
+            "1",
+            "memory-bandwidth utilization (weights and KV read) over the preceding interval",
         ),
         "output_tokens_cum": (
             res.series.array("output_tokens"),
