@@ -30,8 +30,12 @@ def selected_apis(scenario: Scenario) -> list[ApiQuote]:
                 a.id, a.usd_per_mtok_input, a.usd_per_mtok_output, f"{a.source} (as of {a.as_of})"
             )
         )
-    for a in scenario.api:
-        out.append(ApiQuote(a.id, a.usd_per_mtok_input, a.usd_per_mtok_output, a.source))
+    for inline in scenario.api:
+        out.append(
+            ApiQuote(
+                inline.id, inline.usd_per_mtok_input, inline.usd_per_mtok_output, inline.source
+            )
+        )
     return out
 
 

@@ -17,6 +17,8 @@ class Routable(Protocol):
 
     def kv_load(self) -> float: ...
 
+    def submit(self, req: int) -> None: ...
+
 
 Policy = Callable[[Sequence[Routable]], Routable]
 
