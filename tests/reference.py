@@ -1,0 +1,470 @@
+"""Plain-numpy reference implementations of simplan's compiled kernels.
+
+Written from the kernels' docstrings and the physics of a transformer forward pass, not by
+translating the numba code line by line: every function takes an ``(n, NCFG)`` array of
+configuration vectors (:mod:`simplan.kernels.layout`) plus length-``n`` arrays (or
+scalars) of batch shapes and evaluates all rows at once with numpy array operations.
+
+Where a kernel's documented formula leaves a choice open, the reference follows the
+kernel's behaviour and says so in a ``# kernel choice:`` comment.
+
+Two kinds of GEMM appear: the model's quantized linear layers (the scheme's bytes per
+weight, GEMM peak, dequantization overhead and ``M_HALF``) and the GEMMs engines keep in
+16 bits (LM head, MoE router: activation-size weights, fp16 peak, nothing to dequantize,
+and cuBLAS-style tiles with ``M_HALF_16``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from simplan.kernels import layout as c
+
+FloatArray = np.ndarray
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """Per-GPU tensor dimensions of one configuration row (all float64 arrays of length n)."""
+
+    layers: FloatArray  # whole model
+    hidden: FloatArray
+    tp: FloatArray
+    pp: FloatArray
+    q_heads: FloatArray  # query heads per GPU
+    kv_heads: FloatArray  # KV heads per GPU (replicated once TP exceeds them)
+    head_dim: FloatArray
+    is_mla: FloatArray  # bool
+    is_moe: FloatArray  # bool
+    gated: FloatArray  # 0/1
+    mlp_mats: FloatArray  # 3 for SwiGLU, 2 for a plain MLP
+    dense_frac: FloatArray  # fraction of layers with a dense MLP
+    layers_per_stage: FloatArray
+
+
+def _shapes(cfgs: FloatArray) -> Shapes:
+    tp = cfgs[:, c.TP]
+    is_moe = cfgs[:, c.E] > 0
+    layers = cfgs[:, c.L]
+    dense_frac = np.where(is_moe, np.minimum(cfgs[:, c.LD], layers) / layers, 1.0)
+    return Shapes(
+        layers=layers,
+        hidden=cfgs[:, c.H],
+        tp=tp,
+        pp=cfgs[:, c.PP],
+        q_heads=cfgs[:, c.NH] / tp,
+        kv_heads=np.maximum(cfgs[:, c.NKV] / tp, 1.0),
+        head_dim=cfgs[:, c.HD],
+        is_mla=cfgs[:, c.MLA] > 0,
+        is_moe=is_moe,
+        gated=cfgs[:, c.GATED],
+        mlp_mats=2.0 + cfgs[:, c.GATED],
+        dense_frac=dense_frac,
+        layers_per_stage=np.ceil(layers / cfgs[:, c.PP]),
+    )
+
+
+# --------------------------------------------------------------------------- roofline ops
+
+
+def _roofline(flops, peak, eta_c, nbytes, bw, eta_m, t0):
+    """max(compute time, memory time) + fixed cost."""
+    return np.maximum(flops / (peak * eta_c), nbytes / (bw * eta_m)) + t0
+
+
+def gemm_time(cfgs, m, k, n, bytes_per_weight, peak, dequant, m_half):
+    """(m x k) @ (k x n) with M-dependent compute efficiency; 0 for m <= 0.
+
+    Compute efficiency is eta_c * m / (m + m_half); ``dequant`` is the extra compute
+    fraction a weight-only kernel spends unpacking its weights.
+    """
+    m = np.asarray(m, dtype=float)
+    m_pos = np.where(m > 0, m, 1.0)
+    eta_c = cfgs[:, c.ETA_C] * m_pos / (m_pos + m_half)
+    flops = 2.0 * m_pos * k * n * (1.0 + dequant)
+    # weights once, the input activations (m x k) and the output (m x n)
+    nbytes = k * n * bytes_per_weight + m_pos * (k + n) * cfgs[:, c.A_BYTES]
+    t = _roofline(flops, peak, eta_c, nbytes, cfgs[:, c.BW], cfgs[:, c.ETA_M], cfgs[:, c.T0_GEMM])
+    return np.where(m > 0, t, 0.0)
+
+
+def _quant_gemm(cfgs, m, k, n):
+    """A linear layer of the model: quantized weights on the scheme's GEMM kernel."""
+    return gemm_time(
+        cfgs,
+        m,
+        k,
+        n,
+        cfgs[:, c.W_BYTES],
+        cfgs[:, c.PEAK_GEMM],
+        cfgs[:, c.DEQUANT],
+        cfgs[:, c.M_HALF],
+    )
+
+
+def _fp16_gemm(cfgs, m, k, n):
+    """A GEMM engines keep in 16 bits (router, LM head): activation-size weights, fp16 peak,
+    no dequantization, and the 16-bit kernel's M_HALF_16 whatever the weight scheme."""
+    return gemm_time(
+        cfgs, m, k, n, cfgs[:, c.A_BYTES], cfgs[:, c.PEAK_FP16], 0.0, cfgs[:, c.M_HALF_16]
+    )
+
+
+def kv_elems_per_token_per_layer(cfgs):
+    """K and V elements of one token in one layer on one GPU.
+
+    GQA/MHA: K and V for each KV head the GPU holds. MLA: one compressed latent plus the
+    decoupled RoPE key, shared by all heads and kept whole on every TP rank.
+    """
+    s = _shapes(cfgs)
+    gqa = 2.0 * s.kv_heads * s.head_dim
+    mla = cfgs[:, c.KV_LORA] + cfgs[:, c.QK_ROPE]
+    return np.where(s.is_mla, mla, gqa)
+
+
+def attention_projections_time(cfgs, t):
+    """Q/K/V and output projections of one layer for t tokens on one GPU."""
+    s = _shapes(cfgs)
+    h = s.hidden
+    # MHA/GQA: one fused QKV GEMM (kernel choice: fused, one fixed cost) and the output.
+    qkv_width = s.head_dim * (s.q_heads + s.kv_heads + s.kv_heads)
+    std = _quant_gemm(cfgs, t, h, qkv_width) + _quant_gemm(cfgs, t, s.q_heads * s.head_dim, h)
+    # MLA (DeepSeek-V2/V3): low-rank query (optional), joint KV down-projection carrying the
+    # RoPE key, KV up-projection to per-head nope-keys and values, output projection.
+    q_lora = cfgs[:, c.Q_LORA]
+    kv_lora = cfgs[:, c.KV_LORA]
+    nope, rope, v_hd = cfgs[:, c.QK_NOPE], cfgs[:, c.QK_ROPE], cfgs[:, c.V_HD]
+    q_out = s.q_heads * (nope + rope)
+    q_lowrank = _quant_gemm(cfgs, t, h, q_lora) + _quant_gemm(cfgs, t, q_lora, q_out)
+    q_full = _quant_gemm(cfgs, t, h, q_out)
+    q = np.where(q_lora > 0, q_lowrank, q_full)
+    kv_down = _quant_gemm(cfgs, t, h, kv_lora + rope)
+    kv_up = _quant_gemm(cfgs, t, kv_lora, s.q_heads * (nope + v_hd))
+    out = _quant_gemm(cfgs, t, s.q_heads * v_hd, h)
+    mla = q + kv_down + kv_up + out
+    return np.where(s.is_mla, mla, std)
+
+
+def attention_core_time(cfgs, prefill_tokens, prefill_pairs, decode_ctx):
+    """Score and value kernels of one layer on one GPU (flash attention / paged decode)."""
+    s = _shapes(cfgs)
+    prefill_tokens = np.asarray(prefill_tokens, dtype=float)
+    prefill_pairs = np.asarray(prefill_pairs, dtype=float)
+    decode_ctx = np.asarray(decode_ctx, dtype=float)
+    kv_lora, rope = cfgs[:, c.KV_LORA], cfgs[:, c.QK_ROPE]
+    nope, v_hd = cfgs[:, c.QK_NOPE], cfgs[:, c.V_HD]
+    # Each (query, key) pair costs a QK^T dot product and a PV accumulation: 2 FLOPs per
+    # element of each. Standard heads: 2*hd + 2*hd. MLA decode runs "absorbed" against the
+    # latent (score over latent + rope, values over the latent); MLA prefill runs the
+    # expanded heads (score over nope + rope, values over v_head_dim).
+    std_pair = s.q_heads * (2.0 * s.head_dim + 2.0 * s.head_dim)
+    mla_decode_pair = s.q_heads * (2.0 * (kv_lora + rope) + 2.0 * kv_lora)
+    mla_prefill_pair = s.q_heads * (2.0 * (nope + rope) + 2.0 * v_hd)
+    decode_pair = np.where(s.is_mla, mla_decode_pair, std_pair)
+    prefill_pair = np.where(s.is_mla, mla_prefill_pair, std_pair)
+    kv_bytes = kv_elems_per_token_per_layer(cfgs) * cfgs[:, c.KV_BYTES]
+    bw = cfgs[:, c.BW]
+    peak = cfgs[:, c.PEAK_FP16]
+    t0 = cfgs[:, c.T0_ATT]
+    # Decode reads every context token's KV once. kernel choice: its compute side uses the
+    # prefill attention efficiency (the only attention compute efficiency fitted).
+    dec = _roofline(
+        decode_ctx * decode_pair,
+        peak,
+        cfgs[:, c.ETA_ATT_PRE],
+        decode_ctx * kv_bytes,
+        bw,
+        cfgs[:, c.ETA_ATT_DEC],
+        t0,
+    )
+    # Prefill: FLOPs over the causal pairs; bytes = the new tokens' KV written (kernel
+    # choice: at the decode attention memory efficiency).
+    pre = _roofline(
+        prefill_pairs * prefill_pair,
+        peak,
+        cfgs[:, c.ETA_ATT_PRE],
+        prefill_tokens * kv_bytes,
+        bw,
+        cfgs[:, c.ETA_ATT_DEC],
+        t0,
+    )
+    return np.where(decode_ctx > 0, dec, 0.0) + np.where(prefill_tokens > 0, pre, 0.0)
+
+
+def dense_mlp_time(cfgs, t, width):
+    """Column-parallel (gate+)up GEMM and row-parallel down GEMM of an MLP of ``width``."""
+    s = _shapes(cfgs)
+    shard = width / s.tp
+    up = _quant_gemm(cfgs, t, s.hidden, (1.0 + s.gated) * shard)
+    down = _quant_gemm(cfgs, t, shard, s.hidden)
+    return up + down
+
+
+def moe_distinct_experts(num_experts, experts_per_token, tokens):
+    """E * (1 - (1 - k/E)^T): expected experts touched when T tokens each pick k of E."""
+    e = np.asarray(num_experts, dtype=float)
+    k = np.asarray(experts_per_token, dtype=float)
+    tokens = np.asarray(tokens, dtype=float)
+    e_safe = np.where(e > 0, e, 1.0)
+    miss_one = 1.0 - k / e_safe  # chance one token's routing skips a given expert
+    touched = e_safe * (1.0 - miss_one**tokens)
+    return np.where((tokens > 0) & (e > 0), touched, 0.0)
+
+
+def moe_layer_ffn_time(cfgs, t):
+    """Router, routed experts (one grouped roofline) and shared experts of one MoE layer."""
+    s = _shapes(cfgs)
+    t = np.asarray(t, dtype=float)
+    h = s.hidden
+    e, k = cfgs[:, c.E], cfgs[:, c.K]
+    shard = cfgs[:, c.IM] / s.tp  # experts are tensor-parallel, no expert parallelism
+    expert_params = s.mlp_mats * h * shard
+    touched = moe_distinct_experts(e, k, t)
+    assignments = t * k  # (token, expert) pairs
+    touched_safe = np.where(touched > 0, touched, 1.0)
+    rows_per_expert = assignments / touched_safe  # the M of each expert's GEMM
+    # a grouped weight-quantized GEMM: the quantized layers' M_HALF and dequant overhead
+    eta_c = cfgs[:, c.ETA_C] * rows_per_expert / (rows_per_expert + cfgs[:, c.M_HALF])
+    eta_c = np.where(eta_c > 0, eta_c, 1.0)  # rows of dense models (discarded by callers)
+    flops = 2.0 * assignments * expert_params * (1.0 + cfgs[:, c.DEQUANT])
+    # Weights of the touched experts; activations: each assignment reads its token and
+    # writes its output (2h) and writes and reads the intermediate (2 * shard).
+    nbytes = touched * expert_params * cfgs[:, c.W_BYTES]
+    nbytes = nbytes + assignments * (2.0 * h + 2.0 * shard) * cfgs[:, c.A_BYTES]
+    # two grouped GEMM launches (gate/up, down): two fixed costs
+    routed = _roofline(
+        flops,
+        cfgs[:, c.PEAK_GEMM],
+        eta_c,
+        nbytes,
+        cfgs[:, c.BW],
+        cfgs[:, c.ETA_M],
+        2.0 * cfgs[:, c.T0_GEMM],
+    )
+    router = _fp16_gemm(cfgs, t, h, e)
+    shared = np.where(
+        cfgs[:, c.NS] > 0, dense_mlp_time(cfgs, t, cfgs[:, c.NS] * cfgs[:, c.IM]), 0.0
+    )
+    return np.where(t > 0, routed + router + shared, 0.0)
+
+
+def elementwise_time(cfgs, t):
+    """Norms, residual adds, rotary and the MLP activation: pure memory traffic + 6 launches."""
+    s = _shapes(cfgs)
+    t = np.asarray(t, dtype=float)
+    h = s.hidden
+    norms = 2 * (t * h + t * h)  # 2 RMSNorms: read x, write y
+    residuals = 2 * (3 * t * h)  # 2 adds: read two, write one
+    # Rotary reads and writes the rotated part of every query head and of the keys: the
+    # GPU's KV heads at head_dim for GQA/MHA; for MLA the qk_rope slice of each query head
+    # and the single decoupled RoPE key all heads share.
+    mla_rope = (s.q_heads + 1.0) * cfgs[:, c.QK_ROPE]
+    std_rope = (s.q_heads + s.kv_heads) * s.head_dim
+    rotary = 2 * t * np.where(s.is_mla, mla_rope, std_rope)  # read + write
+    # Activation width per GPU: the MLP's intermediate, or for MoE the k routed experts and
+    # the shared ones every token goes through (kernel choice: also for leading dense layers).
+    act_width = (
+        np.where(s.is_moe, (cfgs[:, c.K] + cfgs[:, c.NS]) * cfgs[:, c.IM], cfgs[:, c.I]) / s.tp
+    )
+    # SwiGLU reads gate and up and writes one (3); a plain activation reads and writes (2).
+    activation = np.where(s.gated > 0, 3.0, 2.0) * t * act_width
+    nbytes = (norms + residuals + rotary + activation) * cfgs[:, c.A_BYTES]
+    t_el = nbytes / (cfgs[:, c.BW] * cfgs[:, c.ETA_ELEM]) + 6 * cfgs[:, c.T0_ELEM]
+    return np.where(t > 0, t_el, 0.0)
+
+
+def allreduce_time(cfgs, nbytes):
+    """Ring all-reduce: alpha + 2 (n - 1) / n * bytes / bus bandwidth (0 without TP)."""
+    n = cfgs[:, c.TP]
+    nbytes = np.asarray(nbytes, dtype=float)
+    t = cfgs[:, c.AR_ALPHA] + 2.0 * (n - 1.0) / n * nbytes / cfgs[:, c.AR_BW]
+    return np.where((n > 1) & (nbytes > 0), t, 0.0)
+
+
+def layer_time(cfgs, t, prefill_tokens, prefill_pairs, decode_ctx, *, moe):
+    """One transformer layer (dense MLP or MoE) on one GPU."""
+    t = np.asarray(t, dtype=float)
+    total = attention_projections_time(cfgs, t)
+    total = total + attention_core_time(cfgs, prefill_tokens, prefill_pairs, decode_ctx)
+    if moe:
+        total = total + moe_layer_ffn_time(cfgs, t)
+    else:
+        total = total + dense_mlp_time(cfgs, t, cfgs[:, c.I])
+    total = total + elementwise_time(cfgs, t)
+    # Megatron TP: all-reduce of the (t x h) activations after attention and after the MLP
+    total = total + 2.0 * allreduce_time(cfgs, t * cfgs[:, c.H] * cfgs[:, c.A_BYTES])
+    return np.where(t > 0, total, 0.0)
+
+
+def lm_head_time(cfgs, rows):
+    """Vocab-parallel 16-bit LM head for the rows that need logits, plus one small kernel."""
+    rows = np.asarray(rows, dtype=float)
+    t = _fp16_gemm(cfgs, rows, cfgs[:, c.H], cfgs[:, c.V] / cfgs[:, c.TP])
+    return np.where(rows > 0, t + cfgs[:, c.T0_ELEM], 0.0)
+
+
+def step_time(
+    cfgs,
+    prefill_tokens,
+    prefill_pairs,
+    prefill_seqs,
+    decode_seqs,
+    decode_ctx,
+):
+    """Seconds of one engine iteration for every row of ``cfgs``."""
+    cfgs = np.asarray(cfgs, dtype=float)
+    n = cfgs.shape[0]
+
+    def arr(x):
+        return np.broadcast_to(np.asarray(x, dtype=float), (n,))
+
+    prefill_tokens, prefill_pairs = arr(prefill_tokens), arr(prefill_pairs)
+    prefill_seqs, decode_seqs, decode_ctx = arr(prefill_seqs), arr(decode_seqs), arr(decode_ctx)
+    s = _shapes(cfgs)
+    tokens = prefill_tokens + decode_seqs  # one new token per decoding sequence
+    # Pipeline: the batch splits into m micro-batches (at most one per sequence, at most
+    # pp); each stage runs ceil(L / pp) layers on one micro-batch. In steady state the
+    # micro-batches chase each other through the stages (vLLM's virtual engines), so a
+    # sequence's next token comes after its micro-batch crossed all pp stages: pp stage
+    # times of a 1/m micro-batch. With m < pp some stages idle (the bubble) but the
+    # interval is still pp stage times.
+    micro = np.minimum(s.pp, np.maximum(prefill_seqs + decode_seqs, 1.0))
+    mb = (tokens / micro, prefill_tokens / micro, prefill_pairs / micro, decode_ctx / micro)
+    dense_layer = layer_time(cfgs, *mb, moe=False)
+    moe_layer = layer_time(cfgs, *mb, moe=True)
+    # kernel choice: every stage holds the model-wide mix of dense and MoE layers
+    per_layer = np.where(
+        s.is_moe, s.dense_frac * dense_layer + (1.0 - s.dense_frac) * moe_layer, dense_layer
+    )
+    stage = s.layers_per_stage * per_layer
+    send = cfgs[:, c.P2P_ALPHA] + mb[0] * s.hidden * cfgs[:, c.A_BYTES] / cfgs[:, c.P2P_BW]
+    stage = stage + np.where(s.pp > 1, send, 0.0)
+    head = lm_head_time(cfgs, prefill_seqs + decode_seqs)
+    total = s.pp * stage + head + cfgs[:, c.T_ITER]
+    return np.where(tokens > 0, total, 0.0)
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def linear_params_per_layer_per_gpu(cfgs):
+    """Linear-layer parameters of one layer on one GPU, dense and MoE variants.
+
+    Returns (dense_layer, moe_layer). Row-/column-parallel matrices divide by TP; the
+    MLA down-projections (to the q and kv latents) and the MoE router are replicated.
+    """
+    s = _shapes(cfgs)
+    h = s.hidden
+    q_lora, kv_lora = cfgs[:, c.Q_LORA], cfgs[:, c.KV_LORA]
+    nope, rope, v_hd = cfgs[:, c.QK_NOPE], cfgs[:, c.QK_ROPE], cfgs[:, c.V_HD]
+    q_out = s.q_heads * (nope + rope)
+    mla_q = np.where(q_lora > 0, h * q_lora + q_lora * q_out, h * q_out)
+    mla = mla_q + h * (kv_lora + rope) + kv_lora * s.q_heads * (nope + v_hd)
+    mla = mla + s.q_heads * v_hd * h
+    std = h * s.head_dim * (s.q_heads + 2 * s.kv_heads) + s.q_heads * s.head_dim * h
+    attn = np.where(s.is_mla, mla, std)
+    dense = attn + s.mlp_mats * h * cfgs[:, c.I] / s.tp
+    experts = cfgs[:, c.E] + cfgs[:, c.NS]
+    moe = attn + experts * s.mlp_mats * h * cfgs[:, c.IM] / s.tp + h * cfgs[:, c.E]
+    return dense, moe
+
+
+def weight_bytes_per_gpu(cfgs):
+    """Quantized linear layers of one stage + 16-bit vocab-parallel embedding/LM head."""
+    s = _shapes(cfgs)
+    dense, moe = linear_params_per_layer_per_gpu(cfgs)
+    # kernel choice: an "average" stage (model-wide dense/MoE mix) of ceil(L / pp) layers
+    per_layer = np.where(s.is_moe, s.dense_frac * dense + (1.0 - s.dense_frac) * moe, dense)
+    linear = s.layers_per_stage * per_layer * cfgs[:, c.W_BYTES]
+    table = cfgs[:, c.V] * s.hidden / s.tp * cfgs[:, c.A_BYTES]
+    # pp = 1: embedding and LM head on every GPU (one table when tied);
+    # pp > 1: the embedding lives on the first stage, the LM head on the last.
+    n_tables = np.where(s.pp > 1, 1.0, np.where(cfgs[:, c.TIE] > 0, 1.0, 2.0))
+    return linear + n_tables * table
+
+
+def kv_bytes_per_token(cfgs):
+    """KV-cache bytes per token on one GPU: its stage's layers."""
+    s = _shapes(cfgs)
+    return s.layers_per_stage * kv_elems_per_token_per_layer(cfgs) * cfgs[:, c.KV_BYTES]
+
+
+def activation_reserve_bytes(cfgs):
+    """Peak activations of a max_num_batched_tokens forward pass + fp32 logits (per GPU)."""
+    s = _shapes(cfgs)
+    tokens = cfgs[:, c.MAX_BATCHED_TOKENS]
+    width = np.where(
+        s.is_moe,
+        np.maximum(cfgs[:, c.I], (cfgs[:, c.K] + cfgs[:, c.NS]) * cfgs[:, c.IM]),
+        cfgs[:, c.I],
+    )
+    # QKV output per token: GQA/MHA writes the GPU's query heads plus K and V of its KV
+    # heads (replicated, so at least one, once TP exceeds them). MLA writes every query
+    # head's nope + rope width plus the shared compressed latent and RoPE key (kept whole
+    # on every TP rank).
+    nope, rope = cfgs[:, c.QK_NOPE], cfgs[:, c.QK_ROPE]
+    mla_qkv = s.q_heads * (nope + rope) + cfgs[:, c.KV_LORA] + rope
+    std_qkv = (s.q_heads + 2 * s.kv_heads) * s.head_dim
+    qkv = np.where(s.is_mla, mla_qkv, std_qkv)
+    per_token = 2 * s.hidden + qkv + (2.0 + s.gated) * width / s.tp
+    logit_rows = np.minimum(cfgs[:, c.MAX_NUM_SEQS], tokens)
+    return tokens * per_token * cfgs[:, c.A_BYTES] + logit_rows * cfgs[:, c.V] / s.tp * 4.0
+
+
+def kv_capacity_tokens(cfgs):
+    """Tokens of KV cache left inside gpu_memory_utilization, in whole blocks (0 if none)."""
+    budget = cfgs[:, c.MEM] * cfgs[:, c.MEM_UTIL]
+    used = weight_bytes_per_gpu(cfgs) + activation_reserve_bytes(cfgs) + cfgs[:, c.RESERVE_FIXED]
+    free = budget - used
+    block = cfgs[:, c.BLOCK]
+    blocks = np.floor(np.floor(free / kv_bytes_per_token(cfgs)) / block)
+    return np.where(free > 0, blocks * block, 0.0)
+
+
+def max_batch(cfgs, input_tokens, output_tokens):
+    """Sequences of input + output tokens whose KV blocks all fit at once."""
+    block = cfgs[:, c.BLOCK]
+    capacity_blocks = np.floor(kv_capacity_tokens(cfgs) / block)
+    blocks_per_seq = np.ceil((np.asarray(input_tokens) + np.asarray(output_tokens)) / block)
+    safe = np.where(blocks_per_seq > 0, blocks_per_seq, 1.0)
+    return np.where(blocks_per_seq > 0, np.floor(capacity_blocks / safe), 0.0)
+
+
+def memory_table(cfgs, input_tokens, output_tokens):
+    """Same columns as ``memory_many``: weights, KV/token, reserve, KV capacity, max batch."""
+    return np.stack(
+        [
+            weight_bytes_per_gpu(cfgs),
+            kv_bytes_per_token(cfgs),
+            activation_reserve_bytes(cfgs) + cfgs[:, c.RESERVE_FIXED],
+            kv_capacity_tokens(cfgs),
+            max_batch(cfgs, input_tokens, output_tokens),
+        ],
+        axis=1,
+    )
+
+
+# ------------------------------------------------------------------------ static batch
+
+
+def static_batch(cfgs, batch, input_tokens, output_tokens):
+    """(n, 3) array of ttft, tpot, e2e seconds for static batches.
+
+    One prefill iteration over all ``batch * input_tokens`` prompt tokens (causal pairs
+    i(i+1)/2 per sequence), then ``output_tokens - 1`` decode iterations; decode step j
+    (0-based) attends over the prompt, the j earlier generated tokens and the new one.
+    """
+    cfgs = np.asarray(cfgs, dtype=float)
+    n = cfgs.shape[0]
+    b = np.broadcast_to(np.asarray(batch, dtype=float), (n,))
+    i_len = np.broadcast_to(np.asarray(input_tokens, dtype=float), (n,))
+    steps = np.maximum(np.broadcast_to(np.asarray(output_tokens), (n,)).astype(np.int64) - 1, 0)
+    ttft = step_time(cfgs, b * i_len, b * i_len * (i_len + 1) / 2, b, 0.0, 0.0)
+    # all decode steps of all rows as one flat batch of iterations
+    row = np.repeat(np.arange(n), steps)
+    j = np.arange(row.size) - np.repeat(np.cumsum(steps) - steps, steps)
+    dec = step_time(cfgs[row], 0.0, 0.0, 0.0, b[row], b[row] * (i_len[row] + 1 + j))
+    decode = np.bincount(row, weights=dec, minlength=n)
+    tpot = np.where(steps > 0, decode / np.maximum(steps, 1), 0.0)
+    return np.stack([ttft, tpot, ttft + decode], axis=1)
