@@ -282,9 +282,7 @@ def build_replica(
     # Weight-only kernels (Marlin, AWQ/GPTQ GEMV paths) tile 16 rows where cuBLAS tiles
     # 128, so they reach their compute efficiency at 1/8 of the tokens (MARLIN,
     # Frantar et al. 2024, arXiv:2408.11743: near-ideal speed-up up to batch 16-32).
-    weight_only_kernel = weights.weight_only or (
-        weights.compute_dtype == "fp8" and not gpu.has_fp8
-    )
+    weight_only_kernel = weights.weight_only or (weights.compute_dtype == "fp8" and not gpu.has_fp8)
     cfg[c.M_HALF] = eff.gemm_m_half_tokens / (WEIGHT_ONLY_TILE_RATIO if weight_only_kernel else 1.0)
     cfg[c.ETA_M] = eff.gemm_memory_efficiency
     # The profiles were taken in eager mode; CUDA-graph engines pay less per kernel.
