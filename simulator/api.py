@@ -129,3 +129,26 @@ def validate(
         v.plot_predicted_vs_measured(rows, out / "predicted_vs_measured.png")
         result["output_dir"] = str(out)
     return result
+
+
+def sweep(
+    path: str | Path,
+    *,
+    method: str = "fast",
+    output: str | Path | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Any:
+    """Evaluate a scenario's ``[sweep]`` grid; returns an ``xarray.Dataset``.
+
+    ``method`` is ``fast`` (compiled steady-state model) or ``simulate`` (the simulation at
+    every point, in parallel with Dask). ``output`` ending in ``.zarr`` is resumable;
+    ``.nc`` is written once at the end. ``scheduler`` is a ``dask.distributed`` address
+    (default: a local process cluster with ``workers`` workers).
+    """
+    from simplan.sweep import run_sweep
+
+    return run_sweep(
+        path, method=method, output=output, scheduler=scheduler, workers=workers, progress=progress
+    )

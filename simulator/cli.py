@@ -380,3 +380,80 @@ def validate(csv_path: str | None, output_dir: str, no_max_load: bool, as_json: 
         for reason in g["skip_reasons"]:
             console.print(f"skipped ({g['source_id']} {g['metric']}): {reason}")
     console.print(f"wrote {result['output_dir']}/predictions.csv and predicted_vs_measured.png")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.option(
+    "--method",
+    type=click.Choice(["fast", "simulate"]),
+    default="fast",
+    show_default=True,
+    help="Compiled steady-state model, or the simulation per point.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=str),
+    help="Write the Dataset: .zarr (resumable) or .nc.",
+)
+@click.option("--scheduler", help="Address of a running dask.distributed scheduler.")
+@click.option("--workers", type=click.IntRange(min=1), help="Local Dask workers (simulate).")
+@_user_errors
+def sweep(
+    file: str, method: str, output: str | None, scheduler: str | None, workers: int | None
+) -> None:
+    """Evaluate the [sweep] grid of scenario FILE and print the cheapest feasible points."""
+    from rich.progress import Progress
+
+    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("grid points", total=None)
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        ds = api.sweep(
+            file, method=method, output=output, scheduler=scheduler, workers=workers, progress=tick
+        )
+    _print_sweep(ds)
+    if output:
+        click.echo(f"wrote {output}")
+
+
+def _print_sweep(ds: Any) -> None:
+    from rich.table import Table
+
+    df = (
+        ds[
+            [
+                "usd_per_mtok_total",
+                "output_tokens_per_s",
+                "ttft_s",
+                "tpot_s",
+                "utilization",
+                "slo_met",
+                "feasible",
+            ]
+        ]
+        .to_dataframe()
+        .reset_index()
+    )
+    n = len(df)
+    ok = df[df["feasible"] & df["slo_met"]].sort_values("usd_per_mtok_total")
+    t = Table(
+        title=f"{ds.attrs.get('title', 'sweep')}: {n} points, {len(ok)} feasible and "
+        f"meeting the SLO ({ds.attrs.get('method')} method); cheapest first"
+    )
+    dims = list(ds["usd_per_mtok_total"].dims)
+    for col in (*dims, "$/Mtok", "out tok/s", "TTFT", "TPOT", "load"):
+        t.add_column(col, justify="right")
+    for _, row in ok.head(10).iterrows():
+        t.add_row(
+            *(str(row[d]) for d in dims),
+            _usd(row["usd_per_mtok_total"]),
+            f"{row['output_tokens_per_s']:,.0f}",
+            _ms(row["ttft_s"]),
+            _ms(row["tpot_s"]),
+            f"{row['utilization']:.0%}",
+        )
+    _console().print(t)

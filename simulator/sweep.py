@@ -1,0 +1,605 @@
+"""Parameter sweeps: the product of a scenario's ``[sweep]`` axes, as an xarray Dataset.
+
+Two evaluators:
+
+* ``fast``: the compiled steady-state model (:mod:`simplan.kernels.grid`) over the whole
+  grid; capacities are computed once per distinct replica configuration;
+* ``simulate``: the discrete-event simulation at every grid point, run in parallel with
+  Dask (a local process cluster by default, or a running ``dask.distributed`` scheduler).
+
+Results written to ``.zarr`` are resumable: each task (one slice of the grid along its
+last axis) is written as soon as it finishes, then marked done; a rerun with the same
+scenario and output path computes only the missing tasks. ``.nc`` output is written
+once, atomically, at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import math
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from simplan import __version__, catalog
+from simplan.cost import HOURS_PER_MONTH, pool_usd_per_hour, selected_apis
+from simplan.errors import InfeasibleError, SimplanError
+from simplan.perf import EngineKnobs, build_replica, does_not_fit_reason
+from simplan.scenario import (
+    _INT_KEYS,
+    EmpiricalLength,
+    FixedLength,
+    NormalLength,
+    RangeAxis,
+    Scenario,
+    UniformLength,
+    read_scenario_dict,
+    scenario_from_dict,
+    scenario_hash,
+)
+
+#: Axes that do not change a replica's configuration: evaluated numerically per point.
+CHEAP_AXES = {
+    "workload.rate_per_s",
+    "hardware.replicas",
+    "hardware.pricing",
+    "hardware.price_usd_per_gpu_hour",
+}
+
+#: Reason codes for infeasible points (the ``reason`` variable; 0 = feasible).
+REASONS = {
+    0: "feasible",
+    1: "model does not fit in GPU memory",
+    2: "invalid parallelism for this model or GPU",
+    3: "offered load exceeds what the fleet sustains",
+    4: "simulation error",
+}
+
+VARIABLES: dict[str, tuple[str, str]] = {
+    # name: (units, long_name)
+    "output_tokens_per_s": ("tokens/s", "fleet output token throughput"),
+    "input_tokens_per_s": ("tokens/s", "fleet input token throughput"),
+    "ttft_s": ("s", "mean time to first token"),
+    "tpot_s": ("s", "mean time per output token"),
+    "e2e_s": ("s", "mean end-to-end latency"),
+    "utilization": ("1", "offered load as a share of fleet capacity"),
+    "max_rate_per_s": ("requests/s", "largest request rate the fleet sustains"),
+    "max_rate_under_slo_per_s": ("requests/s", "largest request rate meeting the SLO"),
+    "fleet_usd_per_hour": ("USD/hour", "fleet price"),
+    "usd_per_mtok_output": ("USD/Mtok", "fleet cost per million output tokens"),
+    "usd_per_mtok_total": ("USD/Mtok", "fleet cost per million input+output tokens"),
+    "monthly_cost_usd": ("USD/month", "fleet cost per 730-hour month"),
+    "monthly_tokens": ("tokens/month", "monthly volume priced"),
+}
+
+
+@dataclass(frozen=True)
+class Axis:
+    key: str
+    name: str
+    values: list[Any]
+
+
+def sweep_axes(scenario: Scenario) -> list[Axis]:
+    """The sweep axes in file order, with short dimension names."""
+    leaves = [k.split(".")[-1] for k in scenario.sweep]
+    axes = []
+    for key, spec in scenario.sweep.items():
+        leaf = key.split(".")[-1]
+        name = leaf if leaves.count(leaf) == 1 else key.replace(".", "_")
+        values = spec.values() if isinstance(spec, RangeAxis) else list(spec)
+        if isinstance(spec, RangeAxis) and leaf in _INT_KEYS:
+            values = [round(v) for v in values]
+        axes.append(Axis(key, name, values))
+    return axes
+
+
+def _set(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    cur = raw
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        cur = cur.setdefault(part, {})
+    cur[parts[-1]] = value
+
+
+def _mean_length(spec: Any, scenario: Scenario) -> float:
+    if isinstance(spec, int):
+        return float(spec)
+    if isinstance(spec, FixedLength):
+        return float(spec.value)
+    if isinstance(spec, UniformLength):
+        return (spec.low + spec.high) / 2.0
+    if isinstance(spec, NormalLength):
+        return float(spec.mean)
+    if isinstance(spec, EmpiricalLength):
+        from simplan.workload import _read_column
+
+        return float(
+            _read_column(scenario.resolve_path(spec.path), spec.column, "workload.*.path").mean()
+        )
+    raise TypeError(spec)
+
+
+def _slo_limits(scenario: Scenario) -> tuple[float, float]:
+    """Tightest TTFT and TPOT limits (any statistic); inf when none is set."""
+    obj = scenario.slo.objectives()
+    ttft = min((v for (m, _), v in obj.items() if m == "ttft"), default=math.inf)
+    tpot = min((v for (m, _), v in obj.items() if m == "tpot"), default=math.inf)
+    return ttft, tpot
+
+
+# --- the fast evaluator ----------------------------------------------------------------
+
+
+def _point_scenario(
+    raw: dict[str, Any], axes: list[Axis], idx: tuple[int, ...], source: str
+) -> Scenario:
+    trial = copy.deepcopy(raw)
+    trial.pop("sweep", None)
+    for axis, i in zip(axes, idx, strict=True):
+        _set(trial, axis.key, axis.values[i])
+    return scenario_from_dict(trial, source=source)
+
+
+def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[str, np.ndarray]:
+    """Evaluate every grid point with the steady-state kernels; returns flat arrays."""
+    from simplan.kernels.grid import capacity_many, operating_point_many
+
+    shape = tuple(len(a.values) for a in axes)
+    n = int(np.prod(shape)) if shape else 1
+    expensive = [i for i, a in enumerate(axes) if a.key not in CHEAP_AXES]
+    groups: dict[tuple[int, ...], int] = {}
+    group_of = np.zeros(n, dtype=np.int64)
+    cfgs: list[np.ndarray] = []
+    group_reason: list[int] = []
+    lens: list[tuple[float, float]] = []
+    limits: list[tuple[float, float]] = []
+    scenarios: list[Scenario] = []
+    for p, idx in enumerate(itertools.product(*(range(s) for s in shape))):
+        sc = _point_scenario(raw, axes, idx, source)
+        scenarios.append(sc)
+        gkey = tuple(idx[i] for i in expensive)
+        if gkey not in groups:
+            # one replica configuration per combination of the axes that change it
+            groups[gkey] = len(cfgs)
+            cfg, why = _replica_cfg(sc)
+            cfgs.append(cfg)
+            group_reason.append(why)
+            lens.append(
+                (
+                    _mean_length(sc.workload.input_tokens, sc),
+                    _mean_length(sc.workload.output_tokens, sc),
+                )
+            )
+            limits.append(_slo_limits(sc))
+        group_of[p] = groups[gkey]
+    reason = np.asarray(group_reason, dtype=np.int8)[group_of]
+    cfg_arr = np.ascontiguousarray(np.stack(cfgs))
+    i_len = np.array([x[0] for x in lens])
+    o_len = np.array([x[1] for x in lens])
+    cap = capacity_many(
+        cfg_arr, i_len, o_len, np.array([x[0] for x in limits]), np.array([x[1] for x in limits])
+    )
+    replicas = np.array([float(sc.hardware.replicas) for sc in scenarios])
+    rate = np.array([float(sc.workload.rate_per_s or 0.0) for sc in scenarios])
+    g = group_of
+    r_max = cap[g, 1]
+    op = operating_point_many(
+        np.ascontiguousarray(cfg_arr[g]), rate / replicas, i_len[g], o_len[g], r_max
+    )
+    feasible = reason == 0
+    served = np.minimum(rate / replicas, r_max) * replicas
+    out = _derived(scenarios, served, rate, i_len[g], o_len[g])
+    out["ttft_s"] = op[:, 3]
+    out["tpot_s"] = op[:, 4]
+    out["e2e_s"] = op[:, 5]
+    out["utilization"] = np.minimum(rate / replicas / np.where(r_max > 0, r_max, np.nan), 1.0)
+    out["max_rate_per_s"] = r_max * replicas
+    out["max_rate_under_slo_per_s"] = cap[g, 2] * replicas
+    saturated = (op[:, 2] > 0.5) & feasible
+    reason[saturated] = 3
+    ttft_lim = np.array([limits[k][0] for k in g])
+    tpot_lim = np.array([limits[k][1] for k in g])
+    out["slo_met"] = (reason == 0) & (op[:, 3] <= ttft_lim) & (op[:, 4] <= tpot_lim)
+    out["reason"] = reason
+    for name in VARIABLES:
+        if name in ("fleet_usd_per_hour", "monthly_cost_usd", "monthly_tokens"):
+            continue
+        out[name] = (
+            np.where(reason == 0, out[name], np.nan)
+            if name != "max_rate_per_s"
+            else (np.where(reason == 1, np.nan, out[name]))
+        )
+    out["feasible"] = reason == 0
+    return out
+
+
+def _replica_cfg(sc: Scenario) -> tuple[np.ndarray, int]:
+    """The configuration vector of a scenario's replica and a reason code (0: fits)."""
+    from simplan.kernels import layout as c
+
+    eng = sc.engine
+    knobs = EngineKnobs(
+        eng.gpu_memory_utilization, eng.max_num_batched_tokens, eng.max_num_seqs, eng.block_size
+    )
+    try:
+        replica = build_replica(
+            sc.model.arch(),
+            catalog.gpu(sc.hardware.gpu),
+            catalog.weights(sc.model.weights),
+            catalog.kv_cache(sc.model.kv_cache),
+            sc.hardware.tp,
+            sc.hardware.pp,
+            knobs,
+        )
+    except InfeasibleError:
+        cfg = np.zeros(c.NCFG)
+        cfg[c.MAX_NUM_SEQS] = 0.0
+        return cfg, 2
+    if does_not_fit_reason(replica, 1, 1) is not None:
+        return replica.cfg, 1
+    return replica.cfg, 0
+
+
+def _derived(
+    scenarios: list[Scenario],
+    served_rate: np.ndarray,
+    offered_rate: np.ndarray,
+    i_len: np.ndarray,
+    o_len: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Throughput and cost columns shared by both evaluators."""
+    fleet_usd = np.array(
+        [
+            pool_usd_per_hour(
+                sc.hardware.gpu,
+                sc.hardware.replicas * sc.hardware.tp * sc.hardware.pp,
+                sc.hardware.pricing,
+                sc.hardware.price_usd_per_gpu_hour,
+            )
+            for sc in scenarios
+        ]
+    )
+    out_tps = served_rate * o_len
+    in_tps = served_rate * i_len
+    with np.errstate(divide="ignore", invalid="ignore"):
+        usd_out = fleet_usd / (out_tps * 3600.0) * 1e6
+        usd_tot = fleet_usd / ((out_tps + in_tps) * 3600.0) * 1e6
+    monthly_tokens = np.array(
+        [
+            float(sc.workload.monthly_tokens)
+            if sc.workload.monthly_tokens is not None
+            else float(r) * (i + o) * HOURS_PER_MONTH * 3600.0
+            for sc, r, i, o in zip(scenarios, offered_rate, i_len, o_len, strict=True)
+        ]
+    )
+    return {
+        "output_tokens_per_s": out_tps,
+        "input_tokens_per_s": in_tps,
+        "fleet_usd_per_hour": fleet_usd,
+        "usd_per_mtok_output": usd_out,
+        "usd_per_mtok_total": usd_tot,
+        "monthly_cost_usd": fleet_usd * HOURS_PER_MONTH,
+        "monthly_tokens": monthly_tokens,
+    }
+
+
+# --- the simulate evaluator ------------------------------------------------------------
+
+
+def simulate_point(
+    raw: dict[str, Any], axes_keys: list[str], values: list[Any], source: str
+) -> dict[str, Any]:
+    """Run the simulation at one grid point; returns scalar results (picklable)."""
+    from simplan.metrics import summarize
+    from simplan.sim import simulate
+
+    trial = copy.deepcopy(raw)
+    trial.pop("sweep", None)
+    for key, value in zip(axes_keys, values, strict=True):
+        _set(trial, key, value)
+    sc = scenario_from_dict(trial, source=source)
+    try:
+        res = simulate(sc)
+    except InfeasibleError as exc:
+        code = 1 if "does not fit" in exc.summary else 2
+        return {"reason": code}
+    except SimplanError:
+        return {"reason": 4}
+    s = summarize(res)
+    return {
+        "reason": 3 if s["requests_in_flight"] else 0,
+        "output_tokens_per_s": s["output_tokens_per_s"],
+        "input_tokens_per_s": s["input_tokens_per_s"],
+        "ttft_s": s["ttft_s"]["mean"],
+        "tpot_s": s["tpot_s"]["mean"],
+        "e2e_s": s["e2e_s"]["mean"],
+        "utilization": s["capacity_utilization"],
+        "max_rate_per_s": None,
+        "max_rate_under_slo_per_s": None,
+        "fleet_usd_per_hour": s["fleet_usd_per_hour"],
+        "usd_per_mtok_output": s["usd_per_mtok_output"],
+        "usd_per_mtok_total": s["usd_per_mtok_total"],
+        "monthly_cost_usd": s["monthly_cost_usd"],
+        "monthly_tokens": s["monthly_tokens"],
+        "slo_met": bool(s["slo_met"]) if s["slo_met"] is not None else True,
+    }
+
+
+# --- assembling and writing ------------------------------------------------------------
+
+
+def _empty_dataset(axes: list[Axis], scenario: Scenario, text: str, method: str) -> xr.Dataset:
+    shape = tuple(len(a.values) for a in axes)
+    dims = tuple(a.name for a in axes)
+    data: dict[str, Any] = {}
+    for name, (units, long) in VARIABLES.items():
+        data[name] = (dims, np.full(shape, np.nan), {"units": units, "long_name": long})
+    data["feasible"] = (dims, np.zeros(shape, dtype=bool), {"long_name": "point is feasible"})
+    data["slo_met"] = (
+        dims,
+        np.zeros(shape, dtype=bool),
+        {"long_name": "estimated latencies meet the scenario's SLO"},
+    )
+    data["reason"] = (
+        dims,
+        np.zeros(shape, dtype=np.int8),
+        {
+            "long_name": "why a point is infeasible",
+            "flag_values": list(REASONS),
+            "flag_meanings": json.dumps(REASONS),
+        },
+    )
+    apis = selected_apis(scenario)
+    if apis:
+        data["api_monthly_cost_usd"] = (
+            (*dims, "api"),
+            np.full((*shape, len(apis)), np.nan),
+            {"units": "USD/month", "long_name": "API cost of the same monthly volume"},
+        )
+    coords: dict[str, Any] = {
+        a.name: (a.name, _coord_values(a.values), {"key_path": a.key}) for a in axes
+    }
+    if apis:
+        coords["api"] = ("api", [a.id for a in apis])
+    ds = xr.Dataset(data, coords=coords)
+    ds.attrs.update(
+        title=f"simplan sweep: {scenario.name or 'scenario'}",
+        simplan_version=__version__,
+        scenario_hash=scenario_hash(scenario),
+        scenario_toml=text,
+        seed=scenario.simulation.seed,
+        method=method,
+    )
+    return ds
+
+
+def _coord_values(values: list[Any]) -> np.ndarray:
+    if all(isinstance(v, bool) for v in values):
+        return np.array(values, dtype=bool)
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return np.array(values, dtype=float if any(isinstance(v, float) for v in values) else int)
+    return np.array([str(v) for v in values])
+
+
+def run_sweep(
+    path: str | Path,
+    *,
+    method: str = "fast",
+    output: str | Path | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> xr.Dataset:
+    """Evaluate a scenario's ``[sweep]`` grid (see the module docstring)."""
+    raw = read_scenario_dict(path)
+    scenario = scenario_from_dict(raw, source=str(path))
+    if not scenario.sweep:
+        raise SimplanError("the scenario has no [sweep] table", source=str(path))
+    axes = sweep_axes(scenario)
+    text = Path(path).read_text(encoding="utf-8")
+    ds = _empty_dataset(axes, scenario, text, method)
+    shape = tuple(len(a.values) for a in axes)
+    if method == "fast":
+        flat = evaluate_fast(raw, axes, str(path))
+        for name in (*VARIABLES, "feasible", "slo_met", "reason"):
+            ds[name].values[...] = np.asarray(flat[name]).reshape(shape)
+        _fill_api(ds, scenario, raw, axes, str(path))
+        if output is not None:
+            write_sweep(ds, Path(output))
+        if progress is not None:
+            progress(int(np.prod(shape)), int(np.prod(shape)))
+        return ds
+    if method != "simulate":
+        raise SimplanError(f"unknown method {method!r} (allowed: fast, simulate)")
+    return _run_simulate(ds, raw, axes, str(path), scenario, output, scheduler, workers, progress)
+
+
+def _fill_api(
+    ds: xr.Dataset, scenario: Scenario, raw: dict[str, Any], axes: list[Axis], source: str
+) -> None:
+    if "api_monthly_cost_usd" not in ds:
+        return
+    tokens_out = ds["output_tokens_per_s"].values
+    tokens_in = ds["input_tokens_per_s"].values
+    with np.errstate(invalid="ignore", divide="ignore"):
+        i_share = tokens_in / (tokens_in + tokens_out)
+    monthly = ds["monthly_tokens"].values
+    apis = selected_apis(scenario)
+    costs = np.stack(
+        [
+            monthly * (i_share * a.usd_per_mtok_input + (1 - i_share) * a.usd_per_mtok_output) / 1e6
+            for a in apis
+        ],
+        axis=-1,
+    )
+    ds["api_monthly_cost_usd"].values[...] = costs
+
+
+def _task_slices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """One task per index of every axis but the last."""
+    return list(itertools.product(*(range(s) for s in shape[:-1])))
+
+
+def _run_simulate(
+    ds: xr.Dataset,
+    raw: dict[str, Any],
+    axes: list[Axis],
+    source: str,
+    scenario: Scenario,
+    output: str | Path | None,
+    scheduler: str | None,
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> xr.Dataset:
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    shape = tuple(len(a.values) for a in axes)
+    tasks = _task_slices(shape)
+    out_path = Path(output) if output is not None else None
+    zarr_out = out_path is not None and out_path.suffix == ".zarr"
+    done = np.zeros(len(tasks), dtype=bool)
+    if zarr_out:
+        assert out_path is not None
+        done = _prepare_zarr(ds, out_path, len(tasks))
+        existing = xr.open_zarr(out_path, consolidated=False)
+        ds = existing.load()
+        existing.close()
+    todo = [t for t, d in zip(tasks, done, strict=True) if not d]
+    keys = [a.key for a in axes]
+    cluster = None
+    client = (
+        Client(scheduler)
+        if scheduler
+        else Client(
+            cluster := LocalCluster(
+                n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+        )
+    )
+    try:
+        futures = {}
+        for t in todo:
+            for j in range(shape[-1]):
+                values = [axes[k].values[t[k]] for k in range(len(t))] + [axes[-1].values[j]]
+                fut = client.submit(simulate_point, raw, keys, values, source, pure=False)
+                futures[fut] = (t, j)
+        pending_by_task: dict[tuple[int, ...], int] = {t: shape[-1] for t in todo}
+        results: dict[tuple[int, ...], dict[int, dict[str, Any]]] = {t: {} for t in todo}
+        finished = int(done.sum()) * shape[-1]
+        total = len(tasks) * shape[-1]
+        for fut in as_completed(futures):
+            t, j = futures[fut]
+            results[t][j] = fut.result()
+            pending_by_task[t] -= 1
+            finished += 1
+            if progress is not None:
+                progress(finished, total)
+            if pending_by_task[t] == 0:
+                _store_task(ds, t, results.pop(t), shape)
+                if zarr_out:
+                    assert out_path is not None
+                    _write_task_zarr(ds, out_path, t, tasks.index(t), axes)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    _fill_api(ds, scenario, raw, axes, source)
+    if out_path is not None:
+        if zarr_out:
+            ds[["api_monthly_cost_usd"]].to_zarr(out_path, mode="a") if (
+                "api_monthly_cost_usd" in ds
+            ) else None
+        else:
+            write_sweep(ds, out_path)
+    return ds.drop_vars("task_done", errors="ignore")
+
+
+def _store_task(
+    ds: xr.Dataset, t: tuple[int, ...], res: dict[int, dict[str, Any]], shape: tuple[int, ...]
+) -> None:
+    for j, r in res.items():
+        idx = (*t, j)
+        code = int(r.get("reason", 4))
+        ds["reason"].values[idx] = code
+        ds["feasible"].values[idx] = code == 0
+        ds["slo_met"].values[idx] = bool(r.get("slo_met", False)) and code == 0
+        for name in VARIABLES:
+            v = r.get(name)
+            ds[name].values[idx] = np.nan if v is None else float(v)
+
+
+def _prepare_zarr(ds: xr.Dataset, path: Path, n_tasks: int) -> np.ndarray:
+    """Create the store (or reuse a matching one) and return which tasks are done."""
+    if path.exists():
+        try:
+            old = xr.open_zarr(path, consolidated=False)
+        except Exception:
+            shutil.rmtree(path)
+        else:
+            same = (
+                old.attrs.get("scenario_hash") == ds.attrs["scenario_hash"]
+                and old.attrs.get("method") == ds.attrs["method"]
+                and "task_done" in old
+            )
+            done = old["task_done"].values.astype(bool) if same else None
+            old.close()
+            if same and done is not None and done.shape == (n_tasks,):
+                return done
+            raise SimplanError(
+                "the output store holds a different sweep (scenario or method changed); "
+                "choose another output path or delete it",
+                source=str(path),
+            )
+    chunks = {a: 1 for a in list(ds.dims)[:-1]}
+    fresh = ds.assign(task_done=("task", np.zeros(n_tasks, dtype=bool)))
+    tmp = path.with_name(path.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    fresh.chunk(chunks).to_zarr(tmp, mode="w", zarr_format=2, consolidated=False)
+    tmp.rename(path)
+    return np.zeros(n_tasks, dtype=bool)
+
+
+def _write_task_zarr(
+    ds: xr.Dataset, path: Path, t: tuple[int, ...], task_index: int, axes: list[Axis]
+) -> None:
+    """Write one task's slice, then mark it done (so a crash in between redoes it)."""
+    region = {a.name: slice(i, i + 1) for a, i in zip(axes[:-1], t, strict=True)}
+    region[axes[-1].name] = slice(0, len(axes[-1].values))
+    names = [n for n in (*VARIABLES, "feasible", "slo_met", "reason")]
+    part = ds[names].isel(region)
+    part = part.drop_vars([c for c in part.coords])
+    part.to_zarr(path, region=region, mode="r+", consolidated=False)
+    flag = xr.Dataset({"task_done": ("task", np.array([True]))})
+    flag.to_zarr(
+        path, region={"task": slice(task_index, task_index + 1)}, mode="r+", consolidated=False
+    )
+
+
+def write_sweep(ds: xr.Dataset, path: Path) -> None:
+    """Write a finished sweep to NetCDF (atomically) or Zarr (into a temp store, renamed)."""
+    from simplan.results import write_netcdf
+
+    ds = ds.drop_vars("task_done", errors="ignore")
+    if path.suffix == ".zarr":
+        tmp = path.with_name(path.name + ".tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        chunks = {a: 1 for a in list(ds.dims)[:-1]}
+        ds.chunk(chunks).to_zarr(tmp, mode="w", zarr_format=2, consolidated=False)
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+    elif path.suffix in (".nc", ".nc4", ".netcdf"):
+        write_netcdf(path, ds)
+    else:
+        raise SimplanError(
+            f"unknown output format {path.suffix!r} (use .zarr or .nc)", source=str(path)
+        )

@@ -1,0 +1,174 @@
+"""Sweeps: grid shape and provenance, fast vs simulate agreement, resumable Zarr output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+from simplan.cli import main
+from simplan.sweep import REASONS, run_sweep
+
+SMALL = """
+name = "small sweep"
+[model]
+name = "llama-3.1-8b"
+[hardware]
+gpu = "h100-sxm"
+[workload]
+rate_per_s = 2.0
+duration_s = 120
+input_tokens = 500
+output_tokens = 200
+[slo]
+ttft_p95_s = 1.0
+tpot_p95_s = 0.05
+[pricing]
+apis = ["gpt-4o", "deepseek-v3"]
+[simulation]
+warmup_s = 20
+[sweep]
+"hardware.replicas" = [1, 2]
+"workload.rate_per_s" = [5.0, 10.0, 20.0]
+"""
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    p = tmp_path / "small.toml"
+    p.write_text(SMALL, encoding="utf-8")
+    return p
+
+
+def test_fast_grid_has_one_dimension_per_axis_with_units_and_provenance(small: Path) -> None:
+    ds = run_sweep(small, method="fast")
+    assert dict(ds.sizes) == {"replicas": 2, "rate_per_s": 3, "api": 2}
+    assert ds["replicas"].attrs["key_path"] == "hardware.replicas"
+    for name in ("output_tokens_per_s", "usd_per_mtok_total", "ttft_s", "monthly_cost_usd"):
+        assert ds[name].attrs["units"] and ds[name].attrs["long_name"]
+    assert ds.attrs["method"] == "fast" and len(ds.attrs["scenario_hash"]) == 16
+    assert "small sweep" in ds.attrs["scenario_toml"]
+    # below saturation the fleet serves the offered load: throughput = rate * output tokens
+    np.testing.assert_allclose(
+        ds["output_tokens_per_s"].sel(replicas=2).values, [5.0 * 200, 10.0 * 200, 20.0 * 200]
+    )
+    # twice the GPUs for the same tokens: twice the cost per token
+    np.testing.assert_allclose(
+        ds["usd_per_mtok_total"].sel(replicas=2).values,
+        2 * ds["usd_per_mtok_total"].sel(replicas=1).values,
+    )
+
+
+def test_infeasible_points_are_nan_with_a_reason(tmp_path: Path) -> None:
+    p = tmp_path / "s.toml"
+    p.write_text(
+        SMALL.replace('name = "llama-3.1-8b"', 'name = "llama-3.1-70b"').replace(
+            '"hardware.replicas" = [1, 2]', '"hardware.tp" = [1, 2]'
+        ),
+        encoding="utf-8",
+    )
+    ds = run_sweep(p, method="fast")
+    # 70B in FP16 (141 GB) cannot fit on one 80 GB H100; it does on two
+    tp1 = ds.sel(tp=1)
+    assert not tp1["feasible"].any()
+    assert (tp1["reason"] == 1).all() and REASONS[1].startswith("model does not fit")
+    assert np.isnan(tp1["usd_per_mtok_total"]).all()
+    # on two it fits (at these rates one replica is saturated instead)
+    assert (ds.sel(tp=2)["reason"] != 1).all()
+
+
+def test_saturated_points_are_flagged_and_max_rate_bounds_the_feasible_ones(small: Path) -> None:
+    ds = run_sweep(small, method="fast")
+    max_rate = ds["max_rate_per_s"].values
+    rate = np.broadcast_to(ds["rate_per_s"].values, max_rate.shape)
+    feasible = ds["feasible"].values
+    assert np.all(rate[feasible] < max_rate[feasible])
+    assert np.all((ds["reason"].values[~feasible]) == 3)
+    # the rate meeting the SLO never exceeds the sustainable rate
+    assert np.all(ds["max_rate_under_slo_per_s"].values <= max_rate + 1e-9)
+
+
+def test_fast_agrees_with_simulate_below_saturation(small: Path) -> None:
+    fast = run_sweep(small, method="fast")
+    sim = run_sweep(small, method="simulate", workers=2)
+    both = fast["feasible"].values & sim["feasible"].values
+    assert both.sum() >= 4
+    for name, tol in (
+        ("output_tokens_per_s", 0.10),
+        ("usd_per_mtok_total", 0.10),
+        ("tpot_s", 0.15),
+        ("ttft_s", 0.35),
+    ):
+        f = fast[name].values[both]
+        s = sim[name].values[both]
+        err = np.abs(f / s - 1.0)
+        assert err.max() <= tol, (name, f, s)
+
+
+def test_zarr_sweep_resumes_only_missing_tasks_with_identical_results(
+    small: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.zarr"
+    first = run_sweep(small, method="simulate", output=out, workers=2)
+    # an interruption after task 0 was written but before task 1 was: mark it undone
+    # and wipe its values, as a SIGKILL between the two writes would leave it
+    ds = xr.open_zarr(out, consolidated=False).load()
+    done = ds["task_done"].values.copy()
+    assert done.all()
+    part = xr.Dataset({"task_done": ("task", np.array([False]))})
+    part.to_zarr(out, region={"task": slice(1, 2)}, mode="r+", consolidated=False)
+    wiped = ds[["output_tokens_per_s"]].isel(replicas=slice(1, 2))
+    wiped = wiped.drop_vars(list(wiped.coords))
+    (wiped * np.nan).to_zarr(
+        out,
+        region={"replicas": slice(1, 2), "rate_per_s": slice(0, 3)},
+        mode="r+",
+        consolidated=False,
+    )
+    calls: list[int] = []
+    second = run_sweep(
+        small,
+        method="simulate",
+        output=out,
+        workers=2,
+        progress=lambda done, total: calls.append(done),
+    )
+    assert calls[0] == 4  # the 3 points of task 0 were not recomputed
+    stored = xr.open_zarr(out, consolidated=False).load()
+    for name in ("output_tokens_per_s", "ttft_s", "usd_per_mtok_total"):
+        np.testing.assert_array_equal(stored[name].values, first[name].values)
+        np.testing.assert_array_equal(second[name].values, first[name].values)
+    assert stored["task_done"].values.all()
+
+
+def test_a_store_from_another_scenario_is_not_silently_mixed(small: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.zarr"
+    run_sweep(small, method="simulate", output=out, workers=1)
+    other = tmp_path / "other.toml"
+    other.write_text(SMALL.replace("duration_s = 120", "duration_s = 90"), encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["sweep", str(other), "--method", "simulate", "--output", str(out), "--workers", "1"]
+    )
+    assert result.exit_code == 2
+    assert "holds a different sweep" in result.output
+
+
+def test_cli_sweep_writes_netcdf_and_prints_the_cheapest(small: Path, tmp_path: Path) -> None:
+    out = tmp_path / "grid.nc"
+    result = CliRunner().invoke(main, ["sweep", str(small), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "cheapest first" in result.output
+    ds = xr.open_dataset(out, engine="h5netcdf")
+    assert ds.attrs["method"] == "fast" and "usd_per_mtok_total" in ds
+    assert not list(tmp_path.glob("*.tmp"))
+    ds.close()
+
+
+def test_sweep_without_axes_is_a_clear_error(tmp_path: Path) -> None:
+    p = tmp_path / "none.toml"
+    p.write_text(SMALL.split("[sweep]")[0], encoding="utf-8")
+    result = CliRunner().invoke(main, ["sweep", str(p)])
+    assert result.exit_code == 2
+    assert "no [sweep] table" in result.output
