@@ -76,6 +76,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "usd_per_mtok_total": ("USD/Mtok", "fleet cost per million input+output tokens"),
     "monthly_cost_usd": ("USD/month", "fleet cost per 730-hour month"),
     "monthly_tokens": ("tokens/month", "monthly volume priced"),
+    "tokens_per_request": ("tokens", "mean input + output tokens per request"),
+    "replica_usd_per_hour": ("USD/hour", "price of one replica (tp x pp GPUs)"),
+    "ttft_p95_s": ("s", "95th percentile time to first token (simulate only)"),
+    "tpot_p95_s": ("s", "95th percentile time per output token (simulate only)"),
 }
 
 
@@ -209,7 +213,13 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
     out["slo_met"] = (reason == 0) & (op[:, 3] <= ttft_lim) & (op[:, 4] <= tpot_lim)
     out["reason"] = reason
     for name in VARIABLES:
-        if name in ("fleet_usd_per_hour", "monthly_cost_usd", "monthly_tokens"):
+        if name in (
+            "fleet_usd_per_hour",
+            "monthly_cost_usd",
+            "monthly_tokens",
+            "tokens_per_request",
+            "replica_usd_per_hour",
+        ):
             continue
         out[name] = (
             np.where(reason == 0, out[name], np.nan)
@@ -279,9 +289,14 @@ def _derived(
             for sc, r, i, o in zip(scenarios, offered_rate, i_len, o_len, strict=True)
         ]
     )
+    replicas = np.array([float(sc.hardware.replicas) for sc in scenarios])
     return {
         "output_tokens_per_s": out_tps,
         "input_tokens_per_s": in_tps,
+        "tokens_per_request": i_len + o_len,
+        "replica_usd_per_hour": fleet_usd / replicas,
+        "ttft_p95_s": np.full(len(scenarios), np.nan),
+        "tpot_p95_s": np.full(len(scenarios), np.nan),
         "fleet_usd_per_hour": fleet_usd,
         "usd_per_mtok_output": usd_out,
         "usd_per_mtok_total": usd_tot,
@@ -319,6 +334,11 @@ def simulate_point(
         "input_tokens_per_s": s["input_tokens_per_s"],
         "ttft_s": s["ttft_s"]["mean"],
         "tpot_s": s["tpot_s"]["mean"],
+        "ttft_p95_s": s["ttft_s"]["p95"],
+        "tpot_p95_s": s["tpot_s"]["p95"],
+        "tokens_per_request": (s["input_tokens_per_s"] + s["output_tokens_per_s"])
+        / max(s["requests_per_s"], 1e-12),
+        "replica_usd_per_hour": s["fleet_usd_per_hour"] / max(s["replicas"], 1),
         "e2e_s": s["e2e_s"]["mean"],
         "utilization": s["capacity_utilization"],
         "max_rate_per_s": None,
