@@ -82,6 +82,8 @@ class ReplicaEngine:
         self.n_running = 0
         self._plan_buf = np.empty(MAX_PLAN_STEPS)
         self._wakeup: simpy.Event | None = None
+        # (start time, iteration end offsets, slots) of the decode run in progress
+        self._run: tuple[float, np.ndarray, np.ndarray] | None = None
         # Accumulators read by the time-series sampler.
         self.busy_s = 0.0
         self.busy_since: float | None = None
@@ -97,11 +99,19 @@ class ReplicaEngine:
         return len(self.waiting) + self.n_running
 
     def kv_load(self) -> float:
-        used = self.total_blocks - self.free_blocks
-        return (used + self.waiting_tokens / self.block) / max(self.total_blocks, 1)
+        return (self.blocks_used() + self.waiting_tokens / self.block) / max(self.total_blocks, 1)
 
     def blocks_used(self) -> int:
-        return self.total_blocks - self.free_blocks
+        """KV blocks in use now, including those a decode run in progress has filled."""
+        used = self.total_blocks - self.free_blocks
+        if self._run is None:
+            return used
+        start, ends, active = self._run
+        steps = int(np.searchsorted(ends, self.env.now - start, side="right"))
+        if steps == 0:
+            return used
+        target = -(-(self.kv_tokens[active] + steps) // self.block)
+        return used + int(np.maximum(target - self.blocks[active], 0).sum())
 
     def submit(self, req: int) -> None:
         """Queue a request (called by the router) and wake the loop if it is idle."""
@@ -302,6 +312,7 @@ class ReplicaEngine:
         ends = self._plan_buf[:steps]
         start = env.now
         self.busy_since = start
+        self._run = (start, ends, active)
         # A new request can only join at an iteration boundary, and only if it could be
         # admitted; with a non-empty queue (blocked FCFS) or static batching it cannot.
         interruptible = not self.waiting and not self.static and self.n_running < self.max_num_seqs
@@ -321,6 +332,7 @@ class ReplicaEngine:
         else:
             done = steps
             yield env.timeout(float(ends[-1]))
+        self._run = None
         self._busy(start, env.now)
         self.flops += flops
         self.bytes += nbytes

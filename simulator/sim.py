@@ -6,8 +6,10 @@ completed or been rejected (or a drain limit passes), and returns the raw record
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import simpy
@@ -189,17 +191,21 @@ def simulate(
 
     horizon = max(arrival_end, float(w.duration_s or 0.0))
     drain = max(3600.0, 2.0 * horizon)
-    cap = horizon + drain
-    interval = max(scenario.simulation.timeseries_interval_s, cap / MAX_SAMPLES)
+    # An offline batch or a closed loop cannot outrun the fleet (their work is bounded and
+    # every admitted request fits), so they run to completion; an open loop can be
+    # saturated, and stops draining after `drain` seconds.
+    cap = math.inf if w.arrival in ("offline", "closed") else horizon + drain
+    expected_end = cap if math.isfinite(cap) else _expected_end(pools, w, horizon)
+    interval = max(scenario.simulation.timeseries_interval_s, expected_end / MAX_SAMPLES)
     series = TimeSeries(len(engines))
     env.process(_sampler(env, engines, series, interval))
 
-    chunk = max(cap / 200.0, 1e-3)
+    chunk = max(expected_end / 200.0, 1e-3)
     while not all_done.triggered and env.now < cap:
         # stop exactly when the last request finishes, or at the next progress tick
         env.run(until=env.any_of([all_done, env.timeout(min(chunk, cap - env.now))]))
         if progress is not None:
-            progress(min(env.now, horizon), horizon)
+            progress(min(env.now, max(horizon, expected_end)), max(horizon, expected_end))
     _sample_now(env, engines, series)
     notes: list[str] = []
     for pool in pools:
@@ -221,6 +227,23 @@ def simulate(
         env.now,
         sorted(set(notes), key=notes.index),
     )
+
+
+def _expected_end(pools: list[Pool], w: Any, horizon: float) -> float:
+    """A rough end time for runs without a fixed horizon (sampling interval, progress)."""
+    from simplan.kernels.batch import static_batch
+
+    if horizon > 0:
+        return horizon
+    n = w.num_requests or 1
+    i_len = w.input_tokens if isinstance(w.input_tokens, int) else 512
+    o_len = w.output_tokens if isinstance(w.output_tokens, int) else 256
+    rate = 0.0
+    for pool in pools:
+        b = max(min(pool.replica.engine.max_num_seqs, 64), 1)
+        _, _, e2e = static_batch(pool.replica.cfg, b, i_len, o_len)
+        rate += pool.section.replicas * b / e2e
+    return max(n / max(rate, 1e-9), 1.0)
 
 
 def _open_loop(

@@ -43,11 +43,12 @@ class Requests:
 
 
 def _count(rate: float, horizon_s: float, num: int | None) -> int:
-    n = (
-        num
-        if num is not None
-        else math.ceil(rate * horizon_s * 1.2 + 10 * math.sqrt(rate * horizon_s) + 10)
-    )
+    """Draws needed to cover ``horizon_s`` at ``rate`` (with margin), capped by ``num``."""
+    n = num if num is not None else 0
+    if math.isfinite(horizon_s):
+        mean = rate * horizon_s
+        by_horizon = math.ceil(mean * 1.2 + 10 * math.sqrt(mean) + 10)
+        n = min(n, by_horizon) if num is not None else by_horizon
     if n > MAX_REQUESTS:
         raise ScenarioError(
             f"the workload asks for about {n:,} requests; simplan simulates at most "
@@ -57,12 +58,11 @@ def _count(rate: float, horizon_s: float, num: int | None) -> int:
     return n
 
 
-def _truncate(times: np.ndarray, horizon_s: float | None, num: int | None) -> np.ndarray:
+def _truncate(times: np.ndarray, horizon_s: float, num: int | None) -> np.ndarray:
+    """Arrivals stop at whichever comes first: ``num`` requests or ``horizon_s``."""
     if num is not None:
         times = times[:num]
-    if horizon_s is not None:
-        times = times[times < horizon_s]
-    return times
+    return times[times < horizon_s]
 
 
 def poisson_arrivals(
@@ -72,18 +72,26 @@ def poisson_arrivals(
     assert w.rate_per_s is not None
     if w.diurnal is None:
         n = _count(w.rate_per_s, horizon_s, num)
-        return _truncate(
-            np.cumsum(rng.exponential(1.0 / w.rate_per_s, n)),
-            horizon_s if num is None else None,
-            num,
-        )
+        return _truncate(np.cumsum(rng.exponential(1.0 / w.rate_per_s, n)), horizon_s, num)
     mult = np.asarray(w.diurnal, dtype=float)
     peak = w.rate_per_s * float(mult.max())
-    n = _count(peak, horizon_s, num)
-    cand = np.cumsum(rng.exponential(1.0 / peak, n))
-    hour = (cand // 3600.0).astype(np.int64) % 24
-    keep = rng.random(n) < mult[hour] / mult.max()
-    return _truncate(cand[keep], horizon_s if num is None else None, num)
+    mean_rate = w.rate_per_s * float(mult.mean())
+    target = num if num is not None else MAX_REQUESTS + 1
+    _count(mean_rate, horizon_s, num)  # refuse absurd sizes before drawing anything
+    chunk = max(1024, min(_count(peak, min(horizon_s, 86400.0), num), 1_000_000))
+    kept: list[np.ndarray] = []
+    total, t0 = 0, 0.0
+    # thin a peak-rate process in chunks until enough requests or the horizon is reached
+    while total < target and t0 < horizon_s:
+        cand = t0 + np.cumsum(rng.exponential(1.0 / peak, chunk))
+        hour = (cand // 3600.0).astype(np.int64) % 24
+        keep = cand[rng.random(chunk) < mult[hour] / mult.max()]
+        kept.append(keep)
+        total += keep.shape[0]
+        t0 = float(cand[-1])
+        if total > MAX_REQUESTS:
+            _count(0.0, math.inf, total)
+    return _truncate(np.concatenate(kept) if kept else np.zeros(0), horizon_s, num)
 
 
 def gamma_arrivals(
@@ -94,7 +102,7 @@ def gamma_arrivals(
     shape = 1.0 / w.burstiness
     scale = 1.0 / (w.rate_per_s * shape)
     n = _count(w.rate_per_s, horizon_s, num)
-    return _truncate(np.cumsum(rng.gamma(shape, scale, n)), horizon_s if num is None else None, num)
+    return _truncate(np.cumsum(rng.gamma(shape, scale, n)), horizon_s, num)
 
 
 def constant_arrivals(
@@ -103,8 +111,7 @@ def constant_arrivals(
     """Evenly spaced arrivals at ``rate_per_s``."""
     assert w.rate_per_s is not None
     n = _count(w.rate_per_s, horizon_s, num)
-    times = (np.arange(n) + 1.0) / w.rate_per_s
-    return _truncate(times, horizon_s if num is None else None, num)
+    return _truncate((np.arange(n) + 1.0) / w.rate_per_s, horizon_s, num)
 
 
 def offline_arrivals(
@@ -213,8 +220,6 @@ def read_trace(path: Path) -> Requests:
     Timestamps are seconds (a number) or ISO-8601 date-times (the Azure trace format);
     they are shifted so the first request arrives at t = 0 and sorted.
     """
-    from datetime import datetime
-
     rows = _read_csv(path, "workload.trace")
     if len(rows) < 2:
         raise ScenarioError("workload.trace: the trace has no requests", source=str(path))
@@ -238,7 +243,7 @@ def read_trace(path: Path) -> Requests:
             try:
                 t = float(raw_t)
             except ValueError:
-                t = datetime.fromisoformat(raw_t.replace("Z", "+00:00")[:26]).timestamp()
+                t = _iso_seconds(raw_t)
             i = int(float(row[idx["input"]]))
             o = int(float(row[idx["output"]]))
         except (ValueError, IndexError):
@@ -259,6 +264,27 @@ def read_trace(path: Path) -> Requests:
     order = np.argsort(t_arr, kind="stable")
     t_arr = t_arr[order] - t_arr[order][0]
     return Requests(t_arr, np.asarray(inp, np.int64)[order], np.asarray(out, np.int64)[order])
+
+
+def _iso_seconds(text: str) -> float:
+    """Seconds since the epoch of an ISO-8601 time; naive times are taken as UTC.
+
+    Fractional seconds beyond microseconds (the Azure traces have seven digits) are cut
+    while any UTC offset after them is kept.
+    """
+    import re
+    from datetime import UTC, datetime
+
+    m = re.match(r"^(.*?[T ]\d{2}:\d{2}:\d{2})(\.\d+)?(.*)$", text.strip())
+    if m is None:
+        raise ValueError(text)
+    head, frac, tail = m.groups()
+    frac = (frac or "")[:7]
+    tail = "+00:00" if tail in ("Z", "z") else tail
+    stamp = datetime.fromisoformat(head + frac + tail)
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.timestamp()
 
 
 def generate_requests(scenario: Scenario, rng: np.random.Generator, context_cap: int) -> Requests:

@@ -52,6 +52,11 @@ def main() -> None:
         {"iteration_overhead_s": t_iter, "kernel_overhead_scale": k_scale}
     )
     stats = summarize_errors(validate_rows(max_load=False))
+    # The spread of the signed error over every predicted row (max-load rows included),
+    # used by `simplan plan` to put a band on its recommendation.
+    signed = np.array([r.rel_error for r in validate_rows(max_load=True)
+                       if r.rel_error is not None])
+    p10, p90 = (float(q) for q in np.percentile(signed, [10, 90]))
     print(f"iteration_overhead_s = {t_iter:.6g}\nkernel_overhead_scale = {k_scale:.4g}")
     print(f"loss = {res.fun:.5f} after {res.nfev} evaluations")
     print(stats)
@@ -67,6 +72,9 @@ def main() -> None:
             f"reserve_fixed_gib = {reserve}\n"
             f"fit_median_abs_error = {stats['median_abs_error']:.4f}\n"
             f"fit_rows = {stats['predicted']}\n"
+            "# signed error predicted/measured - 1 over all predicted rows: 10th, 90th percentile\n"
+            f"error_p10 = {p10:.4f}\n"
+            f"error_p90 = {p90:.4f}\n"
             'source = "published_measurements.csv (static-batch rows), fitted by tools/calibrate.py"\n'
             f'as_of = "{datetime.date.today().isoformat()}"\n'
         )
