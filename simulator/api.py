@@ -152,3 +152,18 @@ def sweep(
     return run_sweep(
         path, method=method, output=output, scheduler=scheduler, workers=workers, progress=progress
     )
+
+
+def plan(
+    path: str | Path,
+    *,
+    gpus: list[str] | None = None,
+    weights: list[str] | None = None,
+    tp: list[int] | None = None,
+    pricing: list[str] | None = None,
+    top: int = 5,
+) -> dict[str, Any]:
+    """The cheapest fleet meeting the scenario's SLO at its load (see :mod:`simplan.plan`)."""
+    from simplan.plan import plan as _plan
+
+    return _plan(path, gpus=gpus, weights=weights, tp=tp, pricing=pricing, top=top)

@@ -457,3 +457,111 @@ def _print_sweep(ds: Any) -> None:
             f"{row['utilization']:.0%}",
         )
     _console().print(t)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--gpu", "gpus", multiple=True, help="Candidate GPU id (repeatable).")
+@click.option("--weights", multiple=True, help="Candidate weight scheme (repeatable).")
+@click.option("--tp", type=click.IntRange(min=1), multiple=True, help="Candidate TP degree.")
+@click.option(
+    "--pricing",
+    multiple=True,
+    type=click.Choice(["on_demand", "spot", "reserved"]),
+    help="Candidate pricing mode (repeatable).",
+)
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@_user_errors
+def plan(
+    file: str,
+    gpus: tuple[str, ...],
+    weights: tuple[str, ...],
+    tp: tuple[int, ...],
+    pricing: tuple[str, ...],
+    top: int,
+    as_json: bool,
+) -> None:
+    """The cheapest fleet meeting FILE's SLO at its load, runners-up, APIs and a hybrid.
+
+    Candidates come from the options, else from the scenario's [sweep] axes
+    hardware.gpu / model.weights / hardware.tp / hardware.pricing, else the scenario.
+    """
+    result = api.plan(
+        file, gpus=list(gpus), weights=list(weights), tp=list(tp), pricing=list(pricing), top=top
+    )
+    if as_json:
+        click.echo(api.to_json(result))
+        return
+    from rich.table import Table
+
+    console = _console()
+    rows = ([result["recommended"]] if result["recommended"] else []) + result["runners_up"]
+    t = Table(
+        title=f"{result['scenario'] or file}: fleets for {result['target_rate_per_s']:.2f} "
+        f"req/s ({result['monthly_tokens'] / 1e6:,.0f} M tokens/month), cheapest first"
+    )
+    for col in (
+        "gpu",
+        "weights",
+        "tp",
+        "pricing",
+        "replicas",
+        "GPUs",
+        "monthly",
+        "band",
+        "$/M tok",
+        "TTFT",
+        "TPOT",
+        "load",
+    ):
+        t.add_column(col, justify="left" if col in ("gpu", "weights", "pricing") else "right")
+    for r in rows:
+        band = r["band"]["monthly_cost_usd"]
+        t.add_row(
+            r["gpu"],
+            r["weights"],
+            str(r["tp"]),
+            r["pricing"],
+            str(r["replicas"]),
+            str(r["gpus"]),
+            _usd(r["monthly_cost_usd"]),
+            f"{_usd(band[0])}–{_usd(band[1])}",
+            _usd(r["usd_per_mtok_total"]),
+            _ms(r["ttft_s"]),
+            _ms(r["tpot_s"]),
+            f"{r['utilization']:.0%}",
+        )
+    console.print(t)
+    if not rows:
+        console.print("no candidate meets the SLO at this load")
+    a = Table(title="APIs for the same volume, and a hybrid (fleet for the base, API for the rest)")
+    for col in ("api", "API monthly", "self-host cheaper?", "crossover", "hybrid"):
+        a.add_column(col)
+    for e in result["apis"]:
+        h = e.get("hybrid")
+        hybrid = (
+            (
+                f"{h['replicas']} replicas {_usd(h['fleet_monthly_usd'])} + API "
+                f"{_usd(h['api_monthly_usd'])} = {_usd(h['total_monthly_usd'])}"
+            )
+            if h
+            else "–"
+        )
+        cross = e.get("crossover_tokens_per_month")
+        a.add_row(
+            e["id"],
+            _usd(e["monthly_cost_usd"]),
+            "yes" if e.get("self_hosting_cheaper") else "no",
+            "–" if cross is None else f"{cross / 1e6:,.0f} M tok/mo",
+            hybrid,
+        )
+    console.print(a)
+    for c in result["infeasible"][:8]:
+        console.print(
+            f"not possible: {c['gpu']} {c['weights']} tp={c['tp']} {c['pricing']}: {c['reason']}"
+        )
+    if len(result["infeasible"]) > 8:
+        console.print(f"... and {len(result['infeasible']) - 8} more infeasible candidates")
+    for note in result["notes"]:
+        console.print(f"note: {note}")
