@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from simplan.catalog_view import catalog_rows
+from simplan.errors import SimplanError
 from simplan.scenario import Scenario, load_scenario, scenario_json_schema
+
+
+@contextmanager
+def _named(path: str | Path) -> Iterator[None]:
+    """Name the scenario file on errors raised after it was read (infeasible configs)."""
+    try:
+        yield
+    except SimplanError as exc:
+        if exc.source is None:
+            exc.source = str(path)
+        raise
 
 
 def check(path: str | Path) -> Scenario:
@@ -91,7 +104,8 @@ def run(
     from simplan.sim import simulate
 
     scenario = load_scenario(path)
-    result = simulate(scenario, progress=progress)
+    with _named(path):
+        result = simulate(scenario, progress=progress)
     summary = summarize(result)
     if write:
         out = Path(
@@ -166,4 +180,5 @@ def plan(
     """The cheapest fleet meeting the scenario's SLO at its load (see :mod:`simplan.plan`)."""
     from simplan.plan import plan as _plan
 
-    return _plan(path, gpus=gpus, weights=weights, tp=tp, pricing=pricing, top=top)
+    with _named(path):
+        return _plan(path, gpus=gpus, weights=weights, tp=tp, pricing=pricing, top=top)

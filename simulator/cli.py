@@ -17,16 +17,45 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_USAGE = 2
 
 
+EXIT_INTERRUPTED = 130
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def _user_errors(func: F) -> F:
-    """Turn a SimplanError into a clear message on stderr and exit status 2 (no traceback)."""
+    """Turn a SimplanError into a clear message on stderr and exit status 2 (no traceback).
+
+    SIGINT and SIGTERM stop the command cleanly: outputs are written atomically (a file is
+    complete or absent) and a sweep keeps its finished slices, so nothing half-written is
+    left; the exit status is 130.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import signal
+
+        previous = signal.getsignal(signal.SIGTERM)
+        try:
+            signal.signal(signal.SIGTERM, _terminate)
+        except ValueError:  # not the main thread (e.g. inside a test runner's worker)
+            previous = None
         try:
             return func(*args, **kwargs)
         except SimplanError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_USAGE)
+        except KeyboardInterrupt:
+            click.echo(
+                "interrupted: no partial output was written (finished sweep slices are "
+                "kept; rerun the same command to resume)",
+                err=True,
+            )
+            sys.exit(EXIT_INTERRUPTED)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper  # type: ignore[return-value]
 

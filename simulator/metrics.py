@@ -224,12 +224,28 @@ def summarize(res: SimResult) -> dict[str, Any]:
         **cost,
         "notes": list(res.notes),
     }
+    offered = summary["offered_requests_per_s"]
+    if summary["requests_in_flight"] or offered > 1.05 * summary["requests_per_s"] > 0:
+        sustained = _sustained_rate(res, start)
+        summary["saturation"] = {
+            "offered_requests_per_s": offered,
+            "sustained_requests_per_s": sustained,
+            "queue_growth_requests_per_s": max(offered - sustained, 0.0),
+        }
     if summary["requests_in_flight"] or (cost["monthly_tokens"] > capacity > 0):
         summary["notes"].append(
             "the offered volume exceeds what this fleet sustains; add replicas or see "
             "`fleet_capacity_mtok_per_month`"
         )
     return _clean(summary)
+
+
+def _sustained_rate(res: SimResult, start: float) -> float:
+    """Completions per second from ``start`` to the end of the run (the saturated rate)."""
+    finish = res.requests.column("finish_s")
+    done = (res.requests.column("status") == COMPLETED) & (finish >= start)
+    span = res.end_s - start
+    return float(done.sum()) / span if span > 0 else 0.0
 
 
 def _offered_tokens_per_s(res: SimResult, start: float, end: float) -> float | None:

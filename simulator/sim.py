@@ -111,6 +111,7 @@ def simulate(
         Called as ``progress(simulated_s, horizon_s)`` while the simulation runs.
     """
     pools = build_pools(scenario)
+    _check_lengths(scenario)
     eng = scenario.engine
     w = scenario.workload
     rng = np.random.default_rng(scenario.simulation.seed)
@@ -119,6 +120,8 @@ def simulate(
 
     env = simpy.Environment()
     closed = w.arrival == "closed"
+    scenario, overload_note, overloaded = _bound_overload(scenario, pools)
+    w = scenario.workload
     reqs: Requests | None = None if closed else generate_requests(scenario, rng, context)
     rec = Recorder(capacity=len(reqs) if reqs is not None else 1024)
 
@@ -190,7 +193,8 @@ def simulate(
         env.process(_closed_end(env, users, state, all_done))
 
     horizon = max(arrival_end, float(w.duration_s or 0.0))
-    drain = max(3600.0, 2.0 * horizon)
+    # an overloaded fleet only needs long enough to show its sustained rate and backlog
+    drain = max(60.0, horizon) if overloaded else max(3600.0, 2.0 * horizon)
     # An offline batch or a closed loop cannot outrun the fleet (their work is bounded and
     # every admitted request fits), so they run to completion; an open loop can be
     # saturated, and stops draining after `drain` seconds.
@@ -207,7 +211,8 @@ def simulate(
         if progress is not None:
             progress(min(env.now, max(horizon, expected_end)), max(horizon, expected_end))
     _sample_now(env, engines, series)
-    notes: list[str] = []
+    notes: list[str] = [overload_note] if overload_note else []
+    notes.extend(slo_best_case_notes(scenario, pools))
     for pool in pools:
         notes.extend(pool.replica.notes)
     in_flight = int((rec.column("status") == PENDING).sum())
@@ -227,6 +232,97 @@ def simulate(
         env.now,
         sorted(set(notes), key=notes.index),
     )
+
+
+def _check_lengths(scenario: Scenario) -> None:
+    """Fixed lengths beyond the model's context would reject every request: say so now."""
+    w = scenario.workload
+    arch = scenario.model.arch()
+    fixed = [(k, getattr(w, k)) for k in ("input_tokens", "output_tokens")]
+    if all(isinstance(v, int) for _, v in fixed):
+        total = sum(int(v) for _, v in fixed)
+        if total > arch.max_context_tokens:
+            raise InfeasibleError(
+                "every request is longer than the model's context",
+                [
+                    Problem(
+                        "workload.input_tokens",
+                        f"input_tokens + output_tokens = {total} "
+                        f"exceeds {arch.id}'s context of {arch.max_context_tokens} tokens; "
+                        f"nearest feasible: input_tokens <= "
+                        f"{arch.max_context_tokens - int(fixed[1][1])}",
+                        fixed[0][1],
+                        True,
+                    )
+                ],
+            )
+
+
+def slo_best_case_notes(scenario: Scenario, pools: list[Pool]) -> list[str]:
+    """Notes for latency objectives no load could meet (tighter than an idle replica)."""
+    from simplan.kernels.batch import static_batch
+    from simplan.sweep import _mean_length
+
+    i_len = max(round(_mean_length(scenario.workload.input_tokens, scenario)), 1)
+    o_len = max(round(_mean_length(scenario.workload.output_tokens, scenario)), 2)
+    notes = []
+    best = {"ttft": math.inf, "tpot": math.inf, "e2e": math.inf}
+    for pool in pools:
+        ttft, tpot, e2e = static_batch(pool.replica.cfg, 1, i_len, o_len)
+        best = {
+            "ttft": min(best["ttft"], ttft),
+            "tpot": min(best["tpot"], tpot),
+            "e2e": min(best["e2e"], e2e),
+        }
+    for (metric, stat), limit in scenario.slo.objectives().items():
+        if limit < best[metric]:
+            notes.append(
+                f"slo.{metric}_{stat}_s = {limit:g} s is below this fleet's best case "
+                f"({best[metric]:.4g} s for one request alone at the mean lengths): no load "
+                f"can meet it; nearest feasible: {metric}_{stat}_s >= {best[metric]:.3g}"
+            )
+    return notes
+
+
+#: An open-loop run offered more than this many requests while the fleet is overloaded is
+#: shortened to this many: the saturation report needs no more, and memory stays bounded.
+OVERLOAD_REQUESTS = 200_000
+
+
+def fleet_max_rate_per_s(pools: list[Pool], i_len: float, o_len: float) -> float:
+    """Requests per second the fleet sustains at these mean lengths (the compiled model)."""
+    from simplan.kernels.grid import max_rate
+
+    return sum(p.section.replicas * max_rate(p.replica.cfg, i_len, o_len) for p in pools)
+
+
+def _bound_overload(scenario: Scenario, pools: list[Pool]) -> tuple[Scenario, str | None, bool]:
+    """Shorten an open-loop workload that would overwhelm the fleet (and memory)."""
+    from simplan.sweep import _mean_length
+
+    w = scenario.workload
+    if w.arrival not in ("poisson", "gamma", "constant") or w.rate_per_s is None:
+        return scenario, None, False
+    rate = w.rate_per_s * (max(w.diurnal) if w.diurnal else 1.0)
+    capacity = fleet_max_rate_per_s(
+        pools, _mean_length(w.input_tokens, scenario), _mean_length(w.output_tokens, scenario)
+    )
+    overloaded = rate > 1.5 * capacity
+    horizon = w.duration_s if w.duration_s is not None else math.inf
+    expected = min(rate * horizon, float(w.num_requests or math.inf))
+    if not overloaded or expected <= OVERLOAD_REQUESTS:
+        return scenario, None, overloaded
+    new_duration = OVERLOAD_REQUESTS / rate
+    short = scenario.model_copy(
+        update={"workload": w.model_copy(update={"duration_s": new_duration, "num_requests": None})}
+    )
+    short._source_path = scenario.source_path
+    note = (
+        f"overload: {rate:,.0f} req/s offered against about {capacity:,.1f} req/s the fleet "
+        f"sustains; simulated the first {new_duration:.3g} s ({OVERLOAD_REQUESTS:,} "
+        "requests) to measure the saturation"
+    )
+    return short, note, True
 
 
 def _expected_end(pools: list[Pool], w: Any, horizon: float) -> float:

@@ -1,0 +1,633 @@
+"""One self-contained HTML report of a run or a sweep.
+
+The report states the scenario's question, answers it in one sentence, shows the
+summary table and the plots (embedded as base64 PNG data URIs: no external files, CSS
+or scripts), lists the assumptions (every catalog entry used, with its source and date;
+the efficiency fit; the calibration error) and what could not work.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from simplan import __version__, catalog, plots
+from simplan.errors import CatalogError
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
+       max-width: 62rem; padding: 0 1rem; color: #1a1a1a; line-height: 1.45; }
+h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
+h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ccc; }
+.meta { color: #555; font-size: 0.85rem; }
+.question, .answer { font-size: 1.05rem; padding: 0.6rem 0.9rem; border-left: 4px solid #0072B2;
+                     background: #f3f7fb; }
+.answer { border-left-color: #009E73; background: #f1f8f5; font-weight: 600; }
+table { border-collapse: collapse; margin: 0.6rem 0; font-size: 0.9rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.55rem; vertical-align: top; }
+th { background: #f0f0f0; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.src { font-size: 0.8rem; max-width: 30rem; overflow-wrap: anywhere; }
+figure { margin: 1.2rem 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
+figcaption { color: #555; font-size: 0.85rem; }
+pre { background: #f6f6f6; padding: 0.6rem; overflow-x: auto; font-size: 0.8rem; }
+"""
+
+_CAPTIONS = {
+    "timeline": "Queue length, batch size, KV-cache occupancy and utilization of each "
+    "replica over simulated time.",
+    "utilization_vs_cost": "Self-hosted cost per million tokens against fleet utilization; "
+    "dashed horizontal lines are the APIs' blended prices.",
+    "cost_vs_volume": "Monthly cost against monthly volume: fleets add replicas in steps, "
+    "APIs scale linearly; circles mark where a fleet first becomes cheaper.",
+    "latency_vs_load": "Time to first token and time per output token against the offered "
+    "request rate, with the SLO limits and each configuration's saturation rate.",
+    "sweep_map": "Cost per million tokens over two sweep axes (minimum over the others).",
+}
+
+
+# --- formatting ---------------------------------------------------------------------------
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def _linked(text: str) -> str:
+    """Escape ``text`` and turn URLs into links."""
+    out, pos = [], 0
+    for m in _URL.finditer(text):
+        url = m.group(0).rstrip(").,;:")
+        out.append(_e(text[pos : m.start()]))
+        out.append(f'<a href="{_e(url)}">{_e(url)}</a>')
+        pos = m.start() + len(url)
+    out.append(_e(text[pos:]))
+    return "".join(out)
+
+
+def usd(x: float | None, digits: int = 2) -> str:
+    """Dollars as shown in the report: ``$0.94``, ``$14,600.00``, ``–`` for none."""
+    if x is None or not np.isfinite(x):
+        return "–"
+    return f"-${-x:,.{digits}f}" if x < 0 else f"${x:,.{digits}f}"
+
+
+def seconds(x: float | None) -> str:
+    if x is None or not np.isfinite(x):
+        return "–"
+    return f"{x * 1e3:,.0f} ms" if x < 10 else f"{x:,.1f} s"
+
+
+def tokens(x: float | None) -> str:
+    if x is None or not np.isfinite(x):
+        return "–"
+    return f"{x / 1e6:,.0f} M" if x < 1e9 else f"{x / 1e9:,.1f} B"
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:.0%}"
+
+
+def _table(headers: list[str], rows: list[list[Any]], num: set[int] | None = None) -> str:
+    num = num if num is not None else set(range(1, len(headers)))
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = []
+        for i, v in enumerate(row):
+            if isinstance(v, _Raw):
+                cells.append(f'<td class="src">{v.html}</td>')
+            else:
+                cls = ' class="num"' if i in num else ""
+                cells.append(f"<td{cls}>{_e(v)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+class _Raw:
+    """Already-escaped HTML for a table cell."""
+
+    def __init__(self, html_text: str) -> None:
+        self.html = html_text
+
+
+# --- scenario facts -----------------------------------------------------------------------
+
+
+def _scenario(ds: xr.Dataset) -> dict[str, Any]:
+    try:
+        return tomllib.loads(str(ds.attrs.get("scenario_toml", "")))
+    except tomllib.TOMLDecodeError:
+        return {}
+
+
+def _values(ds: xr.Dataset, raw: dict[str, Any], key: str, default: Any) -> list[Any]:
+    """Values of a scenario key: the sweep axis's coordinate when swept, else the file's."""
+    if "request" not in ds.dims and "usd_per_mtok_total" in ds:
+        for d in plots.sweep_dims(ds):
+            if ds[d].attrs.get("key_path") == key:
+                return [v.item() for v in ds[d].values]
+    cur: Any = raw
+    for part in key.split("."):
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return [cur if cur is not None else default]
+
+
+def _entry(kind: str, name: Any) -> Any:
+    try:
+        return catalog.get(kind, str(name))
+    except CatalogError:
+        return None
+
+
+def _model_phrase(raw: dict[str, Any]) -> str:
+    model = raw.get("model", {})
+    m = _entry("model", model.get("name")) if model.get("name") else None
+    w = _entry("weights", model.get("weights", "fp16"))
+    name = (m.display_name or m.id) if m is not None else str(model.get("name") or "the model")
+    return f"{name} ({w.display_name})" if w is not None else name
+
+
+def _gpu_phrase(raw: dict[str, Any]) -> str:
+    hw = raw.get("hardware", {})
+    g = _entry("gpu", hw.get("gpu"))
+    name = g.display_name if g is not None else str(hw.get("gpu", "GPU"))
+    n = int(hw.get("tp", 1)) * int(hw.get("pp", 1))
+    return f"{n}× {name}" if n > 1 else name
+
+
+def _list_words(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# --- the answer ---------------------------------------------------------------------------
+
+
+def run_answer(summary: dict[str, Any], raw: dict[str, Any]) -> str:
+    """One sentence answering a run's question from its summary."""
+    n = summary.get("replicas", 1)
+    pools = raw.get("hardware", {}).get("pools") or []
+    fleet = (
+        f"a mixed fleet of {n} replicas ({summary.get('num_gpus')} GPUs)"
+        if pools
+        else f"{n} replica{'s' * (n != 1)} of {_gpu_phrase(raw)}"
+    )
+    verb = "serves" if n == 1 and not pools else "serve"
+    rate = f"{summary.get('requests_per_s', 0.0):.2f} req/s"
+    slo_met = summary.get("slo_met")
+    if slo_met is None:
+        how = f"{verb} {rate}"
+    elif slo_met:
+        how = f"{'meets' if verb == 'serves' else 'meet'} the SLO at {rate}"
+    else:
+        missed = [
+            f"{k} {seconds(v.get('achieved'))} against {seconds(v.get('limit'))}"
+            for k, v in (summary.get("slo") or {}).items()
+            if not v.get("met")
+        ]
+        miss = "misses" if verb == "serves" else "miss"
+        how = f"{miss} the SLO at {rate} ({'; '.join(missed)})"
+    cost = summary.get("usd_per_mtok_total")
+    sentence = f"{fleet} serving {_model_phrase(raw)} {how}"
+    sentence += f" for {usd(cost)} per M tokens" if cost is not None else ""
+    apis = summary.get("api") or {}
+    cheaper = [a for a, v in apis.items() if v.get("self_hosted_savings_usd", 0) > 0]
+    dearer = [a for a, v in apis.items() if v.get("self_hosted_savings_usd", 0) <= 0]
+    parts = []
+    if cheaper:
+        parts.append(f"cheaper than {_list_words(cheaper)}")
+    if dearer:
+        parts.append(f"dearer than {_list_words(dearer)}")
+    if parts:
+        vol = summary.get("monthly_tokens")
+        sentence += (
+            f"; self-hosting is {' and '.join(parts)} at this volume "
+            f"({tokens(vol)} tokens/month)"
+        )
+    if summary.get("volume_within_capacity") is False or summary.get("requests_in_flight"):
+        sentence += ", though the fleet cannot keep up with the offered load"
+    return sentence[0].upper() + sentence[1:] + "."
+
+
+def _point_label(ds: xr.Dataset, idx: tuple[int, ...]) -> str:
+    dims = plots.sweep_dims(ds)
+    parts = []
+    for d, i in zip(dims, idx, strict=True):
+        v = ds[d].values[i].item()
+        unit = " req/s" if ds[d].attrs.get("key_path") == plots.RATE_KEY else ""
+        parts.append(f"{d} {v:g}{unit}" if isinstance(v, float) else f"{d} {v}")
+    return ", ".join(parts)
+
+
+def cheapest_point(ds: xr.Dataset) -> dict[str, Any] | None:
+    """The cheapest feasible sweep point meeting the SLO (None when there is none)."""
+    cost = ds["usd_per_mtok_total"].values.astype(float)
+    ok = ds["feasible"].values.astype(bool) & ds["slo_met"].values.astype(bool)
+    ok &= np.isfinite(cost)
+    if not ok.any():
+        return None
+    masked = np.where(ok, cost, np.inf)
+    idx = tuple(int(i) for i in np.unravel_index(int(np.argmin(masked)), cost.shape))
+    best = float(cost[idx])
+    return {
+        "index": idx,
+        "label": _point_label(ds, idx),
+        "usd_per_mtok_total": best,
+        "ttft_s": float(ds["ttft_s"].values[idx]),
+        "tpot_s": float(ds["tpot_s"].values[idx]),
+        "utilization": float(ds["utilization"].values[idx]),
+        "ties": int((ok & (cost <= best * 1.005)).sum()) - 1,
+    }
+
+
+def sweep_answer(ds: xr.Dataset) -> str:
+    """One sentence answering a sweep's question: its cheapest point meeting the SLO."""
+    best = cheapest_point(ds)
+    if best is None:
+        feasible = ds["feasible"].values.astype(bool)
+        if not feasible.any():
+            return "No point of this sweep is feasible (see the infeasibility notes)."
+        return "No feasible point of this sweep meets the SLO (see the infeasibility notes)."
+    s = (
+        f"The cheapest configuration meeting the SLO is {best['label']}: "
+        f"{usd(best['usd_per_mtok_total'], 3)} per M tokens (TTFT {seconds(best['ttft_s'])}, "
+        f"TPOT {seconds(best['tpot_s'])}, {_pct(best['utilization'])} of capacity)"
+    )
+    if best["ties"]:
+        s += f", with {best['ties']} other point{'s' * (best['ties'] != 1)} within 0.5%"
+    prices = plots.api_prices(ds)
+    cheaper = [
+        f"{a} ({usd(p['usd_per_mtok_blended'], 3)})"
+        for a, p in prices.items()
+        if best["usd_per_mtok_total"] < p["usd_per_mtok_blended"]
+    ]
+    dearer = [
+        f"{a} ({usd(p['usd_per_mtok_blended'], 3)})"
+        for a, p in prices.items()
+        if best["usd_per_mtok_total"] >= p["usd_per_mtok_blended"]
+    ]
+    parts = []
+    if cheaper:
+        parts.append(f"cheaper per token than {_list_words(cheaper)}")
+    if dearer:
+        parts.append(f"dearer than {_list_words(dearer)}")
+    if parts:
+        s += "; " + " and ".join(parts)
+    return s + "."
+
+
+# --- sections -----------------------------------------------------------------------------
+
+
+def _run_summary_html(s: dict[str, Any]) -> str:
+    lat_rows = []
+    for key, label in (
+        ("ttft_s", "time to first token"),
+        ("tpot_s", "time per output token"),
+        ("e2e_s", "end to end"),
+        ("queue_delay_s", "queueing delay"),
+    ):
+        st = s.get(key) or {}
+        lat_rows.append([label, *(seconds(st.get(c)) for c in ("mean", "p50", "p90", "p95", "p99"))])
+    out = [_table(["latency", "mean", "p50", "p90", "p95", "p99"], lat_rows)]
+    rows = [
+        [
+            "requests completed / rejected / in flight",
+            f"{s.get('requests_completed', 0):,} / {s.get('requests_rejected', 0):,} / "
+            f"{s.get('requests_in_flight', 0):,}",
+        ],
+        ["requests per second", f"{s.get('requests_per_s', 0.0):.2f}"],
+        [
+            "output / input tokens per second",
+            f"{s.get('output_tokens_per_s', 0.0):,.0f} / {s.get('input_tokens_per_s', 0.0):,.0f}",
+        ],
+        [
+            "GPU busy fraction / share of fleet capacity used",
+            f"{_pct(s.get('gpu_utilization'))} / {_pct(s.get('capacity_utilization'))}",
+        ],
+        ["KV-cache utilization", _pct(s.get("kv_cache_utilization"))],
+        ["MFU / MBU", f"{_pct(s.get('mfu'))} / {_pct(s.get('mbu'))}"],
+        ["SLO attainment (requests meeting every SLO)", _pct(s.get("slo_attainment"))],
+        [
+            "fleet",
+            f"{s.get('replicas')} replicas, {s.get('num_gpus')} GPUs, "
+            f"{usd(s.get('fleet_usd_per_hour'))}/hour",
+        ],
+        ["cost per M output tokens", usd(s.get("usd_per_mtok_output"))],
+        ["cost per M tokens (input + output)", usd(s.get("usd_per_mtok_total"))],
+        [
+            "monthly volume / fleet capacity",
+            f"{s.get('monthly_tokens', 0) / 1e6:,.0f} M / "
+            f"{s.get('fleet_capacity_mtok_per_month', 0):,.0f} M tokens",
+        ],
+        ["monthly fleet cost", usd(s.get("monthly_cost_usd"))],
+    ]
+    out.append(_table(["throughput, utilization and cost", "value"], rows))
+    slo = s.get("slo") or {}
+    if slo:
+        out.append(
+            _table(
+                ["objective", "limit", "achieved", "met"],
+                [
+                    [k, seconds(v.get("limit")), seconds(v.get("achieved")), "yes" if v.get("met") else "no"]
+                    for k, v in slo.items()
+                ],
+            )
+        )
+    apis = s.get("api") or {}
+    if apis:
+        out.append(
+            _table(
+                ["API (same volume)", "$/M in", "$/M out", "monthly", "self-hosting saves", "break-even volume"],
+                [
+                    [
+                        a,
+                        usd(v.get("usd_per_mtok_input")),
+                        usd(v.get("usd_per_mtok_output")),
+                        usd(v.get("monthly_cost_usd")),
+                        usd(v.get("self_hosted_savings_usd")),
+                        (
+                            f"{v['breakeven_mtok_per_month']:,.0f} M tok/mo"
+                            + ("" if v.get("breakeven_within_capacity") else " (beyond capacity)")
+                        )
+                        if v.get("breakeven_mtok_per_month") is not None
+                        else "–",
+                    ]
+                    for a, v in apis.items()
+                ],
+            )
+        )
+    return "\n".join(out)
+
+
+def _sweep_summary_html(ds: xr.Dataset) -> str:
+    dims = plots.sweep_dims(ds)
+    feasible = ds["feasible"].values.astype(bool)
+    met = feasible & ds["slo_met"].values.astype(bool)
+    counts = _table(
+        ["points", "feasible", "feasible and meeting the SLO", "method"],
+        [[f"{feasible.size:,}", f"{int(feasible.sum()):,}", f"{int(met.sum()):,}", str(ds.attrs.get("method", "?"))]],
+    )
+    cost = ds["usd_per_mtok_total"].values.astype(float)
+    order = [int(i) for i in np.argsort(np.where(met & np.isfinite(cost), cost, np.inf), axis=None)]
+    rows = []
+    for flat in order[: min(10, int(met.sum()))]:
+        idx = np.unravel_index(flat, cost.shape)
+        rows.append(
+            [
+                *(str(ds[d].values[i].item()) for d, i in zip(dims, idx, strict=True)),
+                usd(float(cost[idx])),
+                f"{float(ds['output_tokens_per_s'].values[idx]):,.0f}",
+                seconds(float(ds["ttft_s"].values[idx])),
+                seconds(float(ds["tpot_s"].values[idx])),
+                _pct(float(ds["utilization"].values[idx])),
+            ]
+        )
+    top = (
+        "<p>The cheapest points meeting the SLO:</p>"
+        + _table([*dims, "$/M tokens", "out tok/s", "TTFT", "TPOT", "load"], rows, set(range(len(dims), len(dims) + 5)))
+        if rows
+        else ""
+    )
+    prices = plots.api_prices(ds)
+    api = ""
+    if prices:
+        api = "<p>API prices, blended with the sweep's input share:</p>" + _table(
+            ["API", "$/M in", "$/M out", "input share", "blended $/M tokens"],
+            [
+                [
+                    a,
+                    usd(p["usd_per_mtok_input"]),
+                    usd(p["usd_per_mtok_output"]),
+                    _pct(p["input_share"]),
+                    usd(p["usd_per_mtok_blended"], 3),
+                ]
+                for a, p in prices.items()
+            ],
+        )
+    return counts + top + api
+
+
+def _assumptions_html(ds: xr.Dataset, raw: dict[str, Any], summary: dict[str, Any]) -> str:
+    rows: list[list[Any]] = []
+
+    def add(what: str, name: str, entry: Any, detail: str = "") -> None:
+        if entry is None:
+            rows.append([what, name, detail, _Raw(_e("not in the catalog (given in the scenario)")), ""])
+            return
+        rows.append([what, name, detail, _Raw(_linked(entry.source)), entry.as_of])
+
+    model = raw.get("model", {})
+    if model.get("name") is not None or "model.name" in _swept(ds):
+        for name in _values(ds, raw, "model.name", None):
+            m = _entry("model", name)
+            add("model", str(name), m, getattr(m, "display_name", ""))
+    else:
+        rows.append(["model", "inline architecture", "", _Raw(_e("scenario file")), ""])
+    families = []
+    pricing = raw.get("hardware", {}).get("pricing", "on_demand")
+    gpu_ids = list(_values(ds, raw, "hardware.gpu", None))
+    gpu_ids += [p.get("gpu") for p in raw.get("hardware", {}).get("pools", []) if isinstance(p, dict)]
+    for gid in dict.fromkeys(g for g in gpu_ids if g):
+        g = _entry("gpu", gid)
+        add("GPU", str(gid), g, getattr(g, "display_name", ""))
+        if g is not None:
+            rows.append(
+                [
+                    "GPU price",
+                    str(gid),
+                    f"{usd(g.price_usd_per_hour(pricing))}/GPU-hour ({pricing})",
+                    _Raw(_linked(g.price_source)),
+                    g.price_as_of,
+                ]
+            )
+            families.append(g.family)
+    for wid in _values(ds, raw, "model.weights", "fp16"):
+        w = _entry("weights", wid)
+        add("weights", str(wid), w, getattr(w, "display_name", ""))
+    for kid in _values(ds, raw, "model.kv_cache", "fp16"):
+        k = _entry("kv_cache", kid)
+        add("KV cache", str(kid), k, getattr(k, "display_name", ""))
+    api_ids = [str(a) for a in ds["api"].values] if "api" in ds.coords else list(summary.get("api") or {})
+    inline = {str(a.get("id")): a for a in raw.get("api", []) if isinstance(a, dict)}
+    for aid in api_ids:
+        a = _entry("api", aid)
+        if a is not None:
+            add("API", aid, a, f"{usd(a.usd_per_mtok_input)} in / {usd(a.usd_per_mtok_output)} out per M tokens")
+        elif aid in inline:
+            i = inline[aid]
+            rows.append(
+                [
+                    "API",
+                    aid,
+                    f"{usd(i.get('usd_per_mtok_input'))} in / {usd(i.get('usd_per_mtok_output'))} out per M tokens",
+                    _Raw(_linked(str(i.get("source", "scenario file")))),
+                    "",
+                ]
+            )
+    for fam in dict.fromkeys(families):
+        try:
+            eff = catalog.efficiency(fam)
+        except CatalogError:
+            continue
+        extra = eff.model_extra or {}
+        err = extra.get("fit_median_abs_rel_error")
+        detail = f"roofline efficiency factors ({eff.id} fit"
+        detail += f", median abs. error {err:.1%} per operator)" if isinstance(err, float) else ")"
+        add("efficiency", fam, eff, detail)
+    from simplan.perf import calibration
+
+    cal = calibration()
+    err = cal.get("fit_median_abs_error")
+    detail = "end-to-end calibration"
+    if isinstance(err, int | float):
+        detail += f": median absolute error {err:.1%} over {cal.get('fit_rows', '?')} published measurements"
+    rows.append(["calibration", "calibration.toml", detail, _Raw(_linked(str(cal.get("source", "")))), str(cal.get("as_of", ""))])
+    return _table(["what", "id", "value", "source", "as of"], rows, num=set())
+
+
+def _swept(ds: xr.Dataset) -> set[str]:
+    if "request" in ds.dims or "usd_per_mtok_total" not in ds:
+        return set()
+    return {str(ds[d].attrs.get("key_path", d)) for d in plots.sweep_dims(ds)}
+
+
+def _notes_html(ds: xr.Dataset, summary: dict[str, Any]) -> str:
+    items: list[str] = []
+    if plots.is_run(ds):
+        items += [str(n) for n in summary.get("notes") or []]
+        for k, v in (summary.get("slo") or {}).items():
+            if not v.get("met"):
+                items.append(f"SLO {k} missed: {seconds(v.get('achieved'))} against {seconds(v.get('limit'))}.")
+        if summary.get("requests_rejected"):
+            why = ", ".join(str(r) for r in summary.get("reject_reasons") or []) or "see results.nc"
+            items.append(f"{summary['requests_rejected']:,} requests were rejected ({why}).")
+    else:
+        reason = ds["reason"].values
+        meanings = _reason_meanings(ds)
+        for code, count in zip(*np.unique(reason, return_counts=True), strict=True):
+            if int(code) != 0:
+                items.append(f"{int(count):,} point{'s' * (count != 1)}: {meanings.get(int(code), f'reason {code}')}.")
+        feasible = ds["feasible"].values.astype(bool)
+        missed = int((feasible & ~ds["slo_met"].values.astype(bool)).sum())
+        if missed:
+            items.append(f"{missed:,} feasible point{'s' * (missed != 1)} miss the SLO.")
+    if not items:
+        return "<p>None: every point is feasible and meets the SLO.</p>" if not plots.is_run(ds) else "<p>None.</p>"
+    return "<ul>" + "".join(f"<li>{_e(i)}</li>" for i in items) + "</ul>"
+
+
+def _reason_meanings(ds: xr.Dataset) -> dict[int, str]:
+    try:
+        raw = json.loads(str(ds["reason"].attrs.get("flag_meanings", "{}")))
+        return {int(k): str(v) for k, v in raw.items()}
+    except (ValueError, AttributeError):
+        from simplan.sweep import REASONS
+
+        return dict(REASONS)
+
+
+def _figures_html(ds: xr.Dataset) -> str:
+    out = []
+    for kind in plots.applicable_kinds(ds):
+        fig = plots.render(ds, kind)
+        data = base64.b64encode(plots.png_bytes(fig)).decode("ascii")
+        fig.clear()
+        caption = _CAPTIONS.get(kind, kind)
+        out.append(
+            f'<figure id="{_e(kind)}"><img src="data:image/png;base64,{data}" '
+            f'alt="{_e(kind.replace("_", " "))} plot"><figcaption>{_e(caption)}</figcaption></figure>'
+        )
+    return "\n".join(out)
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+def build_report(ds: xr.Dataset) -> str:
+    """The report's HTML text for a loaded run or sweep Dataset."""
+    raw = _scenario(ds)
+    run = plots.is_run(ds)
+    summary = plots._summary(ds) if run else {}
+    name = raw.get("name") or summary.get("scenario") or ds.attrs.get("title", "simplan")
+    question = raw.get("question") or "(the scenario states no question)"
+    answer = run_answer(summary, raw) if run else sweep_answer(ds)
+    meta = [
+        f"simplan {ds.attrs.get('simplan_version', __version__)}",
+        f"scenario hash {ds.attrs.get('scenario_hash', '?')}",
+        f"seed {ds.attrs.get('seed', '?')}",
+    ]
+    if not run:
+        meta.append(f"{ds.attrs.get('method', '?')} method")
+    kind = "run" if run else "sweep"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(name)} — simplan {kind} report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{_e(name)}</h1>",
+        f'<p class="meta">simplan {kind} report · {_e(" · ".join(meta))}</p>',
+        f'<p class="question"><strong>Question:</strong> {_e(question)}</p>',
+        f'<p class="answer"><strong>Answer:</strong> {_e(answer)}</p>',
+        "<h2>Summary</h2>",
+        _run_summary_html(summary) if run else _sweep_summary_html(ds),
+        "<h2>Plots</h2>",
+        _figures_html(ds),
+        "<h2>Assumptions</h2>",
+        "<p>Catalog entries used, with their sources; the performance model's fitted "
+        "efficiency factors and its calibration error against published measurements.</p>",
+        _assumptions_html(ds, raw, summary),
+        "<h2>Infeasibility notes</h2>",
+        _notes_html(ds, summary),
+        "<h2>Scenario file</h2>",
+        f"<pre>{_e(ds.attrs.get('scenario_toml', ''))}</pre>",
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def write_report(path: str | Path, out_html: str | Path | None = None) -> Path:
+    """Write the HTML report of a run (results folder or results.nc) or a sweep (.nc/.zarr).
+
+    Parameters
+    ----------
+    path : str or Path
+        The results to report on.
+    out_html : str or Path, optional
+        Output file; default ``report.html`` in a run's folder, ``<stem>_report.html``
+        beside a sweep.
+
+    Returns
+    -------
+    Path
+        The report written (atomically).
+    """
+    from simplan.results import atomic_write
+
+    ds = plots.open_results(path)
+    p = Path(path)
+    src = p / "results.nc" if p.is_dir() and (p / "results.nc").exists() else p
+    if out_html is None:
+        out = src.parent / "report.html" if plots.is_run(ds) else src.with_name(f"{src.stem}_report.html")
+    else:
+        out = Path(out_html)
+    text = build_report(ds)
+    atomic_write(out, lambda t: t.write_text(text, encoding="utf-8"))
+    return out
+
+
+__all__ = ["build_report", "cheapest_point", "run_answer", "sweep_answer", "write_report"]
