@@ -182,3 +182,19 @@ def plan(
 
     with _named(path):
         return _plan(path, gpus=gpus, weights=weights, tp=tp, pricing=pricing, top=top)
+
+
+def plot(
+    path: str | Path, *, kinds: list[str] | None = None, out_dir: str | Path | None = None
+) -> list[Path]:
+    """Render the plots that apply to a run's results.nc or a sweep (PNG and SVG)."""
+    from simplan.plots import plot_results
+
+    return plot_results(Path(path), kinds=kinds, out_dir=Path(out_dir) if out_dir else None)
+
+
+def report(path: str | Path, *, out_html: str | Path | None = None) -> Path:
+    """Write one self-contained HTML report for a run folder or a sweep file."""
+    from simplan.report import write_report
+
+    return write_report(Path(path), Path(out_html) if out_html else None)

@@ -323,9 +323,20 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
     default=None,
     help="Progress bar of simulated time (default: on when stderr is a terminal).",
 )
+@click.option(
+    "--report",
+    "with_report",
+    is_flag=True,
+    help="Also write report.html (plots, assumptions) into the output folder.",
+)
 @_user_errors
 def run(
-    file: str, output_dir: str | None, as_json: bool, no_write: bool, progress: bool | None
+    file: str,
+    output_dir: str | None,
+    as_json: bool,
+    no_write: bool,
+    progress: bool | None,
+    with_report: bool = False,
 ) -> None:
     """Simulate scenario FILE: summary table, results.nc and summary.json."""
     show = sys.stderr.isatty() if progress is None else progress
@@ -354,6 +365,8 @@ def run(
     print_run_summary(summary, console)
     if "output_dir" in summary:
         console.print(f"wrote {summary['output_dir']}/results.nc and summary.json")
+        if with_report:
+            console.print(f"wrote {api.report(summary['output_dir'])}")
 
 
 @main.command()
@@ -594,3 +607,39 @@ def plan(
         console.print(f"... and {len(result['infeasible']) - 8} more infeasible candidates")
     for note in result["notes"]:
         console.print(f"note: {note}")
+
+
+@main.command("plot")
+@click.argument("results", type=click.Path(exists=True, path_type=str))
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    help="Plot kind (repeatable): timeline, utilization_vs_cost, cost_vs_volume, "
+    "latency_vs_load, sweep_map. Default: every kind that applies.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=str),
+    help="Folder for the PNG and SVG files (default: beside RESULTS).",
+)
+@_user_errors
+def plot_cmd(results: str, kinds: tuple[str, ...], out_dir: str | None) -> None:
+    """Plot a run (results.nc or its folder) or a sweep (.nc or .zarr)."""
+    for path in api.plot(results, kinds=list(kinds) or None, out_dir=out_dir):
+        click.echo(f"wrote {path}")
+
+
+@main.command("report")
+@click.argument("results", type=click.Path(exists=True, path_type=str))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="HTML file (default: report.html in a run's folder, <stem>_report.html beside a sweep).",
+)
+@_user_errors
+def report_cmd(results: str, output: str | None) -> None:
+    """Write one self-contained HTML report for a run or a sweep."""
+    click.echo(f"wrote {api.report(results, out_html=output)}")

@@ -21,6 +21,7 @@ new request arrives at an idle queue, so the loop never steps tokens one by one 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,6 +35,16 @@ if TYPE_CHECKING:
 
 #: Longest run of decode iterations planned in one call.
 MAX_PLAN_STEPS = 4096
+
+# Replica lifecycle states (the fleet bills every state but OFF).
+OFF, PROVISIONING, ACTIVE, DRAINING, FAILED = 0, 1, 2, 3, 4
+STATE_NAMES = {
+    OFF: "off",
+    PROVISIONING: "provisioning",
+    ACTIVE: "active",
+    DRAINING: "draining",
+    FAILED: "failed",
+}
 
 
 class ReplicaEngine:
@@ -84,6 +95,11 @@ class ReplicaEngine:
         self._wakeup: simpy.Event | None = None
         # (start time, iteration end offsets, slots) of the decode run in progress
         self._run: tuple[float, np.ndarray, np.ndarray] | None = None
+        self.state = ACTIVE
+        self._state_since = 0.0
+        self.process: simpy.Process | None = None
+        # called when a DRAINING replica has no work left (the fleet stops billing it)
+        self.on_drained: Callable[[ReplicaEngine], None] | None = None
         # Accumulators read by the time-series sampler.
         self.busy_s = 0.0
         self.busy_since: float | None = None
@@ -112,6 +128,36 @@ class ReplicaEngine:
             return used
         target = -(-(self.kv_tokens[active] + steps) // self.block)
         return used + int(np.maximum(target - self.blocks[active], 0).sum())
+
+    def start(self) -> None:
+        """Start (or restart) the replica's simpy process."""
+        self.process = self.env.process(self.run())
+
+    def evict(self) -> list[int]:
+        """Drop every waiting and running request (failure, spot interruption).
+
+        Returns their ids, oldest first, for the fleet to send elsewhere; their KV cache is
+        lost, so they are recomputed from prompt plus tokens generated so far.
+        """
+        now = self.env.now
+        running = [int(r) for r in self.slot_req[self.slot_req >= 0]]
+        running.sort(key=lambda r: self.rec.arrival_s[r])
+        reqs = running + list(self.waiting)
+        self.waiting.clear()
+        self.waiting_tokens = 0
+        self.slot_req[:] = -1
+        self.blocks[:] = 0
+        self.free_blocks = self.total_blocks
+        self.n_running = 0
+        self._run = None
+        if self.busy_since is not None:
+            self.busy_s += now - self.busy_since
+            self.busy_since = None
+        if self.process is not None and self.process.is_alive:
+            self.process.interrupt("evicted")
+        self.process = None
+        self._wakeup = None
+        return reqs
 
     def submit(self, req: int) -> None:
         """Queue a request (called by the router) and wake the loop if it is idle."""
@@ -201,10 +247,19 @@ class ReplicaEngine:
 
     def run(self):
         """The replica's simpy process: schedule, run an iteration or a decode run, repeat."""
+        try:
+            yield from self._loop()
+        except simpy.Interrupt:
+            return  # evicted: the fleet has taken the requests back
+
+    def _loop(self):
         env = self.env
         while True:
             self._admit()
             if self.n_running == 0:
+                if self.state == DRAINING and not self.waiting and self.on_drained is not None:
+                    self.on_drained(self)
+                    return
                 self._wakeup = env.event()
                 yield self._wakeup
                 self._wakeup = None

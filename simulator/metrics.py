@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from simplan.cost import HOURS_PER_MONTH, fleet_cost, pool_usd_per_hour, selected_apis
+from simplan.fleet import describe
 from simplan.kernels import layout as c
 from simplan.kernels.batch import static_batch
 from simplan.kernels.memory import max_batch
@@ -165,12 +166,19 @@ def summarize(res: SimResult) -> dict[str, Any]:
     mean_out = float(lengths_out.mean()) if r.n else 0.0
     input_share = mean_in / (mean_in + mean_out) if mean_in + mean_out > 0 else 0.5
 
-    fleet_usd_per_hour = sum(
-        pool_usd_per_hour(
-            p.section.gpu, p.gpus, p.section.pricing, p.section.price_usd_per_gpu_hour
+    elastic = describe(res.fleet, res.end_s) if res.fleet is not None else None
+    hours = res.end_s / 3600.0
+    if elastic is not None and hours > 0:
+        # what the replicas were billed (by the second, in the states providers charge
+        # for), averaged over the run: a fixed fleet's price, or an elastic fleet's mean
+        fleet_usd_per_hour = elastic["fleet_cost_usd"] / hours
+    else:
+        fleet_usd_per_hour = sum(
+            pool_usd_per_hour(
+                p.section.gpu, p.gpus, p.section.pricing, p.section.price_usd_per_gpu_hour
+            )
+            for p in res.pools
         )
-        for p in res.pools
-    )
     offered = in_rate + out_rate
     if sc.workload.monthly_tokens is not None:
         monthly_tokens = float(sc.workload.monthly_tokens)
@@ -224,6 +232,14 @@ def summarize(res: SimResult) -> dict[str, Any]:
         **cost,
         "notes": list(res.notes),
     }
+    if elastic is not None and _is_elastic(sc):
+        api_usd_per_hour = elastic["cost_by_part_usd"]["api"] / hours if hours > 0 else 0.0
+        summary["elastic"] = {
+            **elastic,
+            "api_overflow_usd_per_hour": api_usd_per_hour,
+            "total_monthly_cost_usd": (fleet_usd_per_hour + api_usd_per_hour) * HOURS_PER_MONTH,
+            "api_share_of_requests": elastic["requests_to_api"] / max(r.n, 1),
+        }
     offered = summary["offered_requests_per_s"]
     if summary["requests_in_flight"] or offered > 1.05 * summary["requests_per_s"] > 0:
         sustained = _sustained_rate(res, start)
@@ -238,6 +254,17 @@ def summarize(res: SimResult) -> dict[str, Any]:
             "`fleet_capacity_mtok_per_month`"
         )
     return _clean(summary)
+
+
+def _is_elastic(sc: Any) -> bool:
+    """Whether the run had autoscaling, spot interruptions, failures or an overflow API."""
+    pools = [sc.hardware, *sc.hardware.pools]
+    return bool(
+        sc.autoscaling
+        or sc.failures
+        or sc.overflow
+        or any(p.interruptions_per_hour > 0 for p in pools)
+    )
 
 
 def _sustained_rate(res: SimResult, start: float) -> float:

@@ -128,7 +128,7 @@ def _configs(ds: xr.Dataset, dims: Sequence[str]) -> list[tuple[str, dict[str, A
     out = []
     for combo in itertools.product(*values):
         sel = dict(zip(dims, combo, strict=True))
-        label = " · ".join(_value_label(d, v) for d, v in sel.items()) or "fleet"
+        label = " · ".join(_value_label(d, v) for d, v in sel.items()) or "self-hosted fleet"
         out.append((label, sel))
     return out
 
@@ -168,6 +168,11 @@ def _fmt_usd(v: float) -> str:
     return f"${v:.2g}"
 
 
+def _fmt_price(v: float) -> str:
+    """A $/M-token price with enough digits to compare: $4.00, $0.436, $0.0001."""
+    return f"${v:,.2f}" if v >= 1 else f"${v:.3g}"
+
+
 def _fmt_value(v: float, units: str) -> str:
     if units.startswith("USD"):
         return f"${v:.2f}" if v < 100 else f"${v:,.0f}"
@@ -178,12 +183,18 @@ def _fmt_value(v: float, units: str) -> str:
     return f"{v:.3g}"
 
 
-def _usd_log_axis(axis: Any) -> None:
-    """Dollar labels at 1, 2 and 5 times each power of ten on a log axis."""
+def _log_axis(axis: Any, fmt: Any = None) -> None:
+    """Plain labels at 1, 2 and 5 times each power of ten on a log axis (no minor labels)."""
+    fmt = fmt or (lambda v: f"{v:g}")
     axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     axis.set_minor_locator(LogLocator(base=10, subs=tuple(range(1, 10))))
     axis.set_minor_formatter(NullFormatter())
-    axis.set_major_formatter(FuncFormatter(lambda v, _: _fmt_usd(v)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v)))
+
+
+def _usd_log_axis(axis: Any) -> None:
+    """Dollar labels at 1, 2 and 5 times each power of ten on a log axis."""
+    _log_axis(axis, _fmt_usd)
 
 
 def _axis_label(long_name: str, units: str) -> str:
@@ -245,7 +256,7 @@ def api_prices(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
 def _draw_api_lines(ax: Axes, prices: dict[str, dict[str, Any]], *, horizontal: bool) -> None:
     for j, (aid, p) in enumerate(prices.items()):
         blended = p["usd_per_mtok_blended"]
-        label = f"API {aid} (${blended:.2f}/M tok blended)"
+        label = f"API {aid} ({_fmt_price(blended)}/M tok blended)"
         if horizontal:
             ax.axhline(blended, color=API_COLOUR, lw=1.4, ls=API_DASHES[j % 4], label=label)
 
@@ -442,10 +453,12 @@ def cost_vs_volume(sweep_ds: xr.Dataset, *, max_lines: int = 6) -> Figure:
         m, cap = c["replica_usd_per_month"], c["replica_capacity_tokens_per_month"]
         xs, ys = _step_curve(m, cap, vmin, vmax)
         y_hi = max(y_hi, float(ys.max()))
+        st = _style(i)
+        ax.plot(xs, ys, lw=1.6, color=st["color"])
         # markers at a few log-spaced volumes (shifted per line) identify it without colour
-        targets = np.geomspace(vmin, vmax, 9)[1:-1] * (1.0 + 0.08 * i)
-        every = sorted({int(k) for k in np.searchsorted(xs, targets) if k < len(xs)})
-        ax.plot(xs, ys, lw=1.6, ms=5, markevery=every, label=c["configuration"], **_style(i))
+        targets = np.geomspace(vmin, vmax, 10)[1:-1] * (1.0 + 0.1 * i)
+        ax.plot(targets, np.ceil(targets / cap) * m, ls="none", ms=5, **st)
+        ax.plot([], [], lw=1.6, ms=5, label=c["configuration"], **st)  # legend entry
     vol = np.geomspace(vmin, vmax, 50)
     for j, (aid, p) in enumerate(prices.items()):
         ax.plot(
@@ -454,7 +467,7 @@ def cost_vs_volume(sweep_ds: xr.Dataset, *, max_lines: int = 6) -> Figure:
             color=API_COLOUR,
             lw=1.4,
             ls=API_DASHES[j % 4],
-            label=f"API {aid} (${p['usd_per_mtok_blended']:.2f}/M tok blended)",
+            label=f"API {aid} ({_fmt_price(p['usd_per_mtok_blended'])}/M tok blended)",
         )
     if cross:
         ax.plot(
@@ -552,9 +565,11 @@ def latency_vs_load(sweep_ds: xr.Dataset, *, max_lines: int = 6) -> Figure:
                 has_p95 = True
                 ax.plot(rates, p95, lw=1.2, ls="--", ms=5, mfc="white", **st)
         sat = _nan_reduce(sub["max_rate_per_s"].values.astype(float), "max")
-        if not np.isfinite(sat):
-            sat = float(rates[feas].max())
-        if rates.min() <= sat <= rates.max():
+        if not np.isfinite(sat):  # simulate sweeps: the last feasible rate before overload
+            last = int(np.flatnonzero(feas).max())
+            overloaded = (sub["reason"].values[last + 1 :] == 3).any()
+            sat = float(rates[last]) if overloaded else math.nan
+        if np.isfinite(sat) and rates.min() <= sat <= rates.max():
             for ax in (ax_t, ax_p):
                 ax.axvline(sat, color=st["color"], ls=":", lw=1.3)
         handles.append(Line2D([], [], lw=1.6, ms=5, label=label, **st))
@@ -594,7 +609,7 @@ def latency_vs_load(sweep_ds: xr.Dataset, *, max_lines: int = 6) -> Figure:
         ys = ys[np.isfinite(ys) & (ys > 0)]
         if ys.size and ys.max() / ys.min() > 30:
             ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            _log_axis(ax.yaxis)
     if _is_log_spaced(rates):
         ax_p.set_xscale("log")
         ax_p.xaxis.set_minor_formatter(NullFormatter())
@@ -654,7 +669,7 @@ def run_timeline(run_ds: xr.Dataset, *, max_replicas: int = 8, max_points: int =
     per_replica = n_rep <= max_replicas
     gpus = [str(g) for g in ds["replica_gpu"].values] if "replica_gpu" in ds.coords else []
     mixed = len(set(gpus)) > 1
-    warmup = float(_summary(ds).get("window_start_s") or 0.0)
+    warmup = float(run_summary(ds).get("window_start_s") or 0.0)
     fig = _figure((8.0, 8.0))
     axes = fig.subplots(4, 1, sharex=True)
     handles: list[Any] = []
@@ -669,6 +684,7 @@ def run_timeline(run_ds: xr.Dataset, *, max_replicas: int = 8, max_points: int =
         x = tb / scale
         draw = "steps-post" if not pct and step == 1 else "default"
         every = max(1, len(x) // 8)
+        drawn = yb
         if per_replica:
             for r in range(yb.shape[1]):
                 lbl = f"replica {r}" + (f" ({gpus[r]})" if mixed else "")
@@ -686,6 +702,7 @@ def run_timeline(run_ds: xr.Dataset, *, max_replicas: int = 8, max_points: int =
                     handles.append(line)
         else:
             red = np.nansum(yb, axis=1) if how == "sum" else np.nanmean(yb, axis=1)
+            drawn = red
             word = "fleet total" if how == "sum" else "fleet mean"
             (line,) = ax.plot(
                 x,
@@ -722,7 +739,7 @@ def run_timeline(run_ds: xr.Dataset, *, max_replicas: int = 8, max_points: int =
         if pct:
             ax.set_ylim(-3, 103)
         else:
-            top = float(np.nanmax(yb)) if yb.size and np.isfinite(yb).any() else 1.0
+            top = float(np.nanmax(drawn)) if np.isfinite(drawn).any() else 1.0
             ax.set_ylim(-0.04 * max(top, 1.0), max(top, 1.0) * 1.08)
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes[-1].set_xlabel(f"simulated time ({'h' if hours else 's'})")
@@ -748,7 +765,7 @@ def run_timeline(run_ds: xr.Dataset, *, max_replicas: int = 8, max_points: int =
     return fig
 
 
-def _summary(ds: xr.Dataset) -> dict[str, Any]:
+def run_summary(ds: xr.Dataset) -> dict[str, Any]:
     import json
 
     try:
@@ -859,8 +876,8 @@ def sweep_map(
                         color="white" if dark else "black",
                         zorder=2,
                     )
-        ax.set_xticks(range(len(xs)), [str(v) for v in xs], fontsize=8)
-        ax.set_yticks(range(len(ys)), [str(v) for v in ys], fontsize=8)
+        ax.set_xticks(range(len(xs)), [_tick(v) for v in xs], fontsize=8)
+        ax.set_yticks(range(len(ys)), [_tick(v) for v in ys], fontsize=8)
         ax.set_xlabel(_coord_label(ds, x), fontsize=9)
         ax.set_ylabel(_coord_label(ds, y), fontsize=9)
         if facet:
@@ -870,6 +887,10 @@ def sweep_map(
     if im is not None:
         cb = fig.colorbar(im, ax=list(axs[: len(facets)]), shrink=0.9)
         cb.set_label(_axis_label(str(ds[var].attrs.get("long_name", var)), units), fontsize=9)
+        if units.startswith("USD") and isinstance(norm, LogNorm):
+            _usd_log_axis(cb.ax.yaxis)
+        elif units.startswith("USD"):
+            cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _fmt_usd(v)))
     scope = "points meeting the SLO" if slo_only else "feasible points"
     what = f"{var} by {x} × {y}" + (f", one panel per {facet}" if facet else "")
     what += f"; minimum over {', '.join(other)} ({scope})" if other else f" ({scope})"
@@ -882,6 +903,10 @@ def sweep_map(
         frameon=False,
     )
     return fig
+
+
+def _tick(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def _coord_label(ds: xr.Dataset, dim: str) -> str:
@@ -959,6 +984,17 @@ def applicable_kinds(ds: xr.Dataset) -> list[str]:
 
 def render(ds: xr.Dataset, kind: str) -> Figure:
     """One plot kind of a dataset with the defaults ``plot_results`` uses."""
+    try:
+        return _render(ds, kind)
+    except KeyError as exc:
+        version = ds.attrs.get("simplan_version", "an unknown version")
+        raise SimplanError(
+            f"cannot draw {kind!r}: the results lack {exc.args[0]!r} (written by simplan "
+            f"{version}); rerun the run or sweep with this simplan to plot it"
+        ) from None
+
+
+def _render(ds: xr.Dataset, kind: str) -> Figure:
     if kind == "timeline":
         return run_timeline(ds)
     if kind == "utilization_vs_cost":

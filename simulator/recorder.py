@@ -23,6 +23,7 @@ class Recorder:
         "preemptions",
         "status",
         "reject_reason",
+        "retries",
     )
 
     arrival_s: np.ndarray
@@ -36,6 +37,7 @@ class Recorder:
     preemptions: np.ndarray
     status: np.ndarray
     reject_reason: np.ndarray
+    retries: np.ndarray
 
     def __init__(self, capacity: int = 1024) -> None:
         self.n = 0
@@ -112,12 +114,15 @@ class TimeSeries:
         "input_tokens",
         "flops",
         "bytes",
+        "state",
+        "billed_usd",
     )
 
     def __init__(self, n_replicas: int) -> None:
         self.n_replicas = n_replicas
         self.time_s: list[float] = []
         self.rows: dict[str, list[np.ndarray]] = {f: [] for f in self.FIELDS}
+        self.fleet_rows: dict[str, list[float]] = {"api_usd": [], "backlog": []}
 
     def append(self, t: float, **values: np.ndarray) -> None:
         self.time_s.append(t)

@@ -34,7 +34,8 @@ table { border-collapse: collapse; margin: 0.6rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.55rem; vertical-align: top; }
 th { background: #f0f0f0; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.src { font-size: 0.8rem; max-width: 30rem; overflow-wrap: anywhere; }
+td.src { font-size: 0.8rem; overflow-wrap: anywhere; }
+table.wide { width: 100%; table-layout: fixed; }
 figure { margin: 1.2rem 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
 figcaption { color: #555; font-size: 0.85rem; }
@@ -81,6 +82,13 @@ def usd(x: float | None, digits: int = 2) -> str:
     if x is None or not np.isfinite(x):
         return "–"
     return f"-${-x:,.{digits}f}" if x < 0 else f"${x:,.{digits}f}"
+
+
+def price(x: float | None) -> str:
+    """A per-token price with enough digits to compare: ``$0.439``, ``$4.23``, ``$0.0001``."""
+    if x is None or not np.isfinite(x):
+        return "–"
+    return f"${x:,.2f}" if x >= 10 else f"${x:.3g}"
 
 
 def seconds(x: float | None) -> str:
@@ -156,7 +164,7 @@ def _model_phrase(raw: dict[str, Any]) -> str:
     m = _entry("model", model.get("name")) if model.get("name") else None
     w = _entry("weights", model.get("weights", "fp16"))
     name = (m.display_name or m.id) if m is not None else str(model.get("name") or "the model")
-    return f"{name} ({w.display_name})" if w is not None else name
+    return f"{name} in {w.display_name}" if w is not None else name
 
 
 def _gpu_phrase(raw: dict[str, Any]) -> str:
@@ -203,7 +211,7 @@ def run_answer(summary: dict[str, Any], raw: dict[str, Any]) -> str:
     cost = summary.get("usd_per_mtok_total")
     sentence = f"{fleet} serving {_model_phrase(raw)} {how}"
     sentence += f" for {usd(cost)} per M tokens" if cost is not None else ""
-    apis = summary.get("api") or {}
+    apis = _api_in_scenario_order(summary, raw)
     cheaper = [a for a, v in apis.items() if v.get("self_hosted_savings_usd", 0) > 0]
     dearer = [a for a, v in apis.items() if v.get("self_hosted_savings_usd", 0) <= 0]
     parts = []
@@ -214,8 +222,7 @@ def run_answer(summary: dict[str, Any], raw: dict[str, Any]) -> str:
     if parts:
         vol = summary.get("monthly_tokens")
         sentence += (
-            f"; self-hosting is {' and '.join(parts)} at this volume "
-            f"({tokens(vol)} tokens/month)"
+            f"; self-hosting is {' and '.join(parts)} at this volume ({tokens(vol)} tokens/month)"
         )
     if summary.get("volume_within_capacity") is False or summary.get("requests_in_flight"):
         sentence += ", though the fleet cannot keep up with the offered load"
@@ -232,15 +239,27 @@ def _point_label(ds: xr.Dataset, idx: tuple[int, ...]) -> str:
     return ", ".join(parts)
 
 
-def cheapest_point(ds: xr.Dataset) -> dict[str, Any] | None:
-    """The cheapest feasible sweep point meeting the SLO (None when there is none)."""
+def ranked_points(ds: xr.Dataset) -> list[tuple[int, ...]]:
+    """Feasible sweep points meeting the SLO, cheapest first (ties: lower TTFT first)."""
     cost = ds["usd_per_mtok_total"].values.astype(float)
     ok = ds["feasible"].values.astype(bool) & ds["slo_met"].values.astype(bool)
     ok &= np.isfinite(cost)
-    if not ok.any():
+    flat = np.flatnonzero(ok)
+    c = cost.ravel()[flat]
+    rounded = np.array([float(f"{v:.4g}") for v in c])  # float noise is not a difference
+    ttft = np.nan_to_num(ds["ttft_s"].values.astype(float).ravel()[flat], nan=np.inf)
+    order = flat[np.lexsort((ttft, rounded))]
+    return [tuple(int(i) for i in np.unravel_index(int(f), cost.shape)) for f in order]
+
+
+def cheapest_point(ds: xr.Dataset) -> dict[str, Any] | None:
+    """The cheapest feasible sweep point meeting the SLO (None when there is none)."""
+    ranked = ranked_points(ds)
+    if not ranked:
         return None
-    masked = np.where(ok, cost, np.inf)
-    idx = tuple(int(i) for i in np.unravel_index(int(np.argmin(masked)), cost.shape))
+    cost = ds["usd_per_mtok_total"].values.astype(float)
+    ok = ds["feasible"].values.astype(bool) & ds["slo_met"].values.astype(bool)
+    idx = ranked[0]
     best = float(cost[idx])
     return {
         "index": idx,
@@ -263,19 +282,19 @@ def sweep_answer(ds: xr.Dataset) -> str:
         return "No feasible point of this sweep meets the SLO (see the infeasibility notes)."
     s = (
         f"The cheapest configuration meeting the SLO is {best['label']}: "
-        f"{usd(best['usd_per_mtok_total'], 3)} per M tokens (TTFT {seconds(best['ttft_s'])}, "
+        f"{price(best['usd_per_mtok_total'])} per M tokens (TTFT {seconds(best['ttft_s'])}, "
         f"TPOT {seconds(best['tpot_s'])}, {_pct(best['utilization'])} of capacity)"
     )
     if best["ties"]:
         s += f", with {best['ties']} other point{'s' * (best['ties'] != 1)} within 0.5%"
     prices = plots.api_prices(ds)
     cheaper = [
-        f"{a} ({usd(p['usd_per_mtok_blended'], 3)})"
+        f"{a} ({price(p['usd_per_mtok_blended'])})"
         for a, p in prices.items()
         if best["usd_per_mtok_total"] < p["usd_per_mtok_blended"]
     ]
     dearer = [
-        f"{a} ({usd(p['usd_per_mtok_blended'], 3)})"
+        f"{a} ({price(p['usd_per_mtok_blended'])})"
         for a, p in prices.items()
         if best["usd_per_mtok_total"] >= p["usd_per_mtok_blended"]
     ]
@@ -292,7 +311,16 @@ def sweep_answer(ds: xr.Dataset) -> str:
 # --- sections -----------------------------------------------------------------------------
 
 
-def _run_summary_html(s: dict[str, Any]) -> str:
+def _api_in_scenario_order(summary: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+    """The summary's API entries in the order the scenario lists them."""
+    apis = dict(summary.get("api") or {})
+    order = [str(a) for a in raw.get("pricing", {}).get("apis", [])]
+    order += [str(a.get("id")) for a in raw.get("api", []) if isinstance(a, dict)]
+    ranked = {a: apis[a] for a in order if a in apis}
+    return {**ranked, **{a: v for a, v in apis.items() if a not in ranked}}
+
+
+def _run_summary_html(s: dict[str, Any], raw: dict[str, Any]) -> str:
     lat_rows = []
     for key, label in (
         ("ttft_s", "time to first token"),
@@ -301,7 +329,9 @@ def _run_summary_html(s: dict[str, Any]) -> str:
         ("queue_delay_s", "queueing delay"),
     ):
         st = s.get(key) or {}
-        lat_rows.append([label, *(seconds(st.get(c)) for c in ("mean", "p50", "p90", "p95", "p99"))])
+        lat_rows.append(
+            [label, *(seconds(st.get(c)) for c in ("mean", "p50", "p90", "p95", "p99"))]
+        )
     out = [_table(["latency", "mean", "p50", "p90", "p95", "p99"], lat_rows)]
     rows = [
         [
@@ -342,16 +372,28 @@ def _run_summary_html(s: dict[str, Any]) -> str:
             _table(
                 ["objective", "limit", "achieved", "met"],
                 [
-                    [k, seconds(v.get("limit")), seconds(v.get("achieved")), "yes" if v.get("met") else "no"]
+                    [
+                        k,
+                        seconds(v.get("limit")),
+                        seconds(v.get("achieved")),
+                        "yes" if v.get("met") else "no",
+                    ]
                     for k, v in slo.items()
                 ],
             )
         )
-    apis = s.get("api") or {}
+    apis = _api_in_scenario_order(s, raw)
     if apis:
         out.append(
             _table(
-                ["API (same volume)", "$/M in", "$/M out", "monthly", "self-hosting saves", "break-even volume"],
+                [
+                    "API (same volume)",
+                    "$/M in",
+                    "$/M out",
+                    "monthly",
+                    "self-hosting saves",
+                    "break-even volume",
+                ],
                 [
                     [
                         a,
@@ -379,13 +421,18 @@ def _sweep_summary_html(ds: xr.Dataset) -> str:
     met = feasible & ds["slo_met"].values.astype(bool)
     counts = _table(
         ["points", "feasible", "feasible and meeting the SLO", "method"],
-        [[f"{feasible.size:,}", f"{int(feasible.sum()):,}", f"{int(met.sum()):,}", str(ds.attrs.get("method", "?"))]],
+        [
+            [
+                f"{feasible.size:,}",
+                f"{int(feasible.sum()):,}",
+                f"{int(met.sum()):,}",
+                str(ds.attrs.get("method", "?")),
+            ]
+        ],
     )
     cost = ds["usd_per_mtok_total"].values.astype(float)
-    order = [int(i) for i in np.argsort(np.where(met & np.isfinite(cost), cost, np.inf), axis=None)]
     rows = []
-    for flat in order[: min(10, int(met.sum()))]:
-        idx = np.unravel_index(flat, cost.shape)
+    for idx in ranked_points(ds)[:10]:
         rows.append(
             [
                 *(str(ds[d].values[i].item()) for d, i in zip(dims, idx, strict=True)),
@@ -398,7 +445,11 @@ def _sweep_summary_html(ds: xr.Dataset) -> str:
         )
     top = (
         "<p>The cheapest points meeting the SLO:</p>"
-        + _table([*dims, "$/M tokens", "out tok/s", "TTFT", "TPOT", "load"], rows, set(range(len(dims), len(dims) + 5)))
+        + _table(
+            [*dims, "$/M tokens", "out tok/s", "TTFT", "TPOT", "load"],
+            rows,
+            set(range(len(dims), len(dims) + 5)),
+        )
         if rows
         else ""
     )
@@ -413,7 +464,7 @@ def _sweep_summary_html(ds: xr.Dataset) -> str:
                     usd(p["usd_per_mtok_input"]),
                     usd(p["usd_per_mtok_output"]),
                     _pct(p["input_share"]),
-                    usd(p["usd_per_mtok_blended"], 3),
+                    price(p["usd_per_mtok_blended"]),
                 ]
                 for a, p in prices.items()
             ],
@@ -426,7 +477,9 @@ def _assumptions_html(ds: xr.Dataset, raw: dict[str, Any], summary: dict[str, An
 
     def add(what: str, name: str, entry: Any, detail: str = "") -> None:
         if entry is None:
-            rows.append([what, name, detail, _Raw(_e("not in the catalog (given in the scenario)")), ""])
+            rows.append(
+                [what, name, detail, _Raw(_e("not in the catalog (given in the scenario)")), ""]
+            )
             return
         rows.append([what, name, detail, _Raw(_linked(entry.source)), entry.as_of])
 
@@ -440,7 +493,9 @@ def _assumptions_html(ds: xr.Dataset, raw: dict[str, Any], summary: dict[str, An
     families = []
     pricing = raw.get("hardware", {}).get("pricing", "on_demand")
     gpu_ids = list(_values(ds, raw, "hardware.gpu", None))
-    gpu_ids += [p.get("gpu") for p in raw.get("hardware", {}).get("pools", []) if isinstance(p, dict)]
+    gpu_ids += [
+        p.get("gpu") for p in raw.get("hardware", {}).get("pools", []) if isinstance(p, dict)
+    ]
     for gid in dict.fromkeys(g for g in gpu_ids if g):
         g = _entry("gpu", gid)
         add("GPU", str(gid), g, getattr(g, "display_name", ""))
@@ -461,19 +516,27 @@ def _assumptions_html(ds: xr.Dataset, raw: dict[str, Any], summary: dict[str, An
     for kid in _values(ds, raw, "model.kv_cache", "fp16"):
         k = _entry("kv_cache", kid)
         add("KV cache", str(kid), k, getattr(k, "display_name", ""))
-    api_ids = [str(a) for a in ds["api"].values] if "api" in ds.coords else list(summary.get("api") or {})
+    api_ids = (
+        [str(a) for a in ds["api"].values] if "api" in ds.coords else list(summary.get("api") or {})
+    )
     inline = {str(a.get("id")): a for a in raw.get("api", []) if isinstance(a, dict)}
     for aid in api_ids:
         a = _entry("api", aid)
         if a is not None:
-            add("API", aid, a, f"{usd(a.usd_per_mtok_input)} in / {usd(a.usd_per_mtok_output)} out per M tokens")
+            add(
+                "API",
+                aid,
+                a,
+                f"{usd(a.usd_per_mtok_input)} in / {usd(a.usd_per_mtok_output)} out per M tokens",
+            )
         elif aid in inline:
             i = inline[aid]
             rows.append(
                 [
                     "API",
                     aid,
-                    f"{usd(i.get('usd_per_mtok_input'))} in / {usd(i.get('usd_per_mtok_output'))} out per M tokens",
+                    f"{usd(i.get('usd_per_mtok_input'))} in / "
+                    f"{usd(i.get('usd_per_mtok_output'))} out per M tokens",
                     _Raw(_linked(str(i.get("source", "scenario file")))),
                     "",
                 ]
@@ -494,9 +557,20 @@ def _assumptions_html(ds: xr.Dataset, raw: dict[str, Any], summary: dict[str, An
     err = cal.get("fit_median_abs_error")
     detail = "end-to-end calibration"
     if isinstance(err, int | float):
-        detail += f": median absolute error {err:.1%} over {cal.get('fit_rows', '?')} published measurements"
-    rows.append(["calibration", "calibration.toml", detail, _Raw(_linked(str(cal.get("source", "")))), str(cal.get("as_of", ""))])
-    return _table(["what", "id", "value", "source", "as of"], rows, num=set())
+        rows_n = cal.get("fit_rows", "?")
+        detail += f": median absolute error {err:.1%} over {rows_n} published measurements"
+    rows.append(
+        [
+            "calibration",
+            "calibration.toml",
+            detail,
+            _Raw(_linked(str(cal.get("source", "")))),
+            str(cal.get("as_of", "")),
+        ]
+    )
+    table = _table(["what", "id", "value", "source", "as of"], rows, num=set())
+    cols = "".join(f'<col style="width:{w}%">' for w in (11, 15, 24, 40, 10))
+    return table.replace("<table>", f'<table class="wide"><colgroup>{cols}</colgroup>', 1)
 
 
 def _swept(ds: xr.Dataset) -> set[str]:
@@ -511,7 +585,8 @@ def _notes_html(ds: xr.Dataset, summary: dict[str, Any]) -> str:
         items += [str(n) for n in summary.get("notes") or []]
         for k, v in (summary.get("slo") or {}).items():
             if not v.get("met"):
-                items.append(f"SLO {k} missed: {seconds(v.get('achieved'))} against {seconds(v.get('limit'))}.")
+                got, lim = seconds(v.get("achieved")), seconds(v.get("limit"))
+                items.append(f"SLO {k} missed: {got} against {lim}.")
         if summary.get("requests_rejected"):
             why = ", ".join(str(r) for r in summary.get("reject_reasons") or []) or "see results.nc"
             items.append(f"{summary['requests_rejected']:,} requests were rejected ({why}).")
@@ -519,14 +594,19 @@ def _notes_html(ds: xr.Dataset, summary: dict[str, Any]) -> str:
         reason = ds["reason"].values
         meanings = _reason_meanings(ds)
         for code, count in zip(*np.unique(reason, return_counts=True), strict=True):
-            if int(code) != 0:
-                items.append(f"{int(count):,} point{'s' * (count != 1)}: {meanings.get(int(code), f'reason {code}')}.")
+            n, c = int(count), int(code)
+            if c != 0:
+                items.append(f"{n:,} point{'s' * (n != 1)}: {meanings.get(c, f'reason {c}')}.")
         feasible = ds["feasible"].values.astype(bool)
         missed = int((feasible & ~ds["slo_met"].values.astype(bool)).sum())
         if missed:
             items.append(f"{missed:,} feasible point{'s' * (missed != 1)} miss the SLO.")
     if not items:
-        return "<p>None: every point is feasible and meets the SLO.</p>" if not plots.is_run(ds) else "<p>None.</p>"
+        return (
+            "<p>None: every point is feasible and meets the SLO.</p>"
+            if not plots.is_run(ds)
+            else "<p>None.</p>"
+        )
     return "<ul>" + "".join(f"<li>{_e(i)}</li>" for i in items) + "</ul>"
 
 
@@ -549,7 +629,8 @@ def _figures_html(ds: xr.Dataset) -> str:
         caption = _CAPTIONS.get(kind, kind)
         out.append(
             f'<figure id="{_e(kind)}"><img src="data:image/png;base64,{data}" '
-            f'alt="{_e(kind.replace("_", " "))} plot"><figcaption>{_e(caption)}</figcaption></figure>'
+            f'alt="{_e(kind.replace("_", " "))} plot">'
+            f"<figcaption>{_e(caption)}</figcaption></figure>"
         )
     return "\n".join(out)
 
@@ -561,7 +642,7 @@ def build_report(ds: xr.Dataset) -> str:
     """The report's HTML text for a loaded run or sweep Dataset."""
     raw = _scenario(ds)
     run = plots.is_run(ds)
-    summary = plots._summary(ds) if run else {}
+    summary = plots.run_summary(ds) if run else {}
     name = raw.get("name") or summary.get("scenario") or ds.attrs.get("title", "simplan")
     question = raw.get("question") or "(the scenario states no question)"
     answer = run_answer(summary, raw) if run else sweep_answer(ds)
@@ -584,7 +665,7 @@ def build_report(ds: xr.Dataset) -> str:
         f'<p class="question"><strong>Question:</strong> {_e(question)}</p>',
         f'<p class="answer"><strong>Answer:</strong> {_e(answer)}</p>',
         "<h2>Summary</h2>",
-        _run_summary_html(summary) if run else _sweep_summary_html(ds),
+        _run_summary_html(summary, raw) if run else _sweep_summary_html(ds),
         "<h2>Plots</h2>",
         _figures_html(ds),
         "<h2>Assumptions</h2>",
@@ -622,7 +703,11 @@ def write_report(path: str | Path, out_html: str | Path | None = None) -> Path:
     p = Path(path)
     src = p / "results.nc" if p.is_dir() and (p / "results.nc").exists() else p
     if out_html is None:
-        out = src.parent / "report.html" if plots.is_run(ds) else src.with_name(f"{src.stem}_report.html")
+        out = (
+            src.parent / "report.html"
+            if plots.is_run(ds)
+            else src.with_name(f"{src.stem}_report.html")
+        )
     else:
         out = Path(out_html)
     text = build_report(ds)

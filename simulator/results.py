@@ -28,6 +28,7 @@ _REQUEST_VARS = {
     "output_tokens": ("tokens", "output tokens"),
     "replica": ("1", "replica that served the request (-1: none)"),
     "preemptions": ("1", "times preempted and recomputed"),
+    "retries": ("1", "times moved off a failed or interrupted replica"),
     "status": ("1", "0 in flight, 1 completed, 2 rejected"),
 }
 _DERIVED_VARS = {
@@ -90,6 +91,16 @@ def to_dataset(res: SimResult, summary: dict[str, Any], scenario_text: str) -> x
             "1",
             "memory-bandwidth utilization (weights and KV read) over the preceding interval",
         ),
+        "replica_state": (
+            res.series.array("state"),
+            "1",
+            "0 off, 1 provisioning, 2 active, 3 draining, 4 failed",
+        ),
+        "cost_usd_cum": (
+            res.series.array("billed_usd"),
+            "USD",
+            "what the replica has been billed so far",
+        ),
         "output_tokens_cum": (
             res.series.array("output_tokens"),
             "tokens",
@@ -98,6 +109,16 @@ def to_dataset(res: SimResult, summary: dict[str, Any], scenario_text: str) -> x
     }
     for name, (arr, units, long) in series.items():
         data[name] = (("time", "replica"), arr, {"units": units, "long_name": long})
+    for name, units, long in (
+        ("api_cost_usd_cum", "USD", "overflow API cost so far"),
+        ("backlog", "requests", "requests waiting for any replica"),
+    ):
+        key = "api_usd" if name == "api_cost_usd_cum" else "backlog"
+        data[name] = (
+            "time",
+            np.asarray(res.series.fleet_rows[key], dtype=float),
+            {"units": units, "long_name": long},
+        )
     coords = {
         "request": np.arange(r.n),
         "time": ("time", ts, {"units": "s", "long_name": "simulated time"}),

@@ -134,6 +134,21 @@ class PoolSection(_Section):
     replicas: PositiveInt = 1
     pricing: Pricing = "on_demand"
     price_usd_per_gpu_hour: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    interruptions_per_hour: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Spot pools: mean interruptions per replica-hour (the provider takes the "
+        "instance back); interrupted replicas are replaced after a cold start.",
+    )
+    interruption_notice_s: float = Field(default=120.0, ge=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _spot_only(self) -> PoolSection:
+        if self.interruptions_per_hour > 0 and self.pricing != "spot":
+            raise ValueError("interruptions_per_hour applies to pricing = 'spot' pools only")
+        return self
 
     @field_validator("gpu")
     @classmethod
@@ -250,6 +265,89 @@ class WorkloadSection(_Section):
         return self
 
 
+# --- [autoscaling], [failures], [overflow] --------------------------------------------
+
+
+class AutoscalingSection(_Section):
+    """Autoscaling of the [hardware] pool (extra pools keep a fixed size)."""
+
+    policy: Literal["target_utilization", "queue_length", "kv_load", "scheduled"] = (
+        "target_utilization"
+    )
+    target: float = Field(
+        default=0.7,
+        gt=0,
+        le=1e6,
+        allow_inf_nan=False,
+        description="target_utilization / scheduled: share of each replica's capacity under "
+        "the SLO; queue_length: outstanding requests per replica; kv_load: KV-cache share.",
+    )
+    min_replicas: int = Field(default=1, ge=0, le=10_000)
+    max_replicas: PositiveInt = Field(default=8, le=10_000)
+    interval_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)
+    scale_down_delay_s: float = Field(default=300.0, ge=0, allow_inf_nan=False)
+    instance_start_s: float = Field(
+        default=120.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Instance start before weights load (VM, container, engine start-up).",
+    )
+    storage_gb_per_s: float = Field(
+        default=2.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Bandwidth at which a new replica loads its weights (cold start).",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AutoscalingSection:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) exceeds max_replicas ({self.max_replicas})"
+            )
+        if self.policy in ("target_utilization", "kv_load", "scheduled") and self.target > 1:
+            raise ValueError(f"policy {self.policy!r} takes target as a share in (0, 1]")
+        return self
+
+
+class FailuresSection(_Section):
+    """Replica failures: exponential times between failures, a fixed repair time."""
+
+    mtbf_hours: float = Field(gt=0, allow_inf_nan=False)
+    repair_s: float = Field(default=3600.0, ge=0, allow_inf_nan=False)
+
+
+class OverflowSection(_Section):
+    """Send requests to an API when the self-hosted fleet is too busy (hybrid serving)."""
+
+    api: str = Field(min_length=1, description="API catalog id (or an inline [[api]] id).")
+    max_queue_per_replica: int | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="Overflow when every replica has at least this many waiting requests.",
+    )
+    rate_cap_per_s: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Self-host at most this many requests per second; the rest go to the API.",
+    )
+    ttft_s: float = Field(
+        default=0.6, gt=0, allow_inf_nan=False, description="Mean API time to first token."
+    )
+    ttft_std_s: float = Field(default=0.3, ge=0, allow_inf_nan=False)
+    output_tokens_per_s: float = Field(
+        default=60.0, gt=0, allow_inf_nan=False, description="API streaming speed per request."
+    )
+
+    @model_validator(mode="after")
+    def _some_trigger(self) -> OverflowSection:
+        if self.max_queue_per_replica is None and self.rate_cap_per_s is None:
+            raise ValueError("give max_queue_per_replica or rate_cap_per_s (when to overflow)")
+        return self
+
+
 # --- [slo], [pricing], [[api]], [simulation], [sweep] ---------------------------------
 
 _SLO_METRICS = ("ttft", "tpot", "e2e")
@@ -352,7 +450,26 @@ class Scenario(_Section):
     pricing: PricingSection = Field(default_factory=PricingSection)
     api: list[InlineApi] = Field(default_factory=list)
     simulation: SimulationSection = Field(default_factory=SimulationSection)
+    autoscaling: AutoscalingSection | None = None
+    failures: FailuresSection | None = None
+    overflow: OverflowSection | None = None
     sweep: dict[str, SweepAxis] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _overflow_api_known(self) -> Scenario:
+        if self.overflow is not None:
+            inline = {a.id for a in self.api}
+            if self.overflow.api not in inline:
+                try:
+                    _check_catalog_id("api", self.overflow.api)
+                except ValueError as exc:
+                    raise ValueError(f"overflow.api {self.overflow.api!r}: {exc}") from None
+        if self.autoscaling is not None and self.hardware.replicas > self.autoscaling.max_replicas:
+            raise ValueError(
+                f"hardware.replicas ({self.hardware.replicas}) exceeds autoscaling.max_replicas "
+                f"({self.autoscaling.max_replicas})"
+            )
+        return self
 
     _source_path: str | None = PrivateAttr(default=None)
 
@@ -460,6 +577,9 @@ def _is_branch_tag(part: object) -> bool:
 
 
 _SECTION_TYPES: dict[str, type[BaseModel]] = {
+    "autoscaling": AutoscalingSection,
+    "failures": FailuresSection,
+    "overflow": OverflowSection,
     "model": ModelSection,
     "hardware": HardwareSection,
     "engine": EngineSection,

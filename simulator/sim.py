@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 import simpy
-from simplan.engine import ReplicaEngine
+from simplan.cost import pool_usd_per_hour
+from simplan.engine import ACTIVE, OFF, ReplicaEngine
 from simplan.errors import InfeasibleError, Problem
+from simplan.fleet import Billing, Fleet, autoscaler, failures, spot_interruptions
 from simplan.perf import EngineKnobs, Replica, build_replica, does_not_fit_reason, nearest_fit
 from simplan.recorder import PENDING, Recorder, TimeSeries
-from simplan.routing import POLICIES
 from simplan.scenario import PoolSection, Scenario
 from simplan.workload import Requests, generate_requests, sample_lengths
 
@@ -51,6 +52,7 @@ class SimResult:
     arrival_end_s: float
     end_s: float
     notes: list[str] = field(default_factory=list)
+    fleet: Any = None
 
 
 def build_pools(scenario: Scenario) -> list[Pool]:
@@ -112,7 +114,6 @@ def simulate(
     """
     pools = build_pools(scenario)
     _check_lengths(scenario)
-    eng = scenario.engine
     w = scenario.workload
     rng = np.random.default_rng(scenario.simulation.seed)
     arch = scenario.model.arch()
@@ -125,24 +126,9 @@ def simulate(
     reqs: Requests | None = None if closed else generate_requests(scenario, rng, context)
     rec = Recorder(capacity=len(reqs) if reqs is not None else 1024)
 
-    engines: list[ReplicaEngine] = []
-    for pool in pools:
-        for _ in range(pool.section.replicas):
-            e = ReplicaEngine(
-                env,
-                len(engines),
-                pool.replica,
-                rec,
-                max_num_seqs=eng.max_num_seqs,
-                max_num_batched_tokens=eng.max_num_batched_tokens,
-                block_size=eng.block_size,
-                chunked_prefill=eng.chunked_prefill,
-                static=eng.scheduler == "static",
-                pool=pool.index,
-            )
-            engines.append(e)
-            env.process(e.run())
-    policy = POLICIES[eng.router]()
+    engines, billing = _build_engines(env, scenario, pools, rec)
+    fleet = Fleet(env, scenario, engines, billing, rec, context, scenario.simulation.seed)
+    _start_fleet(fleet, scenario, pools)
 
     state = {"outstanding": 0, "arrivals_done": False}
     all_done = env.event()
@@ -156,19 +142,8 @@ def simulate(
 
     def dispatch(req: int) -> None:
         state["outstanding"] += 1
-        inp, out = int(rec.input_tokens[req]), int(rec.output_tokens[req])
-        ok = []
-        reason = None
-        for e in engines:
-            r = _reject_reason(e, inp, out, context)
-            if r is None:
-                ok.append(e)
-            else:
-                reason = r
-        if not ok:
-            rec.reject(req, env.now, reason or "cannot be served")
-            return
-        policy(ok).submit(req)
+        fleet.arrivals += 1
+        fleet.route(req)
 
     if reqs is not None:
         rec.add_many(reqs.arrival_s, reqs.input_tokens, reqs.output_tokens)
@@ -202,7 +177,7 @@ def simulate(
     expected_end = cap if math.isfinite(cap) else _expected_end(pools, w, horizon)
     interval = max(scenario.simulation.timeseries_interval_s, expected_end / MAX_SAMPLES)
     series = TimeSeries(len(engines))
-    env.process(_sampler(env, engines, series, interval))
+    env.process(_sampler(env, engines, series, interval, fleet))
 
     chunk = max(expected_end / 200.0, 1e-3)
     while not all_done.triggered and env.now < cap:
@@ -210,7 +185,8 @@ def simulate(
         env.run(until=env.any_of([all_done, env.timeout(min(chunk, cap - env.now))]))
         if progress is not None:
             progress(min(env.now, max(horizon, expected_end)), max(horizon, expected_end))
-    _sample_now(env, engines, series)
+    _sample_now(env, engines, series, fleet)
+    fleet.finish_run()
     notes: list[str] = [overload_note] if overload_note else []
     notes.extend(slo_best_case_notes(scenario, pools))
     for pool in pools:
@@ -221,7 +197,7 @@ def simulate(
             f"{in_flight} requests were still in flight when the drain limit "
             f"({drain:.0f} s after the last arrival) was reached: the fleet is saturated"
         )
-    return SimResult(
+    result = SimResult(
         scenario,
         pools,
         engines,
@@ -232,6 +208,91 @@ def simulate(
         env.now,
         sorted(set(notes), key=notes.index),
     )
+    result.fleet = fleet
+    return result
+
+
+def _build_engines(
+    env: simpy.Environment, scenario: Scenario, pools: list[Pool], rec: Recorder
+) -> tuple[list[ReplicaEngine], list[Billing]]:
+    """Every replica the run may use: an autoscaled pool gets max_replicas engines."""
+    eng = scenario.engine
+    engines: list[ReplicaEngine] = []
+    billing: list[Billing] = []
+    for pool in pools:
+        count = pool.section.replicas
+        if pool.index == 0 and scenario.autoscaling is not None:
+            count = scenario.autoscaling.max_replicas
+        usd_per_s = (
+            pool_usd_per_hour(
+                pool.section.gpu,
+                pool.replica.num_gpus,
+                pool.section.pricing,
+                pool.section.price_usd_per_gpu_hour,
+            )
+            / 3600.0
+        )
+        for k in range(count):
+            e = ReplicaEngine(
+                env,
+                len(engines),
+                pool.replica,
+                rec,
+                max_num_seqs=eng.max_num_seqs,
+                max_num_batched_tokens=eng.max_num_batched_tokens,
+                block_size=eng.block_size,
+                chunked_prefill=eng.chunked_prefill,
+                static=eng.scheduler == "static",
+                pool=pool.index,
+            )
+            e.state = OFF if k >= pool.section.replicas else e.state
+            engines.append(e)
+            billing.append(Billing(usd_per_s, pool.section.pricing))
+    return engines, billing
+
+
+def _start_fleet(fleet: Fleet, scenario: Scenario, pools: list[Pool]) -> None:
+    """Start the initial replicas and the autoscaler, spot and failure processes."""
+    env = fleet.env
+    for e in fleet.engines:
+        if e.state == ACTIVE:
+            fleet.activate(e)
+        else:
+            fleet.set_state(e, OFF)
+    autoscaled = [e for e in fleet.engines if e.pool == 0] if scenario.autoscaling else []
+    if scenario.autoscaling is not None:
+        from simplan.kernels.grid import max_rate, max_rate_under_slo
+        from simplan.sweep import _mean_length, _slo_limits
+
+        cfg = pools[0].replica.cfg
+        i_len = _mean_length(scenario.workload.input_tokens, scenario)
+        o_len = _mean_length(scenario.workload.output_tokens, scenario)
+        r_max = max_rate(cfg, i_len, o_len)
+        ttft, tpot = _slo_limits(scenario)
+        rate = (
+            max_rate_under_slo(cfg, i_len, o_len, r_max, ttft, tpot)
+            if math.isfinite(min(ttft, tpot))
+            else r_max
+        )
+        env.process(autoscaler(fleet, autoscaled, rate if rate > 0 else r_max))
+    for pool in pools:
+        if pool.section.interruptions_per_hour > 0:
+            for e in fleet.engines:
+                if e.pool == pool.index:
+                    env.process(
+                        spot_interruptions(
+                            fleet,
+                            e,
+                            pool.section.interruptions_per_hour,
+                            pool.section.interruption_notice_s,
+                            replace=e not in autoscaled,
+                        )
+                    )
+    if scenario.failures is not None:
+        for e in fleet.engines:
+            env.process(
+                failures(fleet, e, scenario.failures.mtbf_hours, scenario.failures.repair_s)
+            )
 
 
 def _check_lengths(scenario: Scenario) -> None:
@@ -311,7 +372,7 @@ def _bound_overload(scenario: Scenario, pools: list[Pool]) -> tuple[Scenario, st
     horizon = w.duration_s if w.duration_s is not None else math.inf
     expected = min(rate * horizon, float(w.num_requests or math.inf))
     if not overloaded or expected <= OVERLOAD_REQUESTS:
-        return scenario, None, overloaded
+        return scenario, None, False  # small enough to simulate and drain in full
     new_duration = OVERLOAD_REQUESTS / rate
     short = scenario.model_copy(
         update={"workload": w.model_copy(update={"duration_s": new_duration, "num_requests": None})}
@@ -399,10 +460,18 @@ def _closed_end(env: simpy.Environment, users: list, state: dict, all_done: simp
         all_done.succeed()
 
 
-def _sample_now(env: simpy.Environment, engines: list[ReplicaEngine], series: TimeSeries) -> None:
+def _sample_now(
+    env: simpy.Environment, engines: list[ReplicaEngine], series: TimeSeries, fleet: Fleet
+) -> None:
     now = env.now
     busy = np.array(
         [e.busy_s + (now - e.busy_since if e.busy_since is not None else 0.0) for e in engines]
+    )
+    billed = np.array(
+        [
+            (b.billed_s + (now - b.since if b.since is not None else 0.0)) * b.usd_per_s
+            for b in fleet.billing
+        ]
     )
     series.append(
         now,
@@ -414,12 +483,20 @@ def _sample_now(env: simpy.Environment, engines: list[ReplicaEngine], series: Ti
         input_tokens=np.array([e.input_tokens for e in engines], dtype=float),
         flops=np.array([e.flops for e in engines]),
         bytes=np.array([e.bytes for e in engines]),
+        state=np.array([e.state for e in engines], dtype=float),
+        billed_usd=billed,
     )
+    series.fleet_rows["api_usd"].append(fleet.counters.api_usd)
+    series.fleet_rows["backlog"].append(float(len(fleet.backlog)))
 
 
 def _sampler(
-    env: simpy.Environment, engines: list[ReplicaEngine], series: TimeSeries, interval: float
+    env: simpy.Environment,
+    engines: list[ReplicaEngine],
+    series: TimeSeries,
+    interval: float,
+    fleet: Fleet,
 ):
     while True:
-        _sample_now(env, engines, series)
+        _sample_now(env, engines, series, fleet)
         yield env.timeout(interval)

@@ -1,0 +1,247 @@
+"""The HTML report of a run and of a sweep: content, self-containedness, and rendering.
+
+The rendering checks run headless Chromium when one is installed and skip otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import shutil
+import subprocess
+import tomllib
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from simplan import api, catalog, plots
+from simplan.perf import calibration
+from simplan.report import cheapest_point, price, run_answer, sweep_answer, write_report
+
+RUN = """
+name = "Tiny chat <run> & co"
+question = "Do two H100s serve an 8B chat model at 4 req/s within the SLO?"
+[model]
+name = "llama-3.1-8b"
+[hardware]
+gpu = "h100-sxm"
+replicas = 2
+[workload]
+arrival = "poisson"
+rate_per_s = 4.0
+duration_s = 60
+input_tokens = 500
+output_tokens = 150
+[slo]
+ttft_p95_s = 1.0
+tpot_p95_s = 0.05
+[pricing]
+apis = ["gpt-4o", "deepseek-v3"]
+[simulation]
+seed = 3
+warmup_s = 10
+"""
+
+SWEEP = """
+name = "Tiny sweep"
+question = "Which GPU and weights serve an 8B chat model cheapest under the SLO?"
+[model]
+name = "llama-3.1-8b"
+[hardware]
+gpu = "h100-sxm"
+[workload]
+rate_per_s = 2.0
+duration_s = 60
+input_tokens = 500
+output_tokens = 150
+[slo]
+ttft_p95_s = 0.5
+tpot_p95_s = 0.03
+[pricing]
+apis = ["gpt-4o", "deepseek-v3"]
+[sweep]
+"hardware.gpu" = ["a100-sxm4-80gb", "h100-sxm"]
+"model.weights" = ["fp16", "fp8"]
+"hardware.replicas" = [1, 2]
+"workload.rate_per_s" = [2.0, 8.0, 32.0, 128.0]
+"""
+
+
+class _Imgs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.srcs: list[str] = []
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "img":
+            self.srcs.append(a.get("src") or "")
+        if tag in ("script", "link") or (
+            tag == "img" and not (a.get("src") or "").startswith("data:")
+        ):
+            self.external.append(tag)
+
+
+@pytest.fixture(scope="module")
+def run_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, xr.Dataset]:
+    d = tmp_path_factory.mktemp("run")
+    (d / "tiny.toml").write_text(RUN, encoding="utf-8")
+    api.run(d / "tiny.toml", output_dir=d / "out")
+    out = write_report(d / "out")
+    return out, plots.open_results(d / "out")
+
+
+@pytest.fixture(scope="module")
+def sweep_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, xr.Dataset]:
+    d = tmp_path_factory.mktemp("sweep")
+    (d / "tiny_sweep.toml").write_text(SWEEP, encoding="utf-8")
+    api.sweep(d / "tiny_sweep.toml", output=d / "tiny_sweep.nc")
+    out = write_report(d / "tiny_sweep.nc", d / "reports" / "sweep.html")
+    return out, plots.open_results(d / "tiny_sweep.nc")
+
+
+def visible_text(page: str) -> str:
+    """The page's text without tags, unescaped (what a reader sees)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def check_images(page: str, n: int) -> None:
+    parser = _Imgs()
+    parser.feed(page)
+    assert len(parser.srcs) == n
+    assert parser.external == []  # self-contained: no scripts, stylesheets or remote images
+    for src in parser.srcs:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_run_report_states_question_answer_numbers_and_sources(
+    run_report: tuple[Path, xr.Dataset],
+) -> None:
+    path, ds = run_report
+    assert path.name == "report.html"
+    page = path.read_text(encoding="utf-8")
+    text = visible_text(page)
+    summary = json.loads(ds.attrs["summary_json"])
+    # text from the scenario is escaped, never interpreted as markup
+    assert "Tiny chat &lt;run&gt; &amp; co" in page and "<run>" not in page
+    assert "Do two H100s serve an 8B chat model at 4 req/s within the SLO?" in text
+    answer = run_answer(summary, tomllib.loads(ds.attrs["scenario_toml"]))
+    assert answer in text
+    assert answer.startswith("2 replicas of NVIDIA H100")
+    assert f"for ${summary['usd_per_mtok_total']:.2f} per M tokens" in answer
+    assert "gpt-4o" in answer and "deepseek-v3" in answer
+    for number in (
+        f"${summary['usd_per_mtok_total']:,.2f}",
+        f"${summary['monthly_cost_usd']:,.2f}",
+        f"{summary['requests_per_s']:.2f}",
+        f"{summary['ttft_s']['p95'] * 1e3:,.0f} ms",
+        f"${summary['api']['gpt-4o']['monthly_cost_usd']:,.2f}",
+    ):
+        assert number in text, number
+    # sources and dates of every catalog entry used, and the calibration error
+    for entry in (
+        catalog.model("llama-3.1-8b"),
+        catalog.gpu("h100-sxm"),
+        catalog.weights("fp16"),
+        catalog.api("gpt-4o"),
+        catalog.api("deepseek-v3"),
+        catalog.efficiency("hopper"),
+    ):
+        assert entry.source in text and entry.as_of in text
+    assert catalog.gpu("h100-sxm").price_source in text
+    assert f"{calibration()['fit_median_abs_error']:.1%}" in text
+    assert "Infeasibility notes" in text
+    check_images(page, 1)  # the timeline
+
+
+def test_sweep_report_names_the_cheapest_point_and_the_reasons(
+    sweep_report: tuple[Path, xr.Dataset],
+) -> None:
+    path, ds = sweep_report
+    assert path.name == "sweep.html" and path.parent.name == "reports"
+    page = path.read_text(encoding="utf-8")
+    text = visible_text(page)
+    assert "Which GPU and weights serve an 8B chat model cheapest under the SLO?" in text
+    answer = sweep_answer(ds)
+    assert answer in text and answer.startswith("The cheapest configuration meeting the SLO is")
+    best = cheapest_point(ds)
+    assert best is not None
+    cost = ds["usd_per_mtok_total"].where(ds["feasible"] & ds["slo_met"])
+    assert best["usd_per_mtok_total"] == pytest.approx(float(cost.min()), rel=1e-3)
+    assert f"{price(best['usd_per_mtok_total'])} per M tokens" in answer
+    feasible = ds["feasible"].values
+    assert f"{feasible.size:,}" in text and f"{int(feasible.sum()):,}" in text
+    # infeasible points are counted by reason
+    saturated = int((ds["reason"].values == 3).sum())
+    assert saturated > 0
+    assert f"{saturated:,} points: offered load exceeds what the fleet sustains." in text
+    for gid in ("a100-sxm4-80gb", "h100-sxm"):
+        assert catalog.gpu(gid).source in text
+    for wid in ("fp16", "fp8"):
+        assert catalog.weights(wid).source in text
+    assert catalog.efficiency("ampere").source in text
+    check_images(page, len(plots.applicable_kinds(ds)))
+    assert len(plots.applicable_kinds(ds)) == 4
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip("no headless Chromium installed")
+
+
+def _chrome(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        *args,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
+
+
+def test_reports_render_in_headless_chromium(
+    tmp_path: Path,
+    run_report: tuple[Path, xr.Dataset],
+    sweep_report: tuple[Path, xr.Dataset],
+) -> None:
+    import matplotlib.image as mpimg
+
+    binary = _chromium()
+    for i, (path, ds) in enumerate((run_report, sweep_report)):
+        dom = _chrome(binary, tmp_path / f"profile{i}", "--dump-dom", path.resolve().as_uri())
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        assert dom.stdout.count('<img src="data:image/png;base64,') == len(
+            plots.applicable_kinds(ds)
+        )
+        assert "<h1>" in dom.stdout
+    shot = tmp_path / "shot.png"
+    res = _chrome(
+        binary,
+        tmp_path / "profile_shot",
+        f"--screenshot={shot}",
+        "--window-size=1200,2000",
+        run_report[0].resolve().as_uri(),
+    )
+    assert res.returncode == 0 and shot.exists(), res.stderr[-2000:]
+    img = mpimg.imread(shot)[..., :3]
+    pixels = (img * 255).round().astype(np.uint8).reshape(-1, 3)
+    assert len(np.unique(pixels, axis=0)) > 200  # text, tables and a plot: far from blank
+    # the embedded timeline is drawn: its Okabe-Ito orange and sky blue are on screen
+    for rgb in ((0xE6, 0x9F, 0x00), (0x56, 0xB4, 0xE9)):
+        close = np.abs(pixels.astype(int) - np.array(rgb)).max(axis=1) <= 12
+        assert close.sum() > 50, rgb
