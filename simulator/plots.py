@@ -53,7 +53,7 @@ RATE_KEY = "workload.rate_per_s"
 REPLICAS_KEY = "hardware.replicas"
 
 #: Plot kinds in the order ``plot_results`` renders them.
-RUN_KINDS = ("timeline",)
+RUN_KINDS = ("timeline", "fleet")
 SWEEP_KINDS = ("utilization_vs_cost", "cost_vs_volume", "latency_vs_load", "sweep_map")
 KINDS = RUN_KINDS + SWEEP_KINDS
 
@@ -968,10 +968,93 @@ def is_run(ds: xr.Dataset) -> bool:
     return "request" in ds.dims
 
 
+def _is_elastic_run(ds: xr.Dataset) -> bool:
+    """A run whose fleet changed: replicas off/starting/failed, or API overflow."""
+    if "replica_state" not in ds:
+        return False
+    changed = bool((ds["replica_state"].values != 2).any())
+    api = (
+        "api_cost_usd_cum" in ds
+        and float(np.nanmax(ds["api_cost_usd_cum"].values, initial=0.0)) > 0
+    )
+    return changed or api
+
+
+_PART_STYLE = {
+    "reserved": (OKABE_ITO[0], "-"),
+    "on_demand": (OKABE_ITO[1], "--"),
+    "spot": (OKABE_ITO[2], "-."),
+    "api": (OKABE_ITO[3], ":"),
+}
+
+
+def fleet_timeline(run_ds: xr.Dataset, *, max_points: int = 3000) -> Figure:
+    """Provisioned, active and busy replicas, and cumulative cost by part, over time.
+
+    Provisioned counts every replica being paid for (starting, active, draining or
+    failed); busy counts active replicas with at least one running sequence. Cost is
+    split into reserved, on-demand and spot replica-hours and the overflow API.
+    """
+    ds = run_ds
+    t = ds["time"].values.astype(float)
+    hours = t.size > 0 and float(t.max()) > 3 * 3600
+    scale = 3600.0 if hours else 1.0
+    state = ds["replica_state"].transpose("time", "replica").values
+    batch = ds["batch_size"].transpose("time", "replica").values
+    counts = np.stack(
+        [
+            ((state >= 1) & (state <= 4)).sum(axis=1),
+            (state == 2).sum(axis=1),
+            ((state == 2) & (batch > 0)).sum(axis=1),
+        ],
+        axis=1,
+    ).astype(float)
+    tb, cb, _ = _bin(t, counts, max_points)
+    fig = _figure((8.0, 6.5))
+    ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    for k, (label, ls) in enumerate(
+        (("provisioned (billed)", "-"), ("active", "--"), ("busy (running sequences)", ":"))
+    ):
+        ax1.plot(
+            tb / scale, cb[:, k], ls, color=OKABE_ITO[k + 4], label=label, drawstyle="steps-post"
+        )
+    ax1.set_ylabel("replicas")
+    ax1.yaxis.get_major_locator().set_params(integer=True)
+    ax1.legend(loc="upper left", fontsize=8, ncol=3)
+    ax1.grid(alpha=0.3)
+    cost = ds["cost_usd_cum"].transpose("time", "replica").values
+    pricing = (
+        [str(p) for p in ds["replica_pricing"].values]
+        if "replica_pricing" in ds.coords
+        else ["on_demand"] * cost.shape[1]
+    )
+    for part in ("reserved", "on_demand", "spot"):
+        cols = [i for i, p in enumerate(pricing) if p == part]
+        if not cols:
+            continue
+        color, ls = _PART_STYLE[part]
+        ax2.plot(
+            t / scale,
+            cost[:, cols].sum(axis=1),
+            ls,
+            color=color,
+            label=f"{part.replace('_', '-')} replicas",
+        )
+    if "api_cost_usd_cum" in ds:
+        color, ls = _PART_STYLE["api"]
+        ax2.plot(t / scale, ds["api_cost_usd_cum"].values, ls, color=color, label="overflow API")
+    ax2.set_ylabel("cumulative cost (USD)")
+    ax2.set_xlabel("simulated time (h)" if hours else "simulated time (s)")
+    ax2.legend(loc="upper left", fontsize=8)
+    ax2.grid(alpha=0.3)
+    _titles(fig, ds, "Fleet size and cost over simulated time")
+    return fig
+
+
 def applicable_kinds(ds: xr.Dataset) -> list[str]:
     """The plot kinds that apply to a dataset, in rendering order."""
     if is_run(ds):
-        return list(RUN_KINDS)
+        return ["timeline", "fleet"] if _is_elastic_run(ds) else ["timeline"]
     if "usd_per_mtok_total" not in ds:
         return []
     kinds = ["utilization_vs_cost", "cost_vs_volume"]
@@ -997,6 +1080,8 @@ def render(ds: xr.Dataset, kind: str) -> Figure:
 def _render(ds: xr.Dataset, kind: str) -> Figure:
     if kind == "timeline":
         return run_timeline(ds)
+    if kind == "fleet":
+        return fleet_timeline(ds)
     if kind == "utilization_vs_cost":
         return utilization_vs_cost(ds)
     if kind == "cost_vs_volume":

@@ -268,3 +268,33 @@ def test_spot_interruptions_requeue_and_replace() -> None:
     assert e["spot_interruptions"] > 0 and e["requests_requeued"] > 0
     assert e["replicas_provisioned"] >= e["spot_interruptions"] - 2
     assert summarize(res)["requests_completed"] == res.requests.n
+
+
+def test_fleet_plot_shows_replicas_and_cost_by_part(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from simplan import api
+    from simplan.plots import fleet_timeline, open_results
+
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[model]\nname = "llama-3.1-8b"\n[hardware]\ngpu = "a100-sxm4-80gb"\n'
+        '[[hardware.pools]]\ngpu = "a100-sxm4-80gb"\npricing = "reserved"\n'
+        "[autoscaling]\nmin_replicas = 0\nmax_replicas = 3\ninterval_s = 10\n"
+        "scale_down_delay_s = 30\ninstance_start_s = 5\n"
+        '[overflow]\napi = "gpt-4o-mini"\nrate_cap_per_s = 4\n'
+        "[workload]\nrate_per_s = 8\nduration_s = 300\ninput_tokens = 300\noutput_tokens = 80\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    api.run(path, output_dir=out)
+    paths = api.plot(out, out_dir=tmp_path / "plots")
+    assert {p.name for p in paths} >= {"timeline.png", "fleet.png", "fleet.svg"}
+    fig = fleet_timeline(open_results(out))
+    top, bottom = fig.axes[:2]
+    assert {t.get_text() for t in top.get_legend().get_texts()} == {
+        "provisioned (billed)",
+        "active",
+        "busy (running sequences)",
+    }
+    labels = {t.get_text() for t in bottom.get_legend().get_texts()}
+    assert {"reserved replicas", "on-demand replicas", "overflow API"} <= labels
+    assert "USD" in bottom.get_ylabel()
