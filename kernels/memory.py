@@ -19,7 +19,7 @@ import math
 import numpy as np
 from simplan.kernels import layout as c
 from simplan.kernels._jit import kernel, vectorized
-from simplan.kernels.roofline import kv_elems_per_token_per_layer
+from simplan.kernels.roofline import attention_params, kv_elems_per_token_per_layer
 
 
 @kernel
@@ -27,20 +27,7 @@ def layer_params_per_gpu(cfg):
     """Linear-layer parameters of one pipeline stage held by one GPU (average stage)."""
     tp = cfg[c.TP]
     h = cfg[c.H]
-    heads = cfg[c.NH] / tp
-    if cfg[c.MLA] > 0.0:
-        qk = cfg[c.QK_NOPE] + cfg[c.QK_ROPE]
-        if cfg[c.Q_LORA] > 0.0:
-            # the low-rank down-projections are replicated on every TP rank
-            attn = h * cfg[c.Q_LORA] + cfg[c.Q_LORA] * heads * qk
-        else:
-            attn = h * heads * qk
-        attn += h * (cfg[c.KV_LORA] + cfg[c.QK_ROPE])
-        attn += cfg[c.KV_LORA] * heads * (cfg[c.QK_NOPE] + cfg[c.V_HD])
-        attn += heads * cfg[c.V_HD] * h
-    else:
-        kvh = max(cfg[c.NKV] / tp, 1.0)
-        attn = h * (heads + 2.0 * kvh) * cfg[c.HD] + heads * cfg[c.HD] * h
+    attn = attention_params(cfg, cfg[c.NH] / tp, max(cfg[c.NKV] / tp, 1.0))
     mats = 2.0 + cfg[c.GATED]
     dense_mlp = mats * h * cfg[c.I] / tp
     layers = math.ceil(cfg[c.L] / cfg[c.PP])

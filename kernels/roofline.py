@@ -337,24 +337,34 @@ def step_flops_and_bytes(
 
 
 @kernel
+def attention_params(cfg, heads, kv_heads):
+    """Attention projection parameters of one layer for ``heads`` query heads.
+
+    Pass the whole model's heads for model totals, or one GPU's share for per-GPU
+    weights (MLA's low-rank down-projections are replicated on every TP rank, so they
+    do not shrink with ``heads``).
+    """
+    h = cfg[c.H]
+    if cfg[c.MLA] > 0.0:
+        qk = cfg[c.QK_NOPE] + cfg[c.QK_ROPE]
+        if cfg[c.Q_LORA] > 0.0:
+            attn = h * cfg[c.Q_LORA] + cfg[c.Q_LORA] * heads * qk
+        else:
+            attn = h * heads * qk
+        attn += h * (cfg[c.KV_LORA] + cfg[c.QK_ROPE])
+        attn += cfg[c.KV_LORA] * heads * (cfg[c.QK_NOPE] + cfg[c.V_HD])
+        return attn + heads * cfg[c.V_HD] * h
+    return h * (heads + 2.0 * kv_heads) * cfg[c.HD] + heads * cfg[c.HD] * h
+
+
+@kernel
 def _param_counts(cfg, t):
     """(active params per token, all layer params, params a batch of t tokens reads).
 
     Whole-model counts (not per GPU), for FLOP and byte accounting.
     """
     h = cfg[c.H]
-    nh = cfg[c.NH]
-    if cfg[c.MLA] > 0.0:
-        qk = cfg[c.QK_NOPE] + cfg[c.QK_ROPE]
-        if cfg[c.Q_LORA] > 0.0:
-            attn = h * cfg[c.Q_LORA] + cfg[c.Q_LORA] * nh * qk
-        else:
-            attn = h * nh * qk
-        attn += h * (cfg[c.KV_LORA] + cfg[c.QK_ROPE])
-        attn += cfg[c.KV_LORA] * nh * (cfg[c.QK_NOPE] + cfg[c.V_HD])
-        attn += nh * cfg[c.V_HD] * h
-    else:
-        attn = h * (nh + 2.0 * cfg[c.NKV]) * cfg[c.HD] + nh * cfg[c.HD] * h
+    attn = attention_params(cfg, cfg[c.NH], cfg[c.NKV])
     mats = 2.0 + cfg[c.GATED]
     dense_mlp = mats * h * cfg[c.I]
     lm = h * cfg[c.V]
