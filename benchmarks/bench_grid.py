@@ -14,7 +14,6 @@ import argparse
 import time
 
 import numpy as np
-
 from simplan.kernels.grid import capacity_many, operating_point_many
 from simplan.perf import replica_from_ids
 from simplan.scenario import scenario_from_dict
