@@ -182,3 +182,84 @@ def operating_point_many(cfgs, rate, i_len, o_len, r_max):
         out[i, 4] = tpot
         out[i, 5] = e2e
     return out
+
+
+#: Rates tabulated per configuration for grid interpolation (denser towards saturation).
+TABLE_RATES = 257
+
+
+@vectorized
+def operating_table(cfgs, i_len, o_len, r_max):
+    """Per configuration, the operating point over a grid of rates in (0, r_max).
+
+    Returns (rates, values): rates is (n, TABLE_RATES); values is (n, TABLE_RATES, 6)
+    with the columns of :func:`operating_point_many`. The grid is
+    ``r_max * (1 - (1 - u)**2)`` for u uniform in [0, 1), so it is densest where
+    latency rises steeply near saturation.
+    """
+    n = cfgs.shape[0]
+    k = TABLE_RATES
+    rates = np.empty((n, k))
+    values = np.empty((n, k, 6))
+    for i in range(n):
+        for j in range(k):
+            u = j / k
+            rate = r_max[i] * (1.0 - (1.0 - u) ** 2)
+            rate = max(rate, r_max[i] * 1e-6)
+            rates[i, j] = rate
+            b, tau, sat = operating_point(cfgs[i], rate, i_len[i], o_len[i], r_max[i])
+            ttft, tpot, e2e = latency_estimate(cfgs[i], rate, i_len[i], o_len[i], b, tau, r_max[i])
+            values[i, j, 0] = b
+            values[i, j, 1] = tau
+            values[i, j, 2] = sat
+            values[i, j, 3] = ttft
+            values[i, j, 4] = tpot
+            values[i, j, 5] = e2e
+    return rates, values
+
+
+@vectorized
+def interpolate_points(rates, values, group, rate, r_max):
+    """Operating points of many grid points by linear interpolation in their group's table.
+
+    ``group[p]`` indexes the table of point p; points at or above ``r_max`` are
+    saturated (latencies infinite, the batch and iteration time those at the limit).
+    Returns an (n, 6) array like :func:`operating_point_many`.
+    """
+    n = group.shape[0]
+    k = rates.shape[1]
+    out = np.empty((n, 6))
+    for p in range(n):
+        g = group[p]
+        r = rate[p]
+        if not r < r_max[g]:
+            out[p, 0] = values[g, k - 1, 0]
+            out[p, 1] = values[g, k - 1, 1]
+            out[p, 2] = 1.0
+            out[p, 3] = math.inf
+            out[p, 4] = values[g, k - 1, 4]
+            out[p, 5] = math.inf
+            continue
+        # binary search for the bracketing table rates (clamped at both ends)
+        lo = 0
+        hi = k - 1
+        if r <= rates[g, 0]:
+            hi = 0
+        elif r >= rates[g, k - 1]:
+            lo = k - 1
+        else:
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if rates[g, mid] <= r:
+                    lo = mid
+                else:
+                    hi = mid
+        if hi == 0 or hi == lo:
+            for v in range(6):
+                out[p, v] = values[g, hi, v]
+            continue
+        w = (r - rates[g, lo]) / (rates[g, hi] - rates[g, lo])
+        for v in range(6):
+            out[p, v] = values[g, lo, v] + w * (values[g, hi, v] - values[g, lo, v])
+        out[p, 2] = 0.0
+    return out

@@ -26,6 +26,8 @@ from simplan import catalog
 from simplan.errors import Problem, ScenarioError, format_key_path, nearest
 
 PositiveInt = Annotated[int, Field(ge=1)]
+#: Token lengths beyond ten million are no real request (and overflow int64 arithmetic).
+TokenCount = Annotated[int, Field(ge=1, le=10_000_000)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
@@ -129,9 +131,9 @@ class PoolSection(_Section):
     """One pool of identical replicas in a mixed fleet."""
 
     gpu: str
-    tp: PositiveInt = 1
-    pp: PositiveInt = 1
-    replicas: PositiveInt = 1
+    tp: PositiveInt = Field(default=1, le=64)
+    pp: PositiveInt = Field(default=1, le=256)
+    replicas: PositiveInt = Field(default=1, le=4096)
     pricing: Pricing = "on_demand"
     price_usd_per_gpu_hour: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     interruptions_per_hour: float = Field(
@@ -182,13 +184,13 @@ class EngineSection(_Section):
 
 class FixedLength(_Section):
     distribution: Literal["fixed"]
-    value: PositiveInt
+    value: TokenCount
 
 
 class UniformLength(_Section):
     distribution: Literal["uniform"]
-    low: PositiveInt
-    high: PositiveInt
+    low: TokenCount
+    high: TokenCount
 
     @model_validator(mode="after")
     def _ordered(self) -> UniformLength:
@@ -201,10 +203,10 @@ class NormalLength(_Section):
     """Normal or lognormal token lengths given by their mean and standard deviation."""
 
     distribution: Literal["normal", "lognormal"]
-    mean: float = Field(gt=0, allow_inf_nan=False)
-    std: float = Field(ge=0, allow_inf_nan=False)
-    min: PositiveInt = 1
-    max: PositiveInt | None = None
+    mean: float = Field(gt=0, le=1e7, allow_inf_nan=False)
+    std: float = Field(ge=0, le=1e8, allow_inf_nan=False)
+    min: TokenCount = 1
+    max: TokenCount | None = None
 
 
 class EmpiricalLength(_Section):
@@ -228,12 +230,12 @@ class WorkloadSection(_Section):
         default=1.0, gt=0, le=1e4, description="Gamma arrivals: squared coefficient of variation."
     )
     concurrency: PositiveInt | None = Field(default=None, le=1_000_000)
-    think_time_s: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    think_time_s: float = Field(default=0.0, ge=0, le=86_400.0, allow_inf_nan=False)
     duration_s: float | None = Field(default=None, gt=0, le=10 * 365 * 86400, allow_inf_nan=False)
     num_requests: PositiveInt | None = Field(default=None, le=100_000_000)
-    input_tokens: PositiveInt | LengthSpec = 512
-    output_tokens: PositiveInt | LengthSpec = 256
-    diurnal: list[Annotated[float, Field(ge=0, allow_inf_nan=False)]] | None = Field(
+    input_tokens: TokenCount | LengthSpec = 512
+    output_tokens: TokenCount | LengthSpec = 256
+    diurnal: list[Annotated[float, Field(ge=0, le=1e3, allow_inf_nan=False)]] | None = Field(
         default=None, min_length=24, max_length=24, description="24 hourly rate multipliers."
     )
     trace: str | None = Field(default=None, min_length=1, description="CSV path (see docs).")
@@ -282,8 +284,8 @@ class AutoscalingSection(_Section):
         description="target_utilization / scheduled: share of each replica's capacity under "
         "the SLO; queue_length: outstanding requests per replica; kv_load: KV-cache share.",
     )
-    min_replicas: int = Field(default=1, ge=0, le=10_000)
-    max_replicas: PositiveInt = Field(default=8, le=10_000)
+    min_replicas: int = Field(default=1, ge=0, le=4096)
+    max_replicas: PositiveInt = Field(default=8, le=4096)
     interval_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     scale_down_delay_s: float = Field(default=300.0, ge=0, allow_inf_nan=False)
     instance_start_s: float = Field(
@@ -419,8 +421,8 @@ class SimulationSection(_Section):
 
 
 class RangeAxis(_Section):
-    start: FiniteFloat
-    stop: FiniteFloat
+    start: float = Field(ge=-1e15, le=1e15, allow_inf_nan=False)
+    stop: float = Field(ge=-1e15, le=1e15, allow_inf_nan=False)
     num: PositiveInt = Field(le=100_000)
     log: bool = False
 
@@ -732,6 +734,12 @@ def read_scenario_dict(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"not valid TOML: {exc}", source=str(p)) from None
+    except RecursionError:
+        raise ScenarioError(
+            "not a usable TOML file: tables or arrays nested too deeply", source=str(p)
+        ) from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise ScenarioError(f"not a usable TOML file: {exc}", source=str(p)) from None
 
 
 def load_scenario(path: str | Path) -> Scenario:

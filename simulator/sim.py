@@ -182,7 +182,8 @@ def simulate(
     chunk = max(expected_end / 200.0, 1e-3)
     while not all_done.triggered and env.now < cap:
         # stop exactly when the last request finishes, or at the next progress tick
-        env.run(until=env.any_of([all_done, env.timeout(min(chunk, cap - env.now))]))
+        step = max(chunk, env.now / 50.0)  # runs that outlast the estimate take larger steps
+        env.run(until=env.any_of([all_done, env.timeout(min(step, cap - env.now))]))
         if progress is not None:
             progress(min(env.now, max(horizon, expected_end)), max(horizon, expected_end))
     _sample_now(env, engines, series, fleet)
@@ -450,7 +451,10 @@ def _closed_user(
             waiters.pop(req, None)
             yield env.timeout(1e-3)  # a rejected request: do not spin at the same instant
         if w.think_time_s > 0:
-            yield env.timeout(float(rng.exponential(w.think_time_s)))
+            think = float(rng.exponential(w.think_time_s))
+            if w.duration_s is not None:
+                think = min(think, max(w.duration_s - env.now, 0.0))  # the run ends first
+            yield env.timeout(think)
 
 
 def _closed_end(env: simpy.Environment, users: list, state: dict, all_done: simpy.Event):

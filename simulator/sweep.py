@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from simplan import __version__, catalog
-from simplan.cost import HOURS_PER_MONTH, pool_usd_per_hour, selected_apis
+from simplan.cost import HOURS_PER_MONTH, selected_apis
 from simplan.errors import InfeasibleError, SimplanError
 from simplan.perf import EngineKnobs, build_replica, does_not_fit_reason
 from simplan.scenario import (
@@ -152,80 +152,134 @@ def _point_scenario(
 
 
 def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[str, np.ndarray]:
-    """Evaluate every grid point with the steady-state kernels; returns flat arrays."""
-    from simplan.kernels.grid import capacity_many, operating_point_many
+    """Evaluate every grid point with the steady-state kernels; returns flat arrays.
+
+    Axes that change the replica (model, GPU, parallelism, engine, lengths) define groups;
+    each group is validated and tabulated once (capacity, and its operating point over a
+    grid of rates). Every point is then an interpolation in its group's table, with the
+    cheap axes (rate, replicas, pricing) broadcast in numpy, so a grid of millions of
+    points takes seconds.
+    """
+    from simplan.kernels.grid import capacity_many, interpolate_points, operating_table
 
     shape = tuple(len(a.values) for a in axes)
     n = int(np.prod(shape)) if shape else 1
     expensive = [i for i, a in enumerate(axes) if a.key not in CHEAP_AXES]
-    groups: dict[tuple[int, ...], int] = {}
-    group_of = np.zeros(n, dtype=np.int64)
+    exp_shape = tuple(shape[i] for i in expensive)
+    reps: list[Scenario] = []
     cfgs: list[np.ndarray] = []
     group_reason: list[int] = []
     lens: list[tuple[float, float]] = []
     limits: list[tuple[float, float]] = []
-    scenarios: list[Scenario] = []
-    for p, idx in enumerate(itertools.product(*(range(s) for s in shape))):
-        sc = _point_scenario(raw, axes, idx, source)
-        scenarios.append(sc)
-        gkey = tuple(idx[i] for i in expensive)
-        if gkey not in groups:
-            # one replica configuration per combination of the axes that change it
-            groups[gkey] = len(cfgs)
-            cfg, why = _replica_cfg(sc)
-            cfgs.append(cfg)
-            group_reason.append(why)
-            lens.append(
-                (
-                    _mean_length(sc.workload.input_tokens, sc),
-                    _mean_length(sc.workload.output_tokens, sc),
-                )
+    for gidx in itertools.product(*(range(k) for k in exp_shape)):
+        idx = [0] * len(axes)
+        for k, i in enumerate(expensive):
+            idx[i] = gidx[k]
+        sc = _point_scenario(raw, axes, tuple(idx), source)
+        cfg, why = _replica_cfg(sc)
+        reps.append(sc)
+        cfgs.append(cfg)
+        group_reason.append(why)
+        lens.append(
+            (
+                _mean_length(sc.workload.input_tokens, sc),
+                _mean_length(sc.workload.output_tokens, sc),
             )
-            limits.append(_slo_limits(sc))
-        group_of[p] = groups[gkey]
-    reason = np.asarray(group_reason, dtype=np.int8)[group_of]
-    cfg_arr = np.ascontiguousarray(np.stack(cfgs))
-    i_len = np.array([x[0] for x in lens])
-    o_len = np.array([x[1] for x in lens])
-    cap = capacity_many(
-        cfg_arr, i_len, o_len, np.array([x[0] for x in limits]), np.array([x[1] for x in limits])
-    )
-    replicas = np.array([float(sc.hardware.replicas) for sc in scenarios])
-    rate = np.array([float(sc.workload.rate_per_s or 0.0) for sc in scenarios])
-    g = group_of
-    r_max = cap[g, 1]
-    op = operating_point_many(
-        np.ascontiguousarray(cfg_arr[g]), rate / replicas, i_len[g], o_len[g], r_max
-    )
-    feasible = reason == 0
-    served = np.minimum(rate / replicas, r_max) * replicas
-    out = _derived(scenarios, served, rate, i_len[g], o_len[g])
-    out["ttft_s"] = op[:, 3]
-    out["tpot_s"] = op[:, 4]
-    out["e2e_s"] = op[:, 5]
-    out["utilization"] = np.minimum(rate / replicas / np.where(r_max > 0, r_max, np.nan), 1.0)
-    out["max_rate_per_s"] = r_max * replicas
-    out["max_rate_under_slo_per_s"] = cap[g, 2] * replicas
-    saturated = (op[:, 2] > 0.5) & feasible
-    reason[saturated] = 3
-    ttft_lim = np.array([limits[k][0] for k in g])
-    tpot_lim = np.array([limits[k][1] for k in g])
-    out["slo_met"] = (reason == 0) & (op[:, 3] <= ttft_lim) & (op[:, 4] <= tpot_lim)
-    out["reason"] = reason
-    for name in VARIABLES:
-        if name in (
-            "fleet_usd_per_hour",
-            "monthly_cost_usd",
-            "monthly_tokens",
-            "tokens_per_request",
-            "replica_usd_per_hour",
-        ):
-            continue
-        out[name] = (
-            np.where(reason == 0, out[name], np.nan)
-            if name != "max_rate_per_s"
-            else (np.where(reason == 1, np.nan, out[name]))
         )
+        limits.append(_slo_limits(sc))
+    index = np.indices(shape).reshape(len(axes), n) if shape else np.zeros((0, 1), np.int64)
+    group = (
+        np.ravel_multi_index(tuple(index[i] for i in expensive), exp_shape)
+        if expensive
+        else np.zeros(n, dtype=np.int64)
+    )
+    reason = np.asarray(group_reason, dtype=np.int8)[group]
+
+    cfg_arr = np.ascontiguousarray(np.stack(cfgs))
+    g_in = np.array([x[0] for x in lens])
+    g_out = np.array([x[1] for x in lens])
+    g_ttft = np.array([x[0] for x in limits])
+    g_tpot = np.array([x[1] for x in limits])
+    cap = capacity_many(cfg_arr, g_in, g_out, g_ttft, g_tpot)
+    r_max_g = cap[:, 1]
+    rates_tab, values_tab = operating_table(cfg_arr, g_in, g_out, r_max_g)
+
+    def cheap(key: str, default: Any) -> np.ndarray:
+        for i, a in enumerate(axes):
+            if a.key == key:
+                return np.asarray(a.values, dtype=object)[index[i]]
+        return np.full(n, default, dtype=object)
+
+    base = reps[0]
+    rate = cheap("workload.rate_per_s", base.workload.rate_per_s or 0.0).astype(float)
+    replicas = cheap("hardware.replicas", base.hardware.replicas).astype(float)
+    pricing = cheap("hardware.pricing", base.hardware.pricing)
+    override = cheap("hardware.price_usd_per_gpu_hour", base.hardware.price_usd_per_gpu_hour)
+    # price per GPU-hour: the override where given, else the group's GPU in that mode
+    gpu_of_group = [sc.hardware.gpu for sc in reps]
+    modes = sorted({str(m) for m in pricing})
+    table = np.array([[catalog.gpu(g).price_usd_per_hour(m) for m in modes] for g in gpu_of_group])
+    mode_idx = np.searchsorted(np.array(modes), pricing.astype(str))
+    gpu_price = table[group, mode_idx]
+    has_override = np.array([o is not None for o in override])
+    gpu_price = np.where(
+        has_override, np.where(has_override, override, 0.0).astype(float), gpu_price
+    )
+    gpus_per_replica = np.array([sc.hardware.tp * sc.hardware.pp for sc in reps])[group]
+    i_len, o_len = g_in[group], g_out[group]
+    r_max = r_max_g[group]
+    per_replica = rate / replicas
+    op = interpolate_points(rates_tab, values_tab, group, per_replica, r_max_g)
+
+    fleet_usd = replicas * gpus_per_replica * gpu_price
+    served = np.minimum(per_replica, r_max) * replicas
+    out_tps = served * o_len
+    in_tps = served * i_len
+    fixed_monthly = np.array(
+        [
+            float(sc.workload.monthly_tokens) if sc.workload.monthly_tokens is not None else np.nan
+            for sc in reps
+        ]
+    )[group]
+    monthly_tokens = np.where(
+        np.isnan(fixed_monthly), rate * (i_len + o_len) * HOURS_PER_MONTH * 3600.0, fixed_monthly
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: dict[str, np.ndarray] = {
+            "output_tokens_per_s": out_tps,
+            "input_tokens_per_s": in_tps,
+            "tokens_per_request": i_len + o_len,
+            "replica_usd_per_hour": gpus_per_replica * gpu_price,
+            "ttft_p95_s": np.full(n, np.nan),
+            "tpot_p95_s": np.full(n, np.nan),
+            "fleet_usd_per_hour": fleet_usd,
+            "usd_per_mtok_output": fleet_usd / (out_tps * 3600.0) * 1e6,
+            "usd_per_mtok_total": fleet_usd / ((out_tps + in_tps) * 3600.0) * 1e6,
+            "monthly_cost_usd": fleet_usd * HOURS_PER_MONTH,
+            "monthly_tokens": monthly_tokens,
+            "ttft_s": op[:, 3],
+            "tpot_s": op[:, 4],
+            "e2e_s": op[:, 5],
+            "utilization": np.minimum(per_replica / np.where(r_max > 0, r_max, np.nan), 1.0),
+            "max_rate_per_s": r_max * replicas,
+            "max_rate_under_slo_per_s": cap[group, 2] * replicas,
+        }
+    saturated = (op[:, 2] > 0.5) & (reason == 0)
+    reason[saturated] = 3
+    out["slo_met"] = (reason == 0) & (op[:, 3] <= g_ttft[group]) & (op[:, 4] <= g_tpot[group])
+    out["reason"] = reason
+    keep = (
+        "fleet_usd_per_hour",
+        "monthly_cost_usd",
+        "monthly_tokens",
+        "tokens_per_request",
+        "replica_usd_per_hour",
+    )
+    for name in VARIABLES:
+        if name in keep:
+            continue
+        mask = (reason == 1) | (reason == 2) if name == "max_rate_per_s" else reason != 0
+        out[name] = np.where(mask, np.nan, out[name])
     out["feasible"] = reason == 0
     return out
 
@@ -250,59 +304,18 @@ def _replica_cfg(sc: Scenario) -> tuple[np.ndarray, int]:
         )
     except InfeasibleError:
         cfg = np.zeros(c.NCFG)
+        # a harmless placeholder configuration so compiled kernels stay finite
+        cfg[:] = build_replica(
+            catalog.model("llama-3.1-8b"),
+            catalog.gpu("h100-sxm"),
+            catalog.weights("fp16"),
+            catalog.kv_cache("fp16"),
+        ).cfg
         cfg[c.MAX_NUM_SEQS] = 0.0
         return cfg, 2
     if does_not_fit_reason(replica, 1, 1) is not None:
         return replica.cfg, 1
     return replica.cfg, 0
-
-
-def _derived(
-    scenarios: list[Scenario],
-    served_rate: np.ndarray,
-    offered_rate: np.ndarray,
-    i_len: np.ndarray,
-    o_len: np.ndarray,
-) -> dict[str, np.ndarray]:
-    """Throughput and cost columns shared by both evaluators."""
-    fleet_usd = np.array(
-        [
-            pool_usd_per_hour(
-                sc.hardware.gpu,
-                sc.hardware.replicas * sc.hardware.tp * sc.hardware.pp,
-                sc.hardware.pricing,
-                sc.hardware.price_usd_per_gpu_hour,
-            )
-            for sc in scenarios
-        ]
-    )
-    out_tps = served_rate * o_len
-    in_tps = served_rate * i_len
-    with np.errstate(divide="ignore", invalid="ignore"):
-        usd_out = fleet_usd / (out_tps * 3600.0) * 1e6
-        usd_tot = fleet_usd / ((out_tps + in_tps) * 3600.0) * 1e6
-    monthly_tokens = np.array(
-        [
-            float(sc.workload.monthly_tokens)
-            if sc.workload.monthly_tokens is not None
-            else float(r) * (i + o) * HOURS_PER_MONTH * 3600.0
-            for sc, r, i, o in zip(scenarios, offered_rate, i_len, o_len, strict=True)
-        ]
-    )
-    replicas = np.array([float(sc.hardware.replicas) for sc in scenarios])
-    return {
-        "output_tokens_per_s": out_tps,
-        "input_tokens_per_s": in_tps,
-        "tokens_per_request": i_len + o_len,
-        "replica_usd_per_hour": fleet_usd / replicas,
-        "ttft_p95_s": np.full(len(scenarios), np.nan),
-        "tpot_p95_s": np.full(len(scenarios), np.nan),
-        "fleet_usd_per_hour": fleet_usd,
-        "usd_per_mtok_output": usd_out,
-        "usd_per_mtok_total": usd_tot,
-        "monthly_cost_usd": fleet_usd * HOURS_PER_MONTH,
-        "monthly_tokens": monthly_tokens,
-    }
 
 
 # --- the simulate evaluator ------------------------------------------------------------

@@ -162,7 +162,7 @@ def sample_lengths(
 
 def _read_column(path: Path, column: str, key_path: str) -> np.ndarray:
     rows = _read_csv(path, key_path)
-    header = rows[0] if rows else []
+    header = rows[0][1] if rows else []
     if column not in header:
         raise ScenarioError(
             f"{key_path}: CSV has no column {column!r} (columns: {', '.join(header)})",
@@ -170,18 +170,14 @@ def _read_column(path: Path, column: str, key_path: str) -> np.ndarray:
         )
     col = header.index(column)
     out = []
-    for line_no, row in enumerate(rows[1:], start=2):
-        try:
-            v = int(float(row[col]))
-        except (ValueError, IndexError):
+    for line_no, row in rows[1:]:
+        cell = row[col] if col < len(row) else ""
+        v = _token_count(cell)
+        if v is None:
             raise ScenarioError(
-                f"line {line_no}: column {column!r} = {row[col] if col < len(row) else ''!r} "
-                "is not a number",
+                f"line {line_no}: column {column!r} = {cell!r} is not a token count "
+                f"(a whole number from 1 to {MAX_TOKENS:,})",
                 source=str(path),
-            ) from None
-        if v < 1:
-            raise ScenarioError(
-                f"line {line_no}: column {column!r} = {v} must be >= 1", source=str(path)
             )
         out.append(v)
     if not out:
@@ -189,18 +185,40 @@ def _read_column(path: Path, column: str, key_path: str) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
-def _read_csv(path: Path, key_path: str) -> list[list[str]]:
+#: The largest token count a CSV cell may hold (as the scenario schema allows).
+MAX_TOKENS = 10_000_000
+
+
+def _token_count(cell: str) -> int | None:
+    """A CSV cell as a token count in 1..MAX_TOKENS, or None."""
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            return [row for row in csv.reader(fh) if row]
+        x = float(cell)
+    except ValueError:
+        return None
+    if not math.isfinite(x) or x < 1 or x > MAX_TOKENS:
+        return None
+    return int(x)
+
+
+def _read_csv(path: Path, key_path: str) -> list[tuple[int, list[str]]]:
+    """Non-empty CSV rows with their line numbers in the file (a BOM is ignored)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            out = []
+            for row in reader:
+                if row and any(cell.strip() for cell in row):
+                    out.append((reader.line_num, row))
+            return out
     except FileNotFoundError:
         raise ScenarioError(f"{key_path}: no such CSV file", source=str(path)) from None
     except UnicodeDecodeError:
         raise ScenarioError(f"{key_path}: CSV is not UTF-8 text", source=str(path)) from None
-    except OSError as exc:
-        raise ScenarioError(
-            f"{key_path}: cannot read CSV: {exc.strerror}", source=str(path)
-        ) from None
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ScenarioError(f"{key_path}: cannot read CSV: {why}", source=str(path)) from None
+    except csv.Error as exc:
+        raise ScenarioError(f"{key_path}: not a readable CSV: {exc}", source=str(path)) from None
 
 
 # --- traces ----------------------------------------------------------------------------
@@ -223,7 +241,7 @@ def read_trace(path: Path) -> Requests:
     rows = _read_csv(path, "workload.trace")
     if len(rows) < 2:
         raise ScenarioError("workload.trace: the trace has no requests", source=str(path))
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in rows[0][1]]
     idx = {}
     for role, names in TRACE_COLUMNS.items():
         found = next((header.index(n) for n in names if n in header), None)
@@ -237,23 +255,26 @@ def read_trace(path: Path) -> Requests:
     ts: list[float] = []
     inp: list[int] = []
     out: list[int] = []
-    for line_no, row in enumerate(rows[1:], start=2):
+    for line_no, row in rows[1:]:
         try:
             raw_t = row[idx["timestamp"]].strip()
             try:
                 t = float(raw_t)
             except ValueError:
                 t = _iso_seconds(raw_t)
-            i = int(float(row[idx["input"]]))
-            o = int(float(row[idx["output"]]))
-        except (ValueError, IndexError):
+            i = _token_count(row[idx["input"]])
+            o = _token_count(row[idx["output"]])
+            if i is None or o is None:
+                raise ValueError
+        except (ValueError, IndexError, OverflowError):
             raise ScenarioError(
-                f"line {line_no}: cannot read timestamp/input/output from {','.join(row)!r}",
+                f"line {line_no}: cannot read {','.join(row)!r}: need a timestamp (seconds or "
+                f"ISO-8601) and token counts from 1 to {MAX_TOKENS:,}",
                 source=str(path),
             ) from None
-        if not math.isfinite(t) or i < 1 or o < 1:
+        if not math.isfinite(t) or abs(t) > 1e12:
             raise ScenarioError(
-                f"line {line_no}: need a finite timestamp and token counts >= 1, "
+                f"line {line_no}: need a finite timestamp (seconds or ISO-8601), "
                 f"got {','.join(row)!r}",
                 source=str(path),
             )

@@ -54,8 +54,9 @@ def main() -> None:
     stats = summarize_errors(validate_rows(max_load=False))
     # The spread of the signed error over every predicted row (max-load rows included),
     # used by `simplan plan` to put a band on its recommendation.
-    signed = np.array([r.rel_error for r in validate_rows(max_load=True)
-                       if r.rel_error is not None])
+    signed = np.array(
+        [r.rel_error for r in validate_rows(max_load=True) if r.rel_error is not None]
+    )
     p10, p90 = (float(q) for q in np.percentile(signed, [10, 90]))
     print(f"iteration_overhead_s = {t_iter:.6g}\nkernel_overhead_scale = {k_scale:.4g}")
     print(f"loss = {res.fun:.5f} after {res.nfev} evaluations")
