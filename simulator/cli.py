@@ -557,7 +557,11 @@ def plan(
         "TPOT",
         "load",
     ):
-        t.add_column(col, justify="left" if col in ("gpu", "weights", "pricing") else "right")
+        t.add_column(
+            col,
+            justify="left" if col in ("gpu", "weights", "pricing") else "right",
+            overflow="fold",
+        )
     for r in rows:
         band = r["band"]["monthly_cost_usd"]
         t.add_row(
@@ -567,8 +571,8 @@ def plan(
             r["pricing"],
             str(r["replicas"]),
             str(r["gpus"]),
-            _usd(r["monthly_cost_usd"]),
-            f"{_usd(band[0])}–{_usd(band[1])}",
+            f"${r['monthly_cost_usd']:,.0f}",
+            f"${band[0]:,.0f}–${band[1]:,.0f}",
             _usd(r["usd_per_mtok_total"]),
             _ms(r["ttft_s"]),
             _ms(r["tpot_s"]),
@@ -577,6 +581,8 @@ def plan(
     console.print(t)
     if not rows:
         console.print("no candidate meets the SLO at this load")
+    for reason in result["reasons"]:
+        console.print(f"why: {reason}")
     a = Table(title="APIs for the same volume, and a hybrid (fleet for the base, API for the rest)")
     for col in ("api", "API monthly", "self-host cheaper?", "crossover", "hybrid"):
         a.add_column(col)

@@ -64,18 +64,32 @@ class Candidate:
     band: dict[str, Any] = field(default_factory=dict)
 
 
+#: Candidates considered when neither the command line nor the scenario's [sweep] names
+#: any: the data-centre GPUs of the catalog, the common weight formats, the TP degrees of
+#: one node. The scenario's own choice is always included.
+DEFAULT_CANDIDATES: dict[str, list[Any]] = {
+    "hardware.gpu": ["a100-sxm4-80gb", "h100-sxm", "h200", "l40s"],
+    "model.weights": ["fp16", "fp8", "int8", "int4-awq"],
+    "hardware.tp": [1, 2, 4, 8],
+}
+
+
 def _candidates(
     raw: dict[str, Any], scenario: Scenario, overrides: dict[str, list[Any]]
 ) -> list[dict[str, Any]]:
     choices: dict[str, list[Any]] = {}
+    any_given = any(overrides.values()) or any(k in scenario.sweep for k in PLAN_KEYS)
     for key, short in PLAN_KEYS.items():
+        section, leaf = key.split(".")
+        own = getattr(getattr(scenario, section), leaf)
         if overrides.get(short):
             choices[key] = list(overrides[short])
         elif key in scenario.sweep and isinstance(scenario.sweep[key], list):
             choices[key] = list(scenario.sweep[key])  # a list axis
+        elif not any_given and key in DEFAULT_CANDIDATES:
+            choices[key] = list(dict.fromkeys([own, *DEFAULT_CANDIDATES[key]]))
         else:
-            section, leaf = key.split(".")
-            choices[key] = [getattr(getattr(scenario, section), leaf)]
+            choices[key] = [own]
     keys = list(choices)
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*choices.values())]
 
@@ -183,6 +197,53 @@ def _hybrid(
     return best
 
 
+def _reasons(
+    best: Candidate, feasible: list[Candidate], infeasible: list[Candidate], scenario: Scenario
+) -> list[str]:
+    """Why the recommendation: what it costs against the alternatives, what limits it."""
+    out = [
+        f"{best.replicas} x {best.gpu} (tp={best.tp}, {best.weights} weights, {best.pricing}) "
+        f"meets the SLO at the target load for ${best.monthly_cost_usd:,.0f}/month, "
+        f"the least of {len(feasible)} feasible candidates"
+    ]
+    if len(feasible) > 1:
+        nxt = feasible[1]
+        diff = nxt.monthly_cost_usd / best.monthly_cost_usd - 1
+        cost = (
+            f"costs {diff:+.0%}"
+            if abs(diff) >= 0.005
+            else ("costs the same but ranks lower on quality loss or headroom")
+        )
+        out.append(
+            f"the runner-up, {nxt.replicas} x {nxt.gpu} (tp={nxt.tp}, {nxt.weights}), {cost}"
+        )
+    other_gpus = sorted({c.gpu for c in feasible if c.gpu != best.gpu})
+    for gpu in other_gpus:
+        c = next(c for c in feasible if c.gpu == gpu)
+        out.append(
+            f"the cheapest {gpu} fleet ({c.replicas} x tp={c.tp}, {c.weights}) costs "
+            f"{c.monthly_cost_usd / best.monthly_cost_usd - 1:+.0%}"
+        )
+    out.append(
+        f"each replica serves {best.replica_rate_under_slo_per_s:.2f} req/s within the SLO "
+        f"(of {best.replica_max_rate_per_s:.2f} req/s it sustains at all); at the target the "
+        f"fleet runs at {best.utilization:.0%} of what it sustains"
+    )
+    quality = catalog.weights(best.weights).quality_loss_pct_range
+    if quality[1] > 0:
+        out.append(
+            f"{best.weights} weights cost {quality[0]:g}-{quality[1]:g}% in published "
+            "quality benchmarks; compare with the runners-up if that matters"
+        )
+    fits = [c for c in infeasible if "fit" in c.reason]
+    if fits:
+        out.append(
+            f"{len(fits)} candidates do not fit in GPU memory and "
+            f"{len(infeasible) - len(fits)} cannot meet the SLO or are invalid"
+        )
+    return out
+
+
 def plan(
     path: str | Path,
     *,
@@ -240,7 +301,16 @@ def plan(
                 "error_quantiles": [lo_err, hi_err],
             }
         results.append(c)
-    feasible = sorted((c for c in results if c.feasible), key=lambda c: c.monthly_cost_usd)
+    # cheapest first; at equal cost, better quality (fewer weight bits lost), then more
+    # headroom below the sustainable rate
+    feasible = sorted(
+        (c for c in results if c.feasible),
+        key=lambda c: (
+            round(c.monthly_cost_usd, 2),
+            catalog.weights(c.weights).quality_loss_pct_range[1],
+            c.utilization,
+        ),
+    )
     infeasible = [c for c in results if not c.feasible]
     i_len = _mean_length(w.input_tokens, scenario)
     o_len = _mean_length(w.output_tokens, scenario)
@@ -273,6 +343,7 @@ def plan(
             entry["crossover_tokens_per_month"] = crossover if crossover <= replica_tokens else None
             entry["hybrid"] = _hybrid(best, scenario, a, i_len, o_len)
         apis.append(entry)
+    reasons = _reasons(best, feasible, infeasible, scenario) if best else []
     notes = [
         "latencies are the fast model's means compared against the SLO limits",
         f"bands: capacity divided by (1 + e) for the model's signed error e between "
@@ -292,6 +363,7 @@ def plan(
         "monthly_tokens": monthly_tokens,
         "slo": {f"{m}_{s}_s": v for (m, s), v in scenario.slo.objectives().items()},
         "recommended": asdict(best) if best else None,
+        "reasons": reasons,
         "runners_up": [asdict(c) for c in feasible[1:top]],
         "infeasible": [
             {
