@@ -107,6 +107,13 @@ class ModelSection(_Section):
             raise ValueError(
                 "give exactly one of `name` (a catalog id) or `architecture` (a table)"
             )
+        if self.architecture is not None:
+            # the same consistency checks as catalog entries (heads, experts, MLA ranks)
+            try:
+                self.arch()
+            except ValidationError as exc:
+                msgs = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+                raise ValueError(f"inconsistent architecture: {msgs}") from None
         return self
 
     def arch(self) -> catalog.ModelArch:
@@ -203,7 +210,7 @@ class NormalLength(_Section):
     """Normal or lognormal token lengths given by their mean and standard deviation."""
 
     distribution: Literal["normal", "lognormal"]
-    mean: float = Field(gt=0, le=1e7, allow_inf_nan=False)
+    mean: float = Field(ge=1, le=1e7, allow_inf_nan=False)
     std: float = Field(ge=0, le=1e8, allow_inf_nan=False)
     min: TokenCount = 1
     max: TokenCount | None = None
@@ -225,7 +232,7 @@ Arrival = Literal["poisson", "gamma", "constant", "offline", "closed", "trace"]
 
 class WorkloadSection(_Section):
     arrival: Arrival = "poisson"
-    rate_per_s: float | None = Field(default=None, gt=0, le=1e9, allow_inf_nan=False)
+    rate_per_s: float | None = Field(default=None, ge=1e-6, le=1e9, allow_inf_nan=False)
     burstiness: float = Field(
         default=1.0, gt=0, le=1e4, description="Gamma arrivals: squared coefficient of variation."
     )
@@ -417,7 +424,7 @@ class SimulationSection(_Section):
     output_dir: str | None = Field(
         default=None, min_length=1, description="Default: results/<scenario file stem>."
     )
-    timeseries_interval_s: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    timeseries_interval_s: float = Field(default=1.0, ge=1e-3, le=86_400, allow_inf_nan=False)
 
 
 class RangeAxis(_Section):

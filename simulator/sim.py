@@ -503,4 +503,5 @@ def _sampler(
 ):
     while True:
         _sample_now(env, engines, series, fleet)
-        yield env.timeout(interval)
+        # a run that outlasts its expected end samples less often, keeping MAX_SAMPLES
+        yield env.timeout(max(interval, env.now / MAX_SAMPLES))

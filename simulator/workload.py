@@ -74,24 +74,27 @@ def poisson_arrivals(
         n = _count(w.rate_per_s, horizon_s, num)
         return _truncate(np.cumsum(rng.exponential(1.0 / w.rate_per_s, n)), horizon_s, num)
     mult = np.asarray(w.diurnal, dtype=float)
-    peak = w.rate_per_s * float(mult.max())
-    mean_rate = w.rate_per_s * float(mult.mean())
     target = num if num is not None else MAX_REQUESTS + 1
-    _count(mean_rate, horizon_s, num)  # refuse absurd sizes before drawing anything
-    chunk = max(1024, min(_count(peak, min(horizon_s, 86400.0), num), 1_000_000))
+    _count(w.rate_per_s * float(mult.mean()), horizon_s, num)  # refuse absurd sizes first
     kept: list[np.ndarray] = []
-    total, t0 = 0, 0.0
-    # thin a peak-rate process in chunks until enough requests or the horizon is reached
-    while total < target and t0 < horizon_s:
-        cand = t0 + np.cumsum(rng.exponential(1.0 / peak, chunk))
-        hour = (cand // 3600.0).astype(np.int64) % 24
-        keep = cand[rng.random(chunk) < mult[hour] / mult.max()]
-        kept.append(keep)
-        total += keep.shape[0]
-        t0 = float(cand[-1])
-        if total > MAX_REQUESTS:
-            _count(0.0, math.inf, total)
+    total, t0, hours = 0, 0.0, 0
+    # hour by hour: a Poisson count at that hour's rate, spread uniformly over the hour
+    # (work in proportion to requests and hours, however quiet the night is)
+    while total < target and t0 < horizon_s and hours < MAX_DIURNAL_HOURS:
+        end = min((math.floor(t0 / 3600.0) + 1) * 3600.0, horizon_s)
+        lam = w.rate_per_s * mult[int(t0 // 3600.0) % 24] * (end - t0)
+        k = int(rng.poisson(lam)) if lam > 0 else 0
+        if total + k > MAX_REQUESTS:
+            _count(0.0, math.inf, total + k)
+        if k:
+            kept.append(np.sort(rng.uniform(t0, end, k)))
+            total += k
+        t0, hours = end, hours + 1
     return _truncate(np.concatenate(kept) if kept else np.zeros(0), horizon_s, num)
+
+
+#: A diurnal process without a duration stops after ten years of simulated hours.
+MAX_DIURNAL_HOURS = 24 * 3660
 
 
 def gamma_arrivals(

@@ -139,7 +139,7 @@ CASES: dict[str, tuple[list[tuple[tuple[str, ...], Any]], list[str]]] = {
     ),
     "negative-rate": (
         [(("workload", "rate_per_s"), -1.5)],
-        ["workload.rate_per_s", "-1.5", "greater than 0"],
+        ["workload.rate_per_s", "-1.5", "greater than or equal to 0.000001"],
     ),
     "negative-duration": (
         [(("workload", "duration_s"), -60)],
