@@ -931,9 +931,11 @@ def save(fig: Figure, path_stem: str | Path, formats: Sequence[str] = ("png", "s
     for fmt in formats:
         path = stem.with_name(f"{stem.name}.{fmt}")
         meta: dict[str, Any] = {"Date": None} if fmt == "svg" else {}
-        atomic_write(
-            path, lambda p, fmt=fmt, meta=meta: fig.savefig(p, format=fmt, dpi=DPI, metadata=meta)
-        )
+
+        def write(target: Path, fmt: str = fmt, meta: dict[str, Any] = meta) -> None:
+            fig.savefig(target, format=fmt, dpi=DPI, metadata=meta)
+
+        atomic_write(path, write)
         out.append(path)
     return out
 

@@ -711,7 +711,11 @@ def write_report(path: str | Path, out_html: str | Path | None = None) -> Path:
     else:
         out = Path(out_html)
     text = build_report(ds)
-    atomic_write(out, lambda t: t.write_text(text, encoding="utf-8"))
+
+    def write(target: Path) -> None:
+        target.write_text(text, encoding="utf-8")
+
+    atomic_write(out, write)
     return out
 
 
