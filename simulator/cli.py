@@ -583,6 +583,15 @@ def plan(
         console.print("no candidate meets the SLO at this load")
     for reason in result["reasons"]:
         console.print(f"why: {reason}")
+    if result["elastic_options"]:
+        e = Table(title="following the daily cycle with the recommended configuration")
+        for col in ("option", "monthly", "replica-hours per day"):
+            e.add_column(col, justify="left" if col == "option" else "right")
+        for o in result["elastic_options"]:
+            e.add_row(
+                o["option"], f"${o['monthly_cost_usd']:,.0f}", f"{o['replica_hours_per_day']:,}"
+            )
+        console.print(e)
     a = Table(title="APIs for the same volume, and a hybrid (fleet for the base, API for the rest)")
     for col in ("api", "API monthly", "self-host cheaper?", "crossover", "hybrid"):
         a.add_column(col)

@@ -197,6 +197,48 @@ def _hybrid(
     return best
 
 
+def _elastic_options(best: Candidate, scenario: Scenario) -> list[dict[str, Any]]:
+    """Fleets that follow the hourly load (diurnal profile) instead of sizing for the peak.
+
+    Each hour needs ``ceil(rate_h / rate under the SLO)`` replicas. Autoscaled on-demand
+    pays for those replica-hours; a reserved base covers the quietest hour's need all
+    month at the reserved price, with on-demand replicas added above it. Cold starts and
+    the scale-down delay are ignored here (``simplan run`` with [autoscaling] has them).
+    """
+    w = scenario.workload
+    mult = np.asarray(w.diurnal if w.diurnal else [1.0] * 24, dtype=float)
+    need = np.ceil(
+        float(w.rate_per_s or 0.0) * mult / best.replica_rate_under_slo_per_s - 1e-9
+    ).astype(int)
+    need = np.maximum(need, 1)
+    gpu = catalog.gpu(best.gpu)
+    gpus = best.gpus // max(best.replicas, 1)
+    days = HOURS_PER_MONTH / 24.0
+    od = gpu.price_usd_per_hour("on_demand") * gpus
+    reserved = gpu.price_usd_per_hour("reserved") * gpus
+    base = int(need.min())
+    peak_fixed = best.monthly_cost_usd
+    options = [
+        {
+            "option": f"fixed: {best.replicas} x {best.pricing} for the peak",
+            "monthly_cost_usd": peak_fixed,
+            "replica_hours_per_day": best.replicas * 24,
+        },
+        {
+            "option": "autoscaled on-demand, following the hourly load",
+            "monthly_cost_usd": float(need.sum()) * od * days,
+            "replica_hours_per_day": int(need.sum()),
+        },
+        {
+            "option": f"{base} reserved for the base + on-demand above it",
+            "monthly_cost_usd": base * reserved * HOURS_PER_MONTH
+            + float((need - base).sum()) * od * days,
+            "replica_hours_per_day": int(need.sum()),
+        },
+    ]
+    return sorted(options, key=lambda o: o["monthly_cost_usd"])
+
+
 def _reasons(
     best: Candidate, feasible: list[Candidate], infeasible: list[Candidate], scenario: Scenario
 ) -> list[str]:
@@ -364,6 +406,7 @@ def plan(
         "slo": {f"{m}_{s}_s": v for (m, s), v in scenario.slo.objectives().items()},
         "recommended": asdict(best) if best else None,
         "reasons": reasons,
+        "elastic_options": _elastic_options(best, scenario) if best and w.diurnal else [],
         "runners_up": [asdict(c) for c in feasible[1:top]],
         "infeasible": [
             {

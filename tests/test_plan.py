@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from simplan import api
+from simplan import api, catalog
 from simplan.cli import main
 
 BASE = """
@@ -120,3 +120,27 @@ def test_plan_without_a_rate_is_a_clear_error(tmp_path: Path) -> None:
     )
     r = CliRunner().invoke(main, ["plan", str(p)])
     assert r.exit_code == 2 and "rate_per_s" in r.output
+
+
+def test_plan_prices_fleets_that_follow_the_daily_cycle(tmp_path: Path) -> None:
+    diurnal = [0.2] * 12 + [1.0] * 12
+    p = tmp_path / "diurnal.toml"
+    p.write_text(
+        BASE.replace("rate_per_s = 20.0", "rate_per_s = 40.0\ndiurnal = " + json.dumps(diurnal)),
+        encoding="utf-8",
+    )
+    result = api.plan(p, gpus=["a100-sxm4-80gb"], weights=["fp16"], tp=[1], pricing=["on_demand"])
+    best = result["recommended"]
+    options = {o["option"].split(":")[0].split(",")[0]: o for o in result["elastic_options"]}
+    fixed = options["fixed"]
+    auto = options["autoscaled on-demand"]
+    # the fixed fleet is sized for the peak all day; autoscaling pays for the hours used
+    assert fixed["replica_hours_per_day"] == best["replicas"] * 24
+    per_replica = best["replica_rate_under_slo_per_s"]
+    need = [max(1, math.ceil(40.0 * m / per_replica - 1e-9)) for m in diurnal]
+    assert auto["replica_hours_per_day"] == sum(need)
+    assert auto["monthly_cost_usd"] < fixed["monthly_cost_usd"]
+    gpu = catalog.gpu("a100-sxm4-80gb")
+    assert auto["monthly_cost_usd"] == pytest.approx(
+        sum(need) * gpu.price_on_demand_usd_per_hour * 730 / 24
+    )
