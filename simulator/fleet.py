@@ -22,7 +22,7 @@ from simplan.cost import ApiQuote, selected_apis
 from simplan.engine import ACTIVE, DRAINING, FAILED, OFF, PROVISIONING, ReplicaEngine
 from simplan.kernels import layout as c
 from simplan.kernels.memory import weight_bytes_per_gpu
-from simplan.recorder import PENDING, Recorder
+from simplan.recorder import Recorder
 from simplan.routing import POLICIES
 from simplan.scenario import AutoscalingSection, Scenario
 
@@ -409,10 +409,6 @@ def failures(
             fleet.stop(e)
         else:
             fleet.activate(e)
-
-
-def pending_requests(rec: Recorder) -> int:
-    return int((rec.column("status") == PENDING).sum())
 
 
 def describe(fleet: Fleet, end_s: float) -> dict[str, Any]:

@@ -8,7 +8,6 @@ supports) raise :class:`~simplan.errors.InfeasibleError` with the nearest valid 
 
 from __future__ import annotations
 
-import math
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
@@ -384,7 +383,3 @@ def nearest_fit(replica: Replica, input_tokens: int, output_tokens: int) -> str 
 def stack_cfgs(replicas: list[Replica]) -> np.ndarray:
     """An (n, NCFG) array of configuration vectors for vectorized kernels."""
     return np.ascontiguousarray(np.stack([r.cfg for r in replicas]))
-
-
-def ceil_div(a: float, b: float) -> int:
-    return math.ceil(a / b)

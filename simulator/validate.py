@@ -320,10 +320,6 @@ def rows_as_dicts(rows: list[Row]) -> list[dict[str, Any]]:
     ]
 
 
-def finite(x: float | None) -> bool:
-    return x is not None and math.isfinite(x)
-
-
 def write_rows_csv(rows: list[Row], path: Path) -> None:
     """The per-row predictions as CSV (written atomically)."""
     import io
