@@ -14,10 +14,8 @@ import numpy as np
 from simplan.cost import HOURS_PER_MONTH, fleet_cost, pool_usd_per_hour, selected_apis
 from simplan.fleet import describe
 from simplan.kernels import layout as c
-from simplan.kernels.batch import static_batch
-from simplan.kernels.memory import max_batch
 from simplan.recorder import COMPLETED, PENDING, REJECTED
-from simplan.sim import SimResult
+from simplan.sim import SimResult, fleet_max_rate_per_s
 
 PERCENTILES = (50, 90, 95, 99)
 
@@ -67,22 +65,13 @@ def _interp_cumulative(t: np.ndarray, y: np.ndarray, at: float) -> float:
 
 
 def fleet_capacity_tokens_per_s(res: SimResult, mean_in: float, mean_out: float) -> float:
-    """Estimated peak (input + output) tokens/s of the fleet at the workload's mean lengths.
+    """Peak (input + output) tokens/s of the fleet at the workload's mean lengths.
 
-    Each replica runs static batches as large as its KV cache and ``max_num_seqs`` allow;
-    a continuous-batching engine does at least as well, so this is a planning estimate.
+    The compiled steady-state model's sustainable request rate
+    (:func:`simplan.sim.fleet_max_rate_per_s`, the same capacity ``plan``, sweeps and
+    overload detection use) times the tokens of a request.
     """
-    i_len = max(round(mean_in), 1)
-    o_len = max(round(mean_out), 1)
-    total = 0.0
-    for pool in res.pools:
-        cfg = pool.replica.cfg
-        b = min(int(max_batch(cfg, i_len, o_len)), int(cfg[c.MAX_NUM_SEQS]))
-        if b < 1:
-            continue
-        _, _, e2e = static_batch(cfg, b, i_len, o_len)
-        total += pool.section.replicas * b * (i_len + o_len) / e2e
-    return total
+    return fleet_max_rate_per_s(res.pools, mean_in, mean_out) * (mean_in + mean_out)
 
 
 def summarize(res: SimResult) -> dict[str, Any]:
@@ -166,19 +155,20 @@ def summarize(res: SimResult) -> dict[str, Any]:
     mean_out = float(lengths_out.mean()) if r.n else 0.0
     input_share = mean_in / (mean_in + mean_out) if mean_in + mean_out > 0 else 0.5
 
-    elastic = describe(res.fleet, res.end_s) if res.fleet is not None else None
+    elastic = describe(res.fleet, res.end_s)
     hours = res.end_s / 3600.0
-    if elastic is not None and hours > 0:
-        # what the replicas were billed (by the second, in the states providers charge
-        # for), averaged over the run: a fixed fleet's price, or an elastic fleet's mean
-        fleet_usd_per_hour = elastic["fleet_cost_usd"] / hours
-    else:
-        fleet_usd_per_hour = sum(
+    # what the replicas were billed (by the second, in the states providers charge for),
+    # averaged over the run: a fixed fleet's price, or an elastic fleet's mean
+    fleet_usd_per_hour = (
+        elastic["fleet_cost_usd"] / hours
+        if hours > 0
+        else sum(
             pool_usd_per_hour(
                 p.section.gpu, p.gpus, p.section.pricing, p.section.price_usd_per_gpu_hour
             )
             for p in res.pools
         )
+    )
     offered = in_rate + out_rate
     if sc.workload.monthly_tokens is not None:
         monthly_tokens = float(sc.workload.monthly_tokens)
@@ -232,7 +222,7 @@ def summarize(res: SimResult) -> dict[str, Any]:
         **cost,
         "notes": list(res.notes),
     }
-    if elastic is not None and _is_elastic(sc):
+    if _is_elastic(sc):
         api_usd_per_hour = elastic["cost_by_part_usd"]["api"] / hours if hours > 0 else 0.0
         summary["elastic"] = {
             **elastic,

@@ -158,12 +158,10 @@ def _compute_path(gpu: catalog.Gpu, w: catalog.WeightScheme) -> tuple[float, flo
     fp16 = gpu.tflops_fp16 * 1e12
     if w.weight_only:
         return fp16, w.dequant_overhead, None
-    if w.compute_dtype in ("fp16", "bf16"):
-        return (
-            (gpu.tflops_bf16 or gpu.tflops_fp16) * 1e12 if w.compute_dtype == "bf16" else fp16,
-            (0.0),
-            None,
-        )
+    if w.compute_dtype == "bf16":
+        return (gpu.tflops_bf16 or gpu.tflops_fp16) * 1e12, 0.0, None
+    if w.compute_dtype == "fp16":
+        return fp16, 0.0, None
     if w.compute_dtype == "fp8":
         if gpu.has_fp8:
             return gpu.tflops_fp8 * 1e12, 0.0, None

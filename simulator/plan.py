@@ -33,7 +33,8 @@ from simplan.cost import HOURS_PER_MONTH, ApiQuote, selected_apis
 from simplan.errors import SimplanError
 from simplan.perf import calibration
 from simplan.scenario import Scenario, read_scenario_dict, scenario_from_dict
-from simplan.sweep import _mean_length, _replica_cfg, _slo_limits
+from simplan.sweep import _replica_cfg
+from simplan.workload import mean_length
 
 PLAN_KEYS = {
     "hardware.gpu": "gpu",
@@ -127,9 +128,9 @@ def _evaluate(sc: Scenario, target_rate: float, scale: float = 1.0) -> Candidate
                 or exc.summary
             )
         return cand
-    i_len = _mean_length(sc.workload.input_tokens, sc)
-    o_len = _mean_length(sc.workload.output_tokens, sc)
-    ttft_lim, tpot_lim = _slo_limits(sc)
+    i_len = mean_length(sc.workload.input_tokens, sc)
+    o_len = mean_length(sc.workload.output_tokens, sc)
+    ttft_lim, tpot_lim = sc.slo.tightest_limits()
     cap = capacity_many(
         cfg[None, :],
         np.array([i_len]),
@@ -354,8 +355,8 @@ def plan(
         ),
     )
     infeasible = [c for c in results if not c.feasible]
-    i_len = _mean_length(w.input_tokens, scenario)
-    o_len = _mean_length(w.output_tokens, scenario)
+    i_len = mean_length(w.input_tokens, scenario)
+    o_len = mean_length(w.output_tokens, scenario)
     monthly_requests = (
         float(w.rate_per_s)
         * (float(np.mean(w.diurnal)) if w.diurnal else 1.0)

@@ -125,12 +125,7 @@ def to_dataset(res: SimResult, summary: dict[str, Any], scenario_text: str) -> x
         "replica": np.arange(len(res.engines)),
         "replica_gpu": ("replica", [e.replica.gpu.id for e in res.engines]),
         "replica_pool": ("replica", [e.pool for e in res.engines]),
-        "replica_pricing": (
-            "replica",
-            [b.pricing for b in res.fleet.billing]
-            if res.fleet is not None
-            else ["on_demand"] * len(res.engines),
-        ),
+        "replica_pricing": ("replica", [b.pricing for b in res.fleet.billing]),
     }
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -381,6 +382,13 @@ class SloSection(_Section):
     e2e_p90_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     e2e_p95_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     e2e_p99_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    def tightest_limits(self) -> tuple[float, float]:
+        """The tightest TTFT and TPOT limits over every statistic; inf where none is set."""
+        obj = self.objectives()
+        ttft = min((v for (m, _), v in obj.items() if m == "ttft"), default=math.inf)
+        tpot = min((v for (m, _), v in obj.items() if m == "tpot"), default=math.inf)
+        return ttft, tpot
 
     def objectives(self) -> dict[tuple[str, str], float]:
         """``{(metric, stat): limit_s}`` for the objectives that are set."""

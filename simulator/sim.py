@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import simpy
@@ -20,7 +19,7 @@ from simplan.fleet import Billing, Fleet, autoscaler, failures, spot_interruptio
 from simplan.perf import EngineKnobs, Replica, build_replica, does_not_fit_reason, nearest_fit
 from simplan.recorder import PENDING, Recorder, TimeSeries
 from simplan.scenario import PoolSection, Scenario
-from simplan.workload import Requests, generate_requests, sample_lengths
+from simplan.workload import Requests, generate_requests, mean_length, sample_lengths
 
 #: Most time-series samples per run; the interval widens for long runs.
 MAX_SAMPLES = 4000
@@ -51,8 +50,8 @@ class SimResult:
     interval_s: float
     arrival_end_s: float
     end_s: float
+    fleet: Fleet
     notes: list[str] = field(default_factory=list)
-    fleet: Any = None
 
 
 def build_pools(scenario: Scenario) -> list[Pool]:
@@ -174,7 +173,7 @@ def simulate(
     # every admitted request fits), so they run to completion; an open loop can be
     # saturated, and stops draining after `drain` seconds.
     cap = math.inf if w.arrival in ("offline", "closed") else horizon + drain
-    expected_end = cap if math.isfinite(cap) else _expected_end(pools, w, horizon)
+    expected_end = cap if math.isfinite(cap) else _expected_end(pools, scenario, horizon)
     interval = max(scenario.simulation.timeseries_interval_s, expected_end / MAX_SAMPLES)
     series = TimeSeries(len(engines))
     env.process(_sampler(env, engines, series, interval, fleet))
@@ -198,7 +197,7 @@ def simulate(
             f"{in_flight} requests were still in flight when the drain limit "
             f"({drain:.0f} s after the last arrival) was reached: the fleet is saturated"
         )
-    result = SimResult(
+    return SimResult(
         scenario,
         pools,
         engines,
@@ -207,10 +206,9 @@ def simulate(
         interval,
         arrival_end,
         env.now,
+        fleet,
         sorted(set(notes), key=notes.index),
     )
-    result.fleet = fleet
-    return result
 
 
 def _build_engines(
@@ -263,13 +261,12 @@ def _start_fleet(fleet: Fleet, scenario: Scenario, pools: list[Pool]) -> None:
     autoscaled = [e for e in fleet.engines if e.pool == 0] if scenario.autoscaling else []
     if scenario.autoscaling is not None:
         from simplan.kernels.grid import max_rate, max_rate_under_slo
-        from simplan.sweep import _mean_length, _slo_limits
 
         cfg = pools[0].replica.cfg
-        i_len = _mean_length(scenario.workload.input_tokens, scenario)
-        o_len = _mean_length(scenario.workload.output_tokens, scenario)
+        i_len = mean_length(scenario.workload.input_tokens, scenario)
+        o_len = mean_length(scenario.workload.output_tokens, scenario)
         r_max = max_rate(cfg, i_len, o_len)
-        ttft, tpot = _slo_limits(scenario)
+        ttft, tpot = scenario.slo.tightest_limits()
         rate = (
             max_rate_under_slo(cfg, i_len, o_len, r_max, ttft, tpot)
             if math.isfinite(min(ttft, tpot))
@@ -323,10 +320,9 @@ def _check_lengths(scenario: Scenario) -> None:
 def slo_best_case_notes(scenario: Scenario, pools: list[Pool]) -> list[str]:
     """Notes for latency objectives no load could meet (tighter than an idle replica)."""
     from simplan.kernels.batch import static_batch
-    from simplan.sweep import _mean_length
 
-    i_len = max(round(_mean_length(scenario.workload.input_tokens, scenario)), 1)
-    o_len = max(round(_mean_length(scenario.workload.output_tokens, scenario)), 2)
+    i_len = max(round(mean_length(scenario.workload.input_tokens, scenario)), 1)
+    o_len = max(round(mean_length(scenario.workload.output_tokens, scenario)), 2)
     notes = []
     best = {"ttft": math.inf, "tpot": math.inf, "e2e": math.inf}
     for pool in pools:
@@ -360,14 +356,13 @@ def fleet_max_rate_per_s(pools: list[Pool], i_len: float, o_len: float) -> float
 
 def _bound_overload(scenario: Scenario, pools: list[Pool]) -> tuple[Scenario, str | None, bool]:
     """Shorten an open-loop workload that would overwhelm the fleet (and memory)."""
-    from simplan.sweep import _mean_length
 
     w = scenario.workload
     if w.arrival not in ("poisson", "gamma", "constant") or w.rate_per_s is None:
         return scenario, None, False
     rate = w.rate_per_s * (max(w.diurnal) if w.diurnal else 1.0)
     capacity = fleet_max_rate_per_s(
-        pools, _mean_length(w.input_tokens, scenario), _mean_length(w.output_tokens, scenario)
+        pools, mean_length(w.input_tokens, scenario), mean_length(w.output_tokens, scenario)
     )
     overloaded = rate > 1.5 * capacity
     horizon = w.duration_s if w.duration_s is not None else math.inf
@@ -387,21 +382,15 @@ def _bound_overload(scenario: Scenario, pools: list[Pool]) -> tuple[Scenario, st
     return short, note, True
 
 
-def _expected_end(pools: list[Pool], w: Any, horizon: float) -> float:
+def _expected_end(pools: list[Pool], scenario: Scenario, horizon: float) -> float:
     """A rough end time for runs without a fixed horizon (sampling interval, progress)."""
-    from simplan.kernels.batch import static_batch
-
     if horizon > 0:
         return horizon
-    n = w.num_requests or 1
-    i_len = w.input_tokens if isinstance(w.input_tokens, int) else 512
-    o_len = w.output_tokens if isinstance(w.output_tokens, int) else 256
-    rate = 0.0
-    for pool in pools:
-        b = max(min(pool.replica.engine.max_num_seqs, 64), 1)
-        _, _, e2e = static_batch(pool.replica.cfg, b, i_len, o_len)
-        rate += pool.section.replicas * b / e2e
-    return max(n / max(rate, 1e-9), 1.0)
+    w = scenario.workload
+    rate = fleet_max_rate_per_s(
+        pools, mean_length(w.input_tokens, scenario), mean_length(w.output_tokens, scenario)
+    )
+    return max((w.num_requests or 1) / max(rate, 1e-9), 1.0)
 
 
 def _open_loop(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import math
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,16 +32,13 @@ from simplan.errors import InfeasibleError, SimplanError
 from simplan.perf import EngineKnobs, build_replica, does_not_fit_reason
 from simplan.scenario import (
     _INT_KEYS,
-    EmpiricalLength,
-    FixedLength,
-    NormalLength,
     RangeAxis,
     Scenario,
-    UniformLength,
     read_scenario_dict,
     scenario_from_dict,
     scenario_hash,
 )
+from simplan.workload import mean_length
 
 #: Axes that do not change a replica's configuration: evaluated numerically per point.
 CHEAP_AXES = {
@@ -112,32 +108,6 @@ def _set(raw: dict[str, Any], dotted: str, value: Any) -> None:
     cur[parts[-1]] = value
 
 
-def _mean_length(spec: Any, scenario: Scenario) -> float:
-    if isinstance(spec, int):
-        return float(spec)
-    if isinstance(spec, FixedLength):
-        return float(spec.value)
-    if isinstance(spec, UniformLength):
-        return (spec.low + spec.high) / 2.0
-    if isinstance(spec, NormalLength):
-        return float(spec.mean)
-    if isinstance(spec, EmpiricalLength):
-        from simplan.workload import _read_column
-
-        return float(
-            _read_column(scenario.resolve_path(spec.path), spec.column, "workload.*.path").mean()
-        )
-    raise TypeError(spec)
-
-
-def _slo_limits(scenario: Scenario) -> tuple[float, float]:
-    """Tightest TTFT and TPOT limits (any statistic); inf when none is set."""
-    obj = scenario.slo.objectives()
-    ttft = min((v for (m, _), v in obj.items() if m == "ttft"), default=math.inf)
-    tpot = min((v for (m, _), v in obj.items() if m == "tpot"), default=math.inf)
-    return ttft, tpot
-
-
 # --- the fast evaluator ----------------------------------------------------------------
 
 
@@ -160,7 +130,12 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
     cheap axes (rate, replicas, pricing) broadcast in numpy, so a grid of millions of
     points takes seconds.
     """
-    from simplan.kernels.grid import capacity_many, interpolate_points, operating_table
+    from simplan.kernels.grid import (
+        TABLE_RATES,
+        capacity_many,
+        interpolate_points,
+        operating_table,
+    )
 
     shape = tuple(len(a.values) for a in axes)
     n = int(np.prod(shape)) if shape else 1
@@ -182,11 +157,11 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
         group_reason.append(why)
         lens.append(
             (
-                _mean_length(sc.workload.input_tokens, sc),
-                _mean_length(sc.workload.output_tokens, sc),
+                mean_length(sc.workload.input_tokens, sc),
+                mean_length(sc.workload.output_tokens, sc),
             )
         )
-        limits.append(_slo_limits(sc))
+        limits.append(sc.slo.tightest_limits())
     index = np.indices(shape).reshape(len(axes), n) if shape else np.zeros((0, 1), np.int64)
     group = (
         np.ravel_multi_index(tuple(index[i] for i in expensive), exp_shape)
@@ -200,9 +175,18 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
     g_out = np.array([x[1] for x in lens])
     g_ttft = np.array([x[0] for x in limits])
     g_tpot = np.array([x[1] for x in limits])
-    cap = capacity_many(cfg_arr, g_in, g_out, g_ttft, g_tpot)
+    # only configurations that exist go through the kernels; invalid parallelism has
+    # no replica to model (capacity 0: every such point is infeasible, reason 2)
+    ok = np.asarray(group_reason) != 2
+    cap = np.zeros((len(cfgs), 3))
+    rates_tab = np.zeros((len(cfgs), TABLE_RATES))
+    values_tab = np.zeros((len(cfgs), TABLE_RATES, 6))
+    if ok.any():
+        cap[ok] = capacity_many(cfg_arr[ok], g_in[ok], g_out[ok], g_ttft[ok], g_tpot[ok])
+        rates_tab[ok], values_tab[ok] = operating_table(
+            cfg_arr[ok], g_in[ok], g_out[ok], cap[ok, 1]
+        )
     r_max_g = cap[:, 1]
-    rates_tab, values_tab = operating_table(cfg_arr, g_in, g_out, r_max_g)
 
     def cheap(key: str, default: Any) -> np.ndarray:
         for i, a in enumerate(axes):
@@ -303,15 +287,7 @@ def _replica_cfg(sc: Scenario) -> tuple[np.ndarray, int]:
             knobs,
         )
     except InfeasibleError:
-        cfg = np.zeros(c.NCFG)
-        # a harmless placeholder configuration so compiled kernels stay finite
-        cfg[:] = build_replica(
-            catalog.model("llama-3.1-8b"),
-            catalog.gpu("h100-sxm"),
-            catalog.weights("fp16"),
-            catalog.kv_cache("fp16"),
-        ).cfg
-        cfg[c.MAX_NUM_SEQS] = 0.0
+        cfg = np.zeros(c.NCFG)  # never evaluated: the group is infeasible (reason 2)
         return cfg, 2
     if does_not_fit_reason(replica, 1, 1) is not None:
         return replica.cfg, 1

@@ -163,6 +163,22 @@ def sample_lengths(
     raise TypeError(f"unknown length spec {spec!r}")
 
 
+def mean_length(spec: object, scenario: Scenario) -> float:
+    """The mean of a length spec (a number or a distribution table), in tokens."""
+    if isinstance(spec, int):
+        return float(spec)
+    if isinstance(spec, FixedLength):
+        return float(spec.value)
+    if isinstance(spec, UniformLength):
+        return (spec.low + spec.high) / 2.0
+    if isinstance(spec, NormalLength):
+        return float(spec.mean)
+    if isinstance(spec, EmpiricalLength):
+        values = _read_column(scenario.resolve_path(spec.path), spec.column, "workload.*.path")
+        return float(values.mean())
+    raise TypeError(f"unknown length spec {spec!r}")
+
+
 def _read_column(path: Path, column: str, key_path: str) -> np.ndarray:
     rows = _read_csv(path, key_path)
     header = rows[0][1] if rows else []
