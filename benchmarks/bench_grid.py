@@ -104,9 +104,9 @@ def main() -> None:
     n_cfg = cfgs.shape[0]
     i_len, o_len = np.full(n_cfg, 800.0), np.full(n_cfg, 250.0)
     lim = np.full(n_cfg, 2.0)
-    capacity_many(cfgs[:1], i_len[:1], o_len[:1], lim[:1], lim[:1] / 25)  # compile
-    t_cap = best_of(lambda: capacity_many(cfgs, i_len, o_len, lim, lim / 25))
-    cap = capacity_many(cfgs, i_len, o_len, lim, lim / 25)
+    capacity_many(cfgs[:1], i_len[:1], o_len[:1], lim[:1], lim[:1] / 25, lim[:1] * 1e9)  # compile
+    t_cap = best_of(lambda: capacity_many(cfgs, i_len, o_len, lim, lim / 25, lim * 1e9))
+    cap = capacity_many(cfgs, i_len, o_len, lim, lim / 25, lim * 1e9)
     operating_table(cfgs[:1], i_len[:1], o_len[:1], cap[:1, 1])
     t_tab = best_of(lambda: operating_table(cfgs, i_len, o_len, cap[:, 1]), repeats=1)
     rates, values = operating_table(cfgs, i_len, o_len, cap[:, 1])

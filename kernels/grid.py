@@ -135,8 +135,8 @@ def latency_estimate(cfg, rate, i_len, o_len, b, tau, r_max):
 
 
 @kernel
-def max_rate_under_slo(cfg, i_len, o_len, r_max, ttft_limit, tpot_limit):
-    """Largest arrival rate whose estimated mean TTFT and TPOT stay within the limits."""
+def max_rate_under_slo(cfg, i_len, o_len, r_max, ttft_limit, tpot_limit, e2e_limit):
+    """Largest arrival rate whose estimated mean TTFT, TPOT and e2e stay within the limits."""
     lo = 0.0
     hi = r_max
     if hi <= 0.0:
@@ -144,8 +144,8 @@ def max_rate_under_slo(cfg, i_len, o_len, r_max, ttft_limit, tpot_limit):
     for _ in range(_BISECT):
         mid = 0.5 * (lo + hi)
         b, tau, sat = operating_point(cfg, mid, i_len, o_len, r_max)
-        ttft, tpot, _ = latency_estimate(cfg, mid, i_len, o_len, b, tau, r_max)
-        if sat < 0.5 and ttft <= ttft_limit and tpot <= tpot_limit:
+        ttft, tpot, e2e = latency_estimate(cfg, mid, i_len, o_len, b, tau, r_max)
+        if sat < 0.5 and ttft <= ttft_limit and tpot <= tpot_limit and e2e <= e2e_limit:
             lo = mid
         else:
             hi = mid
@@ -153,7 +153,7 @@ def max_rate_under_slo(cfg, i_len, o_len, r_max, ttft_limit, tpot_limit):
 
 
 @vectorized
-def capacity_many(cfgs, i_len, o_len, ttft_limit, tpot_limit):
+def capacity_many(cfgs, i_len, o_len, ttft_limit, tpot_limit, e2e_limit):
     """Per configuration: (batch_limit, max_rate_per_s, max_rate_under_slo_per_s), (n, 3)."""
     n = cfgs.shape[0]
     out = np.empty((n, 3))
@@ -162,7 +162,9 @@ def capacity_many(cfgs, i_len, o_len, ttft_limit, tpot_limit):
         r_max = max_rate(cfg, i_len[i], o_len[i])
         out[i, 0] = batch_limit(cfg, i_len[i], o_len[i])
         out[i, 1] = r_max
-        out[i, 2] = max_rate_under_slo(cfg, i_len[i], o_len[i], r_max, ttft_limit[i], tpot_limit[i])
+        out[i, 2] = max_rate_under_slo(
+            cfg, i_len[i], o_len[i], r_max, ttft_limit[i], tpot_limit[i], e2e_limit[i]
+        )
     return out
 
 

@@ -176,12 +176,24 @@ def plan(
     tp: list[int] | None = None,
     pricing: list[str] | None = None,
     top: int = 5,
+    verify_candidates: int = 3,
 ) -> dict[str, Any]:
-    """The cheapest fleet meeting the scenario's SLO at its load (see :mod:`simplan.plan`)."""
+    """The cheapest fleet meeting the scenario's SLO at its load (see :mod:`simplan.plan`).
+
+    ``verify_candidates`` configurations are checked by simulation (0: fast model only).
+    """
     from simplan.plan import plan as _plan
 
     with _named(path):
-        return _plan(path, gpus=gpus, weights=weights, tp=tp, pricing=pricing, top=top)
+        return _plan(
+            path,
+            gpus=gpus,
+            weights=weights,
+            tp=tp,
+            pricing=pricing,
+            top=top,
+            verify_candidates=verify_candidates,
+        )
 
 
 def plot(

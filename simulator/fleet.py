@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import simpy
-from simplan.cost import ApiQuote, selected_apis
+from simplan.economics import ApiQuote, selected_apis
 from simplan.engine import ACTIVE, DRAINING, FAILED, OFF, PROVISIONING, ReplicaEngine
 from simplan.kernels import layout as c
 from simplan.kernels.memory import weight_bytes_per_gpu
@@ -54,6 +54,18 @@ class FleetCounters:
     interruptions: int = 0
     failures: int = 0
     cold_start_s: list[float] = field(default_factory=list)
+
+
+#: Fewest requests the overflow rate cap's token bucket holds. With one, a cap below 1/s
+#: never admitted anything (a bucket of ``cap`` tokens never reaches a whole request), and
+#: a full bucket waiting for the next arrival loses the refill meanwhile (a cap of 0.5/s
+#: would self-host 0.4/s of a 2/s load); with two, a sustained load gets the cap.
+MIN_CAP_BURST = 2.0
+
+
+def cap_burst(rate_cap_per_s: float) -> float:
+    """Requests the overflow rate cap's token bucket holds: a second's worth, at least two."""
+    return max(MIN_CAP_BURST, rate_cap_per_s)
 
 
 def cold_start_s(engine: ReplicaEngine, autoscaling: AutoscalingSection) -> float:
@@ -94,6 +106,8 @@ class Fleet:
         self._cap_last = 0.0
         self.arrivals = 0  # dispatches of new requests
         self.self_hosted_arrivals = 0  # routed to the fleet (the autoscaler's rate)
+        # every replica's lifecycle: (time, state) at construction and at each change
+        self.state_log: list[list[tuple[float, int]]] = [[(env.now, e.state)] for e in engines]
         for e in engines:
             e.on_drained = self.stop
 
@@ -118,6 +132,8 @@ class Fleet:
         elif e.state == FAILED:
             b.failed_s += spent
         e._state_since = now
+        if state != e.state:
+            self.state_log[e.index].append((now, state))
         e.state = state
         self._bill(e.index, state != OFF)
 
@@ -213,10 +229,12 @@ class Fleet:
         ):
             return True
         if ov.rate_cap_per_s is not None:
-            # token bucket of one second's worth of requests
+            # token bucket: refills at the cap and holds cap_burst() requests, so a cap
+            # below 1/s still self-hosts one request every 1/cap s on average
             now = self.env.now
             self._cap_tokens = min(
-                ov.rate_cap_per_s, self._cap_tokens + (now - self._cap_last) * ov.rate_cap_per_s
+                cap_burst(ov.rate_cap_per_s),
+                self._cap_tokens + (now - self._cap_last) * ov.rate_cap_per_s,
             )
             self._cap_last = now
             if self._cap_tokens < 1.0:
@@ -438,4 +456,122 @@ def describe(fleet: Fleet, end_s: float) -> dict[str, Any]:
         "replica_failures": k.failures,
         "cold_start_s": float(np.mean(k.cold_start_s)) if k.cold_start_s else None,
         "simulated_hours": end_s / 3600.0,
+    }
+
+
+# --- provisioned capacity ----------------------------------------------------------------
+
+#: States in which a replica is up: it holds its GPUs and can compute (active, and draining
+#: its last requests). Cold starts (provisioning), failed and off replicas are not up.
+UP_STATES: tuple[int, ...] = (ACTIVE, DRAINING)
+
+
+def up_intervals(
+    fleet: Fleet, states: tuple[int, ...] = UP_STATES
+) -> list[list[tuple[float, float]]]:
+    """Per engine, the ``[start, end)`` intervals it spent in ``states`` (merged, non-empty).
+
+    An interval still open is closed at ``fleet.env.now`` (the end of a finished run).
+    """
+    now = float(fleet.env.now)
+    out: list[list[tuple[float, float]]] = []
+    for log in fleet.state_log:
+        spans: list[tuple[float, float]] = []
+        since: float | None = None
+        for t, state in [*log, (now, -1)]:
+            if state in states:
+                if since is None:
+                    since = t
+            elif since is not None:
+                if t > since:
+                    if spans and spans[-1][1] == since:
+                        spans[-1] = (spans[-1][0], t)
+                    else:
+                        spans.append((since, t))
+                since = None
+        out.append(spans)
+    return out
+
+
+def replica_up_s(
+    fleet: Fleet, start_s: float, end_s: float, states: tuple[int, ...] = UP_STATES
+) -> np.ndarray:
+    """Seconds each engine spent in ``states`` (default: up) within ``[start_s, end_s]``.
+
+    A float array indexed like ``fleet.engines``; pass ``states`` to count other states,
+    e.g. every state but OFF for the billed time.
+    """
+    up = np.zeros(len(fleet.engines))
+    for i, spans in enumerate(up_intervals(fleet, states)):
+        up[i] = sum(max(0.0, min(b, end_s) - max(a, start_s)) for a, b in spans)
+    return up
+
+
+def up_counts(
+    fleet: Fleet, states: tuple[int, ...] = UP_STATES
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fleet's step function: ``(times, replicas, gpus)`` up from each time on.
+
+    ``times`` starts at 0 and is increasing; ``replicas[k]`` and ``gpus[k]`` hold from
+    ``times[k]`` until ``times[k + 1]`` (the last until the end of the run). Changes at the
+    same instant are netted, so a replica replacing another is not counted twice.
+    """
+    gpus = np.array([e.replica.num_gpus for e in fleet.engines], dtype=np.int64)
+    t: list[float] = [0.0]
+    d_rep: list[int] = [0]
+    d_gpu: list[int] = [0]
+    for i, spans in enumerate(up_intervals(fleet, states)):
+        for a, b in spans:
+            t += [a, b]
+            d_rep += [1, -1]
+            d_gpu += [int(gpus[i]), -int(gpus[i])]
+    times, inverse = np.unique(np.asarray(t, dtype=float), return_inverse=True)
+    rep = np.zeros(times.size, dtype=np.int64)
+    gpu = np.zeros(times.size, dtype=np.int64)
+    np.add.at(rep, inverse, d_rep)
+    np.add.at(gpu, inverse, d_gpu)
+    return times, np.cumsum(rep), np.cumsum(gpu)
+
+
+def provisioned_capacity(fleet: Fleet, start_s: float, end_s: float) -> dict[str, Any]:
+    """What the fleet had up (active or draining) within ``[start_s, end_s]``, and at peak.
+
+    The denominators for MFU, MBU and utilization of an elastic fleet: each engine counts
+    only for the seconds it was up in the window, with its own GPUs and peaks.
+
+    Returns
+    -------
+    dict
+        ``replica_up_s`` (float array per engine: seconds up in the window),
+        ``gpus`` (int array per engine), ``gpu_up_s`` (replica_up_s * gpus),
+        ``peak_flop`` (FLOP the up GPUs could do in the window: sum of seconds up x GPUs x
+        peak GEMM FLOP/s per GPU), ``peak_bytes`` (likewise, HBM bytes),
+        ``mean_replicas`` and ``mean_gpus`` (time-means over the window; 0 for an empty
+        window), ``peak_replicas`` and ``peak_gpus`` (most up at once over the whole run,
+        ``[0, fleet.env.now]``), ``window_peak_replicas`` and ``window_peak_gpus`` (most
+        up at once within the window).
+    """
+    up = replica_up_s(fleet, start_s, end_s)
+    gpus = np.array([e.replica.num_gpus for e in fleet.engines], dtype=np.int64)
+    flops = np.array([e.cfg[c.PEAK_GEMM] for e in fleet.engines], dtype=float)
+    bw = np.array([e.cfg[c.BW] for e in fleet.engines], dtype=float)
+    gpu_up = up * gpus
+    window = end_s - start_s
+    times, rep, gpu = up_counts(fleet)
+    # the steps in force at some instant of the window: from the one at start_s on
+    first = max(int(np.searchsorted(times, start_s, side="right")) - 1, 0)
+    last = int(np.searchsorted(times, end_s, side="left"))
+    in_window = slice(first, max(last, first + 1))
+    return {
+        "replica_up_s": up,
+        "gpus": gpus,
+        "gpu_up_s": gpu_up,
+        "peak_flop": float(gpu_up @ flops),
+        "peak_bytes": float(gpu_up @ bw),
+        "mean_replicas": float(up.sum() / window) if window > 0 else 0.0,
+        "mean_gpus": float(gpu_up.sum() / window) if window > 0 else 0.0,
+        "peak_replicas": int(rep.max()),
+        "peak_gpus": int(gpu.max()),
+        "window_peak_replicas": int(rep[in_window].max()),
+        "window_peak_gpus": int(gpu[in_window].max()),
     }

@@ -11,22 +11,20 @@ import math
 from typing import Any
 
 import numpy as np
-from simplan.cost import HOURS_PER_MONTH, fleet_cost, pool_usd_per_hour, selected_apis
-from simplan.fleet import describe
-from simplan.kernels import layout as c
+from simplan import slo as slo_eval
+from simplan.economics import (
+    SECONDS_PER_MONTH,
+    fleet_economics,
+    monthly_volume_tokens,
+    pool_usd_per_hour,
+    selected_apis,
+)
+from simplan.fleet import describe, provisioned_capacity
 from simplan.recorder import COMPLETED, PENDING, REJECTED
 from simplan.sim import SimResult, fleet_max_rate_per_s
+from simplan.workload import busiest_hour
 
-PERCENTILES = (50, 90, 95, 99)
-
-
-def _stats(x: np.ndarray) -> dict[str, float | None]:
-    if x.size == 0:
-        return {"mean": None, **{f"p{p}": None for p in PERCENTILES}}
-    out: dict[str, float | None] = {"mean": float(np.mean(x))}
-    for p, v in zip(PERCENTILES, np.percentile(x, PERCENTILES), strict=True):
-        out[f"p{p}"] = float(v)
-    return out
+_stats = slo_eval.summary_stats
 
 
 def measurement_window(res: SimResult) -> tuple[float, float]:
@@ -64,14 +62,24 @@ def _interp_cumulative(t: np.ndarray, y: np.ndarray, at: float) -> float:
     return float(np.interp(at, t, y)) if t.size else 0.0
 
 
-def fleet_capacity_tokens_per_s(res: SimResult, mean_in: float, mean_out: float) -> float:
+def fleet_capacity_tokens_per_s(
+    res: SimResult, mean_in: float, mean_out: float, replica_up_s: np.ndarray | None = None
+) -> float:
     """Peak (input + output) tokens/s of the fleet at the workload's mean lengths.
 
-    The compiled steady-state model's sustainable request rate
-    (:func:`simplan.sim.fleet_max_rate_per_s`, the same capacity ``plan``, sweeps and
-    overload detection use) times the tokens of a request.
+    The compiled steady-state model's sustainable request rate (the same capacity
+    ``plan``, sweeps and overload detection use) times the tokens of a request. With
+    ``replica_up_s`` (seconds each engine was up, over a window of ``replica_up_s`` total
+    length), each replica counts for the share of the window it was up, so an elastic
+    fleet's capacity is its time-mean.
     """
-    return fleet_max_rate_per_s(res.pools, mean_in, mean_out) * (mean_in + mean_out)
+    if replica_up_s is None:
+        return fleet_max_rate_per_s(res.pools, mean_in, mean_out) * (mean_in + mean_out)
+    from simplan.kernels.grid import max_rate
+
+    per_pool = {p.index: max_rate(p.replica.cfg, mean_in, mean_out) for p in res.pools}
+    rates = np.array([per_pool[e.pool] for e in res.engines])
+    return float(rates @ replica_up_s) * (mean_in + mean_out)
 
 
 def summarize(res: SimResult) -> dict[str, Any]:
@@ -110,7 +118,11 @@ def summarize(res: SimResult) -> dict[str, Any]:
         if ts.size
         else np.zeros(n_rep)
     )
-    utilization = float(np.clip(busy_w / window, 0.0, 1.0).mean()) if window > 0 else 0.0
+    # denominators of an elastic fleet: only the replicas (and GPUs) that were up, for as
+    # long as they were up in the window
+    up = provisioned_capacity(res.fleet, start, end)
+    up_s = np.asarray(up["replica_up_s"], dtype=float)
+    utilization = float(np.clip(busy_w.sum() / up_s.sum(), 0.0, 1.0)) if up_s.sum() > 0 else 0.0
 
     kv_used = res.series.array("kv_blocks_used")
     totals = np.array([max(e.total_blocks, 1) for e in res.engines], dtype=float)
@@ -125,26 +137,8 @@ def summarize(res: SimResult) -> dict[str, Any]:
     nbytes = _interp_cumulative(ts, series["bytes"], end) - _interp_cumulative(
         ts, series["bytes"], start
     )
-    peak_flops = sum(
-        p.section.replicas * p.replica.num_gpus * p.replica.cfg[c.PEAK_GEMM] for p in res.pools
-    )
-    peak_bw = sum(p.section.replicas * p.replica.num_gpus * p.replica.cfg[c.BW] for p in res.pools)
-
-    slo = sc.slo.objectives()
-    met_all = np.ones(r.n, dtype=bool)
-    objectives: dict[str, Any] = {}
-    for (metric, stat), limit in slo.items():
-        values = table[f"{metric}_s"][in_window]
-        values = values[~np.isnan(values)]
-        achieved = _stats(values)[stat] if values.size else None
-        per_req = table[f"{metric}_s"]
-        met_all &= np.nan_to_num(per_req, nan=0.0) <= limit
-        objectives[f"{metric}_{stat}_s"] = {
-            "limit": limit,
-            "achieved": achieved,
-            "met": achieved is not None and achieved <= limit,
-        }
-    goodput_mask = in_window & met_all
+    judged = _slo_verdicts(sc, table, arrival, in_window)
+    goodput_mask = in_window & slo_eval.requests_meeting_all(table, judged["objectives"])
     attainment = float(goodput_mask.sum() / completed_in_window) if completed_in_window else 0.0
 
     out_rate = out_tok / window if window > 0 else 0.0
@@ -162,24 +156,23 @@ def summarize(res: SimResult) -> dict[str, Any]:
     fleet_usd_per_hour = (
         elastic["fleet_cost_usd"] / hours
         if hours > 0
-        else sum(
-            pool_usd_per_hour(
-                p.section.gpu, p.gpus, p.section.pricing, p.section.price_usd_per_gpu_hour
-            )
-            for p in res.pools
+        else sum(pool_usd_per_hour(sc, p.section.gpu, p.section.pricing, p.gpus) for p in res.pools)
+    )
+    api_usd_per_hour = elastic["cost_by_part_usd"]["api"] / hours if hours > 0 else 0.0
+    offered_tokens_per_s = _offered_tokens_per_s(res, start, end)
+    monthly_tokens = float(
+        monthly_volume_tokens(
+            sc.workload.monthly_tokens,
+            in_rate + out_rate if offered_tokens_per_s is None else offered_tokens_per_s,
         )
     )
-    offered = in_rate + out_rate
-    if sc.workload.monthly_tokens is not None:
-        monthly_tokens = float(sc.workload.monthly_tokens)
-    else:
-        offered_tokens_per_s = _offered_tokens_per_s(res, start, end)
-        monthly_tokens = (offered_tokens_per_s or offered) * HOURS_PER_MONTH * 3600.0
-    capacity = fleet_capacity_tokens_per_s(res, mean_in, mean_out) * HOURS_PER_MONTH * 3600.0
-    cost = fleet_cost(
+    capacity = (
+        fleet_capacity_tokens_per_s(res, mean_in, mean_out, up_s / window if window > 0 else None)
+        * SECONDS_PER_MONTH
+    )
+    cost = fleet_economics(
         fleet_usd_per_hour=fleet_usd_per_hour,
-        input_tokens_per_s=in_rate,
-        output_tokens_per_s=out_rate,
+        api_overflow_usd_per_hour=api_usd_per_hour,
         monthly_tokens=monthly_tokens,
         input_share=input_share,
         capacity_tokens_per_month=capacity,
@@ -206,28 +199,30 @@ def summarize(res: SimResult) -> dict[str, Any]:
         "e2e_s": _stats(table["e2e_s"][in_window]),
         "queue_delay_s": _stats(table["queue_delay_s"][in_window]),
         "gpu_utilization": utilization,
-        "capacity_utilization": (in_rate + out_rate) * HOURS_PER_MONTH * 3600.0 / capacity
+        "capacity_utilization": (in_rate + out_rate) * SECONDS_PER_MONTH / capacity
         if capacity > 0
         else None,
         "kv_cache_utilization": kv_util,
         "mean_requests_in_system": mean_in_system,
-        "mfu": flops / (peak_flops * window) if window > 0 else 0.0,
-        "mbu": nbytes / (peak_bw * window) if window > 0 else 0.0,
-        "slo": objectives,
-        "slo_met": all(o["met"] for o in objectives.values()) if objectives else None,
+        "mfu": flops / up["peak_flop"] if up["peak_flop"] > 0 else 0.0,
+        "mbu": nbytes / up["peak_bytes"] if up["peak_bytes"] > 0 else 0.0,
+        "slo": judged["verdicts"],
+        "slo_met": slo_eval.all_met(judged["verdicts"]),
+        "slo_judged_on": judged["judged_on"],
+        "slo_hourly": judged["hourly"],
         "slo_attainment": attainment,
         "goodput_requests_per_s": float(goodput_mask.sum()) / window if window > 0 else 0.0,
-        "num_gpus": int(sum(p.gpus for p in res.pools)),
-        "replicas": len(res.engines),
+        "num_gpus": up["peak_gpus"],
+        "replicas": up["peak_replicas"],
+        "mean_replicas_up": up["mean_replicas"],
         **cost,
         "notes": list(res.notes),
     }
     if _is_elastic(sc):
-        api_usd_per_hour = elastic["cost_by_part_usd"]["api"] / hours if hours > 0 else 0.0
         summary["elastic"] = {
             **elastic,
             "api_overflow_usd_per_hour": api_usd_per_hour,
-            "total_monthly_cost_usd": (fleet_usd_per_hour + api_usd_per_hour) * HOURS_PER_MONTH,
+            "total_monthly_cost_usd": cost["monthly_cost_usd"],
             "api_share_of_requests": elastic["requests_to_api"] / max(r.n, 1),
         }
     offered = summary["offered_requests_per_s"]
@@ -238,12 +233,40 @@ def summarize(res: SimResult) -> dict[str, Any]:
             "sustained_requests_per_s": sustained,
             "queue_growth_requests_per_s": max(offered - sustained, 0.0),
         }
+    if judged["judged_on"] == "the measurement window" and busiest_hour(sc.workload) is not None:
+        summary["notes"].append(
+            "the run does not reach the busiest hour of the daily cycle: the SLO is judged "
+            "over the whole window; run at least a day to judge it at the peak"
+        )
     if summary["requests_in_flight"] or (cost["monthly_tokens"] > capacity > 0):
         summary["notes"].append(
             "the offered volume exceeds what this fleet sustains; add replicas or see "
             "`fleet_capacity_mtok_per_month`"
         )
     return _clean(summary)
+
+
+def _slo_verdicts(
+    sc: Any, table: dict[str, np.ndarray], arrival: np.ndarray, in_window: np.ndarray
+) -> dict[str, Any]:
+    """The SLO verdicts of a run: over its window, or for a daily cycle over the requests
+    that arrived in the busiest hour of the day (the load plan and sweep size for), with
+    every hour's attainment beside it."""
+    objs = slo_eval.objectives(sc.slo)
+    samples = {k: table[k][in_window] for k in ("ttft_s", "tpot_s", "e2e_s")}
+    peak = busiest_hour(sc.workload)
+    hours = slo_eval.hourly(samples, arrival[in_window], objs) if peak is not None else []
+    judged_on = "the measurement window"
+    if peak is not None and any(h["hour"] == peak for h in hours):
+        at_peak = (arrival[in_window] // 3600.0).astype(np.int64) % 24 == peak
+        samples = {k: v[at_peak] for k, v in samples.items()}
+        judged_on = f"the busiest hour of the day ({peak:02d}:00-{peak + 1:02d}:00)"
+    return {
+        "objectives": objs,
+        "verdicts": slo_eval.evaluate(samples, objs),
+        "judged_on": judged_on,
+        "hourly": hours,
+    }
 
 
 def _is_elastic(sc: Any) -> bool:

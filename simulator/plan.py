@@ -2,25 +2,32 @@
 
 Candidates are every combination of GPU type, weight scheme, TP degree and pricing mode
 (from the command line, or the scenario's ``[sweep]`` axes of those keys, or the
-scenario's own choice). For each, the compiled steady-state model gives the largest
-request rate one replica sustains within the SLO; the fleet needs
-``ceil(target rate / that rate)`` replicas. Candidates are ranked by monthly cost.
+scenario's own choice). The target load is the busiest hour's request rate
+(:func:`simplan.workload.peak_rate_per_s`).
 
-For each API the plan reports the monthly cost of the same volume and the crossover
-volume above which self-hosting the recommended configuration is cheaper, and a hybrid:
-a fleet sized for part of the load with the overflow sent to the API, at the replica
-count that minimises the total (with a ``diurnal`` profile the overflow is the part of
-each hour's rate above the fleet's capacity).
+1. *Screen* with the compiled steady-state model: the largest rate one replica sustains
+   with its predicted mean latencies within the limits the objectives imply
+   (:func:`simplan.slo.fast_limits`) gives a first fleet size ``ceil(target / rate)``.
+2. *Verify* by simulation (:mod:`simplan.verify`): the cheapest candidates, in the screen's
+   order, are simulated at the target rate with three seeds, and their replica count is
+   moved to the smallest that meets every objective (percentiles as percentiles) with
+   every seed. The recommendation is the cheapest verified fleet; ``verify=0`` skips this
+   and says the ranking is unverified.
+
+Money comes from :mod:`simplan.economics`: GPU prices (an override prices only the pool it
+is stated for), monthly cost, the monthly volume, each API's cost of the same volume, the
+crossover volume above which a fleet of the recommended configuration is cheaper than an
+API, and a hybrid: a fleet sized for part of the load with the overflow sent to the API,
+at the replica count that minimises the total.
 
 Uncertainty: the model's signed error against the published measurements has a 10th
 and 90th percentile (``calibration.toml``: ``error_p10``, ``error_p90``); the plan
-recomputes the fleet with capacities and latencies shifted by that spread, giving a band
-on replicas, cost and latency.
+recomputes the screen with capacities shifted by that spread, giving a band on replicas
+and cost (throughput error only).
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 from dataclasses import asdict, dataclass, field
@@ -28,13 +35,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from simplan import catalog
-from simplan.cost import HOURS_PER_MONTH, ApiQuote, selected_apis
+from simplan import catalog, verify
+from simplan import economics as econ
+from simplan import slo as slo_eval
 from simplan.errors import SimplanError
 from simplan.perf import calibration
-from simplan.scenario import Scenario, read_scenario_dict, scenario_from_dict
+from simplan.scenario import Scenario, read_scenario_dict, scenario_from_dict, trial_scenario
 from simplan.sweep import _replica_cfg
-from simplan.workload import mean_length
+from simplan.workload import mean_length, mean_rate_per_s, peak_rate_per_s
 
 PLAN_KEYS = {
     "hardware.gpu": "gpu",
@@ -55,14 +63,32 @@ class Candidate:
     replicas: int = 0
     gpus: int = 0
     replica_usd_per_hour: float = math.nan
+    price_source: str = ""
     replica_max_rate_per_s: float = math.nan
     replica_rate_under_slo_per_s: float = math.nan
     monthly_cost_usd: float = math.nan
     usd_per_mtok_total: float = math.nan
     ttft_s: float = math.nan
     tpot_s: float = math.nan
+    e2e_s: float = math.nan
     utilization: float = math.nan
+    pp: int = 1
+    fast_replicas: int = 0
+    verified: bool = False
+    verification: list[dict[str, Any]] = field(default_factory=list)
     band: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> tuple[str, str, int]:
+        return (self.gpu, self.weights, self.tp)
+
+    def overrides(self) -> dict[str, Any]:
+        return {
+            "hardware.gpu": self.gpu,
+            "model.weights": self.weights,
+            "hardware.tp": self.tp,
+            "hardware.pricing": self.pricing,
+        }
 
 
 #: Candidates considered when neither the command line nor the scenario's [sweep] names
@@ -96,22 +122,22 @@ def _candidates(
 
 
 def _scenario_for(raw: dict[str, Any], cand: dict[str, Any], source: str) -> Scenario:
-    trial = copy.deepcopy(raw)
-    trial.pop("sweep", None)
-    for key, value in cand.items():
-        section, leaf = key.split(".")
-        trial.setdefault(section, {})[leaf] = value
-    trial["hardware"]["replicas"] = 1
-    trial["hardware"].pop("pools", None)
-    return scenario_from_dict(trial, source=source)
+    return trial_scenario(
+        raw, {**cand, "hardware.replicas": 1, "hardware.pools": None}, source, source_path=source
+    )
 
 
-def _evaluate(sc: Scenario, target_rate: float, scale: float = 1.0) -> Candidate:
-    """Size a fleet of this candidate for ``target_rate``; ``scale`` multiplies capacities."""
+def _evaluate(
+    sc: Scenario, base: Scenario, target_rate: float, monthly_tokens: float, scale: float = 1.0
+) -> Candidate:
+    """Screen a candidate with the fast model; ``scale`` multiplies capacities.
+
+    ``base`` is the scenario as written: its price overrides apply only to its own pools.
+    """
     from simplan.kernels.grid import capacity_many, operating_point_many
 
     hw = sc.hardware
-    cand = Candidate(hw.gpu, sc.model.weights, hw.tp, hw.pricing, feasible=False)
+    cand = Candidate(hw.gpu, sc.model.weights, hw.tp, hw.pricing, feasible=False, pp=hw.pp)
     cfg, why = _replica_cfg(sc)
     if why == 1:
         cand.reason = "does not fit in GPU memory"
@@ -130,61 +156,68 @@ def _evaluate(sc: Scenario, target_rate: float, scale: float = 1.0) -> Candidate
         return cand
     i_len = mean_length(sc.workload.input_tokens, sc)
     o_len = mean_length(sc.workload.output_tokens, sc)
-    ttft_lim, tpot_lim = sc.slo.tightest_limits()
+    ttft_lim, tpot_lim, e2e_lim = slo_eval.fast_limits(slo_eval.objectives(sc.slo))
     cap = capacity_many(
         cfg[None, :],
         np.array([i_len]),
         np.array([o_len]),
         np.array([ttft_lim * scale]),
         np.array([tpot_lim * scale]),
+        np.array([e2e_lim * scale]),
     )
     r_max, r_slo = float(cap[0, 1]) * scale, float(cap[0, 2]) * scale
-    gpu = catalog.gpu(hw.gpu)
-    price = hw.price_usd_per_gpu_hour or gpu.price_usd_per_hour(hw.pricing)
-    cand.replica_usd_per_hour = price * hw.tp * hw.pp
+    price = econ.gpu_price(base, hw.gpu, hw.pricing)
+    cand.replica_usd_per_hour = price.usd_per_gpu_hour * hw.tp * hw.pp
+    cand.price_source = price.source
     cand.replica_max_rate_per_s = r_max
     cand.replica_rate_under_slo_per_s = r_slo
     if r_slo <= 0:
         cand.reason = "cannot meet the SLO at any load"
         return cand
-    replicas = max(1, math.ceil(target_rate / r_slo * (1 - 1e-12)))
-    per_replica = target_rate / replicas
+    cand.feasible = True
+    _size(cand, max(1, math.ceil(target_rate / r_slo * (1 - 1e-12))), target_rate, monthly_tokens)
+    cand.fast_replicas = cand.replicas
     op = operating_point_many(
         cfg[None, :],
-        np.array([per_replica / scale]),
+        np.array([target_rate / cand.replicas / scale]),
         np.array([i_len]),
         np.array([o_len]),
         np.array([r_max / scale]),
     )
-    cand.feasible = True
-    cand.replicas = replicas
-    cand.gpus = replicas * hw.tp * hw.pp
-    cand.monthly_cost_usd = replicas * cand.replica_usd_per_hour * HOURS_PER_MONTH
-    tokens_per_s = target_rate * (i_len + o_len)
-    cand.usd_per_mtok_total = replicas * cand.replica_usd_per_hour / (tokens_per_s * 3600) * 1e6
     cand.ttft_s = float(op[0, 3]) / scale
     cand.tpot_s = float(op[0, 4]) / scale
-    cand.utilization = per_replica / r_max
+    cand.e2e_s = float(op[0, 5]) / scale
     return cand
 
 
+def _size(cand: Candidate, replicas: int, target_rate: float, monthly_tokens: float) -> None:
+    """Set a candidate's fleet size and everything priced from it."""
+    cand.replicas = replicas
+    cand.gpus = replicas * cand.tp * cand.pp
+    cand.monthly_cost_usd = float(econ.monthly_cost_usd(replicas * cand.replica_usd_per_hour))
+    cand.usd_per_mtok_total = float(econ.usd_per_mtok(cand.monthly_cost_usd, monthly_tokens))
+    cand.utilization = target_rate / replicas / cand.replica_max_rate_per_s
+
+
 def _hybrid(
-    cand: Candidate, sc: Scenario, api: ApiQuote, i_len: float, o_len: float
+    cand: Candidate, sc: Scenario, api: econ.ApiQuote, i_len: float, o_len: float
 ) -> dict[str, Any]:
-    """Cheapest split between a fleet of n replicas and the API for the overflow."""
+    """Cheapest split between a fleet of n replicas and the API for the overflow.
+
+    Each hour of the day (the ``diurnal`` profile, else a flat day) the requests above
+    the fleet's rate under the SLO go to the API, priced by :mod:`simplan.economics`.
+    """
     w = sc.workload
     rate = float(w.rate_per_s or 0.0)
     hourly = rate * (np.asarray(w.diurnal) if w.diurnal else np.ones(24))
-    usd_per_request = (i_len * api.usd_per_mtok_input + o_len * api.usd_per_mtok_output) / 1e6
-    days = HOURS_PER_MONTH / 24.0
+    share = i_len / (i_len + o_len)
+    days = econ.HOURS_PER_MONTH / 24.0
     best: dict[str, Any] | None = None
-    n_max = max(cand.replicas, 1)
-    for n in range(0, n_max + 1):
-        capacity = n * cand.replica_rate_under_slo_per_s
-        overflow = np.maximum(hourly - capacity, 0.0)  # req/s above the fleet, per hour
+    for n in range(0, max(cand.replicas, 1) + 1):
+        overflow = np.maximum(hourly - n * cand.replica_rate_under_slo_per_s, 0.0)
         api_requests = float(overflow.sum()) * 3600.0 * days
-        fleet = n * cand.replica_usd_per_hour * HOURS_PER_MONTH
-        api_cost = api_requests * usd_per_request
+        fleet = float(econ.monthly_cost_usd(n * cand.replica_usd_per_hour))
+        api_cost = float(econ.api_monthly_cost_usd(api, api_requests * (i_len + o_len), share))
         total = fleet + api_cost
         if best is None or total < best["total_monthly_usd"] - 1e-9:
             best = {
@@ -212,17 +245,15 @@ def _elastic_options(best: Candidate, scenario: Scenario) -> list[dict[str, Any]
         float(w.rate_per_s or 0.0) * mult / best.replica_rate_under_slo_per_s - 1e-9
     ).astype(int)
     need = np.maximum(need, 1)
-    gpu = catalog.gpu(best.gpu)
-    gpus = best.gpus // max(best.replicas, 1)
-    days = HOURS_PER_MONTH / 24.0
-    od = gpu.price_usd_per_hour("on_demand") * gpus
-    reserved = gpu.price_usd_per_hour("reserved") * gpus
+    gpus = best.tp * best.pp
+    days = econ.HOURS_PER_MONTH / 24.0
+    od = econ.pool_usd_per_hour(scenario, best.gpu, "on_demand", gpus)
+    reserved = econ.pool_usd_per_hour(scenario, best.gpu, "reserved", gpus)
     base = int(need.min())
-    peak_fixed = best.monthly_cost_usd
     options = [
         {
             "option": f"fixed: {best.replicas} x {best.pricing} for the peak",
-            "monthly_cost_usd": peak_fixed,
+            "monthly_cost_usd": best.monthly_cost_usd,
             "replica_hours_per_day": best.replicas * 24,
         },
         {
@@ -232,7 +263,7 @@ def _elastic_options(best: Candidate, scenario: Scenario) -> list[dict[str, Any]
         },
         {
             "option": f"{base} reserved for the base + on-demand above it",
-            "monthly_cost_usd": base * reserved * HOURS_PER_MONTH
+            "monthly_cost_usd": float(econ.monthly_cost_usd(base * reserved))
             + float((need - base).sum()) * od * days,
             "replica_hours_per_day": int(need.sum()),
         },
@@ -246,8 +277,9 @@ def _reasons(
     """Why the recommendation: what it costs against the alternatives, what limits it."""
     out = [
         f"{best.replicas} x {best.gpu} (tp={best.tp}, {best.weights} weights, {best.pricing}) "
-        f"meets the SLO at the target load for ${best.monthly_cost_usd:,.0f}/month, "
-        f"the least of {len(feasible)} feasible candidates"
+        f"meets the SLO at the target load for ${best.monthly_cost_usd:,.0f}/month"
+        + (" (checked by simulation)" if best.verified else " (not checked by simulation)")
+        + f", the least of {len(feasible)} feasible candidates"
     ]
     if len(feasible) > 1:
         nxt = feasible[1]
@@ -295,8 +327,21 @@ def plan(
     tp: list[int] | None = None,
     pricing: list[str] | None = None,
     top: int = 5,
+    verify_candidates: int = 3,
 ) -> dict[str, Any]:
-    """Rank candidate fleets for a scenario's workload and SLO (see the module docstring)."""
+    """Rank candidate fleets for a scenario's workload and SLO (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        Scenario TOML file (needs ``workload.rate_per_s``).
+    gpus, weights, tp, pricing : list, optional
+        Candidate values (default: the scenario's ``[sweep]`` axes, else a standard set).
+    top : int
+        How many runners-up to return.
+    verify_candidates : int
+        How many configurations to check by simulation (0: rank by the fast model only).
+    """
     raw = read_scenario_dict(path)
     scenario = scenario_from_dict(raw, source=str(path))
     w = scenario.workload
@@ -304,9 +349,13 @@ def plan(
         raise SimplanError(
             "`simplan plan` needs workload.rate_per_s (the target load)", source=str(path)
         )
-    target = float(w.rate_per_s)
-    if w.diurnal:
-        target *= float(max(w.diurnal))  # size for the peak hour
+    target = peak_rate_per_s(w)
+    i_len = mean_length(w.input_tokens, scenario)
+    o_len = mean_length(w.output_tokens, scenario)
+    share = i_len / (i_len + o_len)
+    monthly_tokens = float(
+        econ.monthly_volume_tokens(w.monthly_tokens, mean_rate_per_s(w) * (i_len + o_len))
+    )
     overrides: dict[str, list[Any]] = {
         "gpu": gpus or [],
         "weights": weights or [],
@@ -331,67 +380,54 @@ def plan(
                 )
             )
             continue
-        c = _evaluate(sc, target)
+        c = _evaluate(sc, scenario, target, monthly_tokens)
         if c.feasible:
             # real capacity = predicted / (1 + error): the model's error spread as a band
-            pess = _evaluate(sc, target, scale=1.0 / (1.0 + hi_err))
-            opt = _evaluate(sc, target, scale=1.0 / (1.0 + lo_err))
+            pess = _evaluate(sc, scenario, target, monthly_tokens, scale=1.0 / (1.0 + hi_err))
+            opt = _evaluate(sc, scenario, target, monthly_tokens, scale=1.0 / (1.0 + lo_err))
             c.band = {
                 "monthly_cost_usd": [opt.monthly_cost_usd, pess.monthly_cost_usd],
                 "replicas": [opt.replicas, pess.replicas],
-                "ttft_s": [opt.ttft_s, pess.ttft_s],
-                "tpot_s": [opt.tpot_s, pess.tpot_s],
                 "error_quantiles": [lo_err, hi_err],
             }
         results.append(c)
-    # cheapest first; at equal cost, better quality (fewer weight bits lost), then more
-    # headroom below the sustainable rate
-    feasible = sorted(
-        (c for c in results if c.feasible),
-        key=lambda c: (
-            round(c.monthly_cost_usd, 2),
-            catalog.weights(c.weights).quality_loss_pct_range[1],
-            c.utilization,
-        ),
+    feasible = _rank([c for c in results if c.feasible])
+    verified_note = _verify(
+        feasible, raw, scenario, str(path), target, monthly_tokens, verify_candidates
     )
+    feasible = _rank([c for c in feasible if c.feasible])
     infeasible = [c for c in results if not c.feasible]
-    i_len = mean_length(w.input_tokens, scenario)
-    o_len = mean_length(w.output_tokens, scenario)
-    monthly_requests = (
-        float(w.rate_per_s)
-        * (float(np.mean(w.diurnal)) if w.diurnal else 1.0)
-        * HOURS_PER_MONTH
-        * 3600.0
-    )
-    if w.monthly_tokens is not None:
-        monthly_requests = float(w.monthly_tokens) / (i_len + o_len)
-    monthly_tokens = monthly_requests * (i_len + o_len)
-    best = feasible[0] if feasible else None
+    # the recommendation is the cheapest fleet that held in simulation (when checked);
+    # runners-up stay in cost order, each marked verified or not
+    checked = [c for c in feasible if c.verified or verify_candidates <= 0]
+    best = checked[0] if checked else None
+    if best is not None:
+        feasible = [best, *(c for c in feasible if c is not best)]
     apis = []
-    for a in selected_apis(scenario):
-        api_monthly = (
-            monthly_requests * (i_len * a.usd_per_mtok_input + o_len * a.usd_per_mtok_output) / 1e6
-        )
+    for a in econ.selected_apis(scenario):
+        api_monthly = float(econ.api_monthly_cost_usd(a, monthly_tokens, share))
         entry: dict[str, Any] = {"id": a.id, "monthly_cost_usd": api_monthly}
         if best is not None:
-            blended = (i_len * a.usd_per_mtok_input + o_len * a.usd_per_mtok_output) / (
-                i_len + o_len
+            replica_capacity = (
+                best.replica_rate_under_slo_per_s * (i_len + o_len) * econ.SECONDS_PER_MONTH
             )
-            replica_tokens = (
-                best.replica_rate_under_slo_per_s * (i_len + o_len) * HOURS_PER_MONTH * 3600.0
+            crossover = float(
+                econ.crossover_tokens_per_month(
+                    econ.monthly_cost_usd(best.replica_usd_per_hour), replica_capacity, a, share
+                )
             )
-            replica_monthly = best.replica_usd_per_hour * HOURS_PER_MONTH
-            crossover = replica_monthly / blended * 1e6 if blended > 0 else math.inf
+            breakeven = float(econ.breakeven_tokens_per_month(best.monthly_cost_usd, a, share))
             entry["self_hosting_cheaper"] = best.monthly_cost_usd < api_monthly
-            entry["crossover_tokens_per_month"] = crossover if crossover <= replica_tokens else None
+            entry["crossover_tokens_per_month"] = crossover if math.isfinite(crossover) else None
+            entry["breakeven_tokens_per_month"] = breakeven if math.isfinite(breakeven) else None
             entry["hybrid"] = _hybrid(best, scenario, a, i_len, o_len)
         apis.append(entry)
     reasons = _reasons(best, feasible, infeasible, scenario) if best else []
     notes = [
-        "latencies are the fast model's means compared against the SLO limits",
+        verified_note,
         f"bands: capacity divided by (1 + e) for the model's signed error e between "
         f"its 10th and 90th percentile over the calibration set ({lo_err:+.0%}, "
-        f"{hi_err:+.0%})",
+        f"{hi_err:+.0%}); throughput error only",
     ]
     if best is not None and best.pricing == "spot":
         notes.append(
@@ -399,27 +435,101 @@ def plan(
             "the runners-up show the on-demand or reserved alternatives"
         )
     if w.diurnal:
-        notes.append("the fleet is sized for the peak hour of the diurnal profile")
-    return {
-        "scenario": scenario.name,
-        "target_rate_per_s": target,
-        "monthly_tokens": monthly_tokens,
-        "slo": {f"{m}_{s}_s": v for (m, s), v in scenario.slo.objectives().items()},
-        "recommended": asdict(best) if best else None,
-        "reasons": reasons,
-        "elastic_options": _elastic_options(best, scenario) if best and w.diurnal else [],
-        "runners_up": [asdict(c) for c in feasible[1:top]],
-        "infeasible": [
-            {
-                "gpu": c.gpu,
-                "weights": c.weights,
-                "tp": c.tp,
-                "pricing": c.pricing,
-                "reason": c.reason,
-            }
-            for c in infeasible
-        ],
-        "apis": apis,
-        "candidates_considered": len(results),
-        "notes": notes,
-    }
+        notes.append("the fleet is sized for the busiest hour of the daily cycle")
+    from simplan.metrics import _clean
+
+    return _clean(
+        {
+            "scenario": scenario.name,
+            "target_rate_per_s": target,
+            "monthly_tokens": monthly_tokens,
+            "slo": {o.key: o.limit_s for o in slo_eval.objectives(scenario.slo)},
+            "recommended": asdict(best) if best else None,
+            "reasons": reasons,
+            "elastic_options": _elastic_options(best, scenario) if best and w.diurnal else [],
+            "runners_up": [asdict(c) for c in feasible[1:top]],
+            "infeasible": [
+                {
+                    "gpu": c.gpu,
+                    "weights": c.weights,
+                    "tp": c.tp,
+                    "pricing": c.pricing,
+                    "reason": c.reason,
+                }
+                for c in infeasible
+            ],
+            "apis": apis,
+            "candidates_considered": len(results),
+            "notes": notes,
+        }
+    )
+
+
+def _rank(cands: list[Candidate]) -> list[Candidate]:
+    """Cheapest first; at equal cost, better quality (fewer weight bits lost), then more
+    headroom."""
+    return sorted(
+        cands,
+        key=lambda c: (
+            round(c.monthly_cost_usd, 2),
+            catalog.weights(c.weights).quality_loss_pct_range[1],
+            c.utilization,
+        ),
+    )
+
+
+def _verify(
+    ranked: list[Candidate],
+    raw: dict[str, Any],
+    scenario: Scenario,
+    source: str,
+    target: float,
+    monthly_tokens: float,
+    limit: int,
+) -> str:
+    """Check the cheapest configurations by simulation and resize them to the fewest
+    replicas that hold the SLO with every seed; returns a note on what was done.
+
+    Configurations are taken in the screen's order until ``limit`` have been checked or
+    the next one's screened cost exceeds the cheapest verified fleet. Pricing modes of one
+    configuration share its verification.
+    """
+    if limit <= 0 or not ranked:
+        return (
+            "not checked by simulation (verify_candidates = 0): percentile objectives were "
+            "screened with the fast model's means, which cannot show that they hold"
+        )
+    done: dict[tuple[str, str, int], tuple[verify.Verification | None, list[Any]]] = {}
+    best_cost = math.inf
+    for cand in ranked:
+        key = cand.config
+        if key not in done:
+            if len(done) >= limit or cand.monthly_cost_usd > best_cost:
+                continue
+            warmup = verify.warmup_for(cand.e2e_s, scenario.simulation.warmup_s)
+            done[key] = verify.fewest_replicas(
+                raw,
+                {k: v for k, v in cand.overrides().items() if k != "hardware.pricing"},
+                cand.fast_replicas,
+                target,
+                source=source,
+                source_path=source,
+                warmup_s=warmup,
+                seed=scenario.simulation.seed,
+            )
+        holds, tried = done[key]
+        cand.verification = [verify.describe(v) for v in tried]
+        if holds is None:
+            cand.feasible = False
+            cand.reason = f"misses the SLO in simulation even with {tried[-1].replicas} replicas"
+            continue
+        cand.verified = True
+        _size(cand, holds.replicas, target, monthly_tokens)
+        cand.replica_rate_under_slo_per_s = target / holds.replicas
+        best_cost = min(best_cost, cand.monthly_cost_usd)
+    return (
+        f"checked by simulation: {len(done)} configuration(s), each at the target rate with "
+        f"{verify.VERIFY_SEEDS} seeds ({verify.WINDOW_REQUESTS:,} measured requests each); a "
+        "fleet holds when every objective is met with every seed, and is the fewest "
+        "replicas that do; latencies shown are the fast model's means"
+    )

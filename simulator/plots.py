@@ -36,8 +36,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from simplan import catalog
-from simplan.cost import HOURS_PER_MONTH
+from simplan.economics import HOURS_PER_MONTH
 from simplan.errors import CatalogError, SimplanError
+from simplan.slo import MISSED as SLO_MISSED
+from simplan.slo import NOT_VERIFIED as SLO_NOT_VERIFIED
 
 #: Okabe–Ito colours without yellow (faint on white); reference lines are dashed, unmarked.
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
@@ -95,6 +97,19 @@ def slo_limits(ds: xr.Dataset) -> dict[str, float]:
     """The ``[slo]`` objectives of the dataset's scenario, e.g. ``{"ttft_p95_s": 2.0}``."""
     slo = _scenario_raw(ds).get("slo", {})
     return {k: float(v) for k, v in slo.items() if isinstance(v, int | float)}
+
+
+def slo_passes(ds: xr.Dataset) -> xr.DataArray:
+    """Points not known to miss the SLO: met, or (fast sweeps) not ruled out because the
+    fast model's means cannot verify a percentile objective (``slo_status``)."""
+    if "slo_status" in ds:
+        return ds["slo_status"] != SLO_MISSED
+    return ds["slo_met"].astype(bool)
+
+
+def slo_unverified(ds: xr.Dataset) -> bool:
+    """Whether some passing points are only not ruled out (percentiles not verified)."""
+    return "slo_status" in ds and bool((ds["slo_status"] == SLO_NOT_VERIFIED).any())
 
 
 def _units(da: xr.DataArray, default: str = "1") -> str:
@@ -282,7 +297,7 @@ def utilization_vs_cost(
         sub = ds.sel(sel) if sel else ds
         u = sub["utilization"].values.ravel().astype(float)
         c = sub["usd_per_mtok_total"].values.ravel().astype(float)
-        met = sub["slo_met"].values.ravel().astype(bool)
+        met = slo_passes(sub).values.ravel().astype(bool)
         ok = sub["feasible"].values.ravel().astype(bool) & np.isfinite(u) & np.isfinite(c)
         if not ok.any():
             continue
@@ -348,7 +363,7 @@ def _replica_capacities(ds: xr.Dataset) -> tuple[list[dict[str, Any]], bool]:
     fallback = not bool(np.isfinite(ds["max_rate_under_slo_per_s"].values).any())
     # simulate sweeps have no capacity estimate: the largest served load meeting the SLO
     tokens = (ds["input_tokens_per_s"] + ds["output_tokens_per_s"]) / reps
-    served = tokens.where(ds["slo_met"].astype(bool) & ds["feasible"].astype(bool))
+    served = tokens.where(slo_passes(ds) & ds["feasible"].astype(bool))
     out = []
     for label, sel in _configs(ds, cfg_dims):
         usd_h = _max_at(ds["replica_usd_per_hour"], sel)
@@ -544,7 +559,7 @@ def latency_vs_load(sweep_ds: xr.Dataset, *, max_lines: int = 6) -> Figure:
         if not feas.any():
             continue
         cost = sub["usd_per_mtok_total"].values.astype(float)
-        met = feas & sub["slo_met"].values.astype(bool)
+        met = feas & slo_passes(sub).values.astype(bool)
         key = (0, _nan_reduce(cost[met], "min")) if met.any() else (1, _nan_reduce(cost, "min"))
         ranked.append((key, label, sub))
     ranked.sort(key=lambda t: (t[0][0], t[0][1] if np.isfinite(t[0][1]) else math.inf))
@@ -820,7 +835,7 @@ def sweep_map(
     da = ds[var].astype(float)
     mask = ds["feasible"].astype(bool)
     if slo_only:
-        mask = mask & ds["slo_met"].astype(bool)
+        mask = mask & slo_passes(ds)
     da = da.where(mask)
     other = [d for d in dims if d not in (x, y, facet)]
     red = _reduce_min(da, other)

@@ -242,7 +242,7 @@ def _point_label(ds: xr.Dataset, idx: tuple[int, ...]) -> str:
 def ranked_points(ds: xr.Dataset) -> list[tuple[int, ...]]:
     """Feasible sweep points meeting the SLO, cheapest first (ties: lower TTFT first)."""
     cost = ds["usd_per_mtok_total"].values.astype(float)
-    ok = ds["feasible"].values.astype(bool) & ds["slo_met"].values.astype(bool)
+    ok = ds["feasible"].values.astype(bool) & plots.slo_passes(ds).values.astype(bool)
     ok &= np.isfinite(cost)
     flat = np.flatnonzero(ok)
     c = cost.ravel()[flat]
@@ -258,7 +258,7 @@ def cheapest_point(ds: xr.Dataset) -> dict[str, Any] | None:
     if not ranked:
         return None
     cost = ds["usd_per_mtok_total"].values.astype(float)
-    ok = ds["feasible"].values.astype(bool) & ds["slo_met"].values.astype(bool)
+    ok = ds["feasible"].values.astype(bool) & plots.slo_passes(ds).values.astype(bool)
     idx = ranked[0]
     best = float(cost[idx])
     return {
@@ -280,8 +280,14 @@ def sweep_answer(ds: xr.Dataset) -> str:
         if not feasible.any():
             return "No point of this sweep is feasible (see the infeasibility notes)."
         return "No feasible point of this sweep meets the SLO (see the infeasibility notes)."
+    what = (
+        "not ruled out by the SLO (the fast model predicts means, so its percentile "
+        "objectives are unverified: check it with `simplan plan` or `--method simulate`)"
+        if plots.slo_unverified(ds)
+        else "meeting the SLO"
+    )
     s = (
-        f"The cheapest configuration meeting the SLO is {best['label']}: "
+        f"The cheapest configuration {what} is {best['label']}: "
         f"{price(best['usd_per_mtok_total'])} per M tokens (TTFT {seconds(best['ttft_s'])}, "
         f"TPOT {seconds(best['tpot_s'])}, {_pct(best['utilization'])} of capacity)"
     )
@@ -418,7 +424,7 @@ def _run_summary_html(s: dict[str, Any], raw: dict[str, Any]) -> str:
 def _sweep_summary_html(ds: xr.Dataset) -> str:
     dims = plots.sweep_dims(ds)
     feasible = ds["feasible"].values.astype(bool)
-    met = feasible & ds["slo_met"].values.astype(bool)
+    met = feasible & plots.slo_passes(ds).values.astype(bool)
     counts = _table(
         ["points", "feasible", "feasible and meeting the SLO", "method"],
         [
@@ -598,7 +604,7 @@ def _notes_html(ds: xr.Dataset, summary: dict[str, Any]) -> str:
             if c != 0:
                 items.append(f"{n:,} point{'s' * (n != 1)}: {meanings.get(c, f'reason {c}')}.")
         feasible = ds["feasible"].values.astype(bool)
-        missed = int((feasible & ~ds["slo_met"].values.astype(bool)).sum())
+        missed = int((feasible & ~plots.slo_passes(ds).values.astype(bool)).sum())
         if missed:
             items.append(f"{missed:,} feasible point{'s' * (missed != 1)} miss the SLO.")
     if not items:
@@ -611,13 +617,17 @@ def _notes_html(ds: xr.Dataset, summary: dict[str, Any]) -> str:
 
 
 def _reason_meanings(ds: xr.Dataset) -> dict[int, str]:
-    try:
-        raw = json.loads(str(ds["reason"].attrs.get("flag_meanings", "{}")))
-        return {int(k): str(v) for k, v in raw.items()}
-    except (ValueError, AttributeError):
-        from simplan.sweep import REASONS
-
-        return dict(REASONS)
+    """The reason codes' meanings from the Dataset's CF flag attributes."""
+    attrs = ds["reason"].attrs
+    values = np.atleast_1d(np.asarray(attrs.get("flag_values", []))).tolist()
+    meanings = str(attrs.get("flag_meanings", "")).split()
+    if len(values) != len(meanings):  # a result file written before the CF attributes
+        try:
+            raw = json.loads(str(attrs.get("flag_meanings", "{}")))
+            return {int(k): str(v) for k, v in raw.items()}
+        except (ValueError, AttributeError):
+            return {}
+    return {int(v): m.replace("_", " ") for v, m in zip(values, meanings, strict=True)}
 
 
 def _figures_html(ds: xr.Dataset) -> str:

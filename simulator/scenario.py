@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -383,13 +382,6 @@ class SloSection(_Section):
     e2e_p95_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     e2e_p99_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
-    def tightest_limits(self) -> tuple[float, float]:
-        """The tightest TTFT and TPOT limits over every statistic; inf where none is set."""
-        obj = self.objectives()
-        ttft = min((v for (m, _), v in obj.items() if m == "ttft"), default=math.inf)
-        tpot = min((v for (m, _), v in obj.items() if m == "tpot"), default=math.inf)
-        return ttft, tpot
-
     def objectives(self) -> dict[tuple[str, str], float]:
         """``{(metric, stat): limit_s}`` for the objectives that are set."""
         out = {}
@@ -411,6 +403,27 @@ class InlineApi(_Section):
 
 class PricingSection(_Section):
     apis: list[str] = Field(default_factory=list, description="API catalog ids to compare with.")
+    gpu_usd_per_hour: dict[
+        str, dict[Pricing, Annotated[float, Field(gt=0, allow_inf_nan=False)]]
+    ] = Field(
+        default_factory=dict,
+        description="Your own GPU-hour prices, by GPU id and pricing mode, e.g. "
+        '{"h100-sxm" = {on_demand = 2.9, reserved = 1.9}}; they replace the catalog\'s '
+        "for every command (plan and sweep candidates included).",
+    )
+
+    @field_validator("gpu_usd_per_hour")
+    @classmethod
+    def _gpus_known(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        errors = []
+        for name in v:
+            try:
+                _check_catalog_id("gpu", name)
+            except ValueError as exc:
+                errors.append(f"{name!r}: {exc}")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return v
 
     @field_validator("apis")
     @classmethod
@@ -724,6 +737,37 @@ def scenario_from_dict(raw: dict[str, Any], source: str = "<scenario>") -> Scena
         ) from None
     if scenario.sweep:
         _validate_sweep(raw, scenario, source)
+    return scenario
+
+
+def trial_scenario(
+    raw: dict[str, Any],
+    overrides: dict[str, Any],
+    source: str,
+    *,
+    source_path: str | None = None,
+) -> Scenario:
+    """A scenario built from a parsed file with dotted-key overrides (``[sweep]`` dropped).
+
+    The one way ``sweep`` points, ``plan`` candidates and verification runs are made;
+    an override of None removes the key. ``source_path`` keeps relative paths (CSV
+    lengths, traces) relative to the file.
+    """
+    trial = copy.deepcopy(raw)
+    trial.pop("sweep", None)
+    for key, value in overrides.items():
+        if value is None:
+            *parents, leaf = key.split(".")
+            cur: Any = trial
+            for part in parents:
+                cur = cur.get(part, {}) if isinstance(cur, dict) else {}
+            if isinstance(cur, dict):
+                cur.pop(leaf, None)
+        else:
+            _apply_path(trial, key, value)
+    scenario = scenario_from_dict(trial, source=source)
+    if source_path is not None:
+        scenario._source_path = source_path
     return scenario
 
 

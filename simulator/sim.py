@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
-from simplan.cost import pool_usd_per_hour
+from simplan.economics import pool_usd_per_hour
 from simplan.engine import ACTIVE, OFF, ReplicaEngine
 from simplan.errors import InfeasibleError, Problem
 from simplan.fleet import Billing, Fleet, autoscaler, failures, spot_interruptions
 from simplan.perf import EngineKnobs, Replica, build_replica, does_not_fit_reason, nearest_fit
 from simplan.recorder import PENDING, Recorder, TimeSeries
 from simplan.scenario import PoolSection, Scenario
+from simplan.slo import fast_limits, objectives
 from simplan.workload import Requests, generate_requests, mean_length, sample_lengths
 
 #: Most time-series samples per run; the interval widens for long runs.
@@ -224,10 +225,7 @@ def _build_engines(
             count = scenario.autoscaling.max_replicas
         usd_per_s = (
             pool_usd_per_hour(
-                pool.section.gpu,
-                pool.replica.num_gpus,
-                pool.section.pricing,
-                pool.section.price_usd_per_gpu_hour,
+                scenario, pool.section.gpu, pool.section.pricing, pool.replica.num_gpus
             )
             / 3600.0
         )
@@ -266,10 +264,10 @@ def _start_fleet(fleet: Fleet, scenario: Scenario, pools: list[Pool]) -> None:
         i_len = mean_length(scenario.workload.input_tokens, scenario)
         o_len = mean_length(scenario.workload.output_tokens, scenario)
         r_max = max_rate(cfg, i_len, o_len)
-        ttft, tpot = scenario.slo.tightest_limits()
+        ttft, tpot, e2e = fast_limits(objectives(scenario.slo))
         rate = (
-            max_rate_under_slo(cfg, i_len, o_len, r_max, ttft, tpot)
-            if math.isfinite(min(ttft, tpot))
+            max_rate_under_slo(cfg, i_len, o_len, r_max, ttft, tpot, e2e)
+            if math.isfinite(min(ttft, tpot, e2e))
             else r_max
         )
         env.process(autoscaler(fleet, autoscaled, rate if rate > 0 else r_max))

@@ -11,14 +11,23 @@ Results written to ``.zarr`` are resumable: each task (one slice of the grid alo
 last axis) is written as soon as it finishes, then marked done; a rerun with the same
 scenario and output path computes only the missing tasks. ``.nc`` output is written
 once, atomically, at the end.
+
+simplan never deletes or overwrites a path it did not write: an existing output that is
+not a sweep written by simplan is refused before any computation starts. A ``.zarr``
+store is built in a temporary folder beside the output (``<name>.tmp-<pid>-<random>``,
+marked as simplan's by a file inside it) and renamed into place.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
+import glob
 import itertools
 import json
+import os
 import shutil
+import socket
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +36,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from simplan import __version__, catalog
-from simplan.cost import HOURS_PER_MONTH, selected_apis
+from simplan import economics as econ
+from simplan import slo as slo_eval
 from simplan.errors import InfeasibleError, SimplanError
 from simplan.perf import EngineKnobs, build_replica, does_not_fit_reason
 from simplan.scenario import (
@@ -37,6 +47,7 @@ from simplan.scenario import (
     read_scenario_dict,
     scenario_from_dict,
     scenario_hash,
+    trial_scenario,
 )
 from simplan.workload import mean_length
 
@@ -70,13 +81,19 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "fleet_usd_per_hour": ("USD/hour", "fleet price"),
     "usd_per_mtok_output": ("USD/Mtok", "fleet cost per million output tokens"),
     "usd_per_mtok_total": ("USD/Mtok", "fleet cost per million input+output tokens"),
-    "monthly_cost_usd": ("USD/month", "fleet cost per 730-hour month"),
+    "monthly_cost_usd": ("USD/month", "fleet cost per month (simplan.economics.HOURS_PER_MONTH)"),
     "monthly_tokens": ("tokens/month", "monthly volume priced"),
     "tokens_per_request": ("tokens", "mean input + output tokens per request"),
+    "input_share": ("1", "share of input tokens in the volume"),
     "replica_usd_per_hour": ("USD/hour", "price of one replica (tp x pp GPUs)"),
     "ttft_p95_s": ("s", "95th percentile time to first token (simulate only)"),
     "tpot_p95_s": ("s", "95th percentile time per output token (simulate only)"),
 }
+
+
+def _flag_word(meaning: str) -> str:
+    """A CF flag meaning: one word, no blanks."""
+    return meaning.replace(" ", "_")
 
 
 @dataclass(frozen=True)
@@ -114,11 +131,8 @@ def _set(raw: dict[str, Any], dotted: str, value: Any) -> None:
 def _point_scenario(
     raw: dict[str, Any], axes: list[Axis], idx: tuple[int, ...], source: str
 ) -> Scenario:
-    trial = copy.deepcopy(raw)
-    trial.pop("sweep", None)
-    for axis, i in zip(axes, idx, strict=True):
-        _set(trial, axis.key, axis.values[i])
-    return scenario_from_dict(trial, source=source)
+    values = {axis.key: axis.values[i] for axis, i in zip(axes, idx, strict=True)}
+    return trial_scenario(raw, values, source, source_path=source)
 
 
 def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[str, np.ndarray]:
@@ -145,7 +159,8 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
     cfgs: list[np.ndarray] = []
     group_reason: list[int] = []
     lens: list[tuple[float, float]] = []
-    limits: list[tuple[float, float]] = []
+    limits: list[dict[str, float]] = []
+    load: list[tuple[float, float]] = []  # (peak, mean) multipliers of the daily cycle
     for gidx in itertools.product(*(range(k) for k in exp_shape)):
         idx = [0] * len(axes)
         for k, i in enumerate(expensive):
@@ -161,7 +176,10 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
                 mean_length(sc.workload.output_tokens, sc),
             )
         )
-        limits.append(sc.slo.tightest_limits())
+        objs = {o.key: o.limit_s for o in slo_eval.objectives(sc.slo)}
+        limits.append({k: objs.get(k, np.inf) for k in slo_eval.objective_keys()})
+        d = sc.workload.diurnal
+        load.append((float(max(d)), float(np.mean(d))) if d else (1.0, 1.0))
     index = np.indices(shape).reshape(len(axes), n) if shape else np.zeros((0, 1), np.int64)
     group = (
         np.ravel_multi_index(tuple(index[i] for i in expensive), exp_shape)
@@ -173,8 +191,13 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
     cfg_arr = np.ascontiguousarray(np.stack(cfgs))
     g_in = np.array([x[0] for x in lens])
     g_out = np.array([x[1] for x in lens])
-    g_ttft = np.array([x[0] for x in limits])
-    g_tpot = np.array([x[1] for x in limits])
+    fast = [
+        slo_eval.fast_limits(
+            [slo_eval.Objective(*k.split("_")[:2], v) for k, v in lim.items() if np.isfinite(v)]
+        )
+        for lim in limits
+    ]
+    g_ttft, g_tpot, g_e2e = (np.array([x[i] for x in fast]) for i in range(3))
     # only configurations that exist go through the kernels; invalid parallelism has
     # no replica to model (capacity 0: every such point is infeasible, reason 2)
     ok = np.asarray(group_reason) != 2
@@ -182,7 +205,7 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
     rates_tab = np.zeros((len(cfgs), TABLE_RATES))
     values_tab = np.zeros((len(cfgs), TABLE_RATES, 6))
     if ok.any():
-        cap[ok] = capacity_many(cfg_arr[ok], g_in[ok], g_out[ok], g_ttft[ok], g_tpot[ok])
+        cap[ok] = capacity_many(cfg_arr[ok], g_in[ok], g_out[ok], g_ttft[ok], g_tpot[ok], g_e2e[ok])
         rates_tab[ok], values_tab[ok] = operating_table(
             cfg_arr[ok], g_in[ok], g_out[ok], cap[ok, 1]
         )
@@ -195,24 +218,34 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
         return np.full(n, default, dtype=object)
 
     base = reps[0]
+    written = trial_scenario(raw, {}, source)  # the scenario as written: price overrides
     rate = cheap("workload.rate_per_s", base.workload.rate_per_s or 0.0).astype(float)
     replicas = cheap("hardware.replicas", base.hardware.replicas).astype(float)
     pricing = cheap("hardware.pricing", base.hardware.pricing)
     override = cheap("hardware.price_usd_per_gpu_hour", base.hardware.price_usd_per_gpu_hour)
-    # price per GPU-hour: the override where given, else the group's GPU in that mode
+    # price per GPU-hour (simplan.economics.gpu_price): a [hardware] override prices only
+    # the written pool's GPU in its pricing mode; a swept override replaces it there
     gpu_of_group = [sc.hardware.gpu for sc in reps]
     modes = sorted({str(m) for m in pricing})
-    table = np.array([[catalog.gpu(g).price_usd_per_hour(m) for m in modes] for g in gpu_of_group])
+    table = np.array(
+        [[econ.gpu_price(written, g, m).usd_per_gpu_hour for m in modes] for g in gpu_of_group]
+    )
     mode_idx = np.searchsorted(np.array(modes), pricing.astype(str))
     gpu_price = table[group, mode_idx]
-    has_override = np.array([o is not None for o in override])
+    own_pool = (np.array(gpu_of_group)[group] == written.hardware.gpu) & (
+        pricing.astype(str) == written.hardware.pricing
+    )
+    has_override = own_pool & np.array([o is not None for o in override])
     gpu_price = np.where(
         has_override, np.where(has_override, override, 0.0).astype(float), gpu_price
     )
     gpus_per_replica = np.array([sc.hardware.tp * sc.hardware.pp for sc in reps])[group]
     i_len, o_len = g_in[group], g_out[group]
+    peak_mult = np.array([x[0] for x in load])[group]
+    mean_mult = np.array([x[1] for x in load])[group]
     r_max = r_max_g[group]
-    per_replica = rate / replicas
+    # latency and the SLO at the busiest hour; volume and cost over the day
+    per_replica = rate * peak_mult / replicas
     op = interpolate_points(rates_tab, values_tab, group, per_replica, r_max_g)
 
     fleet_usd = replicas * gpus_per_replica * gpu_price
@@ -225,21 +258,22 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
             for sc in reps
         ]
     )[group]
-    monthly_tokens = np.where(
-        np.isnan(fixed_monthly), rate * (i_len + o_len) * HOURS_PER_MONTH * 3600.0, fixed_monthly
-    )
+    share = i_len / (i_len + o_len)
+    monthly_tokens = econ.monthly_volume_tokens(fixed_monthly, rate * mean_mult * (i_len + o_len))
+    monthly_cost = econ.monthly_cost_usd(fleet_usd)
     with np.errstate(divide="ignore", invalid="ignore"):
         out: dict[str, np.ndarray] = {
             "output_tokens_per_s": out_tps,
             "input_tokens_per_s": in_tps,
             "tokens_per_request": i_len + o_len,
+            "input_share": share,
             "replica_usd_per_hour": gpus_per_replica * gpu_price,
             "ttft_p95_s": np.full(n, np.nan),
             "tpot_p95_s": np.full(n, np.nan),
             "fleet_usd_per_hour": fleet_usd,
-            "usd_per_mtok_output": fleet_usd / (out_tps * 3600.0) * 1e6,
-            "usd_per_mtok_total": fleet_usd / ((out_tps + in_tps) * 3600.0) * 1e6,
-            "monthly_cost_usd": fleet_usd * HOURS_PER_MONTH,
+            "usd_per_mtok_output": econ.usd_per_mtok(monthly_cost, monthly_tokens * (1 - share)),
+            "usd_per_mtok_total": econ.usd_per_mtok(monthly_cost, monthly_tokens),
+            "monthly_cost_usd": monthly_cost,
             "monthly_tokens": monthly_tokens,
             "ttft_s": op[:, 3],
             "tpot_s": op[:, 4],
@@ -250,13 +284,20 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
         }
     saturated = (op[:, 2] > 0.5) & (reason == 0)
     reason[saturated] = 3
-    out["slo_met"] = (reason == 0) & (op[:, 3] <= g_ttft[group]) & (op[:, 4] <= g_tpot[group])
+    status = slo_eval.fast_status(
+        {"ttft_s": op[:, 3], "tpot_s": op[:, 4], "e2e_s": op[:, 5]},
+        {k: np.array([lim[k] for lim in limits])[group] for k in slo_eval.objective_keys()},
+    )
+    status = np.where(reason == 0, status, slo_eval.MISSED).astype(np.int8)
+    out["slo_status"] = status
+    out["slo_met"] = status == slo_eval.MET
     out["reason"] = reason
     keep = (
         "fleet_usd_per_hour",
         "monthly_cost_usd",
         "monthly_tokens",
         "tokens_per_request",
+        "input_share",
         "replica_usd_per_hour",
     )
     for name in VARIABLES:
@@ -304,11 +345,7 @@ def simulate_point(
     from simplan.metrics import summarize
     from simplan.sim import simulate
 
-    trial = copy.deepcopy(raw)
-    trial.pop("sweep", None)
-    for key, value in zip(axes_keys, values, strict=True):
-        _set(trial, key, value)
-    sc = scenario_from_dict(trial, source=source)
+    sc = trial_scenario(raw, dict(zip(axes_keys, values, strict=True)), source, source_path=source)
     try:
         res = simulate(sc)
     except InfeasibleError as exc:
@@ -338,6 +375,9 @@ def simulate_point(
         "monthly_cost_usd": s["monthly_cost_usd"],
         "monthly_tokens": s["monthly_tokens"],
         "slo_met": bool(s["slo_met"]) if s["slo_met"] is not None else True,
+        "slo_status": slo_eval.MET if s["slo_met"] in (True, None) else slo_eval.MISSED,
+        "input_share": s["input_tokens_per_s"]
+        / max(s["input_tokens_per_s"] + s["output_tokens_per_s"], 1e-12),
     }
 
 
@@ -356,16 +396,25 @@ def _empty_dataset(axes: list[Axis], scenario: Scenario, text: str, method: str)
         np.zeros(shape, dtype=bool),
         {"long_name": "estimated latencies meet the scenario's SLO"},
     )
+    data["slo_status"] = (
+        dims,
+        np.full(shape, slo_eval.MISSED, dtype=np.int8),
+        {
+            "long_name": "SLO verdict (fast sweeps cannot verify percentile objectives)",
+            "flag_values": np.array(list(slo_eval.STATUS), dtype=np.int8),
+            "flag_meanings": " ".join(slo_eval.STATUS.values()),
+        },
+    )
     data["reason"] = (
         dims,
         np.zeros(shape, dtype=np.int8),
         {
             "long_name": "why a point is infeasible",
-            "flag_values": list(REASONS),
-            "flag_meanings": json.dumps(REASONS),
+            "flag_values": np.array(list(REASONS), dtype=np.int8),
+            "flag_meanings": " ".join(_flag_word(v) for v in REASONS.values()),
         },
     )
-    apis = selected_apis(scenario)
+    apis = econ.selected_apis(scenario)
     if apis:
         data["api_monthly_cost_usd"] = (
             (*dims, "api"),
@@ -411,13 +460,15 @@ def run_sweep(
     scenario = scenario_from_dict(raw, source=str(path))
     if not scenario.sweep:
         raise SimplanError("the scenario has no [sweep] table", source=str(path))
+    if output is not None:
+        check_output_path(output)  # before any computation: a bad output path fails fast
     axes = sweep_axes(scenario)
     text = Path(path).read_text(encoding="utf-8")
     ds = _empty_dataset(axes, scenario, text, method)
     shape = tuple(len(a.values) for a in axes)
     if method == "fast":
         flat = evaluate_fast(raw, axes, str(path))
-        for name in (*VARIABLES, "feasible", "slo_met", "reason"):
+        for name in (*VARIABLES, "feasible", "slo_met", "slo_status", "reason"):
             ds[name].values[...] = np.asarray(flat[name]).reshape(shape)
         _fill_api(ds, scenario, raw, axes, str(path))
         if output is not None:
@@ -435,17 +486,10 @@ def _fill_api(
 ) -> None:
     if "api_monthly_cost_usd" not in ds:
         return
-    tokens_out = ds["output_tokens_per_s"].values
-    tokens_in = ds["input_tokens_per_s"].values
-    with np.errstate(invalid="ignore", divide="ignore"):
-        i_share = tokens_in / (tokens_in + tokens_out)
     monthly = ds["monthly_tokens"].values
-    apis = selected_apis(scenario)
+    share = ds["input_share"].values
     costs = np.stack(
-        [
-            monthly * (i_share * a.usd_per_mtok_input + (1 - i_share) * a.usd_per_mtok_output) / 1e6
-            for a in apis
-        ],
+        [econ.api_monthly_cost_usd(a, monthly, share) for a in econ.selected_apis(scenario)],
         axis=-1,
     )
     ds["api_monthly_cost_usd"].values[...] = costs
@@ -484,7 +528,9 @@ def _run_simulate(
     keys = [a.key for a in axes]
     cluster = None
     client = (
-        Client(scheduler)
+        None  # a finished store being resumed: nothing to compute, no cluster to start
+        if not todo
+        else Client(scheduler)
         if scheduler
         else Client(
             cluster := LocalCluster(
@@ -495,6 +541,7 @@ def _run_simulate(
     try:
         futures = {}
         for t in todo:
+            assert client is not None
             for j in range(shape[-1]):
                 values = [axes[k].values[t[k]] for k in range(len(t))] + [axes[-1].values[j]]
                 fut = client.submit(simulate_point, raw, keys, values, source, pure=False)
@@ -503,7 +550,7 @@ def _run_simulate(
         results: dict[tuple[int, ...], dict[int, dict[str, Any]]] = {t: {} for t in todo}
         finished = int(done.sum()) * shape[-1]
         total = len(tasks) * shape[-1]
-        for fut in as_completed(futures):
+        for fut in as_completed(futures) if futures else ():
             t, j = futures[fut]
             results[t][j] = fut.result()
             pending_by_task[t] -= 1
@@ -516,7 +563,8 @@ def _run_simulate(
                     assert out_path is not None
                     _write_task_zarr(ds, out_path, t, tasks.index(t), axes)
     finally:
-        client.close()
+        if client is not None:
+            client.close()
         if cluster is not None:
             cluster.close()
     _fill_api(ds, scenario, raw, axes, source)
@@ -539,6 +587,9 @@ def _store_task(
         ds["reason"].values[idx] = code
         ds["feasible"].values[idx] = code == 0
         ds["slo_met"].values[idx] = bool(r.get("slo_met", False)) and code == 0
+        ds["slo_status"].values[idx] = (
+            int(r.get("slo_status", slo_eval.MISSED)) if code == 0 else slo_eval.MISSED
+        )
         for name in VARIABLES:
             v = r.get(name)
             ds[name].values[idx] = np.nan if v is None else float(v)
@@ -546,34 +597,186 @@ def _store_task(
 
 def _prepare_zarr(ds: xr.Dataset, path: Path, n_tasks: int) -> np.ndarray:
     """Create the store (or reuse a matching one) and return which tasks are done."""
-    if path.exists():
-        try:
-            old = xr.open_zarr(path, consolidated=False)
-        except Exception:
-            shutil.rmtree(path)
-        else:
-            same = (
-                old.attrs.get("scenario_hash") == ds.attrs["scenario_hash"]
-                and old.attrs.get("method") == ds.attrs["method"]
-                and "task_done" in old
-            )
-            done = old["task_done"].values.astype(bool) if same else None
-            old.close()
-            if same and done is not None and done.shape == (n_tasks,):
-                return done
-            raise SimplanError(
-                "the output store holds a different sweep (scenario or method changed); "
-                "choose another output path or delete it",
-                source=str(path),
-            )
-    chunks = {a: 1 for a in list(ds.dims)[:-1]}
+    if path.exists() or path.is_symlink():
+        old = _open_simplan_zarr(path)
+        if old is None:
+            raise _not_ours(path)
+        same = (
+            old.attrs.get("scenario_hash") == ds.attrs["scenario_hash"]
+            and old.attrs.get("method") == ds.attrs["method"]
+            and "task_done" in old
+        )
+        done = old["task_done"].values.astype(bool) if same else None
+        old.close()
+        if same and done is not None and done.shape == (n_tasks,):
+            return done
+        raise SimplanError(
+            "the output store holds a different sweep (scenario or method changed); "
+            "choose another output path or delete it",
+            source=str(path),
+        )
     fresh = ds.assign(task_done=("task", np.zeros(n_tasks, dtype=bool)))
-    tmp = path.with_name(path.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    fresh.chunk(chunks).to_zarr(tmp, mode="w", zarr_format=2, consolidated=False)
-    tmp.rename(path)
+    _write_zarr_into_place(fresh, path)
     return np.zeros(n_tasks, dtype=bool)
+
+
+# --- output paths: never delete or overwrite what simplan did not write ----------------
+
+#: Attributes every sweep simplan writes carries (see ``_empty_dataset``).
+_SWEEP_ATTRS = ("scenario_hash", "method", "simplan_version")
+#: The file that marks a temporary folder beside the output as simplan's own.
+_TMP_MARKER = ".simplan-sweep-tmp"
+_NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
+
+
+def _not_ours(path: Path) -> SimplanError:
+    what = "a file" if path.is_file() else "a folder that is not a sweep store written by simplan"
+    return SimplanError(
+        f"the output path exists and is {what}; simplan never deletes or overwrites what it "
+        "did not write: choose another output path",
+        source=str(path),
+    )
+
+
+def _open_simplan_zarr(path: Path) -> xr.Dataset | None:
+    """The Zarr sweep store at ``path`` if simplan wrote it (lazily opened), else None."""
+    if not path.is_dir():
+        return None
+    try:
+        ds = xr.open_zarr(path, consolidated=False)
+    except Exception:
+        return None
+    if all(k in ds.attrs for k in _SWEEP_ATTRS):
+        return ds
+    ds.close()
+    return None
+
+
+def _is_simplan_netcdf(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            return all(k in ds.attrs for k in _SWEEP_ATTRS)
+    except Exception:
+        return False
+
+
+def check_output_path(path: str | Path) -> None:
+    """Raise a SimplanError unless simplan may write a sweep to ``path``.
+
+    Allowed: a path that does not exist (its folder may not exist yet), or one holding
+    a sweep simplan wrote (a ``.zarr`` store is then resumed or replaced, a ``.nc`` file
+    replaced). Refused: an unknown suffix, a parent that is a file, a ``.zarr`` path that
+    is a file or a folder simplan did not write, a ``.nc`` path that is a folder or a
+    file that is not a simplan sweep.
+    """
+    path = Path(path)
+    if path.suffix != ".zarr" and path.suffix not in _NETCDF_SUFFIXES:
+        raise SimplanError(
+            f"unknown output format {path.suffix!r} (use .zarr or .nc)", source=str(path)
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise SimplanError(
+                    f"cannot write the output: {parent} is a file, not a folder",
+                    source=str(path),
+                )
+            break
+    if not (path.exists() or path.is_symlink()):
+        return
+    if path.suffix == ".zarr":
+        store = _open_simplan_zarr(path)
+        if store is None:
+            raise _not_ours(path)
+        store.close()
+    elif path.is_dir():
+        raise SimplanError(
+            "the output path exists and is a folder; a .nc output is a single file: "
+            "choose another output path",
+            source=str(path),
+        )
+    elif not _is_simplan_netcdf(path):
+        raise SimplanError(
+            "the output path exists and is not a sweep written by simplan; simplan never "
+            "overwrites what it did not write: choose another output path",
+            source=str(path),
+        )
+
+
+def _make_temp(path: Path) -> Path:
+    """A new folder beside ``path``, marked as simplan's; the store is built in ``store``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{path.name}.tmp-{os.getpid()}-", dir=path.parent))
+    marker = {"pid": os.getpid(), "host": socket.gethostname(), "target": path.name}
+    (tmp / _TMP_MARKER).write_text(json.dumps(marker), encoding="utf-8")
+    return tmp
+
+
+def _temp_marker(tmp: Path, path: Path) -> dict[str, Any] | None:
+    """The marker of a temporary folder simplan made for ``path``, else None."""
+    if tmp.is_symlink() or not tmp.is_dir():
+        return None
+    try:
+        marker = json.loads((tmp / _TMP_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(marker, dict) or marker.get("target") != path.name:
+        return None
+    return marker
+
+
+def _discard_temp(tmp: Path, path: Path) -> None:
+    """Remove a temporary folder of simplan's; first put back a store moved aside into it."""
+    if _temp_marker(tmp, path) is None:
+        return
+    old = tmp / "old"
+    if (old.exists() or old.is_symlink()) and not (path.exists() or path.is_symlink()):
+        old.rename(path)  # interrupted between moving the old store aside and the new in
+    shutil.rmtree(tmp)
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill would terminate it: assume alive, leave its folder
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Remove temporaries that simplan made for ``path`` in processes that have died."""
+    for sibling in path.parent.glob(glob.escape(path.name) + ".tmp-*"):
+        marker = _temp_marker(sibling, path)
+        if marker is None or marker.get("host") != socket.gethostname():
+            continue
+        pid = marker.get("pid")
+        if isinstance(pid, int) and pid != os.getpid() and not _process_alive(pid):
+            with contextlib.suppress(OSError):  # best effort: a leftover never blocks
+                _discard_temp(sibling, path)
+
+
+def _write_zarr_into_place(ds: xr.Dataset, path: Path) -> None:
+    """Write ``ds`` to a new Zarr store at ``path``, replacing only a simplan store there."""
+    _remove_stale_temps(path)
+    tmp = _make_temp(path)
+    try:
+        chunks = {a: 1 for a in list(ds.dims)[:-1]}
+        ds.chunk(chunks).to_zarr(tmp / "store", mode="w-", zarr_format=2, consolidated=False)
+        if path.exists() or path.is_symlink():
+            old = _open_simplan_zarr(path)
+            if old is None:
+                raise _not_ours(path)
+            old.close()
+            path.rename(tmp / "old")  # deleted with the temporary folder below
+        (tmp / "store").rename(path)
+    finally:
+        _discard_temp(tmp, path)
 
 
 def _write_task_zarr(
@@ -582,7 +785,7 @@ def _write_task_zarr(
     """Write one task's slice, then mark it done (so a crash in between redoes it)."""
     region = {a.name: slice(i, i + 1) for a, i in zip(axes[:-1], t, strict=True)}
     region[axes[-1].name] = slice(0, len(axes[-1].values))
-    names = [n for n in (*VARIABLES, "feasible", "slo_met", "reason")]
+    names = [n for n in (*VARIABLES, "feasible", "slo_met", "slo_status", "reason")]
     part = ds[names].isel(region)
     part = part.drop_vars([c for c in part.coords])
     part.to_zarr(path, region=region, mode="r+", consolidated=False)
@@ -593,22 +796,15 @@ def _write_task_zarr(
 
 
 def write_sweep(ds: xr.Dataset, path: Path) -> None:
-    """Write a finished sweep to NetCDF (atomically) or Zarr (into a temp store, renamed)."""
+    """Write a finished sweep to NetCDF (atomically) or Zarr (into a temp store, renamed).
+
+    An existing output is replaced only if simplan wrote it (see :func:`check_output_path`).
+    """
     from simplan.results import write_netcdf
 
+    check_output_path(path)
     ds = ds.drop_vars("task_done", errors="ignore")
     if path.suffix == ".zarr":
-        tmp = path.with_name(path.name + ".tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        chunks = {a: 1 for a in list(ds.dims)[:-1]}
-        ds.chunk(chunks).to_zarr(tmp, mode="w", zarr_format=2, consolidated=False)
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-    elif path.suffix in (".nc", ".nc4", ".netcdf"):
-        write_netcdf(path, ds)
+        _write_zarr_into_place(ds, path)
     else:
-        raise SimplanError(
-            f"unknown output format {path.suffix!r} (use .zarr or .nc)", source=str(path)
-        )
+        write_netcdf(path, ds)

@@ -163,6 +163,28 @@ def sample_lengths(
     raise TypeError(f"unknown length spec {spec!r}")
 
 
+def busiest_hour(w: WorkloadSection) -> int | None:
+    """Hour of the day (0-23) with the highest ``diurnal`` multiplier; None without one.
+
+    This is the hour every command judges a daily cycle's SLO at and sizes fleets for.
+    """
+    if not w.diurnal:
+        return None
+    return int(np.argmax(np.asarray(w.diurnal, dtype=float)))
+
+
+def peak_rate_per_s(w: WorkloadSection) -> float:
+    """The offered request rate at the busiest hour (the rate itself without a cycle)."""
+    rate = float(w.rate_per_s or 0.0)
+    return rate * float(max(w.diurnal)) if w.diurnal else rate
+
+
+def mean_rate_per_s(w: WorkloadSection) -> float:
+    """The offered request rate averaged over the day (the rate itself without a cycle)."""
+    rate = float(w.rate_per_s or 0.0)
+    return rate * float(np.mean(w.diurnal)) if w.diurnal else rate
+
+
 def mean_length(spec: object, scenario: Scenario) -> float:
     """The mean of a length spec (a number or a distribution table), in tokens."""
     if isinstance(spec, int):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -207,7 +208,7 @@ def test_faster_gpu_and_looser_slo_never_make_the_answer_worse(tmp_path: Path) -
             cfg = replica_from_ids(model, gpu, weights, "fp16", tp=4).cfg
             rates[gpu] = max_rate(cfg, 800.0, 200.0)
             slo_rates = [
-                max_rate_under_slo(cfg, 800.0, 200.0, rates[gpu], ttft, tpot)
+                max_rate_under_slo(cfg, 800.0, 200.0, rates[gpu], ttft, tpot, math.inf)
                 for ttft, tpot in ((0.5, 0.03), (1.0, 0.05), (2.0, 0.1), (1e9, 1e9))
             ]
             assert slo_rates == sorted(slo_rates), (model, gpu, slo_rates)

@@ -1,0 +1,155 @@
+"""Does a fleet hold its SLO? Answered by simulation, the way ``plan`` stands behind a pick.
+
+A fleet is checked at a constant Poisson rate (the busiest hour's, for a daily cycle) with
+several seeds; it *holds* when every ``[slo]`` objective is met, with the same evaluator
+``run`` uses (:mod:`simplan.slo`), over the requests of every seed's measurement window.
+:func:`fewest_replicas` searches for the smallest replica count that holds, starting
+from the fast model's estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from simplan.errors import SimplanError
+from simplan.scenario import trial_scenario
+
+#: Seeds each verification runs (seed, seed + 1, ...): a fleet holds only if all pass.
+VERIFY_SEEDS = 3
+#: Requests each seed measures (after warm-up): enough for a stable p95/p99.
+WINDOW_REQUESTS = 2500
+#: Replica counts tried above the fast estimate before giving up on a candidate.
+MAX_EXTRA_REPLICAS = 6
+
+
+@dataclass
+class Verification:
+    """The outcome of simulating one fleet size with every seed."""
+
+    replicas: int
+    holds: bool
+    seeds: list[int]
+    achieved: dict[str, list[float | None]] = field(default_factory=dict)
+
+
+def verification_overrides(
+    overrides: dict[str, Any], replicas: int, rate_per_s: float, seed: int, warmup_s: float
+) -> dict[str, Any]:
+    """The scenario keys a verification run sets: a fixed fleet at a constant rate."""
+    window_s = WINDOW_REQUESTS / rate_per_s
+    return {
+        **overrides,
+        "hardware.replicas": replicas,
+        "hardware.pools": [],
+        "workload.arrival": "poisson",
+        "workload.rate_per_s": rate_per_s,
+        "workload.duration_s": warmup_s + window_s,
+        "workload.num_requests": None,
+        "workload.diurnal": None,
+        "simulation.seed": seed,
+        "simulation.warmup_s": warmup_s,
+        "autoscaling": None,
+        "failures": None,
+        "overflow": None,
+    }
+
+
+def simulate_fleet(
+    raw: dict[str, Any],
+    overrides: dict[str, Any],
+    replicas: int,
+    rate_per_s: float,
+    *,
+    source: str,
+    source_path: str | None,
+    warmup_s: float,
+    seed: int,
+    seeds: int = VERIFY_SEEDS,
+) -> Verification:
+    """Simulate ``replicas`` replicas at ``rate_per_s`` with ``seeds`` seeds; stop at the
+    first seed that misses an objective (the fleet does not hold)."""
+    from simplan.metrics import summarize
+    from simplan.sim import simulate
+
+    used: list[int] = []
+    achieved: dict[str, list[float | None]] = {}
+    holds = True
+    for k in range(seeds):
+        s = seed + k
+        values = verification_overrides(overrides, replicas, rate_per_s, s, warmup_s)
+        sc = trial_scenario(raw, values, source, source_path=source_path)
+        try:
+            summary = summarize(simulate(sc))
+        except SimplanError:
+            holds = False
+            used.append(s)
+            break
+        used.append(s)
+        for key, v in summary["slo"].items():
+            achieved.setdefault(key, []).append(v["achieved"])
+        if not summary["slo_met"] or summary["requests_in_flight"]:
+            holds = False
+            break
+    return Verification(replicas, holds, used, achieved)
+
+
+def fewest_replicas(
+    raw: dict[str, Any],
+    overrides: dict[str, Any],
+    start: int,
+    rate_per_s: float,
+    *,
+    source: str,
+    source_path: str | None,
+    warmup_s: float,
+    seed: int,
+) -> tuple[Verification | None, list[Verification]]:
+    """The smallest replica count that holds, searching from ``start``.
+
+    Returns (the verification that holds or None, every verification run).
+    """
+    tried: dict[int, Verification] = {}
+
+    def check(n: int) -> Verification:
+        if n not in tried:
+            tried[n] = simulate_fleet(
+                raw,
+                overrides,
+                n,
+                rate_per_s,
+                source=source,
+                source_path=source_path,
+                warmup_s=warmup_s,
+                seed=seed,
+            )
+        return tried[n]
+
+    n = max(1, start)
+    if check(n).holds:
+        while n > 1 and check(n - 1).holds:
+            n -= 1
+        return tried[n], [tried[k] for k in sorted(tried)]
+    for n in range(start + 1, start + MAX_EXTRA_REPLICAS + 1):
+        if check(n).holds:
+            return tried[n], [tried[k] for k in sorted(tried)]
+    return None, [tried[k] for k in sorted(tried)]
+
+
+def warmup_for(e2e_s: float, scenario_warmup_s: float) -> float:
+    """Warm-up of a verification run: long enough for the batch to fill (several
+    end-to-end latencies), at least a minute, and no longer than the scenario asks."""
+    if not math.isfinite(e2e_s):
+        return scenario_warmup_s
+    return min(max(60.0, 4.0 * e2e_s), max(scenario_warmup_s, 60.0))
+
+
+def describe(v: Verification) -> dict[str, Any]:
+    """Plain-JSON form of a verification for plan's output."""
+    return {
+        "replicas": v.replicas,
+        "holds": v.holds,
+        "seeds": v.seeds,
+        "achieved": {k: [x for x in vals] for k, vals in v.achieved.items()},
+    }
