@@ -31,6 +31,9 @@ class Verification:
     replicas: int
     holds: bool
     seeds: list[int]
+    rate_per_s: float
+    warmup_s: float
+    duration_s: float
     achieved: dict[str, list[float | None]] = field(default_factory=dict)
 
 
@@ -92,7 +95,8 @@ def simulate_fleet(
         if not summary["slo_met"] or summary["requests_in_flight"]:
             holds = False
             break
-    return Verification(replicas, holds, used, achieved)
+    duration_s = warmup_s + WINDOW_REQUESTS / rate_per_s
+    return Verification(replicas, holds, used, rate_per_s, warmup_s, duration_s, achieved)
 
 
 def fewest_replicas(
@@ -151,5 +155,8 @@ def describe(v: Verification) -> dict[str, Any]:
         "replicas": v.replicas,
         "holds": v.holds,
         "seeds": v.seeds,
+        "rate_per_s": v.rate_per_s,
+        "warmup_s": v.warmup_s,
+        "duration_s": v.duration_s,
         "achieved": {k: [x for x in vals] for k, vals in v.achieved.items()},
     }

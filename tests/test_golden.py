@@ -1,10 +1,16 @@
-"""Golden summaries of the shipped scenarios, run on a short horizon.
+"""Golden answers of the shipped scenarios: runs, plans and fast sweeps.
 
-Each ``scenarios/*.toml`` is read, its ``[sweep]`` table dropped and its workload cut
-short (about 150 requests; the warmup at most a fifth of the run), then simulated; a
-rounded subset of the summary (counts exactly, floats to 4 significant digits) must equal
-``tests/golden/<stem>.json``. A scenario that cannot run (a model that does not fit) has
-its error text as the golden.
+* Runs: each ``scenarios/*.toml`` is read, its ``[sweep]`` table dropped and its workload
+  cut short (about 150 requests; the warmup at most a fifth of the run), then simulated;
+  each ``tests/scenarios/*.toml`` (test scenarios, such as an elastic fleet busy enough
+  that scaling, spot interruptions, failures and overflow all happen) runs as written. A
+  rounded subset of the summary (counts exactly, floats to 4 significant digits; money,
+  break-even, elastic and saturation figures included) must equal
+  ``tests/golden/<stem>.json``. A scenario that cannot run has its error text as golden.
+* Plans: ``simplan plan`` of every shipped scenario (verified by simulation), as
+  ``tests/golden/plan/<stem>.json``.
+* Fast sweeps: the grid of every shipped scenario with a ``[sweep]``, summarised per
+  variable, as ``tests/golden/sweep/<stem>.json``.
 
 Regenerate after an intended change of the model with::
 
@@ -28,7 +34,9 @@ from simplan.scenario import scenario_from_dict
 from simplan.sim import simulate
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
+SHIPPED = sorted((ROOT / "scenarios").glob("*.toml"))
+TEST_SCENARIOS = sorted((Path(__file__).resolve().parent / "scenarios").glob("*.toml"))
+SCENARIOS = SHIPPED + TEST_SCENARIOS
 GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("SIMPLAN_UPDATE_GOLDEN", "") not in ("", "0")
 
@@ -64,7 +72,21 @@ FLOATS = (
     "usd_per_mtok_output",
     "usd_per_mtok_total",
     "fleet_capacity_mtok_per_month",
+    "monthly_tokens",
+    "monthly_cost_usd",
+    "fleet_monthly_cost_usd",
+    "api_overflow_monthly_cost_usd",
+    "mean_replicas_up",
 )
+ELASTIC_COUNTS = (
+    "replicas_provisioned",
+    "replica_failures",
+    "spot_interruptions",
+    "requests_to_api",
+    "requests_retried",
+    "requests_requeued",
+)
+ELASTIC_FLOATS = ("fleet_cost_usd", "total_monthly_cost_usd", "api_share_of_requests")
 LATENCIES = ("ttft_s", "tpot_s", "e2e_s", "queue_delay_s")
 STATS = ("mean", "p50", "p99")
 
@@ -110,11 +132,25 @@ def golden_summary(s: dict[str, Any]) -> dict[str, Any]:
     out["api_monthly_cost_usd"] = {
         name: round4(a["monthly_cost_usd"]) for name, a in sorted(s["api"].items())
     }
+    out["breakeven_mtok_per_month"] = {
+        name: [round4(a["breakeven_mtok_per_month"]), a["breakeven_within_capacity"]]
+        for name, a in sorted(s["api"].items())
+    }
+    out["slo_judged_on"] = s["slo_judged_on"]
+    if "elastic" in s:
+        e = s["elastic"]
+        out["elastic"] = {k: e[k] for k in ELASTIC_COUNTS} | {
+            k: round4(e[k]) for k in ELASTIC_FLOATS
+        }
+    if "saturation" in s:
+        out["saturation"] = {k: round4(v) for k, v in sorted(s["saturation"].items())}
     return out
 
 
 def compute(path: Path) -> dict[str, Any]:
-    raw = shortened(tomllib.loads(path.read_text(encoding="utf-8")))
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    if path in SHIPPED:
+        raw = shortened(raw)
     try:
         scenario = scenario_from_dict(raw, source=str(path.relative_to(ROOT)))
         return {"summary": golden_summary(summarize(simulate(scenario)))}
@@ -126,10 +162,7 @@ def test_there_are_scenarios() -> None:
     assert SCENARIOS
 
 
-@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_golden_summary(path: Path) -> None:
-    got = compute(path)
-    golden_path = GOLDEN / f"{path.stem}.json"
+def check_golden(got: dict[str, Any], golden_path: Path) -> None:
     if UPDATE:
         golden_path.parent.mkdir(parents=True, exist_ok=True)
         golden_path.write_text(json.dumps(got, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -141,7 +174,88 @@ def test_golden_summary(path: Path) -> None:
     assert got == expected
 
 
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_golden_summary(path: Path) -> None:
+    check_golden(compute(path), GOLDEN / f"{path.stem}.json")
+
+
+def test_the_elastic_golden_exercises_every_elastic_mechanism() -> None:
+    e = json.loads((GOLDEN / "elastic_busy.json").read_text(encoding="utf-8"))["summary"]
+    assert e["elastic"]["replicas_provisioned"] > 3  # the autoscaler added replicas
+    assert e["elastic"]["spot_interruptions"] > 0
+    assert e["elastic"]["replica_failures"] > 0
+    assert e["elastic"]["requests_to_api"] > 0
+    assert e["api_overflow_monthly_cost_usd"] > 0
+
+
+def golden_plan(path: Path) -> dict[str, Any]:
+    from simplan import api
+
+    try:
+        r = api.plan(path)
+    except SimplanError as exc:
+        return {"error": str(exc)}
+
+    def fleet(c: dict[str, Any]) -> dict[str, Any]:
+        keep = ("gpu", "weights", "tp", "pricing", "replicas", "fast_replicas", "verified")
+        return {k: c[k] for k in keep} | {
+            k: round4(c[k]) for k in ("monthly_cost_usd", "usd_per_mtok_total")
+        }
+
+    return {
+        "target_rate_per_s": round4(r["target_rate_per_s"]),
+        "monthly_tokens": round4(r["monthly_tokens"]),
+        "recommended": fleet(r["recommended"]) if r["recommended"] else None,
+        "runners_up": [fleet(c) for c in r["runners_up"]],
+        "apis": {
+            a["id"]: {
+                "monthly_cost_usd": round4(a["monthly_cost_usd"]),
+                "crossover_tokens_per_month": round4(a.get("crossover_tokens_per_month")),
+            }
+            for a in r["apis"]
+        },
+        "infeasible": len(r["infeasible"]),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_golden_plan(path: Path) -> None:
+    check_golden(golden_plan(path), GOLDEN / "plan" / f"{path.stem}.json")
+
+
+SWEPT = [p for p in SHIPPED if "[sweep]" in p.read_text(encoding="utf-8")]
+
+
+def golden_sweep(path: Path) -> dict[str, Any]:
+    import numpy as np
+    from simplan import api
+
+    ds = api.sweep(path, method="fast")
+    out: dict[str, Any] = {
+        "shape": {str(d): int(n) for d, n in ds.sizes.items()},
+        "reason": {str(k): int((ds["reason"].values == k).sum()) for k in range(5)},
+        "slo_status": {str(k): int((ds["slo_status"].values == k).sum()) for k in range(3)},
+    }
+    for name in sorted(ds.data_vars):
+        v = ds[name].values.astype(float)
+        v = v[np.isfinite(v)]
+        if v.size and name not in ("reason", "slo_status", "feasible", "slo_met"):
+            out[name] = [round4(float(v.min())), round4(float(v.mean())), round4(float(v.max()))]
+    return out
+
+
+@pytest.mark.parametrize("path", SWEPT, ids=[p.stem for p in SWEPT])
+def test_golden_fast_sweep(path: Path) -> None:
+    check_golden(golden_sweep(path), GOLDEN / "sweep" / f"{path.stem}.json")
+
+
 def test_no_stale_golden_files() -> None:
-    stems = {p.stem for p in SCENARIOS}
-    stale = sorted(p.name for p in GOLDEN.glob("*.json") if p.stem not in stems)
-    assert not stale, f"golden files without a scenario: {stale}"
+    expected = {
+        GOLDEN: {p.stem for p in SCENARIOS},
+        GOLDEN / "plan": {p.stem for p in SHIPPED},
+        GOLDEN / "sweep": {p.stem for p in SWEPT},
+    }
+    for folder, stems in expected.items():
+        stale = sorted(p.name for p in folder.glob("*.json") if p.stem not in stems)
+        assert not stale, f"golden files without a scenario in {folder}: {stale}"
