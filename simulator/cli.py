@@ -253,13 +253,38 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
         ),
         ("cost per M output tokens", _usd(s["usd_per_mtok_output"])),
         ("cost per M tokens (input + output)", _usd(s["usd_per_mtok_total"])),
-        (
-            "monthly volume / fleet capacity",
-            f"{s['monthly_tokens'] / 1e6:,.0f} M / "
-            f"{s['fleet_capacity_mtok_per_month']:,.0f} M tokens",
-        ),
-        ("monthly fleet cost", _usd(s["monthly_cost_usd"])),
     ]
+    job = s.get("job")
+    if job:
+        deadline = (
+            ""
+            if job["deadline_s"] is None
+            else f" (deadline {job['deadline_s']:,.0f} s: "
+            + ("met)" if job["deadline_met"] else "MISSED)")
+        )
+        by_mode = ", ".join(f"{m} {_usd(v)}" for m, v in job["fleet_cost_by_pricing_usd"].items())
+        rows += [
+            (
+                "job: requests / tokens in + out",
+                f"{job['requests']:,} / {job['input_tokens'] / 1e6:,.2f} M + "
+                f"{job['output_tokens'] / 1e6:,.2f} M",
+            ),
+            ("job: time to finish", f"{job['makespan_s']:,.0f} s{deadline}"),
+            (
+                "job: GPU-hours / fleet cost",
+                f"{job['gpu_hours']:,.2f} / {_usd(job['fleet_cost_usd'])}",
+            ),
+            ("job: fleet cost by pricing mode", by_mode),
+        ]
+    else:
+        rows += [
+            (
+                "monthly volume / fleet capacity",
+                f"{s['monthly_tokens'] / 1e6:,.0f} M / "
+                f"{s['fleet_capacity_mtok_per_month']:,.0f} M tokens",
+            ),
+            ("monthly cost (fleet + API overflow)", _usd(s["monthly_cost_usd"])),
+        ]
     for name, value in rows:
         f.add_row(name, value)
     console.print(f)
@@ -300,6 +325,20 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
                 be_txt,
             )
         console.print(a)
+    if job and job["api"]:
+        j = Table(title="APIs for the same job (list prices, and their batch APIs)")
+        for col in ("api", "list", "batch API", "self-hosting saves (vs cheaper)"):
+            j.add_column(col, justify="right" if col != "api" else "left")
+        for name, v in job["api"].items():
+            cheapest = min(x for x in (v["list_usd"], v["batch_usd"]) if x is not None)
+            j.add_row(
+                name,
+                _usd(v["list_usd"]),
+                "–" if v["batch_usd"] is None else _usd(v["batch_usd"]),
+                _usd(cheapest - job["fleet_cost_usd"]),
+            )
+        console.print(j)
+        console.print(f"note: GPU time billed in {job['billing']}")
     for note in s["notes"]:
         console.print(f"note: {note}")
 
@@ -458,6 +497,60 @@ def sweep(
         click.echo(f"wrote {output}")
 
 
+def _print_job_plan(result: dict[str, Any], file: str) -> None:
+    """The table of `simplan plan` for a finite job."""
+    from rich.table import Table
+
+    console = _console()
+    job = result["job"]
+    t = Table(
+        title=f"{result['scenario'] or file}: fleets finishing {job['requests']:,} requests "
+        f"in {job['deadline_s']:,.0f} s, cheapest first"
+    )
+    for col in (
+        "gpu",
+        "weights",
+        "tp",
+        "pricing",
+        "replicas",
+        "GPUs",
+        "job cost",
+        "finishes in",
+        "$/M tok",
+        "simulated",
+    ):
+        t.add_column(col, justify="left" if col in ("gpu", "weights", "pricing") else "right")
+    rows = ([result["recommended"]] if result["recommended"] else []) + result["runners_up"]
+    for r in rows:
+        t.add_row(
+            r["gpu"],
+            r["weights"],
+            str(r["tp"]),
+            r["pricing"],
+            str(r["replicas"]),
+            str(r["gpus"]),
+            _usd(r["job_cost_usd"]),
+            f"{r['makespan_s']:,.0f} s",
+            _usd(r["usd_per_mtok_total"]),
+            "finishes in time" if r["verified"] else "not checked",
+        )
+    console.print(t)
+    if not rows:
+        console.print("no candidate finishes the job by its deadline")
+    a = Table(title="APIs for the same job")
+    for col in ("api", "list", "batch API"):
+        a.add_column(col, justify="left" if col == "api" else "right")
+    for e in result["apis"]:
+        a.add_row(
+            e["id"], _usd(e["list_usd"]), "–" if e["batch_usd"] is None else _usd(e["batch_usd"])
+        )
+    console.print(a)
+    for c in result["infeasible"][:8]:
+        console.print(f"not possible: {c['gpu']} {c['weights']} tp={c['tp']}: {c['reason']}")
+    for note in result["notes"]:
+        console.print(f"note: {note}")
+
+
 def _usd0(x: float | None) -> str:
     """Whole dollars; 'cannot meet' where a figure does not exist (None/NaN)."""
     return "cannot meet" if x is None or x != x else f"${x:,.0f}"
@@ -549,6 +642,9 @@ def plan(
     )
     if as_json:
         click.echo(api.to_json(result))
+        return
+    if "job" in result:
+        _print_job_plan(result, file)
         return
     from rich.table import Table
 

@@ -44,6 +44,8 @@ class ApiQuote:
     usd_per_mtok_output: float
     source: str
     usd_per_mtok_cached_input: float | None = None
+    batch_discount: float | None = None
+    batch_source: str | None = None
 
     def usd_per_mtok_blended(self, input_share: Any) -> Any:
         """Price of a million tokens of which ``input_share`` are input tokens."""
@@ -64,6 +66,8 @@ def selected_apis(scenario: Scenario) -> list[ApiQuote]:
                 a.usd_per_mtok_output,
                 f"{a.source} (as of {a.as_of})",
                 a.usd_per_mtok_cached_input,
+                a.batch_discount,
+                a.batch_source,
             )
         )
     for inline in scenario.api:
@@ -93,15 +97,11 @@ def gpu_price(scenario: Scenario | None, gpu: str, pricing: str) -> GpuPrice:
 
     An override applies only where it was stated: ``price_usd_per_gpu_hour`` of
     ``[hardware]`` or of a ``[[hardware.pools]]`` entry prices that pool's GPU in that
-    pool's pricing mode; ``[pricing] gpu_usd_per_hour = {gpu = {mode = price}}`` prices
-    any GPU and mode it names. Everything else is the catalog's price for the mode.
+    pool's pricing mode (the most specific statement, so it comes first);
+    ``[pricing] gpu_usd_per_hour = {gpu = {mode = price}}`` prices any GPU and mode it
+    names. Everything else is the catalog's price for the mode.
     """
     if scenario is not None:
-        table = scenario.pricing.gpu_usd_per_hour.get(gpu, {})
-        if pricing in table:
-            return GpuPrice(
-                gpu, pricing, float(table[pricing]), "scenario [pricing] gpu_usd_per_hour"
-            )
         for where, pool in _pools(scenario):
             if (
                 pool.price_usd_per_gpu_hour is not None
@@ -114,6 +114,11 @@ def gpu_price(scenario: Scenario | None, gpu: str, pricing: str) -> GpuPrice:
                     float(pool.price_usd_per_gpu_hour),
                     f"scenario {where}.price_usd_per_gpu_hour",
                 )
+        table = scenario.pricing.gpu_usd_per_hour.get(gpu, {})
+        if pricing in table:
+            return GpuPrice(
+                gpu, pricing, float(table[pricing]), "scenario [pricing] gpu_usd_per_hour"
+            )
     entry = catalog.gpu(gpu)
     return GpuPrice(
         gpu,
@@ -121,6 +126,21 @@ def gpu_price(scenario: Scenario | None, gpu: str, pricing: str) -> GpuPrice:
         entry.price_usd_per_hour(pricing),
         f"{entry.price_source} (as of {entry.price_as_of})",
     )
+
+
+def scoped_overrides(written: Scenario, values: dict[str, Any]) -> dict[str, Any]:
+    """Overrides for a trial of ``written`` (a sweep point, a plan candidate) with the
+    ``[hardware]`` price override kept only where it was stated: when the trial changes
+    that pool's GPU or pricing mode, the override is dropped (the catalog or the
+    ``[pricing]`` table prices the trial), unless the trial sets the price itself."""
+    hw = written.hardware
+    if "hardware.price_usd_per_gpu_hour" in values or hw.price_usd_per_gpu_hour is None:
+        return values
+    gpu = values.get("hardware.gpu", hw.gpu)
+    pricing = values.get("hardware.pricing", hw.pricing)
+    if gpu == hw.gpu and pricing == hw.pricing:
+        return values
+    return {**values, "hardware.price_usd_per_gpu_hour": None}
 
 
 def _pools(scenario: Scenario) -> list[tuple[str, PoolSection]]:
@@ -208,10 +228,57 @@ def crossover_tokens_per_month(
     return _scalar(np.where(v <= cap, v, np.nan))
 
 
+# --- finite jobs ------------------------------------------------------------------------
+
+#: Billing of GPU time: one-second increments with a 60-second minimum per instance, for
+#: on-demand, spot and reserved Linux instances (AWS, "Announcing Amazon EC2 per second
+#: billing", https://aws.amazon.com/about-aws/whats-new/2017/10/announcing-amazon-ec2-per-second-billing/,
+#: 2017-10-02). ``[pricing] billing_increment_s`` / ``billing_minimum_s`` set your own.
+BILLING_INCREMENT_S = 1.0
+BILLING_MINIMUM_S = 60.0
+BILLING_SOURCE = (
+    "https://aws.amazon.com/about-aws/whats-new/2017/10/announcing-amazon-ec2-per-second-"
+    "billing/ (one-second increments, 60-second minimum; 2017-10-02)"
+)
+
+
+def billed_seconds(seconds: Any, increment_s: float, minimum_s: float) -> Any:
+    """Seconds billed for ``seconds`` of use: rounded up to the increment, at least the
+    minimum."""
+    used = np.asarray(seconds, dtype=float)
+    rounded = np.ceil(used / increment_s - 1e-9) * increment_s
+    return _scalar(np.maximum(rounded, minimum_s))
+
+
+def job_fleet_cost_usd(
+    usd_per_hour: Any, seconds: Any, increment_s: float, minimum_s: float
+) -> Any:
+    """What instances at ``usd_per_hour`` cost for a job of ``seconds``, as billed."""
+    billed = billed_seconds(seconds, increment_s, minimum_s)
+    return _scalar(np.asarray(usd_per_hour, dtype=float) * np.asarray(billed) / 3600.0)
+
+
+def api_job_cost_usd(
+    api: ApiQuote, input_tokens: float, output_tokens: float, *, batch: bool
+) -> float | None:
+    """An API's cost for a job's tokens: at list prices, or through its batch API (None
+    where the API lists no batch discount)."""
+    factor = 1.0
+    if batch:
+        if api.batch_discount is None:
+            return None
+        factor = 1.0 - api.batch_discount
+    return (
+        factor
+        * (input_tokens * api.usd_per_mtok_input + output_tokens * api.usd_per_mtok_output)
+        / 1e6
+    )
+
+
 def fleet_economics(
     *,
     fleet_usd_per_hour: float,
-    api_overflow_usd_per_hour: float,
+    api_overflow_monthly_usd: float,
     monthly_tokens: float,
     input_share: float,
     capacity_tokens_per_month: float,
@@ -219,12 +286,12 @@ def fleet_economics(
 ) -> dict[str, Any]:
     """The headline money figures of a fleet serving a monthly volume, and each API's.
 
-    ``monthly_cost_usd`` includes what overflow to an API costs; ``usd_per_mtok_total`` is
-    that over the monthly volume. Each API is priced at the same volume, and compared with
-    the total.
+    ``monthly_cost_usd`` includes what overflow to an API costs at the monthly volume
+    (``api_overflow_monthly_usd``); ``usd_per_mtok_total`` is that over the volume. Each
+    API is priced at the same volume, and compared with the total.
     """
     fleet_monthly = float(monthly_cost_usd(fleet_usd_per_hour))
-    overflow_monthly = float(monthly_cost_usd(api_overflow_usd_per_hour))
+    overflow_monthly = float(api_overflow_monthly_usd)
     total = fleet_monthly + overflow_monthly
     out_volume = monthly_tokens * (1 - input_share)
     out: dict[str, Any] = {

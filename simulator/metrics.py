@@ -20,6 +20,7 @@ from simplan.economics import (
     selected_apis,
 )
 from simplan.fleet import describe, provisioned_capacity
+from simplan.job import is_job, job_summary
 from simplan.recorder import COMPLETED, PENDING, REJECTED
 from simplan.sim import SimResult, fleet_max_rate_per_s
 from simplan.workload import busiest_hour
@@ -166,13 +167,19 @@ def summarize(res: SimResult) -> dict[str, Any]:
             in_rate + out_rate if offered_tokens_per_s is None else offered_tokens_per_s,
         )
     )
+    # overflow to an API costs per token it served: the run's API cost per offered token,
+    # at the monthly volume (a stated monthly_tokens scales it like everything else)
+    run_tokens = float(r.column("input_tokens").sum() + r.column("output_tokens").sum())
+    api_monthly = (
+        elastic["cost_by_part_usd"]["api"] / run_tokens * monthly_tokens if run_tokens > 0 else 0.0
+    )
     capacity = (
         fleet_capacity_tokens_per_s(res, mean_in, mean_out, up_s / window if window > 0 else None)
         * SECONDS_PER_MONTH
     )
     cost = fleet_economics(
         fleet_usd_per_hour=fleet_usd_per_hour,
-        api_overflow_usd_per_hour=api_usd_per_hour,
+        api_overflow_monthly_usd=api_monthly,
         monthly_tokens=monthly_tokens,
         input_share=input_share,
         capacity_tokens_per_month=capacity,
@@ -225,6 +232,8 @@ def summarize(res: SimResult) -> dict[str, Any]:
             "total_monthly_cost_usd": cost["monthly_cost_usd"],
             "api_share_of_requests": elastic["requests_to_api"] / max(r.n, 1),
         }
+    if is_job(sc):
+        return _clean(_as_job(summary, res, elastic))
     offered = summary["offered_requests_per_s"]
     if summary["requests_in_flight"] or offered > 1.05 * summary["requests_per_s"] > 0:
         sustained = _sustained_rate(res, start)
@@ -244,6 +253,36 @@ def summarize(res: SimResult) -> dict[str, Any]:
             "`fleet_capacity_mtok_per_month`"
         )
     return _clean(summary)
+
+
+def _as_job(summary: dict[str, Any], res: SimResult, elastic: dict[str, Any]) -> dict[str, Any]:
+    """A finite job is priced as a job (its GPU time and each API for its tokens), never per
+    month: the monthly figures and the monthly API comparison do not apply."""
+    job = job_summary(res)
+    if _is_elastic(res.scenario):  # billed as the elastic fleet ran, plus API overflow
+        job["fleet_cost_usd"] = elastic["fleet_cost_usd"] + elastic["cost_by_part_usd"]["api"]
+    tokens = job["input_tokens"] + job["output_tokens"]
+    for key in (
+        "monthly_tokens",
+        "monthly_cost_usd",
+        "fleet_monthly_cost_usd",
+        "api_overflow_monthly_cost_usd",
+        "fleet_capacity_mtok_per_month",
+        "volume_within_capacity",
+    ):
+        summary[key] = None
+    summary["usd_per_mtok_total"] = job["fleet_cost_usd"] / tokens * 1e6 if tokens else None
+    summary["usd_per_mtok_output"] = (
+        job["fleet_cost_usd"] / job["output_tokens"] * 1e6 if job["output_tokens"] else None
+    )
+    summary["api"] = {}
+    summary["job"] = job
+    if job["deadline_met"] is False:
+        summary["notes"].append(
+            f"the job takes {job['makespan_s']:,.0f} s, past its deadline of "
+            f"{job['deadline_s']:,.0f} s: add replicas (`simplan plan` sizes the fleet)"
+        )
+    return summary
 
 
 def _slo_verdicts(

@@ -39,6 +39,7 @@ from simplan import catalog, verify
 from simplan import economics as econ
 from simplan import slo as slo_eval
 from simplan.errors import SimplanError
+from simplan.job import is_job, plan_job
 from simplan.perf import calibration
 from simplan.scenario import Scenario, read_scenario_dict, scenario_from_dict, trial_scenario
 from simplan.sweep import _replica_cfg
@@ -200,24 +201,23 @@ def _size(cand: Candidate, replicas: int, target_rate: float, monthly_tokens: fl
 
 
 def _hybrid(
-    cand: Candidate, sc: Scenario, api: econ.ApiQuote, i_len: float, o_len: float
+    cand: Candidate, sc: Scenario, api: econ.ApiQuote, share: float, monthly_tokens: float
 ) -> dict[str, Any]:
     """Cheapest split between a fleet of n replicas and the API for the overflow.
 
     Each hour of the day (the ``diurnal`` profile, else a flat day) the requests above
-    the fleet's rate under the SLO go to the API, priced by :mod:`simplan.economics`.
+    the fleet's rate under the SLO go to the API; the API is paid for that share of the
+    monthly volume, priced by :mod:`simplan.economics` like the API-only option.
     """
     w = sc.workload
     rate = float(w.rate_per_s or 0.0)
     hourly = rate * (np.asarray(w.diurnal) if w.diurnal else np.ones(24))
-    share = i_len / (i_len + o_len)
-    days = econ.HOURS_PER_MONTH / 24.0
     best: dict[str, Any] | None = None
     for n in range(0, max(cand.replicas, 1) + 1):
         overflow = np.maximum(hourly - n * cand.replica_rate_under_slo_per_s, 0.0)
-        api_requests = float(overflow.sum()) * 3600.0 * days
+        api_share = float(overflow.sum() / hourly.sum()) if hourly.sum() > 0 else 0.0
         fleet = float(econ.monthly_cost_usd(n * cand.replica_usd_per_hour))
-        api_cost = float(econ.api_monthly_cost_usd(api, api_requests * (i_len + o_len), share))
+        api_cost = float(econ.api_monthly_cost_usd(api, api_share * monthly_tokens, share))
         total = fleet + api_cost
         if best is None or total < best["total_monthly_usd"] - 1e-9:
             best = {
@@ -225,7 +225,7 @@ def _hybrid(
                 "fleet_monthly_usd": fleet,
                 "api_monthly_usd": api_cost,
                 "total_monthly_usd": total,
-                "api_share_of_requests": api_requests / max(hourly.sum() * 3600 * days, 1e-12),
+                "api_share_of_requests": api_share,
             }
     assert best is not None
     return best
@@ -345,6 +345,25 @@ def plan(
     raw = read_scenario_dict(path)
     scenario = scenario_from_dict(raw, source=str(path))
     w = scenario.workload
+    overrides: dict[str, list[Any]] = {
+        "gpu": gpus or [],
+        "weights": weights or [],
+        "tp": tp or [],
+        "pricing": pricing or [],
+    }
+    if is_job(scenario):
+        from simplan.metrics import _clean
+
+        return _clean(
+            plan_job(
+                raw,
+                scenario,
+                str(path),
+                _candidates(raw, scenario, overrides),
+                top=top,
+                verify_candidates=verify_candidates,
+            )
+        )
     if w.rate_per_s is None:
         raise SimplanError(
             "`simplan plan` needs workload.rate_per_s (the target load)", source=str(path)
@@ -356,12 +375,6 @@ def plan(
     monthly_tokens = float(
         econ.monthly_volume_tokens(w.monthly_tokens, mean_rate_per_s(w) * (i_len + o_len))
     )
-    overrides: dict[str, list[Any]] = {
-        "gpu": gpus or [],
-        "weights": weights or [],
-        "tp": tp or [],
-        "pricing": pricing or [],
-    }
     cal = calibration()
     lo_err, hi_err = float(cal.get("error_p10", 0.0)), float(cal.get("error_p90", 0.0))
     results: list[Candidate] = []
@@ -420,7 +433,7 @@ def plan(
             entry["self_hosting_cheaper"] = best.monthly_cost_usd < api_monthly
             entry["crossover_tokens_per_month"] = crossover if math.isfinite(crossover) else None
             entry["breakeven_tokens_per_month"] = breakeven if math.isfinite(breakeven) else None
-            entry["hybrid"] = _hybrid(best, scenario, a, i_len, o_len)
+            entry["hybrid"] = _hybrid(best, scenario, a, share, monthly_tokens)
         apis.append(entry)
     reasons = _reasons(best, feasible, infeasible, scenario) if best else []
     notes = [

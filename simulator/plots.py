@@ -16,33 +16,45 @@ Kinds (``plot_results`` renders every applicable one):
 
 from __future__ import annotations
 
+import bisect
 import io
 import itertools
 import math
 import textwrap
 import tomllib
+from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
-from matplotlib import colormaps
+from matplotlib import colormaps, rcParams
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
-from simplan import catalog
-from simplan.economics import HOURS_PER_MONTH
-from simplan.errors import CatalogError, SimplanError
+from matplotlib.textpath import text_to_path
+from matplotlib.ticker import (
+    FixedLocator,
+    FuncFormatter,
+    Locator,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+)
+from simplan.economics import HOURS_PER_MONTH, ApiQuote
+from simplan.errors import SimplanError
 from simplan.slo import MISSED as SLO_MISSED
 from simplan.slo import NOT_VERIFIED as SLO_NOT_VERIFIED
 
 #: Okabe–Ito colours without yellow (faint on white); reference lines are dashed, unmarked.
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
+#: Filled markers only: a white face marks points that miss the SLO, which an unfilled
+#: marker ("+", "x", "1", ...) has no face to show.
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 #: Dash patterns for API and reference lines (no markers, so they never look like data).
 API_DASHES: list[Any] = [(0, (6, 3)), (0, (2, 2)), (0, (8, 2, 2, 2)), (0, (4, 2, 1, 2, 1, 2))]
@@ -94,8 +106,13 @@ def _scenario_raw(ds: xr.Dataset) -> dict[str, Any]:
 
 
 def slo_limits(ds: xr.Dataset) -> dict[str, float]:
-    """The ``[slo]`` objectives of the dataset's scenario, e.g. ``{"ttft_p95_s": 2.0}``."""
-    slo = _scenario_raw(ds).get("slo", {})
+    """The SLO objectives the result recorded, e.g. ``{"ttft_p95_s": 2.0}``."""
+    if "slo_limit_s" in ds:
+        return {
+            str(k): float(v)
+            for k, v in zip(ds["objective"].values, ds["slo_limit_s"].values, strict=True)
+        }
+    slo = _scenario_raw(ds).get("slo", {})  # a file written before the limits were recorded
     return {k: float(v) for k, v in slo.items() if isinstance(v, int | float)}
 
 
@@ -129,12 +146,21 @@ def _dim_for(ds: xr.Dataset, key: str) -> str | None:
     return None
 
 
+def _fmt_coord(value: Any) -> str:
+    """A coordinate value for a label: whole numbers as integers, other floats to four
+    significant digits (a ``{start, stop, num}`` axis holds values like 10.0793684)."""
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        return f"{v:.4g}"
+    return str(value)
+
+
 def _value_label(dim: str, value: Any) -> str:
     if isinstance(value, str | np.str_):
         return str(value)
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        value = int(value)
-    return f"{dim} {value}"
+    return f"{dim} {_fmt_coord(value)}"
 
 
 def _configs(ds: xr.Dataset, dims: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -221,11 +247,208 @@ def _is_log_spaced(values: np.ndarray) -> bool:
     return bool(v.size > 2 and np.all(v > 0) and v.max() / v.min() >= 10)
 
 
+# --- tick labels that never collide -----------------------------------------------------------
+
+#: Label extent along a y axis (or of a label turned by 90°), and the clearance kept between
+#: neighbouring labels, in font sizes.
+_LINE_EM = 1.3
+_GAP_EM = 0.5
+
+
+def _spread_order(n: int) -> list[int]:
+    """0..n-1 ordered so every prefix is spread out: both ends, then midpoints, halving."""
+    if n <= 2:
+        return list(range(n))
+    order, queue = [0, n - 1], deque([(0, n - 1)])
+    while queue:
+        a, b = queue.popleft()
+        if b - a >= 2:
+            m = (a + b) // 2
+            order.append(m)
+            queue.extend(((a, m), (m, b)))
+    return order
+
+
+def _fontsize_pt(size: Any) -> float:
+    return float(FontProperties(size=size).get_size_in_points())
+
+
+def _text_width_pt(text: str, size_pt: float) -> float:
+    w, _, _ = text_to_path.get_text_width_height_descent(
+        text, FontProperties(size=size_pt), ismath=False
+    )
+    return float(w)
+
+
+class _SpacedLocator(Locator):
+    """Ticks at those of the candidate values whose labels fit without touching.
+
+    Candidates are taken in priority order; one is kept when its label, centred on the tick,
+    clears every label kept so far by half a font size. A label's extent along the axis is
+    its text width (from the font metrics) on an x axis, or a line height on a y axis or
+    when turned by 90°. With ``may_rotate`` (an x axis), labels are turned upright when
+    not all of them fit side by side, and turned back when they do.
+    """
+
+    def __init__(self, fontsize: Any = None, *, may_rotate: bool = False) -> None:
+        self.fontsize = fontsize
+        self.may_rotate = may_rotate
+        self.upright = False
+
+    def candidates(self, vmin: float, vmax: float) -> tuple[np.ndarray, list[str], list[int]]:
+        """Values, their label texts, and the order to try them in."""
+        raise NotImplementedError
+
+    def __call__(self) -> Any:
+        if self.axis is None:
+            return []
+        vmin, vmax = self.axis.get_view_interval()
+        return self.tick_values(vmin, vmax)
+
+    def tick_values(self, vmin: float, vmax: float) -> Any:
+        lo, hi = sorted((float(vmin), float(vmax)))
+        values, texts, order = self.candidates(lo, hi)
+        axis: Any = self.axis  # a real Axis once set (matplotlib types a union)
+        if axis is None or values.size < 2:
+            return values
+        ax = axis.axes
+        is_x = axis is ax.xaxis
+        size = _fontsize_pt(
+            self.fontsize or rcParams["xtick.labelsize" if is_x else "ytick.labelsize"]
+        )
+        px_per_pt = ax.figure.dpi / 72.0
+        # screen positions along the axis (the other coordinate: any value in view)
+        other = np.full(values.size, (ax.get_ylim() if is_x else ax.get_xlim())[0])
+        pts = np.column_stack((values, other) if is_x else (other, values))
+        with np.errstate(all="ignore"):
+            px = ax.transData.transform(pts)[:, 0 if is_x else 1]
+        line = np.full(values.size, _LINE_EM * size)
+        extent = line
+        if is_x:
+            widths = np.array([_text_width_pt(t, size) for t in texts])
+            if self.may_rotate:
+                fit = _spaced(px, widths * px_per_pt, order, _GAP_EM * size * px_per_pt)
+                upright = not fit[np.isfinite(px)].all()
+                if upright != self.upright:
+                    self.upright = upright
+                    axis.set_tick_params(which="major", labelrotation=90 if upright else 0)
+            extent = line if self.upright else widths
+        keep = self.choose(px, extent * px_per_pt, order, _GAP_EM * size * px_per_pt)
+        return np.sort(values[keep])
+
+    def choose(
+        self, px: np.ndarray, extent: np.ndarray, order: Sequence[int], gap: float
+    ) -> np.ndarray:
+        """Which candidates to label (a boolean mask)."""
+        return _spaced(px, extent, order, gap)
+
+
+def _spaced(px: np.ndarray, extent: np.ndarray, order: Sequence[int], gap: float) -> np.ndarray:
+    """Which labels to keep (taken in ``order``) so that no two come within ``gap``."""
+    keep = np.zeros(px.size, dtype=bool)
+    kept: list[tuple[float, float, float]] = []  # (centre, left, right), sorted by centre
+    for i in order:
+        if not np.isfinite(px[i]):
+            continue
+        left, right = px[i] - extent[i] / 2, px[i] + extent[i] / 2
+        j = bisect.bisect(kept, (px[i],))
+        if j > 0 and left < kept[j - 1][2] + gap:
+            continue
+        if j < len(kept) and right + gap > kept[j][1]:
+            continue
+        kept.insert(j, (float(px[i]), float(left), float(right)))
+        keep[i] = True
+    return keep
+
+
+class _ValueLocator(_SpacedLocator):
+    """Ticks at sweep values (in view), spread out when they crowd: ends first, then
+    midpoints."""
+
+    def __init__(
+        self, values: Sequence[float], texts: Sequence[str], fontsize: Any = None, **kw: Any
+    ) -> None:
+        super().__init__(fontsize, **kw)
+        self.values = np.asarray(values, dtype=float)
+        self.texts = list(texts)
+
+    def candidates(self, vmin: float, vmax: float) -> tuple[np.ndarray, list[str], list[int]]:
+        tol = 1e-9 * max(abs(vmin), abs(vmax), 1e-300)
+        inside = np.flatnonzero((self.values >= vmin - tol) & (self.values <= vmax + tol))
+        inside = inside[np.argsort(self.values[inside], kind="stable")]
+        order = _spread_order(inside.size)
+        return self.values[inside], [self.texts[i] for i in inside], order
+
+
+class _Log125Locator(_SpacedLocator):
+    """Log-axis ticks at 1, 2 and 5 times each power of ten; when they crowd, the first
+    that fits of: 1 and 5 times each power, each power, every k-th power (k = 2, 3, ...)."""
+
+    def __init__(self, fmt: Any, fontsize: Any = None) -> None:
+        super().__init__(fontsize)
+        self.fmt = fmt
+        self.mantissa = np.array([], dtype=int)
+        self.exponent = np.array([], dtype=int)
+
+    def choose(
+        self, px: np.ndarray, extent: np.ndarray, order: Sequence[int], gap: float
+    ) -> np.ndarray:
+        mant, exp = self.mantissa, self.exponent
+        steps = [mant > 0, mant != 2] + [(mant == 1) & (exp % k == 0) for k in range(1, 16)]
+        for mask in steps:
+            idx = np.flatnonzero(mask)
+            if idx.size and _spaced(px[idx], extent[idx], range(idx.size), gap).all():
+                return mask
+        return _spaced(px, extent, order, gap)
+
+    def candidates(self, vmin: float, vmax: float) -> tuple[np.ndarray, list[str], list[int]]:
+        if not (vmin > 0 and np.isfinite(vmin) and np.isfinite(vmax)):
+            return np.array([]), [], []
+        loc = LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=10_000)
+        vals = np.asarray(loc.tick_values(vmin, vmax), dtype=float)
+        vals = vals[(vals >= vmin * (1 - 1e-9)) & (vals <= vmax * (1 + 1e-9))]
+        exp = np.floor(np.log10(vals) + 1e-9).astype(int)
+        mant = np.round(vals / 10.0**exp).astype(int)
+        self.mantissa, self.exponent = mant, exp
+        rank = {1: 0, 5: 1, 2: 2}
+        spread = {i: k for k, i in enumerate(_spread_order(vals.size))}
+        order = sorted(range(vals.size), key=lambda i: (rank.get(int(mant[i]), 3), spread[i]))
+        return vals, [str(self.fmt(v)) for v in vals], order
+
+
+def _value_ticks(
+    axis: Any, values: Iterable[float], texts: Sequence[str], fontsize: Any = None, **kw: Any
+) -> None:
+    """Label the sweep ``values`` on ``axis`` as ``texts``, as many as fit without touching
+    (see :class:`_SpacedLocator`); every value keeps an unlabelled tick mark."""
+    vals = [float(v) for v in values]
+    labels = dict(zip(vals, texts, strict=True))
+    axis.set_major_locator(_ValueLocator(vals, texts, fontsize, **kw))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: labels.get(float(v), "")))
+    axis.set_minor_locator(FixedLocator(vals))
+    axis.set_minor_formatter(NullFormatter())
+    if fontsize is not None:
+        axis.set_tick_params(which="major", labelsize=fontsize)
+
+
+def _spaced_log_axis(axis: Any, fmt: Any = None) -> None:
+    """Like :func:`_log_axis`, but labels that would touch are left out."""
+    fmt = fmt or (lambda v: f"{v:g}")
+    _log_axis(axis, fmt)
+    axis.set_major_locator(_Log125Locator(fmt))
+
+
 # --- API prices ---------------------------------------------------------------------------
 
 
 def input_share(ds: xr.Dataset) -> float:
-    """Share of input tokens in the volume (from the sweep's token rates, else the scenario)."""
+    """Share of input tokens in the volume (the sweep's ``input_share``, else its token
+    rates, else the scenario)."""
+    if "input_share" in ds:
+        v = ds["input_share"].values.astype(float)
+        v = v[np.isfinite(v)]
+        if v.size:
+            return float(v.mean())
     tin = ds["input_tokens_per_s"].values.astype(float)
     tout = ds["output_tokens_per_s"].values.astype(float)
     ok = np.isfinite(tin) & np.isfinite(tout) & (tin + tout > 0)
@@ -239,31 +462,23 @@ def input_share(ds: xr.Dataset) -> float:
 
 
 def api_prices(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
-    """Per API of the dataset: input/output list prices, blended $/M tokens and source."""
-    if "api" not in ds.coords:
-        return {}
+    """Per API of the dataset: the input/output prices it recorded, the blended $/M tokens
+    at the sweep's input share (:mod:`simplan.economics`), and the source."""
+    if "api" not in ds.coords or "api_usd_per_mtok_input" not in ds:
+        return {}  # a file written before API prices were recorded: no API lines
     share = input_share(ds)
-    inline = {str(a.get("id")): a for a in _scenario_raw(ds).get("api", []) if isinstance(a, dict)}
     out: dict[str, dict[str, Any]] = {}
-    for raw_id in ds["api"].values:
-        aid = str(raw_id)
-        try:
-            entry = catalog.api(aid)
-            p_in, p_out = entry.usd_per_mtok_input, entry.usd_per_mtok_output
-            source, as_of = entry.source, entry.as_of
-        except CatalogError:
-            if aid not in inline:
-                continue
-            p_in = float(inline[aid]["usd_per_mtok_input"])
-            p_out = float(inline[aid]["usd_per_mtok_output"])
-            source, as_of = str(inline[aid].get("source", "scenario file")), ""
-        out[aid] = {
+    for i, raw_id in enumerate(ds["api"].values):
+        p_in = float(ds["api_usd_per_mtok_input"].values[i])
+        p_out = float(ds["api_usd_per_mtok_output"].values[i])
+        quote = ApiQuote(str(raw_id), p_in, p_out, str(ds["api_source"].values[i]))
+        out[str(raw_id)] = {
             "usd_per_mtok_input": p_in,
             "usd_per_mtok_output": p_out,
-            "usd_per_mtok_blended": share * p_in + (1 - share) * p_out,
+            "usd_per_mtok_blended": float(quote.usd_per_mtok_blended(share)),
             "input_share": share,
-            "source": source,
-            "as_of": as_of,
+            "source": quote.source,
+            "as_of": "",
         }
     return out
 
@@ -353,25 +568,29 @@ def utilization_vs_cost(
 # --- cost vs volume -------------------------------------------------------------------------
 
 
+def _replica_capacity(ds: xr.Dataset) -> tuple[xr.DataArray, bool]:
+    """Per point: tokens/s one replica serves at the SLO capacity (the max. rate under the
+    SLO per replica times the tokens per request); the flag says whether it is the simulated
+    fallback instead (simulate sweeps have no capacity estimate: the served load per replica
+    at points meeting the SLO, NaN elsewhere; the capacity is its maximum over the load)."""
+    reps = _replicas(ds)
+    if np.isfinite(ds["max_rate_under_slo_per_s"].values).any():
+        per_replica_rate = ds["max_rate_under_slo_per_s"] / reps
+        return per_replica_rate * ds["tokens_per_request"], False
+    tokens = (ds["input_tokens_per_s"] + ds["output_tokens_per_s"]) / reps
+    return tokens.where(slo_passes(ds) & ds["feasible"].astype(bool)), True
+
+
 def _replica_capacities(ds: xr.Dataset) -> tuple[list[dict[str, Any]], bool]:
     """Per configuration (axes other than replicas and rate): monthly replica price and
     capacity under the SLO; the flag says whether the capacity is the simulated fallback."""
     rate_dim, rep_dim = _dim_for(ds, RATE_KEY), _dim_for(ds, REPLICAS_KEY)
     cfg_dims = [d for d in sweep_dims(ds) if d not in (rate_dim, rep_dim)]
-    reps = _replicas(ds)
-    per_replica_rate = ds["max_rate_under_slo_per_s"] / reps
-    fallback = not bool(np.isfinite(ds["max_rate_under_slo_per_s"].values).any())
-    # simulate sweeps have no capacity estimate: the largest served load meeting the SLO
-    tokens = (ds["input_tokens_per_s"] + ds["output_tokens_per_s"]) / reps
-    served = tokens.where(slo_passes(ds) & ds["feasible"].astype(bool))
+    tokens_per_s, fallback = _replica_capacity(ds)
     out = []
     for label, sel in _configs(ds, cfg_dims):
         usd_h = _max_at(ds["replica_usd_per_hour"], sel)
-        if fallback:
-            tok_s = _max_at(served, sel)
-        else:
-            tok_s = _max_at(per_replica_rate, sel) * _max_at(ds["tokens_per_request"], sel)
-        cap = tok_s * SECONDS_PER_MONTH
+        cap = _max_at(tokens_per_s, sel) * SECONDS_PER_MONTH
         if not (np.isfinite(cap) and cap > 0 and np.isfinite(usd_h) and usd_h > 0):
             continue
         out.append(
@@ -624,11 +843,11 @@ def latency_vs_load(sweep_ds: xr.Dataset, *, max_lines: int = 6) -> Figure:
         ys = ys[np.isfinite(ys) & (ys > 0)]
         if ys.size and ys.max() / ys.min() > 30:
             ax.set_yscale("log")
-            _log_axis(ax.yaxis)
+            _spaced_log_axis(ax.yaxis)
     if _is_log_spaced(rates):
         ax_p.set_xscale("log")
-        ax_p.xaxis.set_minor_formatter(NullFormatter())
-    ax_p.set_xticks(rates, [f"{v:g}" for v in rates])
+    # every rate keeps a tick mark; as many are labelled as fit side by side
+    _value_ticks(ax_p.xaxis, rates, [_tick(v) for v in rates])
     ax_p.set_xlabel("offered request rate (requests/s)")
     stat = "mean and p95" if has_p95 else "mean (this sweep's method gives no p95)"
     note = f"{stat}; {len(shown)} of {n_cfg} configurations"
@@ -781,13 +1000,10 @@ def run_timeline(run_ds: xr.Dataset, *, max_replicas: int = 8, max_points: int =
 
 
 def run_summary(ds: xr.Dataset) -> dict[str, Any]:
-    import json
+    """A run's summary, read from its Dataset's variables (:mod:`simplan.dataset`)."""
+    from simplan.dataset import decode_summary
 
-    try:
-        out = json.loads(str(ds.attrs.get("summary_json", "{}")))
-    except ValueError:
-        return {}
-    return out if isinstance(out, dict) else {}
+    return decode_summary(ds)
 
 
 # --- sweep map ------------------------------------------------------------------------------
@@ -815,6 +1031,14 @@ def sweep_map(
 ) -> Figure:
     """Heatmap of ``var`` over axes ``x`` and ``y``, one panel per value of ``facet``.
 
+    For ``usd_per_mtok_total`` (the default) a point shows the cost per million tokens of
+    its configuration at the SLO capacity: one replica's price per hour over the tokens it
+    serves in an hour at its largest rate under the SLO (``max_rate_under_slo_per_s`` per
+    replica; for simulate sweeps, which have no such estimate, the served load per replica
+    at points meeting the SLO, as in ``cost_vs_volume``). The cost at the swept load
+    would not do: it depends only on the GPU-hours per request, so configurations that
+    differ in capacity (fp16, fp8 and int4 weights on one GPU) would all look alike.
+
     Remaining axes are reduced by taking the minimum (over points meeting the SLO when
     ``slo_only``); cells with no such point are grey and hatched. Panels share one
     colour scale (logarithmic when the values span more than a decade).
@@ -832,7 +1056,15 @@ def sweep_map(
         raise SimplanError("sweep_map needs two distinct axes x and y (and a third as facet)")
     if var not in ds:
         raise SimplanError(f"sweep_map: no variable {var!r} in the sweep")
-    da = ds[var].astype(float)
+    at_capacity = var == "usd_per_mtok_total"
+    if at_capacity:
+        tokens_per_s, fallback = _replica_capacity(ds)
+        tokens_per_h = tokens_per_s.where(tokens_per_s > 0) * 3600.0
+        da = ds["replica_usd_per_hour"].astype(float) / tokens_per_h * 1e6
+        name = "cost per M tokens at each configuration's SLO capacity"
+    else:
+        da = ds[var].astype(float)
+        name = str(ds[var].attrs.get("long_name", var))
     mask = ds["feasible"].astype(bool)
     if slo_only:
         mask = mask & slo_passes(ds)
@@ -842,6 +1074,7 @@ def sweep_map(
     facets = [v.item() for v in ds[facet].values] if facet else [None]
     vals = red.values[np.isfinite(red.values)]
     units = _units(ds[var])
+    usd = units.startswith("USD")
     if vals.size and vals.min() > 0 and vals.max() / vals.min() > 10:
         norm: Normalize = LogNorm(vals.min(), vals.max())
     elif vals.size:
@@ -884,31 +1117,36 @@ def sweep_map(
                     ax.text(
                         ix,
                         iy,
-                        _fmt_value(float(v), units),
+                        _fmt_price(float(v)) if usd else _fmt_value(float(v), units),
                         ha="center",
                         va="center",
                         fontsize=7,
                         color="white" if dark else "black",
                         zorder=2,
                     )
-        ax.set_xticks(range(len(xs)), [_tick(v) for v in xs], fontsize=8)
-        ax.set_yticks(range(len(ys)), [_tick(v) for v in ys], fontsize=8)
+        # labels turned upright when they do not fit side by side, thinned if even then
+        _value_ticks(ax.xaxis, range(len(xs)), [_tick(v) for v in xs], 8, may_rotate=True)
+        _value_ticks(ax.yaxis, range(len(ys)), [_tick(v) for v in ys], 8)
         ax.set_xlabel(_coord_label(ds, x), fontsize=9)
         ax.set_ylabel(_coord_label(ds, y), fontsize=9)
         if facet:
-            ax.set_title(f"{facet} = {fv}", fontsize=9)
+            ax.set_title(f"{facet} = {_tick(fv)}", fontsize=9)
     for ax in axs[len(facets) :]:
         ax.set_visible(False)
     if im is not None:
         cb = fig.colorbar(im, ax=list(axs[: len(facets)]), shrink=0.9)
-        cb.set_label(_axis_label(str(ds[var].attrs.get("long_name", var)), units), fontsize=9)
+        cb.set_label(_axis_label(name, units), fontsize=9)
         if units.startswith("USD") and isinstance(norm, LogNorm):
-            _usd_log_axis(cb.ax.yaxis)
+            _spaced_log_axis(cb.ax.yaxis, _fmt_usd)
         elif units.startswith("USD"):
             cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _fmt_usd(v)))
     scope = "points meeting the SLO" if slo_only else "feasible points"
-    what = f"{var} by {x} × {y}" + (f", one panel per {facet}" if facet else "")
+    what = f"{name if at_capacity else var} by {x} × {y}"
+    what += f", one panel per {facet}" if facet else ""
     what += f"; minimum over {', '.join(other)} ({scope})" if other else f" ({scope})"
+    if at_capacity:
+        how = "largest simulated load meeting the SLO" if fallback else "max. rate under the SLO"
+        what += f"; one replica's $/h over the tokens it serves in an hour at its {how}"
     _titles(fig, ds, what, width=int(12 * fig.get_figwidth()))
     label = "infeasible (no point meets the SLO)" if slo_only else "infeasible"
     fig.legend(
@@ -921,7 +1159,7 @@ def sweep_map(
 
 
 def _tick(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
+    return _fmt_coord(v)
 
 
 def _coord_label(ds: xr.Dataset, dim: str) -> str:

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from simplan import __version__, catalog, plots
-from simplan.errors import CatalogError
+from simplan import __version__, plots
+from simplan.dataset import decode_provenance
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
@@ -51,7 +51,8 @@ _CAPTIONS = {
     "APIs scale linearly; circles mark where a fleet first becomes cheaper.",
     "latency_vs_load": "Time to first token and time per output token against the offered "
     "request rate, with the SLO limits and each configuration's saturation rate.",
-    "sweep_map": "Cost per million tokens over two sweep axes (minimum over the others).",
+    "sweep_map": "Cost per million tokens at each configuration's SLO capacity, over two "
+    "sweep axes (the cheapest over the others).",
 }
 
 
@@ -140,37 +141,24 @@ def _scenario(ds: xr.Dataset) -> dict[str, Any]:
         return {}
 
 
-def _values(ds: xr.Dataset, raw: dict[str, Any], key: str, default: Any) -> list[Any]:
-    """Values of a scenario key: the sweep axis's coordinate when swept, else the file's."""
-    if "request" not in ds.dims and "usd_per_mtok_total" in ds:
-        for d in plots.sweep_dims(ds):
-            if ds[d].attrs.get("key_path") == key:
-                return [v.item() for v in ds[d].values]
-    cur: Any = raw
-    for part in key.split("."):
-        cur = cur.get(part) if isinstance(cur, dict) else None
-    return [cur if cur is not None else default]
+def _display(ds: xr.Dataset, what: str, id_: Any) -> str | None:
+    """The display name the result recorded for a catalog entry (its provenance row)."""
+    for row in decode_provenance(ds):
+        if row["what"] == what and row["id"] == str(id_):
+            return row["detail"] or None
+    return None
 
 
-def _entry(kind: str, name: Any) -> Any:
-    try:
-        return catalog.get(kind, str(name))
-    except CatalogError:
-        return None
-
-
-def _model_phrase(raw: dict[str, Any]) -> str:
+def _model_phrase(ds: xr.Dataset, raw: dict[str, Any]) -> str:
     model = raw.get("model", {})
-    m = _entry("model", model.get("name")) if model.get("name") else None
-    w = _entry("weights", model.get("weights", "fp16"))
-    name = (m.display_name or m.id) if m is not None else str(model.get("name") or "the model")
-    return f"{name} in {w.display_name}" if w is not None else name
+    name = _display(ds, "model", model.get("name")) or str(model.get("name") or "the model")
+    weights = _display(ds, "weights", model.get("weights", "fp16"))
+    return f"{name} in {weights}" if weights else name
 
 
-def _gpu_phrase(raw: dict[str, Any]) -> str:
+def _gpu_phrase(ds: xr.Dataset, raw: dict[str, Any]) -> str:
     hw = raw.get("hardware", {})
-    g = _entry("gpu", hw.get("gpu"))
-    name = g.display_name if g is not None else str(hw.get("gpu", "GPU"))
+    name = _display(ds, "GPU", hw.get("gpu")) or str(hw.get("gpu", "GPU"))
     n = int(hw.get("tp", 1)) * int(hw.get("pp", 1))
     return f"{n}× {name}" if n > 1 else name
 
@@ -184,14 +172,15 @@ def _list_words(items: list[str]) -> str:
 # --- the answer ---------------------------------------------------------------------------
 
 
-def run_answer(summary: dict[str, Any], raw: dict[str, Any]) -> str:
+def run_answer(ds: xr.Dataset) -> str:
     """One sentence answering a run's question from its summary."""
+    summary, raw = plots.run_summary(ds), _scenario(ds)
     n = summary.get("replicas", 1)
     pools = raw.get("hardware", {}).get("pools") or []
     fleet = (
         f"a mixed fleet of {n} replicas ({summary.get('num_gpus')} GPUs)"
         if pools
-        else f"{n} replica{'s' * (n != 1)} of {_gpu_phrase(raw)}"
+        else f"{n} replica{'s' * (n != 1)} of {_gpu_phrase(ds, raw)}"
     )
     verb = "serves" if n == 1 and not pools else "serve"
     rate = f"{summary.get('requests_per_s', 0.0):.2f} req/s"
@@ -209,8 +198,21 @@ def run_answer(summary: dict[str, Any], raw: dict[str, Any]) -> str:
         miss = "misses" if verb == "serves" else "miss"
         how = f"{miss} the SLO at {rate} ({'; '.join(missed)})"
     cost = summary.get("usd_per_mtok_total")
-    sentence = f"{fleet} serving {_model_phrase(raw)} {how}"
+    sentence = f"{fleet} serving {_model_phrase(ds, raw)} {how}"
     sentence += f" for {usd(cost)} per M tokens" if cost is not None else ""
+    job = summary.get("job")
+    if job:
+        sentence += (
+            f"; the job takes {job['makespan_s']:,.0f} s and costs {usd(job['fleet_cost_usd'])}"
+        )
+        cheapest = {
+            a: min(x for x in (v.get("list_usd"), v.get("batch_usd")) if x is not None)
+            for a, v in (job.get("api") or {}).items()
+        }
+        below = [a for a, c in cheapest.items() if c > job["fleet_cost_usd"]]
+        if below:
+            sentence += f", less than {_list_words(below)} would charge for it"
+        return sentence[0].upper() + sentence[1:] + "."
     apis = _api_in_scenario_order(summary, raw)
     cheaper = [a for a, v in apis.items() if v.get("self_hosted_savings_usd", 0) > 0]
     dearer = [a for a, v in apis.items() if v.get("self_hosted_savings_usd", 0) <= 0]
@@ -364,14 +366,45 @@ def _run_summary_html(s: dict[str, Any], raw: dict[str, Any]) -> str:
         ],
         ["cost per M output tokens", usd(s.get("usd_per_mtok_output"))],
         ["cost per M tokens (input + output)", usd(s.get("usd_per_mtok_total"))],
-        [
-            "monthly volume / fleet capacity",
-            f"{s.get('monthly_tokens', 0) / 1e6:,.0f} M / "
-            f"{s.get('fleet_capacity_mtok_per_month', 0):,.0f} M tokens",
-        ],
-        ["monthly fleet cost", usd(s.get("monthly_cost_usd"))],
     ]
+    job = s.get("job")
+    if job:
+        rows += [
+            ["job: requests", f"{job['requests']:,}"],
+            ["job: time to finish", f"{job['makespan_s']:,.0f} s"],
+            [
+                "job: deadline",
+                "none"
+                if job.get("deadline_s") is None
+                else (
+                    f"{job['deadline_s']:,.0f} s ({'met' if job.get('deadline_met') else 'missed'})"
+                ),
+            ],
+            [
+                "job: GPU-hours / fleet cost",
+                f"{job['gpu_hours']:,.2f} / {usd(job['fleet_cost_usd'])}",
+            ],
+        ]
+    else:
+        rows += [
+            [
+                "monthly volume / fleet capacity",
+                f"{tokens(s.get('monthly_tokens'))} / "
+                f"{tokens((s.get('fleet_capacity_mtok_per_month') or 0) * 1e6)} tokens",
+            ],
+            ["monthly cost (fleet + API overflow)", usd(s.get("monthly_cost_usd"))],
+        ]
     out.append(_table(["throughput, utilization and cost", "value"], rows))
+    if job and job.get("api"):
+        out.append(
+            _table(
+                ["API (same job)", "list prices", "batch API"],
+                [
+                    [a, usd(v.get("list_usd")), usd(v.get("batch_usd"))]
+                    for a, v in job["api"].items()
+                ],
+            )
+        )
     slo = s.get("slo") or {}
     if slo:
         out.append(
@@ -478,102 +511,22 @@ def _sweep_summary_html(ds: xr.Dataset) -> str:
     return counts + top + api
 
 
-def _assumptions_html(ds: xr.Dataset, raw: dict[str, Any], summary: dict[str, Any]) -> str:
-    rows: list[list[Any]] = []
-
-    def add(what: str, name: str, entry: Any, detail: str = "") -> None:
-        if entry is None:
-            rows.append(
-                [what, name, detail, _Raw(_e("not in the catalog (given in the scenario)")), ""]
-            )
-            return
-        rows.append([what, name, detail, _Raw(_linked(entry.source)), entry.as_of])
-
-    model = raw.get("model", {})
-    if model.get("name") is not None or "model.name" in _swept(ds):
-        for name in _values(ds, raw, "model.name", None):
-            m = _entry("model", name)
-            add("model", str(name), m, getattr(m, "display_name", ""))
-    else:
-        rows.append(["model", "inline architecture", "", _Raw(_e("scenario file")), ""])
-    families = []
-    pricing = raw.get("hardware", {}).get("pricing", "on_demand")
-    gpu_ids = list(_values(ds, raw, "hardware.gpu", None))
-    gpu_ids += [
-        p.get("gpu") for p in raw.get("hardware", {}).get("pools", []) if isinstance(p, dict)
+def _assumptions_html(ds: xr.Dataset) -> str:
+    """Every catalog entry, price and calibration the result used, as it recorded them."""
+    recorded = decode_provenance(ds)
+    rows: list[list[Any]] = [
+        [r["what"], r["id"], r["detail"], _Raw(_linked(r["source"])), r["as_of"]] for r in recorded
     ]
-    for gid in dict.fromkeys(g for g in gpu_ids if g):
-        g = _entry("gpu", gid)
-        add("GPU", str(gid), g, getattr(g, "display_name", ""))
-        if g is not None:
-            rows.append(
-                [
-                    "GPU price",
-                    str(gid),
-                    f"{usd(g.price_usd_per_hour(pricing))}/GPU-hour ({pricing})",
-                    _Raw(_linked(g.price_source)),
-                    g.price_as_of,
-                ]
-            )
-            families.append(g.family)
-    for wid in _values(ds, raw, "model.weights", "fp16"):
-        w = _entry("weights", wid)
-        add("weights", str(wid), w, getattr(w, "display_name", ""))
-    for kid in _values(ds, raw, "model.kv_cache", "fp16"):
-        k = _entry("kv_cache", kid)
-        add("KV cache", str(kid), k, getattr(k, "display_name", ""))
-    api_ids = (
-        [str(a) for a in ds["api"].values] if "api" in ds.coords else list(summary.get("api") or {})
-    )
-    inline = {str(a.get("id")): a for a in raw.get("api", []) if isinstance(a, dict)}
-    for aid in api_ids:
-        a = _entry("api", aid)
-        if a is not None:
-            add(
-                "API",
-                aid,
-                a,
-                f"{usd(a.usd_per_mtok_input)} in / {usd(a.usd_per_mtok_output)} out per M tokens",
-            )
-        elif aid in inline:
-            i = inline[aid]
-            rows.append(
-                [
-                    "API",
-                    aid,
-                    f"{usd(i.get('usd_per_mtok_input'))} in / "
-                    f"{usd(i.get('usd_per_mtok_output'))} out per M tokens",
-                    _Raw(_linked(str(i.get("source", "scenario file")))),
-                    "",
-                ]
-            )
-    for fam in dict.fromkeys(families):
-        try:
-            eff = catalog.efficiency(fam)
-        except CatalogError:
-            continue
-        extra = eff.model_extra or {}
-        err = extra.get("fit_median_abs_rel_error")
-        detail = f"roofline efficiency factors ({eff.id} fit"
-        detail += f", median abs. error {err:.1%} per operator)" if isinstance(err, float) else ")"
-        add("efficiency", fam, eff, detail)
-    from simplan.perf import calibration
-
-    cal = calibration()
-    err = cal.get("fit_median_abs_error")
-    detail = "end-to-end calibration"
-    if isinstance(err, int | float):
-        rows_n = cal.get("fit_rows", "?")
-        detail += f": median absolute error {err:.1%} over {rows_n} published measurements"
-    rows.append(
-        [
-            "calibration",
-            "calibration.toml",
-            detail,
-            _Raw(_linked(str(cal.get("source", "")))),
-            str(cal.get("as_of", "")),
-        ]
-    )
+    if not rows:
+        rows.append(
+            [
+                "provenance",
+                "",
+                "not recorded in this result file (an older simplan wrote it)",
+                "",
+                "",
+            ]
+        )
     table = _table(["what", "id", "value", "source", "as of"], rows, num=set())
     cols = "".join(f'<col style="width:{w}%">' for w in (11, 15, 24, 40, 10))
     return table.replace("<table>", f'<table class="wide"><colgroup>{cols}</colgroup>', 1)
@@ -655,7 +608,7 @@ def build_report(ds: xr.Dataset) -> str:
     summary = plots.run_summary(ds) if run else {}
     name = raw.get("name") or summary.get("scenario") or ds.attrs.get("title", "simplan")
     question = raw.get("question") or "(the scenario states no question)"
-    answer = run_answer(summary, raw) if run else sweep_answer(ds)
+    answer = run_answer(ds) if run else sweep_answer(ds)
     meta = [
         f"simplan {ds.attrs.get('simplan_version', __version__)}",
         f"scenario hash {ds.attrs.get('scenario_hash', '?')}",
@@ -681,7 +634,7 @@ def build_report(ds: xr.Dataset) -> str:
         "<h2>Assumptions</h2>",
         "<p>Catalog entries used, with their sources; the performance model's fitted "
         "efficiency factors and its calibration error against published measurements.</p>",
-        _assumptions_html(ds, raw, summary),
+        _assumptions_html(ds),
         "<h2>Infeasibility notes</h2>",
         _notes_html(ds, summary),
         "<h2>Scenario file</h2>",

@@ -12,8 +12,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from simplan import __version__
+from simplan.dataset import encode_provenance, encode_summary, summary_coords
+from simplan.economics import HOURS_PER_MONTH
 from simplan.kernels import layout as c
 from simplan.metrics import request_table
+from simplan.provenance import provenance_rows
 from simplan.recorder import STATUS_NAMES
 from simplan.scenario import scenario_hash
 from simplan.sim import SimResult
@@ -119,7 +122,14 @@ def to_dataset(res: SimResult, summary: dict[str, Any], scenario_text: str) -> x
             np.asarray(res.series.fleet_rows[key], dtype=float),
             {"units": units, "long_name": long},
         )
+    data.update(encode_summary(summary))
+    data.update(encode_provenance(provenance_rows(res.scenario)))
+    data["status"][2]["flag_values"] = np.array(sorted(STATUS_NAMES), dtype=np.int64)
+    data["status"][2]["flag_meanings"] = " ".join(
+        STATUS_NAMES[k].replace(" ", "_") for k in sorted(STATUS_NAMES)
+    )
     coords = {
+        **summary_coords(summary),
         "request": np.arange(r.n),
         "time": ("time", ts, {"units": "s", "long_name": "simulated time"}),
         "replica": np.arange(len(res.engines)),
@@ -134,9 +144,7 @@ def to_dataset(res: SimResult, summary: dict[str, Any], scenario_text: str) -> x
         scenario_hash=scenario_hash(res.scenario),
         scenario_toml=scenario_text,
         seed=res.scenario.simulation.seed,
-        summary_json=json.dumps(summary, sort_keys=True),
-        status_codes=json.dumps(STATUS_NAMES),
-        reject_reasons=json.dumps(list(r.reject_reasons)),
+        hours_per_month=HOURS_PER_MONTH,
     )
     return ds
 

@@ -246,6 +246,13 @@ class WorkloadSection(_Section):
         default=None, min_length=24, max_length=24, description="24 hourly rate multipliers."
     )
     trace: str | None = Field(default=None, min_length=1, description="CSV path (see docs).")
+    deadline_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=10 * 365 * 86400,
+        allow_inf_nan=False,
+        description="A finite job (arrival = 'offline'): the time by which it must finish.",
+    )
     monthly_tokens: float | None = Field(
         default=None,
         gt=0,
@@ -265,6 +272,11 @@ class WorkloadSection(_Section):
             raise ValueError("arrival = 'trace' needs `trace` (a CSV path)")
         if a == "offline" and self.num_requests is None:
             raise ValueError("arrival = 'offline' needs `num_requests`")
+        if self.deadline_s is not None and a != "offline":
+            raise ValueError(
+                "`deadline_s` belongs to a finite job: set arrival = 'offline' and "
+                "num_requests (or remove deadline_s)"
+            )
         if a not in ("trace", "offline") and self.duration_s is None and self.num_requests is None:
             raise ValueError("give `duration_s` or `num_requests` to bound the run")
         if self.diurnal is not None and a != "poisson":
@@ -410,6 +422,21 @@ class PricingSection(_Section):
         description="Your own GPU-hour prices, by GPU id and pricing mode, e.g. "
         '{"h100-sxm" = {on_demand = 2.9, reserved = 1.9}}; they replace the catalog\'s '
         "for every command (plan and sweep candidates included).",
+    )
+
+    billing_increment_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=86400,
+        allow_inf_nan=False,
+        description="GPU time is billed in these increments (finite jobs); default: per second.",
+    )
+    billing_minimum_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=30 * 86400,
+        allow_inf_nan=False,
+        description="Least GPU time billed per instance (finite jobs); default: 60 s.",
     )
 
     @field_validator("gpu_usd_per_hour")

@@ -38,8 +38,10 @@ import xarray as xr
 from simplan import __version__, catalog
 from simplan import economics as econ
 from simplan import slo as slo_eval
+from simplan.dataset import encode_provenance
 from simplan.errors import InfeasibleError, SimplanError
 from simplan.perf import EngineKnobs, build_replica, does_not_fit_reason
+from simplan.provenance import provenance_rows
 from simplan.scenario import (
     _INT_KEYS,
     RangeAxis,
@@ -345,7 +347,9 @@ def simulate_point(
     from simplan.metrics import summarize
     from simplan.sim import simulate
 
-    sc = trial_scenario(raw, dict(zip(axes_keys, values, strict=True)), source, source_path=source)
+    written = trial_scenario(raw, {}, source)
+    point = econ.scoped_overrides(written, dict(zip(axes_keys, values, strict=True)))
+    sc = trial_scenario(raw, point, source, source_path=source)
     try:
         res = simulate(sc)
     except InfeasibleError as exc:
@@ -421,9 +425,30 @@ def _empty_dataset(axes: list[Axis], scenario: Scenario, text: str, method: str)
             np.full((*shape, len(apis)), np.nan),
             {"units": "USD/month", "long_name": "API cost of the same monthly volume"},
         )
+    if apis:
+        # the prices applied, so plots and reports never look them up again
+        for field, long in (
+            ("usd_per_mtok_input", "API list price of input tokens"),
+            ("usd_per_mtok_output", "API list price of output tokens"),
+        ):
+            data[f"api_{field}"] = (
+                "api",
+                np.array([getattr(a, field) for a in apis], dtype=float),
+                {"units": "USD/Mtok", "long_name": long},
+            )
+        data["api_source"] = ("api", np.array([a.source for a in apis], dtype=str), {})
+    objs = slo_eval.objectives(scenario.slo)
+    data["slo_limit_s"] = (
+        "objective",
+        np.array([o.limit_s for o in objs], dtype=float),
+        {"units": "s", "long_name": "the scenario's SLO limits"},
+    )
+    swept = {a.key: a.values for a in axes}
+    data.update(encode_provenance(provenance_rows(scenario, swept)))
     coords: dict[str, Any] = {
         a.name: (a.name, _coord_values(a.values), {"key_path": a.key}) for a in axes
     }
+    coords["objective"] = ("objective", np.array([o.key for o in objs], dtype=str))
     if apis:
         coords["api"] = ("api", [a.id for a in apis])
     ds = xr.Dataset(data, coords=coords)
@@ -434,6 +459,7 @@ def _empty_dataset(axes: list[Axis], scenario: Scenario, text: str, method: str)
         scenario_toml=text,
         seed=scenario.simulation.seed,
         method=method,
+        hours_per_month=econ.HOURS_PER_MONTH,
     )
     return ds
 

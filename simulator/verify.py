@@ -10,6 +10,7 @@ from the fast model's estimate.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,15 +131,22 @@ def fewest_replicas(
             )
         return tried[n]
 
+    n = fewest(lambda k: check(k).holds, start)
+    return (tried[n] if n is not None else None), [tried[k] for k in sorted(tried)]
+
+
+def fewest(holds: Callable[[int], bool], start: int) -> int | None:
+    """The smallest count (of replicas) for which ``holds`` is true, searching from
+    ``start``: down while it holds, else up by at most :data:`MAX_EXTRA_REPLICAS`."""
     n = max(1, start)
-    if check(n).holds:
-        while n > 1 and check(n - 1).holds:
+    if holds(n):
+        while n > 1 and holds(n - 1):
             n -= 1
-        return tried[n], [tried[k] for k in sorted(tried)]
-    for n in range(start + 1, start + MAX_EXTRA_REPLICAS + 1):
-        if check(n).holds:
-            return tried[n], [tried[k] for k in sorted(tried)]
-    return None, [tried[k] for k in sorted(tried)]
+        return n
+    for k in range(n + 1, n + MAX_EXTRA_REPLICAS + 1):
+        if holds(k):
+            return k
+    return None
 
 
 def warmup_for(e2e_s: float, scenario_warmup_s: float) -> float:
@@ -160,3 +168,40 @@ def describe(v: Verification) -> dict[str, Any]:
         "duration_s": v.duration_s,
         "achieved": {k: [x for x in vals] for k, vals in v.achieved.items()},
     }
+
+
+def job_makespans(
+    raw: dict[str, Any],
+    overrides: dict[str, Any],
+    replicas: int,
+    *,
+    source: str,
+    source_path: str | None,
+    seed: int,
+    deadline_s: float,
+    seeds: int = VERIFY_SEEDS,
+) -> tuple[bool, list[float]]:
+    """Simulate a finite job on ``replicas`` replicas with ``seeds`` seeds; it holds when
+    every seed finishes by the deadline (stops at the first that does not)."""
+    from simplan.sim import simulate
+
+    spans: list[float] = []
+    for k in range(seeds):
+        values = {
+            **overrides,
+            "hardware.replicas": replicas,
+            "hardware.pools": None,
+            "simulation.seed": seed + k,
+            "autoscaling": None,
+            "failures": None,
+            "overflow": None,
+        }
+        sc = trial_scenario(raw, values, source, source_path=source_path)
+        try:
+            res = simulate(sc)
+        except SimplanError:
+            return False, spans
+        spans.append(float(res.end_s))
+        if res.end_s > deadline_s:
+            return False, spans
+    return True, spans

@@ -142,6 +142,12 @@ def golden_summary(s: dict[str, Any]) -> dict[str, Any]:
         out["elastic"] = {k: e[k] for k in ELASTIC_COUNTS} | {
             k: round4(e[k]) for k in ELASTIC_FLOATS
         }
+    if "job" in s:
+        j = s["job"]
+        out["job"] = {k: round4(j[k]) for k in ("makespan_s", "gpu_hours", "fleet_cost_usd")} | {
+            "deadline_met": j["deadline_met"],
+            "api_list_usd": {a: round4(v["list_usd"]) for a, v in sorted(j["api"].items())},
+        }
     if "saturation" in s:
         out["saturation"] = {k: round4(v) for k, v in sorted(s["saturation"].items())}
     return out
@@ -194,7 +200,7 @@ def golden_plan(path: Path) -> dict[str, Any]:
     try:
         r = api.plan(path)
     except SimplanError as exc:
-        return {"error": str(exc)}
+        return {"error": str(exc).replace(str(ROOT) + "/", "")}  # the same on any checkout
 
     def fleet(c: dict[str, Any]) -> dict[str, Any]:
         keep = ("gpu", "weights", "tp", "pricing", "replicas", "fast_replicas", "verified")
@@ -238,6 +244,8 @@ def golden_sweep(path: Path) -> dict[str, Any]:
         "slo_status": {str(k): int((ds["slo_status"].values == k).sum()) for k in range(3)},
     }
     for name in sorted(ds.data_vars):
+        if ds[name].dtype.kind not in "fiub":
+            continue  # text: sources of the provenance
         v = ds[name].values.astype(float)
         v = v[np.isfinite(v)]
         if v.size and name not in ("reason", "slo_status", "feasible", "slo_met"):

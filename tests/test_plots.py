@@ -7,8 +7,10 @@ counts, the saved files, and which kinds ``plot_results`` picks for a run or a s
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -335,3 +337,199 @@ def test_simulate_sweeps_draw_p95_and_size_fleets_from_the_served_load(
     best = float(per_replica.where(ok).sel(gpu="h100-sxm", weights="fp8").max())
     cap = {p["configuration"]: p["replica_capacity_tokens_per_month"] for p in points}
     assert cap["h100-sxm · fp8"] == pytest.approx(best * 730 * 3600)
+
+
+# --- tick labels, markers, the sweep map's values, number formatting --------------------------
+
+MANY = (
+    SWEEP.split("[pricing]")[0]
+    + """[sweep]
+"hardware.gpu" = ["a100-sxm4-80gb", "a100-sxm4-40gb", "a100-pcie-80gb", "h100-sxm", "h100-pcie",
+                  "h200", "l40s"]
+"model.weights" = ["fp16", "fp8"]
+"workload.rate_per_s" = {start = 0.7, stop = 90, num = 12}
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def many_ds(tmp_path_factory: pytest.TempPathFactory) -> xr.Dataset:
+    """14 configurations with long GPU names over 12 request rates from a range."""
+    d = tmp_path_factory.mktemp("many")
+    (d / "many.toml").write_text(MANY, encoding="utf-8")
+    api.sweep(d / "many.toml", method="fast", output=d / "many.nc")
+    return plots.open_results(d / "many.nc")
+
+
+def drawn_tick_labels(ax: Axes, which: str) -> list[Any]:
+    """The tick labels of ``ax``'s x or y axis that are drawn: visible, non-empty, in view."""
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    lo, hi = sorted(axis.get_view_interval())
+    tol = 1e-9 * (hi - lo)
+    return [
+        label
+        for tick in axis.get_major_ticks() + axis.get_minor_ticks()
+        if lo - tol <= tick.get_loc() <= hi + tol
+        for label in (tick.label1, tick.label2)
+        if label.get_visible() and label.get_text()
+    ]
+
+
+def assert_no_tick_labels_overlap(fig: Figure) -> None:
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for which in ("x", "y"):
+            labels = drawn_tick_labels(ax, which)
+            boxes = [label.get_window_extent(renderer) for label in labels]
+            for (a, box_a), (b, box_b) in itertools.combinations(
+                zip(labels, boxes, strict=True), 2
+            ):
+                assert not box_a.overlaps(box_b), (
+                    f"{which} tick labels {a.get_text()!r} and {b.get_text()!r} overlap"
+                )
+
+
+def test_tick_labels_never_overlap_with_many_rates_and_configurations(
+    many_ds: xr.Dataset,
+) -> None:
+    assert many_ds.sizes["rate_per_s"] == 12 and many_ds.sizes["gpu"] * many_ds.sizes["weights"] > 6
+    fig = plots.latency_vs_load(many_ds)
+    assert_no_tick_labels_overlap(fig)
+    ax_p = fig.axes[1]
+    shown = [lab.get_text() for lab in drawn_tick_labels(ax_p, "x")]
+    assert shown[0] == "0.7" and shown[-1] == "90" and len(shown) >= 3  # thinned, ends kept
+    # latencies over many decades: the 1-2-5 labels of the log axis are thinned too
+    steep = many_ds.copy(deep=True)
+    steep["ttft_s"] = steep["ttft_s"] * xr.DataArray(10.0 ** np.arange(12), dims="rate_per_s")
+    fig = plots.latency_vs_load(steep)
+    assert fig.axes[0].get_yscale() == "log"
+    assert_no_tick_labels_overlap(fig)
+    assert len(drawn_tick_labels(fig.axes[0], "y")) >= 3  # thinned, not emptied
+    # maps: long GPU ids on x (turned upright, none dropped), 12 rates on either axis
+    fig = plots.render(many_ds, "sweep_map")  # gpu x weights, one panel per rate
+    assert_no_tick_labels_overlap(fig)
+    ax = fig.axes[0]
+    gpus = [str(g) for g in many_ds["gpu"].values]
+    assert [lab.get_text() for lab in drawn_tick_labels(ax, "x")] == gpus
+    assert all(lab.get_rotation() == 90 for lab in drawn_tick_labels(ax, "x"))
+    for x, y, facet in (("rate_per_s", "gpu", "weights"), ("gpu", "rate_per_s", None)):
+        fig = plots.sweep_map(many_ds, "usd_per_mtok_total", x, y, facet)
+        assert_no_tick_labels_overlap(fig)
+
+
+def test_configuration_markers_are_filled_so_slo_misses_show_hollow(
+    sweep_ds: xr.Dataset, run_ds: xr.Dataset
+) -> None:
+    from matplotlib.markers import MarkerStyle
+
+    # a miss is drawn with a white face, which an unfilled marker ("+", "x", "1") lacks
+    assert all(MarkerStyle(m).is_filled() for m in plots.MARKERS)
+    figs = [plots.render(sweep_ds, kind) for kind in plots.applicable_kinds(sweep_ds)]
+    figs.append(plots.run_timeline(run_ds))
+    marked = [
+        line
+        for fig in figs
+        for ax in fig.axes
+        for line in ax.get_lines()
+        if line.get_marker() not in ("None", "", " ", None)
+    ]
+    assert marked and all(MarkerStyle(line.get_marker()).is_filled() for line in marked)
+    # the fixture has points missing the SLO: they are drawn, hollow
+    assert any(line.get_markerfacecolor() == "white" for line in marked)
+
+
+WEIGHTS = (
+    SWEEP.split("[pricing]")[0]
+    + """[sweep]
+"model.weights" = ["fp16", "fp8", "int4-awq"]
+"hardware.replicas" = [1, 2]
+"workload.rate_per_s" = [1.0, 4.0, 16.0]
+"""
+)
+
+
+def test_sweep_map_shows_each_configurations_cost_at_its_slo_capacity(tmp_path: Path) -> None:
+    (tmp_path / "w.toml").write_text(WEIGHTS, encoding="utf-8")
+    api.sweep(tmp_path / "w.toml", method="fast", output=tmp_path / "w.nc")
+    ds = plots.open_results(tmp_path / "w.nc")
+    ok = ds["feasible"] & plots.slo_passes(ds)
+    assert bool(ok.all())  # every point counts: no cell is masked
+    # the bug: at the swept loads, $/M tokens is the same for every weight scheme
+    at_load = ds["usd_per_mtok_total"].where(ok).min("rate_per_s")
+    assert np.allclose(at_load.values, at_load.values[:1])
+    fig = plots.sweep_map(ds, "usd_per_mtok_total", "weights", "replicas")
+    z = np.ma.filled(fig.axes[0].images[0].get_array(), np.nan).astype(float)  # [replicas, weights]
+    tok_s = ds["max_rate_under_slo_per_s"] / ds["replicas"] * ds["tokens_per_request"]
+    expected = ds["replica_usd_per_hour"] / (tok_s * 3600) * 1e6
+    expected = expected.isel(rate_per_s=0).transpose("replicas", "weights").values
+    np.testing.assert_allclose(z, expected, rtol=1e-12)
+    for row in z:
+        assert len(np.unique(np.round(row, 9))) == 3, row  # fp16, fp8, int4-awq differ
+    cbar = next(ax for ax in fig.axes if not ax.images)
+    assert "at each configuration's SLO capacity" in cbar.get_ylabel()
+    assert "USD/Mtok" in cbar.get_ylabel()
+    assert "max. rate under the SLO" in title(fig)
+    # simulate sweeps (no capacity estimate): the largest served load meeting the SLO
+    sim = ds.copy(deep=True)
+    sim["max_rate_under_slo_per_s"] = sim["max_rate_under_slo_per_s"] * np.nan
+    status = np.where(sim["rate_per_s"] < 16, 0, 1).astype(np.int8)  # the top rate misses
+    sim["slo_status"] = sim["slo_status"].copy(
+        data=np.broadcast_to(status, sim["slo_status"].shape)
+    )
+    fig = plots.sweep_map(sim, "usd_per_mtok_total", "weights", "replicas")
+    z = np.ma.filled(fig.axes[0].images[0].get_array(), np.nan).astype(float)
+    served = (sim["input_tokens_per_s"] + sim["output_tokens_per_s"]) / sim["replicas"]
+    best = served.sel(rate_per_s=4.0)  # the largest load meeting the SLO
+    expected = sim["replica_usd_per_hour"].isel(rate_per_s=0) / (best * 3600) * 1e6
+    np.testing.assert_allclose(z, expected.transpose("replicas", "weights").values, rtol=1e-12)
+    assert "largest simulated load meeting the SLO" in title(fig)
+
+
+FLOATS = (
+    SWEEP.split("[pricing]")[0]
+    + """[sweep]
+"workload.burstiness" = {start = 1, stop = 2, num = 3, log = true}
+"hardware.replicas" = [1, 2]
+"workload.rate_per_s" = {start = 1, stop = 40, num = 5, log = true}
+"""
+)
+
+
+def test_range_axis_values_are_labelled_with_four_significant_digits(tmp_path: Path) -> None:
+    (tmp_path / "f.toml").write_text(FLOATS, encoding="utf-8")
+    api.sweep(tmp_path / "f.toml", method="fast", output=tmp_path / "f.nc")
+    ds = plots.open_results(tmp_path / "f.nc")
+    assert float(ds["burstiness"][1]) == pytest.approx(2**0.5)  # 1.4142135623730951
+
+    def assert_short(texts: list[str]) -> None:
+        for text in texts:
+            for number in re.findall(r"\d+\.\d+", text):
+                digits = number.replace(".", "").lstrip("0")
+                assert len(digits) <= 4, f"{number} in {text!r}"
+
+    fig = plots.utilization_vs_cost(ds)
+    labels = legend_labels(fig)
+    assert "burstiness 1.414" in labels and "burstiness 1" in labels
+    assert_short(labels)
+    fig = plots.latency_vs_load(ds)
+    assert "burstiness 1.414 · replicas 2" in legend_labels(fig)
+    fig.canvas.draw()
+    ticks = [lab.get_text() for lab in drawn_tick_labels(fig.axes[1], "x")]
+    assert "2.515" in ticks  # 2.5148668593658708
+    assert_short(legend_labels(fig) + ticks)
+    fig = plots.sweep_map(ds, "usd_per_mtok_total", "burstiness", "replicas", facet="rate_per_s")
+    fig.canvas.draw()
+    panels = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in panels] == [
+        "rate_per_s = 1",
+        "rate_per_s = 2.515",
+        "rate_per_s = 6.325",
+        "rate_per_s = 15.91",
+        "rate_per_s = 40",
+    ]
+    ticks = [lab.get_text() for lab in drawn_tick_labels(panels[0], "x")]
+    assert ticks == ["1", "1.414", "2"]
+    assert_short(ticks + [ax.get_title() for ax in panels] + [title(fig)])

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import re
 import shutil
 import subprocess
-import tomllib
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from simplan import api, catalog, plots
+from simplan.dataset import decode_summary
 from simplan.perf import calibration
 from simplan.report import cheapest_point, price, run_answer, sweep_answer, write_report
 
@@ -127,11 +126,11 @@ def test_run_report_states_question_answer_numbers_and_sources(
     assert path.name == "report.html"
     page = path.read_text(encoding="utf-8")
     text = visible_text(page)
-    summary = json.loads(ds.attrs["summary_json"])
+    summary = decode_summary(ds)
     # text from the scenario is escaped, never interpreted as markup
     assert "Tiny chat &lt;run&gt; &amp; co" in page and "<run>" not in page
     assert "Do two H100s serve an 8B chat model at 4 req/s within the SLO?" in text
-    answer = run_answer(summary, tomllib.loads(ds.attrs["scenario_toml"]))
+    answer = run_answer(ds)
     assert answer in text
     assert answer.startswith("2 replicas of NVIDIA H100")
     assert f"for ${summary['usd_per_mtok_total']:.2f} per M tokens" in answer

@@ -44,7 +44,12 @@ def small(tmp_path: Path) -> Path:
 
 def test_fast_grid_has_one_dimension_per_axis_with_units_and_provenance(small: Path) -> None:
     ds = run_sweep(small, method="fast")
-    assert dict(ds.sizes) == {"replicas": 2, "rate_per_s": 3, "api": 2}
+    grid = {d: n for d, n in ds.sizes.items() if d not in ("objective", "provenance")}
+    assert grid == {"replicas": 2, "rate_per_s": 3, "api": 2}
+    # provenance: every catalog entry and price used, with its source
+    whats = set(ds["provenance_what"].values.tolist())
+    assert {"model", "GPU", "GPU price", "weights", "API", "calibration"} <= whats
+    assert all(str(s) for s in ds["provenance_source"].values)
     assert ds["replicas"].attrs["key_path"] == "hardware.replicas"
     for name in ("output_tokens_per_s", "usd_per_mtok_total", "ttft_s", "monthly_cost_usd"):
         assert ds[name].attrs["units"] and ds[name].attrs["long_name"]

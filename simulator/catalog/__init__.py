@@ -132,6 +132,14 @@ class ApiPrice(_Entry):
     usd_per_mtok_output: float = Field(ge=0)
     usd_per_mtok_cached_input: float | None = None
     model: str | None = None
+    batch_discount: float | None = Field(default=None, gt=0, lt=1)
+    batch_source: str | None = None
+
+    @model_validator(mode="after")
+    def _batch_sourced(self) -> ApiPrice:
+        if self.batch_discount is not None and not self.batch_source:
+            raise ValueError(f"{self.id}: batch_discount needs batch_source")
+        return self
 
 
 class Efficiency(_Entry):
