@@ -558,7 +558,7 @@ def _usd0(x: float | None) -> str:
 
 def _print_sweep(ds: Any) -> None:
     from rich.table import Table
-    from simplan.plots import slo_passes, slo_unverified
+    from simplan.plots import fmt_coord, slo_passes, slo_unverified
 
     df = (
         ds[["usd_per_mtok_total", "output_tokens_per_s", "ttft_s", "tpot_s", "utilization"]]
@@ -579,7 +579,7 @@ def _print_sweep(ds: Any) -> None:
         t.add_column(col, justify="right")
     for _, row in ok.head(10).iterrows():
         t.add_row(
-            *(str(row[d]) for d in dims),
+            *(fmt_coord(row[d]) for d in dims),
             _usd(row["usd_per_mtok_total"]),
             f"{row['output_tokens_per_s']:,.0f}",
             _ms(row["ttft_s"]),

@@ -146,7 +146,7 @@ def _dim_for(ds: xr.Dataset, key: str) -> str | None:
     return None
 
 
-def _fmt_coord(value: Any) -> str:
+def fmt_coord(value: Any) -> str:
     """A coordinate value for a label: whole numbers as integers, other floats to four
     significant digits (a ``{start, stop, num}`` axis holds values like 10.0793684)."""
     if isinstance(value, float | np.floating):
@@ -160,7 +160,7 @@ def _fmt_coord(value: Any) -> str:
 def _value_label(dim: str, value: Any) -> str:
     if isinstance(value, str | np.str_):
         return str(value)
-    return f"{dim} {_fmt_coord(value)}"
+    return f"{dim} {fmt_coord(value)}"
 
 
 def _configs(ds: xr.Dataset, dims: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -1159,7 +1159,7 @@ def sweep_map(
 
 
 def _tick(v: Any) -> str:
-    return _fmt_coord(v)
+    return fmt_coord(v)
 
 
 def _coord_label(ds: xr.Dataset, dim: str) -> str:

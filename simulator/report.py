@@ -237,7 +237,7 @@ def _point_label(ds: xr.Dataset, idx: tuple[int, ...]) -> str:
     for d, i in zip(dims, idx, strict=True):
         v = ds[d].values[i].item()
         unit = " req/s" if ds[d].attrs.get("key_path") == plots.RATE_KEY else ""
-        parts.append(f"{d} {v:g}{unit}" if isinstance(v, float) else f"{d} {v}")
+        parts.append(f"{d} {plots.fmt_coord(v)}{unit}")
     return ", ".join(parts)
 
 

@@ -25,6 +25,16 @@ WINDOW_REQUESTS = 2500
 MAX_EXTRA_REPLICAS = 6
 
 
+#: Keys that turn a scenario's fleet into a fixed one (the elastic parts removed): what a
+#: fleet size is checked with.
+FIXED_FLEET: dict[str, Any] = {
+    "hardware.pools": None,
+    "autoscaling": None,
+    "failures": None,
+    "overflow": None,
+}
+
+
 @dataclass
 class Verification:
     """The outcome of simulating one fleet size with every seed."""
@@ -45,8 +55,8 @@ def verification_overrides(
     window_s = WINDOW_REQUESTS / rate_per_s
     return {
         **overrides,
+        **FIXED_FLEET,
         "hardware.replicas": replicas,
-        "hardware.pools": [],
         "workload.arrival": "poisson",
         "workload.rate_per_s": rate_per_s,
         "workload.duration_s": warmup_s + window_s,
@@ -54,9 +64,6 @@ def verification_overrides(
         "workload.diurnal": None,
         "simulation.seed": seed,
         "simulation.warmup_s": warmup_s,
-        "autoscaling": None,
-        "failures": None,
-        "overflow": None,
     }
 
 
@@ -189,12 +196,9 @@ def job_makespans(
     for k in range(seeds):
         values = {
             **overrides,
+            **FIXED_FLEET,
             "hardware.replicas": replicas,
-            "hardware.pools": None,
             "simulation.seed": seed + k,
-            "autoscaling": None,
-            "failures": None,
-            "overflow": None,
         }
         sc = trial_scenario(raw, values, source, source_path=source_path)
         try:
