@@ -235,7 +235,8 @@ def summarize(res: SimResult) -> dict[str, Any]:
     if is_job(sc):
         return _clean(_as_job(summary, res, elastic))
     offered = summary["offered_requests_per_s"]
-    if summary["requests_in_flight"] or offered > 1.05 * summary["requests_per_s"] > 0:
+    behind = offered > 1.05 * summary["requests_per_s"] > 0 or _falls_behind(res, start, end)
+    if summary["requests_in_flight"] or behind:
         sustained = _sustained_rate(res, start)
         summary["saturation"] = {
             "offered_requests_per_s": offered,
@@ -317,6 +318,38 @@ def _is_elastic(sc: Any) -> bool:
         or sc.overflow
         or any(p.interruptions_per_hour > 0 for p in pools)
     )
+
+
+def _falls_behind(res: SimResult, start: float, end: float) -> bool:
+    """Whether the fleet completes clearly fewer requests than arrive in the window.
+
+    Completions are counted by finish time, whenever the request arrived: in a steady
+    state they match the arrivals (each is an arrival shifted by its latency), while a
+    fleet that falls behind completes fewer, even when its backlog drains after the
+    arrivals stop (which counting completions by arrival time misses). The window starts
+    one median latency in, so completions of earlier arrivals stand in for those that
+    finish after it; a window shorter than four median latencies cannot tell (unless most
+    requests queue for over a quarter of it), and a shortfall within Poisson noise (three
+    standard deviations) does not count.
+    """
+    r = res.requests
+    finish = r.column("finish_s")
+    arrival = r.column("arrival_s")
+    done = r.column("status") == COMPLETED
+    if not done.any():
+        return False
+    sched = r.column("scheduled_s")
+    waited = (arrival >= start) & (arrival <= end) & (sched >= 0)
+    if waited.any() and np.median(sched[waited] - arrival[waited]) > 0.25 * (end - start):
+        return True  # most requests queue for over a quarter of the window: a backlog
+    latency = float(np.median(finish[done] - arrival[done]))
+    if end - start < 4.0 * latency:
+        return False
+    s0 = max(start, latency)
+    arrived = int(((arrival >= s0) & (arrival <= end)).sum())
+    completed = int((done & (finish >= s0) & (finish <= end)).sum())
+    shortfall = arrived - completed
+    return shortfall > 0.05 * arrived and shortfall > 3.0 * math.sqrt(max(arrived, 1))
 
 
 def _sustained_rate(res: SimResult, start: float) -> float:
