@@ -295,6 +295,11 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
         for name, v in s["slo"].items():
             o.add_row(name, _ms(v["limit"]), _ms(v["achieved"]), "yes" if v["met"] else "NO")
         console.print(o)
+        console.print(f"SLO judged over {s['slo_judged_on']}")
+        missed = [h for h in s.get("slo_hourly") or [] if h["met"] is False]
+        if missed:
+            hours = ", ".join(f"{h['hour']:02d}:00 ({h['attainment']:.0%})" for h in missed)
+            console.print(f"hours of the day that miss the SLO (attainment): {hours}")
     if s["api"]:
         a = Table(
             title=f"APIs at the same volume ({s['monthly_tokens'] / 1e6:,.0f} M tokens/month)"

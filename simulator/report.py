@@ -408,6 +408,25 @@ def _run_summary_html(s: dict[str, Any], raw: dict[str, Any]) -> str:
     slo = s.get("slo") or {}
     if slo:
         out.append(
+            f"<p>SLO judged over {_e(s.get('slo_judged_on', 'the measurement window'))}.</p>"
+        )
+        hours = s.get("slo_hourly") or []
+        if hours:
+            out.append(
+                _table(
+                    ["hour of day", "requests", "attainment", "every objective met"],
+                    [
+                        [
+                            f"{h['hour']:02d}:00",
+                            f"{h['requests']:,}",
+                            _pct(h["attainment"]),
+                            "yes" if h["met"] else "no",
+                        ]
+                        for h in hours
+                    ],
+                )
+            )
+        out.append(
             _table(
                 ["objective", "limit", "achieved", "met"],
                 [
