@@ -10,6 +10,7 @@ summary; ``simplan plan`` sizes the fleet that finishes a job by its deadline
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from simplan import economics as econ
@@ -28,7 +29,7 @@ def is_job(scenario: Scenario) -> bool:
 
 def job_costs(
     scenario: Scenario,
-    pools: list[tuple[str, str, int]],
+    pools: Sequence[tuple[str, str, int]],
     makespan_s: float,
     input_tokens: float,
     output_tokens: float,

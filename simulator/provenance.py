@@ -9,7 +9,7 @@ the efficiency fits and the end-to-end calibration with its error. Results store
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from simplan import catalog
@@ -30,7 +30,7 @@ def _entry(kind: str, name: str) -> Any:
 
 
 def provenance_rows(
-    scenario: Scenario, swept: dict[str, Iterable[Any]] | None = None
+    scenario: Scenario, swept: Mapping[str, Iterable[Any]] | None = None
 ) -> list[dict[str, str]]:
     """Provenance of a scenario's result; ``swept`` maps dotted keys to the values a sweep
     gives them (model, GPU, weights, KV cache, pricing)."""

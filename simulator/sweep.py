@@ -195,7 +195,11 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
     g_out = np.array([x[1] for x in lens])
     fast = [
         slo_eval.fast_limits(
-            [slo_eval.Objective(*k.split("_")[:2], v) for k, v in lim.items() if np.isfinite(v)]
+            [
+                slo_eval.Objective(k.split("_")[0], k.split("_")[1], v)
+                for k, v in lim.items()
+                if np.isfinite(v)
+            ]
         )
         for lim in limits
     ]
