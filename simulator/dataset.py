@@ -304,3 +304,23 @@ def decode_provenance(ds: xr.Dataset) -> list[dict[str, str]]:
         return []
     n = ds.sizes["provenance"]
     return [{f: str(ds[f"provenance_{f}"].values[i]) for f in PROVENANCE_FIELDS} for i in range(n)]
+
+
+#: Scenario facts recorded as attributes, so readers never parse the scenario text.
+FACTS = ("scenario_name", "question", "model", "weights", "gpu", "tp", "pp", "replicas", "pools")
+
+
+def scenario_facts(scenario: Any) -> dict[str, Any]:
+    """The scenario's name, question and fleet as Dataset attributes (numbers and text)."""
+    hw = scenario.hardware
+    return {
+        "scenario_name": scenario.name or "",
+        "question": scenario.question or "",
+        "model": scenario.model.name or "inline architecture",
+        "weights": scenario.model.weights,
+        "gpu": hw.gpu,
+        "tp": int(hw.tp),
+        "pp": int(hw.pp),
+        "replicas": int(hw.replicas),
+        "pools": len(hw.pools),
+    }

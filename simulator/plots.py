@@ -105,6 +105,31 @@ def _scenario_raw(ds: xr.Dataset) -> dict[str, Any]:
         return {}
 
 
+def fact(ds: xr.Dataset, name: str, default: Any = None) -> Any:
+    """A scenario fact the result recorded (``simplan.dataset.FACTS``); files written
+    before facts were recorded fall back to their stored scenario text."""
+    if name in ds.attrs:
+        v = ds.attrs[name]
+        return v.item() if isinstance(v, np.generic) else v
+    raw = _scenario_raw(ds)
+    where = {
+        "scenario_name": ("name",),
+        "question": ("question",),
+        "model": ("model", "name"),
+        "weights": ("model", "weights"),
+        "gpu": ("hardware", "gpu"),
+        "tp": ("hardware", "tp"),
+        "pp": ("hardware", "pp"),
+        "replicas": ("hardware", "replicas"),
+    }
+    if name == "pools":
+        return len(raw.get("hardware", {}).get("pools") or [])
+    cur: Any = raw
+    for part in where.get(name, ()):
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return default if cur is None else cur
+
+
 def slo_limits(ds: xr.Dataset) -> dict[str, float]:
     """The SLO objectives the result recorded, e.g. ``{"ttft_p95_s": 2.0}``."""
     if "slo_limit_s" in ds:
@@ -179,7 +204,7 @@ def _replicas(ds: xr.Dataset) -> xr.DataArray:
     dim = _dim_for(ds, REPLICAS_KEY)
     if dim is not None:
         return ds[dim].astype(float)
-    n = _scenario_raw(ds).get("hardware", {}).get("replicas", 1)
+    n = fact(ds, "replicas", 1)
     return xr.DataArray(float(n))
 
 

@@ -12,7 +12,6 @@ import base64
 import html
 import json
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -134,13 +133,6 @@ class _Raw:
 # --- scenario facts -----------------------------------------------------------------------
 
 
-def _scenario(ds: xr.Dataset) -> dict[str, Any]:
-    try:
-        return tomllib.loads(str(ds.attrs.get("scenario_toml", "")))
-    except tomllib.TOMLDecodeError:
-        return {}
-
-
 def _display(ds: xr.Dataset, what: str, id_: Any) -> str | None:
     """The display name the result recorded for a catalog entry (its provenance row)."""
     for row in decode_provenance(ds):
@@ -149,17 +141,17 @@ def _display(ds: xr.Dataset, what: str, id_: Any) -> str | None:
     return None
 
 
-def _model_phrase(ds: xr.Dataset, raw: dict[str, Any]) -> str:
-    model = raw.get("model", {})
-    name = _display(ds, "model", model.get("name")) or str(model.get("name") or "the model")
-    weights = _display(ds, "weights", model.get("weights", "fp16"))
+def _model_phrase(ds: xr.Dataset) -> str:
+    model = plots.fact(ds, "model", "the model")
+    name = _display(ds, "model", model) or str(model)
+    weights = _display(ds, "weights", plots.fact(ds, "weights", "fp16"))
     return f"{name} in {weights}" if weights else name
 
 
-def _gpu_phrase(ds: xr.Dataset, raw: dict[str, Any]) -> str:
-    hw = raw.get("hardware", {})
-    name = _display(ds, "GPU", hw.get("gpu")) or str(hw.get("gpu", "GPU"))
-    n = int(hw.get("tp", 1)) * int(hw.get("pp", 1))
+def _gpu_phrase(ds: xr.Dataset) -> str:
+    gpu = plots.fact(ds, "gpu", "GPU")
+    name = _display(ds, "GPU", gpu) or str(gpu)
+    n = int(plots.fact(ds, "tp", 1)) * int(plots.fact(ds, "pp", 1))
     return f"{n}× {name}" if n > 1 else name
 
 
@@ -174,13 +166,13 @@ def _list_words(items: list[str]) -> str:
 
 def run_answer(ds: xr.Dataset) -> str:
     """One sentence answering a run's question from its summary."""
-    summary, raw = plots.run_summary(ds), _scenario(ds)
+    summary = plots.run_summary(ds)
     n = summary.get("replicas", 1)
-    pools = raw.get("hardware", {}).get("pools") or []
+    pools = plots.fact(ds, "pools", 0)
     fleet = (
         f"a mixed fleet of {n} replicas ({summary.get('num_gpus')} GPUs)"
         if pools
-        else f"{n} replica{'s' * (n != 1)} of {_gpu_phrase(ds, raw)}"
+        else f"{n} replica{'s' * (n != 1)} of {_gpu_phrase(ds)}"
     )
     verb = "serves" if n == 1 and not pools else "serve"
     rate = f"{summary.get('requests_per_s', 0.0):.2f} req/s"
@@ -198,7 +190,7 @@ def run_answer(ds: xr.Dataset) -> str:
         miss = "misses" if verb == "serves" else "miss"
         how = f"{miss} the SLO at {rate} ({'; '.join(missed)})"
     cost = summary.get("usd_per_mtok_total")
-    sentence = f"{fleet} serving {_model_phrase(ds, raw)} {how}"
+    sentence = f"{fleet} serving {_model_phrase(ds)} {how}"
     sentence += f" for {usd(cost)} per M tokens" if cost is not None else ""
     job = summary.get("job")
     if job:
@@ -213,7 +205,7 @@ def run_answer(ds: xr.Dataset) -> str:
         if below:
             sentence += f", less than {_list_words(below)} would charge for it"
         return sentence[0].upper() + sentence[1:] + "."
-    apis = _api_in_scenario_order(summary, raw)
+    apis = dict(summary.get("api") or {})  # in the scenario's order, as it was priced
     cheaper = [a for a, v in apis.items() if v.get("self_hosted_savings_usd", 0) > 0]
     dearer = [a for a, v in apis.items() if v.get("self_hosted_savings_usd", 0) <= 0]
     parts = []
@@ -319,16 +311,7 @@ def sweep_answer(ds: xr.Dataset) -> str:
 # --- sections -----------------------------------------------------------------------------
 
 
-def _api_in_scenario_order(summary: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
-    """The summary's API entries in the order the scenario lists them."""
-    apis = dict(summary.get("api") or {})
-    order = [str(a) for a in raw.get("pricing", {}).get("apis", [])]
-    order += [str(a.get("id")) for a in raw.get("api", []) if isinstance(a, dict)]
-    ranked = {a: apis[a] for a in order if a in apis}
-    return {**ranked, **{a: v for a, v in apis.items() if a not in ranked}}
-
-
-def _run_summary_html(s: dict[str, Any], raw: dict[str, Any]) -> str:
+def _run_summary_html(s: dict[str, Any]) -> str:
     lat_rows = []
     for key, label in (
         ("ttft_s", "time to first token"),
@@ -440,7 +423,7 @@ def _run_summary_html(s: dict[str, Any], raw: dict[str, Any]) -> str:
                 ],
             )
         )
-    apis = _api_in_scenario_order(s, raw)
+    apis = dict(s.get("api") or {})
     if apis:
         out.append(
             _table(
@@ -622,11 +605,11 @@ def _figures_html(ds: xr.Dataset) -> str:
 
 def build_report(ds: xr.Dataset) -> str:
     """The report's HTML text for a loaded run or sweep Dataset."""
-    raw = _scenario(ds)
+
     run = plots.is_run(ds)
     summary = plots.run_summary(ds) if run else {}
-    name = raw.get("name") or summary.get("scenario") or ds.attrs.get("title", "simplan")
-    question = raw.get("question") or "(the scenario states no question)"
+    name = plots.fact(ds, "scenario_name") or summary.get("scenario") or ds.attrs.get("title")
+    question = plots.fact(ds, "question") or "(the scenario states no question)"
     answer = run_answer(ds) if run else sweep_answer(ds)
     meta = [
         f"simplan {ds.attrs.get('simplan_version', __version__)}",
@@ -647,7 +630,7 @@ def build_report(ds: xr.Dataset) -> str:
         f'<p class="question"><strong>Question:</strong> {_e(question)}</p>',
         f'<p class="answer"><strong>Answer:</strong> {_e(answer)}</p>',
         "<h2>Summary</h2>",
-        _run_summary_html(summary, raw) if run else _sweep_summary_html(ds),
+        _run_summary_html(summary) if run else _sweep_summary_html(ds),
         "<h2>Plots</h2>",
         _figures_html(ds),
         "<h2>Assumptions</h2>",

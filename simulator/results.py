@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from simplan import __version__
-from simplan.dataset import encode_provenance, encode_summary, summary_coords
+from simplan.dataset import encode_provenance, encode_summary, scenario_facts, summary_coords
 from simplan.economics import HOURS_PER_MONTH
 from simplan.kernels import layout as c
 from simplan.metrics import request_table
@@ -145,6 +145,7 @@ def to_dataset(res: SimResult, summary: dict[str, Any], scenario_text: str) -> x
         scenario_toml=scenario_text,
         seed=res.scenario.simulation.seed,
         hours_per_month=HOURS_PER_MONTH,
+        **scenario_facts(res.scenario),
     )
     return ds
 

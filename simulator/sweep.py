@@ -38,7 +38,7 @@ import xarray as xr
 from simplan import __version__, catalog
 from simplan import economics as econ
 from simplan import slo as slo_eval
-from simplan.dataset import encode_provenance
+from simplan.dataset import encode_provenance, scenario_facts
 from simplan.errors import InfeasibleError, SimplanError
 from simplan.perf import EngineKnobs, build_replica, does_not_fit_reason
 from simplan.provenance import provenance_rows
@@ -466,6 +466,7 @@ def _empty_dataset(axes: list[Axis], scenario: Scenario, text: str, method: str)
         seed=scenario.simulation.seed,
         method=method,
         hours_per_month=econ.HOURS_PER_MONTH,
+        **scenario_facts(scenario),
     )
     return ds
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -244,3 +246,47 @@ def test_reports_render_in_headless_chromium(
     for rgb in ((0xE6, 0x9F, 0x00), (0x56, 0xB4, 0xE9)):
         close = np.abs(pixels.astype(int) - np.array(rgb)).max(axis=1) <= 12
         assert close.sum() > 50, rgb
+
+
+def test_a_result_renders_as_it_was_computed_not_with_todays_catalog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simplan import catalog as cat
+
+    (tmp_path / "tiny.toml").write_text(RUN, encoding="utf-8")
+    api.run(tmp_path / "tiny.toml", output_dir=tmp_path / "out")
+    recorded = cat.gpu("h100-sxm").price_usd_per_hour("on_demand")
+    real_gpu = cat.gpu
+
+    def repriced(gpu_id: str) -> Any:  # the catalog changes after the run was computed
+        entry = real_gpu(gpu_id)
+        return entry.model_copy(update={"price_on_demand_usd_per_hour": 99.0})
+
+    monkeypatch.setattr(cat, "gpu", repriced)
+    page = visible_text(write_report(tmp_path / "out").read_text(encoding="utf-8"))
+    assert f"{recorded:.4g} USD/GPU-hour applied" in page
+    assert "99 USD/GPU-hour" not in page
+
+
+def test_a_result_written_before_the_dataset_contract_still_renders(tmp_path: Path) -> None:
+    from simplan.dataset import decode_summary
+
+    (tmp_path / "tiny.toml").write_text(RUN, encoding="utf-8")
+    api.run(tmp_path / "tiny.toml", output_dir=tmp_path / "out")
+    ds = plots.open_results(tmp_path / "out").load()
+    summary = decode_summary(ds)
+    new = [
+        v
+        for v in ds.data_vars
+        if ds[v].dims == () or str(v).startswith(("provenance_", "slo_", "api_", "latency_"))
+    ]
+    old = ds.drop_vars([*new, "notes", "reject_reason_names"])
+    for attr in ("scenario_name", "question", "model", "gpu", "tp", "pp", "replicas", "pools"):
+        old.attrs.pop(attr, None)
+    old.attrs["summary_json"] = json.dumps(summary)
+    old.encoding = {}
+    (tmp_path / "old").mkdir()
+    old.to_netcdf(tmp_path / "old" / "results.nc", engine="h5netcdf")
+    page = visible_text(write_report(tmp_path / "old").read_text(encoding="utf-8"))
+    assert run_answer(old) in page
+    assert "not recorded in this result file" in page
