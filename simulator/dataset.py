@@ -108,13 +108,22 @@ def encode_summary(summary: dict[str, Any]) -> dict[str, Any]:
         {"units": "1", "flag_values": "0 1", "flag_meanings": "no yes"},
     )
     hours = summary.get("slo_hourly") or []
-    for field in ("requests", "attainment", "met"):
-        values = [h[field] for h in hours]
-        data[f"slo_hour_{field}"] = (
-            "hour",
-            np.array(values, dtype=float if field == "attainment" else np.int64),
-            {"units": "1"},
-        )
+    data["slo_hour_requests"] = (
+        "hour",
+        np.array([h["requests"] for h in hours], np.int64),
+        {"units": "1"},
+    )
+    data["slo_hour_attainment"] = (
+        "hour",
+        np.array([h["attainment"] for h in hours], float),
+        {"units": "1"},
+    )
+    # met: 1/0, NaN where the scenario sets no objective
+    data["slo_hour_met"] = (
+        "hour",
+        np.array([_nan(None if h["met"] is None else float(h["met"])) for h in hours], float),
+        {"units": "1"},
+    )
     apis = summary.get("api") or {}
     fields = sorted({f for a in apis.values() for f in a})
     for field in fields:
@@ -214,7 +223,7 @@ def decode_summary(ds: xr.Dataset) -> dict[str, Any]:
             "hour": int(h),
             "requests": int(ds["slo_hour_requests"].sel(hour=h)),
             "attainment": float(ds["slo_hour_attainment"].sel(hour=h)),
-            "met": bool(ds["slo_hour_met"].sel(hour=h)),
+            "met": _flag(ds["slo_hour_met"].sel(hour=h).item()),
         }
         for h in ds["hour"].values
     ]
@@ -268,6 +277,12 @@ def decode_summary(ds: xr.Dataset) -> dict[str, Any]:
 def _strings(values: list[Any]) -> np.ndarray:
     """Text as a string array (also when empty, so it is never written as numbers)."""
     return np.array([str(v) for v in values], dtype=str)
+
+
+def _flag(v: Any) -> bool | None:
+    """1/0 as True/False; NaN (not applicable) as None."""
+    f = float(v)
+    return None if not np.isfinite(f) else bool(f)
 
 
 def _nan(v: float | None) -> float:

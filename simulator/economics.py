@@ -130,11 +130,12 @@ def gpu_price(scenario: Scenario | None, gpu: str, pricing: str) -> GpuPrice:
 
 def scoped_overrides(written: Scenario, values: dict[str, Any]) -> dict[str, Any]:
     """Overrides for a trial of ``written`` (a sweep point, a plan candidate) with the
-    ``[hardware]`` price override kept only where it was stated: when the trial changes
-    that pool's GPU or pricing mode, the override is dropped (the catalog or the
-    ``[pricing]`` table prices the trial), unless the trial sets the price itself."""
+    ``[hardware]`` price override (written, or set by a sweep axis) kept only where it
+    was stated: when the trial changes that pool's GPU or pricing mode, the override is
+    dropped and the catalog or the ``[pricing]`` table prices the trial."""
     hw = written.hardware
-    if "hardware.price_usd_per_gpu_hour" in values or hw.price_usd_per_gpu_hour is None:
+    swept = values.get("hardware.price_usd_per_gpu_hour")
+    if swept is None and hw.price_usd_per_gpu_hour is None:
         return values
     gpu = values.get("hardware.gpu", hw.gpu)
     pricing = values.get("hardware.pricing", hw.pricing)

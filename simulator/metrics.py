@@ -23,7 +23,7 @@ from simplan.fleet import describe, provisioned_capacity
 from simplan.job import is_job, job_summary
 from simplan.recorder import COMPLETED, PENDING, REJECTED
 from simplan.sim import SimResult, fleet_max_rate_per_s
-from simplan.workload import busiest_hour
+from simplan.workload import busiest_hour, mean_rate_per_s
 
 _stats = slo_eval.summary_stats
 
@@ -161,6 +161,9 @@ def summarize(res: SimResult) -> dict[str, Any]:
     )
     api_usd_per_hour = elastic["cost_by_part_usd"]["api"] / hours if hours > 0 else 0.0
     offered_tokens_per_s = _offered_tokens_per_s(res, start, end)
+    if sc.workload.diurnal:
+        # the day's mean, as plan and sweep price it, whatever part of the day was run
+        offered_tokens_per_s = mean_rate_per_s(sc.workload) * (mean_in + mean_out)
     monthly_tokens = float(
         monthly_volume_tokens(
             sc.workload.monthly_tokens,

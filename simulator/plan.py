@@ -289,8 +289,10 @@ def _reasons(
             if abs(diff) >= 0.005
             else ("costs the same but ranks lower on quality loss or headroom")
         )
+        checked = "" if nxt.verified or not best.verified else " (not checked by simulation)"
         out.append(
-            f"the runner-up, {nxt.replicas} x {nxt.gpu} (tp={nxt.tp}, {nxt.weights}), {cost}"
+            f"the runner-up, {nxt.replicas} x {nxt.gpu} (tp={nxt.tp}, {nxt.weights}), "
+            f"{cost}{checked}"
         )
     other_gpus = sorted({c.gpu for c in feasible if c.gpu != best.gpu})
     for gpu in other_gpus:
@@ -517,7 +519,10 @@ def _verify(
     for cand in ranked:
         key = cand.config
         if key not in done:
-            if len(done) >= limit or cand.monthly_cost_usd > best_cost:
+            # configurations that fail in simulation do not use up the limit, but at most
+            # three times as many are tried
+            held = sum(1 for v in done.values() if v[0] is not None)
+            if held >= limit or len(done) >= 3 * limit or cand.monthly_cost_usd > best_cost:
                 continue
             warmup = verify.warmup_for(cand.e2e_s, scenario.simulation.warmup_s)
             done[key] = verify.fewest_replicas(
@@ -537,8 +542,14 @@ def _verify(
             cand.reason = f"misses the SLO in simulation even with {tried[-1].replicas} replicas"
             continue
         cand.verified = True
-        _size(cand, holds.replicas, target, monthly_tokens)
-        cand.replica_rate_under_slo_per_s = target / holds.replicas
+        n = holds.replicas
+        _size(cand, n, target, monthly_tokens)
+        # what one replica serves within the SLO: the fast estimate, kept inside what the
+        # simulation showed (n replicas hold the target, n - 1 do not)
+        upper = target / (n - 1) if n > 1 and any(not v.holds for v in tried) else math.inf
+        cand.replica_rate_under_slo_per_s = min(
+            max(cand.replica_rate_under_slo_per_s, target / n), upper
+        )
         best_cost = min(best_cost, cand.monthly_cost_usd)
     return (
         f"checked by simulation: {len(done)} configuration(s), each at the target rate with "

@@ -111,7 +111,9 @@ def sweep_axes(scenario: Scenario) -> list[Axis]:
     axes = []
     for key, spec in scenario.sweep.items():
         leaf = key.split(".")[-1]
-        name = leaf if leaves.count(leaf) == 1 else key.replace(".", "_")
+        # a leaf that is also a result variable (slo.ttft_p95_s) keeps its section
+        unique = leaves.count(leaf) == 1 and leaf not in VARIABLES
+        name = leaf if unique else key.replace(".", "_")
         values = spec.values() if isinstance(spec, RangeAxis) else list(spec)
         if isinstance(spec, RangeAxis) and leaf in _INT_KEYS:
             values = [round(v) for v in values]
@@ -315,6 +317,25 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
     return out
 
 
+def _fast_can_answer(scenario: Scenario, source: str) -> None:
+    """Refuse what the fast model does not represent, rather than answer it wrongly."""
+    from simplan.job import is_job
+
+    if scenario.hardware.pools:
+        raise SimplanError(
+            "the fast method models the [hardware] pool only, not [[hardware.pools]]; "
+            "use --method simulate for a mixed fleet",
+            source=source,
+        )
+    if is_job(scenario):
+        raise SimplanError(
+            "a finite job (arrival = 'offline') is priced by its duration, which the fast "
+            "method does not simulate; use --method simulate, or `simplan plan` with "
+            "deadline_s",
+            source=source,
+        )
+
+
 def _replica_cfg(sc: Scenario) -> tuple[np.ndarray, int]:
     """The configuration vector of a scenario's replica and a reason code (0: fits)."""
     from simplan.kernels import layout as c
@@ -384,8 +405,12 @@ def simulate_point(
         "usd_per_mtok_total": s["usd_per_mtok_total"],
         "monthly_cost_usd": s["monthly_cost_usd"],
         "monthly_tokens": s["monthly_tokens"],
-        "slo_met": bool(s["slo_met"]) if s["slo_met"] is not None else True,
-        "slo_status": slo_eval.MET if s["slo_met"] in (True, None) else slo_eval.MISSED,
+        # a finite job meets its "SLO" when it finishes by its deadline
+        "slo_met": s["slo_met"] is not False
+        and (s.get("job") or {}).get("deadline_met") is not False,
+        "slo_status": slo_eval.MET
+        if s["slo_met"] is not False and (s.get("job") or {}).get("deadline_met") is not False
+        else slo_eval.MISSED,
         "input_share": s["input_tokens_per_s"]
         / max(s["input_tokens_per_s"] + s["output_tokens_per_s"], 1e-12),
     }
@@ -493,6 +518,8 @@ def run_sweep(
     scenario = scenario_from_dict(raw, source=str(path))
     if not scenario.sweep:
         raise SimplanError("the scenario has no [sweep] table", source=str(path))
+    if method == "fast":
+        _fast_can_answer(scenario, str(path))
     if output is not None:
         check_output_path(output)  # before any computation: a bad output path fails fast
     axes = sweep_axes(scenario)

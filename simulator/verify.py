@@ -49,15 +49,22 @@ class Verification:
 
 
 def verification_overrides(
-    overrides: dict[str, Any], replicas: int, rate_per_s: float, seed: int, warmup_s: float
+    overrides: dict[str, Any],
+    replicas: int,
+    rate_per_s: float,
+    seed: int,
+    warmup_s: float,
+    arrival: str = "poisson",
 ) -> dict[str, Any]:
-    """The scenario keys a verification run sets: a fixed fleet at a constant rate."""
+    """The scenario keys a verification run sets: a fixed fleet at the busiest hour's rate,
+    with the scenario's own arrival process (Poisson, gamma with its burstiness, or
+    constant)."""
     window_s = WINDOW_REQUESTS / rate_per_s
     return {
         **overrides,
         **FIXED_FLEET,
         "hardware.replicas": replicas,
-        "workload.arrival": "poisson",
+        "workload.arrival": arrival if arrival in ("poisson", "gamma", "constant") else "poisson",
         "workload.rate_per_s": rate_per_s,
         "workload.duration_s": warmup_s + window_s,
         "workload.num_requests": None,
@@ -89,7 +96,14 @@ def simulate_fleet(
     holds = True
     for k in range(seeds):
         s = seed + k
-        values = verification_overrides(overrides, replicas, rate_per_s, s, warmup_s)
+        values = verification_overrides(
+            overrides,
+            replicas,
+            rate_per_s,
+            s,
+            warmup_s,
+            str(raw.get("workload", {}).get("arrival", "poisson")),
+        )
         sc = trial_scenario(raw, values, source, source_path=source_path)
         try:
             summary = summarize(simulate(sc))
@@ -100,7 +114,7 @@ def simulate_fleet(
         used.append(s)
         for key, v in summary["slo"].items():
             achieved.setdefault(key, []).append(v["achieved"])
-        if not summary["slo_met"] or summary["requests_in_flight"]:
+        if summary["slo_met"] is False or summary["requests_in_flight"]:
             holds = False
             break
     duration_s = warmup_s + WINDOW_REQUESTS / rate_per_s
