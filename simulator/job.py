@@ -124,8 +124,8 @@ def plan_job(
 
     from simplan import verify
     from simplan.kernels.grid import max_rate
+    from simplan.perf import replica_cfg
     from simplan.plan import _scenario_for
-    from simplan.sweep import _replica_cfg
     from simplan.workload import mean_length
 
     w = scenario.workload
@@ -148,7 +148,7 @@ def plan_job(
         label = {short: cand[long] for short, long in keys.items()}
         label["pricing"] = cand["hardware.pricing"]
         sc = _scenario_for(raw, cand, source)
-        cfg, why = _replica_cfg(sc)
+        cfg, why = replica_cfg(sc)
         rate = max_rate(cfg, i_len, o_len) if why == 0 else 0.0
         if rate <= 0:
             reason = "does not fit in GPU memory" if why == 1 else "invalid parallelism"
@@ -185,7 +185,8 @@ def plan_job(
     for row in rows:
         key = (row["gpu"], row["weights"], row["tp"])
         if key not in checked:
-            if len(checked) >= verify_candidates or row["job_cost_usd"] > best_cost:
+            held = [v is not None for v in checked.values()]
+            if not verify.worth_checking(held, verify_candidates, row["job_cost_usd"], best_cost):
                 continue
             overrides = {
                 "hardware.gpu": row["gpu"],

@@ -301,7 +301,7 @@ def _slo_verdicts(
     hours = slo_eval.hourly(samples, arrival[in_window], objs) if peak is not None else []
     judged_on = "the measurement window"
     if peak is not None and any(h["hour"] == peak for h in hours):
-        at_peak = (arrival[in_window] // 3600.0).astype(np.int64) % 24 == peak
+        at_peak = slo_eval.hour_of_day(arrival[in_window]) == peak
         samples = {k: v[at_peak] for k, v in samples.items()}
         judged_on = f"the busiest hour of the day ({peak:02d}:00-{peak + 1:02d}:00)"
     return {

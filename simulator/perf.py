@@ -12,13 +12,16 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from simplan import catalog
 from simplan.errors import InfeasibleError, Problem
 from simplan.kernels import layout as c
 from simplan.kernels import memory as kmem
+
+if TYPE_CHECKING:
+    from simplan.scenario import Scenario
 
 GIB = 2.0**30
 GB = 1e9
@@ -381,3 +384,29 @@ def nearest_fit(replica: Replica, input_tokens: int, output_tokens: int) -> str 
 def stack_cfgs(replicas: list[Replica]) -> np.ndarray:
     """An (n, NCFG) array of configuration vectors for vectorized kernels."""
     return np.ascontiguousarray(np.stack([r.cfg for r in replicas]))
+
+
+def replica_cfg(sc: Scenario) -> tuple[np.ndarray, int]:
+    """The configuration vector of a scenario's ``[hardware]`` replica and a reason code:
+    0 fits, 1 does not fit in GPU memory, 2 invalid parallelism (a zero vector, never
+    evaluated). Sweeps, plans and job plans screen candidates with it."""
+    eng = sc.engine
+    knobs = EngineKnobs(
+        eng.gpu_memory_utilization, eng.max_num_batched_tokens, eng.max_num_seqs, eng.block_size
+    )
+    try:
+        replica = build_replica(
+            sc.model.arch(),
+            catalog.gpu(sc.hardware.gpu),
+            catalog.weights(sc.model.weights),
+            catalog.kv_cache(sc.model.kv_cache),
+            sc.hardware.tp,
+            sc.hardware.pp,
+            knobs,
+        )
+    except InfeasibleError:
+        cfg = np.zeros(c.NCFG)  # never evaluated: the group is infeasible (reason 2)
+        return cfg, 2
+    if does_not_fit_reason(replica, 1, 1) is not None:
+        return replica.cfg, 1
+    return replica.cfg, 0

@@ -40,9 +40,8 @@ from simplan import economics as econ
 from simplan import slo as slo_eval
 from simplan.errors import SimplanError
 from simplan.job import is_job, plan_job
-from simplan.perf import calibration
+from simplan.perf import calibration, replica_cfg
 from simplan.scenario import Scenario, read_scenario_dict, scenario_from_dict, trial_scenario
-from simplan.sweep import _replica_cfg
 from simplan.workload import mean_length, mean_rate_per_s, peak_rate_per_s
 
 PLAN_KEYS = {
@@ -139,7 +138,7 @@ def _evaluate(
 
     hw = sc.hardware
     cand = Candidate(hw.gpu, sc.model.weights, hw.tp, hw.pricing, feasible=False, pp=hw.pp)
-    cfg, why = _replica_cfg(sc)
+    cfg, why = replica_cfg(sc)
     if why == 1:
         cand.reason = "does not fit in GPU memory"
         return cand
@@ -519,10 +518,8 @@ def _verify(
     for cand in ranked:
         key = cand.config
         if key not in done:
-            # configurations that fail in simulation do not use up the limit, but at most
-            # three times as many are tried
-            held = sum(1 for v in done.values() if v[0] is not None)
-            if held >= limit or len(done) >= 3 * limit or cand.monthly_cost_usd > best_cost:
+            held = [v[0] is not None for v in done.values()]
+            if not verify.worth_checking(held, limit, cand.monthly_cost_usd, best_cost):
                 continue
             warmup = verify.warmup_for(cand.e2e_s, scenario.simulation.warmup_s)
             done[key] = verify.fewest_replicas(

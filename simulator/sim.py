@@ -20,7 +20,13 @@ from simplan.perf import EngineKnobs, Replica, build_replica, does_not_fit_reaso
 from simplan.recorder import PENDING, Recorder, TimeSeries
 from simplan.scenario import PoolSection, Scenario
 from simplan.slo import fast_limits, objectives
-from simplan.workload import Requests, generate_requests, mean_length, sample_lengths
+from simplan.workload import (
+    Requests,
+    generate_requests,
+    mean_length,
+    peak_rate_per_s,
+    sample_lengths,
+)
 
 #: Most time-series samples per run; the interval widens for long runs.
 MAX_SAMPLES = 4000
@@ -358,7 +364,7 @@ def _bound_overload(scenario: Scenario, pools: list[Pool]) -> tuple[Scenario, st
     w = scenario.workload
     if w.arrival not in ("poisson", "gamma", "constant") or w.rate_per_s is None:
         return scenario, None, False
-    rate = w.rate_per_s * (max(w.diurnal) if w.diurnal else 1.0)
+    rate = peak_rate_per_s(w)
     capacity = fleet_max_rate_per_s(
         pools, mean_length(w.input_tokens, scenario), mean_length(w.output_tokens, scenario)
     )

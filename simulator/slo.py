@@ -103,12 +103,17 @@ def requests_meeting_all(samples: Mapping[str, np.ndarray], objs: list[Objective
     return ok
 
 
+def hour_of_day(time_s: Any) -> np.ndarray:
+    """Hour of the day (0-23) of simulated times, as the ``diurnal`` profile counts them."""
+    return (np.asarray(time_s, dtype=float) // 3600.0).astype(np.int64) % 24
+
+
 def hourly(
     samples: Mapping[str, np.ndarray], arrival_s: np.ndarray, objs: list[Objective]
 ) -> list[dict[str, Any]]:
     """Per hour of the day (by arrival): requests, attainment and whether every objective
     holds over that hour's requests (across days). Hours without requests are omitted."""
-    hour = (np.asarray(arrival_s, dtype=float) // 3600.0).astype(np.int64) % 24
+    hour = hour_of_day(arrival_s)
     meets = requests_meeting_all(samples, objs)
     out = []
     for h in range(24):

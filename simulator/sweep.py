@@ -35,12 +35,12 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from simplan import __version__, catalog
+from simplan import __version__
 from simplan import economics as econ
 from simplan import slo as slo_eval
 from simplan.dataset import encode_provenance, scenario_facts
 from simplan.errors import InfeasibleError, SimplanError
-from simplan.perf import EngineKnobs, build_replica, does_not_fit_reason
+from simplan.perf import replica_cfg
 from simplan.provenance import provenance_rows
 from simplan.scenario import (
     _INT_KEYS,
@@ -51,7 +51,7 @@ from simplan.scenario import (
     scenario_hash,
     trial_scenario,
 )
-from simplan.workload import mean_length
+from simplan.workload import diurnal_multipliers, mean_length
 
 #: Axes that do not change a replica's configuration: evaluated numerically per point.
 CHEAP_AXES = {
@@ -163,14 +163,15 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
     cfgs: list[np.ndarray] = []
     group_reason: list[int] = []
     lens: list[tuple[float, float]] = []
-    limits: list[dict[str, float]] = []
+    limits: list[dict[str, float]] = []  # each group's objectives: key -> limit
+    fast: list[tuple[float, float, float]] = []  # the bounds on mean latency they imply
     load: list[tuple[float, float]] = []  # (peak, mean) multipliers of the daily cycle
     for gidx in itertools.product(*(range(k) for k in exp_shape)):
         idx = [0] * len(axes)
         for k, i in enumerate(expensive):
             idx[i] = gidx[k]
         sc = _point_scenario(raw, axes, tuple(idx), source)
-        cfg, why = _replica_cfg(sc)
+        cfg, why = replica_cfg(sc)
         reps.append(sc)
         cfgs.append(cfg)
         group_reason.append(why)
@@ -180,10 +181,10 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
                 mean_length(sc.workload.output_tokens, sc),
             )
         )
-        objs = {o.key: o.limit_s for o in slo_eval.objectives(sc.slo)}
-        limits.append({k: objs.get(k, np.inf) for k in slo_eval.objective_keys()})
-        d = sc.workload.diurnal
-        load.append((float(max(d)), float(np.mean(d))) if d else (1.0, 1.0))
+        objs = slo_eval.objectives(sc.slo)
+        fast.append(slo_eval.fast_limits(objs))
+        limits.append({o.key: o.limit_s for o in objs})
+        load.append(diurnal_multipliers(sc.workload))
     index = np.indices(shape).reshape(len(axes), n) if shape else np.zeros((0, 1), np.int64)
     group = (
         np.ravel_multi_index(tuple(index[i] for i in expensive), exp_shape)
@@ -195,16 +196,6 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
     cfg_arr = np.ascontiguousarray(np.stack(cfgs))
     g_in = np.array([x[0] for x in lens])
     g_out = np.array([x[1] for x in lens])
-    fast = [
-        slo_eval.fast_limits(
-            [
-                slo_eval.Objective(k.split("_")[0], k.split("_")[1], v)
-                for k, v in lim.items()
-                if np.isfinite(v)
-            ]
-        )
-        for lim in limits
-    ]
     g_ttft, g_tpot, g_e2e = (np.array([x[i] for x in fast]) for i in range(3))
     # only configurations that exist go through the kernels; invalid parallelism has
     # no replica to model (capacity 0: every such point is infeasible, reason 2)
@@ -294,7 +285,10 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
     reason[saturated] = 3
     status = slo_eval.fast_status(
         {"ttft_s": op[:, 3], "tpot_s": op[:, 4], "e2e_s": op[:, 5]},
-        {k: np.array([lim[k] for lim in limits])[group] for k in slo_eval.objective_keys()},
+        {
+            k: np.array([lim.get(k, np.inf) for lim in limits])[group]
+            for k in slo_eval.objective_keys()
+        },
     )
     status = np.where(reason == 0, status, slo_eval.MISSED).astype(np.int8)
     out["slo_status"] = status
@@ -334,32 +328,6 @@ def _fast_can_answer(scenario: Scenario, source: str) -> None:
             "deadline_s",
             source=source,
         )
-
-
-def _replica_cfg(sc: Scenario) -> tuple[np.ndarray, int]:
-    """The configuration vector of a scenario's replica and a reason code (0: fits)."""
-    from simplan.kernels import layout as c
-
-    eng = sc.engine
-    knobs = EngineKnobs(
-        eng.gpu_memory_utilization, eng.max_num_batched_tokens, eng.max_num_seqs, eng.block_size
-    )
-    try:
-        replica = build_replica(
-            sc.model.arch(),
-            catalog.gpu(sc.hardware.gpu),
-            catalog.weights(sc.model.weights),
-            catalog.kv_cache(sc.model.kv_cache),
-            sc.hardware.tp,
-            sc.hardware.pp,
-            knobs,
-        )
-    except InfeasibleError:
-        cfg = np.zeros(c.NCFG)  # never evaluated: the group is infeasible (reason 2)
-        return cfg, 2
-    if does_not_fit_reason(replica, 1, 1) is not None:
-        return replica.cfg, 1
-    return replica.cfg, 0
 
 
 # --- the simulate evaluator ------------------------------------------------------------

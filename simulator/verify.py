@@ -156,6 +156,13 @@ def fewest_replicas(
     return (tried[n] if n is not None else None), [tried[k] for k in sorted(tried)]
 
 
+def worth_checking(held: list[bool], limit: int, cost: float, best_cost: float) -> bool:
+    """Whether to simulate the next configuration in cost order, given which of those
+    simulated so far held: until ``limit`` held (ones that fail do not count, but at most
+    three times as many are tried), and only while it could still be the cheapest."""
+    return sum(held) < limit and len(held) < 3 * limit and cost <= best_cost
+
+
 def fewest(holds: Callable[[int], bool], start: int) -> int | None:
     """The smallest count (of replicas) for which ``holds`` is true, searching from
     ``start``: down while it holds, else up by at most :data:`MAX_EXTRA_REPLICAS`."""
@@ -187,7 +194,7 @@ def describe(v: Verification) -> dict[str, Any]:
         "rate_per_s": v.rate_per_s,
         "warmup_s": v.warmup_s,
         "duration_s": v.duration_s,
-        "achieved": {k: [x for x in vals] for k, vals in v.achieved.items()},
+        "achieved": {k: list(vals) for k, vals in v.achieved.items()},
     }
 
 

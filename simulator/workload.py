@@ -173,16 +173,21 @@ def busiest_hour(w: WorkloadSection) -> int | None:
     return int(np.argmax(np.asarray(w.diurnal, dtype=float)))
 
 
+def diurnal_multipliers(w: WorkloadSection) -> tuple[float, float]:
+    """(busiest hour's, day's mean) multiplier of ``rate_per_s``; (1, 1) without a cycle."""
+    if not w.diurnal:
+        return 1.0, 1.0
+    return float(max(w.diurnal)), float(np.mean(w.diurnal))
+
+
 def peak_rate_per_s(w: WorkloadSection) -> float:
     """The offered request rate at the busiest hour (the rate itself without a cycle)."""
-    rate = float(w.rate_per_s or 0.0)
-    return rate * float(max(w.diurnal)) if w.diurnal else rate
+    return float(w.rate_per_s or 0.0) * diurnal_multipliers(w)[0]
 
 
 def mean_rate_per_s(w: WorkloadSection) -> float:
     """The offered request rate averaged over the day (the rate itself without a cycle)."""
-    rate = float(w.rate_per_s or 0.0)
-    return rate * float(np.mean(w.diurnal)) if w.diurnal else rate
+    return float(w.rate_per_s or 0.0) * diurnal_multipliers(w)[1]
 
 
 def mean_length(spec: object, scenario: Scenario) -> float:
