@@ -321,12 +321,9 @@ def decode_provenance(ds: xr.Dataset) -> list[dict[str, str]]:
     return [{f: str(ds[f"provenance_{f}"].values[i]) for f in PROVENANCE_FIELDS} for i in range(n)]
 
 
-#: Scenario facts recorded as attributes, so readers never parse the scenario text.
-FACTS = ("scenario_name", "question", "model", "weights", "gpu", "tp", "pp", "replicas", "pools")
-
-
 def scenario_facts(scenario: Any) -> dict[str, Any]:
-    """The scenario's name, question and fleet as Dataset attributes (numbers and text)."""
+    """The scenario's name, question and fleet as Dataset attributes (numbers and text),
+    so readers never parse the scenario text."""
     hw = scenario.hardware
     return {
         "scenario_name": scenario.name or "",

@@ -180,13 +180,17 @@ def summarize(res: SimResult) -> dict[str, Any]:
         fleet_capacity_tokens_per_s(res, mean_in, mean_out, up_s / window if window > 0 else None)
         * SECONDS_PER_MONTH
     )
-    cost = fleet_economics(
-        fleet_usd_per_hour=fleet_usd_per_hour,
-        api_overflow_monthly_usd=api_monthly,
-        monthly_tokens=monthly_tokens,
-        input_share=input_share,
-        capacity_tokens_per_month=capacity,
-        apis=selected_apis(sc),
+    cost = (
+        _job_cost(res, elastic, fleet_usd_per_hour)
+        if is_job(sc)
+        else fleet_economics(
+            fleet_usd_per_hour=fleet_usd_per_hour,
+            api_overflow_monthly_usd=api_monthly,
+            monthly_tokens=monthly_tokens,
+            input_share=input_share,
+            capacity_tokens_per_month=capacity,
+            apis=selected_apis(sc),
+        )
     )
     arrivals_in_window = int(((arrival >= start) & (arrival <= end)).sum())
     summary: dict[str, Any] = {
@@ -236,7 +240,13 @@ def summarize(res: SimResult) -> dict[str, Any]:
             "api_share_of_requests": elastic["requests_to_api"] / max(r.n, 1),
         }
     if is_job(sc):
-        return _clean(_as_job(summary, res, elastic))
+        job = cost["job"]
+        if job["deadline_met"] is False:
+            summary["notes"].append(
+                f"the job takes {job['makespan_s']:,.0f} s, past its deadline of "
+                f"{job['deadline_s']:,.0f} s: add replicas (`simplan plan` sizes the fleet)"
+            )
+        return _clean(summary)
     offered = summary["offered_requests_per_s"]
     behind = offered > 1.05 * summary["requests_per_s"] > 0 or _falls_behind(res, start, end)
     if summary["requests_in_flight"] or behind:
@@ -259,34 +269,27 @@ def summarize(res: SimResult) -> dict[str, Any]:
     return _clean(summary)
 
 
-def _as_job(summary: dict[str, Any], res: SimResult, elastic: dict[str, Any]) -> dict[str, Any]:
-    """A finite job is priced as a job (its GPU time and each API for its tokens), never per
-    month: the monthly figures and the monthly API comparison do not apply."""
+def _job_cost(res: SimResult, elastic: dict[str, Any], fleet_usd_per_hour: float) -> dict[str, Any]:
+    """The money of a finite job, in place of the monthly figures (which do not apply):
+    its GPU time as billed and each API for its tokens (:mod:`simplan.job`)."""
     job = job_summary(res)
     if _is_elastic(res.scenario):  # billed as the elastic fleet ran, plus API overflow
         job["fleet_cost_usd"] = elastic["fleet_cost_usd"] + elastic["cost_by_part_usd"]["api"]
     tokens = job["input_tokens"] + job["output_tokens"]
-    for key in (
-        "monthly_tokens",
-        "monthly_cost_usd",
-        "fleet_monthly_cost_usd",
-        "api_overflow_monthly_cost_usd",
-        "fleet_capacity_mtok_per_month",
-        "volume_within_capacity",
-    ):
-        summary[key] = None
-    summary["usd_per_mtok_total"] = job["fleet_cost_usd"] / tokens * 1e6 if tokens else None
-    summary["usd_per_mtok_output"] = (
-        job["fleet_cost_usd"] / job["output_tokens"] * 1e6 if job["output_tokens"] else None
-    )
-    summary["api"] = {}
-    summary["job"] = job
-    if job["deadline_met"] is False:
-        summary["notes"].append(
-            f"the job takes {job['makespan_s']:,.0f} s, past its deadline of "
-            f"{job['deadline_s']:,.0f} s: add replicas (`simplan plan` sizes the fleet)"
-        )
-    return summary
+    out = job["output_tokens"]
+    return {
+        "fleet_usd_per_hour": fleet_usd_per_hour,
+        "fleet_monthly_cost_usd": None,
+        "api_overflow_monthly_cost_usd": None,
+        "monthly_cost_usd": None,
+        "monthly_tokens": None,
+        "usd_per_mtok_total": job["fleet_cost_usd"] / tokens * 1e6 if tokens else None,
+        "usd_per_mtok_output": job["fleet_cost_usd"] / out * 1e6 if out else None,
+        "fleet_capacity_mtok_per_month": None,
+        "volume_within_capacity": None,
+        "api": {},
+        "job": job,
+    }
 
 
 def _slo_verdicts(

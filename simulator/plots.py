@@ -106,7 +106,7 @@ def _scenario_raw(ds: xr.Dataset) -> dict[str, Any]:
 
 
 def fact(ds: xr.Dataset, name: str, default: Any = None) -> Any:
-    """A scenario fact the result recorded (``simplan.dataset.FACTS``); files written
+    """A scenario fact the result recorded (:func:`simplan.dataset.scenario_facts`); files written
     before facts were recorded fall back to their stored scenario text."""
     if name in ds.attrs:
         v = ds.attrs[name]
