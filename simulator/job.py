@@ -125,7 +125,7 @@ def plan_job(
     from simplan import verify
     from simplan.kernels.grid import max_rate
     from simplan.perf import replica_cfg
-    from simplan.plan import _scenario_for
+    from simplan.plan import candidate_scenario
     from simplan.workload import mean_length
 
     w = scenario.workload
@@ -147,7 +147,7 @@ def plan_job(
         keys = {"gpu": "hardware.gpu", "weights": "model.weights", "tp": "hardware.tp"}
         label = {short: cand[long] for short, long in keys.items()}
         label["pricing"] = cand["hardware.pricing"]
-        sc = _scenario_for(raw, cand, source)
+        sc = candidate_scenario(raw, cand, source)
         cfg, why = replica_cfg(sc)
         rate = max_rate(cfg, i_len, o_len) if why == 0 else 0.0
         if rate <= 0:

@@ -246,7 +246,7 @@ def summarize(res: SimResult) -> dict[str, Any]:
                 f"the job takes {job['makespan_s']:,.0f} s, past its deadline of "
                 f"{job['deadline_s']:,.0f} s: add replicas (`simplan plan` sizes the fleet)"
             )
-        return _clean(summary)
+        return plain_json(summary)
     offered = summary["offered_requests_per_s"]
     behind = offered > 1.05 * summary["requests_per_s"] > 0 or _falls_behind(res, start, end)
     if summary["requests_in_flight"] or behind:
@@ -266,7 +266,7 @@ def summarize(res: SimResult) -> dict[str, Any]:
             "the offered volume exceeds what this fleet sustains; add replicas or see "
             "`fleet_capacity_mtok_per_month`"
         )
-    return _clean(summary)
+    return plain_json(summary)
 
 
 def _job_cost(res: SimResult, elastic: dict[str, Any], fleet_usd_per_hour: float) -> dict[str, Any]:
@@ -376,12 +376,12 @@ def _offered_tokens_per_s(res: SimResult, start: float, end: float) -> float | N
     return float(tokens) / (end - start)
 
 
-def _clean(obj: Any) -> Any:
+def plain_json(obj: Any) -> Any:
     """Plain JSON types; non-finite floats become None."""
     if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
+        return {k: plain_json(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
+        return [plain_json(v) for v in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float):

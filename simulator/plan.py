@@ -121,7 +121,8 @@ def _candidates(
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*choices.values())]
 
 
-def _scenario_for(raw: dict[str, Any], cand: dict[str, Any], source: str) -> Scenario:
+def candidate_scenario(raw: dict[str, Any], cand: dict[str, Any], source: str) -> Scenario:
+    """One replica of a candidate (its dotted-key choices) on the scenario as written."""
     return trial_scenario(
         raw, {**cand, "hardware.replicas": 1, "hardware.pools": None}, source, source_path=source
     )
@@ -353,9 +354,9 @@ def plan(
         "pricing": pricing or [],
     }
     if is_job(scenario):
-        from simplan.metrics import _clean
+        from simplan.metrics import plain_json
 
-        return _clean(
+        return plain_json(
             plan_job(
                 raw,
                 scenario,
@@ -381,7 +382,7 @@ def plan(
     results: list[Candidate] = []
     for cand in _candidates(raw, scenario, overrides):
         try:
-            sc = _scenario_for(raw, cand, str(path))
+            sc = candidate_scenario(raw, cand, str(path))
         except SimplanError as exc:
             results.append(
                 Candidate(
@@ -450,9 +451,9 @@ def plan(
         )
     if w.diurnal:
         notes.append("the fleet is sized for the busiest hour of the daily cycle")
-    from simplan.metrics import _clean
+    from simplan.metrics import plain_json
 
-    return _clean(
+    return plain_json(
         {
             "scenario": scenario.name,
             "target_rate_per_s": target,
