@@ -27,10 +27,21 @@ def _named(path: str | Path) -> Iterator[None]:
 def check(path: str | Path) -> Scenario:
     """Validate a scenario file without running it.
 
+    Applies the checks every command applies before work starts: the schema, the files
+    the workload names, and requests against the model's context
+    (:func:`simplan.feasibility.check_workload`). Whether a fleet holds the model is a
+    question about hardware that ``run`` (exit 2), ``sweep`` (per point) and ``plan`` (per
+    candidate) answer.
+
     Returns the validated :class:`~simplan.scenario.Scenario`; raises
-    :class:`~simplan.errors.ScenarioError` naming every problem.
+    :class:`~simplan.errors.SimplanError` naming every problem.
     """
-    return load_scenario(path)
+    from simplan.feasibility import check_workload
+
+    scenario = load_scenario(path)
+    with _named(path):
+        check_workload(scenario)
+    return scenario
 
 
 def schema() -> dict[str, Any]:
@@ -163,9 +174,15 @@ def sweep(
     """
     from simplan.sweep import run_sweep
 
-    return run_sweep(
-        path, method=method, output=output, scheduler=scheduler, workers=workers, progress=progress
-    )
+    with _named(path):
+        return run_sweep(
+            path,
+            method=method,
+            output=output,
+            scheduler=scheduler,
+            workers=workers,
+            progress=progress,
+        )
 
 
 def plan(

@@ -592,6 +592,14 @@ def _print_sweep(ds: Any) -> None:
             f"{row['utilization']:.0%}",
         )
     _console().print(t)
+    from simplan.sweep import REASONS
+
+    codes = df.assign(reason=ds["reason"].values.ravel())["reason"].value_counts().sort_index()
+    for code, count in codes.items():
+        if code != 0:
+            _console().print(
+                f"not feasible: {count:,} point{'s' * (count != 1)}: {REASONS[int(code)]}"
+            )
     if unverified:
         _console().print(
             "note: the fast model predicts mean latencies, so percentile objectives are not "

@@ -80,6 +80,18 @@ class InfeasibleError(SimplanError):
     """A configuration that cannot physically work (does not fit, invalid parallelism)."""
 
 
+class DoesNotFitError(InfeasibleError):
+    """The model's weights (and a minimal KV cache) do not fit in a replica's GPU memory."""
+
+
+class ParallelismError(InfeasibleError):
+    """A parallel layout or number format the model or GPU cannot run."""
+
+
+class ContextError(InfeasibleError):
+    """Every request is longer than the model's context: no fleet could serve one."""
+
+
 def unknown_id_message(kind: str, name: str, allowed: Iterable[str]) -> str:
     """Message for an unknown catalog id, with the nearest valid id when one is close."""
     choices = sorted(allowed)

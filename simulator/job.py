@@ -126,7 +126,7 @@ def plan_job(
     from simplan.kernels.grid import max_rate
     from simplan.perf import replica_cfg
     from simplan.plan import candidate_scenario
-    from simplan.workload import mean_length
+    from simplan.workload import mean_lengths
 
     w = scenario.workload
     if w.deadline_s is None:
@@ -138,8 +138,7 @@ def plan_job(
         )
     deadline = float(w.deadline_s)
     n_req = int(w.num_requests or 0)
-    i_len = mean_length(w.input_tokens, scenario)
-    o_len = mean_length(w.output_tokens, scenario)
+    i_len, o_len = mean_lengths(scenario)
     tokens_in, tokens_out = n_req * i_len, n_req * o_len
     rows: list[dict[str, Any]] = []
     infeasible: list[dict[str, Any]] = []

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from simplan import catalog
-from simplan.errors import InfeasibleError, Problem
+from simplan.errors import InfeasibleError, ParallelismError, Problem
 from simplan.kernels import layout as c
 from simplan.kernels import memory as kmem
 
@@ -153,7 +153,7 @@ def check_parallelism(arch: catalog.ModelArch, gpu: catalog.Gpu, tp: int, pp: in
             )
         )
     if problems:
-        raise InfeasibleError(f"invalid parallelism for {arch.id} on {gpu.id}", problems)
+        raise ParallelismError(f"invalid parallelism for {arch.id} on {gpu.id}", problems)
 
 
 def _compute_path(gpu: catalog.Gpu, w: catalog.WeightScheme) -> tuple[float, float, str | None]:
@@ -178,9 +178,9 @@ def _compute_path(gpu: catalog.Gpu, w: catalog.WeightScheme) -> tuple[float, flo
         return fp16, overhead, note
     if w.compute_dtype == "int8":
         if gpu.tflops_int8 <= 0:
-            raise InfeasibleError(f"{gpu.id} has no INT8 tensor cores for {w.id}")
+            raise ParallelismError(f"{gpu.id} has no INT8 tensor cores for {w.id}")
         return gpu.tflops_int8 * 1e12, w.dequant_overhead, None
-    raise InfeasibleError(f"unknown compute dtype {w.compute_dtype!r} in {w.id}")
+    raise ParallelismError(f"unknown compute dtype {w.compute_dtype!r} in {w.id}")
 
 
 def _allreduce(

@@ -39,10 +39,11 @@ from simplan import catalog, verify
 from simplan import economics as econ
 from simplan import slo as slo_eval
 from simplan.errors import SimplanError
+from simplan.feasibility import check_workload
 from simplan.job import is_job, plan_job
 from simplan.perf import calibration, replica_cfg
 from simplan.scenario import Scenario, read_scenario_dict, scenario_from_dict, trial_scenario
-from simplan.workload import mean_length, mean_rate_per_s, peak_rate_per_s
+from simplan.workload import mean_lengths, mean_rate_per_s, peak_rate_per_s
 
 PLAN_KEYS = {
     "hardware.gpu": "gpu",
@@ -155,8 +156,7 @@ def _evaluate(
                 or exc.summary
             )
         return cand
-    i_len = mean_length(sc.workload.input_tokens, sc)
-    o_len = mean_length(sc.workload.output_tokens, sc)
+    i_len, o_len = mean_lengths(sc)
     ttft_lim, tpot_lim, e2e_lim = slo_eval.fast_limits(slo_eval.objectives(sc.slo))
     cap = capacity_many(
         cfg[None, :],
@@ -346,6 +346,7 @@ def plan(
     """
     raw = read_scenario_dict(path)
     scenario = scenario_from_dict(raw, source=str(path))
+    check_workload(scenario)  # no fleet can serve requests longer than the context
     w = scenario.workload
     overrides: dict[str, list[Any]] = {
         "gpu": gpus or [],
@@ -371,8 +372,7 @@ def plan(
             "`simplan plan` needs workload.rate_per_s (the target load)", source=str(path)
         )
     target = peak_rate_per_s(w)
-    i_len = mean_length(w.input_tokens, scenario)
-    o_len = mean_length(w.output_tokens, scenario)
+    i_len, o_len = mean_lengths(scenario)
     share = i_len / (i_len + o_len)
     monthly_tokens = float(
         econ.monthly_volume_tokens(w.monthly_tokens, mean_rate_per_s(w) * (i_len + o_len))

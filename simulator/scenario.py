@@ -817,7 +817,7 @@ def read_scenario_dict(path: str | Path) -> dict[str, Any]:
             f"not UTF-8 text (bad byte at line {line}); TOML files must be UTF-8", source=str(p)
         ) from None
     try:
-        return tomllib.loads(text)
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"not valid TOML: {exc}", source=str(p)) from None
     except RecursionError:
@@ -826,6 +826,49 @@ def read_scenario_dict(path: str | Path) -> dict[str, Any]:
         ) from None
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
         raise ScenarioError(f"not a usable TOML file: {exc}", source=str(p)) from None
+    return resolve_file_paths(raw, p.resolve().parent)
+
+
+#: Keys whose values name files, written relative to the scenario file.
+_FILE_KEYS = ("workload.trace", "workload.input_tokens.path", "workload.output_tokens.path")
+
+
+def resolve_file_paths(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """Make every file a scenario names (traces, length CSVs) absolute, against ``base_dir``.
+
+    Done once when a file is read, so every scenario built from it (sweep points, plan
+    candidates, verification runs, Dask workers in another folder) reads the same files
+    whatever the current folder. Sweep axes over these keys are resolved too.
+    """
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            return str(base_dir / value)
+        return value
+
+    def fix_at(table: Any, dotted: str) -> None:
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            table = table.get(part) if isinstance(table, dict) else None
+        if isinstance(table, dict) and leaf in table:
+            table[leaf] = fix(table[leaf])
+
+    for key in _FILE_KEYS:
+        fix_at(raw, key)
+    sweep = raw.get("sweep")
+    if isinstance(sweep, dict):
+        for axis, values in sweep.items():
+            if not isinstance(values, list):
+                continue
+            for i, value in enumerate(values):
+                if axis in _FILE_KEYS:
+                    values[i] = fix(value)
+                elif isinstance(value, dict):  # a whole table, e.g. "workload.input_tokens"
+                    for key in _FILE_KEYS:
+                        prefix = axis + "."
+                        if key.startswith(prefix):
+                            fix_at(value, key[len(prefix) :])
+    return raw
 
 
 def load_scenario(path: str | Path) -> Scenario:

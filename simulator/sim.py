@@ -14,7 +14,8 @@ import numpy as np
 import simpy
 from simplan.economics import pool_usd_per_hour
 from simplan.engine import ACTIVE, OFF, ReplicaEngine
-from simplan.errors import InfeasibleError, Problem
+from simplan.errors import DoesNotFitError, InfeasibleError, Problem
+from simplan.feasibility import check_workload
 from simplan.fleet import Billing, Fleet, autoscaler, failures, spot_interruptions
 from simplan.perf import EngineKnobs, Replica, build_replica, does_not_fit_reason, nearest_fit
 from simplan.recorder import PENDING, Recorder, TimeSeries
@@ -23,7 +24,7 @@ from simplan.slo import fast_limits, objectives
 from simplan.workload import (
     Requests,
     generate_requests,
-    mean_length,
+    mean_lengths,
     peak_rate_per_s,
     sample_lengths,
 )
@@ -91,20 +92,12 @@ def build_pools(scenario: Scenario) -> list[Pool]:
         reason = does_not_fit_reason(replica, 1, 1)
         if reason is not None:
             hint = nearest_fit(replica, 1, 1)
-            raise InfeasibleError(
+            raise DoesNotFitError(
                 f"the model does not fit ({where})",
                 [Problem(where, reason + (f"; {hint}" if hint else ""))],
             )
         pools.append(Pool(i, sec, replica))
     return pools
-
-
-def _reject_reason(engine: ReplicaEngine, inp: int, out: int, context: int) -> str | None:
-    if inp + out > context:
-        return f"prompt + output exceed the model's context of {context} tokens"
-    if -(-(inp + out) // engine.block) + engine.watermark > engine.total_blocks:
-        return "longer than one replica's KV cache holds"
-    return None
 
 
 def simulate(
@@ -119,7 +112,7 @@ def simulate(
         Called as ``progress(simulated_s, horizon_s)`` while the simulation runs.
     """
     pools = build_pools(scenario)
-    _check_lengths(scenario)
+    check_workload(scenario)
     w = scenario.workload
     rng = np.random.default_rng(scenario.simulation.seed)
     arch = scenario.model.arch()
@@ -267,8 +260,7 @@ def _start_fleet(fleet: Fleet, scenario: Scenario, pools: list[Pool]) -> None:
         from simplan.kernels.grid import max_rate, max_rate_under_slo
 
         cfg = pools[0].replica.cfg
-        i_len = mean_length(scenario.workload.input_tokens, scenario)
-        o_len = mean_length(scenario.workload.output_tokens, scenario)
+        i_len, o_len = mean_lengths(scenario)
         r_max = max_rate(cfg, i_len, o_len)
         ttft, tpot, e2e = fast_limits(objectives(scenario.slo))
         rate = (
@@ -297,36 +289,12 @@ def _start_fleet(fleet: Fleet, scenario: Scenario, pools: list[Pool]) -> None:
             )
 
 
-def _check_lengths(scenario: Scenario) -> None:
-    """Fixed lengths beyond the model's context would reject every request: say so now."""
-    w = scenario.workload
-    arch = scenario.model.arch()
-    fixed = [(k, getattr(w, k)) for k in ("input_tokens", "output_tokens")]
-    if all(isinstance(v, int) for _, v in fixed):
-        total = sum(int(v) for _, v in fixed)
-        if total > arch.max_context_tokens:
-            raise InfeasibleError(
-                "every request is longer than the model's context",
-                [
-                    Problem(
-                        "workload.input_tokens",
-                        f"input_tokens + output_tokens = {total} "
-                        f"exceeds {arch.id}'s context of {arch.max_context_tokens} tokens; "
-                        f"nearest feasible: input_tokens <= "
-                        f"{arch.max_context_tokens - int(fixed[1][1])}",
-                        fixed[0][1],
-                        True,
-                    )
-                ],
-            )
-
-
 def slo_best_case_notes(scenario: Scenario, pools: list[Pool]) -> list[str]:
     """Notes for latency objectives no load could meet (tighter than an idle replica)."""
     from simplan.kernels.batch import static_batch
 
-    i_len = max(round(mean_length(scenario.workload.input_tokens, scenario)), 1)
-    o_len = max(round(mean_length(scenario.workload.output_tokens, scenario)), 2)
+    i_mean, o_mean = mean_lengths(scenario)
+    i_len, o_len = max(round(i_mean), 1), max(round(o_mean), 2)
     notes = []
     best = {"ttft": math.inf, "tpot": math.inf, "e2e": math.inf}
     for pool in pools:
@@ -365,9 +333,7 @@ def _bound_overload(scenario: Scenario, pools: list[Pool]) -> tuple[Scenario, st
     if w.arrival not in ("poisson", "gamma", "constant") or w.rate_per_s is None:
         return scenario, None, False
     rate = peak_rate_per_s(w)
-    capacity = fleet_max_rate_per_s(
-        pools, mean_length(w.input_tokens, scenario), mean_length(w.output_tokens, scenario)
-    )
+    capacity = fleet_max_rate_per_s(pools, *mean_lengths(scenario))
     overloaded = rate > 1.5 * capacity
     horizon = w.duration_s if w.duration_s is not None else math.inf
     expected = min(rate * horizon, float(w.num_requests or math.inf))
@@ -391,9 +357,7 @@ def _expected_end(pools: list[Pool], scenario: Scenario, horizon: float) -> floa
     if horizon > 0:
         return horizon
     w = scenario.workload
-    rate = fleet_max_rate_per_s(
-        pools, mean_length(w.input_tokens, scenario), mean_length(w.output_tokens, scenario)
-    )
+    rate = fleet_max_rate_per_s(pools, *mean_lengths(scenario))
     return max((w.num_requests or 1) / max(rate, 1e-9), 1.0)
 
 

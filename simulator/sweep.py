@@ -39,7 +39,8 @@ from simplan import __version__
 from simplan import economics as econ
 from simplan import slo as slo_eval
 from simplan.dataset import encode_provenance, scenario_facts
-from simplan.errors import InfeasibleError, SimplanError
+from simplan.errors import ContextError, DoesNotFitError, InfeasibleError, SimplanError
+from simplan.feasibility import check_workload
 from simplan.perf import replica_cfg
 from simplan.provenance import provenance_rows
 from simplan.scenario import (
@@ -51,7 +52,7 @@ from simplan.scenario import (
     scenario_hash,
     trial_scenario,
 )
-from simplan.workload import diurnal_multipliers, mean_length
+from simplan.workload import diurnal_multipliers, mean_lengths
 
 #: Axes that do not change a replica's configuration: evaluated numerically per point.
 CHEAP_AXES = {
@@ -68,6 +69,7 @@ REASONS = {
     2: "invalid parallelism for this model or GPU",
     3: "offered load exceeds what the fleet sustains",
     4: "simulation error",
+    5: "every request is longer than the model's context",
 }
 
 VARIABLES: dict[str, tuple[str, str]] = {
@@ -172,15 +174,14 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
             idx[i] = gidx[k]
         sc = _point_scenario(raw, axes, tuple(idx), source)
         cfg, why = replica_cfg(sc)
+        try:
+            check_workload(sc)  # the same check every command applies (simplan.feasibility)
+        except ContextError:
+            why = why or 5
         reps.append(sc)
         cfgs.append(cfg)
         group_reason.append(why)
-        lens.append(
-            (
-                mean_length(sc.workload.input_tokens, sc),
-                mean_length(sc.workload.output_tokens, sc),
-            )
-        )
+        lens.append((*mean_lengths(sc),))
         objs = slo_eval.objectives(sc.slo)
         fast.append(slo_eval.fast_limits(objs))
         limits.append({o.key: o.limit_s for o in objs})
@@ -305,7 +306,8 @@ def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[st
     for name in VARIABLES:
         if name in keep:
             continue
-        mask = (reason == 1) | (reason == 2) if name == "max_rate_per_s" else reason != 0
+        no_replica = (reason == 1) | (reason == 2) | (reason == 5)
+        mask = no_replica if name == "max_rate_per_s" else reason != 0
         out[name] = np.where(mask, np.nan, out[name])
     out["feasible"] = reason == 0
     return out
@@ -330,6 +332,19 @@ def _fast_can_answer(scenario: Scenario, source: str) -> None:
         )
 
 
+def _check_workload(scenario: Scenario) -> None:
+    """The check every command applies, on the file as written, before any point runs.
+
+    Unreadable files fail the sweep; requests longer than the context fail it only when
+    no axis could change that (a model or length axis is judged point by point).
+    """
+    try:
+        check_workload(scenario)
+    except ContextError:
+        if not any(k.startswith(("model.", "workload.")) for k in scenario.sweep):
+            raise
+
+
 # --- the simulate evaluator ------------------------------------------------------------
 
 
@@ -345,9 +360,12 @@ def simulate_point(
     sc = trial_scenario(raw, point, source, source_path=source)
     try:
         res = simulate(sc)
-    except InfeasibleError as exc:
-        code = 1 if "does not fit" in exc.summary else 2
-        return {"reason": code}
+    except DoesNotFitError:
+        return {"reason": 1}
+    except ContextError:
+        return {"reason": 5}
+    except InfeasibleError:
+        return {"reason": 2}
     except SimplanError:
         return {"reason": 4}
     s = summarize(res)
@@ -486,6 +504,7 @@ def run_sweep(
     scenario = scenario_from_dict(raw, source=str(path))
     if not scenario.sweep:
         raise SimplanError("the scenario has no [sweep] table", source=str(path))
+    _check_workload(scenario)
     if method == "fast":
         _fast_can_answer(scenario, str(path))
     if output is not None:

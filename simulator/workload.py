@@ -158,7 +158,7 @@ def sample_lengths(
             x = rng.lognormal(mu, math.sqrt(sigma2), n)
         return np.clip(np.rint(x), spec.min, max(hi, spec.min)).astype(np.int64)
     if isinstance(spec, EmpiricalLength):
-        values = _read_column(scenario.resolve_path(spec.path), spec.column, f"workload.{key}.path")
+        values = read_column(scenario.resolve_path(spec.path), spec.column, f"workload.{key}.path")
         return rng.choice(values, n, replace=True).astype(np.int64)
     raise TypeError(f"unknown length spec {spec!r}")
 
@@ -190,8 +190,9 @@ def mean_rate_per_s(w: WorkloadSection) -> float:
     return float(w.rate_per_s or 0.0) * diurnal_multipliers(w)[1]
 
 
-def mean_length(spec: object, scenario: Scenario) -> float:
-    """The mean of a length spec (a number or a distribution table), in tokens."""
+def mean_length(scenario: Scenario, key: str) -> float:
+    """The mean of ``workload.<key>`` (``input_tokens`` or ``output_tokens``), in tokens."""
+    spec = getattr(scenario.workload, key)
     if isinstance(spec, int):
         return float(spec)
     if isinstance(spec, FixedLength):
@@ -201,12 +202,18 @@ def mean_length(spec: object, scenario: Scenario) -> float:
     if isinstance(spec, NormalLength):
         return float(spec.mean)
     if isinstance(spec, EmpiricalLength):
-        values = _read_column(scenario.resolve_path(spec.path), spec.column, "workload.*.path")
+        values = read_column(scenario.resolve_path(spec.path), spec.column, f"workload.{key}.path")
         return float(values.mean())
     raise TypeError(f"unknown length spec {spec!r}")
 
 
-def _read_column(path: Path, column: str, key_path: str) -> np.ndarray:
+def mean_lengths(scenario: Scenario) -> tuple[float, float]:
+    """Mean (input, output) tokens per request of a scenario's workload."""
+    return mean_length(scenario, "input_tokens"), mean_length(scenario, "output_tokens")
+
+
+def read_column(path: Path, column: str, key_path: str) -> np.ndarray:
+    """The token counts in one column of a CSV file (``key_path`` names the scenario key)."""
     rows = _read_csv(path, key_path)
     header = rows[0][1] if rows else []
     if column not in header:
