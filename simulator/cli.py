@@ -38,6 +38,8 @@ def _user_errors(func: F) -> F:
 
         previous = signal.getsignal(signal.SIGTERM)
         try:
+            # the start-up handler (simplan.__main__) answered Ctrl-C until now
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.signal(signal.SIGTERM, _terminate)
         except ValueError:  # not the main thread (e.g. inside a test runner's worker)
             previous = None

@@ -1202,7 +1202,7 @@ def _coord_label(ds: xr.Dataset, dim: str) -> str:
 
 def save(fig: Figure, path_stem: str | Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
     """Write ``fig`` as ``<path_stem>.<fmt>`` for each format, atomically; returns the paths."""
-    from simplan.results import atomic_write
+    from simplan.tempfiles import atomic_write
 
     stem = Path(path_stem)
     out = []

@@ -662,7 +662,7 @@ def write_report(path: str | Path, out_html: str | Path | None = None) -> Path:
     Path
         The report written (atomically).
     """
-    from simplan.results import atomic_write
+    from simplan.tempfiles import atomic_write
 
     ds = plots.open_results(path)
     p = Path(path)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ from simplan.provenance import provenance_rows
 from simplan.recorder import STATUS_NAMES
 from simplan.scenario import scenario_hash
 from simplan.sim import SimResult
+from simplan.tempfiles import atomic_write
 
 _REQUEST_VARS = {
     # name: (units, long_name)
@@ -148,27 +146,6 @@ def to_dataset(res: SimResult, summary: dict[str, Any], scenario_text: str) -> x
         **scenario_facts(res.scenario),
     )
     return ds
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write via a temporary file in the same folder, then rename over ``path``.
-
-    A reader never sees a half-written file, and an interrupted write leaves the old
-    file (or none) in place.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; results are for sharing
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
 
 
 def write_json(path: Path, obj: Any) -> None:

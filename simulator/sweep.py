@@ -52,6 +52,7 @@ from simplan.scenario import (
     scenario_hash,
     trial_scenario,
 )
+from simplan.tempfiles import process_alive
 from simplan.workload import diurnal_multipliers, mean_lengths
 
 #: Axes that do not change a replica's configuration: evaluated numerically per point.
@@ -784,18 +785,6 @@ def _discard_temp(tmp: Path, path: Path) -> None:
     shutil.rmtree(tmp)
 
 
-def _process_alive(pid: int) -> bool:
-    if os.name == "nt":  # os.kill would terminate it: assume alive, leave its folder
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
 def _remove_stale_temps(path: Path) -> None:
     """Remove temporaries that simplan made for ``path`` in processes that have died."""
     for sibling in path.parent.glob(glob.escape(path.name) + ".tmp-*"):
@@ -803,7 +792,7 @@ def _remove_stale_temps(path: Path) -> None:
         if marker is None or marker.get("host") != socket.gethostname():
             continue
         pid = marker.get("pid")
-        if isinstance(pid, int) and pid != os.getpid() and not _process_alive(pid):
+        if isinstance(pid, int) and pid != os.getpid() and not process_alive(pid):
             with contextlib.suppress(OSError):  # best effort: a leftover never blocks
                 _discard_temp(sibling, path)
 

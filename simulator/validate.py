@@ -324,7 +324,7 @@ def write_rows_csv(rows: list[Row], path: Path) -> None:
     """The per-row predictions as CSV (written atomically)."""
     import io
 
-    from simplan.results import atomic_write
+    from simplan.tempfiles import atomic_write
 
     buf = io.StringIO()
     dicts = rows_as_dicts(rows)
@@ -345,7 +345,7 @@ def plot_predicted_vs_measured(rows: list[Row], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from simplan.results import atomic_write
+    from simplan.tempfiles import atomic_write
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 5), constrained_layout=True)
     markers = "osD^v<>ph*"

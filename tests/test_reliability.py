@@ -223,7 +223,7 @@ def test_zero_replicas_is_refused(tmp_path: Path) -> None:
 
 
 def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path: Path) -> None:
-    from simplan.results import atomic_write
+    from simplan.tempfiles import atomic_write
 
     target = tmp_path / "summary.json"
     target.write_text('{"old": true}', encoding="utf-8")
