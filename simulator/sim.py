@@ -17,6 +17,12 @@ from simplan.engine import ACTIVE, OFF, ReplicaEngine
 from simplan.errors import DoesNotFitError, InfeasibleError, Problem
 from simplan.feasibility import check_workload
 from simplan.fleet import Billing, Fleet, autoscaler, failures, spot_interruptions
+from simplan.overload import (
+    MAX_WATCH_SAMPLES,
+    WATCH_INTERVAL_S,
+    bound_overload,
+    watch_backlog,
+)
 from simplan.perf import EngineKnobs, Replica, build_replica, does_not_fit_reason, nearest_fit
 from simplan.recorder import PENDING, Recorder, TimeSeries
 from simplan.scenario import PoolSection, Scenario
@@ -25,7 +31,6 @@ from simplan.workload import (
     Requests,
     generate_requests,
     mean_lengths,
-    peak_rate_per_s,
     sample_lengths,
 )
 
@@ -120,17 +125,26 @@ def simulate(
 
     env = simpy.Environment()
     closed = w.arrival == "closed"
-    scenario, overload_note, overloaded = _bound_overload(scenario, pools)
+    i_len, o_len = mean_lengths(scenario)
+    capacity_per_s = fleet_max_rate_per_s(pools, i_len, o_len)
+    scenario, overload_note, overloaded = bound_overload(scenario, capacity_per_s)
+    if scenario.autoscaling is not None:  # the most the fleet can grow to serve
+        cap0 = pools[0].section.replicas
+        capacity_per_s += (scenario.autoscaling.max_replicas - cap0) * max_rate_per_replica(
+            pools[0], i_len, o_len
+        )
     w = scenario.workload
     reqs: Requests | None = None if closed else generate_requests(scenario, rng, context)
-    rec = Recorder(capacity=len(reqs) if reqs is not None else 1024)
+    # rows are added as requests arrive: a run stopped early never holds the rest
+    rec = Recorder(capacity=min(len(reqs), 1 << 16) if reqs is not None else 1024)
 
     engines, billing = _build_engines(env, scenario, pools, rec)
     fleet = Fleet(env, scenario, engines, billing, rec, context, scenario.simulation.seed)
     _start_fleet(fleet, scenario, pools)
 
-    state = {"outstanding": 0, "arrivals_done": False}
+    state = {"outstanding": 0, "arrivals_done": False, "stop": False}
     all_done = env.event()
+    stopped = env.event()
 
     def finished(_req: int) -> None:
         state["outstanding"] -= 1
@@ -145,9 +159,24 @@ def simulate(
         fleet.route(req)
 
     if reqs is not None:
-        rec.add_many(reqs.arrival_s, reqs.input_tokens, reqs.output_tokens)
         arrival_end = float(reqs.arrival_s[-1]) if len(reqs) else 0.0
-        env.process(_open_loop(env, rec, dispatch, state, all_done))
+        env.process(_open_loop(env, reqs, rec, dispatch, state, all_done))
+        if w.arrival != "offline":  # an offline batch is bounded work: it runs to the end
+
+            def stop(note: str) -> None:
+                state["stop"] = True
+                stopped.succeed(note)
+
+            env.process(
+                watch_backlog(
+                    env,
+                    lambda: state["outstanding"],
+                    capacity_per_s,
+                    stop,
+                    arrivals_done=lambda: state["arrivals_done"],
+                    interval_s=max(WATCH_INTERVAL_S, arrival_end / MAX_WATCH_SAMPLES),
+                )
+            )
     else:
         arrival_end = float(w.duration_s or 0.0)
         waiters: dict[int, simpy.Event] = {}
@@ -179,15 +208,24 @@ def simulate(
     env.process(_sampler(env, engines, series, interval, fleet))
 
     chunk = max(expected_end / 200.0, 1e-3)
+    saturated, saturation_note = False, None
     while not all_done.triggered and env.now < cap:
         # stop exactly when the last request finishes, or at the next progress tick
         step = max(chunk, env.now / 50.0)  # runs that outlast the estimate take larger steps
-        env.run(until=env.any_of([all_done, env.timeout(min(step, cap - env.now))]))
+        wake = [all_done, env.timeout(min(step, cap - env.now))]
+        env.run(until=env.any_of(wake if stopped.triggered else [*wake, stopped]))
+        if stopped.triggered and not saturated:
+            # saturated: arrivals have stopped; drain briefly, as for a far overload
+            saturated = True
+            arrival_end = float(rec.arrival_s[rec.n - 1]) if rec.n else 0.0
+            saturation_note = str(stopped.value)
+            drain = 60.0
+            cap = min(cap, env.now + drain)
         if progress is not None:
             progress(min(env.now, max(horizon, expected_end)), max(horizon, expected_end))
     _sample_now(env, engines, series, fleet)
     fleet.finish_run()
-    notes: list[str] = [overload_note] if overload_note else []
+    notes: list[str] = [n for n in (overload_note, saturation_note) if n]
     notes.extend(slo_best_case_notes(scenario, pools))
     for pool in pools:
         notes.extend(pool.replica.notes)
@@ -314,42 +352,16 @@ def slo_best_case_notes(scenario: Scenario, pools: list[Pool]) -> list[str]:
     return notes
 
 
-#: An open-loop run offered more than this many requests while the fleet is overloaded is
-#: shortened to this many: the saturation report needs no more, and memory stays bounded.
-OVERLOAD_REQUESTS = 200_000
+def max_rate_per_replica(pool: Pool, i_len: float, o_len: float) -> float:
+    """Requests per second one replica of a pool sustains (the compiled model)."""
+    from simplan.kernels.grid import max_rate
+
+    return float(max_rate(pool.replica.cfg, i_len, o_len))
 
 
 def fleet_max_rate_per_s(pools: list[Pool], i_len: float, o_len: float) -> float:
     """Requests per second the fleet sustains at these mean lengths (the compiled model)."""
-    from simplan.kernels.grid import max_rate
-
-    return sum(p.section.replicas * max_rate(p.replica.cfg, i_len, o_len) for p in pools)
-
-
-def _bound_overload(scenario: Scenario, pools: list[Pool]) -> tuple[Scenario, str | None, bool]:
-    """Shorten an open-loop workload that would overwhelm the fleet (and memory)."""
-
-    w = scenario.workload
-    if w.arrival not in ("poisson", "gamma", "constant") or w.rate_per_s is None:
-        return scenario, None, False
-    rate = peak_rate_per_s(w)
-    capacity = fleet_max_rate_per_s(pools, *mean_lengths(scenario))
-    overloaded = rate > 1.5 * capacity
-    horizon = w.duration_s if w.duration_s is not None else math.inf
-    expected = min(rate * horizon, float(w.num_requests or math.inf))
-    if not overloaded or expected <= OVERLOAD_REQUESTS:
-        return scenario, None, False  # small enough to simulate and drain in full
-    new_duration = OVERLOAD_REQUESTS / rate
-    short = scenario.model_copy(
-        update={"workload": w.model_copy(update={"duration_s": new_duration, "num_requests": None})}
-    )
-    short._source_path = scenario.source_path
-    note = (
-        f"overload: {rate:,.0f} req/s offered against about {capacity:,.1f} req/s the fleet "
-        f"sustains; simulated the first {new_duration:.3g} s ({OVERLOAD_REQUESTS:,} "
-        "requests) to measure the saturation"
-    )
-    return short, note, True
+    return sum(p.section.replicas * max_rate_per_replica(p, i_len, o_len) for p in pools)
 
 
 def _expected_end(pools: list[Pool], scenario: Scenario, horizon: float) -> float:
@@ -363,18 +375,21 @@ def _expected_end(pools: list[Pool], scenario: Scenario, horizon: float) -> floa
 
 def _open_loop(
     env: simpy.Environment,
+    reqs: Requests,
     rec: Recorder,
     dispatch: Callable[[int], None],
     state: dict,
     all_done: simpy.Event,
 ):
-    """Release pre-generated requests at their arrival times."""
-    times = rec.column("arrival_s")
-    for req in range(rec.n):
-        delay = float(times[req]) - env.now
+    """Release pre-generated requests at their arrival times (until told to stop)."""
+    times, inp, out = reqs.arrival_s, reqs.input_tokens, reqs.output_tokens
+    for i in range(len(reqs)):
+        delay = float(times[i]) - env.now
         if delay > 0:
             yield env.timeout(delay)
-        dispatch(req)
+        if state["stop"]:
+            break
+        dispatch(rec.add(float(times[i]), int(inp[i]), int(out[i])))
     state["arrivals_done"] = True
     if state["outstanding"] == 0 and not all_done.triggered:
         all_done.succeed()
