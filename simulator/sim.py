@@ -173,7 +173,7 @@ def simulate(
                     lambda: state["outstanding"],
                     capacity_per_s,
                     stop,
-                    arrivals_done=lambda: state["arrivals_done"],
+                    arrivals_done=lambda: bool(state["arrivals_done"]),
                     interval_s=max(WATCH_INTERVAL_S, arrival_end / MAX_WATCH_SAMPLES),
                 )
             )
