@@ -39,9 +39,11 @@ class Recorder:
     reject_reason: np.ndarray
     retries: np.ndarray
 
-    def __init__(self, capacity: int = 1024) -> None:
+    def __init__(self, capacity: int = 1024, max_rows: int | None = None) -> None:
         self.n = 0
         cap = max(capacity, 16)
+        #: Rows never grow past this (the run's request count, when known up front).
+        self.max_rows = max_rows
         for name in self._FLOAT:
             setattr(self, name, np.full(cap, -1.0))
         for name in self._INT:
@@ -52,6 +54,8 @@ class Recorder:
 
     def _grow(self) -> None:
         cap = self.arrival_s.shape[0] * 2
+        if self.max_rows is not None and self.max_rows > self.arrival_s.shape[0]:
+            cap = min(cap, self.max_rows)  # doubling past the known total wastes up to half
         for name in self._FLOAT + self._INT:
             old = getattr(self, name)
             new = np.full(cap, -1.0) if name in self._FLOAT else np.zeros(cap, dtype=np.int64)

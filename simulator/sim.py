@@ -136,7 +136,12 @@ def simulate(
     w = scenario.workload
     reqs: Requests | None = None if closed else generate_requests(scenario, rng, context)
     # rows are added as requests arrive: a run stopped early never holds the rest
-    rec = Recorder(capacity=min(len(reqs), 1 << 16) if reqs is not None else 1024)
+    if reqs is None:
+        rec = Recorder(capacity=1024)
+    elif w.arrival == "offline":  # every request arrives at t = 0: hold them all at once
+        rec = Recorder(capacity=len(reqs))
+    else:
+        rec = Recorder(capacity=min(len(reqs), 1 << 16), max_rows=len(reqs))
 
     engines, billing = _build_engines(env, scenario, pools, rec)
     fleet = Fleet(env, scenario, engines, billing, rec, context, scenario.simulation.seed)

@@ -103,3 +103,14 @@ def test_any_queue_at_the_backlog_cap_stops() -> None:
     calls = _watch(lambda t: MAX_BACKLOG if t >= 40 else 0, 1e6, 1000)
     assert [t for t, _ in calls] == [40.0]
     assert WATCH_INTERVAL_S == 10.0  # the times above are multiples of it
+
+
+def test_request_rows_never_grow_past_the_runs_request_count() -> None:
+    from simplan.recorder import Recorder
+
+    rec = Recorder(capacity=16, max_rows=40)
+    for i in range(40):
+        rec.add(float(i), 10, 5)
+    # doubling would have reached 64 rows (for 2e7 requests, 2**25: 68% more memory)
+    assert rec.arrival_s.shape == (40,) and rec.n == 40
+    assert rec.column("arrival_s").tolist() == [float(i) for i in range(40)]
