@@ -113,15 +113,16 @@ def run(
     from simplan.metrics import summarize
     from simplan.results import to_dataset, write_json, write_netcdf
     from simplan.sim import simulate
+    from simplan.tempfiles import check_output_folder
 
     scenario = load_scenario(path)
+    out = Path(output_dir or scenario.simulation.output_dir or Path("results") / Path(path).stem)
+    if write:  # before any work: a bad output path costs nothing
+        check_output_folder(out, source=str(out))
     with _named(path):
         result = simulate(scenario, progress=progress)
     summary = summarize(result)
     if write:
-        out = Path(
-            output_dir or scenario.simulation.output_dir or Path("results") / Path(path).stem
-        )
         ds = to_dataset(result, summary, Path(path).read_text(encoding="utf-8"))
         write_netcdf(out / "results.nc", ds)
         write_json(out / "summary.json", summary)

@@ -52,7 +52,7 @@ from simplan.scenario import (
     scenario_hash,
     trial_scenario,
 )
-from simplan.tempfiles import process_alive
+from simplan.tempfiles import check_output_folder, process_alive
 from simplan.workload import diurnal_multipliers, mean_lengths
 
 #: Axes that do not change a replica's configuration: evaluated numerically per point.
@@ -724,14 +724,7 @@ def check_output_path(path: str | Path) -> None:
         raise SimplanError(
             f"unknown output format {path.suffix!r} (use .zarr or .nc)", source=str(path)
         )
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise SimplanError(
-                    f"cannot write the output: {parent} is a file, not a folder",
-                    source=str(path),
-                )
-            break
+    check_output_folder(path.parent, source=str(path), file_name=path.name)
     if not (path.exists() or path.is_symlink()):
         return
     if path.suffix == ".zarr":

@@ -90,3 +90,42 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def check_output_folder(folder: Path, source: str, file_name: str | None = None) -> None:
+    """Raise a clear error unless simplan can create and write files in ``folder``.
+
+    Called before any work starts, so a bad output path costs nothing: a name longer than
+    the filesystem allows (``file_name`` too, when given), a file where a folder is
+    needed, a loop of symbolic links, or a place where nothing can be created (``/proc``,
+    a read-only mount). May leave the folder created (empty), never a file.
+    """
+    from simplan.errors import SimplanError
+
+    def refuse(problem: str) -> SimplanError:
+        return SimplanError(f"cannot write the output: {problem}", source=source)
+
+    def why(exc: OSError) -> str:
+        return exc.strerror.lower() if exc.strerror else str(exc)
+
+    for part in (*folder.parts, *([file_name] if file_name else [])):
+        if len(part.encode()) > 255:  # NAME_MAX on Linux, macOS and Windows filesystems
+            raise refuse(
+                f"a name in the path is {len(part.encode())} bytes long; filesystems allow "
+                "at most 255"
+            )
+    for ancestor in (folder, *folder.parents):
+        try:
+            if ancestor.is_symlink() and not ancestor.exists():
+                raise refuse(f"{ancestor} is a symbolic link that leads nowhere (or in a loop)")
+            if ancestor.exists() and not ancestor.is_dir():
+                raise refuse(f"{ancestor} is a file, not a folder")
+        except OSError as exc:  # a loop of symbolic links, no permission
+            raise refuse(f"{why(exc)}: {ancestor}") from None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{TAG}-probe-", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise refuse(f"cannot create or write files in {folder} ({why(exc)})") from None

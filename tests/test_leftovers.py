@@ -201,3 +201,44 @@ def test_ctrl_c_during_a_fast_sweeps_zarr_write_leaves_nothing(tmp_path: Path) -
     else:  # the write won the race: then it is complete
         assert proc.returncode == 0
         assert xr.open_zarr(store, consolidated=False)["reason"].size == 20 * 8 * 2
+
+
+# --- output paths that cannot be written: a clear error before any work ----------------------
+
+
+def _bad_outputs(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "a_file").write_text("not a folder")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    (tmp_path / "nowhere").symlink_to(tmp_path / "missing" / "target")
+    cases = {
+        "parent is a file": tmp_path / "a_file" / "out",
+        "name too long": tmp_path / ("n" * 300) / "out",
+        "symlink loop": tmp_path / "loop1" / "out",
+        "dangling symlink": tmp_path / "nowhere" / "out",
+    }
+    if Path("/proc/self").exists():
+        cases["under /proc"] = Path("/proc/simplan-cannot-write") / "out"
+    return cases
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_an_output_path_that_cannot_be_written_is_exit_2_naming_it(
+    tmp_path: Path, command: str
+) -> None:
+    from click.testing import CliRunner
+    from simplan.cli import main
+
+    scenario = _scenario(tmp_path)
+    if command == "sweep":
+        scenario.write_text(SCENARIO + '[sweep]\n"hardware.replicas" = [1, 2]\n')
+    for case, out in _bad_outputs(tmp_path).items():
+        target = out if command == "run" else out.with_suffix(".nc")
+        args = [command, str(scenario), "-o", str(target)]
+        if command == "run":
+            args.insert(1, "--no-progress")
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 2, (case, r.output, r.exception)
+        assert "cannot write the output" in r.output, (case, r.output)
+        assert "Traceback" not in r.output
+    assert not list(tmp_path.glob("**/results.nc"))
