@@ -9,6 +9,8 @@ the files a scenario names can be read, and requests fit in the model's context.
 
 from __future__ import annotations
 
+import math
+
 from simplan.errors import ContextError, Problem
 from simplan.scenario import (
     EmpiricalLength,
@@ -44,13 +46,19 @@ def check_workload(scenario: Scenario) -> None:
     every command, not only by the one that samples from it) and compares the shortest
     request (prompt + output) with the model's context.
 
+    Also refuses timed processes that would fire too often to finish
+    (:func:`check_event_budget`).
+
     Raises
     ------
+    SimplanError
+        A timed process (autoscaler, failures, spot) would make too many events.
     ScenarioError
         A trace or length CSV is missing or malformed.
     ContextError
         Every request is longer than the model's context window.
     """
+    check_event_budget(scenario)
     w = scenario.workload
     context = scenario.model.arch().max_context_tokens
     if w.arrival == "trace":
@@ -96,3 +104,66 @@ def _context_problem(scenario: Scenario, shortest: int) -> Problem:
             "model.name", msg + "; choose a model with a longer context", scenario.model.name, True
         )
     return Problem("model.architecture.max_context_tokens", msg, context, True)
+
+
+#: The most events the timed processes (autoscaler, failures, spot interruptions) may add
+#: to one run: each is a few microseconds of Python, so this is about a minute of work.
+MAX_PROCESS_EVENTS = 10_000_000
+
+#: Without a stated duration (an offline job, a trace), each timed process may fire at
+#: most once per this many simulated seconds.
+MIN_PROCESS_PERIOD_S = 1.0
+
+
+def check_event_budget(scenario: Scenario) -> None:
+    """Refuse timed processes that would fire so often the run could not finish.
+
+    A typo such as ``mtbf_hours = 1e-9`` (a failure every 3.6 microseconds) or
+    ``interval_s = 5e-324`` is valid by type but would make billions of events: the run
+    would hang. Over ``workload.duration_s`` each process may add at most
+    :data:`MAX_PROCESS_EVENTS` events; without a duration, fire at most once per
+    :data:`MIN_PROCESS_PERIOD_S` per replica.
+    """
+    from simplan.errors import SimplanError
+
+    hw = scenario.hardware
+    replicas = hw.replicas + sum(p.replicas for p in hw.pools)
+    if scenario.autoscaling is not None:
+        replicas += scenario.autoscaling.max_replicas - hw.replicas
+    # (key, period in seconds between events of one process, number of such processes)
+    processes: list[tuple[str, float, int]] = []
+    if scenario.autoscaling is not None:
+        processes.append(("autoscaling.interval_s", scenario.autoscaling.interval_s, 1))
+    if scenario.failures is not None:
+        processes.append(("failures.mtbf_hours", scenario.failures.mtbf_hours * 3600.0, replicas))
+    for i, pool in enumerate(hw.pools):
+        if pool.interruptions_per_hour > 0:
+            key = f"hardware.pools[{i}].interruptions_per_hour"
+            processes.append((key, 3600.0 / pool.interruptions_per_hour, pool.replicas))
+    duration = scenario.workload.duration_s
+    for key, period_s, count in processes:
+        if duration is not None:
+            events = duration / period_s * count
+            if events <= MAX_PROCESS_EVENTS:
+                continue
+            floor = duration * count / MAX_PROCESS_EVENTS
+            many = f"about {events:,.3g}" if math.isfinite(events) else "countless"
+            what = (
+                f"{many} events over workload.duration_s = {duration:g} "
+                f"(at most {MAX_PROCESS_EVENTS:,})"
+            )
+        else:
+            if period_s >= MIN_PROCESS_PERIOD_S:
+                continue
+            floor = MIN_PROCESS_PERIOD_S
+            what = f"an event every {period_s:.3g} s (at most one per {MIN_PROCESS_PERIOD_S:g} s)"
+        if key == "failures.mtbf_hours":
+            fix = f"mtbf_hours >= {floor / 3600.0:.3g}"
+        elif key.endswith("interruptions_per_hour"):
+            fix = f"interruptions_per_hour <= {3600.0 / floor:.3g}"
+        else:
+            fix = f"interval_s >= {floor:.3g}"
+        raise SimplanError(
+            "the run would not finish",
+            [Problem(key, f"{what}; nearest that runs: {fix}, or a shorter duration_s")],
+        )

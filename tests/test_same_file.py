@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from simplan import api
 from simplan.cli import main
-from simplan.errors import ContextError, ScenarioError
+from simplan.errors import ContextError, ScenarioError, SimplanError
 from simplan.sweep import REASONS
 
 HEAD = """
@@ -158,3 +158,58 @@ def test_a_sweep_over_models_marks_the_points_whose_context_is_too_short(tmp_pat
     assert (ds["reason"].sel(name="llama-3.1-8b").values != 5).all()
     out = CliRunner().invoke(main, ["sweep", str(p)]).output
     assert "not feasible: 2 points: every request is longer than the model's context" in out
+
+
+# --- timed processes that would never finish (found by the same fuzzing) ----------------------
+
+DAY = (
+    HEAD.replace('gpu = "h100-sxm"', 'gpu = "h100-sxm"\nreplicas = 2')
+    + """
+[workload]
+rate_per_s = 1.0
+duration_s = 86400
+input_tokens = 500
+output_tokens = 100
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ("[failures]\nmtbf_hours = 1e-9\nrepair_s = 10\n", "failures.mtbf_hours"),
+        ("[autoscaling]\ninterval_s = 5e-324\nmax_replicas = 4\n", "autoscaling.interval_s"),
+    ],
+    ids=["mtbf", "autoscaling interval"],
+)
+def test_a_process_that_would_never_finish_is_refused_by_every_command(
+    tmp_path: Path, extra: str, key: str
+) -> None:
+    p = tmp_path / "hang.toml"
+    p.write_text(DAY + extra + '[sweep]\n"hardware.replicas" = [2, 3]\n')
+    outputs = set()
+    for command in (["check"], ["run", "--no-write"], ["sweep"], ["plan"]):
+        r = CliRunner().invoke(main, [*command, str(p)])  # before: run and plan hung
+        assert r.exit_code == 2, (command, r.output)
+        assert "the run would not finish" in r.output and f"  {key}: " in r.output
+        assert "nearest that runs" in r.output
+        outputs.add(r.output)
+    assert len(outputs) == 1
+
+
+def test_timed_processes_at_realistic_rates_pass(tmp_path: Path) -> None:
+    p = tmp_path / "ok.toml"
+    p.write_text(DAY + "[failures]\nmtbf_hours = 25000\n[autoscaling]\ninterval_s = 30\n")
+    api.check(p)
+
+
+def test_an_offline_job_without_a_duration_gets_a_per_second_floor(tmp_path: Path) -> None:
+    p = tmp_path / "job.toml"
+    job = DAY.replace(
+        "rate_per_s = 1.0\nduration_s = 86400", 'arrival = "offline"\nnum_requests = 50'
+    )
+    p.write_text(job + "[failures]\nmtbf_hours = 1e-5\n")  # a failure every 36 ms
+    with pytest.raises(SimplanError, match="at most one per 1 s"):
+        api.check(p)
+    p.write_text(job + "[failures]\nmtbf_hours = 1\n")
+    api.check(p)
