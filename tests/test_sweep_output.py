@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
@@ -220,3 +221,27 @@ def test_python_m_cli_help_lists_every_command() -> None:
             name,
             result.stdout,
         )
+
+
+def test_block_chunks_keep_trailing_axes_whole_and_split_leading_ones() -> None:
+    from simplan.sweep import block_chunks
+
+    assert block_chunks({"a": 20, "b": 10, "c": 3}) == {"a": 20, "b": 10, "c": 3}
+    big = block_chunks({"rate": 2000, "replicas": 1000, "pricing": 3}, block=1 << 20)
+    assert big == {"rate": 349, "replicas": 1000, "pricing": 3}
+    assert big["rate"] * 1000 * 3 <= 1 << 20
+    tall = block_chunks({"a": 10, "b": 4096, "c": 4096}, block=1 << 20)
+    assert tall == {"a": 1, "b": 256, "c": 4096}
+
+
+def test_a_fast_sweep_to_zarr_is_written_in_blocks_not_per_row(tmp_path: Path) -> None:
+    scenario = tmp_path / "grid.toml"
+    axes = ", ".join(str(1 + i) for i in range(30))
+    base = SMALL.split("[sweep]")[0]
+    scenario.write_text(
+        base + f'[sweep]\n"workload.rate_per_s" = [{axes}]\n"hardware.replicas" = [1, 2, 4]\n'
+    )
+    ds = api.sweep(scenario, output=tmp_path / "g.zarr")
+    stored = xr.open_zarr(tmp_path / "g.zarr", consolidated=False)
+    assert stored["usd_per_mtok_total"].chunks == ((30,), (3,))  # one chunk, not 30
+    np.testing.assert_array_equal(stored["reason"].values, ds["reason"].values)
