@@ -596,7 +596,7 @@ def _print_sweep(ds: Any) -> None:
     _console().print(t)
     from simplan.sweep import REASONS
 
-    codes = df.assign(reason=ds["reason"].values.ravel())["reason"].value_counts().sort_index()
+    codes = ds["reason"].to_series().value_counts().sort_index()
     for code, count in codes.items():
         if code != 0:
             _console().print(

@@ -205,7 +205,6 @@ def plan_job(
                     overrides,
                     n,
                     source=source,
-                    source_path=source,
                     seed=scenario.simulation.seed,
                     deadline_s=deadline,
                 )

@@ -124,9 +124,7 @@ def _candidates(
 
 def candidate_scenario(raw: dict[str, Any], cand: dict[str, Any], source: str) -> Scenario:
     """One replica of a candidate (its dotted-key choices) on the scenario as written."""
-    return trial_scenario(
-        raw, {**cand, "hardware.replicas": 1, "hardware.pools": None}, source, source_path=source
-    )
+    return trial_scenario(raw, {**cand, "hardware.replicas": 1, "hardware.pools": None}, source)
 
 
 def _evaluate(
@@ -529,7 +527,6 @@ def _verify(
                 cand.fast_replicas,
                 target,
                 source=source,
-                source_path=source,
                 warmup_s=warmup,
                 seed=scenario.simulation.seed,
             )

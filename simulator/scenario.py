@@ -771,14 +771,12 @@ def trial_scenario(
     raw: dict[str, Any],
     overrides: dict[str, Any],
     source: str,
-    *,
-    source_path: str | None = None,
 ) -> Scenario:
     """A scenario built from a parsed file with dotted-key overrides (``[sweep]`` dropped).
 
     The one way ``sweep`` points, ``plan`` candidates and verification runs are made;
-    an override of None removes the key. ``source_path`` keeps relative paths (CSV
-    lengths, traces) relative to the file.
+    an override of None removes the key. Files the scenario names are already absolute
+    in a dict from :func:`read_scenario_dict`.
     """
     trial = copy.deepcopy(raw)
     trial.pop("sweep", None)
@@ -792,10 +790,7 @@ def trial_scenario(
                 cur.pop(leaf, None)
         else:
             _apply_path(trial, key, value)
-    scenario = scenario_from_dict(trial, source=source)
-    if source_path is not None:
-        scenario._source_path = source_path
-    return scenario
+    return scenario_from_dict(trial, source=source)
 
 
 def read_scenario_dict(path: str | Path) -> dict[str, Any]:

@@ -147,7 +147,7 @@ def simulate(
     fleet = Fleet(env, scenario, engines, billing, rec, context, scenario.simulation.seed)
     _start_fleet(fleet, scenario, pools)
 
-    state = {"outstanding": 0, "arrivals_done": False, "stop": False}
+    state = {"outstanding": 0, "arrivals_done": False}
     all_done = env.event()
     stopped = env.event()
 
@@ -165,19 +165,14 @@ def simulate(
 
     if reqs is not None:
         arrival_end = float(reqs.arrival_s[-1]) if len(reqs) else 0.0
-        env.process(_open_loop(env, reqs, rec, dispatch, state, all_done))
+        env.process(_open_loop(env, reqs, rec, dispatch, state, all_done, stopped))
         if w.arrival != "offline":  # an offline batch is bounded work: it runs to the end
-
-            def stop(note: str) -> None:
-                state["stop"] = True
-                stopped.succeed(note)
-
             env.process(
                 watch_backlog(
                     env,
                     lambda: state["outstanding"],
                     capacity_per_s,
-                    stop,
+                    stopped.succeed,
                     arrivals_done=lambda: bool(state["arrivals_done"]),
                     interval_s=max(WATCH_INTERVAL_S, arrival_end / MAX_WATCH_SAMPLES),
                 )
@@ -213,15 +208,14 @@ def simulate(
     env.process(_sampler(env, engines, series, interval, fleet))
 
     chunk = max(expected_end / 200.0, 1e-3)
-    saturated, saturation_note = False, None
+    saturation_note: str | None = None
     while not all_done.triggered and env.now < cap:
         # stop exactly when the last request finishes, or at the next progress tick
         step = max(chunk, env.now / 50.0)  # runs that outlast the estimate take larger steps
         wake = [all_done, env.timeout(min(step, cap - env.now))]
         env.run(until=env.any_of(wake if stopped.triggered else [*wake, stopped]))
-        if stopped.triggered and not saturated:
+        if stopped.triggered and saturation_note is None:
             # saturated: arrivals have stopped; drain briefly, as for a far overload
-            saturated = True
             arrival_end = float(rec.arrival_s[rec.n - 1]) if rec.n else 0.0
             saturation_note = str(stopped.value)
             drain = 60.0
@@ -385,14 +379,15 @@ def _open_loop(
     dispatch: Callable[[int], None],
     state: dict,
     all_done: simpy.Event,
+    stopped: simpy.Event,
 ):
-    """Release pre-generated requests at their arrival times (until told to stop)."""
+    """Release pre-generated requests at their arrival times (until ``stopped``)."""
     times, inp, out = reqs.arrival_s, reqs.input_tokens, reqs.output_tokens
     for i in range(len(reqs)):
         delay = float(times[i]) - env.now
         if delay > 0:
             yield env.timeout(delay)
-        if state["stop"]:
+        if stopped.triggered:
             break
         dispatch(rec.add(float(times[i]), int(inp[i]), int(out[i])))
     state["arrivals_done"] = True

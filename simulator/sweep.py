@@ -140,7 +140,7 @@ def _point_scenario(
     raw: dict[str, Any], axes: list[Axis], idx: tuple[int, ...], source: str
 ) -> Scenario:
     values = {axis.key: axis.values[i] for axis, i in zip(axes, idx, strict=True)}
-    return trial_scenario(raw, values, source, source_path=source)
+    return trial_scenario(raw, values, source)
 
 
 def evaluate_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> dict[str, np.ndarray]:
@@ -359,7 +359,7 @@ def simulate_point(
 
     written = trial_scenario(raw, {}, source)
     point = econ.scoped_overrides(written, dict(zip(axes_keys, values, strict=True)))
-    sc = trial_scenario(raw, point, source, source_path=source)
+    sc = trial_scenario(raw, point, source)
     try:
         res = simulate(sc)
     except DoesNotFitError:
@@ -371,6 +371,8 @@ def simulate_point(
     except SimplanError:
         return {"reason": 4}
     s = summarize(res)
+    # a finite job meets its "SLO" when it finishes by its deadline
+    met = s["slo_met"] is not False and (s.get("job") or {}).get("deadline_met") is not False
     return {
         # the same test as the fast method's: the fleet does not keep up with the offered
         # load (a backlog that drains after arrivals stop is still saturation)
@@ -393,12 +395,8 @@ def simulate_point(
         "usd_per_mtok_total": s["usd_per_mtok_total"],
         "monthly_cost_usd": s["monthly_cost_usd"],
         "monthly_tokens": s["monthly_tokens"],
-        # a finite job meets its "SLO" when it finishes by its deadline
-        "slo_met": s["slo_met"] is not False
-        and (s.get("job") or {}).get("deadline_met") is not False,
-        "slo_status": slo_eval.MET
-        if s["slo_met"] is not False and (s.get("job") or {}).get("deadline_met") is not False
-        else slo_eval.MISSED,
+        "slo_met": met,
+        "slo_status": slo_eval.MET if met else slo_eval.MISSED,
         "input_share": s["input_tokens_per_s"]
         / max(s["input_tokens_per_s"] + s["output_tokens_per_s"], 1e-12),
     }

@@ -18,6 +18,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from simplan.errors import SimplanError
+
 #: The tag in every temporary file name simplan makes.
 TAG = "simplan-tmp"
 
@@ -100,7 +102,6 @@ def check_output_folder(folder: Path, source: str, file_name: str | None = None)
     needed, a loop of symbolic links, or a place where nothing can be created (``/proc``,
     a read-only mount). May leave the folder created (empty), never a file.
     """
-    from simplan.errors import SimplanError
 
     def refuse(problem: str) -> SimplanError:
         return SimplanError(f"cannot write the output: {problem}", source=source)

@@ -81,7 +81,6 @@ def simulate_fleet(
     rate_per_s: float,
     *,
     source: str,
-    source_path: str | None,
     warmup_s: float,
     seed: int,
     seeds: int = VERIFY_SEEDS,
@@ -104,7 +103,7 @@ def simulate_fleet(
             warmup_s,
             str(raw.get("workload", {}).get("arrival", "poisson")),
         )
-        sc = trial_scenario(raw, values, source, source_path=source_path)
+        sc = trial_scenario(raw, values, source)
         try:
             summary = summarize(simulate(sc))
         except SimplanError:
@@ -128,7 +127,6 @@ def fewest_replicas(
     rate_per_s: float,
     *,
     source: str,
-    source_path: str | None,
     warmup_s: float,
     seed: int,
 ) -> tuple[Verification | None, list[Verification]]:
@@ -146,7 +144,6 @@ def fewest_replicas(
                 n,
                 rate_per_s,
                 source=source,
-                source_path=source_path,
                 warmup_s=warmup_s,
                 seed=seed,
             )
@@ -204,7 +201,6 @@ def job_makespans(
     replicas: int,
     *,
     source: str,
-    source_path: str | None,
     seed: int,
     deadline_s: float,
     seeds: int = VERIFY_SEEDS,
@@ -221,7 +217,7 @@ def job_makespans(
             "hardware.replicas": replicas,
             "simulation.seed": seed + k,
         }
-        sc = trial_scenario(raw, values, source, source_path=source_path)
+        sc = trial_scenario(raw, values, source)
         try:
             res = simulate(sc)
         except SimplanError:
