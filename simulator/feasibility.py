@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from simplan.errors import ContextError, Problem
+from simplan.errors import ContextError, Problem, SimplanError
 from simplan.scenario import (
     EmpiricalLength,
     FixedLength,
@@ -19,7 +19,7 @@ from simplan.scenario import (
     Scenario,
     UniformLength,
 )
-from simplan.workload import mean_lengths, read_column, read_trace
+from simplan.workload import read_column, read_trace
 
 
 def shortest_length(scenario: Scenario, key: str) -> int:
@@ -74,7 +74,6 @@ def check_workload(scenario: Scenario) -> None:
             )
             raise ContextError(_TOO_LONG, [where, _context_problem(scenario, shortest)])
         return
-    mean_lengths(scenario)  # reads the CSVs of empirical lengths once, with clear errors
     inp = shortest_length(scenario, "input_tokens")
     out = shortest_length(scenario, "output_tokens")
     if inp + out <= context:
@@ -124,8 +123,6 @@ def check_event_budget(scenario: Scenario) -> None:
     :data:`MAX_PROCESS_EVENTS` events; without a duration, fire at most once per
     :data:`MIN_PROCESS_PERIOD_S` per replica.
     """
-    from simplan.errors import SimplanError
-
     hw = scenario.hardware
     replicas = hw.replicas + sum(p.replicas for p in hw.pools)
     if scenario.autoscaling is not None:

@@ -7,6 +7,8 @@ same scenario and seed give the same requests.
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -213,7 +215,60 @@ def mean_lengths(scenario: Scenario) -> tuple[float, float]:
 
 
 def read_column(path: Path, column: str, key_path: str) -> np.ndarray:
-    """The token counts in one column of a CSV file (``key_path`` names the scenario key)."""
+    """The token counts in one column of a CSV file (``key_path`` names the scenario key).
+
+    Parsed once per file content: a run asks for the same column several times (the check,
+    the mean lengths, the sampling). The array is read-only.
+    """
+    key = _file_version(path)
+    if key is None:
+        return _parse_column(path, column, key_path)  # raises the clear error
+    return _cached_column(key, column, key_path)
+
+
+def read_trace(path: Path) -> Requests:
+    """Read a request trace CSV: a timestamp, input tokens and output tokens per row.
+
+    Timestamps are seconds (a number) or ISO-8601 date-times (the Azure trace format);
+    they are shifted so the first request arrives at t = 0 and sorted. Parsed once per
+    file content (the check and the run both need it); the arrays are read-only.
+    """
+    key = _file_version(path)
+    if key is None:
+        return _parse_trace(path)  # raises the clear error
+    return _cached_trace(key)
+
+
+def _file_version(path: Path) -> tuple[str, str] | None:
+    """(path, content hash): an edited file is read again; None if unreadable.
+
+    The content, not the modification time, which filesystems keep only to a few
+    milliseconds (a file rewritten at once could look unchanged). Hashing is far cheaper
+    than parsing the CSV.
+    """
+    try:
+        digest = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+    except (OSError, ValueError):  # ValueError: a NUL byte in the path
+        return None
+    return str(path), digest
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_column(version: tuple[str, str], column: str, key_path: str) -> np.ndarray:
+    values = _parse_column(Path(version[0]), column, key_path)
+    values.flags.writeable = False
+    return values
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_trace(version: tuple[str, str]) -> Requests:
+    reqs = _parse_trace(Path(version[0]))
+    for arr in (reqs.arrival_s, reqs.input_tokens, reqs.output_tokens):
+        arr.flags.writeable = False
+    return reqs
+
+
+def _parse_column(path: Path, column: str, key_path: str) -> np.ndarray:
     rows = _read_csv(path, key_path)
     header = rows[0][1] if rows else []
     if column not in header:
@@ -285,12 +340,7 @@ TRACE_COLUMNS = {
 }
 
 
-def read_trace(path: Path) -> Requests:
-    """Read a request trace CSV: a timestamp, input tokens and output tokens per row.
-
-    Timestamps are seconds (a number) or ISO-8601 date-times (the Azure trace format);
-    they are shifted so the first request arrives at t = 0 and sorted.
-    """
+def _parse_trace(path: Path) -> Requests:
     rows = _read_csv(path, "workload.trace")
     if len(rows) < 2:
         raise ScenarioError("workload.trace: the trace has no requests", source=str(path))
