@@ -80,7 +80,7 @@ def watch_backlog(
     env: simpy.Environment,
     backlog: Callable[[], int],
     capacity_per_s: float,
-    stop: Callable[[str], None],
+    stop: Callable[[str], object],
     *,
     arrivals_done: Callable[[], bool] = lambda: False,
     interval_s: float = WATCH_INTERVAL_S,
