@@ -28,19 +28,28 @@ def check(path: str | Path) -> Scenario:
     """Validate a scenario file without running it.
 
     Applies the checks every command applies before work starts: the schema, the files
-    the workload names, and requests against the model's context
-    (:func:`simplan.feasibility.check_workload`). Whether a fleet holds the model is a
+    the workload names, requests against the model's context
+    (:func:`simplan.feasibility.check_workload`) and the size of a sweep's grid
+    (:func:`simplan.feasibility.check_sweep_size`). Whether a fleet holds the model is a
     question about hardware that ``run`` (exit 2), ``sweep`` (per point) and ``plan`` (per
     candidate) answer.
 
     Returns the validated :class:`~simplan.scenario.Scenario`; raises
     :class:`~simplan.errors.SimplanError` naming every problem.
     """
-    from simplan.feasibility import check_workload
+    from simplan.feasibility import check_sweep_size, check_workload
 
     scenario = load_scenario(path)
     with _named(path):
         check_workload(scenario)
+        if scenario.sweep:
+            from simplan.sweep.grid import BYTES_PER_POINT, sweep_axes
+
+            check_sweep_size(
+                {a.key: len(a.values) for a in sweep_axes(scenario)},
+                bytes_per_point=BYTES_PER_POINT,
+                in_memory=False,  # the output is not known yet; `sweep` checks that
+            )
     return scenario
 
 
@@ -165,14 +174,19 @@ def sweep(
     scheduler: str | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    max_points: int | None = None,
 ) -> Any:
     """Evaluate a scenario's ``[sweep]`` grid; returns an ``xarray.Dataset``.
 
     ``method`` is ``fast`` (compiled steady-state model) or ``simulate`` (the simulation at
-    every point, in parallel with Dask). ``output`` ending in ``.zarr`` is resumable;
-    ``.nc`` is written once at the end. ``scheduler`` is a ``dask.distributed`` address
-    (default: a local process cluster with ``workers`` workers).
+    every point, in parallel with Dask). ``output`` ending in ``.zarr`` is resumable (a
+    fast sweep is then computed and written in blocks, and the Dataset returned is the
+    store, opened lazily); ``.nc`` is written once at the end. ``scheduler`` is a
+    ``dask.distributed`` address (default: a local process cluster with ``workers``
+    workers). ``max_points`` raises the limit on grid points
+    (:data:`simplan.feasibility.MAX_SWEEP_POINTS`).
     """
+    from simplan.feasibility import MAX_SWEEP_POINTS
     from simplan.sweep import run_sweep
 
     with _named(path):
@@ -183,6 +197,7 @@ def sweep(
             scheduler=scheduler,
             workers=workers,
             progress=progress,
+            max_points=MAX_SWEEP_POINTS if max_points is None else max_points,
         )
 
 

@@ -483,9 +483,19 @@ def validate(csv_path: str | None, output_dir: str, no_max_load: bool, as_json: 
 )
 @click.option("--scheduler", help="Address of a running dask.distributed scheduler.")
 @click.option("--workers", type=click.IntRange(min=1), help="Local Dask workers (simulate).")
+@click.option(
+    "--max-points",
+    type=click.IntRange(min=1),
+    help="Allow grids of up to this many points (default: simplan.feasibility.MAX_SWEEP_POINTS).",
+)
 @_user_errors
 def sweep(
-    file: str, method: str, output: str | None, scheduler: str | None, workers: int | None
+    file: str,
+    method: str,
+    output: str | None,
+    scheduler: str | None,
+    workers: int | None,
+    max_points: int | None,
 ) -> None:
     """Evaluate the [sweep] grid of scenario FILE and print the cheapest feasible points."""
     from rich.progress import Progress
@@ -497,7 +507,13 @@ def sweep(
             bar.update(task, completed=done, total=total)
 
         ds = api.sweep(
-            file, method=method, output=output, scheduler=scheduler, workers=workers, progress=tick
+            file,
+            method=method,
+            output=output,
+            scheduler=scheduler,
+            workers=workers,
+            progress=tick,
+            max_points=max_points,
         )
     _print_sweep(ds)
     if output:
@@ -565,28 +581,22 @@ def _usd0(x: float | None) -> str:
 
 def _print_sweep(ds: Any) -> None:
     from rich.table import Table
-    from simplan.plots import fmt_coord, slo_passes, slo_unverified
+    from simplan.plots import fmt_coord
+    from simplan.sweep import REASONS
+    from simplan.sweep.summary import sweep_summary
 
-    df = (
-        ds[["usd_per_mtok_total", "output_tokens_per_s", "ttft_s", "tpot_s", "utilization"]]
-        .assign(slo_ok=slo_passes(ds), feasible=ds["feasible"])
-        .to_dataframe()
-        .reset_index()
-    )
-    n = len(df)
-    ok = df[df["feasible"] & df["slo_ok"]].sort_values("usd_per_mtok_total")
-    unverified = slo_unverified(ds)
+    s = sweep_summary(ds)
     t = Table(
-        title=f"{ds.attrs.get('title', 'sweep')}: {n} points, {len(ok)} feasible and "
-        + ("not ruled out by" if unverified else "meeting")
+        title=f"{ds.attrs.get('title', 'sweep')}: {s['points']:,} points, {s['passing']:,} "
+        + "feasible and "
+        + ("not ruled out by" if s["unverified"] else "meeting")
         + f" the SLO ({ds.attrs.get('method')} method); cheapest first"
     )
-    dims = list(ds["usd_per_mtok_total"].dims)
-    for col in (*dims, "$/Mtok", "out tok/s", "TTFT", "TPOT", "load"):
+    for col in (*s["dims"], "$/Mtok", "out tok/s", "TTFT", "TPOT", "load"):
         t.add_column(col, justify="right")
-    for _, row in ok.head(10).iterrows():
+    for row in s["cheapest"]:
         t.add_row(
-            *(fmt_coord(row[d]) for d in dims),
+            *(fmt_coord(row[d]) for d in s["dims"]),
             _usd(row["usd_per_mtok_total"]),
             f"{row['output_tokens_per_s']:,.0f}",
             _ms(row["ttft_s"]),
@@ -594,15 +604,12 @@ def _print_sweep(ds: Any) -> None:
             f"{row['utilization']:.0%}",
         )
     _console().print(t)
-    from simplan.sweep import REASONS
-
-    codes = ds["reason"].to_series().value_counts().sort_index()
-    for code, count in codes.items():
+    for code, count in s["reasons"].items():
         if code != 0:
             _console().print(
                 f"not feasible: {count:,} point{'s' * (count != 1)}: {REASONS[int(code)]}"
             )
-    if unverified:
+    if s["unverified"]:
         _console().print(
             "note: the fast model predicts mean latencies, so percentile objectives are not "
             "verified here; `simplan plan` checks its pick by simulation, and "

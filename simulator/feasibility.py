@@ -164,3 +164,62 @@ def check_event_budget(scenario: Scenario) -> None:
             "the run would not finish",
             [Problem(key, f"{what}; nearest that runs: {fix}, or a shorter duration_s")],
         )
+
+
+#: The most grid points a sweep evaluates unless raised (``simplan sweep --max-points``):
+#: about 20 s of the fast model on one core and some 40 GB of results.
+MAX_SWEEP_POINTS = 200_000_000
+
+#: The most result memory a sweep held in memory may take (no output, or a ``.nc`` file);
+#: a ``.zarr`` output of a fast sweep is computed and written in blocks instead.
+MAX_IN_MEMORY_BYTES = 2 * 1024**3
+
+
+def check_sweep_size(
+    axis_sizes: dict[str, int],
+    *,
+    bytes_per_point: int,
+    in_memory: bool,
+    max_points: int = MAX_SWEEP_POINTS,
+    source: str | None = None,
+) -> None:
+    """Refuse a grid too large to evaluate, before anything is allocated.
+
+    Parameters
+    ----------
+    axis_sizes : dict
+        Values per sweep axis (key path -> count).
+    bytes_per_point : int
+        Result bytes one grid point takes.
+    in_memory : bool
+        Whether the whole grid would be held in memory (otherwise it is streamed).
+    max_points : int
+        The most points allowed (:data:`MAX_SWEEP_POINTS` unless raised).
+    """
+    points = math.prod(axis_sizes.values())
+    sizes = " x ".join(f"{n:,}" for n in axis_sizes.values())
+    largest = max(axis_sizes, key=lambda k: axis_sizes[k]) if axis_sizes else "sweep"
+    est_gib = points * bytes_per_point / 1024**3
+    gib = f"{est_gib:,.0f}" if est_gib >= 100 else f"{est_gib:.3g}"
+    if points > max_points:
+        raise SimplanError(
+            f"the sweep has {points:,} grid points ({sizes}), more than the {max_points:,} "
+            f"allowed (about {gib} GiB of results)",
+            [
+                Problem(
+                    f'sweep."{largest}"',
+                    f"{axis_sizes[largest]:,} values; narrow this axis, or raise the limit "
+                    "with `simplan sweep --max-points`",
+                )
+            ],
+            source=source,
+        )
+    if in_memory and points * bytes_per_point > MAX_IN_MEMORY_BYTES:
+        raise SimplanError(
+            f"the sweep's {points:,} grid points ({sizes}) need about {gib} GiB in "
+            f"memory, more than the {MAX_IN_MEMORY_BYTES / 1024**3:g} GiB allowed; write a "
+            "fast sweep to a .zarr store (`-o NAME.zarr`), which is computed and written in "
+            "blocks, or narrow an axis",
+            [Problem(f'sweep."{largest}"', f"{axis_sizes[largest]:,} values")],
+            source=source,
+        )

@@ -1241,7 +1241,7 @@ def open_results(path: str | Path) -> xr.Dataset:
         raise SimplanError(f"cannot read results ({exc})", source=str(p)) from None
     with raw:
         ds = raw.load()
-    return ds.drop_vars("task_done", errors="ignore")
+    return ds.drop_vars(["task_done", "block_done"], errors="ignore")
 
 
 def is_run(ds: xr.Dataset) -> bool:

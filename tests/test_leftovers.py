@@ -178,7 +178,9 @@ SWEEP = (
 )
 
 
-def test_ctrl_c_during_a_fast_sweeps_zarr_write_leaves_nothing(tmp_path: Path) -> None:
+def test_ctrl_c_during_a_fast_sweeps_zarr_write_leaves_only_what_a_rerun_resumes(
+    tmp_path: Path,
+) -> None:
     p = tmp_path / "sweep.toml"
     p.write_text(SWEEP, encoding="utf-8")
     store = tmp_path / "grid.zarr"
@@ -195,12 +197,23 @@ def test_ctrl_c_during_a_fast_sweeps_zarr_write_leaves_nothing(tmp_path: Path) -
     proc.send_signal(signal.SIGINT)  # while the store is being written beside the output
     _, err = proc.communicate(timeout=120)
     assert "Traceback" not in err and "Warning" not in err, err
-    assert not list(tmp_path.glob("grid.zarr.tmp-*"))
     if proc.returncode == 130:
         assert not store.exists()
     else:  # the write won the race: then it is complete
         assert proc.returncode == 0
         assert xr.open_zarr(store, consolidated=False)["reason"].size == 20 * 8 * 2
+    # what an interruption leaves beside the output is finished blocks, which the rerun
+    # adopts: afterwards the store is complete and nothing else is left
+    rerun = subprocess.run(
+        [sys.executable, "-m", "simplan", "sweep", str(p), "-o", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert not list(tmp_path.glob("grid.zarr.tmp-*"))
+    assert xr.open_zarr(store, consolidated=False)["reason"].size == 20 * 8 * 2
 
 
 # --- output paths that cannot be written: a clear error before any work ----------------------

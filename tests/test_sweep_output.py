@@ -15,9 +15,9 @@ import pytest
 import xarray as xr
 from click.testing import CliRunner
 from simplan import api
-from simplan import sweep as sweep_mod
 from simplan.cli import main
 from simplan.errors import SimplanError
+from simplan.sweep import run as sweep_run
 
 SMALL = """
 name = "output path sweep"
@@ -62,8 +62,8 @@ def _no_computation(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("the output path must be checked before computing")
 
-    monkeypatch.setattr(sweep_mod, "evaluate_fast", boom)
-    monkeypatch.setattr(sweep_mod, "_run_simulate", boom)
+    monkeypatch.setattr(sweep_run, "prepare_fast", boom)
+    monkeypatch.setattr(sweep_run, "run_simulate", boom)
 
 
 def test_a_foreign_folder_at_the_zarr_path_survives_and_is_refused(

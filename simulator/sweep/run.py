@@ -1,0 +1,158 @@
+"""Running a sweep: check the scenario, grid size and output path, then evaluate.
+
+A fast sweep is evaluated in blocks of about :data:`~simplan.sweep.grid.BLOCK_ELEMENTS`
+points. Written to ``.zarr``, each block goes to the store as soon as it is computed,
+so memory is bounded by a block, not the grid, and an interrupted sweep resumes from its
+finished blocks; the Dataset returned is the store, opened lazily. Otherwise the grid is
+held in memory (refused beyond :data:`~simplan.feasibility.MAX_IN_MEMORY_BYTES`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+from simplan import economics as econ
+from simplan.errors import ContextError, SimplanError
+from simplan.feasibility import MAX_SWEEP_POINTS, check_sweep_size, check_workload
+from simplan.scenario import Scenario, read_scenario_dict, scenario_from_dict
+from simplan.sweep.fast import fast_can_answer, prepare_fast
+from simplan.sweep.grid import (
+    BLOCK_ELEMENTS,
+    BYTES_PER_POINT,
+    FLAGS,
+    VARIABLES,
+    Axis,
+    block_chunks,
+    empty_dataset,
+    grid_blocks,
+    sweep_axes,
+)
+from simplan.sweep.simulate import run_simulate
+from simplan.sweep.store import (
+    BLOCK_DONE,
+    abandon_block_store,
+    check_output_path,
+    finish_block_store,
+    finished_store,
+    open_block_store,
+    write_block,
+    write_sweep,
+)
+
+METHODS = ("fast", "simulate")
+
+
+def run_sweep(
+    path: str | Path,
+    *,
+    method: str = "fast",
+    output: str | Path | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    max_points: int = MAX_SWEEP_POINTS,
+    block_points: int = BLOCK_ELEMENTS,
+) -> xr.Dataset:
+    """Evaluate a scenario's ``[sweep]`` grid (see :mod:`simplan.sweep`).
+
+    ``block_points`` is the size of the blocks a fast sweep is computed and stored in
+    (the memory it needs grows with it, about 400 bytes per point).
+    """
+    raw = read_scenario_dict(path)
+    scenario = scenario_from_dict(raw, source=str(path))
+    if not scenario.sweep:
+        raise SimplanError("the scenario has no [sweep] table", source=str(path))
+    if method not in METHODS:
+        raise SimplanError(f"unknown method {method!r} (allowed: {', '.join(METHODS)})")
+    _check_workload(scenario)
+    if method == "fast":
+        fast_can_answer(scenario, str(path))
+    if output is not None:
+        check_output_path(output)  # before any computation: a bad output path fails fast
+    axes = sweep_axes(scenario)
+    zarr_out = output is not None and Path(output).suffix == ".zarr"
+    check_sweep_size(
+        {a.key: len(a.values) for a in axes},
+        bytes_per_point=BYTES_PER_POINT + 8 * len(econ.selected_apis(scenario)),
+        in_memory=not (zarr_out and method == "fast"),
+        max_points=max_points,
+        source=str(path),
+    )
+    text = Path(path).read_text(encoding="utf-8")
+    if method == "fast":
+        return _run_fast(raw, axes, str(path), scenario, text, output, progress, block_points)
+    ds = empty_dataset(axes, scenario, text, method)
+    return run_simulate(ds, raw, axes, str(path), scenario, output, scheduler, workers, progress)
+
+
+def _check_workload(scenario: Scenario) -> None:
+    """The check every command applies, on the file as written, before any point runs.
+
+    Unreadable files fail the sweep; requests longer than the context fail it only when
+    no axis could change that (a model or length axis is judged point by point).
+    """
+    try:
+        check_workload(scenario)
+    except ContextError:
+        if not any(k.startswith(("model.", "workload.")) for k in scenario.sweep):
+            raise
+
+
+def _run_fast(
+    raw: dict[str, Any],
+    axes: list[Axis],
+    source: str,
+    scenario: Scenario,
+    text: str,
+    output: str | Path | None,
+    progress: Callable[[int, int], None] | None,
+    block_points: int,
+) -> xr.Dataset:
+    dims = [a.name for a in axes]
+    shape = tuple(len(a.values) for a in axes)
+    total = math.prod(shape)
+    chunks = block_chunks(dict(zip(dims, shape, strict=True)), block_points)
+    blocks = grid_blocks(shape, tuple(chunks[d] for d in dims))
+    out = Path(output) if output is not None else None
+    if out is not None and out.suffix == ".zarr":
+        template = empty_dataset(axes, scenario, text, "fast", chunks=chunks)
+        if not finished_store(out, template, len(blocks)):
+            grid = prepare_fast(raw, axes, source)
+            tmp, done = open_block_store(template, out, len(blocks))
+            finished = sum(b.stop - b.start for b, d in zip(blocks, done, strict=True) if d)
+            try:
+                for i, block in enumerate(blocks):
+                    if done[i]:
+                        continue
+                    values = grid.evaluate(block.start, block.stop)
+                    write_block(tmp, i, block.region, values, dims)
+                    done[i] = True
+                    finished += block.stop - block.start
+                    if progress is not None:
+                        progress(finished, total)
+            except BaseException:
+                # finished blocks stay for a rerun to resume; with none, nothing stays
+                abandon_block_store(tmp, out, resumable=bool(done.any()))
+                raise
+            finish_block_store(tmp, out)
+        elif progress is not None:
+            progress(total, total)
+        return xr.open_zarr(out, consolidated=True).drop_vars(BLOCK_DONE)
+    ds = empty_dataset(axes, scenario, text, "fast")
+    grid = prepare_fast(raw, axes, source)
+    flat = {name: ds[name].values.reshape(-1) for name in (*VARIABLES, *FLAGS)}
+    if "api_monthly_cost_usd" in ds:
+        api = ds["api_monthly_cost_usd"]
+        flat["api_monthly_cost_usd"] = api.values.reshape(-1, api.sizes["api"])
+    for block in blocks:
+        for name, values in grid.evaluate(block.start, block.stop).items():
+            flat[name][block.start : block.stop] = values
+        if progress is not None:
+            progress(block.stop, total)
+    if out is not None:
+        write_sweep(ds, out)
+    return ds

@@ -1,0 +1,189 @@
+"""The simulate evaluator: the discrete-event simulation at every grid point, with Dask.
+
+Points run in parallel on a local process cluster by default, or on a running
+``dask.distributed`` scheduler. Results written to ``.zarr`` are resumable: each task
+(one slice of the grid along its last axis) is written as soon as it finishes, then
+marked done; a rerun with the same scenario and output path computes only the missing
+tasks.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from simplan import economics as econ
+from simplan import slo as slo_eval
+from simplan.errors import ContextError, DoesNotFitError, InfeasibleError, SimplanError
+from simplan.scenario import Scenario, trial_scenario
+from simplan.sweep.grid import VARIABLES, Axis
+from simplan.sweep.store import prepare_task_store, write_sweep, write_task
+
+
+def simulate_point(
+    raw: dict[str, Any], axes_keys: list[str], values: list[Any], source: str
+) -> dict[str, Any]:
+    """Run the simulation at one grid point; returns scalar results (picklable)."""
+    from simplan.metrics import summarize
+    from simplan.sim import simulate
+
+    written = trial_scenario(raw, {}, source)
+    point = econ.scoped_overrides(written, dict(zip(axes_keys, values, strict=True)))
+    sc = trial_scenario(raw, point, source)
+    try:
+        res = simulate(sc)
+    except DoesNotFitError:
+        return {"reason": 1}
+    except ContextError:
+        return {"reason": 5}
+    except InfeasibleError:
+        return {"reason": 2}
+    except SimplanError:
+        return {"reason": 4}
+    s = summarize(res)
+    # a finite job meets its "SLO" when it finishes by its deadline
+    met = s["slo_met"] is not False and (s.get("job") or {}).get("deadline_met") is not False
+    return {
+        # the same test as the fast method's: the fleet does not keep up with the offered
+        # load (a backlog that drains after arrivals stop is still saturation)
+        "reason": 3 if ("saturation" in s or s["requests_in_flight"]) else 0,
+        "output_tokens_per_s": s["output_tokens_per_s"],
+        "input_tokens_per_s": s["input_tokens_per_s"],
+        "ttft_s": s["ttft_s"]["mean"],
+        "tpot_s": s["tpot_s"]["mean"],
+        "ttft_p95_s": s["ttft_s"]["p95"],
+        "tpot_p95_s": s["tpot_s"]["p95"],
+        "tokens_per_request": (s["input_tokens_per_s"] + s["output_tokens_per_s"])
+        / max(s["requests_per_s"], 1e-12),
+        "replica_usd_per_hour": s["fleet_usd_per_hour"] / max(s["replicas"], 1),
+        "e2e_s": s["e2e_s"]["mean"],
+        "utilization": s["capacity_utilization"],
+        "max_rate_per_s": None,
+        "max_rate_under_slo_per_s": None,
+        "fleet_usd_per_hour": s["fleet_usd_per_hour"],
+        "usd_per_mtok_output": s["usd_per_mtok_output"],
+        "usd_per_mtok_total": s["usd_per_mtok_total"],
+        "monthly_cost_usd": s["monthly_cost_usd"],
+        "monthly_tokens": s["monthly_tokens"],
+        "slo_met": met,
+        "slo_status": slo_eval.MET if met else slo_eval.MISSED,
+        "input_share": s["input_tokens_per_s"]
+        / max(s["input_tokens_per_s"] + s["output_tokens_per_s"], 1e-12),
+    }
+
+
+def _task_slices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """One task per index of every axis but the last."""
+    return list(itertools.product(*(range(s) for s in shape[:-1])))
+
+
+def run_simulate(
+    ds: xr.Dataset,
+    raw: dict[str, Any],
+    axes: list[Axis],
+    source: str,
+    scenario: Scenario,
+    output: str | Path | None,
+    scheduler: str | None,
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> xr.Dataset:
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    shape = tuple(len(a.values) for a in axes)
+    tasks = _task_slices(shape)
+    out_path = Path(output) if output is not None else None
+    zarr_out = out_path is not None and out_path.suffix == ".zarr"
+    done = np.zeros(len(tasks), dtype=bool)
+    if zarr_out:
+        assert out_path is not None
+        done = prepare_task_store(ds, out_path, len(tasks))
+        existing = xr.open_zarr(out_path, consolidated=False)
+        ds = existing.load()
+        existing.close()
+    todo = [t for t, d in zip(tasks, done, strict=True) if not d]
+    keys = [a.key for a in axes]
+    cluster = None
+    client = (
+        None  # a finished store being resumed: nothing to compute, no cluster to start
+        if not todo
+        else Client(scheduler)
+        if scheduler
+        else Client(
+            cluster := LocalCluster(
+                n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+        )
+    )
+    try:
+        futures = {}
+        for t in todo:
+            assert client is not None
+            for j in range(shape[-1]):
+                values = [axes[k].values[t[k]] for k in range(len(t))] + [axes[-1].values[j]]
+                fut = client.submit(simulate_point, raw, keys, values, source, pure=False)
+                futures[fut] = (t, j)
+        pending_by_task: dict[tuple[int, ...], int] = {t: shape[-1] for t in todo}
+        results: dict[tuple[int, ...], dict[int, dict[str, Any]]] = {t: {} for t in todo}
+        finished = int(done.sum()) * shape[-1]
+        total = len(tasks) * shape[-1]
+        for fut in as_completed(futures) if futures else ():
+            t, j = futures[fut]
+            results[t][j] = fut.result()
+            pending_by_task[t] -= 1
+            finished += 1
+            if progress is not None:
+                progress(finished, total)
+            if pending_by_task[t] == 0:
+                _store_task(ds, t, results.pop(t), shape)
+                if zarr_out:
+                    assert out_path is not None
+                    write_task(ds, out_path, t, tasks.index(t), axes)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    _fill_api(ds, scenario)
+    if out_path is not None:
+        if zarr_out:
+            ds[["api_monthly_cost_usd"]].to_zarr(out_path, mode="a") if (
+                "api_monthly_cost_usd" in ds
+            ) else None
+        else:
+            write_sweep(ds, out_path)
+    return ds.drop_vars("task_done", errors="ignore")
+
+
+def _store_task(
+    ds: xr.Dataset, t: tuple[int, ...], res: dict[int, dict[str, Any]], shape: tuple[int, ...]
+) -> None:
+    for j, r in res.items():
+        idx = (*t, j)
+        code = int(r.get("reason", 4))
+        ds["reason"].values[idx] = code
+        ds["feasible"].values[idx] = code == 0
+        ds["slo_met"].values[idx] = bool(r.get("slo_met", False)) and code == 0
+        ds["slo_status"].values[idx] = (
+            int(r.get("slo_status", slo_eval.MISSED)) if code == 0 else slo_eval.MISSED
+        )
+        for name in VARIABLES:
+            v = r.get(name)
+            ds[name].values[idx] = np.nan if v is None else float(v)
+
+
+def _fill_api(ds: xr.Dataset, scenario: Scenario) -> None:
+    """API costs of each point's monthly volume (after the points are simulated)."""
+    if "api_monthly_cost_usd" not in ds:
+        return
+    monthly = ds["monthly_tokens"].values
+    share = ds["input_share"].values
+    costs = np.stack(
+        [econ.api_monthly_cost_usd(a, monthly, share) for a in econ.selected_apis(scenario)],
+        axis=-1,
+    )
+    ds["api_monthly_cost_usd"].values[...] = costs
