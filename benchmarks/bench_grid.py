@@ -9,7 +9,8 @@ Measured in one run, so the ratios compare like with like:
 * ``capacity_many`` and ``operating_table`` per distinct configuration;
 * ``simplan.api.sweep`` on a 10^6-point grid (2 GPUs x 2 quantizations x 250 replica
   counts x 1000 rates), end to end;
-* a ``simulate`` sweep with 1 and with 2 Dask workers (the speed-up of the second).
+* a 64-point ``simulate`` sweep with 1 and with 2 Dask workers (the speed-up of the
+  second; several points per Dask task).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ input_tokens = 500
 output_tokens = 200
 [sweep]
 "hardware.replicas" = [1, 2, 3, 4]
-"workload.rate_per_s" = [10.0, 20.0, 30.0, 40.0]
+"workload.rate_per_s" = { start = 2.0, stop = 40.0, num = 16 }
 """
 
 
@@ -165,7 +166,7 @@ def main() -> None:
     if sim_rows:
         (w1, t1), (w2, t2) = sim_rows
         print(
-            f"simulate sweep, 16 points: {w1} worker {t1:.1f} s, {w2} workers {t2:.1f} s: "
+            f"simulate sweep, 64 points: {w1} worker {t1:.1f} s, {w2} workers {t2:.1f} s: "
             f"speed-up {t1 / t2:.2f}x"
         )
 

@@ -217,3 +217,46 @@ def test_a_grid_too_large_for_memory_is_sent_to_zarr(
     assert ds.sizes["rate_per_s"] == 25
     with pytest.raises(SimplanError, match="more than the 1,000 allowed"):
         api.sweep(grid, output=tmp_path / "g2.zarr", max_points=1000)
+
+
+# --- simulate sweeps: several points per Dask task ------------------------------------
+
+
+def test_simulate_batches_cover_every_point_once_and_keep_workers_busy() -> None:
+    from simplan.sweep.simulate import _batches
+
+    one_slice = _batches([()], 64, n_workers=2)  # a one-axis sweep: a single slice
+    assert len(one_slice) == 8  # four tasks per worker, not one task for the whole sweep
+    assert sorted(j for _, js in one_slice for j in js) == list(range(64))
+    many = _batches([(i,) for i in range(40)], 3, n_workers=2)
+    assert len(many) == 40  # enough slices: one task each
+    assert sorted((t, j) for t, js in many for j in js) == [
+        ((i,), j) for i in range(40) for j in range(3)
+    ]
+
+
+ONE_AXIS = """
+name = "one-axis simulate sweep"
+[model]
+name = "llama-3.1-8b"
+[hardware]
+gpu = "h100-sxm"
+[workload]
+rate_per_s = 2.0
+duration_s = 60
+input_tokens = 500
+output_tokens = 200
+[simulation]
+warmup_s = 10
+[sweep]
+"workload.rate_per_s" = [2.0, 4.0, 8.0, 16.0]
+"""
+
+
+def test_a_simulate_sweep_gives_the_same_numbers_on_one_worker_and_two(tmp_path: Path) -> None:
+    p = tmp_path / "one.toml"
+    p.write_text(ONE_AXIS, encoding="utf-8")
+    one = api.sweep(p, method="simulate", workers=1)
+    two = api.sweep(p, method="simulate", workers=2)
+    assert np.isfinite(one["output_tokens_per_s"].values).all()
+    _same(one, two)

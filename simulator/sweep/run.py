@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xarray as xr
 from simplan import economics as econ
 from simplan.errors import ContextError, SimplanError
@@ -144,13 +145,13 @@ def _run_fast(
         return xr.open_zarr(out, consolidated=True).drop_vars(BLOCK_DONE)
     ds = empty_dataset(axes, scenario, text, "fast")
     grid = prepare_fast(raw, axes, source)
-    flat = {name: ds[name].values.reshape(-1) for name in (*VARIABLES, *FLAGS)}
+    flat: dict[str, np.ndarray] = {n: ds[n].values.reshape(-1) for n in (*VARIABLES, *FLAGS)}
     if "api_monthly_cost_usd" in ds:
         api = ds["api_monthly_cost_usd"]
         flat["api_monthly_cost_usd"] = api.values.reshape(-1, api.sizes["api"])
     for block in blocks:
-        for name, values in grid.evaluate(block.start, block.stop).items():
-            flat[name][block.start : block.stop] = values
+        for name, part in grid.evaluate(block.start, block.stop).items():
+            flat[name][block.start : block.stop] = part
         if progress is not None:
             progress(block.stop, total)
     if out is not None:

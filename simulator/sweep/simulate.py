@@ -10,6 +10,7 @@ tasks.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -76,9 +77,33 @@ def simulate_point(
     }
 
 
+def simulate_points(
+    raw: dict[str, Any], axes_keys: list[str], points: list[list[Any]], source: str
+) -> list[dict[str, Any]]:
+    """Run the simulation at several grid points in one process (one Dask task)."""
+    return [simulate_point(raw, axes_keys, values, source) for values in points]
+
+
 def _task_slices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
     """One task per index of every axis but the last."""
     return list(itertools.product(*(range(s) for s in shape[:-1])))
+
+
+def _batches(
+    todo: list[tuple[int, ...]], n_last: int, n_workers: int
+) -> list[tuple[tuple[int, ...], list[int]]]:
+    """The Dask tasks: points of one slice simulated together, about four per worker.
+
+    A task per point paid the scheduler and the pickled scenario at every point; a task
+    per slice left workers idle when slices are few (a one-axis sweep is one slice).
+    """
+    parts = max(1, min(n_last, math.ceil(4 * n_workers / max(len(todo), 1))))
+    return [
+        (t, [int(j) for j in js])
+        for t in todo
+        for js in np.array_split(np.arange(n_last), parts)
+        if len(js)
+    ]
 
 
 def run_simulate(
@@ -121,21 +146,24 @@ def run_simulate(
     )
     try:
         futures = {}
-        for t in todo:
+        n_workers = workers or 2
+        if client is not None and scheduler:
+            n_workers = max(sum(client.nthreads().values()), 1)
+        for t, js in _batches(todo, shape[-1], n_workers):
             assert client is not None
-            for j in range(shape[-1]):
-                values = [axes[k].values[t[k]] for k in range(len(t))] + [axes[-1].values[j]]
-                fut = client.submit(simulate_point, raw, keys, values, source, pure=False)
-                futures[fut] = (t, j)
+            head = [axes[k].values[t[k]] for k in range(len(t))]
+            values = [[*head, axes[-1].values[j]] for j in js]
+            fut = client.submit(simulate_points, raw, keys, values, source, pure=False)
+            futures[fut] = (t, js)
         pending_by_task: dict[tuple[int, ...], int] = {t: shape[-1] for t in todo}
         results: dict[tuple[int, ...], dict[int, dict[str, Any]]] = {t: {} for t in todo}
         finished = int(done.sum()) * shape[-1]
         total = len(tasks) * shape[-1]
         for fut in as_completed(futures) if futures else ():
-            t, j = futures[fut]
-            results[t][j] = fut.result()
-            pending_by_task[t] -= 1
-            finished += 1
+            t, js = futures[fut]
+            results[t].update(zip(js, fut.result(), strict=True))
+            pending_by_task[t] -= len(js)
+            finished += len(js)
             if progress is not None:
                 progress(finished, total)
             if pending_by_task[t] == 0:
