@@ -37,11 +37,13 @@ def check(path: str | Path) -> Scenario:
     Returns the validated :class:`~simplan.scenario.Scenario`; raises
     :class:`~simplan.errors.SimplanError` naming every problem.
     """
-    from simplan.feasibility import check_sweep_size, check_workload
+    from simplan.feasibility import check_request_budget, check_sweep_size, check_workload
 
     scenario = load_scenario(path)
     with _named(path):
         check_workload(scenario)
+        if scenario.workload.arrival == "offline":  # an open loop's count depends on the fleet
+            check_request_budget(scenario)
         if scenario.sweep:
             from simplan.sweep.grid import BYTES_PER_POINT, sweep_axes
 

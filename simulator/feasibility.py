@@ -223,3 +223,56 @@ def check_sweep_size(
             [Problem(f'sweep."{largest}"', f"{axis_sizes[largest]:,} values")],
             source=source,
         )
+
+
+def expected_requests(scenario: Scenario, capacity_per_s: float = math.inf) -> float | None:
+    """Requests a run will simulate, where the scenario fixes it (None: a trace or a
+    closed loop, whose count the file or the fleet's speed decides).
+
+    An open loop offered more than the fleet's ``capacity_per_s`` is stopped once its
+    queue grows (:mod:`simplan.overload`), so it simulates about capacity x duration.
+    """
+    w = scenario.workload
+    if w.arrival in ("trace", "closed"):
+        return None
+    if w.arrival == "offline" or w.duration_s is None:
+        return float(w.num_requests) if w.num_requests is not None else None
+    from simplan.workload import mean_rate_per_s
+
+    n = min(mean_rate_per_s(w), capacity_per_s) * w.duration_s
+    return min(n, float(w.num_requests)) if w.num_requests is not None else n
+
+
+def check_request_budget(scenario: Scenario, capacity_per_s: float = math.inf) -> None:
+    """Refuse a run expected to simulate more than ``simulation.max_requests`` requests.
+
+    Each request keeps a result row (about 170 bytes with the Dataset built from it) and
+    costs about 30 microseconds of simulation (measured 2026-12-01 on the 2-core CI
+    machine: an offline job of 10^6 requests took 26-34 s and 160 MB above the 240 MB
+    floor), so the cap bounds both memory and time before anything is allocated.
+    """
+    n = expected_requests(scenario, capacity_per_s)
+    cap = scenario.simulation.max_requests
+    if n is None or n <= cap:
+        return
+    w = scenario.workload
+    value: float | None
+    if w.arrival == "offline" or w.duration_s is None:
+        key, value, fix = "workload.num_requests", w.num_requests, f"num_requests <= {cap:,}"
+    else:
+        key, value = "workload.duration_s", w.duration_s
+        fix = f"duration_s <= {cap / max(n / w.duration_s, 1e-12):,.0f}"
+    gib = n * 170 / 1024**3
+    raise SimplanError(
+        "the run would simulate too many requests",
+        [
+            Problem(
+                key,
+                f"about {n:,.0f} requests (about {gib:.2g} GiB of results and "
+                f"{n * 30e-6 / 60:,.0f} minutes), more than simulation.max_requests = "
+                f"{cap:,}; nearest that runs: {fix}, or raise simulation.max_requests",
+                value,
+                True,
+            )
+        ],
+    )

@@ -15,7 +15,7 @@ import simpy
 from simplan.economics import pool_usd_per_hour
 from simplan.engine import ACTIVE, OFF, ReplicaEngine
 from simplan.errors import DoesNotFitError, InfeasibleError, Problem
-from simplan.feasibility import check_workload
+from simplan.feasibility import check_request_budget, check_workload
 from simplan.fleet import Billing, Fleet, autoscaler, failures, spot_interruptions
 from simplan.overload import (
     MAX_WATCH_SAMPLES,
@@ -133,6 +133,7 @@ def simulate(
         capacity_per_s += (scenario.autoscaling.max_replicas - cap0) * max_rate_per_replica(
             pools[0], i_len, o_len
         )
+    check_request_budget(scenario, capacity_per_s)  # an overload is cut short
     w = scenario.workload
     reqs: Requests | None = None if closed else generate_requests(scenario, rng, context)
     # rows are added as requests arrive: a run stopped early never holds the rest

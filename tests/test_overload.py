@@ -114,3 +114,67 @@ def test_request_rows_never_grow_past_the_runs_request_count() -> None:
     # doubling would have reached 64 rows (for 2e7 requests, 2**25: 68% more memory)
     assert rec.arrival_s.shape == (40,) and rec.n == 40
     assert rec.column("arrival_s").tolist() == [float(i) for i in range(40)]
+
+
+# --- a run's request budget: refused before anything is allocated -----------------------
+
+OFFLINE = """
+[model]
+name = "llama-3.1-8b"
+[hardware]
+gpu = "h100-sxm"
+replicas = 4
+[workload]
+arrival = "offline"
+num_requests = {n}
+input_tokens = 200
+output_tokens = 20
+"""
+
+
+def test_an_offline_job_over_the_request_budget_is_refused_by_check_and_run(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+    from simplan.cli import main
+
+    p = tmp_path / "big.toml"
+    p.write_text(OFFLINE.format(n=20_000_000))
+    for cmd in ("check", "run"):
+        result = CliRunner().invoke(main, [cmd, str(p)])
+        assert result.exit_code == 2, result.output
+        assert "workload.num_requests = 20000000" in result.output
+        assert "simulation.max_requests = 5,000,000" in result.output
+        assert "num_requests <= 5,000,000" in result.output
+    assert not (tmp_path / "results").exists()
+    # the same job, with the budget raised on purpose, is accepted
+    p.write_text(OFFLINE.format(n=20_000_000) + "[simulation]\nmax_requests = 20000000\n")
+    assert CliRunner().invoke(main, ["check", str(p)]).exit_code == 0
+
+
+def test_a_long_open_loop_is_refused_by_its_duration_but_an_overload_is_cut_short(
+    tmp_path: Path,
+) -> None:
+    import pytest
+    from simplan.errors import SimplanError
+
+    capacity = _capacity(tmp_path)
+    p = tmp_path / "long.toml"
+    p.write_text(RUN.format(rate=0.5 * capacity, duration=1e7))  # millions of requests
+    with pytest.raises(SimplanError, match="duration_s <= ") as info:
+        api.run(p, write=False)
+    assert info.value.problems[0].key_path == "workload.duration_s"
+    # offered more than the fleet serves (6.3 million requests over the run, 4.5 million
+    # at capacity): the queue's growth stops it, so it is not refused for requests that
+    # would never be simulated
+    p.write_text(RUN.format(rate=1.4 * capacity, duration=4_500_000 / capacity))
+    s = api.run(p, write=False)
+    assert s["requests_total"] < 1_000_000 and "saturation" in s
+
+
+def test_a_request_row_takes_at_most_64_bytes() -> None:
+    from simplan.recorder import Recorder
+
+    rec = Recorder(capacity=1 << 20)
+    row_bytes = sum(getattr(rec, f).nbytes for f in (*rec._FLOAT, *rec._INT)) / (1 << 20)
+    assert row_bytes <= 64
