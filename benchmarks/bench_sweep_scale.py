@@ -9,8 +9,9 @@ script, so the ratios compare like with like:
 * a 1.2M-point grid written to ``.nc`` (held in memory, then written) and to ``.zarr``
   (computed and written in blocks, :mod:`simplan.sweep.run`);
 * a 10^7-point grid both ways (the largest the in-memory path allows);
-* a 2x10^7-point grid to ``.zarr`` (default ``--big``), and the summary `simplan sweep`
-  prints, read back from the store in blocks;
+* a 2x10^7-point grid to ``.zarr`` (default ``--big``), in this process and with its
+  blocks evaluated on 2 local Dask workers, and the summary `simplan sweep` prints, read
+  back from the store in blocks;
 * the compute part alone (:meth:`simplan.sweep.FastGrid.evaluate`), in points per second.
 
 Targets (issue 16, 2-core machine): 1.2M points to Zarr under 20 s and 1.5 GB; 2x10^7
@@ -69,7 +70,8 @@ elif case == "compute":
     for start in range(0, points, step):
         grid.evaluate(start, min(start + step, points))
 else:
-    ds = api.sweep(scenario, output=out)
+    workers = 2 if case == "zarr2w" else None
+    ds = api.sweep(scenario, output=out, workers=workers)
     points = int(ds["reason"].size)
     if case == "summary":
         t1 = time.perf_counter()
@@ -115,6 +117,8 @@ def main() -> None:
             g = grid(args.big)
             out = d / "big.zarr"
             rows.append((f"{args.big:,} points -> .zarr (blocks)", run_case("zarr", g, out)))
+            out2 = d / "big2.zarr"
+            rows.append(("  the same on 2 Dask workers", run_case("zarr2w", g, out2)))
             rows.append(("  its summary, read back in blocks", run_case("summary", g, out)))
             rows.append((f"{args.big:,} points, compute only", run_case("compute", g, out)))
     print(f"{'case':44s} {'points':>12s} {'seconds':>8s} {'peak MB':>8s} {'points/s':>12s}")

@@ -185,7 +185,8 @@ def sweep(
     fast sweep is then computed and written in blocks, and the Dataset returned is the
     store, opened lazily); ``.nc`` is written once at the end. ``scheduler`` is a
     ``dask.distributed`` address (default: a local process cluster with ``workers``
-    workers). ``max_points`` raises the limit on grid points
+    workers; a fast sweep runs in this process unless one of the two is given).
+    ``max_points`` raises the limit on grid points
     (:data:`simplan.feasibility.MAX_SWEEP_POINTS`).
     """
     from simplan.feasibility import MAX_SWEEP_POINTS

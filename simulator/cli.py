@@ -482,7 +482,11 @@ def validate(csv_path: str | None, output_dir: str, no_max_load: bool, as_json: 
     help="Write the Dataset: .zarr (resumable) or .nc.",
 )
 @click.option("--scheduler", help="Address of a running dask.distributed scheduler.")
-@click.option("--workers", type=click.IntRange(min=1), help="Local Dask workers (simulate).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Local Dask workers (simulate: default 2; fast: evaluate blocks on workers).",
+)
 @click.option(
     "--max-points",
     type=click.IntRange(min=1),

@@ -260,3 +260,19 @@ def test_a_simulate_sweep_gives_the_same_numbers_on_one_worker_and_two(tmp_path:
     two = api.sweep(p, method="simulate", workers=2)
     assert np.isfinite(one["output_tokens_per_s"].values).all()
     _same(one, two)
+
+
+def test_a_fast_sweep_on_dask_workers_equals_the_one_in_process(grid: Path, tmp_path: Path) -> None:
+    here = sweep_run.run_sweep(grid, block_points=BLOCK)
+    ticks: list[int] = []
+    on_workers = sweep_run.run_sweep(
+        grid,
+        output=tmp_path / "w.zarr",
+        workers=2,
+        block_points=BLOCK,
+        progress=lambda done, total: ticks.append(done),
+    )
+    assert len(ticks) == 24 and ticks[-1] == 1200
+    _same(here, on_workers.load())
+    in_memory = sweep_run.run_sweep(grid, workers=2, block_points=BLOCK)
+    _same(here, in_memory)

@@ -175,6 +175,11 @@ class FastGrid:
         return out
 
 
+def evaluate_range(grid: FastGrid, start: int, stop: int) -> dict[str, np.ndarray]:
+    """``grid.evaluate(start, stop)`` as a plain function (a Dask task)."""
+    return grid.evaluate(start, stop)
+
+
 def _cheap(
     axes: list[Axis], key: str, default: Any, convert: Any = lambda v: v, dtype: Any = float
 ) -> _Cheap:

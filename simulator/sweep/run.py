@@ -10,7 +10,7 @@ held in memory (refused beyond :data:`~simplan.feasibility.MAX_IN_MEMORY_BYTES`)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +20,15 @@ from simplan import economics as econ
 from simplan.errors import ContextError, SimplanError
 from simplan.feasibility import MAX_SWEEP_POINTS, check_sweep_size, check_workload
 from simplan.scenario import Scenario, read_scenario_dict, scenario_from_dict
-from simplan.sweep.fast import fast_can_answer, prepare_fast
+from simplan.sweep.cluster import dask_client, worker_count
+from simplan.sweep.fast import FastGrid, evaluate_range, fast_can_answer, prepare_fast
 from simplan.sweep.grid import (
     BLOCK_ELEMENTS,
     BYTES_PER_POINT,
     FLAGS,
     VARIABLES,
     Axis,
+    Block,
     block_chunks,
     empty_dataset,
     grid_blocks,
@@ -85,7 +87,9 @@ def run_sweep(
     )
     text = Path(path).read_text(encoding="utf-8")
     if method == "fast":
-        return _run_fast(raw, axes, str(path), scenario, text, output, progress, block_points)
+        return _run_fast(
+            raw, axes, str(path), scenario, text, output, progress, block_points, scheduler, workers
+        )
     ds = empty_dataset(axes, scenario, text, method)
     return run_simulate(ds, raw, axes, str(path), scenario, output, scheduler, workers, progress)
 
@@ -112,6 +116,8 @@ def _run_fast(
     output: str | Path | None,
     progress: Callable[[int, int], None] | None,
     block_points: int,
+    scheduler: str | None,
+    workers: int | None,
 ) -> xr.Dataset:
     dims = [a.name for a in axes]
     shape = tuple(len(a.values) for a in axes)
@@ -125,14 +131,12 @@ def _run_fast(
             grid = prepare_fast(raw, axes, source)
             tmp, done = open_block_store(template, out, len(blocks))
             finished = sum(b.stop - b.start for b, d in zip(blocks, done, strict=True) if d)
+            todo = [i for i, d in enumerate(done) if not d]
             try:
-                for i, block in enumerate(blocks):
-                    if done[i]:
-                        continue
-                    values = grid.evaluate(block.start, block.stop)
-                    write_block(tmp, i, block.region, values, dims)
+                for i, values in _block_values(grid, blocks, todo, scheduler, workers):
+                    write_block(tmp, i, blocks[i].region, values, dims)
                     done[i] = True
-                    finished += block.stop - block.start
+                    finished += blocks[i].stop - blocks[i].start
                     if progress is not None:
                         progress(finished, total)
             except BaseException:
@@ -149,11 +153,56 @@ def _run_fast(
     if "api_monthly_cost_usd" in ds:
         api = ds["api_monthly_cost_usd"]
         flat["api_monthly_cost_usd"] = api.values.reshape(-1, api.sizes["api"])
-    for block in blocks:
-        for name, part in grid.evaluate(block.start, block.stop).items():
+    finished = 0
+    for i, values in _block_values(grid, blocks, list(range(len(blocks))), scheduler, workers):
+        block = blocks[i]
+        for name, part in values.items():
             flat[name][block.start : block.stop] = part
+        finished += block.stop - block.start
         if progress is not None:
-            progress(block.stop, total)
+            progress(finished, total)
     if out is not None:
         write_sweep(ds, out)
     return ds
+
+
+def _block_values(
+    grid: FastGrid,
+    blocks: list[Block],
+    todo: list[int],
+    scheduler: str | None,
+    workers: int | None,
+) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """Each block's values, in this process, or on Dask workers when a scheduler or a
+    worker count is given (blocks come back as they finish; at most two per worker are
+    in flight, so the client holds a bounded number)."""
+    if not todo:
+        return
+    if scheduler is None and workers is None:
+        for i in todo:
+            yield i, grid.evaluate(blocks[i].start, blocks[i].stop)
+        return
+    from dask.distributed import as_completed
+
+    with dask_client(scheduler, workers) as client:
+        remote = client.scatter(grid, broadcast=True)
+        waiting = iter(todo)
+        running: dict[Any, int] = {}
+
+        def submit() -> Any:
+            for i in waiting:
+                b = blocks[i]
+                fut = client.submit(evaluate_range, remote, b.start, b.stop, pure=False)
+                running[fut] = i
+                return fut
+            return None
+
+        first = (submit() for _ in range(2 * worker_count(client)))
+        queue = as_completed([f for f in first if f is not None])
+        for fut in queue:
+            i = running.pop(fut)
+            values = fut.result()
+            nxt = submit()
+            if nxt is not None:
+                queue.add(nxt)
+            yield i, values

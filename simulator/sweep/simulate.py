@@ -21,6 +21,7 @@ from simplan import economics as econ
 from simplan import slo as slo_eval
 from simplan.errors import ContextError, DoesNotFitError, InfeasibleError, SimplanError
 from simplan.scenario import Scenario, trial_scenario
+from simplan.sweep.cluster import dask_client, worker_count
 from simplan.sweep.grid import VARIABLES, Axis
 from simplan.sweep.store import prepare_task_store, write_sweep, write_task
 
@@ -117,8 +118,6 @@ def run_simulate(
     workers: int | None,
     progress: Callable[[int, int], None] | None,
 ) -> xr.Dataset:
-    from dask.distributed import Client, LocalCluster, as_completed
-
     shape = tuple(len(a.values) for a in axes)
     tasks = _task_slices(shape)
     out_path = Path(output) if output is not None else None
@@ -131,51 +130,9 @@ def run_simulate(
         ds = existing.load()
         existing.close()
     todo = [t for t, d in zip(tasks, done, strict=True) if not d]
-    keys = [a.key for a in axes]
-    cluster = None
-    client = (
-        None  # a finished store being resumed: nothing to compute, no cluster to start
-        if not todo
-        else Client(scheduler)
-        if scheduler
-        else Client(
-            cluster := LocalCluster(
-                n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None
-            )
-        )
-    )
-    try:
-        futures = {}
-        n_workers = workers or 2
-        if client is not None and scheduler:
-            n_workers = max(sum(client.nthreads().values()), 1)
-        for t, js in _batches(todo, shape[-1], n_workers):
-            assert client is not None
-            head = [axes[k].values[t[k]] for k in range(len(t))]
-            values = [[*head, axes[-1].values[j]] for j in js]
-            fut = client.submit(simulate_points, raw, keys, values, source, pure=False)
-            futures[fut] = (t, js)
-        pending_by_task: dict[tuple[int, ...], int] = {t: shape[-1] for t in todo}
-        results: dict[tuple[int, ...], dict[int, dict[str, Any]]] = {t: {} for t in todo}
-        finished = int(done.sum()) * shape[-1]
-        total = len(tasks) * shape[-1]
-        for fut in as_completed(futures) if futures else ():
-            t, js = futures[fut]
-            results[t].update(zip(js, fut.result(), strict=True))
-            pending_by_task[t] -= len(js)
-            finished += len(js)
-            if progress is not None:
-                progress(finished, total)
-            if pending_by_task[t] == 0:
-                _store_task(ds, t, results.pop(t), shape)
-                if zarr_out:
-                    assert out_path is not None
-                    write_task(ds, out_path, t, tasks.index(t), axes)
-    finally:
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+    if todo:  # a finished store being resumed: nothing to compute, no cluster to start
+        with dask_client(scheduler, workers) as client:
+            _simulate_tasks(client, ds, raw, axes, source, tasks, todo, done, out_path, progress)
     _fill_api(ds, scenario)
     if out_path is not None:
         if zarr_out:
@@ -215,3 +172,43 @@ def _fill_api(ds: xr.Dataset, scenario: Scenario) -> None:
         axis=-1,
     )
     ds["api_monthly_cost_usd"].values[...] = costs
+
+
+def _simulate_tasks(
+    client: Any,
+    ds: xr.Dataset,
+    raw: dict[str, Any],
+    axes: list[Axis],
+    source: str,
+    tasks: list[tuple[int, ...]],
+    todo: list[tuple[int, ...]],
+    done: np.ndarray,
+    out_path: Path | None,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Simulate the points of the unfinished tasks; store (and write) each finished task."""
+    from dask.distributed import as_completed
+
+    shape = tuple(len(a.values) for a in axes)
+    keys = [a.key for a in axes]
+    futures = {}
+    for t, js in _batches(todo, shape[-1], worker_count(client)):
+        head = [axes[k].values[t[k]] for k in range(len(t))]
+        values = [[*head, axes[-1].values[j]] for j in js]
+        fut = client.submit(simulate_points, raw, keys, values, source, pure=False)
+        futures[fut] = (t, js)
+    pending_by_task: dict[tuple[int, ...], int] = {t: shape[-1] for t in todo}
+    results: dict[tuple[int, ...], dict[int, dict[str, Any]]] = {t: {} for t in todo}
+    finished = int(done.sum()) * shape[-1]
+    total = len(tasks) * shape[-1]
+    for fut in as_completed(futures):
+        t, js = futures[fut]
+        results[t].update(zip(js, fut.result(), strict=True))
+        pending_by_task[t] -= len(js)
+        finished += len(js)
+        if progress is not None:
+            progress(finished, total)
+        if pending_by_task[t] == 0:
+            _store_task(ds, t, results.pop(t), shape)
+            if out_path is not None and out_path.suffix == ".zarr":
+                write_task(ds, out_path, t, tasks.index(t), axes)

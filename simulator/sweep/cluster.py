@@ -1,0 +1,32 @@
+"""The Dask client a sweep runs on: a running scheduler, or a local process cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+@contextmanager
+def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    """A ``dask.distributed`` client for ``scheduler`` (an address), or for a local
+    cluster of ``workers`` single-threaded processes (2 by default); closed on exit."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    cluster = LocalCluster(
+        n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    try:
+        with Client(cluster) as client:
+            yield client
+    finally:
+        cluster.close()
+
+
+def worker_count(client: Any) -> int:
+    """Threads the client's workers run in all (at least 1)."""
+    return max(sum(client.nthreads().values()), 1)
