@@ -92,6 +92,8 @@ def _title(ds: xr.Dataset) -> str:
 
 def _titles(fig: Figure, ds: xr.Dataset, what: str, width: int = 100) -> None:
     """Scenario title on the first line, what the plot shows (wrapped) below it."""
+    if ds.attrs.get("thinned"):
+        what = f"{what}; {ds.attrs['thinned']}"
     fig.suptitle(f"{_title(ds)}\n{textwrap.fill(what, width)}", fontsize=10)
 
 
@@ -1225,8 +1227,13 @@ def png_bytes(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def open_results(path: str | Path) -> xr.Dataset:
-    """Load a run (a results folder or results.nc) or a sweep (.nc or .zarr) into memory."""
+def open_results(path: str | Path, *, load: bool = True) -> xr.Dataset:
+    """Open a run (a results folder or results.nc) or a sweep (.nc or .zarr).
+
+    With ``load`` (for plotting), the Dataset is read into memory, a sweep of more than
+    :data:`MAX_PLOT_POINTS` points thinned (:func:`plottable`); without, a sweep stays
+    lazy, for reductions over the whole grid (:mod:`simplan.sweep.summary`).
+    """
     p = Path(path)
     if p.is_dir() and (p / "results.nc").exists():
         p = p / "results.nc"
@@ -1239,9 +1246,59 @@ def open_results(path: str | Path) -> xr.Dataset:
             raw = xr.open_dataset(p, engine="h5netcdf")
     except Exception as exc:  # unreadable or not a dataset
         raise SimplanError(f"cannot read results ({exc})", source=str(p)) from None
+    raw = raw.drop_vars(["task_done", "block_done"], errors="ignore")
+    if not load and not is_run(raw):
+        return raw
     with raw:
-        ds = raw.load()
-    return ds.drop_vars(["task_done", "block_done"], errors="ignore")
+        return plottable(raw)
+
+
+def plottable(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` in memory, a sweep thinned to at most :data:`MAX_PLOT_POINTS` points."""
+    if not is_run(ds) and "usd_per_mtok_total" in ds:
+        ds = thin_sweep(ds)
+    return ds.load()
+
+
+#: The most grid points a sweep plot or report reads (larger grids are thinned).
+MAX_PLOT_POINTS = 1_000_000
+
+
+def thin_sweep(ds: xr.Dataset, max_points: int | None = None) -> xr.Dataset:
+    """Every k-th value along the longest sweep axes, so at most ``max_points`` are read
+    (:data:`MAX_PLOT_POINTS` by default).
+
+    A chart of millions of points shows no more than one of a million, and a store larger
+    than memory cannot be loaded: the first and last value of every axis are kept, and
+    the title of each figure says what was thinned (``attrs["thinned"]``).
+    """
+    max_points = MAX_PLOT_POINTS if max_points is None else max_points
+    dims = sweep_dims(ds)
+    stride = dict.fromkeys(dims, 1)
+    size = {d: int(ds.sizes[d]) for d in dims}
+
+    def kept(d: str) -> int:
+        return len(range(0, size[d], stride[d])) + ((size[d] - 1) % stride[d] != 0)
+
+    while math.prod(kept(d) for d in dims) > max_points:
+        longest = max(dims, key=kept)
+        if kept(longest) <= 2:
+            break
+        stride[longest] *= 2
+    if all(k == 1 for k in stride.values()):
+        return ds
+    index = {
+        d: np.unique(np.r_[np.arange(0, size[d], stride[d]), size[d] - 1])
+        for d in dims
+        if stride[d] > 1
+    }
+    out = ds.isel(index)
+    what = ", ".join(f"1 in {stride[d]} values of {d}" for d in index)
+    out.attrs["thinned"] = (
+        f"plotted {what} ({math.prod(kept(d) for d in dims):,} of "
+        f"{math.prod(size.values()):,} points)"
+    )
+    return out
 
 
 def is_run(ds: xr.Dataset) -> bool:
@@ -1435,6 +1492,7 @@ __all__ = [
     "latency_vs_load",
     "open_results",
     "plot_results",
+    "plottable",
     "png_bytes",
     "render",
     "run_timeline",

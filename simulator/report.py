@@ -233,36 +233,23 @@ def _point_label(ds: xr.Dataset, idx: tuple[int, ...]) -> str:
     return ", ".join(parts)
 
 
-def ranked_points(ds: xr.Dataset) -> list[tuple[int, ...]]:
-    """Feasible sweep points meeting the SLO, cheapest first (ties: lower TTFT first)."""
-    cost = ds["usd_per_mtok_total"].values.astype(float)
-    ok = ds["feasible"].values.astype(bool) & plots.slo_passes(ds).values.astype(bool)
-    ok &= np.isfinite(cost)
-    flat = np.flatnonzero(ok)
-    c = cost.ravel()[flat]
-    rounded = np.array([float(f"{v:.4g}") for v in c])  # float noise is not a difference
-    ttft = np.nan_to_num(ds["ttft_s"].values.astype(float).ravel()[flat], nan=np.inf)
-    order = flat[np.lexsort((ttft, rounded))]
-    return [tuple(int(i) for i in np.unravel_index(int(f), cost.shape)) for f in order]
-
-
 def cheapest_point(ds: xr.Dataset) -> dict[str, Any] | None:
-    """The cheapest feasible sweep point meeting the SLO (None when there is none)."""
-    ranked = ranked_points(ds)
-    if not ranked:
+    """The cheapest feasible sweep point meeting the SLO (None when there is none), by the
+    ranking of :func:`simplan.sweep.summary.sweep_summary`."""
+    from simplan.sweep.summary import sweep_summary
+
+    s = sweep_summary(ds, top=1, count_ties=True)
+    if not s["cheapest"]:
         return None
-    cost = ds["usd_per_mtok_total"].values.astype(float)
-    ok = ds["feasible"].values.astype(bool) & plots.slo_passes(ds).values.astype(bool)
-    idx = ranked[0]
-    best = float(cost[idx])
+    row = s["cheapest"][0]
     return {
-        "index": idx,
-        "label": _point_label(ds, idx),
-        "usd_per_mtok_total": best,
-        "ttft_s": float(ds["ttft_s"].values[idx]),
-        "tpot_s": float(ds["tpot_s"].values[idx]),
-        "utilization": float(ds["utilization"].values[idx]),
-        "ties": int((ok & (cost <= best * 1.005)).sum()) - 1,
+        "index": row["index"],
+        "label": _point_label(ds, row["index"]),
+        "usd_per_mtok_total": row["usd_per_mtok_total"],
+        "ttft_s": row["ttft_s"],
+        "tpot_s": row["tpot_s"],
+        "utilization": row["utilization"],
+        "ties": s["ties"],
     }
 
 
@@ -270,8 +257,7 @@ def sweep_answer(ds: xr.Dataset) -> str:
     """One sentence answering a sweep's question: its cheapest point meeting the SLO."""
     best = cheapest_point(ds)
     if best is None:
-        feasible = ds["feasible"].values.astype(bool)
-        if not feasible.any():
+        if not bool(ds["feasible"].any()):
             return "No point of this sweep is feasible (see the infeasibility notes)."
         return "No feasible point of this sweep meets the SLO (see the infeasibility notes)."
     what = (
@@ -457,33 +443,32 @@ def _run_summary_html(s: dict[str, Any]) -> str:
 
 
 def _sweep_summary_html(ds: xr.Dataset) -> str:
-    dims = plots.sweep_dims(ds)
-    feasible = ds["feasible"].values.astype(bool)
-    met = feasible & plots.slo_passes(ds).values.astype(bool)
+    from simplan.sweep.summary import sweep_summary
+
+    s = sweep_summary(ds)
+    dims = s["dims"]
     counts = _table(
         ["points", "feasible", "feasible and meeting the SLO", "method"],
         [
             [
-                f"{feasible.size:,}",
-                f"{int(feasible.sum()):,}",
-                f"{int(met.sum()):,}",
+                f"{s['points']:,}",
+                f"{s['reasons'].get(0, 0):,}",
+                f"{s['passing']:,}",
                 str(ds.attrs.get("method", "?")),
             ]
         ],
     )
-    cost = ds["usd_per_mtok_total"].values.astype(float)
-    rows = []
-    for idx in ranked_points(ds)[:10]:
-        rows.append(
-            [
-                *(str(ds[d].values[i].item()) for d, i in zip(dims, idx, strict=True)),
-                usd(float(cost[idx])),
-                f"{float(ds['output_tokens_per_s'].values[idx]):,.0f}",
-                seconds(float(ds["ttft_s"].values[idx])),
-                seconds(float(ds["tpot_s"].values[idx])),
-                _pct(float(ds["utilization"].values[idx])),
-            ]
-        )
+    rows = [
+        [
+            *(str(ds[d].values[i].item()) for d, i in zip(dims, r["index"], strict=True)),
+            usd(r["usd_per_mtok_total"]),
+            f"{r['output_tokens_per_s']:,.0f}",
+            seconds(r["ttft_s"]),
+            seconds(r["tpot_s"]),
+            _pct(r["utilization"]),
+        ]
+        for r in s["cheapest"]
+    ]
     top = (
         "<p>The cheapest points meeting the SLO:</p>"
         + _table(
@@ -552,14 +537,14 @@ def _notes_html(ds: xr.Dataset, summary: dict[str, Any]) -> str:
             why = ", ".join(str(r) for r in summary.get("reject_reasons") or []) or "see results.nc"
             items.append(f"{summary['requests_rejected']:,} requests were rejected ({why}).")
     else:
-        reason = ds["reason"].values
+        from simplan.sweep.summary import sweep_summary
+
+        s = sweep_summary(ds, top=0)
         meanings = _reason_meanings(ds)
-        for code, count in zip(*np.unique(reason, return_counts=True), strict=True):
-            n, c = int(count), int(code)
+        for c, n in s["reasons"].items():
             if c != 0:
                 items.append(f"{n:,} point{'s' * (n != 1)}: {meanings.get(c, f'reason {c}')}.")
-        feasible = ds["feasible"].values.astype(bool)
-        missed = int((feasible & ~plots.slo_passes(ds).values.astype(bool)).sum())
+        missed = s["reasons"].get(0, 0) - s["passing"]
         if missed:
             items.append(f"{missed:,} feasible point{'s' * (missed != 1)} miss the SLO.")
     if not items:
@@ -586,6 +571,7 @@ def _reason_meanings(ds: xr.Dataset) -> dict[int, str]:
 
 
 def _figures_html(ds: xr.Dataset) -> str:
+    ds = plots.plottable(ds)
     out = []
     for kind in plots.applicable_kinds(ds):
         fig = plots.render(ds, kind)
@@ -664,7 +650,7 @@ def write_report(path: str | Path, out_html: str | Path | None = None) -> Path:
     """
     from simplan.tempfiles import atomic_write
 
-    ds = plots.open_results(path)
+    ds = plots.open_results(path, load=False)  # numbers from every point; figures thinned
     p = Path(path)
     src = p / "results.nc" if p.is_dir() and (p / "results.nc").exists() else p
     if out_html is None:

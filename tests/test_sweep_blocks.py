@@ -173,17 +173,40 @@ def test_a_sweep_killed_mid_write_and_rerun_equals_an_uninterrupted_one(
 
 def test_the_summary_read_in_blocks_matches_a_brute_force_ranking(grid: Path) -> None:
     ds = api.sweep(grid)
-    s = sweep_summary(ds, top=7, block_points=BLOCK)
-    df = ds[["usd_per_mtok_total"]].to_dataframe().reset_index()
-    ok = (ds["feasible"] & (ds["slo_status"] != 1)).values.reshape(-1)
-    expect = df[ok].sort_values("usd_per_mtok_total", kind="stable").head(7)
-    got = [(r["gpu"], r["replicas"], r["pricing"], r["rate_per_s"]) for r in s["cheapest"]]
-    assert got == list(
-        expect[["gpu", "replicas", "pricing", "rate_per_s"]].itertuples(index=False, name=None)
-    )
+    s = sweep_summary(ds, top=7, block_points=BLOCK, count_ties=True)
+    # the ranking: cost to 4 significant digits, then the lower TTFT, then grid order
+    cost = ds["usd_per_mtok_total"].values.reshape(-1)
+    ttft = ds["ttft_s"].values.reshape(-1)
+    ok = (ds["feasible"] & (ds["slo_status"] != 1)).values.reshape(-1) & np.isfinite(cost)
+    ranked = sorted(np.flatnonzero(ok), key=lambda i: (float(f"{cost[i]:.4g}"), ttft[i], i))
+    expect = [np.unravel_index(i, ds["usd_per_mtok_total"].shape) for i in ranked[:7]]
+    assert [r["index"] for r in s["cheapest"]] == [tuple(int(x) for x in e) for e in expect]
     assert s["passing"] == int(ok.sum()) and s["points"] == 1200
+    assert s["ties"] == int((ok & (cost <= cost[ranked[0]] * 1.005)).sum()) - 1
     codes, counts = np.unique(ds["reason"].values, return_counts=True)
     assert s["reasons"] == dict(zip(codes.tolist(), counts.tolist(), strict=True))
+    # a lazily opened store gives the same summary
+    assert sweep_summary(ds.chunk(), top=7, block_points=BLOCK, count_ties=True) == s
+
+
+def test_a_large_store_is_plotted_thinned_and_reported_from_every_point(
+    grid: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simplan import plots, report
+
+    out = tmp_path / "g.zarr"
+    full = api.sweep(grid, output=out)
+    monkeypatch.setattr(plots, "MAX_PLOT_POINTS", 200)
+    thin = plots.open_results(out)
+    assert thin.sizes["rate_per_s"] < 25 and "of 1,200 points" in thin.attrs["thinned"]
+    for d in ("replicas", "rate_per_s"):  # the ends of every axis are kept
+        assert thin[d].values[0] == full[d].values[0]
+        assert thin[d].values[-1] == full[d].values[-1]
+    best = report.cheapest_point(plots.open_results(out, load=False))
+    assert best is not None
+    assert best["index"] == sweep_summary(full.load(), top=1)["cheapest"][0]["index"]
+    html = report.write_report(out).read_text(encoding="utf-8")
+    assert f"{sweep_summary(full, top=1)['passing']:,}" in html
 
 
 def test_a_grid_beyond_the_limit_is_refused_by_check_and_sweep_naming_the_axis(

@@ -136,9 +136,11 @@ def run_simulate(
     _fill_api(ds, scenario)
     if out_path is not None:
         if zarr_out:
-            ds[["api_monthly_cost_usd"]].to_zarr(out_path, mode="a") if (
-                "api_monthly_cost_usd" in ds
-            ) else None
+            import zarr
+
+            if "api_monthly_cost_usd" in ds:
+                ds[["api_monthly_cost_usd"]].to_zarr(out_path, mode="a")
+            zarr.consolidate_metadata(str(out_path), zarr_format=2)
         else:
             write_sweep(ds, out_path)
     return ds.drop_vars("task_done", errors="ignore")

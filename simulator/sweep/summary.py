@@ -3,7 +3,6 @@ memory is summarised without loading it)."""
 
 from __future__ import annotations
 
-import heapq
 from typing import Any
 
 import numpy as np
@@ -15,61 +14,91 @@ from simplan.sweep.grid import BLOCK_ELEMENTS, block_chunks, grid_blocks
 COLUMNS = ("usd_per_mtok_total", "output_tokens_per_s", "ttft_s", "tpot_s", "utilization")
 
 
+def _significant(x: np.ndarray, digits: int = 4) -> np.ndarray:
+    """``x`` rounded to ``digits`` significant digits (float noise is not a difference)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = 10.0 ** (digits - 1 - np.floor(np.log10(np.abs(x))))
+        out = np.round(x * scale) / scale
+    return np.where(np.isfinite(out), out, x)
+
+
+def _passing(part: xr.Dataset) -> tuple[np.ndarray, bool]:
+    """Feasible points not known to miss the SLO, and whether some are unverified."""
+    if "slo_status" in part:
+        status = part["slo_status"].values.reshape(-1)
+        passes = status != slo_eval.MISSED
+        unverified = bool((status == slo_eval.NOT_VERIFIED).any())
+    else:
+        passes, unverified = part["slo_met"].values.reshape(-1).astype(bool), False
+    return part["feasible"].values.reshape(-1).astype(bool) & passes, unverified
+
+
 def sweep_summary(
-    ds: xr.Dataset, top: int = 10, block_points: int = BLOCK_ELEMENTS
+    ds: xr.Dataset, top: int = 10, block_points: int = BLOCK_ELEMENTS, count_ties: bool = False
 ) -> dict[str, Any]:
     """The cheapest points that are feasible and not known to miss the SLO, and counts.
 
+    The one ranking every command and the report use: cost per million tokens rounded to
+    4 significant digits, then the lower mean TTFT, then grid order.
+
     Returns a dict with ``dims`` (the sweep axes), ``points``, ``passing`` (feasible and
     not known to miss the SLO), ``unverified`` (some pass only because the fast model
-    cannot verify a percentile objective), ``reasons`` (infeasible points per reason
-    code) and ``cheapest`` (up to ``top`` rows, cheapest ``usd_per_mtok_total`` first,
-    each with the point's coordinates and :data:`COLUMNS`). The grid is read
-    ``block_points`` points at a time.
+    cannot verify a percentile objective), ``reasons`` (points per reason code, 0 being
+    feasible) and ``cheapest`` (up to ``top`` rows, each with the point's ``index``, its
+    coordinates and :data:`COLUMNS`); with ``count_ties``, ``ties``: other passing
+    points within 0.5% of the cheapest's cost. The grid is read ``block_points`` points
+    at a time.
     """
     dims = [str(d) for d in ds["usd_per_mtok_total"].dims]
     shape = tuple(int(ds.sizes[d]) for d in dims)
     chunks = block_chunks(dict(zip(dims, shape, strict=True)), block_points)
-    best: list[tuple[float, int, dict[str, Any]]] = []  # a max-heap by cost (negated)
+    blocks = grid_blocks(shape, tuple(chunks[d] for d in dims))
+    names = [*COLUMNS, "feasible", "reason", "slo_status" if "slo_status" in ds else "slo_met"]
+    best: list[tuple[tuple[float, float, int], dict[str, Any]]] = []
     reasons: dict[int, int] = {}
     passing = 0
     unverified = False
-    names = [*COLUMNS, "feasible", "reason", "slo_status" if "slo_status" in ds else "slo_met"]
-    for block in grid_blocks(shape, tuple(chunks[d] for d in dims)):
+    for block in blocks:
         part = ds[names].isel(dict(zip(dims, block.region, strict=True))).load()
-        if "slo_status" in part:
-            status = part["slo_status"].values.reshape(-1)
-            passes = status != slo_eval.MISSED
-            unverified |= bool((status == slo_eval.NOT_VERIFIED).any())
-        else:
-            passes = part["slo_met"].values.reshape(-1).astype(bool)
-        ok = part["feasible"].values.reshape(-1).astype(bool) & passes
+        ok, unsure = _passing(part)
+        unverified |= unsure
         passing += int(ok.sum())
         codes, counts = np.unique(part["reason"].values, return_counts=True)
         for code, count in zip(codes.tolist(), counts.tolist(), strict=True):
             reasons[int(code)] = reasons.get(int(code), 0) + int(count)
         cost = part["usd_per_mtok_total"].values.reshape(-1)
+        ok &= np.isfinite(cost)
         idx = np.flatnonzero(ok)
-        if idx.size > top:  # only the block's cheapest can enter the overall top
-            idx = idx[np.argsort(cost[idx], kind="stable")[:top]]
-        for i in idx.tolist():
+        rounded = _significant(cost[idx])
+        ttft = np.nan_to_num(part["ttft_s"].values.reshape(-1)[idx], nan=np.inf)
+        order = idx[np.lexsort((idx, ttft, rounded))][:top]  # the block's best, ranked
+        for i in order.tolist():
             flat = block.start + i
-            if len(best) == top and -best[0][0] <= cost[i]:
-                continue
             where = np.unravel_index(flat, shape)
             row = {d: ds[d].values[int(w)] for d, w in zip(dims, where, strict=True)}
             row.update({c: float(part[c].values.reshape(-1)[i]) for c in COLUMNS})
-            item = (-float(cost[i]), -flat, row)  # ties: the earlier point wins
-            if len(best) < top:
-                heapq.heappush(best, item)
-            else:
-                heapq.heapreplace(best, item)
-    cheapest = [row for _, _, row in sorted(best, key=lambda x: (-x[0], -x[1]))]
-    return {
+            row["index"] = tuple(int(w) for w in where)
+            key = (
+                float(_significant(cost[i : i + 1])[0]),
+                float(np.nan_to_num(part["ttft_s"].values.reshape(-1)[i], nan=np.inf)),
+                flat,
+            )
+            best.append((key, row))
+        best = sorted(best, key=lambda kr: kr[0])[:top]
+    out: dict[str, Any] = {
         "dims": dims,
         "points": int(np.prod(shape)),
         "passing": passing,
         "unverified": unverified,
         "reasons": dict(sorted(reasons.items())),
-        "cheapest": cheapest,
+        "cheapest": [row for _, row in best],
     }
+    if count_ties and best:
+        limit = best[0][1]["usd_per_mtok_total"] * 1.005
+        within = 0
+        for block in blocks:
+            part = ds[names].isel(dict(zip(dims, block.region, strict=True))).load()
+            ok, _ = _passing(part)
+            within += int((ok & (part["usd_per_mtok_total"].values.reshape(-1) <= limit)).sum())
+        out["ties"] = within - 1
+    return out
