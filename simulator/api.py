@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,10 +30,12 @@ def check(path: str | Path) -> Scenario:
 
     Applies the checks every command applies before work starts: the schema, the files
     the workload names, requests against the model's context
-    (:func:`simplan.feasibility.check_workload`) and the size of a sweep's grid
-    (:func:`simplan.feasibility.check_sweep_size`). Whether a fleet holds the model is a
-    question about hardware that ``run`` (exit 2), ``sweep`` (per point) and ``plan`` (per
-    candidate) answer.
+    (:func:`simplan.feasibility.check_workload`), the size of a sweep's grid
+    (:func:`simplan.feasibility.check_sweep_size`), an offline job's request budget, and
+    that the parallelism as written is valid for the model (as ``run`` requires; a sweep
+    over hardware, model or engine keys leaves that to each point). Whether the fleet
+    holds the model is a question about hardware that ``run`` (exit 2, with the nearest
+    fit), ``sweep`` (per point) and ``plan`` (per candidate) answer.
 
     Returns the validated :class:`~simplan.scenario.Scenario`; raises
     :class:`~simplan.errors.SimplanError` naming every problem.
@@ -44,6 +47,15 @@ def check(path: str | Path) -> Scenario:
         check_workload(scenario)
         if scenario.workload.arrival == "offline":  # an open loop's count depends on the fleet
             check_request_budget(scenario)
+        if not any(k.startswith(("hardware.", "model.", "engine.")) for k in scenario.sweep):
+            # the parallelism as written must exist, as `run` requires (a sweep over the
+            # hardware judges each point instead); whether the fleet holds the model is the
+            # question `run` answers, with the nearest fit
+            from simplan.errors import DoesNotFitError
+            from simplan.sim import build_pools
+
+            with contextlib.suppress(DoesNotFitError):
+                build_pools(scenario)
         if scenario.sweep:
             from simplan.sweep.grid import BYTES_PER_POINT, sweep_axes
 

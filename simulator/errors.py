@@ -46,8 +46,27 @@ class Problem:
     has_value: bool = False
 
     def render(self) -> str:
-        shown = f" = {self.value!r}" if self.has_value else ""
+        shown = f" = {shown_value(self.value)}" if self.has_value else ""
         return f"  {self.key_path}{shown}: {self.message}"
+
+
+#: The most characters of a bad value an error message repeats.
+MAX_SHOWN_CHARS = 100
+
+
+def shown_value(value: object) -> str:
+    """``repr(value)``, cut to :data:`MAX_SHOWN_CHARS` with its size (a 10,000-character
+    string or a huge array is named, not echoed)."""
+    text = repr(value)
+    if len(text) <= MAX_SHOWN_CHARS:
+        return text
+    if isinstance(value, str):
+        size = f"{len(value):,} characters"
+    elif isinstance(value, list | tuple | dict):
+        size = f"{len(value):,} items"
+    else:
+        size = f"{len(text):,} characters shown in full"
+    return f"{text[: MAX_SHOWN_CHARS - 10]}... ({size})"
 
 
 @dataclass

@@ -42,7 +42,13 @@ from simplan.errors import SimplanError
 from simplan.feasibility import check_workload
 from simplan.job import is_job, plan_job
 from simplan.perf import calibration, replica_cfg
-from simplan.scenario import Scenario, read_scenario_dict, scenario_from_dict, trial_scenario
+from simplan.scenario import (
+    MAX_REPLICAS,
+    Scenario,
+    read_scenario_dict,
+    scenario_from_dict,
+    trial_scenario,
+)
 from simplan.workload import mean_lengths, mean_rate_per_s, peak_rate_per_s
 
 PLAN_KEYS = {
@@ -173,8 +179,15 @@ def _evaluate(
     if r_slo <= 0:
         cand.reason = "cannot meet the SLO at any load"
         return cand
+    needed = max(1, math.ceil(target_rate / r_slo * (1 - 1e-12)))
+    if needed > MAX_REPLICAS:
+        cand.reason = (
+            f"needs about {needed:,} replicas for {target_rate:,.4g} requests/s, more than the "
+            f"{MAX_REPLICAS:,} a fleet may have"
+        )
+        return cand
     cand.feasible = True
-    _size(cand, max(1, math.ceil(target_rate / r_slo * (1 - 1e-12))), target_rate, monthly_tokens)
+    _size(cand, needed, target_rate, monthly_tokens)
     cand.fast_replicas = cand.replicas
     op = operating_point_many(
         cfg[None, :],
@@ -507,7 +520,9 @@ def _verify(
     the next one's screened cost exceeds the cheapest verified fleet. Pricing modes of one
     configuration share its verification.
     """
-    if limit <= 0 or not ranked:
+    if not ranked:
+        return "nothing to check by simulation: no candidate passed the fast screen"
+    if limit <= 0:
         return (
             "not checked by simulation (verify_candidates = 0): percentile objectives were "
             "screened with the fast model's means, which cannot show that they hold"

@@ -26,6 +26,9 @@ from simplan import catalog
 from simplan.errors import Problem, ScenarioError, format_key_path, nearest
 
 PositiveInt = Annotated[int, Field(ge=1)]
+
+#: The most replicas one pool (or autoscaled fleet) may have.
+MAX_REPLICAS = 4096
 #: Token lengths beyond ten million are no real request (and overflow int64 arithmetic).
 TokenCount = Annotated[int, Field(ge=1, le=10_000_000)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -140,7 +143,7 @@ class PoolSection(_Section):
     gpu: str
     tp: PositiveInt = Field(default=1, le=64)
     pp: PositiveInt = Field(default=1, le=256)
-    replicas: PositiveInt = Field(default=1, le=4096)
+    replicas: PositiveInt = Field(default=1, le=MAX_REPLICAS)
     pricing: Pricing = "on_demand"
     price_usd_per_gpu_hour: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     interruptions_per_hour: float = Field(
@@ -303,8 +306,8 @@ class AutoscalingSection(_Section):
         description="target_utilization / scheduled: share of each replica's capacity under "
         "the SLO; queue_length: outstanding requests per replica; kv_load: KV-cache share.",
     )
-    min_replicas: int = Field(default=1, ge=0, le=4096)
-    max_replicas: PositiveInt = Field(default=8, le=4096)
+    min_replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
+    max_replicas: PositiveInt = Field(default=8, le=MAX_REPLICAS)
     interval_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     scale_down_delay_s: float = Field(default=300.0, ge=0, allow_inf_nan=False)
     instance_start_s: float = Field(

@@ -247,3 +247,54 @@ def test_interrupt_message_names_what_is_kept(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert "rerun the same command to resume" in err
+
+
+# --- check runs every validation run does; messages name huge values, not echo them ------
+
+FLEET = """
+[model]
+name = "llama-3.1-70b"
+[hardware]
+gpu = "h100-sxm"
+tp = {tp}
+[workload]
+rate_per_s = 1
+duration_s = 60
+input_tokens = 100
+output_tokens = 10
+"""
+
+
+def test_check_refuses_a_fleet_that_run_refuses(tmp_path: Path) -> None:
+    p = tmp_path / "tp3.toml"
+    p.write_text(FLEET.format(tp=3))
+    for cmd in (["check"], ["run", "--no-write"]):
+        result = CliRunner().invoke(main, [*cmd, str(p)])
+        assert result.exit_code == 2, result.output
+        assert "hardware.tp = 3" in result.output and "nearest valid: 4" in result.output
+    # a sweep over the hardware judges each point instead: check lets it through
+    p.write_text(FLEET.format(tp=3) + '[sweep]\n"hardware.tp" = [3, 4]\n')
+    assert CliRunner().invoke(main, ["check", str(p)]).exit_code == 0
+
+
+def test_a_huge_bad_value_is_named_with_its_size_not_echoed(tmp_path: Path) -> None:
+    p = tmp_path / "long.toml"
+    p.write_text(FLEET.format(tp=4).replace("llama-3.1-70b", "x" * 10_000))
+    result = CliRunner().invoke(main, ["check", str(p)])
+    assert result.exit_code == 2
+    assert "(10,000 characters)" in result.output and "x" * 200 not in result.output
+    assert len(result.output) < 2_000
+
+
+def test_plan_at_an_absurd_rate_says_how_many_replicas_it_would_need(tmp_path: Path) -> None:
+    p = tmp_path / "huge.toml"
+    p.write_text(
+        FLEET.format(tp=4).replace("rate_per_s = 1", "rate_per_s = 1e8")
+        + "[slo]\nttft_p95_s = 2.0\n"
+    )
+    result = CliRunner().invoke(main, ["plan", str(p), "--gpu", "h100-sxm", "--tp", "4"])
+    text = " ".join(result.output.split())  # the table wraps long lines
+    assert result.exit_code == 0 and "Traceback" not in text
+    assert "more than the 4,096 a fleet may have" in text
+    assert "nothing to check by simulation" in text
+    assert "hardware.replicas =" not in text  # no trial scenario's key is blamed
