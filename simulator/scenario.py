@@ -477,7 +477,7 @@ class SimulationSection(_Section):
     )
     timeseries_interval_s: float = Field(default=1.0, ge=1e-3, le=86_400, allow_inf_nan=False)
     max_requests: PositiveInt = Field(
-        default=5_000_000,
+        default=500_000,
         le=100_000_000,
         description="The most requests one run may simulate (each keeps a result row of "
         "about 170 bytes and takes about 30 microseconds): a run expected to exceed it is "
