@@ -151,7 +151,10 @@ def test_python_dash_m_simplan_runs_the_cli() -> None:
 
 
 def test_ctrl_c_once_the_command_runs_is_still_the_commands_message(tmp_path: Path) -> None:
-    long = SCENARIO.replace("duration_s = 60", "duration_s = 30000").replace("2.0", "40.0", 1)
+    long = (
+        SCENARIO.replace("duration_s = 60", "duration_s = 30000").replace("2.0", "40.0", 1)
+        + "max_requests = 2000000\n"  # a long run on purpose: over the default budget
+    )
     p = tmp_path / "long.toml"
     p.write_text(long, encoding="utf-8")
     proc = subprocess.Popen(
