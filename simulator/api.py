@@ -57,11 +57,11 @@ def check(path: str | Path) -> Scenario:
             with contextlib.suppress(DoesNotFitError):
                 build_pools(scenario)
         if scenario.sweep:
-            from simplan.sweep.grid import BYTES_PER_POINT, sweep_axes
+            from simplan.sweep.grid import bytes_per_point, sweep_axes
 
             check_sweep_size(
                 {a.key: len(a.values) for a in sweep_axes(scenario)},
-                bytes_per_point=BYTES_PER_POINT,
+                bytes_per_point=bytes_per_point(scenario),
                 in_memory=False,  # the output is not known yet; `sweep` checks that
             )
     return scenario

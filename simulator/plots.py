@@ -1246,7 +1246,9 @@ def open_results(path: str | Path, *, load: bool = True) -> xr.Dataset:
             raw = xr.open_dataset(p, engine="h5netcdf")
     except Exception as exc:  # unreadable or not a dataset
         raise SimplanError(f"cannot read results ({exc})", source=str(p)) from None
-    raw = raw.drop_vars(["task_done", "block_done"], errors="ignore")
+    from simplan.sweep.store import BLOCK_DONE, TASK_DONE
+
+    raw = raw.drop_vars([BLOCK_DONE, TASK_DONE], errors="ignore")
     if not load and not is_run(raw):
         return raw
     with raw:

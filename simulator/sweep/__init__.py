@@ -24,7 +24,7 @@ from simplan.sweep.grid import (
 )
 from simplan.sweep.run import run_sweep
 from simplan.sweep.simulate import simulate_point
-from simplan.sweep.store import check_output_path, write_sweep
+from simplan.sweep.store import check_output_path
 
 __all__ = [
     "BLOCK_ELEMENTS",
@@ -39,5 +39,4 @@ __all__ = [
     "run_sweep",
     "simulate_point",
     "sweep_axes",
-    "write_sweep",
 ]

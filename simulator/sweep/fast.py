@@ -21,7 +21,7 @@ from simplan.errors import ContextError, SimplanError
 from simplan.feasibility import check_workload
 from simplan.perf import replica_cfg
 from simplan.scenario import Scenario, trial_scenario
-from simplan.sweep.grid import CHEAP_AXES, VARIABLES, Axis, point_scenario
+from simplan.sweep.grid import CHEAP_AXES, VARIABLES, Axis, api_costs_usd, point_scenario
 from simplan.workload import diurnal_multipliers, mean_lengths
 
 #: Variables that stay defined at infeasible points (prices and the volume priced).
@@ -168,10 +168,7 @@ class FastGrid:
                 out[name] = np.where(mask, np.nan, out[name])
         out["feasible"] = reason == 0
         if self.apis:
-            out["api_monthly_cost_usd"] = np.stack(
-                [econ.api_monthly_cost_usd(a, monthly_tokens, share) for a in self.apis],
-                axis=-1,
-            )
+            out["api_monthly_cost_usd"] = api_costs_usd(self.apis, monthly_tokens, share)
         return out
 
 

@@ -59,8 +59,16 @@ VARIABLES: dict[str, tuple[str, str]] = {
 #: The per-point variables besides VARIABLES (flags and codes).
 FLAGS = ("feasible", "slo_met", "slo_status", "reason")
 
-#: Bytes one grid point takes in memory (float64 variables, flags; API costs added).
-BYTES_PER_POINT = 8 * len(VARIABLES) + len(FLAGS)
+
+def bytes_per_point(scenario: Scenario) -> int:
+    """Result bytes one grid point takes: the float64 variables, the one-byte flags, and
+    one float64 API cost per API compared."""
+    return 8 * len(VARIABLES) + len(FLAGS) + 8 * len(econ.selected_apis(scenario))
+
+
+def api_costs_usd(apis: list[econ.ApiQuote], monthly_tokens: Any, share: Any) -> np.ndarray:
+    """``api_monthly_cost_usd``: each API's cost of the points' monthly volume (last axis)."""
+    return np.stack([econ.api_monthly_cost_usd(a, monthly_tokens, share) for a in apis], axis=-1)
 
 
 @dataclass(frozen=True)

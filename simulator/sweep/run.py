@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from simplan import economics as econ
 from simplan.errors import ContextError, SimplanError
 from simplan.feasibility import MAX_SWEEP_POINTS, check_sweep_size, check_workload
 from simplan.scenario import Scenario, read_scenario_dict, scenario_from_dict
@@ -24,12 +23,12 @@ from simplan.sweep.cluster import dask_client, worker_count
 from simplan.sweep.fast import FastGrid, evaluate_range, fast_can_answer, prepare_fast
 from simplan.sweep.grid import (
     BLOCK_ELEMENTS,
-    BYTES_PER_POINT,
     FLAGS,
     VARIABLES,
     Axis,
     Block,
     block_chunks,
+    bytes_per_point,
     empty_dataset,
     grid_blocks,
     sweep_axes,
@@ -43,7 +42,7 @@ from simplan.sweep.store import (
     finished_store,
     open_block_store,
     write_block,
-    write_sweep,
+    write_netcdf_sweep,
 )
 
 METHODS = ("fast", "simulate")
@@ -80,7 +79,7 @@ def run_sweep(
     zarr_out = output is not None and Path(output).suffix == ".zarr"
     check_sweep_size(
         {a.key: len(a.values) for a in axes},
-        bytes_per_point=BYTES_PER_POINT + 8 * len(econ.selected_apis(scenario)),
+        bytes_per_point=bytes_per_point(scenario),
         in_memory=not (zarr_out and method == "fast"),
         max_points=max_points,
         source=str(path),
@@ -162,7 +161,7 @@ def _run_fast(
         if progress is not None:
             progress(finished, total)
     if out is not None:
-        write_sweep(ds, out)
+        write_netcdf_sweep(ds, out)
     return ds
 
 

@@ -22,8 +22,8 @@ from simplan import slo as slo_eval
 from simplan.errors import ContextError, DoesNotFitError, InfeasibleError, SimplanError
 from simplan.scenario import Scenario, trial_scenario
 from simplan.sweep.cluster import dask_client, worker_count
-from simplan.sweep.grid import VARIABLES, Axis
-from simplan.sweep.store import prepare_task_store, write_sweep, write_task
+from simplan.sweep.grid import VARIABLES, Axis, api_costs_usd
+from simplan.sweep.store import TASK_DONE, prepare_task_store, write_netcdf_sweep, write_task
 
 
 def simulate_point(
@@ -142,8 +142,8 @@ def run_simulate(
                 ds[["api_monthly_cost_usd"]].to_zarr(out_path, mode="a")
             zarr.consolidate_metadata(str(out_path), zarr_format=2)
         else:
-            write_sweep(ds, out_path)
-    return ds.drop_vars("task_done", errors="ignore")
+            write_netcdf_sweep(ds, out_path)
+    return ds.drop_vars(TASK_DONE, errors="ignore")
 
 
 def _store_task(
@@ -167,13 +167,9 @@ def _fill_api(ds: xr.Dataset, scenario: Scenario) -> None:
     """API costs of each point's monthly volume (after the points are simulated)."""
     if "api_monthly_cost_usd" not in ds:
         return
-    monthly = ds["monthly_tokens"].values
-    share = ds["input_share"].values
-    costs = np.stack(
-        [econ.api_monthly_cost_usd(a, monthly, share) for a in econ.selected_apis(scenario)],
-        axis=-1,
+    ds["api_monthly_cost_usd"].values[...] = api_costs_usd(
+        econ.selected_apis(scenario), ds["monthly_tokens"].values, ds["input_share"].values
     )
-    ds["api_monthly_cost_usd"].values[...] = costs
 
 
 def _simulate_tasks(

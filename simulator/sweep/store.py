@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from simplan.errors import SimplanError
-from simplan.sweep.grid import FLAGS, VARIABLES, Axis, block_chunks
+from simplan.sweep.grid import FLAGS, VARIABLES, Axis
 from simplan.tempfiles import check_output_folder, process_alive
 
 
@@ -37,23 +37,43 @@ def prepare_task_store(ds: xr.Dataset, path: Path, n_tasks: int) -> np.ndarray:
         old = _open_simplan_zarr(path)
         if old is None:
             raise _not_ours(path)
-        same = (
-            old.attrs.get("scenario_hash") == ds.attrs["scenario_hash"]
-            and old.attrs.get("method") == ds.attrs["method"]
-            and "task_done" in old
-        )
-        done = old["task_done"].values.astype(bool) if same else None
-        old.close()
-        if same and done is not None and done.shape == (n_tasks,):
+        with old:
+            done = _done_flags(old, ds, TASK_DONE, n_tasks)
+        if done is not None:
             return done
         raise SimplanError(
             "the output store holds a different sweep (scenario or method changed); "
             "choose another output path or delete it",
             source=str(path),
         )
-    fresh = ds.assign(task_done=("task", np.zeros(n_tasks, dtype=bool)))
-    _write_zarr_into_place(fresh, path, by_task=True)
+    fresh = ds.assign({TASK_DONE: ("task", np.zeros(n_tasks, dtype=bool))})
+    _remove_stale_temps(path)
+    tmp = _make_temp(path)
+    try:  # one chunk per task (size 1 along every axis but the last): each is written alone
+        chunks = {str(d): 1 for d in ds["reason"].dims[:-1]}
+        fresh.chunk(chunks).to_zarr(tmp / "store", mode="w-", zarr_format=2, consolidated=False)
+        _move_into_place(tmp, path)
+    finally:
+        _discard_temp(tmp, path)
     return np.zeros(n_tasks, dtype=bool)
+
+
+def _done_flags(store: xr.Dataset, template: xr.Dataset, var: str, n: int) -> np.ndarray | None:
+    """Which parts (``var``: blocks or tasks) of ``store`` are done, if it holds the same
+    sweep as ``template`` (same scenario, method and number of parts), else None."""
+    same = (
+        store.attrs.get("scenario_hash") == template.attrs["scenario_hash"]
+        and store.attrs.get("method") == template.attrs["method"]
+        and var in store
+        and store[var].shape == (n,)
+    )
+    return store[var].values.astype(bool) if same else None
+
+
+def _mark_done(store: Path, var: str, dim: str, i: int) -> None:
+    """Set part ``i`` of the done flags ``var`` (after its values are written)."""
+    flag = xr.Dataset({var: (dim, np.array([True]))})
+    flag.to_zarr(store, region={dim: slice(i, i + 1)}, mode="r+", consolidated=False)
 
 
 # --- output paths: never delete or overwrite what simplan did not write ----------------
@@ -138,8 +158,7 @@ def _make_temp(path: Path) -> Path:
     """A new folder beside ``path``, marked as simplan's; the store is built in ``store``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{path.name}.tmp-{os.getpid()}-", dir=path.parent))
-    marker = {"pid": os.getpid(), "host": socket.gethostname(), "target": path.name}
-    (tmp / _TMP_MARKER).write_text(json.dumps(marker), encoding="utf-8")
+    _claim_temp(tmp, path)
     return tmp
 
 
@@ -189,19 +208,9 @@ def _remove_stale_temps(path: Path, keep: Path | None = None) -> None:
 
 # --- a fast sweep's store, filled block by block -------------------------------------
 
-#: The variable (along ``block``) that marks a fast sweep's finished blocks.
-BLOCK_DONE = "block_done"
-
-
-def _same_sweep(store: xr.Dataset, template: xr.Dataset, n_blocks: int) -> np.ndarray | None:
-    """Which blocks of ``store`` are done, if it holds the same sweep as ``template``."""
-    same = (
-        store.attrs.get("scenario_hash") == template.attrs["scenario_hash"]
-        and store.attrs.get("method") == template.attrs["method"]
-        and BLOCK_DONE in store
-        and store[BLOCK_DONE].shape == (n_blocks,)
-    )
-    return store[BLOCK_DONE].values.astype(bool) if same else None
+#: The variables that mark a fast sweep's finished blocks (along ``block``) and a
+#: simulate sweep's finished tasks (along ``task``).
+BLOCK_DONE, TASK_DONE = "block_done", "task_done"
 
 
 def finished_store(path: Path, template: xr.Dataset, n_blocks: int) -> bool:
@@ -210,7 +219,7 @@ def finished_store(path: Path, template: xr.Dataset, n_blocks: int) -> bool:
     if store is None:
         return False
     with store:
-        done = _same_sweep(store, template, n_blocks)
+        done = _done_flags(store, template, BLOCK_DONE, n_blocks)
     return done is not None and bool(done.all())
 
 
@@ -224,7 +233,7 @@ def open_block_store(template: xr.Dataset, path: Path, n_blocks: int) -> tuple[P
     for tmp in _dead_temps(path):
         try:
             with xr.open_zarr(tmp / "store", consolidated=False) as old:
-                done = _same_sweep(old, template, n_blocks)
+                done = _done_flags(old, template, BLOCK_DONE, n_blocks)
         except Exception:  # an unreadable leftover is not worth resuming
             continue
         if done is not None:
@@ -263,10 +272,8 @@ def write_block(
     where: dict[str, slice] = dict(zip(dims, region, strict=True))
     if "api_monthly_cost_usd" in values:
         where["api"] = slice(0, values["api_monthly_cost_usd"].shape[1])
-    store = tmp / "store"
-    xr.Dataset(data).to_zarr(store, region=where, mode="r+", consolidated=False)
-    flag = xr.Dataset({BLOCK_DONE: ("block", np.array([True]))})
-    flag.to_zarr(store, region={"block": slice(b, b + 1)}, mode="r+", consolidated=False)
+    xr.Dataset(data).to_zarr(tmp / "store", region=where, mode="r+", consolidated=False)
+    _mark_done(tmp / "store", BLOCK_DONE, "block", b)
 
 
 def abandon_block_store(tmp: Path, path: Path, *, resumable: bool) -> None:
@@ -297,26 +304,6 @@ def _move_into_place(tmp: Path, path: Path) -> None:
     (tmp / "store").rename(path)
 
 
-def _write_zarr_into_place(ds: xr.Dataset, path: Path, *, by_task: bool = False) -> None:
-    """Write ``ds`` to a new Zarr store at ``path``, replacing only a simplan store there.
-
-    ``by_task``: one chunk per simulate task (size 1 along every axis but the last), so
-    each finished task is written into its own chunks; otherwise in blocks.
-    """
-    _remove_stale_temps(path)
-    tmp = _make_temp(path)
-    try:
-        dims = [str(d) for d in ds.dims]
-        if by_task:
-            chunks = {a: 1 for a in dims[:-1]}
-        else:  # the grid's axes in blocks; other dimensions (provenance rows) whole
-            chunks = block_chunks({str(d): int(ds.sizes[d]) for d in ds["reason"].dims})
-        ds.chunk(chunks).to_zarr(tmp / "store", mode="w-", zarr_format=2, consolidated=False)
-        _move_into_place(tmp, path)
-    finally:
-        _discard_temp(tmp, path)
-
-
 def write_task(
     ds: xr.Dataset, path: Path, t: tuple[int, ...], task_index: int, axes: list[Axis]
 ) -> None:
@@ -327,22 +314,17 @@ def write_task(
     part = ds[names].isel(region)
     part = part.drop_vars([c for c in part.coords])
     part.to_zarr(path, region=region, mode="r+", consolidated=False)
-    flag = xr.Dataset({"task_done": ("task", np.array([True]))})
-    flag.to_zarr(
-        path, region={"task": slice(task_index, task_index + 1)}, mode="r+", consolidated=False
-    )
+    _mark_done(path, TASK_DONE, "task", task_index)
 
 
-def write_sweep(ds: xr.Dataset, path: Path) -> None:
-    """Write a finished sweep to NetCDF (atomically) or Zarr (into a temp store, renamed).
+def write_netcdf_sweep(ds: xr.Dataset, path: Path) -> None:
+    """Write a finished sweep held in memory to NetCDF, atomically.
 
-    An existing output is replaced only if simplan wrote it (see :func:`check_output_path`).
+    An existing output is replaced only if simplan wrote it (see :func:`check_output_path`);
+    ``.zarr`` outputs are written as they are computed (:func:`write_block`,
+    :func:`write_task`).
     """
     from simplan.results import write_netcdf
 
     check_output_path(path)
-    ds = ds.drop_vars("task_done", errors="ignore")
-    if path.suffix == ".zarr":
-        _write_zarr_into_place(ds, path)
-    else:
-        write_netcdf(path, ds)
+    write_netcdf(path, ds.drop_vars(TASK_DONE, errors="ignore"))
