@@ -233,12 +233,12 @@ def _point_label(ds: xr.Dataset, idx: tuple[int, ...]) -> str:
     return ", ".join(parts)
 
 
-def cheapest_point(ds: xr.Dataset) -> dict[str, Any] | None:
+def cheapest_point(ds: xr.Dataset, s: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The cheapest feasible sweep point meeting the SLO (None when there is none), by the
-    ranking of :func:`simplan.sweep.summary.sweep_summary`."""
-    from simplan.sweep.summary import sweep_summary
-
-    s = sweep_summary(ds, top=1, count_ties=True)
+    ranking of :func:`simplan.sweep.summary.sweep_summary` (``s``, when already read with
+    ``count_ties``)."""
+    if s is None:
+        s = _summary(ds, top=1)
     if not s["cheapest"]:
         return None
     row = s["cheapest"][0]
@@ -253,11 +253,20 @@ def cheapest_point(ds: xr.Dataset) -> dict[str, Any] | None:
     }
 
 
-def sweep_answer(ds: xr.Dataset) -> str:
-    """One sentence answering a sweep's question: its cheapest point meeting the SLO."""
-    best = cheapest_point(ds)
+def _summary(ds: xr.Dataset, top: int) -> dict[str, Any]:
+    from simplan.sweep.summary import sweep_summary
+
+    return sweep_summary(ds, top=top, count_ties=True)
+
+
+def sweep_answer(ds: xr.Dataset, summary: dict[str, Any] | None = None) -> str:
+    """One sentence answering a sweep's question: its cheapest point meeting the SLO
+    (``summary``: the sweep's :func:`~simplan.sweep.summary.sweep_summary`, when read)."""
+    if summary is None:
+        summary = _summary(ds, top=1)
+    best = cheapest_point(ds, summary)
     if best is None:
-        if not bool(ds["feasible"].any()):
+        if not summary["reasons"].get(0):
             return "No point of this sweep is feasible (see the infeasibility notes)."
         return "No feasible point of this sweep meets the SLO (see the infeasibility notes)."
     what = (
@@ -442,10 +451,7 @@ def _run_summary_html(s: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _sweep_summary_html(ds: xr.Dataset) -> str:
-    from simplan.sweep.summary import sweep_summary
-
-    s = sweep_summary(ds)
+def _sweep_summary_html(ds: xr.Dataset, s: dict[str, Any]) -> str:
     dims = s["dims"]
     counts = _table(
         ["points", "feasible", "feasible and meeting the SLO", "method"],
@@ -526,6 +532,8 @@ def _swept(ds: xr.Dataset) -> set[str]:
 
 
 def _notes_html(ds: xr.Dataset, summary: dict[str, Any]) -> str:
+    """Infeasibility notes: a run's notes, or a sweep's counts by reason (``summary`` is
+    the run's summary or the sweep's :func:`~simplan.sweep.summary.sweep_summary`)."""
     items: list[str] = []
     if plots.is_run(ds):
         items += [str(n) for n in summary.get("notes") or []]
@@ -537,9 +545,7 @@ def _notes_html(ds: xr.Dataset, summary: dict[str, Any]) -> str:
             why = ", ".join(str(r) for r in summary.get("reject_reasons") or []) or "see results.nc"
             items.append(f"{summary['requests_rejected']:,} requests were rejected ({why}).")
     else:
-        from simplan.sweep.summary import sweep_summary
-
-        s = sweep_summary(ds, top=0)
+        s = summary
         meanings = _reason_meanings(ds)
         for c, n in s["reasons"].items():
             if c != 0:
@@ -593,10 +599,11 @@ def build_report(ds: xr.Dataset) -> str:
     """The report's HTML text for a loaded run or sweep Dataset."""
 
     run = plots.is_run(ds)
-    summary = plots.run_summary(ds) if run else {}
+    # a sweep's grid is read once, in blocks, for every figure the report quotes
+    summary = plots.run_summary(ds) if run else _summary(ds, top=10)
     name = plots.fact(ds, "scenario_name") or summary.get("scenario") or ds.attrs.get("title")
     question = plots.fact(ds, "question") or "(the scenario states no question)"
-    answer = run_answer(ds) if run else sweep_answer(ds)
+    answer = run_answer(ds) if run else sweep_answer(ds, summary)
     meta = [
         f"simplan {ds.attrs.get('simplan_version', __version__)}",
         f"scenario hash {ds.attrs.get('scenario_hash', '?')}",
@@ -616,7 +623,7 @@ def build_report(ds: xr.Dataset) -> str:
         f'<p class="question"><strong>Question:</strong> {_e(question)}</p>',
         f'<p class="answer"><strong>Answer:</strong> {_e(answer)}</p>',
         "<h2>Summary</h2>",
-        _run_summary_html(summary) if run else _sweep_summary_html(ds),
+        _run_summary_html(summary) if run else _sweep_summary_html(ds, summary),
         "<h2>Plots</h2>",
         _figures_html(ds),
         "<h2>Assumptions</h2>",

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from simplan import slo as slo_eval
+from simplan.plots import slo_passes, slo_unverified
 from simplan.sweep.grid import BLOCK_ELEMENTS, block_chunks, grid_blocks
 
 #: The columns of each cheapest point (besides its coordinates).
@@ -22,15 +22,9 @@ def _significant(x: np.ndarray, digits: int = 4) -> np.ndarray:
     return np.where(np.isfinite(out), out, x)
 
 
-def _passing(part: xr.Dataset) -> tuple[np.ndarray, bool]:
-    """Feasible points not known to miss the SLO, and whether some are unverified."""
-    if "slo_status" in part:
-        status = part["slo_status"].values.reshape(-1)
-        passes = status != slo_eval.MISSED
-        unverified = bool((status == slo_eval.NOT_VERIFIED).any())
-    else:
-        passes, unverified = part["slo_met"].values.reshape(-1).astype(bool), False
-    return part["feasible"].values.reshape(-1).astype(bool) & passes, unverified
+def _passing(part: xr.Dataset) -> np.ndarray:
+    """Feasible points not known to miss the SLO (flat), in a block read into memory."""
+    return (part["feasible"] & slo_passes(part)).values.reshape(-1).astype(bool)
 
 
 def sweep_summary(
@@ -60,8 +54,8 @@ def sweep_summary(
     unverified = False
     for block in blocks:
         part = ds[names].isel(dict(zip(dims, block.region, strict=True))).load()
-        ok, unsure = _passing(part)
-        unverified |= unsure
+        ok = _passing(part)
+        unverified |= slo_unverified(part)
         passing += int(ok.sum())
         codes, counts = np.unique(part["reason"].values, return_counts=True)
         for code, count in zip(codes.tolist(), counts.tolist(), strict=True):
@@ -71,19 +65,13 @@ def sweep_summary(
         idx = np.flatnonzero(ok)
         rounded = _significant(cost[idx])
         ttft = np.nan_to_num(part["ttft_s"].values.reshape(-1)[idx], nan=np.inf)
-        order = idx[np.lexsort((idx, ttft, rounded))][:top]  # the block's best, ranked
-        for i in order.tolist():
-            flat = block.start + i
-            where = np.unravel_index(flat, shape)
+        for p in np.lexsort((idx, ttft, rounded))[:top].tolist():  # the block's best
+            i = int(idx[p])
+            where = np.unravel_index(block.start + i, shape)
             row = {d: ds[d].values[int(w)] for d, w in zip(dims, where, strict=True)}
             row.update({c: float(part[c].values.reshape(-1)[i]) for c in COLUMNS})
             row["index"] = tuple(int(w) for w in where)
-            key = (
-                float(_significant(cost[i : i + 1])[0]),
-                float(np.nan_to_num(part["ttft_s"].values.reshape(-1)[i], nan=np.inf)),
-                flat,
-            )
-            best.append((key, row))
+            best.append(((float(rounded[p]), float(ttft[p]), block.start + i), row))
         best = sorted(best, key=lambda kr: kr[0])[:top]
     out: dict[str, Any] = {
         "dims": dims,
@@ -98,7 +86,7 @@ def sweep_summary(
         within = 0
         for block in blocks:
             part = ds[names].isel(dict(zip(dims, block.region, strict=True))).load()
-            ok, _ = _passing(part)
-            within += int((ok & (part["usd_per_mtok_total"].values.reshape(-1) <= limit)).sum())
+            cost = part["usd_per_mtok_total"].values.reshape(-1)
+            within += int((_passing(part) & (cost <= limit)).sum())
         out["ties"] = within - 1
     return out
