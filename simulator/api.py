@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,11 +50,9 @@ def check(path: str | Path) -> Scenario:
             # the parallelism as written must exist, as `run` requires (a sweep over the
             # hardware judges each point instead); whether the fleet holds the model is the
             # question `run` answers, with the nearest fit
-            from simplan.errors import DoesNotFitError
             from simplan.sim import build_pools
 
-            with contextlib.suppress(DoesNotFitError):
-                build_pools(scenario)
+            build_pools(scenario, require_fit=False)
         if scenario.sweep:
             from simplan.sweep.grid import bytes_per_point, sweep_axes
 

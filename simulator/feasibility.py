@@ -19,7 +19,7 @@ from simplan.scenario import (
     Scenario,
     UniformLength,
 )
-from simplan.workload import read_column, read_trace
+from simplan.workload import mean_rate_per_s, read_column, read_trace
 
 
 def shortest_length(scenario: Scenario, key: str) -> int:
@@ -233,15 +233,20 @@ def expected_requests(scenario: Scenario, capacity_per_s: float = math.inf) -> f
     queue grows (:mod:`simplan.overload`, at most a bounded backlog), so its length does
     not decide its work.
     """
+    offered = offered_requests(scenario)
+    w = scenario.workload
+    if offered is None or (w.arrival != "offline" and mean_rate_per_s(w) > capacity_per_s):
+        return None
+    return offered
+
+
+def offered_requests(scenario: Scenario) -> float | None:
+    """Requests the workload offers (and draws up front), where the scenario fixes it."""
     w = scenario.workload
     if w.arrival in ("trace", "closed"):
         return None
     if w.arrival == "offline" or w.duration_s is None:
         return float(w.num_requests) if w.num_requests is not None else None
-    from simplan.workload import mean_rate_per_s
-
-    if mean_rate_per_s(w) > capacity_per_s:
-        return None
     n = mean_rate_per_s(w) * w.duration_s
     return min(n, float(w.num_requests)) if w.num_requests is not None else n
 
@@ -254,17 +259,15 @@ OVERLOAD_ARRIVALS_FACTOR = 40
 def check_request_budget(scenario: Scenario, capacity_per_s: float = math.inf) -> None:
     """Refuse a run expected to simulate more than ``simulation.max_requests`` requests.
 
-    Each request keeps a result row (about 170 bytes with the Dataset built from it) and
-    costs about 30 microseconds of simulation (measured 2026-12-01 on the 2-core CI
-    machine: an offline job of 10^6 requests took 26-34 s and 160 MB above the 240 MB
-    floor), so the cap bounds both memory and time before anything is allocated.
+    Each request keeps a result row and costs simulation time (measured 2026-12-01 on the
+    2-core CI machine: an offline job of 10^6 requests took 26-34 s and 160 MB above the
+    240 MB floor), so the cap bounds both memory and time before anything is allocated.
     """
-    n = expected_requests(scenario, capacity_per_s)
     cap = scenario.simulation.max_requests
     limit = f"simulation.max_requests = {cap:,}"
-    offered = expected_requests(scenario)  # an overload's arrivals are still drawn up front
-    if n is None and offered is not None and offered > OVERLOAD_ARRIVALS_FACTOR * cap:
-        n, cap = offered, OVERLOAD_ARRIVALS_FACTOR * cap
+    n = expected_requests(scenario, capacity_per_s)
+    if n is None:  # an overload: only its drawn arrivals count
+        n, cap = offered_requests(scenario), OVERLOAD_ARRIVALS_FACTOR * cap
         limit = f"{OVERLOAD_ARRIVALS_FACTOR} x {limit} arrivals for an overloaded fleet"
     if n is None or n <= cap:
         return
@@ -275,15 +278,13 @@ def check_request_budget(scenario: Scenario, capacity_per_s: float = math.inf) -
     else:
         key, value = "workload.duration_s", w.duration_s
         fix = f"duration_s <= {cap / max(n / w.duration_s, 1e-12):,.0f}"
-    gib = n * 170 / 1024**3
     raise SimplanError(
         "the run would simulate too many requests",
         [
             Problem(
                 key,
-                f"about {n:,.0f} requests (about {gib:.2g} GiB of results and "
-                f"{n * 30e-6 / 60:,.0f} minutes), more than {limit}; nearest that runs: "
-                f"{fix}, or raise simulation.max_requests",
+                f"about {n:,.0f} requests, more than {limit}; nearest that runs: {fix}, or "
+                "raise simulation.max_requests",
                 value,
                 True,
             )

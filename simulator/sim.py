@@ -67,8 +67,11 @@ class SimResult:
     notes: list[str] = field(default_factory=list)
 
 
-def build_pools(scenario: Scenario) -> list[Pool]:
-    """Validate and build every pool of the fleet (raises InfeasibleError if one cannot work)."""
+def build_pools(scenario: Scenario, *, require_fit: bool = True) -> list[Pool]:
+    """Validate and build every pool of the fleet (raises InfeasibleError if one cannot work).
+
+    ``require_fit=False`` checks the parallelism only, not whether the model fits in memory.
+    """
     hw = scenario.hardware
     eng = scenario.engine
     knobs = EngineKnobs(
@@ -94,7 +97,7 @@ def build_pools(scenario: Scenario) -> list[Pool]:
                 for p in exc.problems
             ]
             raise
-        reason = does_not_fit_reason(replica, 1, 1)
+        reason = does_not_fit_reason(replica, 1, 1) if require_fit else None
         if reason is not None:
             hint = nearest_fit(replica, 1, 1)
             raise DoesNotFitError(
