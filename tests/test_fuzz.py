@@ -21,7 +21,6 @@ import difflib
 import json
 import math
 import re
-import signal
 import tomllib
 import traceback
 from collections.abc import Iterator
@@ -30,14 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from cli_timeout import invoke
+from click.testing import Result
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 from pydantic import BaseModel
 from simplan import catalog
 from simplan import scenario as scenario_module
-from simplan.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -222,27 +221,6 @@ KNOWN_RUN_BUG_TINY = {
 }
 
 # --- running the CLI ------------------------------------------------------------------------
-
-
-class _Hang(BaseException):
-    """Raised by the alarm when a command runs too long (BaseException: nothing catches it)."""
-
-
-def _alarm(signum: int, frame: Any) -> None:
-    raise _Hang
-
-
-def invoke(args: list[str], timeout_s: float = 20.0) -> Result:
-    """Run the CLI in-process; a command still running after ``timeout_s`` is a hang."""
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout_s)
-    try:
-        return CliRunner().invoke(main, args)
-    except _Hang:
-        pytest.fail(f"`simplan {' '.join(args)}` still running after {timeout_s} s (a hang)")
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def assert_contract(result: Result, named: str) -> None:

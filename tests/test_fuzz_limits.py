@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import signal
 import string
 import subprocess
 import sys
@@ -21,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from cli_timeout import invoke
+from click.testing import Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from simplan.cli import main
 from simplan.feasibility import MAX_SWEEP_POINTS
 
 MORE = int(os.environ.get("SIMPLAN_FUZZ_MORE", "1"))
@@ -35,27 +34,6 @@ FUZZ = settings(
     print_blob=False,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-
-class _HangError(Exception):
-    pass
-
-
-def _alarm(signum: int, frame: Any) -> None:
-    raise _HangError
-
-
-def invoke(args: list[str], timeout_s: float = 30.0) -> Result:
-    """The CLI in-process; still running after ``timeout_s`` is a hang."""
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout_s)
-    try:
-        return CliRunner().invoke(main, args)
-    except _HangError:
-        pytest.fail(f"`simplan {' '.join(args)}` still running after {timeout_s} s (a hang)")
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def contract(result: Result, *named: str) -> None:
@@ -191,7 +169,7 @@ def test_odd_output_paths_get_a_clear_answer_and_lose_nothing(
     args = ["run", "--no-progress", str(scenario), "-o", str(out)]
     if command == "sweep":
         args = ["sweep", str(scenario), "-o", str(out)]
-    result = invoke(args)
+    result = invoke(args, timeout_s=30.0)
     contract(result, str(out), str(out).rstrip("/"), out.name[:40])
     after = _snapshot(tmp)
     for rel, data in before.items():  # nothing of the user's changed or removed
@@ -231,7 +209,7 @@ def test_elastic_and_failure_parameters_never_hang(
 ) -> None:
     tmp = tmp_path_factory.mktemp("elastic")
     p = _scenario(tmp, workload=f"rate_per_s = 5.0\nduration_s = {duration}", extra=extra)
-    result = invoke(["run", "--no-write", "--no-progress", str(p)])
+    result = invoke(["run", "--no-write", "--no-progress", str(p)], timeout_s=30.0)
     contract(result, "autoscaling", "failures", "hardware")
 
 
