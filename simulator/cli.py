@@ -363,7 +363,10 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
 @click.option(
     "--progress/--no-progress",
     default=None,
-    help="Progress bar of simulated time (default: on when stderr is a terminal).",
+    help=(
+        "Progress bar of simulated time, with the time left "
+        "(default: on when stderr is a terminal)."
+    ),
 )
 @click.option(
     "--report",
@@ -383,13 +386,21 @@ def run(
     """Simulate scenario FILE: summary table, results.nc and summary.json."""
     show = sys.stderr.isatty() if progress is None else progress
     if show:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         with Progress(
             TextColumn("simulated"),
             BarColumn(),
             TextColumn("{task.completed:,.0f} / {task.total:,.0f} s"),
             TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
             transient=True,
         ) as bar:
             task = bar.add_task("sim", total=1.0)
