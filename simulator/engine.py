@@ -176,6 +176,13 @@ class ReplicaEngine:
         rec = self.rec
         if self.static and self.n_running:
             return
+        if not self.waiting:
+            return
+        # vLLM (v1 scheduler) gives the running sequences their next token's slot before it
+        # admits anyone, so those blocks are not free for a new prompt. Without this, a
+        # prompt admitted into blocks the running batch needs is preempted on the next
+        # iteration and re-admitted after it, over and over (thrash).
+        reserved = self._next_token_blocks()
         while self.waiting and self.n_running < self.max_num_seqs:
             req = self.waiting[0]
             prompt = int(rec.input_tokens[req]) + int(rec.generated[req])
@@ -185,7 +192,7 @@ class ReplicaEngine:
             blocks = self._blocks_for(max(need, 1))
             # vLLM keeps a watermark of free blocks at admission so a just-admitted
             # sequence is not preempted on its first decode.
-            if blocks + self.watermark > self.free_blocks:
+            if blocks + self.watermark + reserved > self.free_blocks:
                 break
             self.waiting.popleft()
             self.waiting_tokens -= int(rec.input_tokens[req])
@@ -202,6 +209,14 @@ class ReplicaEngine:
             self.n_running += 1
             if rec.scheduled_s[req] < 0:
                 rec.scheduled_s[req] = self.env.now
+
+    def _next_token_blocks(self) -> int:
+        """Blocks the decoding sequences need to write their next token."""
+        decoding = (self.slot_req >= 0) & (self.prompt_left == 0)
+        if not decoding.any():
+            return 0
+        target = -(-(self.kv_tokens[decoding] + 1) // self.block)
+        return int(np.maximum(target - self.blocks[decoding], 0).sum())
 
     def _preempt_one(self) -> None:
         """Free the most recently admitted sequence; it is recomputed later (vLLM's RECOMPUTE)."""
@@ -351,19 +366,26 @@ class ReplicaEngine:
         """Decode iterations of a fixed batch until a completion, a preemption or an arrival."""
         env = self.env
         cap = MAX_PLAN_STEPS
-        steps, _used, flops, nbytes = decode_plan(
-            self.cfg,
-            self.kv_tokens[active],
-            self.blocks[active],
-            self.decode_left[active],
-            self.free_blocks,
-            self.block,
-            cap,
-            self._plan_buf,
-        )
-        if steps == 0:
+        while True:
+            steps, _used, flops, nbytes = decode_plan(
+                self.cfg,
+                self.kv_tokens[active],
+                self.blocks[active],
+                self.decode_left[active],
+                self.free_blocks,
+                self.block,
+                cap,
+                self._plan_buf,
+            )
+            if steps:
+                break
+            # vLLM preempts until the rest of the batch can take its next token and runs
+            # that step before it admits anyone (vllm/v1/core/sched/scheduler.py,
+            # `if not preempted_reqs`): the batch always makes progress.
             self._preempt_one()
-            return
+            active = np.flatnonzero(self.slot_req >= 0)
+            if not active.size:
+                return
         ends = self._plan_buf[:steps]
         start = env.now
         self.busy_since = start

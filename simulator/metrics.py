@@ -232,6 +232,8 @@ def summarize(res: SimResult) -> dict[str, Any]:
         **cost,
         "notes": list(res.notes),
     }
+    if summary["preemptions"]:
+        summary["notes"].append(_preemption_note(res))
     if _is_elastic(sc):
         summary["elastic"] = {
             **elastic,
@@ -267,6 +269,21 @@ def summarize(res: SimResult) -> dict[str, Any]:
             "`fleet_capacity_mtok_per_month`"
         )
     return plain_json(summary)
+
+
+def _preemption_note(res: SimResult) -> str:
+    """How much preemption happened and what it cost, as vLLM's log warns of it."""
+    counts = res.requests.column("preemptions")
+    prompts = float(res.requests.column("input_tokens").sum())
+    prefilled = float(sum(e.input_tokens for e in res.engines))
+    extra = (prefilled - prompts) / prompts if prompts > 0 else 0.0
+    return (
+        f"{int(counts.sum()):,} preemptions ({int((counts > 0).sum()):,} requests, at most "
+        f"{int(counts.max())} times one request): the KV cache was full, and recomputing "
+        f"the preempted sequences added {max(extra, 0.0):.0%} to the prompt work; more KV "
+        "(engine.gpu_memory_utilization, a smaller weight format, more tensor parallelism) "
+        "or a lower engine.max_num_seqs avoids it"
+    )
 
 
 def _job_cost(res: SimResult, elastic: dict[str, Any], fleet_usd_per_hour: float) -> dict[str, Any]:
