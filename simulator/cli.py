@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -11,6 +12,7 @@ import click
 from simplan import __version__, api
 from simplan.catalog_view import KINDS, table_columns
 from simplan.errors import SimplanError
+from simplan.scenario import Pricing
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -640,7 +642,7 @@ def _print_sweep(ds: Any) -> None:
 @click.option(
     "--pricing",
     multiple=True,
-    type=click.Choice(["on_demand", "spot", "reserved"]),
+    type=click.Choice(typing.get_args(Pricing)),
     help="Candidate pricing mode (repeatable).",
 )
 @click.option("--top", type=click.IntRange(min=1), default=5, show_default=True)

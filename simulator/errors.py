@@ -16,9 +16,13 @@ def nearest(name: str, allowed: Iterable[str]) -> str | None:
     """Return the allowed name closest to ``name`` (for typo suggestions), or None."""
     choices = list(allowed)
     lowered = {c.lower(): c for c in choices}
-    if name.lower() in lowered:
-        return lowered[name.lower()]
-    hits = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.5)
+    key = name.lower()
+    if key in lowered:
+        return lowered[key]
+    # a short form of an id ("h100" for "h100-sxm") beats a near spelling ("h200")
+    prefixed = [c for c in lowered if c.startswith(key)] if len(key) >= 2 else []
+    cutoff = 0.0 if prefixed else 0.5
+    hits = difflib.get_close_matches(key, prefixed or list(lowered), n=1, cutoff=cutoff)
     return lowered[hits[0]] if hits else None
 
 
@@ -111,12 +115,15 @@ class ContextError(InfeasibleError):
     """Every request is longer than the model's context: no fleet could serve one."""
 
 
-def unknown_id_message(kind: str, name: str, allowed: Iterable[str]) -> str:
-    """Message for an unknown catalog id, with the nearest valid id when one is close."""
+def unknown_id_message(
+    kind: str, name: str, allowed: Iterable[str], listing: str | None = None
+) -> str:
+    """Message for an unknown catalog id, with the nearest valid id when one is close;
+    ``listing`` is the `simplan catalog` listing that shows them (default ``kind + "s"``)."""
     choices = sorted(allowed)
     hint = nearest(name, choices)
     msg = f"unknown {kind} id {name!r}"
     if hint is not None:
         msg += f"; did you mean {hint!r}?"
     shown = ", ".join(choices[:12]) + (", ..." if len(choices) > 12 else "")
-    return f"{msg} (allowed: {shown}; see `simplan catalog {kind}s`)"
+    return f"{msg} (allowed: {shown}; see `simplan catalog {listing or kind + 's'}`)"

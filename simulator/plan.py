@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from simplan.job import is_job, plan_job
 from simplan.perf import calibration, replica_cfg
 from simplan.scenario import (
     MAX_REPLICAS,
+    Pricing,
     Scenario,
     read_scenario_dict,
     scenario_from_dict,
@@ -332,6 +334,35 @@ def _reasons(
     return out
 
 
+def _check_overrides(overrides: dict[str, list[Any]]) -> None:
+    """Refuse candidate values no fleet could have (unknown ids), before any work.
+
+    A value valid in general but impossible for this model (tp = 3 on 64 heads) stays a
+    candidate and is listed as not possible, with its reason.
+    """
+    from simplan.errors import CatalogError, Problem
+
+    problems = []
+    for short in ("gpu", "weights"):
+        for value in overrides[short]:
+            try:
+                catalog.get(short, str(value))
+            except CatalogError as exc:
+                problems.append(Problem(f"--{short}", exc.summary, value, has_value=True))
+    modes = typing.get_args(Pricing)
+    for value in overrides["pricing"]:
+        if value not in modes:
+            allowed = ", ".join(modes)
+            problems.append(
+                Problem("--pricing", f"unknown pricing mode (allowed: {allowed})", value, True)
+            )
+    for value in overrides["tp"]:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(Problem("--tp", "must be a whole number >= 1", value, True))
+    if problems:
+        raise SimplanError("invalid plan candidates", problems)
+
+
 def plan(
     path: str | Path,
     *,
@@ -355,16 +386,17 @@ def plan(
     verify_candidates : int
         How many configurations to check by simulation (0: rank by the fast model only).
     """
-    raw = read_scenario_dict(path)
-    scenario = scenario_from_dict(raw, source=str(path))
-    check_workload(scenario)  # no fleet can serve requests longer than the context
-    w = scenario.workload
     overrides: dict[str, list[Any]] = {
         "gpu": gpus or [],
         "weights": weights or [],
         "tp": tp or [],
         "pricing": pricing or [],
     }
+    _check_overrides(overrides)
+    raw = read_scenario_dict(path)
+    scenario = scenario_from_dict(raw, source=str(path))
+    check_workload(scenario)  # no fleet can serve requests longer than the context
+    w = scenario.workload
     if is_job(scenario):
         from simplan.metrics import plain_json
 

@@ -113,6 +113,18 @@ def test_cli_plan_prints_the_table(scenario: Path) -> None:
     assert "cheapest first" in r.output and "gpt-4o" in r.output and "band" in r.output
 
 
+def test_unknown_candidate_ids_are_refused_with_the_nearest_id(scenario: Path) -> None:
+    """A typo in --gpu or --weights is a user error (exit 2), not an infeasible row."""
+    r = CliRunner().invoke(
+        main, ["plan", str(scenario), "--gpu", "h100", "--gpu", "l4", "--weights", "fp9"]
+    )
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith("error: ") and "Traceback" not in r.output
+    assert "--gpu = 'h100'" in r.output and "did you mean 'h100-sxm'?" in r.output
+    assert "--weights = 'fp9'" in r.output and "did you mean 'fp8'?" in r.output
+    assert "'l4'" not in r.output.split("allowed")[0]  # the valid candidate is not blamed
+
+
 def test_plan_without_a_rate_is_a_clear_error(tmp_path: Path) -> None:
     p = tmp_path / "closed.toml"
     p.write_text(

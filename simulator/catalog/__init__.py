@@ -204,7 +204,9 @@ def get(kind: str, name: str) -> Any:
     """Return one catalog entry by id, or raise a :class:`CatalogError` naming the nearest id."""
     entries = load(kind)
     if name not in entries:
-        raise CatalogError(unknown_id_message(_KIND_WORD[kind], name, entries))
+        word = _KIND_WORD[kind]
+        listing = word if word == "quantization" else None
+        raise CatalogError(unknown_id_message(word, name, entries, listing))
     return entries[name]
 
 
