@@ -1,0 +1,199 @@
+"""The fast model's kernels (`kernels/grid.py`) and decode planner (`kernels/decode.py`)
+against numpy references written differently from the compiled loops.
+
+* :func:`decode_plan` steps a batch one token at a time; the reference computes each
+  iteration's blocks in closed form (``ceil((kv + j) / block) - blocks``) and its time with
+  the numpy roofline of ``reference.py``.
+* The grid kernels solve fixed points by Aitken extrapolation and bisection; the
+  references check that their answers *solve the equations* the module docstring states,
+  evaluated with the numpy roofline: ``tau = step(rate*I*tau, B)``, ``B = rate*O*tau``,
+  ``rate_max * O * tau = B_limit`` at the boundary, and the binding objective at the
+  largest rate under an SLO.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import reference as ref
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from simplan.kernels import layout as c
+from simplan.kernels.decode import decode_plan
+from simplan.kernels.grid import (
+    batch_limit,
+    iteration_time,
+    latency_estimate,
+    max_rate,
+    max_rate_under_slo,
+    operating_point,
+)
+from simplan.perf import replica_from_ids
+
+CASES = {
+    "8b-a100": ("llama-3-8b", "a100-sxm4-80gb", "fp16", 1),
+    "70b-int4-h100": ("llama-3.1-70b", "h100-sxm", "int4-awq", 2),
+    "mixtral-fp8-h100": ("mixtral-8x7b", "h100-sxm", "fp8", 2),
+    "deepseek-v3-int4-h200": ("deepseek-v3", "h200", "int4-awq", 8),
+}
+CFGS = {
+    name: replica_from_ids(model, gpu, weights, "fp16", tp=tp).cfg
+    for name, (model, gpu, weights, tp) in CASES.items()
+}
+SLOW = settings(max_examples=25, deadline=None, derandomize=True, database=None)
+
+
+def ref_step(
+    cfg: np.ndarray, pre_tokens: float, pairs: float, pre_seqs: float, b: float, ctx: float
+) -> float:
+    return float(ref.step_time(cfg[None, :], pre_tokens, pairs, pre_seqs, b, ctx)[0])
+
+
+# --- decode_plan ---------------------------------------------------------------------------
+
+
+def decode_plan_reference(
+    cfg: np.ndarray,
+    kv: np.ndarray,
+    blocks: np.ndarray,
+    left: np.ndarray,
+    free_blocks: int,
+    block: int,
+    cap: int,
+) -> tuple[int, int, np.ndarray]:
+    """(steps, blocks used, cumulative end times) from closed-form block counts."""
+    limit = int(min(cap, left.min()))
+    j = np.arange(1, limit + 1)[:, None]  # tokens written after j iterations
+    new_blocks = np.maximum(-(-(kv[None, :] + j) // block) - blocks[None, :], 0).sum(axis=1)
+    fits = new_blocks <= free_blocks  # monotone in j
+    steps = int(fits.sum())
+    n = float(kv.size)
+    times = [ref_step(cfg, 0.0, 0.0, 0.0, n, float(kv.sum()) + n * s) for s in range(1, steps + 1)]
+    used = int(new_blocks[steps - 1]) if steps else 0
+    return steps, used, np.cumsum(times)
+
+
+@st.composite
+def decoding_batch(draw):  # type: ignore[no-untyped-def]
+    n = draw(st.integers(1, 40))
+    block = draw(st.sampled_from([1, 16, 256]))
+    kv = np.array(draw(st.lists(st.integers(1, 20_000), min_size=n, max_size=n)), dtype=np.int64)
+    slack = np.array(draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)), dtype=np.int64)
+    blocks = -(-kv // block) + slack  # at least what the tokens use, sometimes spare blocks
+    left = np.array(draw(st.lists(st.integers(1, 3000), min_size=n, max_size=n)), dtype=np.int64)
+    free = draw(st.integers(0, 400))
+    cap = draw(st.sampled_from([1, 64, 4096]))
+    return kv, blocks, left, free, block, cap
+
+
+@SLOW
+@given(batch=decoding_batch(), case=st.sampled_from(sorted(CFGS)))
+def test_decode_plan_matches_a_closed_form_reference(batch, case) -> None:  # type: ignore[no-untyped-def]
+    kv, blocks, left, free, block, cap = batch
+    cfg = CFGS[case]
+    out = np.full(cap, np.nan)
+    steps, used, _, _ = decode_plan(cfg, kv, blocks, left, free, block, cap, out)
+    want_steps, want_used, want_t = decode_plan_reference(cfg, kv, blocks, left, free, block, cap)
+    assert steps == want_steps
+    assert used == want_used <= free
+    np.testing.assert_allclose(out[:steps], want_t, rtol=1e-9)
+
+
+def test_decode_plan_stops_at_the_first_completion_and_when_blocks_run_out() -> None:
+    cfg = CFGS["8b-a100"]
+    kv = np.array([16, 100], dtype=np.int64)
+    blocks = np.array([1, 7], dtype=np.int64)  # 16 and 112 tokens of room
+    out = np.empty(4096)
+    # no free block: the first sequence is full, so not even one iteration fits
+    assert decode_plan(cfg, kv, blocks, np.array([50, 50]), 0, 16, 4096, out)[0] == 0
+    # one free block: the first sequence takes it at once and fills it after 16 tokens;
+    # the second needs its next block at token 13
+    assert decode_plan(cfg, kv, blocks, np.array([50, 50]), 1, 16, 4096, out)[:2] == (12, 1)
+    # plenty of blocks: the shortest sequence's completion ends the plan
+    assert decode_plan(cfg, kv, blocks, np.array([50, 9]), 100, 16, 4096, out)[0] == 9
+
+
+# --- the fast model's fixed points ---------------------------------------------------------
+
+
+LENGTHS = st.tuples(st.sampled_from([64.0, 512.0, 3000.0]), st.sampled_from([16.0, 256.0, 1500.0]))
+
+
+@SLOW
+@given(case=st.sampled_from(sorted(CFGS)), lengths=LENGTHS, load=st.floats(0.05, 0.95))
+def test_the_operating_point_solves_both_fixed_point_equations(case, lengths, load) -> None:  # type: ignore[no-untyped-def]
+    cfg = CFGS[case]
+    i_len, o_len = lengths
+    r_max = max_rate(cfg, i_len, o_len)
+    assert r_max > 0
+    rate = load * r_max
+    b, tau, saturated = operating_point(cfg, rate, i_len, o_len, r_max)
+    assert saturated == 0.0
+    b_eff = max(b, 1.0)
+    arriving = rate * tau
+    want_tau = ref_step(
+        cfg,
+        arriving * i_len,
+        arriving * i_len * (i_len + 1) / 2,
+        arriving,
+        b_eff,
+        b_eff * (i_len + o_len / 2),
+    )
+    assert tau == pytest.approx(want_tau, rel=1e-6)  # tau = step(rate*I*tau, B)
+    if b < batch_limit(cfg, i_len, o_len):
+        assert b == pytest.approx(rate * o_len * tau, rel=1e-6)  # B = rate*O*tau (Little)
+
+
+@SLOW
+@given(case=st.sampled_from(sorted(CFGS)), lengths=LENGTHS)
+def test_max_rate_is_where_the_batch_reaches_its_limit(case, lengths) -> None:  # type: ignore[no-untyped-def]
+    cfg = CFGS[case]
+    i_len, o_len = lengths
+    b_lim = batch_limit(cfg, i_len, o_len)
+    r_max = max_rate(cfg, i_len, o_len)
+    assert 1.0 <= b_lim <= cfg[c.MAX_NUM_SEQS]
+
+    def decoding_at(rate: float) -> float:
+        tau = iteration_time(cfg, rate, i_len, o_len, b_lim)
+        return rate * o_len * tau if math.isfinite(tau) else math.inf
+
+    # just below the boundary the batch fits; just above it does not
+    assert decoding_at(r_max * (1 - 1e-6)) <= b_lim
+    assert decoding_at(r_max * (1 + 1e-4)) > b_lim
+
+
+@SLOW
+@given(
+    case=st.sampled_from(sorted(CFGS)),
+    lengths=LENGTHS,
+    limits=st.tuples(st.sampled_from([0.2, 1.0, 5.0]), st.sampled_from([0.02, 0.05, 0.2])),
+)
+def test_the_largest_rate_under_an_slo_sits_on_the_binding_objective(case, lengths, limits) -> None:  # type: ignore[no-untyped-def]
+    cfg = CFGS[case]
+    i_len, o_len = lengths
+    ttft_lim, tpot_lim = limits
+    r_max = max_rate(cfg, i_len, o_len)
+    r_slo = max_rate_under_slo(cfg, i_len, o_len, r_max, ttft_lim, tpot_lim, math.inf)
+    assert 0.0 <= r_slo <= r_max
+
+    def meets(rate: float) -> bool:
+        b, tau, sat = operating_point(cfg, rate, i_len, o_len, r_max)
+        ttft, tpot, _ = latency_estimate(cfg, rate, i_len, o_len, b, tau, r_max)
+        return sat < 0.5 and ttft <= ttft_lim and tpot <= tpot_lim
+
+    if r_slo > 0:
+        assert meets(r_slo)
+    if r_slo < r_max * (1 - 1e-3):  # an objective binds before saturation
+        assert not meets(min(r_slo * (1 + 1e-3) + 1e-9, r_max))
+
+
+def test_saturated_prompt_work_has_no_iteration_time() -> None:
+    """When the prompts arriving per iteration need more than the iteration, tau = inf."""
+    cfg = CFGS["8b-a100"]
+    prefill_s_per_token = ref_step(cfg, 8192.0, 8192.0 * 4096.5, 1.0, 1.0, 1000.0) / 8192.0
+    assert math.isinf(iteration_time(cfg, 2.0 / (3000.0 * prefill_s_per_token), 3000.0, 100.0, 1.0))
+    assert math.isfinite(
+        iteration_time(cfg, 0.1 / (3000.0 * prefill_s_per_token), 3000.0, 100.0, 1.0)
+    )
