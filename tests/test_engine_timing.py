@@ -1,0 +1,92 @@
+"""Exact-time tests of one replica's engine, in simpy's style: every event at the time the
+roofline step times say, to floating-point accuracy.
+
+Arrivals come from a trace in seconds, so each request arrives when the test says. The
+expected times are sums of :func:`simplan.kernels.step_time_s` over the iterations the
+engine must run (vLLM's continuous batching: a prompt's prefill yields its first token;
+each decode iteration writes one token per running sequence, whose attention reads the
+tokens already in the cache plus the one being written).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from simplan.kernels import step_time_s
+from simplan.perf import replica_from_ids
+from simplan.scenario import scenario_from_dict
+from simplan.sim import SimResult, simulate
+
+MODEL, GPU = "llama-3.1-8b", "a100-sxm4-80gb"
+CFG = replica_from_ids(MODEL, GPU, "fp16", "fp16", tp=1).cfg
+
+
+def prefill_s(tokens: int, decodes: int = 0, decode_ctx: float = 0.0) -> float:
+    """One iteration with a whole prompt of ``tokens`` (and ``decodes`` running sequences)."""
+    pairs = tokens * (tokens + 1) / 2.0
+    return step_time_s(CFG, float(tokens), pairs, 1.0, float(decodes), decode_ctx)
+
+
+def decode_s(contexts: list[int]) -> float:
+    """One decode iteration; ``contexts`` are the tokens each sequence holds after it."""
+    return step_time_s(CFG, 0.0, 0.0, 0.0, float(len(contexts)), float(sum(contexts)))
+
+
+def run_trace(tmp_path: Path, rows: list[tuple[float, int, int]]) -> SimResult:
+    trace = tmp_path / "trace.csv"
+    lines = ["timestamp_s,input_tokens,output_tokens"]
+    lines += [f"{t!r},{i},{o}" for t, i, o in rows]
+    trace.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    sc = scenario_from_dict(
+        {
+            "model": {"name": MODEL, "weights": "fp16"},
+            "hardware": {"gpu": GPU},
+            "engine": {"router": "round_robin"},
+            "workload": {"arrival": "trace", "trace": str(trace)},
+        }
+    )
+    return simulate(sc)
+
+
+def times(res: SimResult, column: str) -> np.ndarray:
+    return res.requests.column(column).astype(float)
+
+
+def test_one_request_first_token_is_its_prefill_and_each_token_a_decode_step(
+    tmp_path: Path,
+) -> None:
+    res = run_trace(tmp_path, [(0.0, 1000, 5)])
+    ttft = prefill_s(1000)
+    # after the prefill the cache holds the prompt; decode j writes token 1000 + j
+    e2e = ttft + sum(decode_s([1000 + j]) for j in range(1, 5))
+    assert times(res, "first_token_s")[0] == pytest.approx(ttft, rel=1e-12)
+    assert times(res, "finish_s")[0] == pytest.approx(e2e, rel=1e-12)
+
+
+def test_an_arrival_cuts_a_decode_run_at_the_next_iteration_boundary(tmp_path: Path) -> None:
+    # A decodes 100 tokens; B arrives in the middle of A's 6th decode iteration
+    t_a0 = prefill_s(500)
+    ends = t_a0 + np.cumsum([decode_s([500 + j]) for j in range(1, 100)])
+    arrive_b = float(ends[4] + 0.5 * (ends[5] - ends[4]))
+    res = run_trace(tmp_path, [(0.0, 500, 100), (arrive_b, 200, 3)])
+    # B is admitted when A's 6th iteration ends, then its prompt runs beside A's decode
+    # (chunked prefill): A holds 506 tokens and writes its 507th
+    boundary = float(ends[5])
+    mixed = prefill_s(200, decodes=1, decode_ctx=507.0)
+    assert times(res, "scheduled_s")[1] == pytest.approx(boundary, rel=1e-12)
+    assert times(res, "first_token_s")[1] == pytest.approx(boundary + mixed, rel=1e-12)
+    # then both decode together until B finishes (its 2 remaining tokens)
+    b_done = boundary + mixed + decode_s([508, 201]) + decode_s([509, 202])
+    assert times(res, "finish_s")[1] == pytest.approx(b_done, rel=1e-12)
+    # A's 100 tokens: 6 alone, 1 in the mixed step, 2 beside B, the last 90 alone again
+    a_done = b_done + sum(decode_s([509 + j]) for j in range(1, 91))
+    assert times(res, "finish_s")[0] == pytest.approx(a_done, rel=1e-12)
+
+
+def test_an_arrival_at_an_idle_replica_starts_at_once(tmp_path: Path) -> None:
+    res = run_trace(tmp_path, [(0.0, 300, 2), (50.0, 300, 2)])
+    one = prefill_s(300) + decode_s([301])
+    assert times(res, "finish_s").tolist() == pytest.approx([one, 50.0 + one], rel=1e-12)
+    assert times(res, "scheduled_s").tolist() == [0.0, 50.0]
