@@ -3,71 +3,114 @@
 A *configuration* is one replica: a model architecture, a quantization, a GPU, its
 efficiency factors, the parallel degrees and the engine's memory knobs, flattened into a
 float64 vector of length :data:`NCFG`. The simulator builds it
-(:func:`simplan.perf.config_vector`); kernels index it by these constants. Many
-configurations stack into a ``(n, NCFG)`` array for vectorized sweeps.
+(:func:`simplan.perf.build_replica`); kernels index it by the constants this module
+defines, one per entry of :data:`FIELDS` (``cfg[LAYERS]``), so the slots, their number
+and their units are declared once, here. Many configurations stack into an
+``(n, NCFG)`` array for vectorized sweeps.
+
+A vector starts from :func:`empty` (every slot NaN) and :func:`check_complete` refuses one
+with a slot left unset: a forgotten field shows up at once instead of as a silent 0 (and
+an infinite time after a division by it).
 """
 
-# Model architecture
-L = 0  # layers
-H = 1  # hidden size
-NH = 2  # attention heads
-NKV = 3  # KV heads
-HD = 4  # head dim
-I = 5  # dense MLP intermediate size  # noqa: E741
-V = 6  # vocab size
-GATED = 7  # 1 for SwiGLU (3 matrices), 0 for a 2-matrix MLP
-E = 8  # routed experts (0 = dense)
-K = 9  # experts per token
-IM = 10  # routed-expert intermediate size
-NS = 11  # shared experts
-LD = 12  # leading dense layers in an MoE model
-MLA = 13  # 1 for multi-head latent attention
-KV_LORA = 14
-Q_LORA = 15
-QK_NOPE = 16
-QK_ROPE = 17
-V_HD = 18
-TIE = 19  # tied embeddings
+from __future__ import annotations
 
-# Quantization
-W_BYTES = 20  # bytes per weight of the linear layers (scales included)
-A_BYTES = 21  # bytes per activation element (fp16/bf16 = 2)
-KV_BYTES = 22  # bytes per KV-cache element
-PEAK_GEMM = 23  # FLOP/s of the tensor-core dtype GEMMs run at
-DEQUANT = 24  # extra compute fraction for weight-only dequantization
+from typing import NamedTuple
 
-# GPU
-BW = 25  # HBM bytes/s
-MEM = 26  # device memory bytes
-PEAK_FP16 = 27  # fp16 tensor-core FLOP/s (attention runs here)
+import numpy as np
 
-# Parallelism
-TP = 28
-PP = 29
 
-# Efficiency factors (fitted; see simplan/catalog/efficiency.toml)
-ETA_C = 30  # GEMM compute efficiency at large M
-M_HALF = 31  # tokens at which GEMM compute efficiency is half its max
-ETA_M = 32  # GEMM memory efficiency
-T0_GEMM = 33  # per-GEMM fixed time, s
-ETA_ELEM = 34
-T0_ELEM = 35
-ETA_ATT_DEC = 36
-ETA_ATT_PRE = 37
-T0_ATT = 38
-AR_ALPHA = 39  # all-reduce latency, s
-AR_BW = 40  # all-reduce bus bandwidth, bytes/s
-T_ITER = 41  # fixed per-iteration overhead (scheduler, sampling, launches), s
-P2P_BW = 42  # pipeline-stage send bandwidth, bytes/s
-P2P_ALPHA = 43  # pipeline-stage send latency, s
+class Field(NamedTuple):
+    """One slot of the configuration vector."""
 
-# Engine memory knobs
-MEM_UTIL = 44  # gpu_memory_utilization
-MAX_BATCHED_TOKENS = 45
-MAX_NUM_SEQS = 46
-RESERVE_FIXED = 47  # bytes per GPU outside weights/activations/KV (CUDA context, graphs, NCCL)
-BLOCK = 48  # KV block size in tokens
-M_HALF_16 = 49  # M_HALF of 16-bit cuBLAS-style GEMMs (LM head, router); M_HALF is the
-# value for the quantized linear layers, smaller for weight-only kernels with 16-row tiles
+    name: str
+    unit: str
+    doc: str
 
-NCFG = 50
+
+FIELDS: tuple[Field, ...] = (
+    # model architecture
+    Field("LAYERS", "1", "transformer layers"),
+    Field("HIDDEN", "1", "hidden size"),
+    Field("HEADS", "1", "attention heads"),
+    Field("KV_HEADS", "1", "KV heads"),
+    Field("HEAD_DIM", "1", "head dimension"),
+    Field("INTERMEDIATE", "1", "dense MLP intermediate size"),
+    Field("VOCAB", "1", "vocabulary size"),
+    Field("GATED", "0/1", "1 for a gated MLP (SwiGLU, 3 matrices), 0 for 2 matrices"),
+    Field("EXPERTS", "1", "routed experts (0: dense)"),
+    Field("EXPERTS_PER_TOKEN", "1", "routed experts each token uses"),
+    Field("EXPERT_INTERMEDIATE", "1", "routed-expert intermediate size"),
+    Field("SHARED_EXPERTS", "1", "shared experts"),
+    Field("LEADING_DENSE", "1", "leading dense layers of an MoE model"),
+    Field("MLA", "0/1", "1 for multi-head latent attention"),
+    Field("KV_LORA", "1", "MLA compressed KV rank"),
+    Field("Q_LORA", "1", "MLA query rank (0: no query compression)"),
+    Field("QK_NOPE", "1", "MLA non-rotary query/key head dimension"),
+    Field("QK_ROPE", "1", "MLA rotary query/key head dimension"),
+    Field("V_HD", "1", "MLA value head dimension"),
+    Field("TIE", "0/1", "1 for tied input and output embeddings"),
+    # quantization
+    Field("W_BYTES", "bytes", "per weight of the linear layers, scales included"),
+    Field("A_BYTES", "bytes", "per activation element (fp16/bf16: 2)"),
+    Field("KV_BYTES", "bytes", "per KV-cache element"),
+    Field("PEAK_GEMM_FLOP_PER_S", "FLOP/s", "tensor-core peak of the dtype GEMMs run at"),
+    Field("DEQUANT", "1", "extra compute fraction of weight-only dequantization"),
+    # GPU
+    Field("BW_BYTES_PER_S", "bytes/s", "HBM bandwidth"),
+    Field("MEM_BYTES", "bytes", "device memory"),
+    Field("PEAK_FP16_FLOP_PER_S", "FLOP/s", "fp16 tensor-core peak (attention runs here)"),
+    # parallelism
+    Field("TP", "1", "tensor-parallel degree"),
+    Field("PP", "1", "pipeline-parallel degree"),
+    # efficiency factors (fitted; see simplan/catalog/efficiency.toml)
+    Field("ETA_C", "1", "GEMM compute efficiency at large M"),
+    Field("M_HALF_TOKENS", "tokens", "M at half the GEMM compute efficiency (quantized layers)"),
+    Field("ETA_M", "1", "GEMM memory efficiency"),
+    Field("T0_GEMM_S", "s", "fixed time per GEMM"),
+    Field("ETA_ELEM", "1", "elementwise memory efficiency"),
+    Field("T0_ELEM_S", "s", "fixed time per elementwise kernel"),
+    Field("ETA_ATT_DEC", "1", "decode attention memory efficiency"),
+    Field("ETA_ATT_PRE", "1", "prefill attention compute efficiency"),
+    Field("T0_ATT_S", "s", "fixed time per attention kernel"),
+    Field("AR_ALPHA_S", "s", "all-reduce latency"),
+    Field("AR_BW_BYTES_PER_S", "bytes/s", "all-reduce bus bandwidth"),
+    Field("T_ITER_S", "s", "fixed overhead per iteration (scheduler, sampling, launches)"),
+    Field("P2P_BW_BYTES_PER_S", "bytes/s", "pipeline-stage send bandwidth"),
+    Field("P2P_ALPHA_S", "s", "pipeline-stage send latency"),
+    # engine memory knobs
+    Field("MEM_UTIL", "1", "gpu_memory_utilization"),
+    Field("MAX_BATCHED_TOKENS", "tokens", "max_num_batched_tokens"),
+    Field("MAX_NUM_SEQS", "1", "max_num_seqs"),
+    Field("RESERVE_FIXED_BYTES", "bytes", "per GPU outside weights, activations and KV"),
+    Field("BLOCK_TOKENS", "tokens", "KV block size"),
+    # M_HALF_TOKENS is for the quantized linear layers (smaller for weight-only kernels
+    # with 16-row tiles); this one is for 16-bit cuBLAS-style GEMMs (LM head, router)
+    Field("M_HALF_16_TOKENS", "tokens", "M at half the compute efficiency of 16-bit GEMMs"),
+)
+
+#: Slot of each field, by name.
+INDEX: dict[str, int] = {f.name: i for i, f in enumerate(FIELDS)}
+#: Length of a configuration vector.
+NCFG = len(FIELDS)
+
+# One module constant per field (``layout.LAYERS == 0``): numba reads them as compile-time
+# integers.
+globals().update(INDEX)
+
+
+def __getattr__(name: str) -> int:  # pragma: no cover - for type checkers only
+    raise AttributeError(f"no configuration field {name!r} (fields: {', '.join(INDEX)})")
+
+
+def empty() -> np.ndarray:
+    """A configuration vector with every slot unset (NaN)."""
+    return np.full(NCFG, np.nan)
+
+
+def check_complete(cfg: np.ndarray) -> np.ndarray:
+    """Return ``cfg`` if every slot is set; raise naming the unset fields otherwise."""
+    unset = [FIELDS[i].name for i in np.flatnonzero(np.isnan(cfg))]
+    if unset:
+        raise ValueError(f"configuration vector has unset fields: {', '.join(unset)}")
+    return cfg

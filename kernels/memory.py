@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 from simplan.kernels import layout as c
-from simplan.kernels._jit import kernel, vectorized
+from simplan.kernels._jit import kernel
 from simplan.kernels.roofline import attention_params, kv_elems_per_token_per_layer
 
 
@@ -26,14 +26,16 @@ from simplan.kernels.roofline import attention_params, kv_elems_per_token_per_la
 def layer_params_per_gpu(cfg):
     """Linear-layer parameters of one pipeline stage held by one GPU (average stage)."""
     tp = cfg[c.TP]
-    h = cfg[c.H]
-    attn = attention_params(cfg, cfg[c.NH] / tp, max(cfg[c.NKV] / tp, 1.0))
+    h = cfg[c.HIDDEN]
+    attn = attention_params(cfg, cfg[c.HEADS] / tp, max(cfg[c.KV_HEADS] / tp, 1.0))
     mats = 2.0 + cfg[c.GATED]
-    dense_mlp = mats * h * cfg[c.I] / tp
-    layers = math.ceil(cfg[c.L] / cfg[c.PP])
-    if cfg[c.E] > 0.0:
-        moe = (cfg[c.E] + cfg[c.NS]) * mats * h * cfg[c.IM] / tp + h * cfg[c.E]
-        frac_dense = min(cfg[c.LD], cfg[c.L]) / cfg[c.L]
+    dense_mlp = mats * h * cfg[c.INTERMEDIATE] / tp
+    layers = math.ceil(cfg[c.LAYERS] / cfg[c.PP])
+    if cfg[c.EXPERTS] > 0.0:
+        moe = (cfg[c.EXPERTS] + cfg[c.SHARED_EXPERTS]) * mats * h * cfg[
+            c.EXPERT_INTERMEDIATE
+        ] / tp + h * cfg[c.EXPERTS]
+        frac_dense = min(cfg[c.LEADING_DENSE], cfg[c.LAYERS]) / cfg[c.LAYERS]
         per_layer = attn + frac_dense * dense_mlp + (1.0 - frac_dense) * moe
     else:
         per_layer = attn + dense_mlp
@@ -44,7 +46,7 @@ def layer_params_per_gpu(cfg):
 def weight_bytes_per_gpu(cfg):
     """Bytes of weights on the most loaded GPU of the replica."""
     linear = layer_params_per_gpu(cfg) * cfg[c.W_BYTES]
-    table = cfg[c.V] * cfg[c.H] / cfg[c.TP] * cfg[c.A_BYTES]
+    table = cfg[c.VOCAB] * cfg[c.HIDDEN] / cfg[c.TP] * cfg[c.A_BYTES]
     if cfg[c.PP] > 1.0:
         # embedding on the first stage, LM head on the last: one table per GPU at most
         tables = table
@@ -56,7 +58,7 @@ def weight_bytes_per_gpu(cfg):
 @kernel
 def kv_bytes_per_token(cfg):
     """KV-cache bytes one token occupies on one GPU (its stage's layers)."""
-    layers = math.ceil(cfg[c.L] / cfg[c.PP])
+    layers = math.ceil(cfg[c.LAYERS] / cfg[c.PP])
     return layers * kv_elems_per_token_per_layer(cfg) * cfg[c.KV_BYTES]
 
 
@@ -70,30 +72,38 @@ def activation_reserve_bytes(cfg):
     """
     t = cfg[c.MAX_BATCHED_TOKENS]
     tp = cfg[c.TP]
-    if cfg[c.E] > 0.0:
-        width = max(cfg[c.I], (cfg[c.K] + cfg[c.NS]) * cfg[c.IM])
+    if cfg[c.EXPERTS] > 0.0:
+        width = max(
+            cfg[c.INTERMEDIATE],
+            (cfg[c.EXPERTS_PER_TOKEN] + cfg[c.SHARED_EXPERTS]) * cfg[c.EXPERT_INTERMEDIATE],
+        )
     else:
-        width = cfg[c.I]
-    heads = cfg[c.NH] / tp
+        width = cfg[c.INTERMEDIATE]
+    heads = cfg[c.HEADS] / tp
     if cfg[c.MLA] > 0.0:
         qkv = heads * (cfg[c.QK_NOPE] + cfg[c.QK_ROPE]) + cfg[c.KV_LORA] + cfg[c.QK_ROPE]
     else:
-        qkv = (heads + 2.0 * max(cfg[c.NKV] / tp, 1.0)) * cfg[c.HD]
-    per_token = 2.0 * cfg[c.H] + qkv
+        qkv = (heads + 2.0 * max(cfg[c.KV_HEADS] / tp, 1.0)) * cfg[c.HEAD_DIM]
+    per_token = 2.0 * cfg[c.HIDDEN] + qkv
     per_token += (2.0 + cfg[c.GATED]) * width / tp
-    logits = min(cfg[c.MAX_NUM_SEQS], t) * cfg[c.V] / tp * 4.0
+    logits = min(cfg[c.MAX_NUM_SEQS], t) * cfg[c.VOCAB] / tp * 4.0
     return t * per_token * cfg[c.A_BYTES] + logits
 
 
 @kernel
 def kv_capacity_tokens(cfg):
     """Tokens the replica's KV cache holds (whole blocks); 0 or less when nothing fits."""
-    budget = cfg[c.MEM] * cfg[c.MEM_UTIL]
-    free = budget - weight_bytes_per_gpu(cfg) - activation_reserve_bytes(cfg) - cfg[c.RESERVE_FIXED]
+    budget = cfg[c.MEM_BYTES] * cfg[c.MEM_UTIL]
+    free = (
+        budget
+        - weight_bytes_per_gpu(cfg)
+        - activation_reserve_bytes(cfg)
+        - cfg[c.RESERVE_FIXED_BYTES]
+    )
     if free <= 0.0:
         return 0.0
     tokens = math.floor(free / kv_bytes_per_token(cfg))
-    return math.floor(tokens / cfg[c.BLOCK]) * cfg[c.BLOCK]
+    return math.floor(tokens / cfg[c.BLOCK_TOKENS]) * cfg[c.BLOCK_TOKENS]
 
 
 @kernel
@@ -104,14 +114,14 @@ def blocks_for_tokens(tokens, block):
 @kernel
 def max_batch(cfg, input_tokens, output_tokens):
     """Largest number of sequences of the given lengths whose KV fits at once."""
-    cap_blocks = math.floor(kv_capacity_tokens(cfg) / cfg[c.BLOCK])
-    per_seq = blocks_for_tokens(input_tokens + output_tokens, cfg[c.BLOCK])
+    cap_blocks = math.floor(kv_capacity_tokens(cfg) / cfg[c.BLOCK_TOKENS])
+    per_seq = blocks_for_tokens(input_tokens + output_tokens, cfg[c.BLOCK_TOKENS])
     if per_seq <= 0:
         return 0.0
     return float(math.floor(cap_blocks / per_seq))
 
 
-@vectorized
+@kernel
 def memory_many(cfgs, input_tokens, output_tokens):
     """Memory figures for many configurations.
 
@@ -124,7 +134,7 @@ def memory_many(cfgs, input_tokens, output_tokens):
         cfg = cfgs[i]
         out[i, 0] = weight_bytes_per_gpu(cfg)
         out[i, 1] = kv_bytes_per_token(cfg)
-        out[i, 2] = activation_reserve_bytes(cfg) + cfg[c.RESERVE_FIXED]
+        out[i, 2] = activation_reserve_bytes(cfg) + cfg[c.RESERVE_FIXED_BYTES]
         out[i, 3] = kv_capacity_tokens(cfg)
         out[i, 4] = max_batch(cfg, input_tokens[i], output_tokens[i])
     return out

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 from simplan.kernels import layout as c
-from simplan.kernels._jit import kernel, vectorized
+from simplan.kernels._jit import kernel
 
 
 @kernel
@@ -36,14 +36,14 @@ def gemm_time_s(cfg, m, k, n, weight_bytes, peak, dequant, m_half):
     eta = cfg[c.ETA_C] * m / (m + m_half)
     t_compute = flops / (peak * eta) * (1.0 + dequant)
     nbytes = k * n * weight_bytes + (m * k + m * n) * cfg[c.A_BYTES]
-    t_memory = nbytes / (cfg[c.BW] * cfg[c.ETA_M])
-    return max(t_compute, t_memory) + cfg[c.T0_GEMM]
+    t_memory = nbytes / (cfg[c.BW_BYTES_PER_S] * cfg[c.ETA_M])
+    return max(t_compute, t_memory) + cfg[c.T0_GEMM_S]
 
 
 @kernel
 def kv_heads_per_gpu(cfg):
     """KV heads each GPU holds; heads are replicated when TP exceeds the KV-head count."""
-    return max(cfg[c.NKV] / cfg[c.TP], 1.0)
+    return max(cfg[c.KV_HEADS] / cfg[c.TP], 1.0)
 
 
 @kernel
@@ -55,7 +55,7 @@ def kv_elems_per_token_per_layer(cfg):
     """
     if cfg[c.MLA] > 0.0:
         return cfg[c.KV_LORA] + cfg[c.QK_ROPE]
-    return 2.0 * kv_heads_per_gpu(cfg) * cfg[c.HD]
+    return 2.0 * kv_heads_per_gpu(cfg) * cfg[c.HEAD_DIM]
 
 
 @kernel
@@ -70,12 +70,12 @@ def moe_distinct_experts(num_experts, experts_per_token, tokens):
 def attention_proj_time_s(cfg, t):
     """QKV and output projections of one layer for ``t`` tokens on one GPU."""
     tp = cfg[c.TP]
-    h = cfg[c.H]
-    heads = cfg[c.NH] / tp
+    h = cfg[c.HIDDEN]
+    heads = cfg[c.HEADS] / tp
     wb = cfg[c.W_BYTES]
-    pk = cfg[c.PEAK_GEMM]
+    pk = cfg[c.PEAK_GEMM_FLOP_PER_S]
     dq = cfg[c.DEQUANT]
-    mh = cfg[c.M_HALF]
+    mh = cfg[c.M_HALF_TOKENS]
     if cfg[c.MLA] > 0.0:
         qk_dim = cfg[c.QK_NOPE] + cfg[c.QK_ROPE]
         if cfg[c.Q_LORA] > 0.0:
@@ -89,7 +89,7 @@ def attention_proj_time_s(cfg, t):
         )
         to = gemm_time_s(cfg, t, heads * cfg[c.V_HD], h, wb, pk, dq, mh)
         return tq + tkv + to
-    hd = cfg[c.HD]
+    hd = cfg[c.HEAD_DIM]
     qkv = gemm_time_s(cfg, t, h, (heads + 2.0 * kv_heads_per_gpu(cfg)) * hd, wb, pk, dq, mh)
     out = gemm_time_s(cfg, t, heads * hd, h, wb, pk, dq, mh)
     return qkv + out
@@ -104,7 +104,7 @@ def attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens)
     total context the decoding sequences read. Decode attention reads the KV cache once
     (memory-bound); prefill attention is FLOP-bound (flash attention).
     """
-    heads = cfg[c.NH] / cfg[c.TP]
+    heads = cfg[c.HEADS] / cfg[c.TP]
     kv_elems = kv_elems_per_token_per_layer(cfg)
     if cfg[c.MLA] > 0.0:
         # Absorbed MLA: scores against the latent+rope key, values from the latent.
@@ -113,19 +113,25 @@ def attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens)
             2.0 * (cfg[c.QK_NOPE] + cfg[c.QK_ROPE]) + 2.0 * cfg[c.V_HD]
         )
     else:
-        flops_per_pair = 4.0 * heads * cfg[c.HD]
+        flops_per_pair = 4.0 * heads * cfg[c.HEAD_DIM]
         prefill_flops_per_pair = flops_per_pair
     t = 0.0
     if decode_ctx_tokens > 0.0:
         nbytes = decode_ctx_tokens * kv_elems * cfg[c.KV_BYTES]
-        t_mem = nbytes / (cfg[c.BW] * cfg[c.ETA_ATT_DEC])
-        t_cmp = decode_ctx_tokens * flops_per_pair / (cfg[c.PEAK_FP16] * cfg[c.ETA_ATT_PRE])
-        t += max(t_mem, t_cmp) + cfg[c.T0_ATT]
+        t_mem = nbytes / (cfg[c.BW_BYTES_PER_S] * cfg[c.ETA_ATT_DEC])
+        t_cmp = (
+            decode_ctx_tokens * flops_per_pair / (cfg[c.PEAK_FP16_FLOP_PER_S] * cfg[c.ETA_ATT_PRE])
+        )
+        t += max(t_mem, t_cmp) + cfg[c.T0_ATT_S]
     if prefill_tokens > 0.0:
-        t_cmp = prefill_pairs * prefill_flops_per_pair / (cfg[c.PEAK_FP16] * cfg[c.ETA_ATT_PRE])
+        t_cmp = (
+            prefill_pairs
+            * prefill_flops_per_pair
+            / (cfg[c.PEAK_FP16_FLOP_PER_S] * cfg[c.ETA_ATT_PRE])
+        )
         nbytes = prefill_tokens * kv_elems * cfg[c.KV_BYTES]
-        t_mem = nbytes / (cfg[c.BW] * cfg[c.ETA_ATT_DEC])
-        t += max(t_mem, t_cmp) + cfg[c.T0_ATT]
+        t_mem = nbytes / (cfg[c.BW_BYTES_PER_S] * cfg[c.ETA_ATT_DEC])
+        t += max(t_mem, t_cmp) + cfg[c.T0_ATT_S]
     return t
 
 
@@ -133,11 +139,11 @@ def attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens)
 def dense_mlp_time_s(cfg, t, width):
     """Gate/up and down projections of an MLP of intermediate ``width`` for ``t`` tokens."""
     tp = cfg[c.TP]
-    h = cfg[c.H]
+    h = cfg[c.HIDDEN]
     wb = cfg[c.W_BYTES]
-    pk = cfg[c.PEAK_GEMM]
+    pk = cfg[c.PEAK_GEMM_FLOP_PER_S]
     dq = cfg[c.DEQUANT]
-    mh = cfg[c.M_HALF]
+    mh = cfg[c.M_HALF_TOKENS]
     up = gemm_time_s(cfg, t, h, (1.0 + cfg[c.GATED]) * width / tp, wb, pk, dq, mh)
     down = gemm_time_s(cfg, t, width / tp, h, wb, pk, dq, mh)
     return up + down
@@ -154,28 +160,30 @@ def moe_time_s(cfg, t):
     if t <= 0.0:
         return 0.0
     tp = cfg[c.TP]
-    h = cfg[c.H]
-    e = cfg[c.E]
-    k = cfg[c.K]
-    width = cfg[c.IM] / tp
+    h = cfg[c.HIDDEN]
+    e = cfg[c.EXPERTS]
+    k = cfg[c.EXPERTS_PER_TOKEN]
+    width = cfg[c.EXPERT_INTERMEDIATE] / tp
     mats = 2.0 + cfg[c.GATED]
     touched = moe_distinct_experts(e, k, t)
     params_per_expert = mats * h * width
     flops = 2.0 * t * k * params_per_expert
     m_per_expert = t * k / touched
-    eta = cfg[c.ETA_C] * m_per_expert / (m_per_expert + cfg[c.M_HALF])
-    t_compute = flops / (cfg[c.PEAK_GEMM] * eta) * (1.0 + cfg[c.DEQUANT])
+    eta = cfg[c.ETA_C] * m_per_expert / (m_per_expert + cfg[c.M_HALF_TOKENS])
+    t_compute = flops / (cfg[c.PEAK_GEMM_FLOP_PER_S] * eta) * (1.0 + cfg[c.DEQUANT])
     nbytes = (
         touched * params_per_expert * cfg[c.W_BYTES]
         + t * k * (2.0 * h + 2.0 * width) * cfg[c.A_BYTES]
     )
-    t_memory = nbytes / (cfg[c.BW] * cfg[c.ETA_M])
+    t_memory = nbytes / (cfg[c.BW_BYTES_PER_S] * cfg[c.ETA_M])
     # router GEMM (replicated, tiny) + grouped expert GEMMs (up and down)
-    routed = max(t_compute, t_memory) + 2.0 * cfg[c.T0_GEMM]
-    router = gemm_time_s(cfg, t, h, e, cfg[c.A_BYTES], cfg[c.PEAK_FP16], 0.0, cfg[c.M_HALF_16])
+    routed = max(t_compute, t_memory) + 2.0 * cfg[c.T0_GEMM_S]
+    router = gemm_time_s(
+        cfg, t, h, e, cfg[c.A_BYTES], cfg[c.PEAK_FP16_FLOP_PER_S], 0.0, cfg[c.M_HALF_16_TOKENS]
+    )
     shared = 0.0
-    if cfg[c.NS] > 0.0:
-        shared = dense_mlp_time_s(cfg, t, cfg[c.NS] * cfg[c.IM])
+    if cfg[c.SHARED_EXPERTS] > 0.0:
+        shared = dense_mlp_time_s(cfg, t, cfg[c.SHARED_EXPERTS] * cfg[c.EXPERT_INTERMEDIATE])
     return routed + router + shared
 
 
@@ -190,22 +198,25 @@ def elementwise_time_s(cfg, t):
     if t <= 0.0:
         return 0.0
     tp = cfg[c.TP]
-    h = cfg[c.H]
-    heads = cfg[c.NH] / tp
-    if cfg[c.E] > 0.0:
-        act_width = (cfg[c.K] * cfg[c.IM] + cfg[c.NS] * cfg[c.IM]) / tp
+    h = cfg[c.HIDDEN]
+    heads = cfg[c.HEADS] / tp
+    if cfg[c.EXPERTS] > 0.0:
+        act_width = (
+            cfg[c.EXPERTS_PER_TOKEN] * cfg[c.EXPERT_INTERMEDIATE]
+            + cfg[c.SHARED_EXPERTS] * cfg[c.EXPERT_INTERMEDIATE]
+        ) / tp
     else:
-        act_width = cfg[c.I] / tp
+        act_width = cfg[c.INTERMEDIATE] / tp
     if cfg[c.MLA] > 0.0:
         rope_elems = (heads + 1.0) * cfg[c.QK_ROPE]  # MLA: one RoPE key shared by all heads
     else:
-        rope_elems = (heads + kv_heads_per_gpu(cfg)) * cfg[c.HD]
+        rope_elems = (heads + kv_heads_per_gpu(cfg)) * cfg[c.HEAD_DIM]
     elems = 2.0 * (2.0 * t * h)  # two norms
     elems += 2.0 * (3.0 * t * h)  # two residual adds
     elems += 2.0 * t * rope_elems
     elems += t * act_width * (2.0 + cfg[c.GATED]) if cfg[c.GATED] > 0.0 else 2.0 * t * act_width
     nbytes = elems * cfg[c.A_BYTES]
-    return nbytes / (cfg[c.BW] * cfg[c.ETA_ELEM]) + 6.0 * cfg[c.T0_ELEM]
+    return nbytes / (cfg[c.BW_BYTES_PER_S] * cfg[c.ETA_ELEM]) + 6.0 * cfg[c.T0_ELEM_S]
 
 
 @kernel
@@ -214,7 +225,7 @@ def allreduce_time_s(cfg, nbytes):
     n = cfg[c.TP]
     if n <= 1.0 or nbytes <= 0.0:
         return 0.0
-    return cfg[c.AR_ALPHA] + 2.0 * (n - 1.0) / n * nbytes / cfg[c.AR_BW]
+    return cfg[c.AR_ALPHA_S] + 2.0 * (n - 1.0) / n * nbytes / cfg[c.AR_BW_BYTES_PER_S]
 
 
 @kernel
@@ -227,18 +238,18 @@ def layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, moe_l
     if moe_layer:
         total += moe_time_s(cfg, t)
     else:
-        total += dense_mlp_time_s(cfg, t, cfg[c.I])
+        total += dense_mlp_time_s(cfg, t, cfg[c.INTERMEDIATE])
     total += elementwise_time_s(cfg, t)
     # Two all-reduces per layer: after attention and after the MLP.
-    total += 2.0 * allreduce_time_s(cfg, t * cfg[c.H] * cfg[c.A_BYTES])
+    total += 2.0 * allreduce_time_s(cfg, t * cfg[c.HIDDEN] * cfg[c.A_BYTES])
     return total
 
 
 @kernel
 def stage_layers_time_s(cfg, layers, t, prefill_tokens, prefill_pairs, decode_ctx_tokens):
     """``layers`` consecutive layers, split between leading dense and MoE layers."""
-    if cfg[c.E] > 0.0:
-        frac_dense = min(cfg[c.LD], cfg[c.L]) / cfg[c.L]
+    if cfg[c.EXPERTS] > 0.0:
+        frac_dense = min(cfg[c.LEADING_DENSE], cfg[c.LAYERS]) / cfg[c.LAYERS]
         dense = layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, False)
         moe = layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, True)
         return layers * (frac_dense * dense + (1.0 - frac_dense) * moe)
@@ -254,14 +265,14 @@ def lm_head_time_s(cfg, rows):
         gemm_time_s(
             cfg,
             rows,
-            cfg[c.H],
-            cfg[c.V] / cfg[c.TP],
+            cfg[c.HIDDEN],
+            cfg[c.VOCAB] / cfg[c.TP],
             cfg[c.A_BYTES],
-            cfg[c.PEAK_FP16],
+            cfg[c.PEAK_FP16_FLOP_PER_S],
             0.0,
-            cfg[c.M_HALF_16],
+            cfg[c.M_HALF_16_TOKENS],
         )
-        + cfg[c.T0_ELEM]
+        + cfg[c.T0_ELEM_S]
     )
 
 
@@ -300,14 +311,17 @@ def step_time_s(cfg, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, d
     pp = cfg[c.PP]
     seqs = max(prefill_seqs + decode_seqs, 1.0)
     m = min(pp, seqs)
-    layers_per_stage = math.ceil(cfg[c.L] / pp)
+    layers_per_stage = math.ceil(cfg[c.LAYERS] / pp)
     stage = stage_layers_time_s(
         cfg, layers_per_stage, t / m, prefill_tokens / m, prefill_pairs / m, decode_ctx_tokens / m
     )
     if pp > 1.0:
-        stage += cfg[c.P2P_ALPHA] + (t / m) * cfg[c.H] * cfg[c.A_BYTES] / cfg[c.P2P_BW]
+        stage += (
+            cfg[c.P2P_ALPHA_S]
+            + (t / m) * cfg[c.HIDDEN] * cfg[c.A_BYTES] / cfg[c.P2P_BW_BYTES_PER_S]
+        )
     head = lm_head_time_s(cfg, prefill_seqs + decode_seqs)
-    return pp * stage + head + cfg[c.T_ITER]
+    return pp * stage + head + cfg[c.T_ITER_S]
 
 
 @kernel
@@ -325,11 +339,11 @@ def step_flops_and_bytes(
     active, _, touched_total = _param_counts(cfg, t)
     flops = 2.0 * active * t
     if cfg[c.MLA] > 0.0:
-        per_pair = cfg[c.NH] * (2.0 * (cfg[c.KV_LORA] + cfg[c.QK_ROPE]) + 2.0 * cfg[c.KV_LORA])
+        per_pair = cfg[c.HEADS] * (2.0 * (cfg[c.KV_LORA] + cfg[c.QK_ROPE]) + 2.0 * cfg[c.KV_LORA])
     else:
-        per_pair = 4.0 * cfg[c.NH] * cfg[c.HD]
-    flops += cfg[c.L] * per_pair * (prefill_pairs + decode_ctx_tokens)
-    kv_token_bytes = kv_elems_per_token_per_layer(cfg) * cfg[c.KV_BYTES] * cfg[c.L]
+        per_pair = 4.0 * cfg[c.HEADS] * cfg[c.HEAD_DIM]
+    flops += cfg[c.LAYERS] * per_pair * (prefill_pairs + decode_ctx_tokens)
+    kv_token_bytes = kv_elems_per_token_per_layer(cfg) * cfg[c.KV_BYTES] * cfg[c.LAYERS]
     if cfg[c.MLA] <= 0.0:
         kv_token_bytes *= cfg[c.TP]  # per-GPU heads x GPUs = whole model's KV
     nbytes = touched_total * cfg[c.W_BYTES] + (decode_ctx_tokens + prefill_tokens) * kv_token_bytes
@@ -344,7 +358,7 @@ def attention_params(cfg, heads, kv_heads):
     weights (MLA's low-rank down-projections are replicated on every TP rank, so they
     do not shrink with ``heads``).
     """
-    h = cfg[c.H]
+    h = cfg[c.HIDDEN]
     if cfg[c.MLA] > 0.0:
         qk = cfg[c.QK_NOPE] + cfg[c.QK_ROPE]
         if cfg[c.Q_LORA] > 0.0:
@@ -354,7 +368,7 @@ def attention_params(cfg, heads, kv_heads):
         attn += h * (cfg[c.KV_LORA] + cfg[c.QK_ROPE])
         attn += cfg[c.KV_LORA] * heads * (cfg[c.QK_NOPE] + cfg[c.V_HD])
         return attn + heads * cfg[c.V_HD] * h
-    return h * (heads + 2.0 * kv_heads) * cfg[c.HD] + heads * cfg[c.HD] * h
+    return h * (heads + 2.0 * kv_heads) * cfg[c.HEAD_DIM] + heads * cfg[c.HEAD_DIM] * h
 
 
 @kernel
@@ -363,26 +377,32 @@ def _param_counts(cfg, t):
 
     Whole-model counts (not per GPU), for FLOP and byte accounting.
     """
-    h = cfg[c.H]
-    attn = attention_params(cfg, cfg[c.NH], cfg[c.NKV])
+    h = cfg[c.HIDDEN]
+    attn = attention_params(cfg, cfg[c.HEADS], cfg[c.KV_HEADS])
     mats = 2.0 + cfg[c.GATED]
-    dense_mlp = mats * h * cfg[c.I]
-    lm = h * cfg[c.V]
-    if cfg[c.E] > 0.0:
-        n_dense = min(cfg[c.LD], cfg[c.L])
-        n_moe = cfg[c.L] - n_dense
-        expert = mats * h * cfg[c.IM]
-        shared = cfg[c.NS] * expert
-        touched = moe_distinct_experts(cfg[c.E], cfg[c.K], t)
-        active = n_dense * (attn + dense_mlp) + n_moe * (attn + shared + cfg[c.K] * expert) + lm
-        layer_total = n_dense * (attn + dense_mlp) + n_moe * (attn + shared + cfg[c.E] * expert)
+    dense_mlp = mats * h * cfg[c.INTERMEDIATE]
+    lm = h * cfg[c.VOCAB]
+    if cfg[c.EXPERTS] > 0.0:
+        n_dense = min(cfg[c.LEADING_DENSE], cfg[c.LAYERS])
+        n_moe = cfg[c.LAYERS] - n_dense
+        expert = mats * h * cfg[c.EXPERT_INTERMEDIATE]
+        shared = cfg[c.SHARED_EXPERTS] * expert
+        touched = moe_distinct_experts(cfg[c.EXPERTS], cfg[c.EXPERTS_PER_TOKEN], t)
+        active = (
+            n_dense * (attn + dense_mlp)
+            + n_moe * (attn + shared + cfg[c.EXPERTS_PER_TOKEN] * expert)
+            + lm
+        )
+        layer_total = n_dense * (attn + dense_mlp) + n_moe * (
+            attn + shared + cfg[c.EXPERTS] * expert
+        )
         read = n_dense * (attn + dense_mlp) + n_moe * (attn + shared + touched * expert)
         return active, layer_total, read
     per_layer = attn + dense_mlp
-    return cfg[c.L] * per_layer + lm, cfg[c.L] * per_layer, cfg[c.L] * per_layer
+    return cfg[c.LAYERS] * per_layer + lm, cfg[c.LAYERS] * per_layer, cfg[c.LAYERS] * per_layer
 
 
-@vectorized
+@kernel
 def step_time_many(cfgs, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, decode_ctx):
     """:func:`step_time_s` over rows: ``cfgs`` is (n, NCFG), the rest are length-n arrays."""
     n = cfgs.shape[0]

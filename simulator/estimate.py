@@ -15,7 +15,7 @@ def bound_verdict(replica: Replica, batch: int, context_tokens: float) -> tuple[
     cfg = replica.cfg
     flops, nbytes = step_flops_and_bytes(cfg, 0.0, 0.0, 0.0, float(batch), batch * context_tokens)
     intensity = flops / nbytes
-    ridge = cfg[c.PEAK_GEMM] / cfg[c.BW]
+    ridge = cfg[c.PEAK_GEMM_FLOP_PER_S] / cfg[c.BW_BYTES_PER_S]
     kind = "compute-bound" if intensity >= ridge else "memory-bound"
     why = (
         f"decode at batch {batch} does {intensity:.0f} FLOP per byte of weights and KV read; "

@@ -553,8 +553,8 @@ def provisioned_capacity(fleet: Fleet, start_s: float, end_s: float) -> dict[str
     """
     up = replica_up_s(fleet, start_s, end_s)
     gpus = np.array([e.replica.num_gpus for e in fleet.engines], dtype=np.int64)
-    flops = np.array([e.cfg[c.PEAK_GEMM] for e in fleet.engines], dtype=float)
-    bw = np.array([e.cfg[c.BW] for e in fleet.engines], dtype=float)
+    flops = np.array([e.cfg[c.PEAK_GEMM_FLOP_PER_S] for e in fleet.engines], dtype=float)
+    bw = np.array([e.cfg[c.BW_BYTES_PER_S] for e in fleet.engines], dtype=float)
     gpu_up = up * gpus
     window = end_s - start_s
     times, rep, gpu = up_counts(fleet)

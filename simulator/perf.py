@@ -87,10 +87,10 @@ class Replica:
         """Memory figures per GPU in GiB and the KV capacity, for the given lengths."""
         cfg = self.cfg
         return {
-            "memory_gib_per_gpu": cfg[c.MEM] / GIB,
-            "budget_gib_per_gpu": cfg[c.MEM] * cfg[c.MEM_UTIL] / GIB,
+            "memory_gib_per_gpu": cfg[c.MEM_BYTES] / GIB,
+            "budget_gib_per_gpu": cfg[c.MEM_BYTES] * cfg[c.MEM_UTIL] / GIB,
             "weights_gib_per_gpu": kmem.weight_bytes_per_gpu(cfg) / GIB,
-            "reserve_gib_per_gpu": (kmem.activation_reserve_bytes(cfg) + cfg[c.RESERVE_FIXED])
+            "reserve_gib_per_gpu": (kmem.activation_reserve_bytes(cfg) + cfg[c.RESERVE_FIXED_BYTES])
             / GIB,
             "kv_bytes_per_token_per_gpu": kmem.kv_bytes_per_token(cfg),
             "kv_cache_capacity_tokens": float(kmem.kv_capacity_tokens(cfg)),
@@ -246,20 +246,20 @@ def build_replica(
     else:
         p2p_bw, p2p_alpha = INTER_NODE_GB_PER_S * GB, INTER_NODE_LATENCY_S
 
-    cfg = np.zeros(c.NCFG)
-    cfg[c.L] = arch.num_layers
-    cfg[c.H] = arch.hidden_size
-    cfg[c.NH] = arch.num_attention_heads
-    cfg[c.NKV] = arch.num_kv_heads
-    cfg[c.HD] = arch.head_dim
-    cfg[c.I] = arch.intermediate_size
-    cfg[c.V] = arch.vocab_size
+    cfg = c.empty()
+    cfg[c.LAYERS] = arch.num_layers
+    cfg[c.HIDDEN] = arch.hidden_size
+    cfg[c.HEADS] = arch.num_attention_heads
+    cfg[c.KV_HEADS] = arch.num_kv_heads
+    cfg[c.HEAD_DIM] = arch.head_dim
+    cfg[c.INTERMEDIATE] = arch.intermediate_size
+    cfg[c.VOCAB] = arch.vocab_size
     cfg[c.GATED] = float(arch.gated_mlp)
-    cfg[c.E] = arch.num_experts
-    cfg[c.K] = arch.experts_per_token
-    cfg[c.IM] = arch.moe_intermediate_size
-    cfg[c.NS] = arch.num_shared_experts
-    cfg[c.LD] = arch.first_dense_layers
+    cfg[c.EXPERTS] = arch.num_experts
+    cfg[c.EXPERTS_PER_TOKEN] = arch.experts_per_token
+    cfg[c.EXPERT_INTERMEDIATE] = arch.moe_intermediate_size
+    cfg[c.SHARED_EXPERTS] = arch.num_shared_experts
+    cfg[c.LEADING_DENSE] = arch.first_dense_layers
     cfg[c.MLA] = float(arch.attention == "mla")
     cfg[c.KV_LORA] = arch.kv_lora_rank
     cfg[c.Q_LORA] = arch.q_lora_rank
@@ -270,40 +270,42 @@ def build_replica(
     cfg[c.W_BYTES] = weights.bits_per_weight / 8.0
     cfg[c.A_BYTES] = 2.0
     cfg[c.KV_BYTES] = kv_cache.bytes_per_element
-    cfg[c.PEAK_GEMM] = peak_gemm
+    cfg[c.PEAK_GEMM_FLOP_PER_S] = peak_gemm
     cfg[c.DEQUANT] = dequant
-    cfg[c.BW] = gpu.hbm_bandwidth_gb_per_s * GB
-    cfg[c.MEM] = gpu.memory_gib * GIB
-    cfg[c.PEAK_FP16] = gpu.tflops_fp16 * 1e12
+    cfg[c.BW_BYTES_PER_S] = gpu.hbm_bandwidth_gb_per_s * GB
+    cfg[c.MEM_BYTES] = gpu.memory_gib * GIB
+    cfg[c.PEAK_FP16_FLOP_PER_S] = gpu.tflops_fp16 * 1e12
     cfg[c.TP] = tp
     cfg[c.PP] = pp
     cfg[c.ETA_C] = eff.gemm_compute_efficiency_max
-    cfg[c.M_HALF_16] = eff.gemm_m_half_tokens
+    cfg[c.M_HALF_16_TOKENS] = eff.gemm_m_half_tokens
     # Weight-only kernels (Marlin, AWQ/GPTQ GEMV paths) tile 16 rows where cuBLAS tiles
     # 128, so they reach their compute efficiency at 1/8 of the tokens (MARLIN,
     # Frantar et al. 2024, arXiv:2408.11743: near-ideal speed-up up to batch 16-32).
     weight_only_kernel = weights.weight_only or (weights.compute_dtype == "fp8" and not gpu.has_fp8)
-    cfg[c.M_HALF] = eff.gemm_m_half_tokens / (WEIGHT_ONLY_TILE_RATIO if weight_only_kernel else 1.0)
+    cfg[c.M_HALF_TOKENS] = eff.gemm_m_half_tokens / (
+        WEIGHT_ONLY_TILE_RATIO if weight_only_kernel else 1.0
+    )
     cfg[c.ETA_M] = eff.gemm_memory_efficiency
     # The profiles were taken in eager mode; CUDA-graph engines pay less per kernel.
     k_scale = float(cal["kernel_overhead_scale"])
-    cfg[c.T0_GEMM] = eff.gemm_overhead_s * k_scale
+    cfg[c.T0_GEMM_S] = eff.gemm_overhead_s * k_scale
     cfg[c.ETA_ELEM] = eff.elementwise_memory_efficiency
-    cfg[c.T0_ELEM] = eff.elementwise_overhead_s * k_scale
+    cfg[c.T0_ELEM_S] = eff.elementwise_overhead_s * k_scale
     cfg[c.ETA_ATT_DEC] = eff.attention_decode_memory_efficiency
     cfg[c.ETA_ATT_PRE] = eff.attention_prefill_compute_efficiency
-    cfg[c.T0_ATT] = eff.attention_overhead_s * k_scale
-    cfg[c.AR_ALPHA] = ar_alpha
-    cfg[c.AR_BW] = ar_bw
-    cfg[c.T_ITER] = float(cal["iteration_overhead_s"])
-    cfg[c.P2P_BW] = p2p_bw
-    cfg[c.P2P_ALPHA] = p2p_alpha
+    cfg[c.T0_ATT_S] = eff.attention_overhead_s * k_scale
+    cfg[c.AR_ALPHA_S] = ar_alpha
+    cfg[c.AR_BW_BYTES_PER_S] = ar_bw
+    cfg[c.T_ITER_S] = float(cal["iteration_overhead_s"])
+    cfg[c.P2P_BW_BYTES_PER_S] = p2p_bw
+    cfg[c.P2P_ALPHA_S] = p2p_alpha
     cfg[c.MEM_UTIL] = engine.gpu_memory_utilization
     cfg[c.MAX_BATCHED_TOKENS] = engine.max_num_batched_tokens
     cfg[c.MAX_NUM_SEQS] = engine.max_num_seqs
-    cfg[c.RESERVE_FIXED] = float(cal["reserve_fixed_gib"]) * GIB
-    cfg[c.BLOCK] = engine.block_size
-    return Replica(arch, gpu, weights, kv_cache, tp, pp, engine, cfg, notes)
+    cfg[c.RESERVE_FIXED_BYTES] = float(cal["reserve_fixed_gib"]) * GIB
+    cfg[c.BLOCK_TOKENS] = engine.block_size
+    return Replica(arch, gpu, weights, kv_cache, tp, pp, engine, c.check_complete(cfg), notes)
 
 
 def replica_from_ids(
@@ -405,7 +407,7 @@ def replica_cfg(sc: Scenario) -> tuple[np.ndarray, int]:
             knobs,
         )
     except InfeasibleError:
-        cfg = np.zeros(c.NCFG)  # never evaluated: the group is infeasible (reason 2)
+        cfg = c.empty()  # never evaluated: the group is infeasible (reason 2)
         return cfg, 2
     if does_not_fit_reason(replica, 1, 1) is not None:
         return replica.cfg, 1

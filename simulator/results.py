@@ -62,8 +62,8 @@ def to_dataset(res: SimResult, summary: dict[str, Any], scenario_text: str) -> x
         )
     busy = np.clip(busy, 0.0, 1.0)
     totals = np.array([max(e.total_blocks, 1) for e in res.engines], dtype=float)
-    peak_flops = np.array([e.replica.num_gpus * e.cfg[c.PEAK_GEMM] for e in res.engines])
-    peak_bw = np.array([e.replica.num_gpus * e.cfg[c.BW] for e in res.engines])
+    peak_flops = np.array([e.replica.num_gpus * e.cfg[c.PEAK_GEMM_FLOP_PER_S] for e in res.engines])
+    peak_bw = np.array([e.replica.num_gpus * e.cfg[c.BW_BYTES_PER_S] for e in res.engines])
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = {
             f: np.where(

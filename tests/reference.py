@@ -45,17 +45,17 @@ class Shapes:
 
 def _shapes(cfgs: FloatArray) -> Shapes:
     tp = cfgs[:, c.TP]
-    is_moe = cfgs[:, c.E] > 0
-    layers = cfgs[:, c.L]
-    dense_frac = np.where(is_moe, np.minimum(cfgs[:, c.LD], layers) / layers, 1.0)
+    is_moe = cfgs[:, c.EXPERTS] > 0
+    layers = cfgs[:, c.LAYERS]
+    dense_frac = np.where(is_moe, np.minimum(cfgs[:, c.LEADING_DENSE], layers) / layers, 1.0)
     return Shapes(
         layers=layers,
-        hidden=cfgs[:, c.H],
+        hidden=cfgs[:, c.HIDDEN],
         tp=tp,
         pp=cfgs[:, c.PP],
-        q_heads=cfgs[:, c.NH] / tp,
-        kv_heads=np.maximum(cfgs[:, c.NKV] / tp, 1.0),
-        head_dim=cfgs[:, c.HD],
+        q_heads=cfgs[:, c.HEADS] / tp,
+        kv_heads=np.maximum(cfgs[:, c.KV_HEADS] / tp, 1.0),
+        head_dim=cfgs[:, c.HEAD_DIM],
         is_mla=cfgs[:, c.MLA] > 0,
         is_moe=is_moe,
         gated=cfgs[:, c.GATED],
@@ -85,7 +85,15 @@ def gemm_time(cfgs, m, k, n, bytes_per_weight, peak, dequant, m_half):
     flops = 2.0 * m_pos * k * n * (1.0 + dequant)
     # weights once, the input activations (m x k) and the output (m x n)
     nbytes = k * n * bytes_per_weight + m_pos * (k + n) * cfgs[:, c.A_BYTES]
-    t = _roofline(flops, peak, eta_c, nbytes, cfgs[:, c.BW], cfgs[:, c.ETA_M], cfgs[:, c.T0_GEMM])
+    t = _roofline(
+        flops,
+        peak,
+        eta_c,
+        nbytes,
+        cfgs[:, c.BW_BYTES_PER_S],
+        cfgs[:, c.ETA_M],
+        cfgs[:, c.T0_GEMM_S],
+    )
     return np.where(m > 0, t, 0.0)
 
 
@@ -97,9 +105,9 @@ def _quant_gemm(cfgs, m, k, n):
         k,
         n,
         cfgs[:, c.W_BYTES],
-        cfgs[:, c.PEAK_GEMM],
+        cfgs[:, c.PEAK_GEMM_FLOP_PER_S],
         cfgs[:, c.DEQUANT],
-        cfgs[:, c.M_HALF],
+        cfgs[:, c.M_HALF_TOKENS],
     )
 
 
@@ -107,7 +115,14 @@ def _fp16_gemm(cfgs, m, k, n):
     """A GEMM engines keep in 16 bits (router, LM head): activation-size weights, fp16 peak,
     no dequantization, and the 16-bit kernel's M_HALF_16 whatever the weight scheme."""
     return gemm_time(
-        cfgs, m, k, n, cfgs[:, c.A_BYTES], cfgs[:, c.PEAK_FP16], 0.0, cfgs[:, c.M_HALF_16]
+        cfgs,
+        m,
+        k,
+        n,
+        cfgs[:, c.A_BYTES],
+        cfgs[:, c.PEAK_FP16_FLOP_PER_S],
+        0.0,
+        cfgs[:, c.M_HALF_16_TOKENS],
     )
 
 
@@ -164,9 +179,9 @@ def attention_core_time(cfgs, prefill_tokens, prefill_pairs, decode_ctx):
     decode_pair = np.where(s.is_mla, mla_decode_pair, std_pair)
     prefill_pair = np.where(s.is_mla, mla_prefill_pair, std_pair)
     kv_bytes = kv_elems_per_token_per_layer(cfgs) * cfgs[:, c.KV_BYTES]
-    bw = cfgs[:, c.BW]
-    peak = cfgs[:, c.PEAK_FP16]
-    t0 = cfgs[:, c.T0_ATT]
+    bw = cfgs[:, c.BW_BYTES_PER_S]
+    peak = cfgs[:, c.PEAK_FP16_FLOP_PER_S]
+    t0 = cfgs[:, c.T0_ATT_S]
     # Decode reads every context token's KV once. kernel choice: its compute side uses the
     # prefill attention efficiency (the only attention compute efficiency fitted).
     dec = _roofline(
@@ -217,15 +232,17 @@ def moe_layer_ffn_time(cfgs, t):
     s = _shapes(cfgs)
     t = np.asarray(t, dtype=float)
     h = s.hidden
-    e, k = cfgs[:, c.E], cfgs[:, c.K]
-    shard = cfgs[:, c.IM] / s.tp  # experts are tensor-parallel, no expert parallelism
+    e, k = cfgs[:, c.EXPERTS], cfgs[:, c.EXPERTS_PER_TOKEN]
+    shard = (
+        cfgs[:, c.EXPERT_INTERMEDIATE] / s.tp
+    )  # experts are tensor-parallel, no expert parallelism
     expert_params = s.mlp_mats * h * shard
     touched = moe_distinct_experts(e, k, t)
     assignments = t * k  # (token, expert) pairs
     touched_safe = np.where(touched > 0, touched, 1.0)
     rows_per_expert = assignments / touched_safe  # the M of each expert's GEMM
     # a grouped weight-quantized GEMM: the quantized layers' M_HALF and dequant overhead
-    eta_c = cfgs[:, c.ETA_C] * rows_per_expert / (rows_per_expert + cfgs[:, c.M_HALF])
+    eta_c = cfgs[:, c.ETA_C] * rows_per_expert / (rows_per_expert + cfgs[:, c.M_HALF_TOKENS])
     eta_c = np.where(eta_c > 0, eta_c, 1.0)  # rows of dense models (discarded by callers)
     flops = 2.0 * assignments * expert_params * (1.0 + cfgs[:, c.DEQUANT])
     # Weights of the touched experts; activations: each assignment reads its token and
@@ -235,16 +252,18 @@ def moe_layer_ffn_time(cfgs, t):
     # two grouped GEMM launches (gate/up, down): two fixed costs
     routed = _roofline(
         flops,
-        cfgs[:, c.PEAK_GEMM],
+        cfgs[:, c.PEAK_GEMM_FLOP_PER_S],
         eta_c,
         nbytes,
-        cfgs[:, c.BW],
+        cfgs[:, c.BW_BYTES_PER_S],
         cfgs[:, c.ETA_M],
-        2.0 * cfgs[:, c.T0_GEMM],
+        2.0 * cfgs[:, c.T0_GEMM_S],
     )
     router = _fp16_gemm(cfgs, t, h, e)
     shared = np.where(
-        cfgs[:, c.NS] > 0, dense_mlp_time(cfgs, t, cfgs[:, c.NS] * cfgs[:, c.IM]), 0.0
+        cfgs[:, c.SHARED_EXPERTS] > 0,
+        dense_mlp_time(cfgs, t, cfgs[:, c.SHARED_EXPERTS] * cfgs[:, c.EXPERT_INTERMEDIATE]),
+        0.0,
     )
     return np.where(t > 0, routed + router + shared, 0.0)
 
@@ -265,12 +284,18 @@ def elementwise_time(cfgs, t):
     # Activation width per GPU: the MLP's intermediate, or for MoE the k routed experts and
     # the shared ones every token goes through (kernel choice: also for leading dense layers).
     act_width = (
-        np.where(s.is_moe, (cfgs[:, c.K] + cfgs[:, c.NS]) * cfgs[:, c.IM], cfgs[:, c.I]) / s.tp
+        np.where(
+            s.is_moe,
+            (cfgs[:, c.EXPERTS_PER_TOKEN] + cfgs[:, c.SHARED_EXPERTS])
+            * cfgs[:, c.EXPERT_INTERMEDIATE],
+            cfgs[:, c.INTERMEDIATE],
+        )
+        / s.tp
     )
     # SwiGLU reads gate and up and writes one (3); a plain activation reads and writes (2).
     activation = np.where(s.gated > 0, 3.0, 2.0) * t * act_width
     nbytes = (norms + residuals + rotary + activation) * cfgs[:, c.A_BYTES]
-    t_el = nbytes / (cfgs[:, c.BW] * cfgs[:, c.ETA_ELEM]) + 6 * cfgs[:, c.T0_ELEM]
+    t_el = nbytes / (cfgs[:, c.BW_BYTES_PER_S] * cfgs[:, c.ETA_ELEM]) + 6 * cfgs[:, c.T0_ELEM_S]
     return np.where(t > 0, t_el, 0.0)
 
 
@@ -278,7 +303,7 @@ def allreduce_time(cfgs, nbytes):
     """Ring all-reduce: alpha + 2 (n - 1) / n * bytes / bus bandwidth (0 without TP)."""
     n = cfgs[:, c.TP]
     nbytes = np.asarray(nbytes, dtype=float)
-    t = cfgs[:, c.AR_ALPHA] + 2.0 * (n - 1.0) / n * nbytes / cfgs[:, c.AR_BW]
+    t = cfgs[:, c.AR_ALPHA_S] + 2.0 * (n - 1.0) / n * nbytes / cfgs[:, c.AR_BW_BYTES_PER_S]
     return np.where((n > 1) & (nbytes > 0), t, 0.0)
 
 
@@ -290,18 +315,18 @@ def layer_time(cfgs, t, prefill_tokens, prefill_pairs, decode_ctx, *, moe):
     if moe:
         total = total + moe_layer_ffn_time(cfgs, t)
     else:
-        total = total + dense_mlp_time(cfgs, t, cfgs[:, c.I])
+        total = total + dense_mlp_time(cfgs, t, cfgs[:, c.INTERMEDIATE])
     total = total + elementwise_time(cfgs, t)
     # Megatron TP: all-reduce of the (t x h) activations after attention and after the MLP
-    total = total + 2.0 * allreduce_time(cfgs, t * cfgs[:, c.H] * cfgs[:, c.A_BYTES])
+    total = total + 2.0 * allreduce_time(cfgs, t * cfgs[:, c.HIDDEN] * cfgs[:, c.A_BYTES])
     return np.where(t > 0, total, 0.0)
 
 
 def lm_head_time(cfgs, rows):
     """Vocab-parallel 16-bit LM head for the rows that need logits, plus one small kernel."""
     rows = np.asarray(rows, dtype=float)
-    t = _fp16_gemm(cfgs, rows, cfgs[:, c.H], cfgs[:, c.V] / cfgs[:, c.TP])
-    return np.where(rows > 0, t + cfgs[:, c.T0_ELEM], 0.0)
+    t = _fp16_gemm(cfgs, rows, cfgs[:, c.HIDDEN], cfgs[:, c.VOCAB] / cfgs[:, c.TP])
+    return np.where(rows > 0, t + cfgs[:, c.T0_ELEM_S], 0.0)
 
 
 def step_time(
@@ -338,10 +363,13 @@ def step_time(
         s.is_moe, s.dense_frac * dense_layer + (1.0 - s.dense_frac) * moe_layer, dense_layer
     )
     stage = s.layers_per_stage * per_layer
-    send = cfgs[:, c.P2P_ALPHA] + mb[0] * s.hidden * cfgs[:, c.A_BYTES] / cfgs[:, c.P2P_BW]
+    send = (
+        cfgs[:, c.P2P_ALPHA_S]
+        + mb[0] * s.hidden * cfgs[:, c.A_BYTES] / cfgs[:, c.P2P_BW_BYTES_PER_S]
+    )
     stage = stage + np.where(s.pp > 1, send, 0.0)
     head = lm_head_time(cfgs, prefill_seqs + decode_seqs)
-    total = s.pp * stage + head + cfgs[:, c.T_ITER]
+    total = s.pp * stage + head + cfgs[:, c.T_ITER_S]
     return np.where(tokens > 0, total, 0.0)
 
 
@@ -364,9 +392,13 @@ def linear_params_per_layer_per_gpu(cfgs):
     mla = mla + s.q_heads * v_hd * h
     std = h * s.head_dim * (s.q_heads + 2 * s.kv_heads) + s.q_heads * s.head_dim * h
     attn = np.where(s.is_mla, mla, std)
-    dense = attn + s.mlp_mats * h * cfgs[:, c.I] / s.tp
-    experts = cfgs[:, c.E] + cfgs[:, c.NS]
-    moe = attn + experts * s.mlp_mats * h * cfgs[:, c.IM] / s.tp + h * cfgs[:, c.E]
+    dense = attn + s.mlp_mats * h * cfgs[:, c.INTERMEDIATE] / s.tp
+    experts = cfgs[:, c.EXPERTS] + cfgs[:, c.SHARED_EXPERTS]
+    moe = (
+        attn
+        + experts * s.mlp_mats * h * cfgs[:, c.EXPERT_INTERMEDIATE] / s.tp
+        + h * cfgs[:, c.EXPERTS]
+    )
     return dense, moe
 
 
@@ -377,7 +409,7 @@ def weight_bytes_per_gpu(cfgs):
     # kernel choice: an "average" stage (model-wide dense/MoE mix) of ceil(L / pp) layers
     per_layer = np.where(s.is_moe, s.dense_frac * dense + (1.0 - s.dense_frac) * moe, dense)
     linear = s.layers_per_stage * per_layer * cfgs[:, c.W_BYTES]
-    table = cfgs[:, c.V] * s.hidden / s.tp * cfgs[:, c.A_BYTES]
+    table = cfgs[:, c.VOCAB] * s.hidden / s.tp * cfgs[:, c.A_BYTES]
     # pp = 1: embedding and LM head on every GPU (one table when tied);
     # pp > 1: the embedding lives on the first stage, the LM head on the last.
     n_tables = np.where(s.pp > 1, 1.0, np.where(cfgs[:, c.TIE] > 0, 1.0, 2.0))
@@ -396,8 +428,12 @@ def activation_reserve_bytes(cfgs):
     tokens = cfgs[:, c.MAX_BATCHED_TOKENS]
     width = np.where(
         s.is_moe,
-        np.maximum(cfgs[:, c.I], (cfgs[:, c.K] + cfgs[:, c.NS]) * cfgs[:, c.IM]),
-        cfgs[:, c.I],
+        np.maximum(
+            cfgs[:, c.INTERMEDIATE],
+            (cfgs[:, c.EXPERTS_PER_TOKEN] + cfgs[:, c.SHARED_EXPERTS])
+            * cfgs[:, c.EXPERT_INTERMEDIATE],
+        ),
+        cfgs[:, c.INTERMEDIATE],
     )
     # QKV output per token: GQA/MHA writes the GPU's query heads plus K and V of its KV
     # heads (replicated, so at least one, once TP exceeds them). MLA writes every query
@@ -409,22 +445,24 @@ def activation_reserve_bytes(cfgs):
     qkv = np.where(s.is_mla, mla_qkv, std_qkv)
     per_token = 2 * s.hidden + qkv + (2.0 + s.gated) * width / s.tp
     logit_rows = np.minimum(cfgs[:, c.MAX_NUM_SEQS], tokens)
-    return tokens * per_token * cfgs[:, c.A_BYTES] + logit_rows * cfgs[:, c.V] / s.tp * 4.0
+    return tokens * per_token * cfgs[:, c.A_BYTES] + logit_rows * cfgs[:, c.VOCAB] / s.tp * 4.0
 
 
 def kv_capacity_tokens(cfgs):
     """Tokens of KV cache left inside gpu_memory_utilization, in whole blocks (0 if none)."""
-    budget = cfgs[:, c.MEM] * cfgs[:, c.MEM_UTIL]
-    used = weight_bytes_per_gpu(cfgs) + activation_reserve_bytes(cfgs) + cfgs[:, c.RESERVE_FIXED]
+    budget = cfgs[:, c.MEM_BYTES] * cfgs[:, c.MEM_UTIL]
+    used = (
+        weight_bytes_per_gpu(cfgs) + activation_reserve_bytes(cfgs) + cfgs[:, c.RESERVE_FIXED_BYTES]
+    )
     free = budget - used
-    block = cfgs[:, c.BLOCK]
+    block = cfgs[:, c.BLOCK_TOKENS]
     blocks = np.floor(np.floor(free / kv_bytes_per_token(cfgs)) / block)
     return np.where(free > 0, blocks * block, 0.0)
 
 
 def max_batch(cfgs, input_tokens, output_tokens):
     """Sequences of input + output tokens whose KV blocks all fit at once."""
-    block = cfgs[:, c.BLOCK]
+    block = cfgs[:, c.BLOCK_TOKENS]
     capacity_blocks = np.floor(kv_capacity_tokens(cfgs) / block)
     blocks_per_seq = np.ceil((np.asarray(input_tokens) + np.asarray(output_tokens)) / block)
     safe = np.where(blocks_per_seq > 0, blocks_per_seq, 1.0)
@@ -437,7 +475,7 @@ def memory_table(cfgs, input_tokens, output_tokens):
         [
             weight_bytes_per_gpu(cfgs),
             kv_bytes_per_token(cfgs),
-            activation_reserve_bytes(cfgs) + cfgs[:, c.RESERVE_FIXED],
+            activation_reserve_bytes(cfgs) + cfgs[:, c.RESERVE_FIXED_BYTES],
             kv_capacity_tokens(cfgs),
             max_batch(cfgs, input_tokens, output_tokens),
         ],

@@ -198,7 +198,7 @@ def test_scalar_kernels_match_reference():
         mem = [
             k.weight_bytes_per_gpu(row),
             k.kv_bytes_per_token(row),
-            k.activation_reserve_bytes(row) + row[c.RESERVE_FIXED],
+            k.activation_reserve_bytes(row) + row[c.RESERVE_FIXED_BYTES],
             k.kv_capacity_tokens(row),
             k.max_batch(row, 1000.0, 500.0),
         ]
@@ -311,7 +311,9 @@ def test_moe_distinct_experts_limits():
 def test_moe_step_reads_fewer_weight_bytes_than_dense_equivalent(model):
     moe = cfg(model, "h100-sxm", tp=8)
     dense_equiv = moe.copy()
-    dense_equiv[c.K] = dense_equiv[c.E]  # every token uses every expert: all params read
+    dense_equiv[c.EXPERTS_PER_TOKEN] = dense_equiv[
+        c.EXPERTS
+    ]  # every token uses every expert: all params read
     for batch in (1, 4, 16):
         _, moe_bytes = k.step_flops_and_bytes(moe, 0.0, 0.0, 0.0, float(batch), 512.0 * batch)
         _, dense_bytes = k.step_flops_and_bytes(
@@ -382,7 +384,7 @@ def test_pipeline_interval_is_pp_stage_times():
         one = cfg(model, "h100-sxm", tp=2)
         for pp in (2, 4):
             row = cfg(model, "h100-sxm", tp=2, pp=pp)
-            send = row[c.P2P_ALPHA] + row[c.H] * row[c.A_BYTES] / row[c.P2P_BW]
+            send = row[c.P2P_ALPHA_S] + row[c.HIDDEN] * row[c.A_BYTES] / row[c.P2P_BW_BYTES_PER_S]
             base = decode_time(one, 1) - lm_head_time_s(one, 1.0)
             full = decode_time(row, pp) - lm_head_time_s(row, float(pp))
             assert full == pytest.approx(base + pp * send, rel=1e-12)
@@ -411,9 +413,9 @@ def test_16bit_gemms_ignore_the_quantized_layers_fields():
     for model in ("llama-3-8b", "mixtral-8x7b", "deepseek-v3"):
         base = cfg(model, "h100-sxm", "int4-awq")
         bent = base.copy()
-        bent[[c.DEQUANT, c.M_HALF, c.W_BYTES, c.PEAK_GEMM]] *= 3.0
+        bent[[c.DEQUANT, c.M_HALF_TOKENS, c.W_BYTES, c.PEAK_GEMM_FLOP_PER_S]] *= 3.0
         moved = base.copy()
-        moved[c.M_HALF_16] *= 3.0
+        moved[c.M_HALF_16_TOKENS] *= 3.0
         for rows in (1.0, 256.0, 4096.0):
             assert lm_head_time_s(bent, rows) == lm_head_time_s(base, rows)
             assert lm_head_time_s(moved, rows) > lm_head_time_s(base, rows)
@@ -423,7 +425,7 @@ def test_16bit_gemms_ignore_the_quantized_layers_fields():
     for model in ("mixtral-8x7b", "deepseek-v3"):
         base = cfg(model, "h100-sxm", "int4-awq")
         slow_router = base.copy()
-        slow_router[c.M_HALF_16] = 1e9
+        slow_router[c.M_HALF_16_TOKENS] = 1e9
         assert moe_time_s(slow_router, 64.0) > moe_time_s(base, 64.0) + 1e-3
         deltas = []
         for row in (base, slow_router):
@@ -437,11 +439,11 @@ def test_gemm_time_takes_dequant_and_m_half_explicitly():
     row = cfg("llama-2-7b", "h200", "int4-awq")
     rows = row[None, :]
     for m, dq, mh in itertools.product((1.0, 16.0, 512.0), (0.0, 0.2), (21.25, 170.0)):
-        args = (m, 4096.0, 11008.0, row[c.W_BYTES], row[c.PEAK_GEMM])
+        args = (m, 4096.0, 11008.0, row[c.W_BYTES], row[c.PEAK_GEMM_FLOP_PER_S])
         got = gemm_time_s(row, *args, dq, mh)
         assert_allclose(got, ref.gemm_time(rows, *args, dq, mh)[0], rtol=RTOL)
     # the explicit arguments win over the configuration's DEQUANT / M_HALF
-    big = (4096.0, 4096.0, 4096.0, row[c.W_BYTES], row[c.PEAK_GEMM])
+    big = (4096.0, 4096.0, 4096.0, row[c.W_BYTES], row[c.PEAK_GEMM_FLOP_PER_S])
     assert gemm_time_s(row, *big, 0.0, 170.0) < gemm_time_s(row, *big, 0.5, 170.0)
     assert gemm_time_s(row, 64.0, *big[1:], 0.0, 10.0) < gemm_time_s(row, 64.0, *big[1:], 0.0, 1e3)
 
@@ -451,13 +453,13 @@ def test_weight_only_kernels_reach_efficiency_at_an_eighth_of_the_tokens():
     # weight-only kernels (16-row tiles; FP8 on GPUs without FP8 tensor cores), else the same.
     for lab, row in zip(LABELS, CFGS, strict=True):
         m_half = catalog.efficiency(catalog.gpu(lab[1]).family).gemm_m_half_tokens
-        assert row[c.M_HALF_16] == m_half
+        assert row[c.M_HALF_16_TOKENS] == m_half
         w = catalog.weights(lab[2])
         weight_only_kernel = w.weight_only or (
             w.compute_dtype == "fp8" and not catalog.gpu(lab[1]).has_fp8
         )
         scale = 8.0 if weight_only_kernel else 1.0
-        assert row[c.M_HALF] == m_half / scale, lab
+        assert row[c.M_HALF_TOKENS] == m_half / scale, lab
     assert all(CFGS[WEIGHT_ONLY, c.DEQUANT] > 0)
     fp8_emulated = np.array([lab[2] == "fp8" and not catalog.gpu(lab[1]).has_fp8 for lab in LABELS])
     assert fp8_emulated.any() and all(CFGS[fp8_emulated, c.DEQUANT] > 0)
@@ -469,9 +471,9 @@ def test_kernel_overheads_follow_the_calibration_scale(monkeypatch):
     for gpu in GPUS:
         eff = catalog.efficiency(catalog.gpu(gpu).family)
         row = cfg("llama-3-8b", gpu)
-        assert row[c.T0_GEMM] == pytest.approx(eff.gemm_overhead_s * scale, rel=1e-15)
-        assert row[c.T0_ELEM] == pytest.approx(eff.elementwise_overhead_s * scale, rel=1e-15)
-        assert row[c.T0_ATT] == pytest.approx(eff.attention_overhead_s * scale, rel=1e-15)
+        assert row[c.T0_GEMM_S] == pytest.approx(eff.gemm_overhead_s * scale, rel=1e-15)
+        assert row[c.T0_ELEM_S] == pytest.approx(eff.elementwise_overhead_s * scale, rel=1e-15)
+        assert row[c.T0_ATT_S] == pytest.approx(eff.attention_overhead_s * scale, rel=1e-15)
     # a different constant changes exactly those three fields
     base = cfg("llama-3-8b", "h100-sxm")
     real = perf.calibration
@@ -479,7 +481,7 @@ def test_kernel_overheads_follow_the_calibration_scale(monkeypatch):
         perf, "calibration", lambda: {**real(), "kernel_overhead_scale": 2.0 * scale}
     )
     doubled = cfg("llama-3-8b", "h100-sxm")
-    t0 = [c.T0_GEMM, c.T0_ELEM, c.T0_ATT]
+    t0 = [c.T0_GEMM_S, c.T0_ELEM_S, c.T0_ATT_S]
     assert_allclose(doubled[t0], 2.0 * base[t0], rtol=1e-15)
     others = np.setdiff1d(np.arange(c.NCFG), t0)
     assert np.array_equal(doubled[others], base[others])
@@ -493,19 +495,25 @@ def test_mla_rotary_touches_one_shared_rope_key():
         for tp in (1, 8):
             row = cfg(model, "h200", "fp8", tp=tp)
             bent = row.copy()
-            bent[c.NKV], bent[c.HD] = 1000.0, 1000.0
+            bent[c.KV_HEADS], bent[c.HEAD_DIM] = 1000.0, 1000.0
             for t in (1.0, 4096.0):
                 assert elementwise_time_s(bent, t) == elementwise_time_s(row, t)
-            heads = row[c.NH] / tp
+            heads = row[c.HEADS] / tp
             more_heads = row.copy()
-            more_heads[c.NH] = (heads + 1.0) * tp  # one more query head = one more rope slice
+            more_heads[c.HEADS] = (heads + 1.0) * tp  # one more query head = one more rope slice
             t = 4096.0
             delta = elementwise_time_s(more_heads, t) - elementwise_time_s(row, t)
-            want = 2.0 * t * row[c.QK_ROPE] * row[c.A_BYTES] / (row[c.BW] * row[c.ETA_ELEM])
+            want = (
+                2.0
+                * t
+                * row[c.QK_ROPE]
+                * row[c.A_BYTES]
+                / (row[c.BW_BYTES_PER_S] * row[c.ETA_ELEM])
+            )
             assert delta == pytest.approx(want, rel=1e-9)
     row = cfg("llama-3-8b", "h200")
     bent = row.copy()
-    bent[c.NKV] *= 2.0
+    bent[c.KV_HEADS] *= 2.0
     assert elementwise_time_s(bent, 4096.0) > elementwise_time_s(row, 4096.0)
 
 
@@ -514,19 +522,19 @@ def test_activation_reserve_qkv_width():
     for model in ("deepseek-v3", "kimi-k2"):
         row = cfg(model, "h200", "fp8", tp=8)
         bent = row.copy()
-        bent[c.NKV], bent[c.HD] = 1000.0, 1000.0
+        bent[c.KV_HEADS], bent[c.HEAD_DIM] = 1000.0, 1000.0
         assert activation_reserve_bytes(bent) == activation_reserve_bytes(row)
     # qwen3-235b has 4 KV heads: at tp=4 and tp=8 every GPU holds one (replicated at 8).
     # Going 4 -> 8 halves all TP-split activations and logits; the unsplit residual stream
     # (2H) and the one KV head's K and V (2 * HD) stay, the query heads halve.
     q = "qwen3-235b-a22b"
     r4, r8 = cfg(q, "h200", "fp8", tp=4), cfg(q, "h200", "fp8", tp=8)
-    assert r4[c.NKV] == 4
+    assert r4[c.KV_HEADS] == 4
     per_token = r8[c.MAX_BATCHED_TOKENS] * r8[c.A_BYTES]
-    heads4 = r4[c.NH] / 4
-    qkv4 = (heads4 + 2.0) * r4[c.HD]
-    qkv8 = (heads4 / 2 + 2.0) * r8[c.HD]
-    want = per_token * (2 * r4[c.H] + qkv4 - 2 * (2 * r8[c.H] + qkv8))
+    heads4 = r4[c.HEADS] / 4
+    qkv4 = (heads4 + 2.0) * r4[c.HEAD_DIM]
+    qkv8 = (heads4 / 2 + 2.0) * r8[c.HEAD_DIM]
+    want = per_token * (2 * r4[c.HIDDEN] + qkv4 - 2 * (2 * r8[c.HIDDEN] + qkv8))
     got = activation_reserve_bytes(r4) - 2.0 * activation_reserve_bytes(r8)
     assert got == pytest.approx(want, rel=1e-9)
 
@@ -536,4 +544,15 @@ def test_w4a8_runs_on_int8_tensor_cores_not_weight_only_tiles():
 
     cfg = replica_from_ids("llama-3.1-8b", "h100-sxm", "w4a8").cfg
     assert cfg[c.DEQUANT] > 0  # its small dequantization cost is kept
-    assert cfg[c.M_HALF] == cfg[c.M_HALF_16]  # but it tiles like an INT8 GEMM
+    assert cfg[c.M_HALF_TOKENS] == cfg[c.M_HALF_16_TOKENS]  # but it tiles like an INT8 GEMM
+
+
+def test_every_configuration_slot_is_declared_once_and_set() -> None:
+    names = [f.name for f in c.FIELDS]
+    assert len(set(names)) == len(names) == c.NCFG
+    assert [getattr(c, n) for n in names] == list(range(c.NCFG))
+    assert not np.isnan(CFGS).any()  # every replica sets every field
+    unset = cfg("llama-3-8b").copy()
+    unset[c.BLOCK_TOKENS] = np.nan
+    with pytest.raises(ValueError, match="unset fields: BLOCK_TOKENS"):
+        c.check_complete(unset)
