@@ -1,52 +1,56 @@
 """The one place that decides how simplan's kernels are compiled.
 
-Every kernel is decorated with :data:`kernel` (scalar, called from other kernels and from
-the simulator) or :data:`vectorized` (loops over many configurations). ``cache=True``
-keeps compiled code on disk between runs; ``NUMBA_DISABLE_JIT=1`` runs the same code as
-plain Python.
+Every kernel, scalar or looping over many configurations, is decorated with
+:data:`kernel`. ``NUMBA_DISABLE_JIT=1`` runs the same code as plain Python.
 
-Numba invalidates a cached function when its own file changes, but not when a function
-it calls from another module changes, so a stale ``decode.py`` entry would keep running
-an old ``roofline.py``. :func:`_drop_stale_cache` stamps the cache folder with a hash of
-every kernel source file and clears it when any of them differs.
+Compiled code is cached on disk (compiling every kernel takes about 10 s, a cached start
+well under one). Numba invalidates a cached function when its own file changes, but not
+when a function it calls from another module changes, so a stale ``decode.py`` entry
+would keep running an old ``roofline.py``. The cache therefore lives in a folder named by
+a hash of every kernel source file, under the user's cache directory
+(``$XDG_CACHE_HOME/simplan/numba/<hash>``, else ``~/.cache/...``): changed sources get a
+fresh folder, and no process ever deletes a cache file another one may be reading (as
+several Dask workers starting at once would). A ``NUMBA_CACHE_DIR`` set by the user
+replaces the cache directory (the hash folder goes under it); ``SIMPLAN_NUMBA_CACHE=0``
+turns caching off.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
-from numba import njit
+from numba import config, njit
 
 _HERE = Path(__file__).resolve().parent
 
 
-def _drop_stale_cache() -> None:
+def _sources_hash() -> str:
     digest = hashlib.sha256()
     for src in sorted(_HERE.glob("*.py")):
         digest.update(src.name.encode())
         digest.update(src.read_bytes())
-    stamp = digest.hexdigest()
-    cache_dir = _HERE / "__pycache__"
-    stamp_file = cache_dir / "simplan_kernels.stamp"
+    return digest.hexdigest()[:16]
+
+
+def _cache_enabled() -> bool:
+    """Point numba's cache at a folder of this exact kernel source; False if caching is off."""
+    if os.environ.get("SIMPLAN_NUMBA_CACHE", "1") == "0":
+        return False
+    user_root = os.environ.get("NUMBA_CACHE_DIR")
+    if user_root:
+        folder = Path(user_root) / "simplan" / _sources_hash()
+    else:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        folder = root / "simplan" / "numba" / _sources_hash()
     try:
-        if stamp_file.read_text() == stamp:
-            return
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError:
-        pass
-    try:
-        cache_dir.mkdir(exist_ok=True)
-        for f in (*cache_dir.glob("*.nbi"), *cache_dir.glob("*.nbc")):
-            f.unlink(missing_ok=True)
-        stamp_file.write_text(stamp)
-    except OSError:
-        pass  # a read-only install: numba falls back to its own cache location
+        return False  # no writable cache folder: compile in every process
+    config.CACHE_DIR = str(folder)  # type: ignore[attr-defined]
+    return True
 
 
-_drop_stale_cache()
-
-kernel = njit(cache=True, fastmath=False, nogil=True)
-"""Decorator for scalar kernels called from other kernels and from the simulator."""
-
-vectorized = njit(cache=True, fastmath=False, nogil=True)
-"""Decorator for kernels that loop over arrays of configurations."""
+kernel = njit(cache=_cache_enabled(), fastmath=False, nogil=True)
+"""Decorator of every compiled kernel."""

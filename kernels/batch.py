@@ -8,7 +8,7 @@ gptSessionBenchmark, LMDeploy's static inference benchmark) and the contract
 from __future__ import annotations
 
 import numpy as np
-from simplan.kernels._jit import kernel, vectorized
+from simplan.kernels._jit import kernel
 from simplan.kernels.roofline import step_time_s
 
 
@@ -32,7 +32,7 @@ def static_batch(cfg, batch, input_tokens, output_tokens):
     return ttft, tpot, ttft + decode
 
 
-@vectorized
+@kernel
 def static_batch_many(cfgs, batch, input_tokens, output_tokens):
     """:func:`static_batch` over rows; returns an (n, 3) array of ttft, tpot, e2e seconds."""
     n = cfgs.shape[0]

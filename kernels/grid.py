@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 from simplan.kernels import layout as c
-from simplan.kernels._jit import kernel, vectorized
+from simplan.kernels._jit import kernel
 from simplan.kernels.memory import max_batch
 from simplan.kernels.roofline import step_time_s
 
@@ -152,7 +152,7 @@ def max_rate_under_slo(cfg, i_len, o_len, r_max, ttft_limit, tpot_limit, e2e_lim
     return lo
 
 
-@vectorized
+@kernel
 def capacity_many(cfgs, i_len, o_len, ttft_limit, tpot_limit, e2e_limit):
     """Per configuration: (batch_limit, max_rate_per_s, max_rate_under_slo_per_s), (n, 3)."""
     n = cfgs.shape[0]
@@ -168,7 +168,7 @@ def capacity_many(cfgs, i_len, o_len, ttft_limit, tpot_limit, e2e_limit):
     return out
 
 
-@vectorized
+@kernel
 def operating_point_many(cfgs, rate, i_len, o_len, r_max):
     """Per grid point: (batch, iteration_s, saturated, ttft_s, tpot_s, e2e_s), (n, 6)."""
     n = cfgs.shape[0]
@@ -190,7 +190,7 @@ def operating_point_many(cfgs, rate, i_len, o_len, r_max):
 TABLE_RATES = 257
 
 
-@vectorized
+@kernel
 def operating_table(cfgs, i_len, o_len, r_max):
     """Per configuration, the operating point over a grid of rates in (0, r_max).
 
@@ -220,7 +220,7 @@ def operating_table(cfgs, i_len, o_len, r_max):
     return rates, values
 
 
-@vectorized
+@kernel
 def interpolate_points(rates, values, group, rate, r_max):
     """Operating points of many grid points by linear interpolation in their group's table.
 
