@@ -193,10 +193,11 @@ def test_a_large_store_is_plotted_thinned_and_reported_from_every_point(
     grid: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from simplan import plots, report
+    from simplan.plots import read
 
     out = tmp_path / "g.zarr"
     full = api.sweep(grid, output=out)
-    monkeypatch.setattr(plots, "MAX_PLOT_POINTS", 200)
+    monkeypatch.setattr(read, "MAX_PLOT_POINTS", 200)
     thin = plots.open_results(out)
     assert thin.sizes["rate_per_s"] < 25 and "of 1,200 points" in thin.attrs["thinned"]
     for d in ("replicas", "rate_per_s"):  # the ends of every axis are kept
