@@ -114,6 +114,7 @@ def run(
     *,
     output_dir: str | Path | None = None,
     write: bool = True,
+    report: bool = False,
     progress: Callable[[float, float], None] | None = None,
 ) -> dict[str, Any]:
     """Simulate a scenario file and return its summary.
@@ -127,6 +128,9 @@ def run(
         output_dir`` or ``results/<file stem>``.
     write : bool
         Write the output folder (atomically).
+    report : bool
+        Also write ``report.html`` (plots, assumptions) into the output folder; its path
+        is the summary's ``report_html``. Needs ``write``.
     progress : callable, optional
         ``progress(simulated_s, horizon_s)`` while the simulation runs.
     """
@@ -137,6 +141,8 @@ def run(
 
     scenario = load_scenario(path)
     out = Path(output_dir or scenario.simulation.output_dir or Path("results") / Path(path).stem)
+    if report and not write:
+        raise SimplanError("a report is written into the output folder: it needs `write`")
     if write:  # before any work: a bad output path costs nothing
         check_output_folder(out, source=str(out))
     with _named(path):
@@ -147,6 +153,10 @@ def run(
         write_netcdf(out / "results.nc", ds)
         write_json(out / "summary.json", summary)
         summary = {**summary, "output_dir": str(out)}
+        if report:
+            from simplan.report import write_report
+
+            summary["report_html"] = str(write_report(out))
     return summary
 
 
@@ -250,8 +260,17 @@ def plot(
     return plot_results(Path(path), kinds=kinds, out_dir=Path(out_dir) if out_dir else None)
 
 
-def report(path: str | Path, *, out_html: str | Path | None = None) -> Path:
-    """Write one self-contained HTML report for a run folder or a sweep file."""
+def report(path: str | Path, *, output: str | Path | None = None) -> Path:
+    """Write one self-contained HTML report for a run folder or a sweep file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A run's output folder (or its ``results.nc``) or a sweep's ``.nc``/``.zarr``.
+    output : str or Path, optional
+        The HTML file; default ``report.html`` in a run's folder, ``<stem>_report.html``
+        beside a sweep.
+    """
     from simplan.report import write_report
 
-    return write_report(Path(path), Path(out_html) if out_html else None)
+    return write_report(Path(path), Path(output) if output else None)

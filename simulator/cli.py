@@ -361,7 +361,9 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
     help="Output folder (default: [simulation] output_dir or results/<file stem>).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--no-write", is_flag=True, help="Do not write the output folder.")
+@click.option(
+    "--write/--no-write", default=True, show_default=True, help="Write the output folder."
+)
 @click.option(
     "--progress/--no-progress",
     default=None,
@@ -372,7 +374,6 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
 )
 @click.option(
     "--report",
-    "with_report",
     is_flag=True,
     help="Also write report.html (plots, assumptions) into the output folder.",
 )
@@ -381,9 +382,9 @@ def run(
     file: str,
     output_dir: str | None,
     as_json: bool,
-    no_write: bool,
+    write: bool,
     progress: bool | None,
-    with_report: bool = False,
+    report: bool = False,
 ) -> None:
     """Simulate scenario FILE: summary table, results.nc and summary.json."""
     show = sys.stderr.isatty() if progress is None else progress
@@ -410,9 +411,11 @@ def run(
             def tick(now: float, horizon: float) -> None:
                 bar.update(task, completed=now, total=max(horizon, 1e-9))
 
-            summary = api.run(file, output_dir=output_dir, write=not no_write, progress=tick)
+            summary = api.run(
+                file, output_dir=output_dir, write=write, report=report, progress=tick
+            )
     else:
-        summary = api.run(file, output_dir=output_dir, write=not no_write)
+        summary = api.run(file, output_dir=output_dir, write=write, report=report)
     if as_json:
         click.echo(api.to_json(summary))
         return
@@ -420,8 +423,8 @@ def run(
     print_run_summary(summary, console)
     if "output_dir" in summary:
         console.print(f"wrote {summary['output_dir']}/results.nc and summary.json")
-        if with_report:
-            console.print(f"wrote {api.report(summary['output_dir'])}")
+        if "report_html" in summary:
+            console.print(f"wrote {summary['report_html']}")
 
 
 @main.command()
@@ -438,12 +441,17 @@ def run(
     show_default=True,
     type=click.Path(file_okay=False, path_type=str),
 )
-@click.option("--no-max-load", is_flag=True, help="Skip the rows that need the simulation.")
+@click.option(
+    "--max-load/--no-max-load",
+    default=True,
+    show_default=True,
+    help="Predict the rows that need the simulation (max-load runs).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary and table as JSON.")
 @_user_errors
-def validate(csv_path: str | None, output_dir: str, no_max_load: bool, as_json: bool) -> None:
+def validate(csv_path: str | None, output_dir: str, max_load: bool, as_json: bool) -> None:
     """Predict published benchmark measurements and report the error."""
-    result = api.validate(csv_path, output_dir=output_dir, max_load=not no_max_load)
+    result = api.validate(csv_path, output_dir=output_dir, max_load=max_load)
     if as_json:
         click.echo(api.to_json({"summary": result["summary"], "table": result["table"]}))
         return
@@ -786,6 +794,7 @@ def plan(
     "latency_vs_load, sweep_map. Default: every kind that applies.",
 )
 @click.option(
+    "--out-dir",
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=str),
@@ -809,7 +818,7 @@ def plot_cmd(results: str, kinds: tuple[str, ...], out_dir: str | None) -> None:
 @_user_errors
 def report_cmd(results: str, output: str | None) -> None:
     """Write one self-contained HTML report for a run or a sweep."""
-    click.echo(f"wrote {api.report(results, out_html=output)}")
+    click.echo(f"wrote {api.report(results, output=output)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -132,3 +132,36 @@ def test_estimate_does_not_fit_table_exit_1() -> None:
     assert code == 1
     assert "does not fit" in output
     assert "Traceback" not in output
+
+
+def test_every_command_is_a_thin_wrapper_with_the_api_s_parameter_names() -> None:
+    """Each CLI command calls the API function of its name, and every option it takes is
+    that function's parameter of the same name (the scenario or results argument is its
+    ``path``; ``--json`` only chooses how the answer is printed)."""
+    import inspect
+
+    from simplan import api
+    from simplan.cli import main
+
+    for name, command in main.commands.items():
+        function = getattr(api, name, None)
+        assert callable(function), f"`simplan {name}` has no api.{name}"
+        accepted = set(inspect.signature(function).parameters)
+        for param in command.params:
+            if param.name == "as_json":
+                continue
+            wanted = "path" if param.name in ("file", "results") else param.name
+            assert wanted in accepted, (
+                f"`simplan {name}` option {param.name!r} is not in api.{name}"
+            )
+
+
+def test_run_writes_its_report_through_the_api(tmp_path: Path) -> None:
+    from simplan import api
+
+    scenario = next(p for p in SCENARIOS if p.name == "high_volume.toml")
+    summary = api.run(scenario, output_dir=tmp_path / "out", report=True)
+    assert Path(summary["report_html"]).is_file()
+    assert Path(summary["report_html"]).parent == tmp_path / "out"
+    r = CliRunner().invoke(main, ["run", str(scenario), "--no-write", "--report"])
+    assert r.exit_code == 2 and r.output.startswith("error: ") and "write" in r.output
