@@ -20,69 +20,22 @@ from matplotlib.figure import Figure
 from matplotlib.text import Annotation
 from simplan import api, plots
 from simplan.errors import SimplanError
+from tiny_scenarios import TINY_SWEEP
 
-RUN = """
-name = "Tiny chat <run> & co"
-question = "Do two H100s serve an 8B chat model at 4 req/s within the SLO?"
-[model]
-name = "llama-3.1-8b"
-[hardware]
-gpu = "h100-sxm"
-replicas = 2
-[workload]
-arrival = "poisson"
-rate_per_s = 4.0
-duration_s = 60
-input_tokens = 500
-output_tokens = 150
-[slo]
-ttft_p95_s = 1.0
-tpot_p95_s = 0.05
-[pricing]
-apis = ["gpt-4o", "deepseek-v3"]
-[simulation]
-seed = 3
-warmup_s = 10
-"""
-
-SWEEP = """
-name = "Tiny sweep"
-question = "Which GPU and weights serve an 8B chat model cheapest under the SLO?"
-[model]
-name = "llama-3.1-8b"
-[hardware]
-gpu = "h100-sxm"
-[workload]
-rate_per_s = 2.0
-duration_s = 60
-input_tokens = 500
-output_tokens = 150
-[slo]
-ttft_p95_s = 0.5
-tpot_p95_s = 0.03
-[pricing]
-apis = ["gpt-4o", "deepseek-v3"]
+NEARLY_FREE_API = """
 [[api]]
 id = "nearly-free"
 usd_per_mtok_input = 0.0001
 usd_per_mtok_output = 0.0001
 source = "made up for the test"
-[sweep]
-"hardware.gpu" = ["a100-sxm4-80gb", "h100-sxm"]
-"model.weights" = ["fp16", "fp8"]
-"hardware.replicas" = [1, 2]
-"workload.rate_per_s" = [2.0, 8.0, 32.0, 128.0]
 """
 
 UNITS = re.compile(r"\(([^()]+)\)\s*$")
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("run")
-    (d / "tiny.toml").write_text(RUN, encoding="utf-8")
-    api.run(d / "tiny.toml", output_dir=d / "out")
-    return d / "out"
+def run_dir(tiny_run_dir: Path) -> Path:
+    return tiny_run_dir
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +44,11 @@ def run_ds(run_dir: Path) -> xr.Dataset:
 
 
 @pytest.fixture(scope="module")
-def sweep_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sweep_path(tmp_path_factory: pytest.TempPathFactory, tiny_sweep_toml: str) -> Path:
     d = tmp_path_factory.mktemp("sweep")
-    (d / "tiny_sweep.toml").write_text(SWEEP, encoding="utf-8")
+    # an API so cheap that it undercuts every fleet: its crossover lies off the plot
+    text = tiny_sweep_toml.replace("[sweep]", NEARLY_FREE_API + "[sweep]")
+    (d / "tiny_sweep.toml").write_text(text, encoding="utf-8")
     api.sweep(d / "tiny_sweep.toml", method="fast", output=d / "tiny_sweep.nc")
     return d / "tiny_sweep.nc"
 
@@ -289,7 +244,7 @@ def test_plot_results_picks_the_kinds_for_a_run_and_a_sweep(
 
 
 def test_plot_results_reads_zarr_sweeps_and_skips_missing_axes(tmp_path: Path) -> None:
-    text = SWEEP.split("[sweep]")[0] + '[sweep]\n"hardware.replicas" = [1, 2, 4]\n'
+    text = TINY_SWEEP.split("[sweep]")[0] + '[sweep]\n"hardware.replicas" = [1, 2, 4]\n'
     (tmp_path / "s.toml").write_text(text, encoding="utf-8")
     api.sweep(tmp_path / "s.toml", output=tmp_path / "s.zarr")
     files = plots.plot_results(tmp_path / "s.zarr")
@@ -342,7 +297,7 @@ def test_simulate_sweeps_draw_p95_and_size_fleets_from_the_served_load(
 # --- tick labels, markers, the sweep map's values, number formatting --------------------------
 
 MANY = (
-    SWEEP.split("[pricing]")[0]
+    TINY_SWEEP.split("[pricing]")[0]
     + """[sweep]
 "hardware.gpu" = ["a100-sxm4-80gb", "a100-sxm4-40gb", "a100-pcie-80gb", "h100-sxm", "h100-pcie",
                   "h200", "l40s"]
@@ -442,7 +397,7 @@ def test_configuration_markers_are_filled_so_slo_misses_show_hollow(
 
 
 WEIGHTS = (
-    SWEEP.split("[pricing]")[0]
+    TINY_SWEEP.split("[pricing]")[0]
     + """[sweep]
 "model.weights" = ["fp16", "fp8", "int4-awq"]
 "hardware.replicas" = [1, 2]
@@ -489,7 +444,7 @@ def test_sweep_map_shows_each_configurations_cost_at_its_slo_capacity(tmp_path: 
 
 
 FLOATS = (
-    SWEEP.split("[pricing]")[0]
+    TINY_SWEEP.split("[pricing]")[0]
     + """[sweep]
 "workload.burstiness" = {start = 1, stop = 2, num = 3, log = true}
 "hardware.replicas" = [1, 2]

@@ -22,54 +22,7 @@ from simplan import api, catalog, plots
 from simplan.dataset import decode_summary
 from simplan.perf import calibration
 from simplan.report import cheapest_point, price, run_answer, sweep_answer, write_report
-
-RUN = """
-name = "Tiny chat <run> & co"
-question = "Do two H100s serve an 8B chat model at 4 req/s within the SLO?"
-[model]
-name = "llama-3.1-8b"
-[hardware]
-gpu = "h100-sxm"
-replicas = 2
-[workload]
-arrival = "poisson"
-rate_per_s = 4.0
-duration_s = 60
-input_tokens = 500
-output_tokens = 150
-[slo]
-ttft_p95_s = 1.0
-tpot_p95_s = 0.05
-[pricing]
-apis = ["gpt-4o", "deepseek-v3"]
-[simulation]
-seed = 3
-warmup_s = 10
-"""
-
-SWEEP = """
-name = "Tiny sweep"
-question = "Which GPU and weights serve an 8B chat model cheapest under the SLO?"
-[model]
-name = "llama-3.1-8b"
-[hardware]
-gpu = "h100-sxm"
-[workload]
-rate_per_s = 2.0
-duration_s = 60
-input_tokens = 500
-output_tokens = 150
-[slo]
-ttft_p95_s = 0.5
-tpot_p95_s = 0.03
-[pricing]
-apis = ["gpt-4o", "deepseek-v3"]
-[sweep]
-"hardware.gpu" = ["a100-sxm4-80gb", "h100-sxm"]
-"model.weights" = ["fp16", "fp8"]
-"hardware.replicas" = [1, 2]
-"workload.rate_per_s" = [2.0, 8.0, 32.0, 128.0]
-"""
+from tiny_scenarios import TINY_RUN
 
 
 class _Imgs(HTMLParser):
@@ -89,18 +42,17 @@ class _Imgs(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def run_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, xr.Dataset]:
-    d = tmp_path_factory.mktemp("run")
-    (d / "tiny.toml").write_text(RUN, encoding="utf-8")
-    api.run(d / "tiny.toml", output_dir=d / "out")
-    out = write_report(d / "out")
-    return out, plots.open_results(d / "out")
+def run_report(tiny_run_dir: Path) -> tuple[Path, xr.Dataset]:
+    out = write_report(tiny_run_dir)
+    return out, plots.open_results(tiny_run_dir)
 
 
 @pytest.fixture(scope="module")
-def sweep_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, xr.Dataset]:
+def sweep_report(
+    tmp_path_factory: pytest.TempPathFactory, tiny_sweep_toml: str
+) -> tuple[Path, xr.Dataset]:
     d = tmp_path_factory.mktemp("sweep")
-    (d / "tiny_sweep.toml").write_text(SWEEP, encoding="utf-8")
+    (d / "tiny_sweep.toml").write_text(tiny_sweep_toml, encoding="utf-8")
     api.sweep(d / "tiny_sweep.toml", output=d / "tiny_sweep.nc")
     out = write_report(d / "tiny_sweep.nc", d / "reports" / "sweep.html")
     return out, plots.open_results(d / "tiny_sweep.nc")
@@ -253,7 +205,7 @@ def test_a_result_renders_as_it_was_computed_not_with_todays_catalog(
 ) -> None:
     from simplan import catalog as cat
 
-    (tmp_path / "tiny.toml").write_text(RUN, encoding="utf-8")
+    (tmp_path / "tiny.toml").write_text(TINY_RUN, encoding="utf-8")
     api.run(tmp_path / "tiny.toml", output_dir=tmp_path / "out")
     recorded = cat.gpu("h100-sxm").price_usd_per_hour("on_demand")
     real_gpu = cat.gpu
@@ -271,7 +223,7 @@ def test_a_result_renders_as_it_was_computed_not_with_todays_catalog(
 def test_a_result_written_before_the_dataset_contract_still_renders(tmp_path: Path) -> None:
     from simplan.dataset import decode_summary
 
-    (tmp_path / "tiny.toml").write_text(RUN, encoding="utf-8")
+    (tmp_path / "tiny.toml").write_text(TINY_RUN, encoding="utf-8")
     api.run(tmp_path / "tiny.toml", output_dir=tmp_path / "out")
     ds = plots.open_results(tmp_path / "out").load()
     summary = decode_summary(ds)
