@@ -38,13 +38,6 @@ MAX_PLAN_STEPS = 4096
 
 # Replica lifecycle states (the fleet bills every state but OFF).
 OFF, PROVISIONING, ACTIVE, DRAINING, FAILED = 0, 1, 2, 3, 4
-STATE_NAMES = {
-    OFF: "off",
-    PROVISIONING: "provisioning",
-    ACTIVE: "active",
-    DRAINING: "draining",
-    FAILED: "failed",
-}
 
 
 class ReplicaEngine:
@@ -426,4 +419,5 @@ class ReplicaEngine:
         extra = np.maximum(target - self.blocks[slots], 0)
         self.blocks[slots] += extra
         self.free_blocks -= int(extra.sum())
-        assert self.free_blocks >= 0, "KV blocks over capacity"
+        if self.free_blocks < 0:  # decode_plan planned only the steps whose blocks are free
+            raise RuntimeError(f"replica {self.index}: KV blocks over capacity (a bug)")

@@ -98,11 +98,6 @@ class Replica:
         }
 
 
-def _nearest_divisor(n: int, target: int, limit: int) -> int:
-    options = [d for d in range(1, limit + 1) if n % d == 0]
-    return min(options, key=lambda d: (abs(d - target), -d))
-
-
 def valid_tp_degrees(arch: catalog.ModelArch, limit: int = MAX_TP) -> list[int]:
     """TP degrees that split the attention heads evenly (and KV heads, or replicate them)."""
     out = []
