@@ -12,17 +12,17 @@
 * Fast sweeps: the grid of every shipped scenario with a ``[sweep]``, summarised per
   variable, as ``tests/golden/sweep/<stem>.json``.
 
-Regenerate after an intended change of the model with::
+The tests only compare. After an intended change of the model, regenerate with::
 
-    SIMPLAN_UPDATE_GOLDEN=1 pytest tests/test_golden.py
+    python tools/update_goldens.py
 
-and review the diff of ``tests/golden/`` like any other change.
+which lists every golden that moved and which keys; review the diff of ``tests/golden/``
+and name the change in the commit.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,6 @@ SHIPPED = sorted((ROOT / "scenarios").glob("*.toml"))
 TEST_SCENARIOS = sorted((Path(__file__).resolve().parent / "scenarios").glob("*.toml"))
 SCENARIOS = SHIPPED + TEST_SCENARIOS
 GOLDEN = Path(__file__).resolve().parent / "golden"
-UPDATE = os.environ.get("SIMPLAN_UPDATE_GOLDEN", "") not in ("", "0")
 
 #: Requests a shortened open-loop scenario aims at, and the cap for offline batches.
 TARGET_REQUESTS = 150
@@ -169,13 +168,7 @@ def test_there_are_scenarios() -> None:
 
 
 def check_golden(got: dict[str, Any], golden_path: Path) -> None:
-    if UPDATE:
-        golden_path.parent.mkdir(parents=True, exist_ok=True)
-        golden_path.write_text(json.dumps(got, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        return
-    assert golden_path.exists(), (
-        f"no golden file {golden_path}; run SIMPLAN_UPDATE_GOLDEN=1 pytest tests/test_golden.py"
-    )
+    assert golden_path.exists(), f"no golden file {golden_path}; run python tools/update_goldens.py"
     expected = json.loads(golden_path.read_text(encoding="utf-8"))
     assert got == expected
 
