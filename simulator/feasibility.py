@@ -105,15 +105,29 @@ def _context_problem(scenario: Scenario, shortest: int) -> Problem:
     return Problem("model.architecture.max_context_tokens", msg, context, True)
 
 
-#: The most events the timed processes (autoscaler, failures, spot interruptions) may add
-#: to one run. An autoscaler tick costs about 35 microseconds (measured 2026-12-01 on the
-#: 2-core CI machine: 10^6 ticks of a 3-replica pool took 37 s, 5x10^5 took 20 s), so this
-#: is under 20 s of work.
+#: The most autoscaler ticks one run may have. A tick costs about 35 microseconds
+#: (measured 2026-12-01 on the 2-core CI machine: 10^6 ticks of a 3-replica pool took
+#: 37 s, 5x10^5 took 20 s), so this is under 20 s of work.
 MAX_PROCESS_EVENTS = 500_000
+
+#: The most disruptions (replica failures, spot interruptions) one run may have. Each
+#: takes a replica down and routes its requests again, about 1 ms of work (measured
+#: 2026-12-01 on the same machine: 7,280 failures of a loaded replica in 8.5 s; at
+#: 160,000 the run did not finish in 150 s), so this is about 20 s.
+MAX_DISRUPTION_EVENTS = 20_000
 
 #: Without a stated duration (an offline job, a trace), each timed process may fire at
 #: most once per this many simulated seconds.
 MIN_PROCESS_PERIOD_S = 1.0
+
+
+def drain_limit_s(horizon_s: float, overloaded: bool) -> float:
+    """How long an open-loop run may go on after its arrivals end (``horizon_s``).
+
+    An overloaded fleet needs only long enough to show its sustained rate and backlog;
+    otherwise in-flight requests get an hour (or twice the horizon) to finish.
+    """
+    return max(60.0, horizon_s) if overloaded else max(3600.0, 2.0 * horizon_s)
 
 
 def check_event_budget(scenario: Scenario) -> None:
@@ -122,34 +136,43 @@ def check_event_budget(scenario: Scenario) -> None:
     A typo such as ``mtbf_hours = 1e-9`` (a failure every 3.6 microseconds) or
     ``interval_s = 5e-324`` is valid by type but would make billions of events: the run
     would hang. Over ``workload.duration_s`` each process may add at most
-    :data:`MAX_PROCESS_EVENTS` events; without a duration, fire at most once per
-    :data:`MIN_PROCESS_PERIOD_S` per replica.
+    :data:`MAX_PROCESS_EVENTS` events, counted over the longest the run can last (the
+    drain after the arrivals included: the processes keep firing while a saturated fleet
+    drains); without a duration, fire at most once per :data:`MIN_PROCESS_PERIOD_S` per
+    replica.
     """
     hw = scenario.hardware
     replicas = hw.replicas + sum(p.replicas for p in hw.pools)
     if scenario.autoscaling is not None:
         replicas += scenario.autoscaling.max_replicas - hw.replicas
-    # (key, period in seconds between events of one process, number of such processes)
-    processes: list[tuple[str, float, int]] = []
+    # (key, period in seconds between events of one process, number of such processes,
+    # the most events all of them may make)
+    processes: list[tuple[str, float, int, int]] = []
     if scenario.autoscaling is not None:
-        processes.append(("autoscaling.interval_s", scenario.autoscaling.interval_s, 1))
+        interval_s = scenario.autoscaling.interval_s
+        processes.append(("autoscaling.interval_s", interval_s, 1, MAX_PROCESS_EVENTS))
     if scenario.failures is not None:
-        processes.append(("failures.mtbf_hours", scenario.failures.mtbf_hours * 3600.0, replicas))
+        # a replica fails only while up: one failure per time to fail plus its repair
+        f = scenario.failures
+        period_s = f.mtbf_hours * 3600.0 + f.repair_s
+        processes.append(("failures.mtbf_hours", period_s, replicas, MAX_DISRUPTION_EVENTS))
     for i, pool in enumerate(hw.pools):
         if pool.interruptions_per_hour > 0:
             key = f"hardware.pools[{i}].interruptions_per_hour"
-            processes.append((key, 3600.0 / pool.interruptions_per_hour, pool.replicas))
+            period_s = 3600.0 / pool.interruptions_per_hour
+            processes.append((key, period_s, pool.replicas, MAX_DISRUPTION_EVENTS))
     duration = scenario.workload.duration_s
-    for key, period_s, count in processes:
+    for key, period_s, count, budget in processes:
         if duration is not None:
-            events = duration / period_s * count
-            if events <= MAX_PROCESS_EVENTS:
+            drain = drain_limit_s(duration, overloaded=False)
+            events = (duration + drain) / period_s * count
+            if events <= budget:
                 continue
-            floor = duration * count / MAX_PROCESS_EVENTS
+            floor = (duration + drain) * count / budget
             many = f"about {events:,.3g}" if math.isfinite(events) else "countless"
             what = (
-                f"{many} events over workload.duration_s = {duration:g} "
-                f"(at most {MAX_PROCESS_EVENTS:,})"
+                f"{many} events over workload.duration_s = {duration:g} and the drain of up "
+                f"to {drain:,.0f} s after it (at most {budget:,})"
             )
         else:
             if period_s >= MIN_PROCESS_PERIOD_S:
@@ -157,7 +180,8 @@ def check_event_budget(scenario: Scenario) -> None:
             floor = MIN_PROCESS_PERIOD_S
             what = f"an event every {period_s:.3g} s (at most one per {MIN_PROCESS_PERIOD_S:g} s)"
         if key == "failures.mtbf_hours":
-            fix = f"mtbf_hours >= {floor / 3600.0:.3g}"
+            repair_s = scenario.failures.repair_s if scenario.failures else 0.0
+            fix = f"mtbf_hours >= {max(floor - repair_s, 0.0) / 3600.0:.3g}"
         elif key.endswith("interruptions_per_hour"):
             fix = f"interruptions_per_hour <= {3600.0 / floor:.3g}"
         else:

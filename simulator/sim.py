@@ -15,7 +15,7 @@ import simpy
 from simplan.economics import pool_usd_per_hour
 from simplan.engine import ACTIVE, OFF, ReplicaEngine
 from simplan.errors import DoesNotFitError, InfeasibleError, Problem
-from simplan.feasibility import check_request_budget, check_workload
+from simplan.feasibility import check_request_budget, check_workload, drain_limit_s
 from simplan.fleet import Billing, Fleet, autoscaler, failures, spot_interruptions
 from simplan.overload import (
     MAX_WATCH_SAMPLES,
@@ -201,7 +201,7 @@ def simulate(
 
     horizon = max(arrival_end, float(w.duration_s or 0.0))
     # an overloaded fleet only needs long enough to show its sustained rate and backlog
-    drain = max(60.0, horizon) if overloaded else max(3600.0, 2.0 * horizon)
+    drain = drain_limit_s(horizon, overloaded)
     # An offline batch or a closed loop cannot outrun the fleet (their work is bounded and
     # every admitted request fits), so they run to completion; an open loop can be
     # saturated, and stops draining after `drain` seconds.

@@ -22,14 +22,17 @@ def _alarm(signum: int, frame: Any) -> None:
     raise _Hang
 
 
-def invoke(args: list[str], timeout_s: float = 20.0) -> Result:
-    """Run the CLI in-process; a command still running after ``timeout_s`` is a hang."""
+def invoke(args: list[str], timeout_s: float = 20.0, context: str = "") -> Result:
+    """Run the CLI in-process; a command still running after ``timeout_s`` is a hang
+    (reported with ``context``, such as the scenario's text)."""
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout_s)
     try:
         return CliRunner().invoke(main, args)
     except _Hang:
-        pytest.fail(f"`simplan {' '.join(args)}` still running after {timeout_s} s (a hang)")
+        pytest.fail(
+            f"`simplan {' '.join(args)}` still running after {timeout_s} s (a hang)\n{context}"
+        )
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

@@ -207,7 +207,9 @@ def test_elastic_and_failure_parameters_never_hang(
 ) -> None:
     tmp = tmp_path_factory.mktemp("elastic")
     p = _scenario(tmp, workload=f"rate_per_s = 5.0\nduration_s = {duration}", extra=extra)
-    result = invoke(["run", "--no-write", "--no-progress", str(p)], timeout_s=30.0)
+    result = invoke(
+        ["run", "--no-write", "--no-progress", str(p)], timeout_s=30.0, context=p.read_text()
+    )
     contract(result, "autoscaling", "failures", "hardware")
 
 

@@ -197,6 +197,21 @@ def test_a_process_that_would_never_finish_is_refused_by_every_command(
     assert len(outputs) == 1
 
 
+def test_the_event_budget_counts_the_drain_after_the_arrivals(tmp_path: Path) -> None:
+    """Found by the fuzz: 10 s of arrivals and a failure every 0.2 ms (each repaired in
+    1 ms) made about 8,000 events over the 10 s, but the saturated replica then drained
+    for an hour, failing all the while, and the run never finished."""
+    p = tmp_path / "drain.toml"
+    short = DAY.replace("duration_s = 86400", "duration_s = 10")
+    p.write_text(short + "[failures]\nmtbf_hours = 5.96e-8\nrepair_s = 0.001\n")
+    r = CliRunner().invoke(main, ["run", "--no-write", str(p)])
+    assert r.exit_code == 2, r.output
+    assert "  failures.mtbf_hours: " in r.output and "drain of up to 3,600 s" in r.output
+    # a failure per second or so (the repair dominates) runs
+    p.write_text(short + "[failures]\nmtbf_hours = 5.96e-8\nrepair_s = 1\n")
+    api.check(p)
+
+
 def test_timed_processes_at_realistic_rates_pass(tmp_path: Path) -> None:
     p = tmp_path / "ok.toml"
     p.write_text(DAY + "[failures]\nmtbf_hours = 25000\n[autoscaling]\ninterval_s = 30\n")
@@ -208,7 +223,9 @@ def test_an_offline_job_without_a_duration_gets_a_per_second_floor(tmp_path: Pat
     job = DAY.replace(
         "rate_per_s = 1.0\nduration_s = 86400", 'arrival = "offline"\nnum_requests = 50'
     )
-    p.write_text(job + "[failures]\nmtbf_hours = 1e-5\n")  # a failure every 36 ms
+    # a failure every 36 ms, repaired in 1 ms (a replica fails only while up, so a long
+    # repair alone would bound the events)
+    p.write_text(job + "[failures]\nmtbf_hours = 1e-5\nrepair_s = 0.001\n")
     with pytest.raises(SimplanError, match="at most one per 1 s"):
         api.check(p)
     p.write_text(job + "[failures]\nmtbf_hours = 1\n")
