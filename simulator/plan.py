@@ -69,6 +69,7 @@ class Candidate:
     pricing: str
     feasible: bool
     reason: str = ""
+    fits_memory: bool = True  # False: the weights (and a minimal KV cache) do not fit
     replicas: int = 0
     gpus: int = 0
     replica_usd_per_hour: float = math.nan
@@ -149,6 +150,7 @@ def _evaluate(
     cfg, why = replica_cfg(sc)
     if why == 1:
         cand.reason = "does not fit in GPU memory"
+        cand.fits_memory = False
         return cand
     if why == 2:
         from simplan.errors import InfeasibleError
@@ -325,7 +327,7 @@ def _reasons(
             f"{best.weights} weights cost {quality[0]:g}-{quality[1]:g}% in published "
             "quality benchmarks; compare with the runners-up if that matters"
         )
-    fits = [c for c in infeasible if "fit" in c.reason]
+    fits = [c for c in infeasible if not c.fits_memory]
     if fits:
         out.append(
             f"{len(fits)} candidates do not fit in GPU memory and "

@@ -156,3 +156,16 @@ def test_plan_prices_fleets_that_follow_the_daily_cycle(tmp_path: Path) -> None:
     assert auto["monthly_cost_usd"] == pytest.approx(
         sum(need) * gpu.price_on_demand_usd_per_hour * 730 / 24
     )
+
+
+def test_the_reasons_count_candidates_that_do_not_fit_apart_from_invalid_ones(
+    tmp_path: Path,
+) -> None:
+    p = tmp_path / "big.toml"
+    p.write_text(BASE.replace('name = "llama-3.1-8b"', 'name = "llama-3.1-70b"'), encoding="utf-8")
+    result = api.plan(p, gpus=["h100-sxm"], weights=["fp16"], tp=[1, 3, 8], verify_candidates=0)
+    by_tp = {c["tp"]: c["reason"] for c in result["infeasible"]}
+    assert by_tp[1] == "does not fit in GPU memory" and "heads" in by_tp[3]
+    assert any(
+        "1 candidates do not fit in GPU memory and 1 cannot meet" in r for r in result["reasons"]
+    ), result["reasons"]
