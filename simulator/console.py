@@ -1,0 +1,463 @@
+"""What the `simplan` commands print: rich tables and notes, one printer per answer.
+
+The commands in :mod:`simplan.cli` call the API and hand its result here; nothing in this
+module computes a figure, it only formats what the API returned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simplan.catalog_view import table_columns
+
+
+def make_console() -> Any:
+    """A rich console at least 100 columns wide (tables fold rather than truncate)."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False, width=max(100, _term_width()))
+
+
+def _term_width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((120, 40)).columns
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return "–".join(_fmt(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _ms(x: float | None) -> str:
+    return "–" if x is None else f"{x * 1e3:,.0f} ms" if x < 10 else f"{x:,.1f} s"
+
+
+def _usd(x: float | None) -> str:
+    if x is None:
+        return "–"
+    return f"-${-x:,.2f}" if x < 0 else f"${x:,.2f}"
+
+
+def _usd0(x: float | None) -> str:
+    """Whole dollars; 'cannot meet' where a figure does not exist (None/NaN)."""
+    return "cannot meet" if x is None or x != x else f"${x:,.0f}"
+
+
+def print_catalog(kind: str, rows: list[dict[str, Any]]) -> None:
+    """A catalog as a table (`simplan catalog KIND`)."""
+    from rich.table import Table
+
+    cols = table_columns(kind)
+    table = Table(title=f"simplan catalog {kind} ({len(rows)} entries; --json for sources)")
+    for c in cols:
+        table.add_column(c, overflow="fold")
+    for r in rows:
+        table.add_row(*(_fmt(r.get(c)) for c in cols))
+    make_console().print(table)
+
+
+def print_estimate(r: dict[str, Any]) -> None:
+    """A static-batch estimate (`simplan estimate`) with its verdict."""
+    from rich.table import Table
+
+    title = (
+        f"{r['model']} ({r['weights']} weights, {r['kv_cache']} KV) on "
+        f"{r['num_gpus']}x {r['gpu']} (tp={r['tp']}, pp={r['pp']}); batch {r['batch']}, "
+        f"{r['input_tokens']} in / {r['output_tokens']} out"
+    )
+    table = Table(title=title, show_header=False)
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    rows = [
+        ("weights per GPU", f"{r['weights_gib_per_gpu']:.2f} GiB"),
+        ("activation + fixed reserve per GPU", f"{r['reserve_gib_per_gpu']:.2f} GiB"),
+        ("memory budget per GPU", f"{r['budget_gib_per_gpu']:.2f} GiB"),
+        ("KV cache capacity", f"{r['kv_cache_capacity_tokens']:,} tokens"),
+        ("largest batch at these lengths", f"{r['max_batch']:,}"),
+    ]
+    if r["fits"]:
+        rows += [
+            ("time to first token", f"{r['ttft_s'] * 1e3:.1f} ms"),
+            ("time per output token", f"{r['tpot_s'] * 1e3:.2f} ms"),
+            ("end to end", f"{r['e2e_s']:.2f} s"),
+            ("output throughput", f"{r['output_tokens_per_s']:,.0f} tokens/s"),
+            (
+                "per-request decode speed",
+                f"{r['decode_tokens_per_s_per_request'] or 0:,.1f} tokens/s",
+            ),
+        ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console = make_console()
+    console.print(table)
+    for note in r["notes"]:
+        console.print(f"note: {note}")
+    if r["fits"]:
+        console.print(f"verdict: {r['bound']}: {r['bound_reason']}")
+    else:
+        console.print(f"verdict: does not fit: {r['reason']}")
+
+
+def print_run_summary(s: dict[str, Any], console: Any) -> None:
+    """The human-readable summary of a run (what `simplan run` prints)."""
+    from rich.table import Table
+
+    t = Table(title=s.get("scenario") or "simplan run", show_header=True)
+    t.add_column("latency")
+    for col in ("mean", "p50", "p90", "p95", "p99"):
+        t.add_column(col, justify="right")
+    for key, label in (
+        ("ttft_s", "time to first token"),
+        ("tpot_s", "time per output token"),
+        ("e2e_s", "end to end"),
+        ("queue_delay_s", "queueing delay"),
+    ):
+        t.add_row(label, *(_ms(s[key][col]) for col in ("mean", "p50", "p90", "p95", "p99")))
+    console.print(t)
+
+    f = Table(show_header=False, title="throughput, utilization and cost")
+    f.add_column("quantity")
+    f.add_column("value", justify="right")
+    rows = [
+        (
+            "requests completed / rejected / in flight",
+            f"{s['requests_completed']:,} / {s['requests_rejected']:,} / "
+            f"{s['requests_in_flight']:,}",
+        ),
+        (
+            "requests per second (offered)",
+            f"{s['requests_per_s']:.2f} ({s['offered_requests_per_s']:.2f})",
+        ),
+        (
+            "output / input tokens per second",
+            f"{s['output_tokens_per_s']:,.0f} / {s['input_tokens_per_s']:,.0f}",
+        ),
+        (
+            "GPU busy fraction / share of fleet capacity used",
+            f"{s['gpu_utilization']:.0%} / {s['capacity_utilization'] or 0:.0%}",
+        ),
+        ("KV cache utilization", f"{s['kv_cache_utilization']:.0%}"),
+        ("MFU / MBU", f"{s['mfu']:.0%} / {s['mbu']:.0%}"),
+        ("SLO attainment (requests meeting every SLO)", f"{s['slo_attainment']:.1%}"),
+        (
+            "fleet",
+            f"{s['replicas']} replicas, {s['num_gpus']} GPUs, {_usd(s['fleet_usd_per_hour'])}/hour",
+        ),
+        ("cost per M output tokens", _usd(s["usd_per_mtok_output"])),
+        ("cost per M tokens (input + output)", _usd(s["usd_per_mtok_total"])),
+    ]
+    job = s.get("job")
+    if job:
+        deadline = (
+            ""
+            if job["deadline_s"] is None
+            else f" (deadline {job['deadline_s']:,.0f} s: "
+            + ("met)" if job["deadline_met"] else "MISSED)")
+        )
+        by_mode = ", ".join(f"{m} {_usd(v)}" for m, v in job["fleet_cost_by_pricing_usd"].items())
+        rows += [
+            (
+                "job: requests / tokens in + out",
+                f"{job['requests']:,} / {job['input_tokens'] / 1e6:,.2f} M + "
+                f"{job['output_tokens'] / 1e6:,.2f} M",
+            ),
+            ("job: time to finish", f"{job['makespan_s']:,.0f} s{deadline}"),
+            (
+                "job: GPU-hours / fleet cost",
+                f"{job['gpu_hours']:,.2f} / {_usd(job['fleet_cost_usd'])}",
+            ),
+            ("job: fleet cost by pricing mode", by_mode),
+        ]
+    else:
+        rows += [
+            (
+                "monthly volume / fleet capacity",
+                f"{s['monthly_tokens'] / 1e6:,.0f} M / "
+                f"{s['fleet_capacity_mtok_per_month']:,.0f} M tokens",
+            ),
+            ("monthly cost (fleet + API overflow)", _usd(s["monthly_cost_usd"])),
+        ]
+    for name, value in rows:
+        f.add_row(name, value)
+    console.print(f)
+    if s["slo"]:
+        o = Table(title="latency objectives")
+        for col in ("objective", "limit", "achieved", "met"):
+            o.add_column(col)
+        for name, v in s["slo"].items():
+            o.add_row(name, _ms(v["limit"]), _ms(v["achieved"]), "yes" if v["met"] else "NO")
+        console.print(o)
+        console.print(f"SLO judged over {s['slo_judged_on']}")
+        missed = [h for h in s.get("slo_hourly") or [] if h["met"] is False]
+        if missed:
+            hours = ", ".join(f"{h['hour']:02d}:00 ({h['attainment']:.0%})" for h in missed)
+            console.print(f"hours of the day that miss the SLO (attainment): {hours}")
+    if s["api"]:
+        a = Table(
+            title=f"APIs at the same volume ({s['monthly_tokens'] / 1e6:,.0f} M tokens/month)"
+        )
+        for col in (
+            "api",
+            "$/M in",
+            "$/M out",
+            "monthly",
+            "self-hosting saves",
+            "break-even volume",
+        ):
+            a.add_column(col, justify="right" if col != "api" else "left")
+        for name, v in s["api"].items():
+            be = v["breakeven_mtok_per_month"]
+            be_txt = (
+                "–"
+                if be is None
+                else f"{be:,.0f} M tok/mo"
+                + ("" if v["breakeven_within_capacity"] else " (beyond capacity)")
+            )
+            a.add_row(
+                name,
+                _usd(v["usd_per_mtok_input"]),
+                _usd(v["usd_per_mtok_output"]),
+                _usd(v["monthly_cost_usd"]),
+                _usd(v["self_hosted_savings_usd"]),
+                be_txt,
+            )
+        console.print(a)
+    if job and job["api"]:
+        j = Table(title="APIs for the same job (list prices, and their batch APIs)")
+        for col in ("api", "list", "batch API", "self-hosting saves (vs cheaper)"):
+            j.add_column(col, justify="right" if col != "api" else "left")
+        for name, v in job["api"].items():
+            cheapest = min(x for x in (v["list_usd"], v["batch_usd"]) if x is not None)
+            j.add_row(
+                name,
+                _usd(v["list_usd"]),
+                "–" if v["batch_usd"] is None else _usd(v["batch_usd"]),
+                _usd(cheapest - job["fleet_cost_usd"]),
+            )
+        console.print(j)
+        console.print(f"note: GPU time billed in {job['billing']}")
+    for note in s["notes"]:
+        console.print(f"note: {note}")
+
+
+def print_validate(result: dict[str, Any]) -> None:
+    """The error of the predictions by source and metric (`simplan validate`)."""
+    from rich.table import Table
+
+    t = Table(title="|predicted / measured - 1| by source and metric")
+    for col in ("source", "metric", "rows", "median", "p90", "median signed", "skipped"):
+        t.add_column(col, justify="left" if col in ("source", "metric") else "right")
+
+    def pct(x: float | None) -> str:
+        return "–" if x is None else f"{x:+.1%}" if x < 0 else f"{x:.1%}"
+
+    for g in result["table"]:
+        t.add_row(
+            g["source_id"],
+            g["metric"],
+            str(g["count"]),
+            pct(g["median_abs_error"]),
+            pct(g["p90_abs_error"]),
+            pct(g["median_signed_error"]),
+            str(g["skipped"]),
+        )
+    console = make_console()
+    console.print(t)
+    s = result["summary"]
+    console.print(
+        f"overall: {s['predicted']} rows predicted, {s['skipped']} skipped; median "
+        f"|error| {pct(s['median_abs_error'])}, p90 {pct(s['p90_abs_error'])}"
+    )
+    for g in result["table"]:
+        for reason in g["skip_reasons"]:
+            console.print(f"skipped ({g['source_id']} {g['metric']}): {reason}")
+    console.print(f"wrote {result['output_dir']}/predictions.csv and predicted_vs_measured.png")
+
+
+def print_job_plan(result: dict[str, Any], file: str) -> None:
+    """The table of `simplan plan` for a finite job."""
+    from rich.table import Table
+
+    console = make_console()
+    job = result["job"]
+    t = Table(
+        title=f"{result['scenario'] or file}: fleets finishing {job['requests']:,} requests "
+        f"in {job['deadline_s']:,.0f} s, cheapest first"
+    )
+    for col in (
+        "gpu",
+        "weights",
+        "tp",
+        "pricing",
+        "replicas",
+        "GPUs",
+        "job cost",
+        "finishes in",
+        "$/M tok",
+        "simulated",
+    ):
+        t.add_column(col, justify="left" if col in ("gpu", "weights", "pricing") else "right")
+    rows = ([result["recommended"]] if result["recommended"] else []) + result["runners_up"]
+    for r in rows:
+        t.add_row(
+            r["gpu"],
+            r["weights"],
+            str(r["tp"]),
+            r["pricing"],
+            str(r["replicas"]),
+            str(r["gpus"]),
+            _usd(r["job_cost_usd"]),
+            f"{r['makespan_s']:,.0f} s",
+            _usd(r["usd_per_mtok_total"]),
+            "finishes in time" if r["verified"] else "not checked",
+        )
+    console.print(t)
+    if not rows:
+        console.print("no candidate finishes the job by its deadline")
+    a = Table(title="APIs for the same job")
+    for col in ("api", "list", "batch API"):
+        a.add_column(col, justify="left" if col == "api" else "right")
+    for e in result["apis"]:
+        a.add_row(
+            e["id"], _usd(e["list_usd"]), "–" if e["batch_usd"] is None else _usd(e["batch_usd"])
+        )
+    console.print(a)
+    for c in result["infeasible"][:8]:
+        console.print(f"not possible: {c['gpu']} {c['weights']} tp={c['tp']}: {c['reason']}")
+    for note in result["notes"]:
+        console.print(f"note: {note}")
+
+
+def print_plan(result: dict[str, Any], file: str) -> None:
+    """The fleets, APIs and hybrids of `simplan plan` for an open-loop load."""
+    from rich.table import Table
+
+    console = make_console()
+    rows = ([result["recommended"]] if result["recommended"] else []) + result["runners_up"]
+    t = Table(
+        title=f"{result['scenario'] or file}: fleets for {result['target_rate_per_s']:.2f} "
+        f"req/s ({result['monthly_tokens'] / 1e6:,.0f} M tokens/month), cheapest first"
+    )
+    for col in (
+        "gpu",
+        "weights",
+        "tp",
+        "pricing",
+        "replicas",
+        "GPUs",
+        "monthly",
+        "band",
+        "$/M tok",
+        "TTFT mean",
+        "TPOT mean",
+        "load",
+        "simulated",
+    ):
+        t.add_column(
+            col,
+            justify="left" if col in ("gpu", "weights", "pricing") else "right",
+            overflow="fold",
+        )
+    for r in rows:
+        band = r["band"]["monthly_cost_usd"]
+        t.add_row(
+            r["gpu"],
+            r["weights"],
+            str(r["tp"]),
+            r["pricing"],
+            str(r["replicas"]),
+            str(r["gpus"]),
+            f"${r['monthly_cost_usd']:,.0f}",
+            f"{_usd0(band[0])}–{_usd0(band[1])}",
+            _usd(r["usd_per_mtok_total"]),
+            _ms(r["ttft_s"]),
+            _ms(r["tpot_s"]),
+            f"{r['utilization']:.0%}",
+            "holds the SLO" if r["verified"] else "not checked",
+        )
+    console.print(t)
+    if not rows:
+        console.print("no candidate meets the SLO at this load")
+    for reason in result["reasons"]:
+        console.print(f"why: {reason}")
+    if result["elastic_options"]:
+        e = Table(title="following the daily cycle with the recommended configuration")
+        for col in ("option", "monthly", "replica-hours per day"):
+            e.add_column(col, justify="left" if col == "option" else "right")
+        for o in result["elastic_options"]:
+            e.add_row(
+                o["option"], f"${o['monthly_cost_usd']:,.0f}", f"{o['replica_hours_per_day']:,}"
+            )
+        console.print(e)
+    a = Table(title="APIs for the same volume, and a hybrid (fleet for the base, API for the rest)")
+    for col in ("api", "API monthly", "self-host cheaper?", "crossover", "hybrid"):
+        a.add_column(col)
+    for e in result["apis"]:
+        h = e.get("hybrid")
+        hybrid = (
+            (
+                f"{h['replicas']} replicas {_usd(h['fleet_monthly_usd'])} + API "
+                f"{_usd(h['api_monthly_usd'])} = {_usd(h['total_monthly_usd'])}"
+            )
+            if h
+            else "–"
+        )
+        cross = e.get("crossover_tokens_per_month")
+        a.add_row(
+            e["id"],
+            _usd(e["monthly_cost_usd"]),
+            "yes" if e.get("self_hosting_cheaper") else "no",
+            "–" if cross is None else f"{cross / 1e6:,.0f} M tok/mo",
+            hybrid,
+        )
+    console.print(a)
+    for c in result["infeasible"][:8]:
+        console.print(
+            f"not possible: {c['gpu']} {c['weights']} tp={c['tp']} {c['pricing']}: {c['reason']}"
+        )
+    if len(result["infeasible"]) > 8:
+        console.print(f"... and {len(result['infeasible']) - 8} more infeasible candidates")
+    for note in result["notes"]:
+        console.print(f"note: {note}")
+
+
+def print_sweep(ds: Any) -> None:
+    from rich.table import Table
+    from simplan.plots import fmt_coord
+    from simplan.sweep import REASONS
+    from simplan.sweep.summary import sweep_summary
+
+    s = sweep_summary(ds)
+    t = Table(
+        title=f"{ds.attrs.get('title', 'sweep')}: {s['points']:,} points, {s['passing']:,} "
+        + "feasible and "
+        + ("not ruled out by" if s["unverified"] else "meeting")
+        + f" the SLO ({ds.attrs.get('method')} method); cheapest first"
+    )
+    for col in (*s["dims"], "$/Mtok", "out tok/s", "TTFT", "TPOT", "load"):
+        t.add_column(col, justify="right")
+    for row in s["cheapest"]:
+        t.add_row(
+            *(fmt_coord(row[d]) for d in s["dims"]),
+            _usd(row["usd_per_mtok_total"]),
+            f"{row['output_tokens_per_s']:,.0f}",
+            _ms(row["ttft_s"]),
+            _ms(row["tpot_s"]),
+            f"{row['utilization']:.0%}",
+        )
+    make_console().print(t)
+    for code, count in s["reasons"].items():
+        if code != 0:
+            make_console().print(
+                f"not feasible: {count:,} point{'s' * (count != 1)}: {REASONS[int(code)]}"
+            )
+    if s["unverified"]:
+        make_console().print(
+            "note: the fast model predicts mean latencies, so percentile objectives are not "
+            "verified here; `simplan plan` checks its pick by simulation, and "
+            "`--method simulate` measures every point"
+        )
