@@ -14,7 +14,7 @@ from simplan import economics as econ
 from simplan import slo as slo_eval
 from simplan.dataset import encode_provenance, scenario_facts
 from simplan.provenance import provenance_rows
-from simplan.scenario import _INT_KEYS, RangeAxis, Scenario, scenario_hash, trial_scenario
+from simplan.scenario import INTEGER_KEYS, RangeAxis, Scenario, scenario_hash, trial_scenario
 
 #: Axes that do not change a replica's configuration: evaluated numerically per point.
 CHEAP_AXES = {
@@ -88,7 +88,7 @@ def sweep_axes(scenario: Scenario) -> list[Axis]:
         unique = leaves.count(leaf) == 1 and leaf not in VARIABLES
         name = leaf if unique else key.replace(".", "_")
         values = spec.values() if isinstance(spec, RangeAxis) else list(spec)
-        if isinstance(spec, RangeAxis) and leaf in _INT_KEYS:
+        if isinstance(spec, RangeAxis) and leaf in INTEGER_KEYS:
             values = [round(v) for v in values]
         axes.append(Axis(key, name, values))
     return axes

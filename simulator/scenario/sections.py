@@ -1,0 +1,365 @@
+"""The sections of a scenario file that describe the deployment and its load: [model],
+[hardware] (and its pools), [engine], [workload], [autoscaling], [failures] and
+[overflow]. Field names equal TOML keys.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from simplan import catalog
+from simplan.errors import nearest
+
+PositiveInt = Annotated[int, Field(ge=1)]
+
+#: The most replicas one pool (or autoscaled fleet) may have.
+MAX_REPLICAS = 4096
+#: Token lengths beyond ten million are no real request (and overflow int64 arithmetic).
+TokenCount = Annotated[int, Field(ge=1, le=10_000_000)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
+
+
+def _check_catalog_id(kind: str, value: str) -> str:
+    entries = catalog.load(kind)
+    if value not in entries:
+        hint = nearest(value, entries)
+        did = f"; did you mean {hint!r}?" if hint else ""
+        shown = ", ".join(sorted(entries))
+        raise ValueError(f"unknown id{did} (allowed: {shown})")
+    return value
+
+
+# --- [model] ---------------------------------------------------------------------------
+
+
+class InlineArchitecture(_Section):
+    """An architecture given inline instead of a catalog id (same fields as the catalog)."""
+
+    num_layers: PositiveInt
+    hidden_size: PositiveInt
+    num_attention_heads: PositiveInt
+    num_kv_heads: PositiveInt
+    head_dim: PositiveInt
+    intermediate_size: PositiveInt
+    vocab_size: PositiveInt
+    max_context_tokens: PositiveInt
+    total_params_b: float = Field(gt=0)
+    active_params_b: float | None = Field(default=None, gt=0)
+    gated_mlp: bool = True
+    tie_word_embeddings: bool = False
+    attention: Literal["mha", "gqa", "mla"] = "gqa"
+    num_experts: int = Field(default=0, ge=0)
+    experts_per_token: int = Field(default=0, ge=0)
+    moe_intermediate_size: int = Field(default=0, ge=0)
+    num_shared_experts: int = Field(default=0, ge=0)
+    first_dense_layers: int = Field(default=0, ge=0)
+    kv_lora_rank: int = Field(default=0, ge=0)
+    q_lora_rank: int = Field(default=0, ge=0)
+    qk_nope_head_dim: int = Field(default=0, ge=0)
+    qk_rope_head_dim: int = Field(default=0, ge=0)
+    v_head_dim: int = Field(default=0, ge=0)
+
+
+class ModelSection(_Section):
+    name: str | None = Field(
+        default=None, description="Model catalog id (`simplan catalog models`)."
+    )
+    architecture: InlineArchitecture | None = Field(
+        default=None, description="Inline architecture, instead of `name`."
+    )
+    weights: str = Field(default="fp16", description="Weight quantization scheme id.")
+    kv_cache: str = Field(default="fp16", description="KV-cache dtype id.")
+
+    @field_validator("name")
+    @classmethod
+    def _name_known(cls, v: str | None) -> str | None:
+        return None if v is None else _check_catalog_id("model", v)
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_known(cls, v: str) -> str:
+        return _check_catalog_id("weights", v)
+
+    @field_validator("kv_cache")
+    @classmethod
+    def _kv_known(cls, v: str) -> str:
+        return _check_catalog_id("kv_cache", v)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ModelSection:
+        if (self.name is None) == (self.architecture is None):
+            raise ValueError(
+                "give exactly one of `name` (a catalog id) or `architecture` (a table)"
+            )
+        if self.architecture is not None:
+            # the same consistency checks as catalog entries (heads, experts, MLA ranks)
+            try:
+                self.arch()
+            except ValidationError as exc:
+                msgs = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+                raise ValueError(f"inconsistent architecture: {msgs}") from None
+        return self
+
+    def arch(self) -> catalog.ModelArch:
+        """The architecture: the catalog entry, or the inline table as a catalog entry."""
+        if self.name is not None:
+            return catalog.model(self.name)
+        assert self.architecture is not None
+        data = self.architecture.model_dump()
+        if data["active_params_b"] is None:
+            data["active_params_b"] = data["total_params_b"]
+        return catalog.ModelArch.model_validate(
+            {"id": "inline", "source": "scenario file (inline)", "as_of": "2000-01-01", **data}
+        )
+
+
+# --- [hardware] ------------------------------------------------------------------------
+
+Pricing = Literal["on_demand", "spot", "reserved"]
+
+
+class PoolSection(_Section):
+    """One pool of identical replicas in a mixed fleet."""
+
+    gpu: str
+    tp: PositiveInt = Field(default=1, le=64)
+    pp: PositiveInt = Field(default=1, le=256)
+    replicas: PositiveInt = Field(default=1, le=MAX_REPLICAS)
+    pricing: Pricing = "on_demand"
+    price_usd_per_gpu_hour: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    interruptions_per_hour: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Spot pools: mean interruptions per replica-hour (the provider takes the "
+        "instance back); interrupted replicas are replaced after a cold start.",
+    )
+    interruption_notice_s: float = Field(default=120.0, ge=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _spot_only(self) -> PoolSection:
+        if self.interruptions_per_hour > 0 and self.pricing != "spot":
+            raise ValueError("interruptions_per_hour applies to pricing = 'spot' pools only")
+        return self
+
+    @field_validator("gpu")
+    @classmethod
+    def _gpu_known(cls, v: str) -> str:
+        return _check_catalog_id("gpu", v)
+
+
+class HardwareSection(PoolSection):
+    """The replica configuration; `pools` adds further pools of other GPU types."""
+
+    pools: list[PoolSection] = Field(default_factory=list)
+
+
+# --- [engine] --------------------------------------------------------------------------
+
+
+class EngineSection(_Section):
+    """vLLM-style engine knobs, with vLLM's meaning."""
+
+    max_num_seqs: PositiveInt = Field(default=256, le=65536)
+    max_num_batched_tokens: PositiveInt = Field(default=8192, le=1_048_576)
+    gpu_memory_utilization: float = Field(default=0.90, gt=0.0, le=1.0)
+    block_size: Literal[1, 8, 16, 32, 64, 128, 256] = 16
+    chunked_prefill: bool = True
+    scheduler: Literal["continuous", "static"] = "continuous"
+    router: Literal["round_robin", "least_outstanding", "least_kv_load"] = "least_outstanding"
+
+
+# --- [workload] ------------------------------------------------------------------------
+
+
+class FixedLength(_Section):
+    distribution: Literal["fixed"]
+    value: TokenCount
+
+
+class UniformLength(_Section):
+    distribution: Literal["uniform"]
+    low: TokenCount
+    high: TokenCount
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformLength:
+        if self.high < self.low:
+            raise ValueError(f"`high` ({self.high}) must be >= `low` ({self.low})")
+        return self
+
+
+class NormalLength(_Section):
+    """Normal or lognormal token lengths given by their mean and standard deviation."""
+
+    distribution: Literal["normal", "lognormal"]
+    mean: float = Field(ge=1, le=1e7, allow_inf_nan=False)
+    std: float = Field(ge=0, le=1e8, allow_inf_nan=False)
+    min: TokenCount = 1
+    max: TokenCount | None = None
+
+
+class EmpiricalLength(_Section):
+    distribution: Literal["empirical"]
+    path: str = Field(min_length=1, description="CSV file, relative to the scenario file.")
+    column: str = Field(min_length=1)
+
+
+LengthSpec = Annotated[
+    FixedLength | UniformLength | NormalLength | EmpiricalLength,
+    Field(discriminator="distribution"),
+]
+
+Arrival = Literal["poisson", "gamma", "constant", "offline", "closed", "trace"]
+
+
+class WorkloadSection(_Section):
+    arrival: Arrival = "poisson"
+    rate_per_s: float | None = Field(default=None, ge=1e-6, le=1e9, allow_inf_nan=False)
+    burstiness: float = Field(
+        default=1.0, gt=0, le=1e4, description="Gamma arrivals: squared coefficient of variation."
+    )
+    concurrency: PositiveInt | None = Field(default=None, le=1_000_000)
+    think_time_s: float = Field(default=0.0, ge=0, le=86_400.0, allow_inf_nan=False)
+    duration_s: float | None = Field(default=None, gt=0, le=10 * 365 * 86400, allow_inf_nan=False)
+    num_requests: PositiveInt | None = Field(default=None, le=100_000_000)
+    input_tokens: TokenCount | LengthSpec = 512
+    output_tokens: TokenCount | LengthSpec = 256
+    diurnal: list[Annotated[float, Field(ge=0, le=1e3, allow_inf_nan=False)]] | None = Field(
+        default=None, min_length=24, max_length=24, description="24 hourly rate multipliers."
+    )
+    trace: str | None = Field(default=None, min_length=1, description="CSV path (see docs).")
+    deadline_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=10 * 365 * 86400,
+        allow_inf_nan=False,
+        description="A finite job (arrival = 'offline'): the time by which it must finish.",
+    )
+    monthly_tokens: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Monthly volume (input + output tokens) for cost figures; "
+        "default: the simulated rate sustained for a 30-day month.",
+    )
+
+    @model_validator(mode="after")
+    def _arrival_needs(self) -> WorkloadSection:
+        a = self.arrival
+        if a in ("poisson", "gamma", "constant") and self.rate_per_s is None:
+            raise ValueError(f"arrival = {a!r} needs `rate_per_s`")
+        if a == "closed" and self.concurrency is None:
+            raise ValueError("arrival = 'closed' needs `concurrency`")
+        if a == "trace" and self.trace is None:
+            raise ValueError("arrival = 'trace' needs `trace` (a CSV path)")
+        if a == "offline" and self.num_requests is None:
+            raise ValueError("arrival = 'offline' needs `num_requests`")
+        if self.deadline_s is not None and a != "offline":
+            raise ValueError(
+                "`deadline_s` belongs to a finite job: set arrival = 'offline' and "
+                "num_requests (or remove deadline_s)"
+            )
+        if a not in ("trace", "offline") and self.duration_s is None and self.num_requests is None:
+            raise ValueError("give `duration_s` or `num_requests` to bound the run")
+        if self.diurnal is not None and a != "poisson":
+            raise ValueError("`diurnal` multipliers apply to arrival = 'poisson' only")
+        if self.diurnal is not None and max(self.diurnal) <= 0:
+            raise ValueError("`diurnal` needs at least one positive multiplier")
+        return self
+
+
+# --- [autoscaling], [failures], [overflow] --------------------------------------------
+
+
+class AutoscalingSection(_Section):
+    """Autoscaling of the [hardware] pool (extra pools keep a fixed size)."""
+
+    policy: Literal["target_utilization", "queue_length", "kv_load", "scheduled"] = (
+        "target_utilization"
+    )
+    target: float = Field(
+        default=0.7,
+        gt=0,
+        le=1e6,
+        allow_inf_nan=False,
+        description="target_utilization / scheduled: share of each replica's capacity under "
+        "the SLO; queue_length: outstanding requests per replica; kv_load: KV-cache share.",
+    )
+    min_replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
+    max_replicas: PositiveInt = Field(default=8, le=MAX_REPLICAS)
+    interval_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)
+    scale_down_delay_s: float = Field(default=300.0, ge=0, allow_inf_nan=False)
+    instance_start_s: float = Field(
+        default=120.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Instance start before weights load (VM, container, engine start-up).",
+    )
+    storage_gb_per_s: float = Field(
+        default=2.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Bandwidth at which a new replica loads its weights (cold start).",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AutoscalingSection:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) exceeds max_replicas ({self.max_replicas})"
+            )
+        if self.policy in ("target_utilization", "kv_load", "scheduled") and self.target > 1:
+            raise ValueError(f"policy {self.policy!r} takes target as a share in (0, 1]")
+        return self
+
+
+class FailuresSection(_Section):
+    """Replica failures: exponential times between failures, a fixed repair time."""
+
+    mtbf_hours: float = Field(gt=0, allow_inf_nan=False)
+    repair_s: float = Field(default=3600.0, ge=0, allow_inf_nan=False)
+
+
+class OverflowSection(_Section):
+    """Send requests to an API when the self-hosted fleet is too busy (hybrid serving)."""
+
+    api: str = Field(min_length=1, description="API catalog id (or an inline [[api]] id).")
+    max_queue_per_replica: int | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="Overflow when every replica has at least this many waiting requests.",
+    )
+    rate_cap_per_s: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Self-host at most this many requests per second; the rest go to the API.",
+    )
+    ttft_s: float = Field(
+        default=0.6, gt=0, allow_inf_nan=False, description="Mean API time to first token."
+    )
+    ttft_std_s: float = Field(default=0.3, ge=0, allow_inf_nan=False)
+    output_tokens_per_s: float = Field(
+        default=60.0, gt=0, allow_inf_nan=False, description="API streaming speed per request."
+    )
+
+    @model_validator(mode="after")
+    def _some_trigger(self) -> OverflowSection:
+        if self.max_queue_per_replica is None and self.rate_cap_per_s is None:
+            raise ValueError("give max_queue_per_replica or rate_cap_per_s (when to overflow)")
+        return self
