@@ -56,6 +56,7 @@ class ReplicaEngine:
         chunked_prefill: bool,
         static: bool,
         pool: int = 0,
+        state: int = ACTIVE,
     ) -> None:
         from simplan.kernels.memory import kv_capacity_tokens
 
@@ -88,7 +89,7 @@ class ReplicaEngine:
         self._wakeup: simpy.Event | None = None
         # (start time, iteration end offsets, slots) of the decode run in progress
         self._run: tuple[float, np.ndarray, np.ndarray] | None = None
-        self.state = ACTIVE
+        self.state = state
         self._state_since = 0.0
         self.process: simpy.Process | None = None
         # called when a DRAINING replica has no work left (the fleet stops billing it)
@@ -157,8 +158,20 @@ class ReplicaEngine:
         self.waiting.append(req)
         self.waiting_tokens += int(self.rec.input_tokens[req])
         self.rec.replica[req] = self.index
+        self.wake()
+
+    def wake(self) -> None:
+        """Wake the loop if it waits (idle, or in a decode run an arrival may cut short)."""
         if self._wakeup is not None and not self._wakeup.triggered:
             self._wakeup.succeed()
+
+    def enter_state(self, state: int) -> tuple[int, float]:
+        """Switch to lifecycle ``state``; return the state left and the seconds spent in it
+        (the fleet's availability accounting)."""
+        now = self.env.now
+        left, spent = self.state, now - self._state_since
+        self.state, self._state_since = state, now
+        return left, spent
 
     # --- scheduling --------------------------------------------------------------------
 

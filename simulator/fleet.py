@@ -124,17 +124,14 @@ class Fleet:
 
     def set_state(self, e: ReplicaEngine, state: int) -> None:
         b = self.billing[e.index]
-        now = self.env.now
+        left, spent = e.enter_state(state)
         # time in the old state, for availability
-        spent = now - e._state_since
-        if e.state in (ACTIVE, DRAINING):
+        if left in (ACTIVE, DRAINING):
             b.active_s += spent
-        elif e.state == FAILED:
+        elif left == FAILED:
             b.failed_s += spent
-        e._state_since = now
-        if state != e.state:
-            self.state_log[e.index].append((now, state))
-        e.state = state
+        if state != left:
+            self.state_log[e.index].append((self.env.now, state))
         self._bill(e.index, state != OFF)
 
     def activate(self, e: ReplicaEngine) -> None:
@@ -165,8 +162,8 @@ class Fleet:
             if e.process is not None and e.process.is_alive:
                 e.process.interrupt("drained")
             self.stop(e)
-        elif e._wakeup is not None and not e._wakeup.triggered:
-            e._wakeup.succeed()
+        else:
+            e.wake()  # an idle loop sees it is draining and reports when it is done
 
     def stop(self, e: ReplicaEngine) -> None:
         self.set_state(e, OFF)

@@ -281,8 +281,8 @@ def _build_engines(
                 chunked_prefill=eng.chunked_prefill,
                 static=eng.scheduler == "static",
                 pool=pool.index,
+                state=OFF if k >= pool.section.replicas else ACTIVE,
             )
-            e.state = OFF if k >= pool.section.replicas else e.state
             engines.append(e)
             billing.append(Billing(usd_per_s, pool.section.pricing))
     return engines, billing
