@@ -105,6 +105,8 @@ class Fleet:
         self._cap_tokens = 0.0
         self._cap_last = 0.0
         self.arrivals = 0  # dispatches of new requests
+        # replica index -> event that fires when that replica is next up (active/draining)
+        self._up_events: dict[int, simpy.Event] = {}
         self.self_hosted_arrivals = 0  # routed to the fleet (the autoscaler's rate)
         # every replica's lifecycle: (time, state) at construction and at each change
         self.state_log: list[list[tuple[float, int]]] = [[(env.now, e.state)] for e in engines]
@@ -133,6 +135,14 @@ class Fleet:
         if state != left:
             self.state_log[e.index].append((self.env.now, state))
         self._bill(e.index, state != OFF)
+        if state in (ACTIVE, DRAINING) and e.index in self._up_events:
+            self._up_events.pop(e.index).succeed()
+
+    def until_up(self, e: ReplicaEngine) -> simpy.Event:
+        """An event that fires when replica ``e`` is next up (active or draining)."""
+        if e.index not in self._up_events:
+            self._up_events[e.index] = self.env.event()
+        return self._up_events[e.index]
 
     def activate(self, e: ReplicaEngine) -> None:
         self.set_state(e, ACTIVE)
@@ -391,6 +401,8 @@ def spot_interruptions(
     """The provider takes a spot replica back: notice, drain, evict, replace."""
     env = fleet.env
     while True:
+        if e.state not in (ACTIVE, DRAINING):
+            yield fleet.until_up(e)  # the provider only takes back instances that run
         yield env.timeout(float(fleet.rng.exponential(3600.0 / per_hour)))
         if e.state not in (ACTIVE, DRAINING):
             continue
@@ -410,6 +422,10 @@ def failures(
     """Replica failures: requests are retried elsewhere; the replica returns after repair."""
     env = fleet.env
     while True:
+        # A replica fails only while it runs: waiting here (not polling every mtbf) is also
+        # what keeps mtbf_hours near 0 from spinning forever at one instant while it is off.
+        if e.state not in (ACTIVE, DRAINING):
+            yield fleet.until_up(e)
         yield env.timeout(float(fleet.rng.exponential(mtbf_hours * 3600.0)))
         if e.state not in (ACTIVE, DRAINING):
             continue

@@ -5,6 +5,7 @@ Each case here failed before the fix it names (issue "Same file, same answer").
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -210,6 +211,28 @@ def test_the_event_budget_counts_the_drain_after_the_arrivals(tmp_path: Path) ->
     # a failure per second or so (the repair dominates) runs
     p.write_text(short + "[failures]\nmtbf_hours = 5.96e-8\nrepair_s = 1\n")
     api.check(p)
+
+
+def test_a_replica_that_is_off_does_not_fail_and_cannot_spin(tmp_path: Path) -> None:
+    """Found by the fuzz: with mtbf_hours near 0, the failure process of a replica the
+    autoscaler had not started polled it every ~0 s at one instant, forever. A replica
+    now fails only while it runs; off, its failure process waits for it to start."""
+    from cli_timeout import invoke
+
+    p = tmp_path / "spin.toml"
+    p.write_text(
+        '[model]\nname = "llama-3.1-8b"\nweights = "fp8"\n'
+        '[hardware]\ngpu = "h100-sxm"\nreplicas = 1\n'
+        "[workload]\nrate_per_s = 5.0\nduration_s = 10\ninput_tokens = 200\noutput_tokens = 20\n"
+        "[autoscaling]\nmin_replicas = 0\nmax_replicas = 2\ninterval_s = 1.0\n"
+        "scale_down_delay_s = 0\ninstance_start_s = 0\n"
+        "[failures]\nmtbf_hours = 9.52e-279\nrepair_s = 10.0\n"
+    )
+    r = invoke(["run", "--no-write", "--no-progress", "--json", str(p)], timeout_s=60.0)
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    # each failure is followed by a 10 s repair: about one per 10 s of the hour-long drain
+    assert 0 < summary["elastic"]["replica_failures"] <= 2 * (3610 / 10 + 5)
 
 
 def test_timed_processes_at_realistic_rates_pass(tmp_path: Path) -> None:
