@@ -1,0 +1,36 @@
+"""`simplan plan`: the cheapest fleet that meets the SLO at the target load.
+
+Candidates are every combination of GPU type, weight scheme, TP degree and pricing mode
+(from the command line, or the scenario's ``[sweep]`` axes of those keys, or the
+scenario's own choice). The target load is the busiest hour's request rate
+(:func:`simplan.workload.peak_rate_per_s`).
+
+1. *Screen* with the compiled steady-state model: the largest rate one replica sustains
+   with its predicted mean latencies within the limits the objectives imply
+   (:func:`simplan.slo.fast_limits`) gives a first fleet size ``ceil(target / rate)``.
+2. *Verify* by simulation (:mod:`simplan.verify`): the cheapest candidates, in the screen's
+   order, are simulated at the target rate with three seeds, and their replica count is
+   moved to the smallest that meets every objective (percentiles as percentiles) with
+   every seed. The recommendation is the cheapest verified fleet; ``verify=0`` skips this
+   and says the ranking is unverified.
+
+Money comes from :mod:`simplan.economics`: GPU prices (an override prices only the pool it
+is stated for), monthly cost, the monthly volume, each API's cost of the same volume, the
+crossover volume above which a fleet of the recommended configuration is cheaper than an
+API, and a hybrid: a fleet sized for part of the load with the overflow sent to the API,
+at the replica count that minimises the total.
+
+Uncertainty: the model's signed error against the published measurements has a 10th
+and 90th percentile (``calibration.toml``: ``error_p10``, ``error_p90``); the plan
+recomputes the screen with capacities shifted by that spread, giving a band on replicas
+and cost (throughput error only).
+
+:mod:`~simplan.plan.candidates` lists and screens the candidates,
+:mod:`~simplan.plan.alternatives` builds the hybrid, the daily-cycle options and the
+reasons, :mod:`~simplan.plan.pick` ties them into :func:`plan`.
+"""
+
+from simplan.plan.candidates import PLAN_KEYS, Candidate, candidate_scenario
+from simplan.plan.pick import plan
+
+__all__ = ["PLAN_KEYS", "Candidate", "candidate_scenario", "plan"]

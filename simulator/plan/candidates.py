@@ -1,0 +1,215 @@
+"""The candidate fleets of `simplan plan`: which configurations are tried, the scenario of
+each, and the fast model's screen of one (capacity, replicas, cost, latency).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from simplan import catalog
+from simplan import economics as econ
+from simplan import slo as slo_eval
+from simplan.errors import SimplanError
+from simplan.perf import replica_cfg
+from simplan.scenario import (
+    MAX_REPLICAS,
+    Pricing,
+    Scenario,
+    trial_scenario,
+)
+from simplan.workload import mean_lengths
+
+PLAN_KEYS = {
+    "hardware.gpu": "gpu",
+    "model.weights": "weights",
+    "hardware.tp": "tp",
+    "hardware.pricing": "pricing",
+}
+
+
+@dataclass
+class Candidate:
+    gpu: str
+    weights: str
+    tp: int
+    pricing: str
+    feasible: bool
+    reason: str = ""
+    fits_memory: bool = True  # False: the weights (and a minimal KV cache) do not fit
+    replicas: int = 0
+    gpus: int = 0
+    replica_usd_per_hour: float = math.nan
+    price_source: str = ""
+    replica_max_rate_per_s: float = math.nan
+    replica_rate_under_slo_per_s: float = math.nan
+    monthly_cost_usd: float = math.nan
+    usd_per_mtok_total: float = math.nan
+    ttft_s: float = math.nan
+    tpot_s: float = math.nan
+    e2e_s: float = math.nan
+    utilization: float = math.nan
+    pp: int = 1
+    fast_replicas: int = 0
+    verified: bool = False
+    verification: list[dict[str, Any]] = field(default_factory=list)
+    band: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> tuple[str, str, int]:
+        return (self.gpu, self.weights, self.tp)
+
+    def overrides(self) -> dict[str, Any]:
+        return {
+            "hardware.gpu": self.gpu,
+            "model.weights": self.weights,
+            "hardware.tp": self.tp,
+            "hardware.pricing": self.pricing,
+        }
+
+
+#: Candidates considered when neither the command line nor the scenario's [sweep] names
+#: any: the data-centre GPUs of the catalog, the common weight formats, the TP degrees of
+#: one node. The scenario's own choice is always included.
+DEFAULT_CANDIDATES: dict[str, list[Any]] = {
+    "hardware.gpu": ["a100-sxm4-80gb", "h100-sxm", "h200", "l40s"],
+    "model.weights": ["fp16", "fp8", "int8", "int4-awq"],
+    "hardware.tp": [1, 2, 4, 8],
+}
+
+
+def _candidates(
+    raw: dict[str, Any], scenario: Scenario, overrides: dict[str, list[Any]]
+) -> list[dict[str, Any]]:
+    choices: dict[str, list[Any]] = {}
+    any_given = any(overrides.values()) or any(k in scenario.sweep for k in PLAN_KEYS)
+    for key, short in PLAN_KEYS.items():
+        section, leaf = key.split(".")
+        own = getattr(getattr(scenario, section), leaf)
+        if overrides.get(short):
+            choices[key] = list(overrides[short])
+        elif key in scenario.sweep and isinstance(scenario.sweep[key], list):
+            choices[key] = list(scenario.sweep[key])  # a list axis
+        elif not any_given and key in DEFAULT_CANDIDATES:
+            choices[key] = list(dict.fromkeys([own, *DEFAULT_CANDIDATES[key]]))
+        else:
+            choices[key] = [own]
+    keys = list(choices)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*choices.values())]
+
+
+def candidate_scenario(raw: dict[str, Any], cand: dict[str, Any], source: str) -> Scenario:
+    """One replica of a candidate (its dotted-key choices) on the scenario as written."""
+    return trial_scenario(raw, {**cand, "hardware.replicas": 1, "hardware.pools": None}, source)
+
+
+def _evaluate(
+    sc: Scenario, base: Scenario, target_rate: float, monthly_tokens: float, scale: float = 1.0
+) -> Candidate:
+    """Screen a candidate with the fast model; ``scale`` multiplies capacities.
+
+    ``base`` is the scenario as written: its price overrides apply only to its own pools.
+    """
+    from simplan.kernels.grid import capacity_many, operating_point_many
+
+    hw = sc.hardware
+    cand = Candidate(hw.gpu, sc.model.weights, hw.tp, hw.pricing, feasible=False, pp=hw.pp)
+    cfg, why = replica_cfg(sc)
+    if why == 1:
+        cand.reason = "does not fit in GPU memory"
+        cand.fits_memory = False
+        return cand
+    if why == 2:
+        from simplan.errors import InfeasibleError
+        from simplan.perf import check_parallelism
+
+        try:
+            check_parallelism(sc.model.arch(), catalog.gpu(hw.gpu), hw.tp, hw.pp)
+        except InfeasibleError as exc:
+            cand.reason = (
+                "; ".join(f"{p.key_path} = {p.value}: {p.message}" for p in exc.problems)
+                or exc.summary
+            )
+        return cand
+    i_len, o_len = mean_lengths(sc)
+    ttft_lim, tpot_lim, e2e_lim = slo_eval.fast_limits(slo_eval.objectives(sc.slo))
+    cap = capacity_many(
+        cfg[None, :],
+        np.array([i_len]),
+        np.array([o_len]),
+        np.array([ttft_lim * scale]),
+        np.array([tpot_lim * scale]),
+        np.array([e2e_lim * scale]),
+    )
+    r_max, r_slo = float(cap[0, 1]) * scale, float(cap[0, 2]) * scale
+    price = econ.gpu_price(base, hw.gpu, hw.pricing)
+    cand.replica_usd_per_hour = price.usd_per_gpu_hour * hw.tp * hw.pp
+    cand.price_source = price.source
+    cand.replica_max_rate_per_s = r_max
+    cand.replica_rate_under_slo_per_s = r_slo
+    if r_slo <= 0:
+        cand.reason = "cannot meet the SLO at any load"
+        return cand
+    needed = max(1, math.ceil(target_rate / r_slo * (1 - 1e-12)))
+    if needed > MAX_REPLICAS:
+        cand.reason = (
+            f"needs about {needed:,} replicas for {target_rate:,.4g} requests/s, more than the "
+            f"{MAX_REPLICAS:,} a fleet may have"
+        )
+        return cand
+    cand.feasible = True
+    _size(cand, needed, target_rate, monthly_tokens)
+    cand.fast_replicas = cand.replicas
+    op = operating_point_many(
+        cfg[None, :],
+        np.array([target_rate / cand.replicas / scale]),
+        np.array([i_len]),
+        np.array([o_len]),
+        np.array([r_max / scale]),
+    )
+    cand.ttft_s = float(op[0, 3]) / scale
+    cand.tpot_s = float(op[0, 4]) / scale
+    cand.e2e_s = float(op[0, 5]) / scale
+    return cand
+
+
+def _size(cand: Candidate, replicas: int, target_rate: float, monthly_tokens: float) -> None:
+    """Set a candidate's fleet size and everything priced from it."""
+    cand.replicas = replicas
+    cand.gpus = replicas * cand.tp * cand.pp
+    cand.monthly_cost_usd = float(econ.monthly_cost_usd(replicas * cand.replica_usd_per_hour))
+    cand.usd_per_mtok_total = float(econ.usd_per_mtok(cand.monthly_cost_usd, monthly_tokens))
+    cand.utilization = target_rate / replicas / cand.replica_max_rate_per_s
+
+
+def _check_overrides(overrides: dict[str, list[Any]]) -> None:
+    """Refuse candidate values no fleet could have (unknown ids), before any work.
+
+    A value valid in general but impossible for this model (tp = 3 on 64 heads) stays a
+    candidate and is listed as not possible, with its reason.
+    """
+    from simplan.errors import CatalogError, Problem
+
+    problems = []
+    for short in ("gpu", "weights"):
+        for value in overrides[short]:
+            try:
+                catalog.get(short, str(value))
+            except CatalogError as exc:
+                problems.append(Problem(f"--{short}", exc.summary, value, has_value=True))
+    modes = typing.get_args(Pricing)
+    for value in overrides["pricing"]:
+        if value not in modes:
+            allowed = ", ".join(modes)
+            problems.append(
+                Problem("--pricing", f"unknown pricing mode (allowed: {allowed})", value, True)
+            )
+    for value in overrides["tp"]:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(Problem("--tp", "must be a whole number >= 1", value, True))
+    if problems:
+        raise SimplanError("invalid plan candidates", problems)
