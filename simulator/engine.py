@@ -182,13 +182,12 @@ class ReplicaEngine:
         rec = self.rec
         if self.static and self.n_running:
             return
-        if not self.waiting:
-            return
         # vLLM (v1 scheduler) gives the running sequences their next token's slot before it
         # admits anyone, so those blocks are not free for a new prompt. Without this, a
         # prompt admitted into blocks the running batch needs is preempted on the next
-        # iteration and re-admitted after it, over and over (thrash).
-        reserved = self._next_token_blocks()
+        # iteration and re-admitted after it, over and over (thrash). Counted only once a
+        # prompt would fit without it: a blocked queue is the common case under load.
+        reserved = -1
         while self.waiting and self.n_running < self.max_num_seqs:
             req = self.waiting[0]
             prompt = int(rec.input_tokens[req]) + int(rec.generated[req])
@@ -198,6 +197,11 @@ class ReplicaEngine:
             blocks = self._blocks_for(max(need, 1))
             # vLLM keeps a watermark of free blocks at admission so a just-admitted
             # sequence is not preempted on its first decode.
+            if blocks + self.watermark > self.free_blocks:
+                break
+            if reserved < 0:
+                decoding = np.flatnonzero((self.slot_req >= 0) & (self.prompt_left == 0))
+                reserved = int(self._blocks_short(decoding, 1).sum())
             if blocks + self.watermark + reserved > self.free_blocks:
                 break
             self.waiting.popleft()
@@ -216,13 +220,10 @@ class ReplicaEngine:
             if rec.scheduled_s[req] < 0:
                 rec.scheduled_s[req] = self.env.now
 
-    def _next_token_blocks(self) -> int:
-        """Blocks the decoding sequences need to write their next token."""
-        decoding = (self.slot_req >= 0) & (self.prompt_left == 0)
-        if not decoding.any():
-            return 0
-        target = -(-(self.kv_tokens[decoding] + 1) // self.block)
-        return int(np.maximum(target - self.blocks[decoding], 0).sum())
+    def _blocks_short(self, slots: np.ndarray, new_tokens: np.ndarray | int) -> np.ndarray:
+        """Blocks each of ``slots`` lacks to hold ``new_tokens`` more tokens."""
+        target = -(-(self.kv_tokens[slots] + new_tokens) // self.block)
+        return np.maximum(target - self.blocks[slots], 0)
 
     def _preempt_one(self) -> None:
         """Free the most recently admitted sequence; it is recomputed later (vLLM's RECOMPUTE)."""
@@ -251,8 +252,7 @@ class ReplicaEngine:
 
     def _grow_blocks(self, slots: np.ndarray, new_tokens: np.ndarray) -> bool:
         """Allocate blocks so ``slots`` hold ``new_tokens`` more tokens; False if none free."""
-        target = -(-(self.kv_tokens[slots] + new_tokens) // self.block)
-        extra = np.maximum(target - self.blocks[slots], 0)
+        extra = self._blocks_short(slots, new_tokens)
         need = int(extra.sum())
         if need > self.free_blocks:
             return False
@@ -428,8 +428,7 @@ class ReplicaEngine:
         self._finish_done()
 
     def _grow_blocks_unchecked(self, slots: np.ndarray, steps: int) -> None:
-        target = -(-(self.kv_tokens[slots] + steps) // self.block)
-        extra = np.maximum(target - self.blocks[slots], 0)
+        extra = self._blocks_short(slots, steps)
         self.blocks[slots] += extra
         self.free_blocks -= int(extra.sum())
         if self.free_blocks < 0:  # decode_plan planned only the steps whose blocks are free
