@@ -29,6 +29,10 @@ from simplan.scenario import AutoscalingSection, Scenario
 #: Recorder.replica value of a request the overflow API served.
 SERVED_BY_API = -2
 
+#: States in which a replica is up: it holds its GPUs and can compute (active, and draining
+#: its last requests). Cold starts (provisioning), failed and off replicas are not up.
+UP_STATES: tuple[int, ...] = (ACTIVE, DRAINING)
+
 
 @dataclass
 class Billing:
@@ -128,14 +132,14 @@ class Fleet:
         b = self.billing[e.index]
         left, spent = e.enter_state(state)
         # time in the old state, for availability
-        if left in (ACTIVE, DRAINING):
+        if left in UP_STATES:
             b.active_s += spent
         elif left == FAILED:
             b.failed_s += spent
         if state != left:
             self.state_log[e.index].append((self.env.now, state))
         self._bill(e.index, state != OFF)
-        if state in (ACTIVE, DRAINING) and e.index in self._up_events:
+        if state in UP_STATES and e.index in self._up_events:
             self._up_events.pop(e.index).succeed()
 
     def until_up(self, e: ReplicaEngine) -> simpy.Event:
@@ -401,10 +405,10 @@ def spot_interruptions(
     """The provider takes a spot replica back: notice, drain, evict, replace."""
     env = fleet.env
     while True:
-        if e.state not in (ACTIVE, DRAINING):
+        if e.state not in UP_STATES:
             yield fleet.until_up(e)  # the provider only takes back instances that run
         yield env.timeout(float(fleet.rng.exponential(3600.0 / per_hour)))
-        if e.state not in (ACTIVE, DRAINING):
+        if e.state not in UP_STATES:
             continue
         fleet.counters.interruptions += 1
         fleet.set_state(e, DRAINING)  # no new requests during the notice
@@ -424,10 +428,10 @@ def failures(
     while True:
         # A replica fails only while it runs: waiting here (not polling every mtbf) is also
         # what keeps mtbf_hours near 0 from spinning forever at one instant while it is off.
-        if e.state not in (ACTIVE, DRAINING):
+        if e.state not in UP_STATES:
             yield fleet.until_up(e)
         yield env.timeout(float(fleet.rng.exponential(mtbf_hours * 3600.0)))
-        if e.state not in (ACTIVE, DRAINING):
+        if e.state not in UP_STATES:
             continue
         was_draining = e.state == DRAINING
         fleet.counters.failures += 1
@@ -473,10 +477,6 @@ def describe(fleet: Fleet, end_s: float) -> dict[str, Any]:
 
 
 # --- provisioned capacity ----------------------------------------------------------------
-
-#: States in which a replica is up: it holds its GPUs and can compute (active, and draining
-#: its last requests). Cold starts (provisioning), failed and off replicas are not up.
-UP_STATES: tuple[int, ...] = (ACTIVE, DRAINING)
 
 
 def up_intervals(
