@@ -119,11 +119,12 @@ def unknown_id_message(
     kind: str, name: str, allowed: Iterable[str], listing: str | None = None
 ) -> str:
     """Message for an unknown catalog id, with the nearest valid id when one is close;
-    ``listing`` is the `simplan catalog` listing that shows them (default ``kind + "s"``)."""
+    ``listing`` is the `simplan catalog` listing that shows them, if there is one."""
     choices = sorted(allowed)
     hint = nearest(name, choices)
     msg = f"unknown {kind} id {name!r}"
     if hint is not None:
         msg += f"; did you mean {hint!r}?"
     shown = ", ".join(choices[:12]) + (", ..." if len(choices) > 12 else "")
-    return f"{msg} (allowed: {shown}; see `simplan catalog {listing or kind + 's'}`)"
+    see = f"; see `simplan catalog {listing}`" if listing else ""
+    return f"{msg} (allowed: {shown}{see})"

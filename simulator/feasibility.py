@@ -137,10 +137,10 @@ def check_event_budget(scenario: Scenario) -> None:
     ``interval_s = 5e-324`` is valid by type but would make billions of events: the run
     would hang. A run may have at most :data:`MAX_PROCESS_EVENTS` ticks of the
     autoscaler or :data:`MAX_DISRUPTION_EVENTS` failures or interruptions, shared
-    equally among the processes a run has, counted over
-    the longest the run can last (the drain after the arrivals included: the processes
-    keep firing while a saturated fleet drains); without a duration, each fires at most
-    once per :data:`MIN_PROCESS_PERIOD_S` per replica.
+    equally among the processes a run has, counted over the longest the run can last
+    (the drain after the arrivals included: the processes keep firing while a saturated
+    fleet drains); without a duration, each fires at most once per
+    :data:`MIN_PROCESS_PERIOD_S` per replica.
     """
     hw = scenario.hardware
     replicas = hw.replicas + sum(p.replicas for p in hw.pools)

@@ -204,19 +204,20 @@ def get(kind: str, name: str) -> Any:
     """Return one catalog entry by id, or raise a :class:`CatalogError` naming the nearest id."""
     entries = load(kind)
     if name not in entries:
-        word = _KIND_WORD[kind]
-        listing = word if word == "quantization" else None
+        word, listing = _KIND_WORDS[kind]
         raise CatalogError(unknown_id_message(word, name, entries, listing))
     return entries[name]
 
 
-_KIND_WORD = {
-    "gpu": "gpu",
-    "model": "model",
-    "weights": "quantization",
-    "kv_cache": "quantization",
-    "api": "api",
-    "efficiency": "efficiency",
+#: Per catalog kind: the word an error uses, and the `simplan catalog` listing that shows
+#: its ids (None: the catalog has no listing).
+_KIND_WORDS: dict[str, tuple[str, str | None]] = {
+    "gpu": ("gpu", "gpus"),
+    "model": ("model", "models"),
+    "weights": ("quantization", "quantization"),
+    "kv_cache": ("quantization", "quantization"),
+    "api": ("api", "apis"),
+    "efficiency": ("efficiency", None),
 }
 
 
