@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from simplan.calibration_profile import scenario_profile
 from simplan.errors import ContextError, Problem, SimplanError
 from simplan.scenario import (
     EmpiricalLength,
@@ -59,6 +60,7 @@ def check_workload(scenario: Scenario) -> None:
         Every request is longer than the model's context window.
     """
     check_event_budget(scenario)
+    scenario_profile(scenario)  # a named calibration profile must be readable
     w = scenario.workload
     context = scenario.model.arch().max_context_tokens
     if w.arrival == "trace":

@@ -9,7 +9,7 @@ supports) raise :class:`~simplan.errors.InfeasibleError` with the nearest valid 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -63,6 +63,33 @@ class EngineKnobs:
     max_num_batched_tokens: int = 8192
     max_num_seqs: int = 256
     block_size: int = 16
+    # Deployment calibration (``simplan calibrate``): 1.0 / None keep the catalog's.
+    compute_efficiency_scale: float = 1.0
+    memory_efficiency_scale: float = 1.0
+    iteration_overhead_s: float | None = None
+
+
+def engine_knobs(sc: Scenario, gpu_id: str) -> EngineKnobs:
+    """The engine knobs of a scenario's replicas on ``gpu_id``, with the calibration
+    factors its ``[engine] calibration`` gives for that GPU."""
+    from simplan.calibration_profile import factors_for
+
+    eng = sc.engine
+    f = factors_for(sc, gpu_id)
+    knobs = EngineKnobs(
+        gpu_memory_utilization=eng.gpu_memory_utilization,
+        max_num_batched_tokens=eng.max_num_batched_tokens,
+        max_num_seqs=eng.max_num_seqs,
+        block_size=eng.block_size,
+    )
+    if f is None:
+        return knobs
+    return replace(
+        knobs,
+        compute_efficiency_scale=f.compute_efficiency_scale or 1.0,
+        memory_efficiency_scale=f.memory_efficiency_scale or 1.0,
+        iteration_overhead_s=f.iteration_overhead_s,
+    )
 
 
 @dataclass
@@ -272,7 +299,8 @@ def build_replica(
     cfg[c.PEAK_FP16_FLOP_PER_S] = gpu.tflops_fp16 * 1e12
     cfg[c.TP] = tp
     cfg[c.PP] = pp
-    cfg[c.ETA_C] = eff.gemm_compute_efficiency_max
+    compute, memory = engine.compute_efficiency_scale, engine.memory_efficiency_scale
+    cfg[c.ETA_C] = eff.gemm_compute_efficiency_max * compute
     cfg[c.M_HALF_16_TOKENS] = eff.gemm_m_half_tokens
     # Weight-only kernels (Marlin, AWQ/GPTQ GEMV paths) tile 16 rows where cuBLAS tiles
     # 128, so they reach their compute efficiency at 1/8 of the tokens (MARLIN,
@@ -281,18 +309,22 @@ def build_replica(
     cfg[c.M_HALF_TOKENS] = eff.gemm_m_half_tokens / (
         WEIGHT_ONLY_TILE_RATIO if weight_only_kernel else 1.0
     )
-    cfg[c.ETA_M] = eff.gemm_memory_efficiency
+    cfg[c.ETA_M] = eff.gemm_memory_efficiency * memory
     # The profiles were taken in eager mode; CUDA-graph engines pay less per kernel.
     k_scale = float(cal["kernel_overhead_scale"])
     cfg[c.T0_GEMM_S] = eff.gemm_overhead_s * k_scale
-    cfg[c.ETA_ELEM] = eff.elementwise_memory_efficiency
+    cfg[c.ETA_ELEM] = eff.elementwise_memory_efficiency * memory
     cfg[c.T0_ELEM_S] = eff.elementwise_overhead_s * k_scale
-    cfg[c.ETA_ATT_DEC] = eff.attention_decode_memory_efficiency
-    cfg[c.ETA_ATT_PRE] = eff.attention_prefill_compute_efficiency
+    cfg[c.ETA_ATT_DEC] = eff.attention_decode_memory_efficiency * memory
+    cfg[c.ETA_ATT_PRE] = eff.attention_prefill_compute_efficiency * compute
     cfg[c.T0_ATT_S] = eff.attention_overhead_s * k_scale
     cfg[c.AR_ALPHA_S] = ar_alpha
     cfg[c.AR_BW_BYTES_PER_S] = ar_bw
-    cfg[c.T_ITER_S] = float(cal["iteration_overhead_s"])
+    cfg[c.T_ITER_S] = (
+        float(cal["iteration_overhead_s"])
+        if engine.iteration_overhead_s is None
+        else engine.iteration_overhead_s
+    )
     cfg[c.P2P_BW_BYTES_PER_S] = p2p_bw
     cfg[c.P2P_ALPHA_S] = p2p_alpha
     cfg[c.MEM_UTIL] = engine.gpu_memory_utilization
@@ -387,10 +419,7 @@ def replica_cfg(sc: Scenario) -> tuple[np.ndarray, int]:
     """The configuration vector of a scenario's ``[hardware]`` replica and a reason code:
     0 fits, 1 does not fit in GPU memory, 2 invalid parallelism (a zero vector, never
     evaluated). Sweeps, plans and job plans screen candidates with it."""
-    eng = sc.engine
-    knobs = EngineKnobs(
-        eng.gpu_memory_utilization, eng.max_num_batched_tokens, eng.max_num_seqs, eng.block_size
-    )
+    knobs = engine_knobs(sc, sc.hardware.gpu)
     try:
         replica = build_replica(
             sc.model.arch(),

@@ -23,7 +23,7 @@ from simplan.overload import (
     bound_overload,
     watch_backlog,
 )
-from simplan.perf import EngineKnobs, Replica, build_replica, does_not_fit_reason, nearest_fit
+from simplan.perf import Replica, build_replica, does_not_fit_reason, engine_knobs, nearest_fit
 from simplan.recorder import PENDING, Recorder, TimeSeries
 from simplan.scenario import PoolSection, Scenario
 from simplan.slo import fast_limits, objectives
@@ -73,13 +73,6 @@ def build_pools(scenario: Scenario, *, require_fit: bool = True) -> list[Pool]:
     ``require_fit=False`` checks the parallelism only, not whether the model fits in memory.
     """
     hw = scenario.hardware
-    eng = scenario.engine
-    knobs = EngineKnobs(
-        gpu_memory_utilization=eng.gpu_memory_utilization,
-        max_num_batched_tokens=eng.max_num_batched_tokens,
-        max_num_seqs=eng.max_num_seqs,
-        block_size=eng.block_size,
-    )
     from simplan import catalog
 
     arch = scenario.model.arch()
@@ -90,6 +83,7 @@ def build_pools(scenario: Scenario, *, require_fit: bool = True) -> list[Pool]:
     pools = []
     for i, (where, sec) in enumerate(sections):
         try:
+            knobs = engine_knobs(scenario, sec.gpu)
             replica = build_replica(arch, catalog.gpu(sec.gpu), weights, kv, sec.tp, sec.pp, knobs)
         except InfeasibleError as exc:
             exc.problems = [

@@ -46,7 +46,12 @@ def read_scenario_dict(path: str | Path) -> dict[str, Any]:
 
 
 #: Keys whose values name files, written relative to the scenario file.
-_FILE_KEYS = ("workload.trace", "workload.input_tokens.path", "workload.output_tokens.path")
+_FILE_KEYS = (
+    "workload.trace",
+    "workload.input_tokens.path",
+    "workload.output_tokens.path",
+    "engine.calibration",
+)
 
 
 def resolve_file_paths(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:

@@ -170,6 +170,41 @@ class HardwareSection(PoolSection):
 # --- [engine] --------------------------------------------------------------------------
 
 
+class CalibrationFactors(_Section):
+    """Deployment-specific factors of the performance model (``simplan calibrate`` fits
+    them from benchmark logs; see docs/calibrate.md). Unset factors keep the catalog's."""
+
+    compute_efficiency_scale: float | None = Field(
+        default=None,
+        gt=0,
+        le=10,
+        description="Multiplies the GEMM and prefill-attention compute efficiencies.",
+    )
+    memory_efficiency_scale: float | None = Field(
+        default=None,
+        gt=0,
+        le=10,
+        description="Multiplies the weight-read, elementwise and decode-attention memory "
+        "efficiencies.",
+    )
+    iteration_overhead_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Engine (host) time per scheduler iteration, replacing the catalog's.",
+    )
+    gpu: str | None = Field(
+        default=None,
+        description="The GPU these factors were measured on: replicas on other GPUs keep "
+        "the catalog's factors. Default: every GPU.",
+    )
+
+    @field_validator("gpu")
+    @classmethod
+    def _gpu_known(cls, v: str | None) -> str | None:
+        return v if v is None else _check_catalog_id("gpu", v)
+
+
 class EngineSection(_Section):
     """vLLM-style engine knobs, with vLLM's meaning."""
 
@@ -180,6 +215,18 @@ class EngineSection(_Section):
     chunked_prefill: bool = True
     scheduler: Literal["continuous", "static"] = "continuous"
     router: Literal["round_robin", "least_outstanding", "least_kv_load"] = "least_outstanding"
+    calibration: str | CalibrationFactors | None = Field(
+        default=None,
+        description="A calibration profile written by `simplan calibrate` (a path, relative "
+        "to the scenario file), or the factors inline.",
+    )
+
+    @field_validator("calibration")
+    @classmethod
+    def _path_given(cls, v: str | CalibrationFactors | None) -> str | CalibrationFactors | None:
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("an empty path: name a profile written by `simplan calibrate`")
+        return v
 
 
 # --- [workload] ------------------------------------------------------------------------

@@ -1,0 +1,72 @@
+"""Benchmark logs for calibration tests, in vLLM's result-JSON format: simulated by simplan
+itself (with known factors, for round trips), or written from published measurements."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from simplan.metrics import COMPLETED, request_table
+from simplan.scenario import scenario_from_dict
+from simplan.sim import simulate
+
+
+def _stats(name: str, values_s: np.ndarray) -> dict[str, float]:
+    ms = values_s[np.isfinite(values_s)] * 1e3
+    return {
+        f"mean_{name}_ms": float(ms.mean()),
+        f"median_{name}_ms": float(np.median(ms)),
+        f"p99_{name}_ms": float(np.percentile(ms, 99)),
+    }
+
+
+def simulated_vllm_log(scenario: dict[str, Any], *, per_request: bool = True) -> dict[str, Any]:
+    """A vLLM ``--save-result`` JSON for a simulated run of ``scenario`` (a dict)."""
+    res = simulate(scenario_from_dict(scenario))
+    r = res.requests
+    done = r.column("status") == COMPLETED
+    table = request_table(res)
+    ins = r.column("input_tokens")[done]
+    outs = r.column("output_tokens")[done]
+    duration = float(r.column("finish_s")[done].max() - r.column("arrival_s").min())
+    w = scenario["workload"]
+    rate = w.get("rate_per_s") if w["arrival"] in ("poisson", "gamma") else "inf"
+    log: dict[str, Any] = {
+        "date": "20261201-000000",
+        "backend": "vllm",
+        "model_id": "simulated/" + scenario["model"]["name"],
+        "num_prompts": int(done.sum()),
+        "request_rate": rate,
+        "burstiness": 1.0,
+        "max_concurrency": w.get("concurrency"),
+        "duration": duration,
+        "completed": int(done.sum()),
+        "total_input_tokens": int(ins.sum()),
+        "total_output_tokens": int(outs.sum()),
+        "request_throughput": float(done.sum() / duration),
+        "output_throughput": float(outs.sum() / duration),
+        **_stats("ttft", table["ttft_s"][done]),
+        **_stats("tpot", table["tpot_s"][done]),
+        **_stats("e2el", table["e2e_s"][done]),
+    }
+    if per_request:
+        log["input_lens"] = [int(x) for x in ins]
+        log["output_lens"] = [int(x) for x in outs]
+    return log
+
+
+def write_logs(folder: Path, logs: list[dict[str, Any]]) -> list[Path]:
+    """Write each log as ``run<i>.json`` in ``folder``."""
+    paths = []
+    for i, log in enumerate(logs):
+        p = folder / f"run{i}.json"
+        p.write_text(json.dumps(log), encoding="utf-8")
+        paths.append(p)
+    return paths
+
+
+def inf_or(rate: float) -> float | str:
+    return "inf" if math.isinf(rate) else rate
