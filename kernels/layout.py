@@ -87,6 +87,8 @@ FIELDS: tuple[Field, ...] = (
     # M_HALF_TOKENS is for the quantized linear layers (smaller for weight-only kernels
     # with 16-row tiles); this one is for 16-bit cuBLAS-style GEMMs (LM head, router)
     Field("M_HALF_16_TOKENS", "tokens", "M at half the compute efficiency of 16-bit GEMMs"),
+    # host work that grows with the batch (scheduling, sampling, output processing)
+    Field("T_SEQ_S", "s", "overhead per sequence in an iteration"),
 )
 
 #: Slot of each field, by name.

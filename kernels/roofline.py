@@ -321,7 +321,8 @@ def step_time_s(cfg, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, d
             + (t / m) * cfg[c.HIDDEN] * cfg[c.A_BYTES] / cfg[c.P2P_BW_BYTES_PER_S]
         )
     head = lm_head_time_s(cfg, prefill_seqs + decode_seqs)
-    return pp * stage + head + cfg[c.T_ITER_S]
+    host = cfg[c.T_ITER_S] + (prefill_seqs + decode_seqs) * cfg[c.T_SEQ_S]
+    return pp * stage + head + host
 
 
 @kernel

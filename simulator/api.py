@@ -274,3 +274,46 @@ def report(path: str | Path, *, output: str | Path | None = None) -> Path:
     from simplan.report import write_report
 
     return write_report(Path(path), Path(output) if output else None)
+
+
+def calibrate(
+    logs: list[str | Path],
+    *,
+    scenario: str | Path,
+    output: str | Path | None = None,
+    factors: list[str] | None = None,
+    max_requests: int | None = None,
+    write: bool = True,
+) -> dict[str, Any]:
+    """Fit the deployment's factors to its benchmark logs; write a calibration profile.
+
+    Parameters
+    ----------
+    logs : list of str or Path
+        vLLM result JSON (``vllm bench serve --save-result``), SGLang ``bench_serving``
+        JSONL or GenAI-Perf/AIPerf JSON exports, all of the same deployment.
+    scenario : str or Path
+        The scenario file describing that deployment (model, hardware, engine).
+    output : str or Path, optional
+        The profile (``.toml``); a plot goes beside it (``.png``). Default
+        ``<scenario stem>.calibration.toml`` in the current folder.
+    factors : list of str, optional
+        Factors to consider (default: all); see :data:`simplan.calibrate.FACTORS`.
+    max_requests : int, optional
+        The most requests each run is simulated with (default
+        :data:`simplan.calibrate.MAX_SIMULATED_REQUESTS`).
+    write : bool
+        Write the profile and the plot.
+    """
+    from simplan.calibrate import MAX_SIMULATED_REQUESTS
+    from simplan.calibrate import calibrate as _calibrate
+
+    with _named(scenario):
+        return _calibrate(
+            logs,
+            scenario=scenario,
+            output=output,
+            factors=factors,
+            max_requests=max_requests or MAX_SIMULATED_REQUESTS,
+            write=write,
+        )

@@ -45,6 +45,8 @@ class Profile:
             parts.append(f"memory efficiency x{f.memory_efficiency_scale:.3g}")
         if f.iteration_overhead_s is not None:
             parts.append(f"iteration overhead {f.iteration_overhead_s * 1e3:.3g} ms")
+        if f.sequence_overhead_s is not None:
+            parts.append(f"overhead per sequence {f.sequence_overhead_s * 1e6:.3g} us")
         text = ", ".join(parts) or "no factors set"
         if f.gpu is not None:
             text += f" (on {f.gpu} only)"

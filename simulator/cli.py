@@ -388,5 +388,60 @@ def report_cmd(results: str, output: str | None) -> None:
     click.echo(f"wrote {api.report(results, output=output)}")
 
 
+@main.command("calibrate")
+@click.argument("logs", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option(
+    "--scenario",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=str),
+    help="The deployment the logs measured (model, hardware, engine).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="The profile (.toml; a .png plot goes beside it). Default: "
+    "<scenario stem>.calibration.toml here.",
+)
+@click.option(
+    "--factors",
+    help="Comma-separated factors to consider (default: all): compute_efficiency_scale, "
+    "memory_efficiency_scale, iteration_overhead_s, sequence_overhead_s.",
+)
+@click.option(
+    "--max-requests",
+    type=click.IntRange(min=1),
+    help="The most requests each run is simulated with (default 1000).",
+)
+@click.option("--write/--no-write", default=True, help="Write the profile and the plot.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_user_errors
+def calibrate_cmd(
+    logs: tuple[str, ...],
+    scenario: str,
+    output: str | None,
+    factors: str | None,
+    max_requests: int | None,
+    write: bool,
+    as_json: bool,
+) -> None:
+    """Fit the model to benchmark LOGS of the deployment in --scenario (vLLM, SGLang,
+    GenAI-Perf) and write a calibration profile that scenarios apply."""
+    from simplan.calibrate.table import print_calibration
+
+    result = api.calibrate(
+        list(logs),
+        scenario=scenario,
+        output=output,
+        factors=[f.strip() for f in factors.split(",") if f.strip()] if factors else None,
+        max_requests=max_requests,
+        write=write,
+    )
+    if as_json:
+        click.echo(api.to_json(result))
+    else:
+        print_calibration(result)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -67,6 +67,7 @@ class EngineKnobs:
     compute_efficiency_scale: float = 1.0
     memory_efficiency_scale: float = 1.0
     iteration_overhead_s: float | None = None
+    sequence_overhead_s: float | None = None
 
 
 def engine_knobs(sc: Scenario, gpu_id: str) -> EngineKnobs:
@@ -89,6 +90,7 @@ def engine_knobs(sc: Scenario, gpu_id: str) -> EngineKnobs:
         compute_efficiency_scale=f.compute_efficiency_scale or 1.0,
         memory_efficiency_scale=f.memory_efficiency_scale or 1.0,
         iteration_overhead_s=f.iteration_overhead_s,
+        sequence_overhead_s=f.sequence_overhead_s,
     )
 
 
@@ -324,6 +326,13 @@ def build_replica(
         float(cal["iteration_overhead_s"])
         if engine.iteration_overhead_s is None
         else engine.iteration_overhead_s
+    )
+    # Not part of the catalog's fit (0 unless a deployment calibration gives it): engines
+    # with CUDA graphs and an asynchronous scheduler hide most per-sequence host work.
+    cfg[c.T_SEQ_S] = (
+        float(cal.get("sequence_overhead_s", 0.0))
+        if engine.sequence_overhead_s is None
+        else engine.sequence_overhead_s
     )
     cfg[c.P2P_BW_BYTES_PER_S] = p2p_bw
     cfg[c.P2P_ALPHA_S] = p2p_alpha

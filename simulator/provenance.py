@@ -118,4 +118,9 @@ def provenance_rows(
             str(cal.get("as_of", "")),
         )
     )
+    from simplan.calibration_profile import provenance_row
+
+    deployment = provenance_row(scenario)
+    if deployment is not None:
+        rows.append(deployment)
     return rows

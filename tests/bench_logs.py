@@ -70,3 +70,66 @@ def write_logs(folder: Path, logs: list[dict[str, Any]]) -> list[Path]:
 
 def inf_or(rate: float) -> float | str:
     return "inf" if math.isinf(rate) else rate
+
+
+ACCELMARK = Path(__file__).parent / "data" / "accelmark_suite_c_a100.csv"
+#: AccelMark's sharegpt_standard_v1: mean prompt from the dataset file, output p50 from
+#: the suite's README (the mean is not published; natural EOS, at most 512 tokens).
+ACCELMARK_INPUT_TOKENS = 236
+ACCELMARK_OUTPUT_TOKENS = 310
+
+
+def accelmark_logs(weights: str) -> dict[str, dict[str, Any]]:
+    """The published AccelMark suite C runs of one weight format as vLLM result JSONs
+    (trimmed: medians and throughput only, no per-request arrays), by load."""
+    import csv
+
+    runs: dict[str, dict[str, Any]] = {}
+    with ACCELMARK.open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["weights"] != weights:
+                continue
+            if row["load"] == "offline":
+                load, rate, n = "offline", "inf", 100
+            else:
+                load, rate, n = f"{float(row['rate_per_s']):g}", float(row["rate_per_s"]), 900
+            log = runs.setdefault(
+                load,
+                {
+                    "backend": "vllm",
+                    "model_id": "meta-llama/Llama-3.1-8B-Instruct",
+                    "request_rate": rate,
+                    "completed": n,
+                    "total_input_tokens": n * ACCELMARK_INPUT_TOKENS,
+                    "total_output_tokens": n * ACCELMARK_OUTPUT_TOKENS,
+                },
+            )
+            value = float(row["value"])
+            key = {
+                "output_throughput_total": "output_throughput",
+                "ttft_p50": "median_ttft_ms",
+                "tpot_p50": "median_tpot_ms",
+            }[row["metric"]]
+            log[key] = value
+    return runs
+
+
+#: The runner's engine: vLLM 0.7.3 V0 (VLLM_USE_V1 defaults to 0), so with
+#: max_model_len 4096 chunked prefill is off (arg_utils.py enables it by default only
+#: above 32,768 tokens) and max_num_batched_tokens = max(max_model_len, 2048) = 4096
+#: (config.py SchedulerConfig); read from the vllm-0.7.3 wheel on PyPI.
+ACCELMARK_SCENARIO = """
+[model]
+name = "llama-3.1-8b"
+weights = "{weights}"
+[hardware]
+gpu = "a100-sxm4-80gb"
+[engine]
+max_num_seqs = 512
+gpu_memory_utilization = 0.90
+max_num_batched_tokens = 4096
+chunked_prefill = false
+[workload]
+rate_per_s = 1.0
+duration_s = 10
+"""

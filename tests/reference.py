@@ -369,7 +369,8 @@ def step_time(
     )
     stage = stage + np.where(s.pp > 1, send, 0.0)
     head = lm_head_time(cfgs, prefill_seqs + decode_seqs)
-    total = s.pp * stage + head + cfgs[:, c.T_ITER_S]
+    host = cfgs[:, c.T_ITER_S] + (prefill_seqs + decode_seqs) * cfgs[:, c.T_SEQ_S]
+    total = s.pp * stage + head + host
     return np.where(tokens > 0, total, 0.0)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from simplan.benchlogs import THROUGHPUT, BenchRun, read_logs
-from simplan.calibrate.fit import FACTORS, Z80, FitResult, Residuals, fit
+from simplan.calibrate.fit import FACTORS, FitResult, Residuals, fit, quantile_80
 from simplan.calibrate.runs import (
     MAX_SIMULATED_REQUESTS,
     evidence,
@@ -148,6 +148,7 @@ def calibrate(
         "compute_efficiency_scale": 1.0,
         "memory_efficiency_scale": 1.0,
         "iteration_overhead_s": float(catalog_calibration()["iteration_overhead_s"]),
+        "sequence_overhead_s": float(catalog_calibration().get("sequence_overhead_s", 0.0)),
     }
     keys = [evidence(r) for r in runs]
     run_of_row = np.array([i for i, k in enumerate(keys) for _ in k], dtype=np.int64)
@@ -185,6 +186,36 @@ def calibrate(
     return summary
 
 
+#: Pseudo-count of the pooled error in each family's band: with a handful of runs a
+#: family's own leave-one-run-out error is itself uncertain, so it is shrunk toward the
+#: error over all fields.
+POOLED_WEIGHT = 4.0
+
+
+def _bands(flat_keys: list[str], result: FitResult, n_runs: int) -> dict[str, float]:
+    """Half-width (as a ratio) of each family's 80% band: the leave-one-run-out error of
+    that family, shrunk toward all fields' and never below what sampling alone gives.
+
+    The fields of one run share its load and its sampling luck, so the runs, not the
+    fields, are the independent draws: the band takes Student's t quantile with one
+    degree of freedom fewer than there are runs."""
+    loo = result.leave_one_out
+    if loo is None:
+        return {}
+    pooled = float(np.mean(loo**2))
+    bands = {}
+    for fam in FAMILIES:
+        rows = np.array([_family(k) == fam for k in flat_keys])
+        if not rows.any():
+            continue
+        n = float(rows.sum())
+        ms = (n * float(np.mean(loo[rows] ** 2)) + POOLED_WEIGHT * pooled) / (n + POOLED_WEIGHT)
+        if result.seed_difference is not None:
+            ms = max(ms, float(np.mean(result.seed_difference[rows] ** 2)))
+        bands[fam] = math.exp(quantile_80(n_runs - 1) * math.sqrt(ms))
+    return bands
+
+
 def _summary(
     runs: list[BenchRun],
     keys: list[list[str]],
@@ -207,16 +238,7 @@ def _summary(
         if result.leave_one_out is not None:
             entry["leave_one_run_out"] = _median_abs(result.leave_one_out[rows])
         by_key[key] = entry
-    bands: dict[str, float] = {}
-    if result.leave_one_out is not None:
-        for fam in FAMILIES:
-            rows = np.array([_family(k) == fam for k in flat_keys])
-            if rows.sum() >= 2:
-                # the model's error on unseen runs, and never less than sampling allows
-                ms = float(np.mean(result.leave_one_out[rows] ** 2))
-                if result.seed_difference is not None:
-                    ms = max(ms, float(np.mean(result.seed_difference[rows] ** 2)))
-                bands[fam] = math.exp(Z80 * math.sqrt(ms))
+    bands = _bands(flat_keys, result, len(runs))
     per_run = []
     for i, run in enumerate(runs):
         rows = run_of_row == i

@@ -12,22 +12,49 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-#: The factors simplan fits, in the order they are dropped when the runs cannot support
-#: them all (least general first).
-FACTORS = ("compute_efficiency_scale", "memory_efficiency_scale", "iteration_overhead_s")
 
-#: log-space bounds: scales from 1/20 to 3 times the catalog's, overheads 1 us to 200 ms.
-BOUNDS = {
-    "compute_efficiency_scale": (math.log(0.05), math.log(3.0)),
-    "memory_efficiency_scale": (math.log(0.05), math.log(3.0)),
-    "iteration_overhead_s": (math.log(1e-6), math.log(0.2)),
+@dataclass(frozen=True)
+class Axis:
+    """How the optimiser moves a factor: in log space (ratios), or linearly in ``unit``
+    steps for a factor whose catalog value is 0 (no ratio moves it off 0)."""
+
+    log: bool
+    low: float
+    high: float
+    unit: float = 1.0
+
+    def to_x(self, value: float) -> float:
+        return math.log(value) if self.log else value / self.unit
+
+    def to_value(self, x: float) -> float:
+        return math.exp(x) if self.log else x * self.unit
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return self.to_x(self.low), self.to_x(self.high)
+
+    def moved_by(self) -> str:
+        """What one unit of x means, for messages."""
+        return "doubling it" if self.log else f"adding {self.unit * 1e6:.0f} us"
+
+
+#: The factors simplan fits: the two efficiency scales (kernels: prefill and large batches
+#: are compute-bound, decode memory-bound), the host overhead per iteration and per
+#: sequence (engines whose scheduler and sampling run in Python between GPU steps).
+AXES = {
+    "compute_efficiency_scale": Axis(True, 0.05, 3.0),
+    "memory_efficiency_scale": Axis(True, 0.05, 3.0),
+    "iteration_overhead_s": Axis(True, 1e-6, 0.2),
+    "sequence_overhead_s": Axis(False, 0.0, 0.01, unit=1e-4),
 }
+FACTORS = tuple(AXES)
 
-#: Finite-difference step in log space (5%): larger than the simulation's discreteness,
-#: small against the factors' plausible range.
+#: Finite-difference step in x (5% in log space): larger than the simulation's
+#: discreteness, small against the factors' plausible range.
 STEP = 0.05
 #: A factor whose doubling moves the fitted fields by less than this (rms, log) is not
 #: determined by the runs and keeps the catalog's value.
@@ -36,8 +63,15 @@ MIN_SENSITIVITY = 0.02
 MIN_SINGULAR_RATIO = 0.1
 #: A field the simulation cannot predict (no request finished) counts as a 20x miss.
 MISS = math.log(20.0)
-#: The standard normal quantile of a central 80% interval.
-Z80 = 1.2815515655446004
+#: Most evaluations of each leave-one-run-out refit (it starts at the full fit).
+LOO_MAX_EVALUATIONS = 8
+
+
+def quantile_80(dof: int) -> float:
+    """Student's t quantile of a central 80% interval with ``dof`` degrees of freedom."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.9, max(dof, 1)))
 
 
 @dataclass
@@ -77,7 +111,7 @@ class Residuals:
 
 
 def _values(names: list[str], x: np.ndarray, base: dict[str, float]) -> dict[str, float]:
-    return {**base, **{n: float(math.exp(v)) for n, v in zip(names, x, strict=True)}}
+    return {**base, **{n: AXES[n].to_value(float(v)) for n, v in zip(names, x, strict=True)}}
 
 
 def jacobian(res: Residuals, names: list[str], x: np.ndarray, base: dict[str, float]) -> np.ndarray:
@@ -87,42 +121,62 @@ def jacobian(res: Residuals, names: list[str], x: np.ndarray, base: dict[str, fl
     for j in range(len(names)):
         step = np.zeros_like(x)
         # step inward at an upper bound so the trial stays in range
-        step[j] = -STEP if x[j] + STEP > BOUNDS[names[j]][1] else STEP
+        step[j] = -STEP if x[j] + STEP > AXES[names[j]].bounds[1] else STEP
         cols.append((res(_values(names, x + step, base)) - r0) / step[j])
     return np.stack(cols, axis=1) if cols else np.zeros((r0.size, 0))
 
 
+def _well_conditioned(jac: np.ndarray) -> bool:
+    cols = jac / np.linalg.norm(jac, axis=0)
+    sv = np.linalg.svd(cols, compute_uv=False)
+    return bool(sv[-1] >= MIN_SINGULAR_RATIO * sv[0])
+
+
 def choose_factors(
-    jac: np.ndarray, names: list[str], n_runs: int
+    jac: np.ndarray, r0: np.ndarray, names: list[str], n_runs: int
 ) -> tuple[list[str], dict[str, str]]:
-    """The factors these runs can determine, and why each other one is held."""
+    """The factors these runs can determine, and why each other one is held.
+
+    Among the factors the runs depend on, every subset of at most ``n_runs - 1`` factors
+    whose effects can be told apart is scored by the residual a Gauss-Newton step from the
+    catalog values predicts, per degree of freedom; the best subset is fitted.
+    """
+    from itertools import combinations
+
     sens = np.sqrt(np.mean(jac**2, axis=0)) if jac.size else np.zeros(len(names))
-    free = [n for n, s in zip(names, sens, strict=True) if s >= MIN_SENSITIVITY]
     held = {
-        n: f"the runs barely depend on it (doubling it moves them {s * math.log(2):.1%} rms)"
+        n: f"the runs barely depend on it ({AXES[n].moved_by()} moves them {s:.1%} rms)"
         for n, s in zip(names, sens, strict=True)
         if s < MIN_SENSITIVITY
     }
-    by_sens = dict(zip(names, sens, strict=True))
+    usable = [n for n in names if n not in held]
     limit = max(1, n_runs - 1)
-    while len(free) > limit:
-        weakest = min(free, key=lambda n: by_sens[n])
-        free.remove(weakest)
-        held[weakest] = (
-            f"{n_runs} run(s) support at most {limit} factor(s): one run is held out in "
-            "turn to check the fit"
-        )
-    while len(free) > 1:
-        cols = jac[:, [names.index(n) for n in free]]
-        cols = cols / np.linalg.norm(cols, axis=0)
-        sv = np.linalg.svd(cols, compute_uv=False)
-        if sv[-1] >= MIN_SINGULAR_RATIO * sv[0]:
-            break
-        weakest = min(free, key=lambda n: by_sens[n])
-        free.remove(weakest)
-        others = ", ".join(free)
-        held[weakest] = f"in these runs its effect cannot be told apart from {others}"
-    return free, held
+    best: tuple[float, tuple[str, ...]] | None = None
+    for k in range(1, min(limit, len(usable)) + 1):
+        for subset in combinations(usable, k):
+            cols = jac[:, [names.index(n) for n in subset]]
+            if k > 1 and not _well_conditioned(cols):
+                continue
+            step = np.linalg.lstsq(cols, -r0, rcond=None)[0]
+            left = r0 + cols @ step
+            score = float(left @ left) / max(r0.size - k, 1)
+            if best is None or score < best[0] * (1.0 - 1e-9):
+                best = (score, subset)
+    free = list(best[1]) if best is not None else []
+    for n in usable:
+        if n in free:
+            continue
+        cols = jac[:, [names.index(m) for m in [*free, n]]]
+        if not _well_conditioned(cols):
+            held[n] = f"in these runs its effect cannot be told apart from {', '.join(free)}'s"
+        elif len(free) >= limit:
+            held[n] = (
+                f"{n_runs} run(s) support at most {limit} factor(s) (one run is held out in "
+                f"turn to check the fit); {', '.join(free)} explain(s) the runs best"
+            )
+        else:
+            held[n] = f"adds nothing the runs can resolve beyond {', '.join(free)}"
+    return [n for n in names if n in free], held
 
 
 def fit(
@@ -141,30 +195,19 @@ def fit(
     process, and so is each simulation: the spread between two seeds measures that
     noise, and the intervals are never narrower than it allows.
     """
-    from scipy.optimize import least_squares
-
-    x_all = np.array([math.log(base[n]) for n in candidates])
+    x_all = np.array([AXES[n].to_x(base[n]) for n in candidates])
     before = res(base)
     jac0 = jacobian(res, candidates, x_all, base)
-    free, held = choose_factors(jac0, candidates, n_runs)
+    free, held = choose_factors(jac0, before, candidates, n_runs)
     if not free:
         return FitResult([], held, dict(base), {}, before, before, None, res.evaluations)
     idx = [candidates.index(n) for n in free]
     x0 = x_all[idx]
-    lo = np.array([BOUNDS[n][0] for n in free])
-    hi = np.array([BOUNDS[n][1] for n in free])
-    sol = least_squares(
-        lambda x: res(_values(free, x, base)),
-        np.clip(x0, lo, hi),
-        jac=lambda x: jacobian(res, free, x, base),
-        bounds=(lo, hi),
-        method="trf",
-        x_scale=1.0,
-        ftol=1e-6,
-        xtol=1e-5,
-        gtol=1e-8,
-        max_nfev=25,
-    )
+    lo = np.array([AXES[n].bounds[0] for n in free])
+    hi = np.array([AXES[n].bounds[1] for n in free])
+    # scipy's trust region starts as wide as |x0|: a factor at 0 would start it at nothing
+    x0 = np.array([max(x, 0.5) if not AXES[n].log else x for n, x in zip(free, x0, strict=True)])
+    sol = _solve(res, free, base, np.clip(x0, lo, hi), None, max_nfev=25)
     values = _values(free, sol.x, base)
     after = res(values)
     jac = jacobian(res, free, sol.x, base)
@@ -175,34 +218,58 @@ def fit(
     s2 = max(float(after @ after) / max(n - p, 1), float(np.mean(seed_difference**2)))
     cov = s2 * np.linalg.pinv(jac.T @ jac)
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    z = quantile_80(n_runs - p)  # the runs are the independent draws (see _bands)
     intervals = {
-        name: (math.exp(x - Z80 * e), math.exp(x + Z80 * e))
+        name: (
+            max(AXES[name].to_value(x - z * e), AXES[name].low),
+            AXES[name].to_value(x + z * e),
+        )
         for name, x, e in zip(free, sol.x, se, strict=True)
     }
     notes = []
     for name, x in zip(free, sol.x, strict=True):
-        if x <= BOUNDS[name][0] + 1e-6 or x >= BOUNDS[name][1] - 1e-6:
+        lo_x, hi_x = AXES[name].bounds
+        if x >= hi_x - 1e-6 or (AXES[name].log and x <= lo_x + 1e-6):
             notes.append(
-                f"{name} stopped at its bound ({math.exp(x):.3g}): the model misses something "
-                "in these runs that this factor cannot express"
+                f"{name} stopped at its bound ({AXES[name].to_value(x):.3g}): the model misses "
+                "something in these runs that this factor cannot express"
             )
-    loo = leave_one_out(jac, after, run_of_row, n_runs) if n_runs > 1 else None
-    return FitResult(free, held, values, intervals, before, after, loo, res.evaluations, notes)
+    loo = None
+    if n_runs > 1:
+        loo = np.empty_like(after)
+        for i in range(n_runs):  # refit without run i, from the full fit
+            mine = run_of_row == i
+            fold = _solve(res, free, base, sol.x, ~mine, max_nfev=LOO_MAX_EVALUATIONS)
+            loo[mine] = res(_values(free, fold.x, base))[mine]
+    return FitResult(
+        free, held, values, intervals, before, after, loo, res.evaluations, notes, seed_difference
+    )
 
 
-def leave_one_out(
-    jac: np.ndarray, r: np.ndarray, run_of_row: np.ndarray, n_runs: int
-) -> np.ndarray:
-    """Residuals of each run predicted by a fit to the other runs.
+def _solve(
+    res: Residuals,
+    free: list[str],
+    base: dict[str, float],
+    x0: np.ndarray,
+    rows: np.ndarray | None,
+    max_nfev: int,
+) -> Any:
+    """Bounded least squares over the residuals in ``rows`` (all when None)."""
+    from scipy.optimize import least_squares
 
-    Linearised at the full fit: the fit without run ``i`` moves the factors by the
-    Gauss-Newton step ``-lstsq(jac_-i, r_-i)``, and run ``i``'s residuals move by ``J_i``
-    times that step (one step of the refit, without re-simulating every run).
-    """
-    out = np.empty_like(r)
-    for i in range(n_runs):
-        mine = run_of_row == i
-        rest = ~mine
-        step = np.linalg.lstsq(jac[rest], -r[rest], rcond=None)[0]
-        out[mine] = r[mine] + jac[mine] @ step
-    return out
+    pick = slice(None) if rows is None else rows
+    return least_squares(
+        lambda x: res(_values(free, x, base))[pick],
+        x0,
+        jac=lambda x: jacobian(res, free, x, base)[pick],
+        bounds=(
+            np.array([AXES[n].bounds[0] for n in free]),
+            np.array([AXES[n].bounds[1] for n in free]),
+        ),
+        method="trf",
+        x_scale=1.0,
+        ftol=1e-6,
+        xtol=1e-5,
+        gtol=1e-8,
+        max_nfev=max_nfev,
+    )

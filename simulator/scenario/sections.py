@@ -193,6 +193,13 @@ class CalibrationFactors(_Section):
         le=1,
         description="Engine (host) time per scheduler iteration, replacing the catalog's.",
     )
+    sequence_overhead_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=0.1,
+        description="Engine (host) time per sequence in each iteration (scheduling, "
+        "sampling, output processing); the catalog's is 0.",
+    )
     gpu: str | None = Field(
         default=None,
         description="The GPU these factors were measured on: replicas on other GPUs keep "
