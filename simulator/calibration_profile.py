@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from simplan.errors import Problem, ScenarioError
+from simplan.errors import Problem, ScenarioError, nearest
 from simplan.scenario import CalibrationFactors
 
 if TYPE_CHECKING:
@@ -95,15 +95,23 @@ def read_profile(path: str | Path, *, key_path: str = "engine.calibration") -> P
     try:
         factors = CalibrationFactors.model_validate(table)
     except ValidationError as exc:
-        problems = [
-            Problem(
-                "factors." + ".".join(str(x) for x in err["loc"]),
-                err["msg"],
-                err.get("input"),
-                "input" in err and err["type"] != "missing",
+        allowed = list(CalibrationFactors.model_fields)
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(x) for x in err["loc"])
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                hint = nearest(key, allowed)
+                msg = "unknown key" + (f"; did you mean {hint!r}?" if hint else "")
+                msg += f" (allowed: {', '.join(allowed)})"
+            problems.append(
+                Problem(
+                    "factors." + key,
+                    msg,
+                    err.get("input"),
+                    "input" in err and err["type"] != "missing",
+                )
             )
-            for err in exc.errors()
-        ]
         raise ScenarioError("invalid calibration profile", problems, source=str(p)) from None
     deployment = raw.get("deployment") if isinstance(raw.get("deployment"), dict) else {}
     fit = raw.get("fit") if isinstance(raw.get("fit"), dict) else {}
