@@ -284,6 +284,7 @@ def calibrate(
     factors: list[str] | None = None,
     max_requests: int | None = None,
     write: bool = True,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Fit the deployment's factors to its benchmark logs; write a calibration profile.
 
@@ -300,10 +301,12 @@ def calibrate(
     factors : list of str, optional
         Factors to consider (default: all); see :data:`simplan.calibrate.FACTORS`.
     max_requests : int, optional
-        The most requests each run is simulated with (default
+        The most requests a rate-driven run is simulated with (default
         :data:`simplan.calibrate.MAX_SIMULATED_REQUESTS`).
     write : bool
         Write the profile and the plot.
+    progress : callable, optional
+        ``progress(simulations_done)`` after each simulated run.
     """
     from simplan.calibrate import MAX_SIMULATED_REQUESTS
     from simplan.calibrate import calibrate as _calibrate
@@ -316,4 +319,5 @@ def calibrate(
             factors=factors,
             max_requests=max_requests or MAX_SIMULATED_REQUESTS,
             write=write,
+            progress=progress,
         )

@@ -411,7 +411,7 @@ def report_cmd(results: str, output: str | None) -> None:
 @click.option(
     "--max-requests",
     type=click.IntRange(min=1),
-    help="The most requests each run is simulated with (default 1000).",
+    help="The most requests a rate-driven run is simulated with (default 1000).",
 )
 @click.option("--write/--no-write", default=True, help="Write the profile and the plot.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -427,16 +427,25 @@ def calibrate_cmd(
 ) -> None:
     """Fit the model to benchmark LOGS of the deployment in --scenario (vLLM, SGLang,
     GenAI-Perf) and write a calibration profile that scenarios apply."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from simplan.calibrate.table import print_calibration
 
-    result = api.calibrate(
-        list(logs),
-        scenario=scenario,
-        output=output,
-        factors=[f.strip() for f in factors.split(",") if f.strip()] if factors else None,
-        max_requests=max_requests,
-        write=write,
-    )
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("fitting: 0 runs simulated", total=None)
+
+        def tick(done: int) -> None:
+            bar.update(task, description=f"fitting: {done} runs simulated")
+
+        result = api.calibrate(
+            list(logs),
+            scenario=scenario,
+            output=output,
+            factors=[f.strip() for f in factors.split(",") if f.strip()] if factors else None,
+            max_requests=max_requests,
+            write=write,
+            progress=tick,
+        )
     if as_json:
         click.echo(api.to_json(result))
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,7 @@ def calibrate(
     factors: list[str] | None = None,
     max_requests: int = MAX_SIMULATED_REQUESTS,
     write: bool = True,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Fit a deployment's factors to its benchmark logs and write a calibration profile.
 
@@ -118,9 +120,11 @@ def calibrate(
         The factors to consider (default all of :data:`FACTORS`); the fit keeps only those
         the runs determine, and says why for the others.
     max_requests : int
-        The most requests each run is simulated with.
+        The most requests a rate-driven run is simulated with.
     write : bool
         Write the profile and the plot.
+    progress : callable, optional
+        ``progress(simulations_done)`` after each simulated run.
 
     Returns
     -------
@@ -159,11 +163,16 @@ def calibrate(
             for i, r in enumerate(runs)
         ]
 
+        done = [0]
+
         def evaluate(values: dict[str, float], seed_offset: int = 0) -> np.ndarray:
             rows = []
             for run, ks, csv in zip(runs, keys, csvs, strict=True):
                 trial = run_scenario(raw, source, run, values, csv, max_requests, seed_offset)
                 pred = predict(trial)
+                done[0] += 1
+                if progress is not None:
+                    progress(done[0])
                 rows += [
                     math.log(pred[k] / run.measured[k]) if pred[k] > 0 else math.nan for k in ks
                 ]

@@ -13,9 +13,9 @@ from simplan.benchlogs import LATENCY_METRICS, STATS, THROUGHPUT, BenchRun
 from simplan.scenario import Scenario
 from simplan.scenario.overrides import trial_scenario
 
-#: The most requests one benchmark run is simulated with during a fit (a run's latency
-#: statistics settle within a few hundred requests; the fit simulates each run dozens
-#: of times).
+#: The most requests a rate-driven benchmark run is simulated with during a fit (its
+#: latency statistics settle within a few hundred requests; the fit simulates each run
+#: dozens of times). Runs that send everything at once are simulated whole.
 MAX_SIMULATED_REQUESTS = 1000
 
 
@@ -44,10 +44,14 @@ def workload_of(run: BenchRun, lengths_csv: Path | None, max_requests: int) -> d
     """
     w: dict[str, Any] = {"num_requests": max(1, min(run.completed, max_requests))}
     if math.isinf(run.request_rate_per_s):
+        # The whole run is one draining batch: fewer requests would be another benchmark
+        # (its throughput depends on how many there are), so none are left out; a closed
+        # loop keeps at least ten requests per user so its start and drain stay small.
         if run.max_concurrency:
             w.update(arrival="closed", concurrency=run.max_concurrency)
+            w["num_requests"] = min(run.completed, max(max_requests, 10 * run.max_concurrency))
         else:
-            w.update(arrival="offline")
+            w.update(arrival="offline", num_requests=run.completed)
     else:
         w["rate_per_s"] = run.request_rate_per_s
         if math.isinf(run.burstiness):
