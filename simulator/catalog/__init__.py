@@ -29,7 +29,8 @@ class Gpu(_Entry):
 
     display_name: str
     family: str
-    memory_gib: float = Field(gt=0)
+    memory_gib: float = Field(gt=0)  # as the driver reports it, not as marketed
+    memory_source: str = Field(min_length=1)
     hbm_bandwidth_gb_per_s: float = Field(gt=0)
     tflops_fp16: float = Field(gt=0)
     tflops_bf16: float = Field(ge=0)
