@@ -21,11 +21,12 @@ from simplan.sim import simulate
 
 def lockstep_job(chunked: bool, num_requests: int = 300) -> dict[str, Any]:
     """Equal prompts decode in lockstep and cross block boundaries together, on a small
-    cache (llama-3.1-8b in FP16 on an L4 leaves about 18k tokens of KV at 0.8)."""
+    cache (llama-3.1-8b in FP16 on an L4's 22.5 GiB leaves about 18k tokens of KV at
+    0.85)."""
     return {
         "model": {"name": "llama-3.1-8b", "weights": "fp16"},
         "hardware": {"gpu": "l4"},
-        "engine": {"chunked_prefill": chunked, "gpu_memory_utilization": 0.8},
+        "engine": {"chunked_prefill": chunked, "gpu_memory_utilization": 0.85},
         "workload": {
             "arrival": "offline",
             "num_requests": num_requests,
