@@ -11,7 +11,8 @@ The engine follows vLLM's scheduler:
   the most recently admitted sequence is preempted and recomputed later (its blocks are
   freed and it returns to the head of the queue);
 * ``static`` batching admits a new batch only when the previous one has fully finished,
-  reserving each request's full KV up front.
+  reserving each request's full KV up front; TensorRT-LLM's GUARANTEED_NO_EVICT policy
+  (``reserve_whole_output``) reserves it too, but batches continuously.
 
 Each iteration's duration comes from the compiled core (:func:`step_time_s`); runs of
 decode-only iterations are planned in one call (:func:`decode_plan`) and cut short when a
@@ -55,6 +56,7 @@ class ReplicaEngine:
         block_size: int,
         chunked_prefill: bool,
         static: bool,
+        reserve_whole_output: bool = False,
         pool: int = 0,
         state: int = ACTIVE,
     ) -> None:
@@ -71,6 +73,9 @@ class ReplicaEngine:
         self.block = block_size
         self.chunked = chunked_prefill
         self.static = static
+        # static batching and TensorRT-LLM's GUARANTEED_NO_EVICT reserve each request's KV
+        # for its whole output at admission: a running request is never preempted
+        self.reserve_whole = static or reserve_whole_output
         self.total_blocks = int(kv_capacity_tokens(self.cfg) // block_size)
         self.free_blocks = self.total_blocks
         self.watermark = max(1, self.total_blocks // 100)
@@ -192,7 +197,7 @@ class ReplicaEngine:
             req = self.waiting[0]
             prompt = int(rec.input_tokens[req]) + int(rec.generated[req])
             need = prompt + (
-                int(rec.output_tokens[req]) - int(rec.generated[req]) if self.static else 0
+                int(rec.output_tokens[req]) - int(rec.generated[req]) if self.reserve_whole else 0
             )
             blocks = self._blocks_for(max(need, 1))
             # vLLM keeps a watermark of free blocks at admission so a just-admitted

@@ -63,6 +63,9 @@ class EngineKnobs:
     max_num_batched_tokens: int = 8192
     max_num_seqs: int = 256
     block_size: int = 16
+    # TensorRT-LLM: the KV cache takes this share of the memory left after the weights,
+    # activations and fixed reserve (None: vLLM's gpu_memory_utilization of all memory).
+    kv_cache_free_fraction: float | None = None
     # Deployment calibration (``simplan calibrate``): 1.0 / None keep the catalog's.
     compute_efficiency_scale: float = 1.0
     memory_efficiency_scale: float = 1.0
@@ -82,6 +85,7 @@ def engine_knobs(sc: Scenario, gpu_id: str) -> EngineKnobs:
         max_num_batched_tokens=eng.max_num_batched_tokens,
         max_num_seqs=eng.max_num_seqs,
         block_size=eng.block_size,
+        kv_cache_free_fraction=eng.kv_cache_free_gpu_mem_fraction,
     )
     if f is None:
         return knobs
@@ -341,7 +345,22 @@ def build_replica(
     cfg[c.MAX_NUM_SEQS] = engine.max_num_seqs
     cfg[c.RESERVE_FIXED_BYTES] = float(cal["reserve_fixed_gib"]) * GIB
     cfg[c.BLOCK_TOKENS] = engine.block_size
+    if engine.kv_cache_free_fraction is not None:
+        cfg[c.MEM_UTIL] = _utilization_for_free_fraction(cfg, engine.kv_cache_free_fraction)
     return Replica(arch, gpu, weights, kv_cache, tp, pp, engine, c.check_complete(cfg), notes)
+
+
+def _utilization_for_free_fraction(cfg: np.ndarray, fraction: float) -> float:
+    """The share of all memory that leaves the KV cache ``fraction`` of what is free after
+    weights, activations and the fixed reserve (TensorRT-LLM's semantics), so the kernels'
+    one memory rule (``kv_capacity_tokens``) serves both engines."""
+    total = cfg[c.MEM_BYTES]
+    taken = (
+        kmem.weight_bytes_per_gpu(cfg)
+        + kmem.activation_reserve_bytes(cfg)
+        + cfg[c.RESERVE_FIXED_BYTES]
+    )
+    return float(min((taken + fraction * max(total - taken, 0.0)) / total, 1.0))
 
 
 def replica_from_ids(
@@ -369,6 +388,13 @@ def does_not_fit_reason(replica: Replica, input_tokens: int, output_tokens: int)
     """Why a replica cannot serve one request of these lengths, or None if it can."""
     mem = replica.memory(input_tokens, output_tokens)
     need = mem["weights_gib_per_gpu"] + mem["reserve_gib_per_gpu"]
+    if mem["kv_cache_capacity_tokens"] <= 0 and replica.engine.kv_cache_free_fraction is not None:
+        return (
+            f"{replica.arch.id} ({replica.weights.id}) needs {need:.1f} GiB per GPU for weights "
+            f"and activations, more than the {mem['memory_gib_per_gpu']:.1f} GiB of "
+            f"{replica.gpu.id} on tp={replica.tp} x pp={replica.pp}: no memory is left for "
+            "the KV cache"
+        )
     if mem["kv_cache_capacity_tokens"] <= 0:
         return (
             f"{replica.arch.id} ({replica.weights.id}) needs {need:.1f} GiB per GPU for weights "

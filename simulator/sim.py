@@ -274,6 +274,7 @@ def _build_engines(
                 block_size=eng.block_size,
                 chunked_prefill=eng.chunked_prefill,
                 static=eng.scheduler == "static",
+                reserve_whole_output=eng.reserves_whole_output,
                 pool=pool.index,
                 state=OFF if k >= pool.section.replicas else ACTIVE,
             )

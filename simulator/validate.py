@@ -221,12 +221,9 @@ def _predict_max_load(
         {
             "model": {"name": model, "weights": weights, "kv_cache": kv},
             "hardware": {"gpu": gpu, "tp": tp, "pp": pp, "replicas": 1},
-            # trtllm-bench defaults: max_num_tokens 8192, KV fraction 0.90-0.95 of free memory
-            "engine": {
-                "max_num_seqs": 2048,
-                "max_num_batched_tokens": 8192,
-                "gpu_memory_utilization": 0.95,
-            },
+            # trtllm-bench: TensorRT-LLM's memory semantics (KV takes 0.90 of the memory
+            # free after load) and GUARANTEED_NO_EVICT admission; batch 2048 / 8192 tokens
+            "engine": {"name": "tensorrt-llm"},
             "workload": {
                 "arrival": "offline",
                 "num_requests": MAXLOAD_REQUESTS,

@@ -177,6 +177,24 @@ class Scenario(_Section):
     overflow: OverflowSection | None = None
     sweep: dict[str, SweepAxis] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_kv_default(cls, data: Any) -> Any:
+        # TensorRT-LLM's KV dtype "auto" follows the checkpoint, and FP8 checkpoints
+        # quantize the KV cache too (kv_cache_quant_algo); vLLM keeps the model dtype.
+        if not isinstance(data, dict):
+            return data
+        engine, model = data.get("engine"), data.get("model")
+        if (
+            isinstance(engine, dict)
+            and engine.get("name") == "tensorrt-llm"
+            and isinstance(model, dict)
+            and model.get("weights") == "fp8"
+            and "kv_cache" not in model
+        ):
+            return {**data, "model": {**model, "kv_cache": "fp8"}}
+        return data
+
     @model_validator(mode="after")
     def _overflow_api_known(self) -> Scenario:
         if self.overflow is not None:

@@ -212,8 +212,41 @@ class CalibrationFactors(_Section):
         return v if v is None else _check_catalog_id("gpu", v)
 
 
+#: TensorRT-LLM's defaults where they differ from vLLM's (trtllm-serve and the LLM API,
+#: 2025: BuildConfig max_batch_size 2048 and max_num_tokens 8192; KvCacheConfig
+#: free_gpu_memory_fraction 0.9; CapacitySchedulerPolicy.GUARANTEED_NO_EVICT). Its
+#: in-flight batching runs context and generation requests in the same step whether or
+#: not chunked context is on (that only splits prompts longer than the token budget), so
+#: simplan's mixed iterations (chunked_prefill = true) are its schedule. See
+#: docs/model.md, "Engines".
+TRTLLM_DEFAULTS = {
+    "max_num_seqs": 2048,
+    "max_num_batched_tokens": 8192,
+    "kv_cache_free_gpu_mem_fraction": 0.9,
+    "scheduler_policy": "guaranteed_no_evict",
+}
+_TRTLLM_ONLY = ("kv_cache_free_gpu_mem_fraction", "scheduler_policy")
+
+
 class EngineSection(_Section):
-    """vLLM-style engine knobs, with vLLM's meaning."""
+    """Engine knobs. ``name`` picks the serving engine whose memory semantics, admission
+    and defaults apply; the knobs keep vLLM's names (TensorRT-LLM's max_batch_size is
+    ``max_num_seqs``, its max_num_tokens ``max_num_batched_tokens``)."""
+
+    name: Literal["vllm", "tensorrt-llm"] = "vllm"
+    kv_cache_free_gpu_mem_fraction: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="TensorRT-LLM: the share of the memory left after the weights and "
+        "activations that the KV cache takes (default 0.9).",
+    )
+    scheduler_policy: Literal["guaranteed_no_evict", "max_utilization"] | None = Field(
+        default=None,
+        description="TensorRT-LLM: guaranteed_no_evict (default) reserves each request's "
+        "KV for its whole output at admission, so nothing is ever preempted; "
+        "max_utilization admits on the prompt and may pause requests, as vLLM does.",
+    )
 
     max_num_seqs: PositiveInt = Field(default=256, le=65536)
     max_num_batched_tokens: PositiveInt = Field(default=8192, le=1_048_576)
@@ -227,6 +260,35 @@ class EngineSection(_Section):
         description="A calibration profile written by `simplan calibrate` (a path, relative "
         "to the scenario file), or the factors inline.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_defaults(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("name") == "tensorrt-llm":
+            return {**TRTLLM_DEFAULTS, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _knobs_of_the_engine(self) -> EngineSection:
+        if self.name == "tensorrt-llm" and "gpu_memory_utilization" in self.model_fields_set:
+            raise ValueError(
+                "gpu_memory_utilization is vLLM's (a share of all GPU memory); TensorRT-LLM "
+                "sizes its KV cache with kv_cache_free_gpu_mem_fraction, a share of the "
+                "memory left after the weights and activations"
+            )
+        if self.name == "vllm":
+            given = [k for k in _TRTLLM_ONLY if getattr(self, k) is not None]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} belong(s) to TensorRT-LLM: set name = 'tensorrt-llm' "
+                    "(vLLM sizes its KV cache with gpu_memory_utilization)"
+                )
+        return self
+
+    @property
+    def reserves_whole_output(self) -> bool:
+        """Whether admission reserves a request's KV for its whole output (no preemption)."""
+        return self.scheduler == "static" or self.scheduler_policy == "guaranteed_no_evict"
 
     @field_validator("calibration")
     @classmethod

@@ -1,0 +1,129 @@
+"""Engines other than vLLM: TensorRT-LLM's memory semantics, admission and defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+from simplan.cli import main
+from simplan.kernels import layout as c
+from simplan.kernels import memory as kmem
+from simplan.metrics import summarize
+from simplan.perf import replica_cfg
+from simplan.scenario import scenario_from_dict
+from simplan.sim import simulate
+
+GIB = 2.0**30
+
+
+def _scenario(engine: dict, model: dict | None = None, workload: dict | None = None):
+    return scenario_from_dict(
+        {
+            "model": {"name": "llama-3.1-8b", **(model or {})},
+            "hardware": {"gpu": "h100-sxm"},
+            "engine": engine,
+            "workload": workload or {"arrival": "poisson", "rate_per_s": 1.0, "num_requests": 10},
+        }
+    )
+
+
+def test_trtllm_kv_cache_is_a_share_of_the_memory_left_after_the_weights() -> None:
+    trt, _ = replica_cfg(_scenario({"name": "tensorrt-llm", "kv_cache_free_gpu_mem_fraction": 0.5}))
+    vllm, _ = replica_cfg(_scenario({"gpu_memory_utilization": 0.5}))
+    taken = (
+        kmem.weight_bytes_per_gpu(trt)
+        + kmem.activation_reserve_bytes(trt)
+        + trt[c.RESERVE_FIXED_BYTES]
+    )
+    free_after_load = trt[c.MEM_BYTES] - taken
+    kv_bytes = kmem.kv_capacity_tokens(trt) * kmem.kv_bytes_per_token(trt)
+    block_bytes = trt[c.BLOCK_TOKENS] * kmem.kv_bytes_per_token(trt)
+    assert 0.5 * free_after_load - block_bytes <= kv_bytes <= 0.5 * free_after_load
+    # vLLM's 0.5 is half of all memory, weights included: far less KV
+    vllm_taken = (
+        kmem.weight_bytes_per_gpu(vllm)
+        + kmem.activation_reserve_bytes(vllm)
+        + vllm[c.RESERVE_FIXED_BYTES]
+    )
+    vllm_kv = kmem.kv_capacity_tokens(vllm) * kmem.kv_bytes_per_token(vllm)
+    assert 0.5 * vllm[c.MEM_BYTES] - vllm_taken - block_bytes <= vllm_kv
+    assert kv_bytes > 1.25 * vllm_kv
+
+
+def test_trtllm_defaults_and_explicit_knobs() -> None:
+    eng = _scenario({"name": "tensorrt-llm"}).engine
+    assert (eng.max_num_seqs, eng.max_num_batched_tokens, eng.chunked_prefill) == (
+        2048,
+        8192,
+        True,  # in-flight batching mixes context and generation in one step
+    )
+    assert eng.kv_cache_free_gpu_mem_fraction == 0.9 and eng.reserves_whole_output
+    eng = _scenario(
+        {"name": "tensorrt-llm", "max_num_seqs": 64, "scheduler_policy": "max_utilization"}
+    ).engine
+    assert eng.max_num_seqs == 64 and not eng.reserves_whole_output
+    assert _scenario({}).engine.max_num_seqs == 256  # vLLM's
+
+
+def test_fp8_checkpoints_give_trtllm_an_fp8_kv_cache() -> None:
+    assert _scenario({"name": "tensorrt-llm"}, {"weights": "fp8"}).model.kv_cache == "fp8"
+    assert (
+        _scenario({"name": "tensorrt-llm"}, {"weights": "fp8", "kv_cache": "fp16"}).model.kv_cache
+        == "fp16"
+    )
+    assert _scenario({}, {"weights": "fp8"}).model.kv_cache == "fp16"  # vLLM: the model dtype
+
+
+def _lockstep(engine: dict) -> dict:
+    """300 equal requests at once on an L4: the KV cache cannot hold them all."""
+    sc = scenario_from_dict(
+        {
+            "model": {"name": "llama-3.1-8b"},
+            "hardware": {"gpu": "l4"},
+            "engine": {"chunked_prefill": False, **engine},
+            "workload": {
+                "arrival": "offline",
+                "num_requests": 300,
+                "input_tokens": 1500,
+                "output_tokens": 600,
+            },
+        }
+    )
+    res = simulate(sc)
+    return {"summary": summarize(res), "res": res}
+
+
+def test_guaranteed_no_evict_never_preempts_and_caps_the_batch_by_whole_requests() -> None:
+    vllm = _lockstep({"gpu_memory_utilization": 0.9})
+    trt = _lockstep({"name": "tensorrt-llm", "max_num_seqs": 256})
+    assert vllm["summary"]["preemptions"] > 0
+    assert trt["summary"]["preemptions"] == 0
+    assert trt["summary"]["requests_completed"] == 300
+    # at most as many requests run at once as fit whole (prompt + output) in the KV cache
+    (engine,) = trt["res"].engines
+    per_request = -(-(1500 + 600) // engine.block)
+    whole = engine.total_blocks // per_request
+    assert trt["res"].series.array("running").max() <= whole
+    # vLLM admits on the prompt: more run at once than would fit whole, hence preemptions
+    (v_engine,) = vllm["res"].engines
+    assert vllm["res"].series.array("running").max() > v_engine.total_blocks // per_request
+
+
+def test_knobs_of_the_other_engine_are_refused(tmp_path: Path) -> None:
+    base = (
+        '[model]\nname = "llama-3.1-8b"\n[hardware]\ngpu = "h100-sxm"\n'
+        "[workload]\nrate_per_s = 1.0\nnum_requests = 5\n"
+    )
+    cases = {
+        '[engine]\nname = "tensorrt-llm"\ngpu_memory_utilization = 0.9\n': (
+            "kv_cache_free_gpu_mem_fraction"
+        ),
+        "[engine]\nkv_cache_free_gpu_mem_fraction = 0.9\n": "name = 'tensorrt-llm'",
+        '[engine]\nname = "sglang"\n': "tensorrt-llm",
+    }
+    for i, (engine, expected) in enumerate(cases.items()):
+        p = tmp_path / f"s{i}.toml"
+        p.write_text(base + engine, encoding="utf-8")
+        result = CliRunner().invoke(main, ["check", str(p)])
+        assert result.exit_code == 2, result.output
+        assert expected in result.output and "engine" in result.output
