@@ -46,6 +46,10 @@ def provenance_rows(
             m = _entry("model", str(name))
             if m is not None:
                 rows.append(_row("model", str(name), m.display_name, m.source, m.as_of))
+    elif scenario.model.config is not None:
+        arch = scenario.model.arch()
+        detail = f"from config.json: {arch.total_params_b:g}B parameters (counted from the shapes)"
+        rows.append(_row("model", arch.id, detail, scenario.model.config))
     else:
         rows.append(_row("model", "inline architecture", "", "scenario file"))
     gpus = values("hardware.gpu", hw.gpu) + [p.gpu for p in hw.pools]

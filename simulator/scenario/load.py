@@ -51,6 +51,7 @@ _FILE_KEYS = (
     "workload.input_tokens.path",
     "workload.output_tokens.path",
     "engine.calibration",
+    "model.config",
 )
 
 

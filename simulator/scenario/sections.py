@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -79,6 +80,12 @@ class ModelSection(_Section):
     architecture: InlineArchitecture | None = Field(
         default=None, description="Inline architecture, instead of `name`."
     )
+    config: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A Hugging Face config.json (a path, relative to the scenario file), "
+        "instead of `name`.",
+    )
     weights: str = Field(default="fp16", description="Weight quantization scheme id.")
     kv_cache: str = Field(default="fp16", description="KV-cache dtype id.")
 
@@ -99,11 +106,13 @@ class ModelSection(_Section):
 
     @model_validator(mode="after")
     def _one_of(self) -> ModelSection:
-        if (self.name is None) == (self.architecture is None):
+        given = [x is not None for x in (self.name, self.architecture, self.config)]
+        if sum(given) != 1:
             raise ValueError(
-                "give exactly one of `name` (a catalog id) or `architecture` (a table)"
+                "give exactly one of `name` (a catalog id), `architecture` (a table) or "
+                "`config` (a Hugging Face config.json)"
             )
-        if self.architecture is not None:
+        if self.architecture is not None or self.config is not None:
             # the same consistency checks as catalog entries (heads, experts, MLA ranks)
             try:
                 self.arch()
@@ -116,6 +125,18 @@ class ModelSection(_Section):
         """The architecture: the catalog entry, or the inline table as a catalog entry."""
         if self.name is not None:
             return catalog.model(self.name)
+        if self.config is not None:
+            from simplan.hf_config import architecture_from_config
+
+            fields = architecture_from_config(self.config)
+            return catalog.ModelArch.model_validate(
+                {
+                    "id": Path(self.config).parent.name or "config",
+                    "source": self.config,
+                    "as_of": "2000-01-01",
+                    **fields,
+                }
+            )
         assert self.architecture is not None
         data = self.architecture.model_dump()
         if data["active_params_b"] is None:
