@@ -204,6 +204,17 @@ def _compute_path(gpu: catalog.Gpu, w: catalog.WeightScheme) -> tuple[float, flo
             "(FP16 compute with dequantization, 1-byte weight reads)"
         )
         return fp16, overhead, note
+    if w.compute_dtype == "fp4":
+        if gpu.tflops_fp4 > 0:
+            return gpu.tflops_fp4 * 1e12, 0.0, None
+        # Before Blackwell there are no FP4 tensor cores: engines run FP4 checkpoints as
+        # weight-only W4A16 (vLLM's FP4 Marlin; gpt-oss's MXFP4 Triton kernels).
+        overhead = catalog.weights("int4-gptq").dequant_overhead
+        note = (
+            f"{gpu.id} has no FP4 tensor cores: {w.id} weights run as weight-only W4A16 "
+            "(16-bit compute with dequantization, 4-bit weight reads)"
+        )
+        return fp16, overhead, note
     if w.compute_dtype == "int8":
         if gpu.tflops_int8 <= 0:
             raise ParallelismError(f"{gpu.id} has no INT8 tensor cores for {w.id}")
@@ -311,7 +322,11 @@ def build_replica(
     # Weight-only kernels (Marlin, AWQ/GPTQ GEMV paths) tile 16 rows where cuBLAS tiles
     # 128, so they reach their compute efficiency at 1/8 of the tokens (MARLIN,
     # Frantar et al. 2024, arXiv:2408.11743: near-ideal speed-up up to batch 16-32).
-    weight_only_kernel = weights.weight_only or (weights.compute_dtype == "fp8" and not gpu.has_fp8)
+    weight_only_kernel = (
+        weights.weight_only
+        or (weights.compute_dtype == "fp8" and not gpu.has_fp8)
+        or (weights.compute_dtype == "fp4" and gpu.tflops_fp4 <= 0)
+    )
     cfg[c.M_HALF_TOKENS] = eff.gemm_m_half_tokens / (
         WEIGHT_ONLY_TILE_RATIO if weight_only_kernel else 1.0
     )

@@ -37,6 +37,7 @@ class Gpu(_Entry):
     tflops_fp8: float = Field(ge=0)
     tflops_int8: float = Field(ge=0)
     tflops_int4: float = Field(ge=0, default=0.0)
+    tflops_fp4: float = Field(ge=0, default=0.0)  # dense FP4 (NVFP4 / MXFP4), Blackwell on
     interconnect: Literal["nvlink", "pcie", "infinity_fabric"]
     nvlink_gb_per_s: float = Field(ge=0)
     nvlink_domain_gpus: int = Field(ge=1)
@@ -109,7 +110,7 @@ class WeightScheme(_Entry):
 
     display_name: str
     bits_per_weight: float = Field(gt=0, le=32)
-    compute_dtype: Literal["fp16", "bf16", "fp8", "int8"]
+    compute_dtype: Literal["fp16", "bf16", "fp8", "int8", "fp4"]
     weight_only: bool
     requires_fp8_tensor_cores: bool = False
     dequant_overhead: float = Field(ge=0, default=0.0)
