@@ -40,6 +40,16 @@ def shortest_length(scenario: Scenario, key: str) -> int:
     raise TypeError(f"unknown length spec {spec!r}")
 
 
+def shortest_request_tokens(scenario: Scenario) -> int:
+    """Prompt + output tokens of the shortest request the workload can make."""
+    w = scenario.workload
+    if w.arrival == "trace":
+        assert w.trace is not None  # the schema requires it for arrival = "trace"
+        reqs = read_trace(scenario.resolve_path(w.trace))
+        return int((reqs.input_tokens + reqs.output_tokens).min())
+    return shortest_length(scenario, "input_tokens") + shortest_length(scenario, "output_tokens")
+
+
 def check_workload(scenario: Scenario) -> None:
     """Raise a clear error when no fleet could serve a single request of the workload.
 

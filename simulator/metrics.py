@@ -234,6 +234,8 @@ def summarize(res: SimResult) -> dict[str, Any]:
     }
     if summary["preemptions"]:
         summary["notes"].append(_preemption_note(res))
+    if summary["requests_rejected"]:
+        summary["notes"].append(_rejection_note(r))
     if _is_elastic(sc):
         summary["elastic"] = {
             **elastic,
@@ -269,6 +271,18 @@ def summarize(res: SimResult) -> dict[str, Any]:
             "`fleet_capacity_mtok_per_month`"
         )
     return plain_json(summary)
+
+
+def _rejection_note(r: Any) -> str:
+    """How many requests the fleet turned away, and why (most common reason first)."""
+    codes = r.column("reject_reason")
+    counts = [(int((codes == i + 1).sum()), why) for i, why in enumerate(r.reject_reasons)]
+    reasons = "; ".join(f"{why} ({n:,})" for n, why in sorted(counts, reverse=True) if n)
+    n = int(sum(c for c, _ in counts))
+    return (
+        f"{n:,} of {r.n:,} requests ({n / max(r.n, 1):.0%}) were rejected and never served: "
+        f"{reasons}. Their tokens count in the offered volume but not in throughput"
+    )
 
 
 def _preemption_note(res: SimResult) -> str:

@@ -102,6 +102,44 @@ def build_pools(scenario: Scenario, *, require_fit: bool = True) -> list[Pool]:
     return pools
 
 
+def check_requests_fit(scenario: Scenario, pools: list[Pool]) -> None:
+    """Refuse a fleet on which even the shortest request cannot run: its KV cache, in no
+    replica, holds one request (the fleet would reject every request and serve nothing).
+
+    The rule is the router's (:meth:`simplan.fleet.Fleet.reject_reason`): the request's
+    blocks plus the admission watermark must fit in a replica's blocks.
+    """
+    from simplan.feasibility import shortest_length, shortest_request_tokens
+    from simplan.kernels.memory import kv_capacity_tokens
+
+    need = shortest_request_tokens(scenario)
+    block = scenario.engine.block_size
+    for pool in pools:
+        total = int(kv_capacity_tokens(pool.replica.cfg) // block)
+        if -(-need // block) + max(1, total // 100) <= total:
+            return
+    pool = max(pools, key=lambda p: kv_capacity_tokens(p.replica.cfg))
+    cap = int(kv_capacity_tokens(pool.replica.cfg))
+    prompt = need // 2
+    if scenario.workload.arrival != "trace":
+        prompt = shortest_length(scenario, "input_tokens")
+    hint = nearest_fit(pool.replica, prompt, max(need - prompt, 1))
+    where = "hardware" if pool.index == 0 else f"hardware.pools[{pool.index - 1}]"
+    raise DoesNotFitError(
+        "every request is longer than one replica's KV cache holds: the fleet would reject "
+        "them all",
+        [
+            Problem(
+                where,
+                f"the shortest request is {need:,} tokens (prompt + output); one replica of "
+                f"{pool.replica.arch.id} on {pool.replica.gpu.id} (tp={pool.replica.tp}, "
+                f"pp={pool.replica.pp}) holds {cap:,} tokens of KV cache"
+                + (f"; {hint}" if hint else ""),
+            )
+        ],
+    )
+
+
 def simulate(
     scenario: Scenario, progress: Callable[[float, float], None] | None = None
 ) -> SimResult:
@@ -115,6 +153,7 @@ def simulate(
     """
     pools = build_pools(scenario)
     check_workload(scenario)
+    check_requests_fit(scenario, pools)
     w = scenario.workload
     rng = np.random.default_rng(scenario.simulation.seed)
     arch = scenario.model.arch()
