@@ -152,6 +152,9 @@ def _fields(raw: dict[str, Any], source: str) -> dict[str, Any]:
     shared_size = _int(cfg, "shared_expert_intermediate_size", default=0) or 0
     if experts and not shared and shared_size and moe_size:
         shared = max(1, round(shared_size / moe_size))  # Qwen2-MoE: one wider shared expert
+    model_type = str(cfg.get("model_type", raw.get("model_type", "")))
+    if experts and model_type.startswith("llama4"):
+        shared = 1  # Llama 4's MoE block always adds one shared expert (no config key)
     kv_lora = _int(cfg, "kv_lora_rank", default=0) or 0
     if problems:
         raise ScenarioError("unusable model config", problems, source=source)
@@ -163,7 +166,7 @@ def _fields(raw: dict[str, Any], source: str) -> dict[str, Any]:
         "head_dim": head_dim,
         "intermediate_size": intermediate,
         "vocab_size": vocab,
-        "gated_mlp": str(cfg.get("model_type", raw.get("model_type", ""))) not in _UNGATED,
+        "gated_mlp": model_type not in _UNGATED,
         "tie_word_embeddings": bool(
             raw.get("tie_word_embeddings", cfg.get("tie_word_embeddings", False))
         ),

@@ -43,7 +43,7 @@ _STATIC_METRICS = {
     "decode_tokens_per_s_per_request",
     "e2e_output_tokens_per_s_per_request",
 }
-_MODEL_ALIASES = {"llama-7b": "llama-2-7b"}
+_MODEL_ALIASES = {"llama-7b": "llama-2-7b", "llama-4-scout-17b-16e": "llama-4-scout"}
 
 
 @dataclass
@@ -83,6 +83,9 @@ def _gpu_id(name: str) -> str | None:
         return "h100-pcie" if "pcie" in n else "h100-sxm"
     if "h200" in n:
         return "h200"
+    for gpu in ("b200", "l40s", "l4"):
+        if re.search(rf"\b{gpu}\b", n):
+            return gpu
     return None
 
 
