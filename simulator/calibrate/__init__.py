@@ -19,6 +19,7 @@ import numpy as np
 from simplan.benchlogs import THROUGHPUT, BenchRun, read_logs
 from simplan.calibrate.fit import FACTORS, FitResult, Residuals, fit, quantile_80
 from simplan.calibrate.runs import (
+    MAX_OFFLINE_REQUESTS,
     MAX_SIMULATED_REQUESTS,
     evidence,
     predict,
@@ -154,6 +155,13 @@ def calibrate(
         "iteration_overhead_s": float(catalog_calibration()["iteration_overhead_s"]),
         "sequence_overhead_s": float(catalog_calibration().get("sequence_overhead_s", 0.0)),
     }
+    for run in runs:
+        all_at_once = math.isinf(run.request_rate_per_s) and not run.max_concurrency
+        if all_at_once and run.completed > MAX_OFFLINE_REQUESTS:
+            run.notes.append(
+                f"{run.completed:,} requests sent at once, simulated with "
+                f"{MAX_OFFLINE_REQUESTS:,}: the throughput of so long a run has settled"
+            )
     keys = [evidence(r) for r in runs]
     run_of_row = np.array([i for i, k in enumerate(keys) for _ in k], dtype=np.int64)
     measured = np.array([runs[i].measured[k] for i, ks in enumerate(keys) for k in ks])

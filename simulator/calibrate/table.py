@@ -46,7 +46,10 @@ def print_calibration(s: dict[str, Any]) -> None:
         )
     console.print(e)
     for note in s["notes"]:
-        console.print(f"note: {note}")
+        console.print(escape(f"note: {note}"))
+    for run in s["per_run"]:
+        for note in run["notes"]:
+            console.print(escape(f"note ({run['source']}): {note}"))
     if "profile" in s:
         console.print(
             escape(
