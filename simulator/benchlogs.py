@@ -133,6 +133,16 @@ def _run_from_flat(f: _Fields, fmt: str, names: dict[str, str]) -> BenchRun:
         )
     total_in = f.number("total_input_tokens", required=True, positive=True)
     total_out = f.number("total_output_tokens", required=True, positive=True)
+    if f.data.get("ramp_up_strategy"):  # vLLM: the rate climbs during the run
+        f.problems.append(
+            _problem(
+                "ramp_up_strategy",
+                "the request rate ramped during the run, which the log does not record "
+                "step by step; calibrate from runs at one rate or concurrency",
+                f.data.get("ramp_up_strategy"),
+                True,
+            )
+        )
     if f.data.get("request_rate") == "trace":  # SGLang --use-trace-timestamps
         f.problems.append(
             _problem(
@@ -147,6 +157,8 @@ def _run_from_flat(f: _Fields, fmt: str, names: dict[str, str]) -> BenchRun:
     rate = f.number("request_rate", required=True, positive=True, allow_inf=True)
     burstiness = f.number("burstiness", positive=True, allow_inf=True)
     conc = f.number("max_concurrency", positive=True)
+    if conc is not None and not float(conc).is_integer():
+        f.problems.append(_problem("max_concurrency", "must be a whole number", conc, True))
     measured: dict[str, float] = {}
     for metric, log_name in names.items():
         for stat, prefix in (("mean", "mean"), ("p50", "median"), *((s, s) for s in STATS[2:])):
@@ -320,6 +332,18 @@ def _parse(obj: Any, source: str) -> BenchRun:
     )
 
 
+def _json(text: str, source: str) -> Any:
+    """``json.loads`` with the failures JSONDecodeError does not cover made clear."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise BenchLogError("not a usable log: objects nested too deeply", source=source) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise BenchLogError(f"not a usable log: {exc}", source=source) from None
+
+
 def read_logs(paths: list[str | Path]) -> list[BenchRun]:
     """Read benchmark logs (JSON, or JSONL with one run per line), detecting the format.
 
@@ -345,7 +369,7 @@ def read_logs(paths: list[str | Path]) -> list[BenchRun]:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise BenchLogError(f"cannot read: {why}", source=str(p)) from None
         try:
-            runs.append(_parse(json.loads(text), str(p)))
+            runs.append(_parse(_json(text, str(p)), str(p)))
             continue
         except json.JSONDecodeError as whole:
             lines = [(i, ln) for i, ln in enumerate(text.splitlines(), 1) if ln.strip()]
@@ -357,7 +381,7 @@ def read_logs(paths: list[str | Path]) -> list[BenchRun]:
         for i, line in lines:
             where = f"{p}:{i}"
             try:
-                obj = json.loads(line)
+                obj = _json(line, where)
             except json.JSONDecodeError as exc:
                 raise BenchLogError(f"not JSON: {exc.msg}", source=where) from None
             runs.append(_parse(obj, where))

@@ -10,6 +10,7 @@ GPU, and how the scenario's calibration is described in provenance.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,7 +173,7 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, float):
         return repr(float(f"{v:.6g}"))
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+        return json.dumps(v)  # JSON's escapes are TOML basic-string escapes
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):

@@ -129,7 +129,9 @@ def _fields(raw: dict[str, Any], source: str) -> dict[str, Any]:
     heads = need("num_attention_heads", "n_head")
     vocab = need("vocab_size")
     context = need("max_position_embeddings", "max_seq_len", "seq_length")
-    kv_heads = _int(cfg, "num_key_value_heads", default=heads) or heads
+    kv_heads = _int(cfg, "num_key_value_heads", "num_kv_heads", default=heads) or heads
+    if cfg.get("multi_query") is True and "num_key_value_heads" not in cfg:
+        kv_heads = 1  # Falcon's multi-query attention
     head_dim = _int(cfg, "head_dim") or hidden // heads
     step = _int(cfg, "interleave_moe_layer_step", default=1)
     if step is not None and step > 1:
@@ -143,8 +145,23 @@ def _fields(raw: dict[str, Any], source: str) -> dict[str, Any]:
             )
         )
     experts = _int(cfg, "num_local_experts", "num_experts", "n_routed_experts", default=0) or 0
+    for key in ("decoder_sparse_step", "moe_layer_freq"):
+        every = _int(cfg, key, default=1)
+        if experts and every is not None and every > 1:
+            problems.append(Problem(key, "MoE on only some layers is not modelled", every, True))
+    if experts and cfg.get("mlp_only_layers"):
+        problems.append(
+            Problem(
+                "mlp_only_layers",
+                "dense layers between MoE layers are not modelled",
+                cfg.get("mlp_only_layers"),
+                True,
+            )
+        )
+    if not experts and not (_int(cfg, "intermediate_size", "ffn_dim", "ffn_hidden_size") or 0):
+        problems.append(Problem("intermediate_size", "missing: a dense model needs its MLP width"))
     per_token = _int(cfg, "num_experts_per_tok", "experts_per_token", "moe_topk", default=0) or 0
-    intermediate = _int(cfg, "intermediate_size", "ffn_dim", default=0) or 0
+    intermediate = _int(cfg, "intermediate_size", "ffn_dim", "ffn_hidden_size", default=0) or 0
     moe_size = _int(cfg, "moe_intermediate_size", "intermediate_size_moe", default=0) or 0
     if experts and not moe_size:
         moe_size = intermediate  # Mixtral, gpt-oss: every MLP is an expert of this size

@@ -146,6 +146,18 @@ def _bad(tmp_path: Path, case: str) -> tuple[list[Path], str]:
         return [write(tmp_path / "a.json", {**good, "request_rate": "trace"})], "request_rate"
     if case == "missing file":
         return [tmp_path / "nope.json"], "no such benchmark log"
+    if case == "ramped rate":
+        log = {**good, "request_rate": "inf", "ramp_up_strategy": "linear"}
+        return [write(tmp_path / "a.json", log)], "ramp_up_strategy"
+    if case == "nested too deeply":
+        return [write(tmp_path / "a.json", "[" * 100_000 + "]" * 100_000)], "nested too deeply"
+    if case == "one run":
+        return [write(tmp_path / "a.json", good)], "at least two runs"
+    if case == "throughput at a rate":
+        at_rate = {k: v for k, v in good.items() if not k.endswith("_ms")}
+        at_rate["request_rate"] = 4.0
+        logs = [write(tmp_path / "a.json", good), write(tmp_path / "b.json", at_rate)]
+        return logs, "at least two runs"
     raise AssertionError(case)
 
 
@@ -158,6 +170,10 @@ CASES = [
     "nothing to fit",
     "trace-timed",
     "missing file",
+    "ramped rate",
+    "nested too deeply",
+    "one run",
+    "throughput at a rate",
 ]
 
 

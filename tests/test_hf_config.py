@@ -68,6 +68,7 @@ def test_a_nested_text_config_is_read(tmp_path: Path) -> None:
         ({"hidden_size": 4096}, "num_hidden_layers"),
         ({"num_hidden_layers": "32"}, "num_hidden_layers"),
         ("interleaved", "interleave_moe_layer_step"),
+        ("no mlp", "intermediate_size"),
     ],
 )
 def test_unusable_configs_exit_2_naming_the_key(
@@ -77,6 +78,10 @@ def test_unusable_configs_exit_2_naming_the_key(
     if config == "interleaved":
         raw = json.loads((CONFIGS / "mixtral-8x7b.json").read_text(encoding="utf-8"))
         path.write_text(json.dumps({**raw, "interleave_moe_layer_step": 2}), encoding="utf-8")
+    elif config == "no mlp":
+        raw = json.loads((CONFIGS / "llama-3.1-8b.json").read_text(encoding="utf-8"))
+        raw.pop("intermediate_size")
+        path.write_text(json.dumps(raw), encoding="utf-8")
     elif isinstance(config, str):
         path.write_text(config, encoding="utf-8")
     elif config is not None:

@@ -163,6 +163,26 @@ def calibrate(
                 f"{MAX_OFFLINE_REQUESTS:,}: the throughput of so long a run has settled"
             )
     keys = [evidence(r) for r in runs]
+    usable = [i for i, k in enumerate(keys) if k]
+    unused = [runs[i].source for i in range(len(runs)) if i not in usable]
+    if len(usable) < 2:
+        raise SimplanError(
+            f"calibration needs at least two runs with a latency, or a throughput measured "
+            f"at full load: {len(usable)} of {len(runs)} have one (one run is held out in "
+            "turn to check the fit)",
+            [
+                Problem(
+                    r.source,
+                    "usable"
+                    if i in usable
+                    else "at a request rate, throughput is the offered load: the run needs "
+                    "its TTFT, TPOT or e2e fields",
+                )
+                for i, r in enumerate(runs)
+            ],
+        )
+    runs = [runs[i] for i in usable]
+    keys = [keys[i] for i in usable]
     run_of_row = np.array([i for i, k in enumerate(keys) for _ in k], dtype=np.int64)
     measured = np.array([runs[i].measured[k] for i, ks in enumerate(keys) for k in ks])
     with tempfile.TemporaryDirectory(prefix="simplan-calibrate-") as tmp:
@@ -197,6 +217,10 @@ def calibrate(
             lambda values: evaluate(values, seed_offset=1),
         )
     summary = _summary(runs, keys, run_of_row, measured, result, sc, scenario, max_requests)
+    summary["notes"] += [
+        f"{src}: no latency field and its throughput is the offered load; not used"
+        for src in unused
+    ]
     if write:
         _write(out, plot, summary, runs, sc)
         summary = {**summary, "profile": str(out), "plot": str(plot)}
@@ -308,7 +332,7 @@ def _write(out: Path, plot: Path, summary: dict[str, Any], runs: list[BenchRun],
     factors: dict[str, Any] = dict(summary["fitted"])
     factors["gpu"] = sc.hardware.gpu
     deployment = {
-        "model": sc.model.name or "inline architecture",
+        "model": sc.model.name or sc.model.config or "inline architecture",
         "gpu": sc.hardware.gpu,
         "weights": sc.model.weights,
         "kv_cache": sc.model.kv_cache,

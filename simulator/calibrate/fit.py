@@ -56,8 +56,9 @@ FACTORS = tuple(AXES)
 #: Finite-difference step in x (5% in log space): larger than the simulation's
 #: discreteness, small against the factors' plausible range.
 STEP = 0.05
-#: A factor whose doubling moves the fitted fields by less than this (rms, log) is not
-#: determined by the runs and keeps the catalog's value.
+#: A factor that moves the fitted fields by less than this (rms of log ratios) per unit
+#: of its x (x e for a ratio: 1.4% per doubling; 100 us per sequence) is not determined
+#: by the runs and keeps the catalog's value.
 MIN_SENSITIVITY = 0.02
 #: Normalised sensitivities this close to collinear cannot be told apart.
 MIN_SINGULAR_RATIO = 0.1
@@ -145,12 +146,13 @@ def choose_factors(
 
     sens = np.sqrt(np.mean(jac**2, axis=0)) if jac.size else np.zeros(len(names))
     held = {
-        n: f"the runs barely depend on it ({AXES[n].moved_by()} moves them {s:.1%} rms)"
+        n: f"the runs barely depend on it ({AXES[n].moved_by()} moves them "
+        f"{s * (math.log(2.0) if AXES[n].log else 1.0):.1%} rms)"
         for n, s in zip(names, sens, strict=True)
         if s < MIN_SENSITIVITY
     }
     usable = [n for n in names if n not in held]
-    limit = max(1, n_runs - 1)
+    limit = n_runs - 1
     best: tuple[float, tuple[str, ...]] | None = None
     for k in range(1, min(limit, len(usable)) + 1):
         for subset in combinations(usable, k):
@@ -211,21 +213,21 @@ def fit(
     values = _values(free, sol.x, base)
     after = res(values)
     jac = jacobian(res, free, sol.x, base)
-    n, p = after.size, len(free)
+    p = len(free)
     # two draws differ by twice one's variance: as much as the data (one draw) and the
     # simulation (another) can differ by sampling alone
     seed_difference = np.asarray(other_seed(values)) - after
-    s2 = max(float(after @ after) / max(n - p, 1), float(np.mean(seed_difference**2)))
-    cov = s2 * np.linalg.pinv(jac.T @ jac)
-    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    seed_difference = np.where(np.isfinite(seed_difference), seed_difference, MISS)
+    se = _clustered_se(jac, after, seed_difference, run_of_row, n_runs)
     z = quantile_80(n_runs - p)  # the runs are the independent draws (see _bands)
-    intervals = {
-        name: (
-            max(AXES[name].to_value(x - z * e), AXES[name].low),
-            AXES[name].to_value(x + z * e),
+    intervals = {}
+    for name, x, e in zip(free, sol.x, se, strict=True):
+        lo_x, hi_x = AXES[name].bounds
+        half = z * e if np.isfinite(e) else np.inf
+        intervals[name] = (
+            max(AXES[name].to_value(max(x - half, lo_x)), AXES[name].low),
+            AXES[name].to_value(min(x + half, hi_x)),
         )
-        for name, x, e in zip(free, sol.x, se, strict=True)
-    }
     notes = []
     for name, x in zip(free, sol.x, strict=True):
         lo_x, hi_x = AXES[name].bounds
@@ -244,6 +246,31 @@ def fit(
     return FitResult(
         free, held, values, intervals, before, after, loo, res.evaluations, notes, seed_difference
     )
+
+
+def _clustered_se(
+    jac: np.ndarray, r: np.ndarray, d: np.ndarray, run_of_row: np.ndarray, n_runs: int
+) -> np.ndarray:
+    """Standard errors of the fitted x with the runs as the independent draws.
+
+    A run's fields share its load and its sampling luck, so the score is summed per run
+    (a cluster-robust sandwich, ``B^-1 M B^-1`` with ``B = J'J``). ``M`` adds the same sum
+    over half the two-seed differences ``d``, so an exact fit still carries the spread
+    that sampling alone gives. A factor no field moves gets an infinite error.
+    """
+    p = jac.shape[1]
+    bread = np.linalg.pinv(jac.T @ jac)
+    meat = np.zeros((p, p))
+    for i in range(n_runs):
+        rows = run_of_row == i
+        g = jac[rows].T @ r[rows]
+        h = jac[rows].T @ d[rows]
+        meat += np.outer(g, g) + 0.5 * np.outer(h, h)
+    meat *= n_runs / max(n_runs - p, 1)  # small-sample correction
+    var = np.diag(bread @ meat @ bread)
+    se = np.sqrt(np.clip(var, 0.0, None))
+    dead = np.linalg.norm(jac, axis=0) < 1e-12
+    return np.where(dead, np.inf, se)
 
 
 def _solve(

@@ -51,9 +51,12 @@ def print_calibration(s: dict[str, Any]) -> None:
         for note in run["notes"]:
             console.print(escape(f"note ({run['source']}): {note}"))
     if "profile" in s:
+        import os
+
+        relative = os.path.relpath(s["profile"], os.path.dirname(os.path.abspath(s["scenario"])))
         console.print(
             escape(
-                f"wrote {s['profile']} and {s['plot']}; apply it in a scenario with "
-                f'[engine] calibration = "{s["profile"]}" (a path relative to the scenario file)'
+                f"wrote {s['profile']} and {s['plot']}; apply it in {s['scenario']} with "
+                f'[engine] calibration = "{relative}"'
             )
         )
