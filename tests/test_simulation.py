@@ -25,6 +25,7 @@ from simplan import api
 from simplan.cli import main
 from simplan.dataset import decode_summary
 from simplan.engine import ReplicaEngine
+from simplan.errors import DoesNotFitError
 from simplan.kernels import step_time_s
 from simplan.metrics import request_table, summarize
 from simplan.recorder import COMPLETED, PENDING, REJECTED
@@ -330,13 +331,22 @@ def test_requests_longer_than_the_context_are_rejected_with_a_reason() -> None:
 
 
 def test_request_larger_than_the_kv_cache_is_rejected() -> None:
+    # some requests fit and some do not: the ones that do not are rejected, with why
+    lengths = {"distribution": "uniform", "low": 100, "high": 8000}
+    sc = scenario(
+        {"arrival": "offline", "num_requests": 40, "input_tokens": lengths, "output_tokens": 10},
+        engine={"gpu_memory_utilization": TIGHT},
+    )
+    _, s = run(sc)
+    assert 0 < s["requests_rejected"] < 40
+    assert s["reject_reasons"] == ["longer than one replica's KV cache holds"]
+    # none fits: the fleet would reject them all, so the run is refused before it starts
     sc = scenario(
         {"arrival": "offline", "num_requests": 3, "input_tokens": 8000, "output_tokens": 10},
         engine={"gpu_memory_utilization": TIGHT},
     )
-    _, s = run(sc)
-    assert s["requests_rejected"] == 3
-    assert s["reject_reasons"] == ["longer than one replica's KV cache holds"]
+    with pytest.raises(DoesNotFitError, match="longer than one replica's KV cache holds"):
+        run(sc)
 
 
 # --- scheduler variants -------------------------------------------------------------------
