@@ -41,6 +41,20 @@ MAX_PLAN_STEPS = 4096
 OFF, PROVISIONING, ACTIVE, DRAINING, FAILED = 0, 1, 2, 3, 4
 
 
+def kv_blocks(cfg: np.ndarray, block_size: int) -> tuple[int, int]:
+    """(KV blocks a replica has, the free blocks its admission keeps as a watermark)."""
+    from simplan.kernels.memory import kv_capacity_tokens
+
+    total = int(kv_capacity_tokens(cfg) // block_size)
+    return total, max(1, total // 100)
+
+
+def ever_admissible(tokens: int, block_size: int, total_blocks: int, watermark: int) -> bool:
+    """Whether a sequence of ``tokens`` fits an empty cache with the watermark to spare:
+    if not, no replica of this kind can ever admit it (the router rejects it)."""
+    return -(-tokens // block_size) + watermark <= total_blocks
+
+
 class ReplicaEngine:
     """A replica's scheduler state and its simpy process (:meth:`run`)."""
 
@@ -60,8 +74,6 @@ class ReplicaEngine:
         pool: int = 0,
         state: int = ACTIVE,
     ) -> None:
-        from simplan.kernels.memory import kv_capacity_tokens
-
         self.env = env
         self.index = index
         self.pool = pool
@@ -76,9 +88,8 @@ class ReplicaEngine:
         # static batching and TensorRT-LLM's GUARANTEED_NO_EVICT reserve each request's KV
         # for its whole output at admission: a running request is never preempted
         self.reserve_whole = static or reserve_whole_output
-        self.total_blocks = int(kv_capacity_tokens(self.cfg) // block_size)
+        self.total_blocks, self.watermark = kv_blocks(self.cfg, block_size)
         self.free_blocks = self.total_blocks
-        self.watermark = max(1, self.total_blocks // 100)
         self.waiting: deque[int] = deque()
         # Running sequences live in fixed slots so a decode run updates numpy arrays.
         s = max_num_seqs
@@ -115,6 +126,10 @@ class ReplicaEngine:
 
     def kv_load(self) -> float:
         return (self.blocks_used() + self.waiting_tokens / self.block) / max(self.total_blocks, 1)
+
+    def ever_admits(self, tokens: int) -> bool:
+        """Whether a sequence of ``tokens`` could be admitted into this replica's cache."""
+        return ever_admissible(tokens, self.block, self.total_blocks, self.watermark)
 
     def blocks_used(self) -> int:
         """KV blocks in use now, including those a decode run in progress has filled."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from simplan.calibration_profile import scenario_profile
 from simplan.errors import ContextError, Problem, SimplanError
 from simplan.scenario import (
@@ -40,17 +41,19 @@ def shortest_length(scenario: Scenario, key: str) -> int:
     raise TypeError(f"unknown length spec {spec!r}")
 
 
-def shortest_request_tokens(scenario: Scenario) -> int:
-    """Prompt + output tokens of the shortest request the workload can make."""
+def shortest_request(scenario: Scenario) -> tuple[int, int]:
+    """(prompt, output) tokens of the shortest request (prompt + output) the workload can
+    make; reads the trace or the length CSVs it names."""
     w = scenario.workload
     if w.arrival == "trace":
         assert w.trace is not None  # the schema requires it for arrival = "trace"
         reqs = read_trace(scenario.resolve_path(w.trace))
-        return int((reqs.input_tokens + reqs.output_tokens).min())
-    return shortest_length(scenario, "input_tokens") + shortest_length(scenario, "output_tokens")
+        i = int(np.argmin(reqs.input_tokens + reqs.output_tokens))
+        return int(reqs.input_tokens[i]), int(reqs.output_tokens[i])
+    return shortest_length(scenario, "input_tokens"), shortest_length(scenario, "output_tokens")
 
 
-def check_workload(scenario: Scenario) -> None:
+def check_workload(scenario: Scenario) -> tuple[int, int]:
     """Raise a clear error when no fleet could serve a single request of the workload.
 
     Reads every file the workload names (so a missing or malformed CSV is reported by
@@ -68,15 +71,19 @@ def check_workload(scenario: Scenario) -> None:
         A trace or length CSV is missing or malformed.
     ContextError
         Every request is longer than the model's context window.
+
+    Returns
+    -------
+    tuple of int
+        The shortest request's (prompt, output) tokens (:func:`shortest_request`).
     """
     check_event_budget(scenario)
     scenario_profile(scenario)  # a named calibration profile must be readable
     w = scenario.workload
     context = scenario.model.arch().max_context_tokens
+    inp, out = shortest_request(scenario)
     if w.arrival == "trace":
-        assert w.trace is not None  # the schema requires it for arrival = "trace"
-        reqs = read_trace(scenario.resolve_path(w.trace))
-        shortest = int((reqs.input_tokens + reqs.output_tokens).min())
+        shortest = inp + out
         if shortest > context:
             where = Problem(
                 "workload.trace",
@@ -85,11 +92,9 @@ def check_workload(scenario: Scenario) -> None:
                 True,
             )
             raise ContextError(_TOO_LONG, [where, _context_problem(scenario, shortest)])
-        return
-    inp = shortest_length(scenario, "input_tokens")
-    out = shortest_length(scenario, "output_tokens")
+        return inp, out
     if inp + out <= context:
-        return
+        return inp, out
     fixed = (int, FixedLength)
     if isinstance(w.input_tokens, fixed) and isinstance(w.output_tokens, fixed):
         what = f"input_tokens + output_tokens = {inp + out:,}"

@@ -207,8 +207,7 @@ class Fleet:
         inp, out = int(self.rec.input_tokens[req]), int(self.rec.output_tokens[req])
         if inp + out > self.context:
             return f"prompt + output exceed the model's context of {self.context} tokens"
-        need = -(-(inp + out) // self.engines[0].block)
-        if all(need + e.watermark > e.total_blocks for e in self.engines):
+        if not any(e.ever_admits(inp + out) for e in self.engines):
             return "longer than one replica's KV cache holds"
         return None
 
@@ -218,9 +217,8 @@ class Fleet:
         if reason is not None:
             self.rec.reject(req, self.env.now, reason)
             return
-        inp, out = int(self.rec.input_tokens[req]), int(self.rec.output_tokens[req])
-        need = -(-(inp + out) // self.engines[0].block)
-        candidates = [e for e in self.active() if need + e.watermark <= e.total_blocks]
+        tokens = int(self.rec.input_tokens[req]) + int(self.rec.output_tokens[req])
+        candidates = [e for e in self.active() if e.ever_admits(tokens)]
         if self.api is not None and self._overflow(candidates):
             self._serve_by_api(req)
             return

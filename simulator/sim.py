@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 from simplan.economics import pool_usd_per_hour
-from simplan.engine import ACTIVE, OFF, ReplicaEngine
+from simplan.engine import ACTIVE, OFF, ReplicaEngine, ever_admissible, kv_blocks
 from simplan.errors import DoesNotFitError, InfeasibleError, Problem
 from simplan.feasibility import check_request_budget, check_workload, drain_limit_s
 from simplan.fleet import Billing, Fleet, autoscaler, failures, spot_interruptions
@@ -102,28 +102,17 @@ def build_pools(scenario: Scenario, *, require_fit: bool = True) -> list[Pool]:
     return pools
 
 
-def check_requests_fit(scenario: Scenario, pools: list[Pool]) -> None:
-    """Refuse a fleet on which even the shortest request cannot run: its KV cache, in no
-    replica, holds one request (the fleet would reject every request and serve nothing).
-
-    The rule is the router's (:meth:`simplan.fleet.Fleet.reject_reason`): the request's
-    blocks plus the admission watermark must fit in a replica's blocks.
-    """
-    from simplan.feasibility import shortest_length, shortest_request_tokens
-    from simplan.kernels.memory import kv_capacity_tokens
-
-    need = shortest_request_tokens(scenario)
-    block = scenario.engine.block_size
+def check_requests_fit(pools: list[Pool], block_size: int, prompt: int, output: int) -> None:
+    """Refuse a fleet on which even the shortest request (``prompt`` + ``output`` tokens)
+    cannot run: no replica's KV cache admits it, so the router would reject every request
+    and serve nothing (the rule is :func:`simplan.engine.ever_admissible`)."""
+    need = prompt + output
     for pool in pools:
-        total = int(kv_capacity_tokens(pool.replica.cfg) // block)
-        if -(-need // block) + max(1, total // 100) <= total:
+        if ever_admissible(need, block_size, *kv_blocks(pool.replica.cfg, block_size)):
             return
-    pool = max(pools, key=lambda p: kv_capacity_tokens(p.replica.cfg))
-    cap = int(kv_capacity_tokens(pool.replica.cfg))
-    prompt = need // 2
-    if scenario.workload.arrival != "trace":
-        prompt = shortest_length(scenario, "input_tokens")
-    hint = nearest_fit(pool.replica, prompt, max(need - prompt, 1))
+    pool = max(pools, key=lambda p: kv_blocks(p.replica.cfg, block_size)[0])
+    replica = pool.replica
+    hint = nearest_fit(replica, prompt, output)
     where = "hardware" if pool.index == 0 else f"hardware.pools[{pool.index - 1}]"
     raise DoesNotFitError(
         "every request is longer than one replica's KV cache holds: the fleet would reject "
@@ -132,8 +121,8 @@ def check_requests_fit(scenario: Scenario, pools: list[Pool]) -> None:
             Problem(
                 where,
                 f"the shortest request is {need:,} tokens (prompt + output); one replica of "
-                f"{pool.replica.arch.id} on {pool.replica.gpu.id} (tp={pool.replica.tp}, "
-                f"pp={pool.replica.pp}) holds {cap:,} tokens of KV cache"
+                f"{replica.arch.id} on {replica.gpu.id} (tp={replica.tp}, pp={replica.pp}) "
+                f"holds {replica.memory()['kv_cache_capacity_tokens']:,.0f} tokens of KV cache"
                 + (f"; {hint}" if hint else ""),
             )
         ],
@@ -152,8 +141,8 @@ def simulate(
         Called as ``progress(simulated_s, horizon_s)`` while the simulation runs.
     """
     pools = build_pools(scenario)
-    check_workload(scenario)
-    check_requests_fit(scenario, pools)
+    prompt, output = check_workload(scenario)
+    check_requests_fit(pools, scenario.engine.block_size, prompt, output)
     w = scenario.workload
     rng = np.random.default_rng(scenario.simulation.seed)
     arch = scenario.model.arch()
