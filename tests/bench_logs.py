@@ -58,6 +58,47 @@ def simulated_vllm_log(scenario: dict[str, Any], *, per_request: bool = True) ->
     return log
 
 
+#: The deployment of the round-trip test, as a scenario dict and as a scenario file (its
+#: [workload] is required by the schema, not used by calibrate).
+ROUND_TRIP_DEPLOYMENT = {"model": {"name": "llama-3.1-8b"}, "hardware": {"gpu": "h100-sxm"}}
+ROUND_TRIP_TOML = """
+[model]
+name = "llama-3.1-8b"
+[hardware]
+gpu = "h100-sxm"
+[workload]
+rate_per_s = 1.0
+duration_s = 10
+"""
+#: Loads that tell the calibration factors apart: an offline batch (compute), one stream
+#: (weights read and host overhead per step), a long-context closed loop (KV reads), and
+#: Poisson arrivals (used by the round-trip test and benchmarks/bench_calibrate.py).
+ROUND_TRIP_LOADS: list[dict[str, Any]] = [
+    {"arrival": "offline", "num_requests": 120, "input_tokens": 2000, "output_tokens": 200},
+    {
+        "arrival": "closed",
+        "concurrency": 1,
+        "num_requests": 8,
+        "input_tokens": 200,
+        "output_tokens": 400,
+    },
+    {
+        "arrival": "closed",
+        "concurrency": 32,
+        "num_requests": 120,
+        "input_tokens": 6000,
+        "output_tokens": 300,
+    },
+    {
+        "arrival": "poisson",
+        "rate_per_s": 10.0,
+        "num_requests": 200,
+        "input_tokens": 1000,
+        "output_tokens": 200,
+    },
+]
+
+
 def write_logs(folder: Path, logs: list[dict[str, Any]]) -> list[Path]:
     """Write each log as ``run<i>.json`` in ``folder``."""
     paths = []

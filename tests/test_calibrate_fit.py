@@ -11,46 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bench_logs import ACCELMARK_SCENARIO, accelmark_logs, simulated_vllm_log, write_logs
+from bench_logs import (
+    ACCELMARK_SCENARIO,
+    ROUND_TRIP_DEPLOYMENT,
+    ROUND_TRIP_LOADS,
+    ROUND_TRIP_TOML,
+    accelmark_logs,
+    simulated_vllm_log,
+    write_logs,
+)
 from simplan import api
 from simplan.perf import calibration
-
-DEPLOYMENT = {"model": {"name": "llama-3.1-8b"}, "hardware": {"gpu": "h100-sxm"}}
-DEPLOYMENT_TOML = """
-[model]
-name = "llama-3.1-8b"
-[hardware]
-gpu = "h100-sxm"
-[workload]
-rate_per_s = 1.0
-duration_s = 10
-"""
-#: Loads that tell the factors apart: an offline batch (compute), one stream (weights
-#: read and host overhead per step), a long-context closed loop (KV reads), Poisson.
-LOADS = [
-    {"arrival": "offline", "num_requests": 120, "input_tokens": 2000, "output_tokens": 200},
-    {
-        "arrival": "closed",
-        "concurrency": 1,
-        "num_requests": 8,
-        "input_tokens": 200,
-        "output_tokens": 400,
-    },
-    {
-        "arrival": "closed",
-        "concurrency": 32,
-        "num_requests": 120,
-        "input_tokens": 6000,
-        "output_tokens": 300,
-    },
-    {
-        "arrival": "poisson",
-        "rate_per_s": 10.0,
-        "num_requests": 200,
-        "input_tokens": 1000,
-        "output_tokens": 200,
-    },
-]
 
 
 def test_round_trip_recovers_the_factors_it_was_given(tmp_path: Path) -> None:
@@ -63,11 +34,13 @@ def test_round_trip_recovers_the_factors_it_was_given(tmp_path: Path) -> None:
     }
     engine = {"calibration": {k: v for k, v in truth.items() if k != "sequence_overhead_s"}}
     logs = [
-        simulated_vllm_log({**DEPLOYMENT, "engine": engine, "workload": w}, per_request=False)
-        for w in LOADS
+        simulated_vllm_log(
+            {**ROUND_TRIP_DEPLOYMENT, "engine": engine, "workload": w}, per_request=False
+        )
+        for w in ROUND_TRIP_LOADS
     ]
     paths = write_logs(tmp_path, logs)
-    (tmp_path / "dep.toml").write_text(DEPLOYMENT_TOML, encoding="utf-8")
+    (tmp_path / "dep.toml").write_text(ROUND_TRIP_TOML, encoding="utf-8")
     s = api.calibrate(paths, scenario=tmp_path / "dep.toml", output=tmp_path / "p.toml")
     fitted = {**{k: truth[k] for k in s["held"]}, **s["fitted"]}
     assert "compute_efficiency_scale" in s["fitted"] and "iteration_overhead_s" in s["fitted"]
@@ -91,8 +64,11 @@ def test_round_trip_recovers_the_factors_it_was_given(tmp_path: Path) -> None:
 
 
 def test_two_runs_support_one_factor_and_say_why(tmp_path: Path) -> None:
-    logs = [simulated_vllm_log({**DEPLOYMENT, "workload": w}, per_request=False) for w in LOADS[:2]]
-    (tmp_path / "dep.toml").write_text(DEPLOYMENT_TOML, encoding="utf-8")
+    logs = [
+        simulated_vllm_log({**ROUND_TRIP_DEPLOYMENT, "workload": w}, per_request=False)
+        for w in ROUND_TRIP_LOADS[:2]
+    ]
+    (tmp_path / "dep.toml").write_text(ROUND_TRIP_TOML, encoding="utf-8")
     s = api.calibrate(write_logs(tmp_path, logs), scenario=tmp_path / "dep.toml", write=False)
     assert len(s["fitted"]) <= 1
     assert len(s["fitted"]) + len(s["held"]) == 4
