@@ -54,11 +54,8 @@ class Profile:
         return text
 
 
-_CACHE: dict[tuple[str, int, int], Profile] = {}
-
-
 def read_profile(path: str | Path, *, key_path: str = "engine.calibration") -> Profile:
-    """Read and check a calibration profile.
+    """Read and check a calibration profile (once per version of the file).
 
     Raises
     ------
@@ -66,32 +63,19 @@ def read_profile(path: str | Path, *, key_path: str = "engine.calibration") -> P
         The file is missing, not TOML, or a factor is missing or out of range; the
         message names the file and the key (``key_path`` says where the scenario named it).
     """
-    p = Path(path)
-    try:
-        st = p.stat()
-        if p.is_dir():
-            raise IsADirectoryError(21, "is a directory", str(p))
-        cache_key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
-        if cache_key in _CACHE:
-            return _CACHE[cache_key]
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(
-            "no such calibration profile (write one with `simplan calibrate`)",
-            [Problem(key_path, "the file does not exist", str(p), True)],
-        ) from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ScenarioError(
-            "cannot read the calibration profile",
-            [Problem(key_path, f"{p}: {why}", str(p), True)],
-        ) from None
+    from simplan.scenario.load import read_named_file
+
+    return read_named_file(path, key_path, "calibration profile", _parse_profile)
+
+
+def _parse_profile(text: str, source: str) -> Profile:
+    raw = tomllib.loads(text)
     table = raw.get("factors")
     if not isinstance(table, dict):
         raise ScenarioError(
             "not a calibration profile: it has no [factors] table",
             [Problem("factors", "missing (a profile written by `simplan calibrate` has it)")],
-            source=str(p),
+            source=source,
         )
     try:
         factors = CalibrationFactors.model_validate(table)
@@ -113,12 +97,15 @@ def read_profile(path: str | Path, *, key_path: str = "engine.calibration") -> P
                     "input" in err and err["type"] != "missing",
                 )
             )
-        raise ScenarioError("invalid calibration profile", problems, source=str(p)) from None
-    deployment = raw.get("deployment") if isinstance(raw.get("deployment"), dict) else {}
-    fit = raw.get("fit") if isinstance(raw.get("fit"), dict) else {}
-    profile = Profile(factors, str(p), dict(deployment or {}), dict(fit or {}))
-    _CACHE[cache_key] = profile
-    return profile
+        raise ScenarioError("invalid calibration profile", problems, source=source) from None
+    deployment = raw.get("deployment")
+    fit = raw.get("fit")
+    return Profile(
+        factors,
+        source,
+        dict(deployment) if isinstance(deployment, dict) else {},
+        dict(fit) if isinstance(fit, dict) else {},
+    )
 
 
 def scenario_profile(scenario: Scenario) -> Profile | None:

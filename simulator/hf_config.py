@@ -22,7 +22,6 @@ from typing import Any
 
 from simplan.errors import Problem, ScenarioError
 
-_CACHE: dict[tuple[str, int, int], dict[str, Any]] = {}
 #: Families whose MLP is one up and one down projection (no gate): the rest use a gated
 #: (SwiGLU / GeGLU) MLP of three matrices.
 _UNGATED = {"gpt2", "gptj", "gpt_neox", "opt", "bloom", "falcon"}
@@ -82,30 +81,18 @@ def architecture_from_config(path: str | Path, key_path: str = "model.config") -
         The file is missing or not JSON, a required key is missing, or the architecture is
         one simplan cannot represent; the message names the file and the key.
     """
-    p = Path(path)
-    try:
-        st = p.stat()
-        key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
-        if key in _CACHE:
-            return dict(_CACHE[key])
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(
-            "no such model config",
-            [Problem(key_path, "the file does not exist", str(p), True)],
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ScenarioError(
-            "cannot read the model config (a Hugging Face config.json)",
-            [Problem(key_path, f"{p}: {exc}", str(p), True)],
-        ) from None
+    from simplan.scenario.load import read_named_file
+
+    return dict(read_named_file(path, key_path, "model config (config.json)", _parse_config))
+
+
+def _parse_config(text: str, source: str) -> dict[str, Any]:
+    raw = json.loads(text)
     if not isinstance(raw, dict):
         raise ScenarioError(
-            "not a model config: expected a JSON object", [Problem(key_path, str(p))]
+            "not a model config: expected a JSON object", [Problem("model.config", source)]
         )
-    arch = _fields(raw, str(p))
-    _CACHE[key] = arch
-    return dict(arch)
+    return _fields(raw, source)
 
 
 def _fields(raw: dict[str, Any], source: str) -> dict[str, Any]:
