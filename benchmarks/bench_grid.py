@@ -21,8 +21,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-from simplan import api
-from simplan.kernels.grid import capacity_many, interpolate_points, operating_table
+from scipy.special import erfinv
+from simplan import api, latency_model
+from simplan.kernels import tail
+from simplan.kernels.grid import (
+    _TPOT as TPOT,
+)
+from simplan.kernels.grid import (
+    LATENCY,
+    capacity_many,
+    interpolate_points,
+    operating_table,
+    saturation_kinds,
+)
 from simplan.perf import replica_from_ids
 
 BIG = """
@@ -74,17 +85,29 @@ def best_of(fn, repeats: int = 3) -> float:  # type: ignore[no-untyped-def]
 
 
 def numpy_reference(rates, values, group, rate, r_max):  # type: ignore[no-untyped-def]
-    """np.interp per group and column; saturated points as in the kernel."""
+    """Bracketing rows by np.searchsorted and a vectorised blend per group; saturated
+    points, and points past a finite row towards an infinite one, as in the kernel."""
     out = np.empty((group.size, values.shape[2]))
     for g in np.unique(group):
-        m = group == g
+        m = np.flatnonzero(group == g)
+        r = np.clip(rate[m], rates[g, 0], rates[g, -1])
+        hi = np.clip(np.searchsorted(rates[g], r, side="right"), 1, rates.shape[1] - 1)
+        lo = hi - 1
+        w = (r - rates[g, lo]) / (rates[g, hi] - rates[g, lo])
+        a, b = values[g, lo], values[g, hi]
+        with np.errstate(invalid="ignore"):
+            blend = a + w[:, None] * (b - a)
+        blend = np.where(np.isinf(a) | (np.isinf(b) & (w[:, None] > 0)), np.inf, blend)
+        blend = np.where(w[:, None] <= 0, a, blend)
+        sat = ~(rate[m] < r_max[g])
+        blend[:, 2] = np.where(sat, 1.0, 0.0)
+        last = values[g, -1]
         for v in range(values.shape[2]):
-            out[m, v] = np.interp(rate[m], rates[g], values[g, :, v])
-        sat = m & ~(rate < r_max[g])
-        out[sat, 2] = 1.0
-        out[sat, 3] = np.inf
-        out[sat, 5] = np.inf
-        out[m & (rate < r_max[g]), 2] = 0.0
+            if v >= LATENCY and not TPOT <= v < TPOT + tail.STATS:
+                blend[sat, v] = np.inf
+            elif v != 2:
+                blend[sat, v] = last[v]
+        out[m] = blend
     return out
 
 
@@ -104,27 +127,49 @@ def main() -> None:
     cfgs = np.stack([r.cfg for r in configs])
     n_cfg = cfgs.shape[0]
     i_len, o_len = np.full(n_cfg, 800.0), np.full(n_cfg, 250.0)
-    lim = np.full(n_cfg, 2.0)
-    capacity_many(cfgs[:1], i_len[:1], o_len[:1], lim[:1], lim[:1] / 25, lim[:1] * 1e9)  # compile
-    t_cap = best_of(lambda: capacity_many(cfgs, i_len, o_len, lim, lim / 25, lim * 1e9))
-    cap = capacity_many(cfgs, i_len, o_len, lim, lim / 25, lim * 1e9)
-    operating_table(cfgs[:1], i_len[:1], o_len[:1], cap[:1, 1])
-    t_tab = best_of(lambda: operating_table(cfgs, i_len, o_len, cap[:, 1]), repeats=1)
-    rates, values = operating_table(cfgs, i_len, o_len, cap[:, 1])
+    # lognormal lengths as the fast model sees them (16 equally likely values each)
+    k = 16
+    q = (np.arange(k) + 0.5) / k
+    spread = np.exp(0.8 * np.sqrt(2) * erfinv(2 * q - 1) - 0.32)
+    i_pts, o_pts = np.tile(800.0 * spread, (n_cfg, 1)), np.tile(250.0 * spread, (n_cfg, 1))
+    ca2 = np.ones(n_cfg)
+    params = latency_model.params()
+
+    def table(c: np.ndarray, r: np.ndarray, sl: slice) -> tuple[np.ndarray, np.ndarray]:
+        return operating_table(c, i_len[sl], o_len[sl], r, i_pts[sl], o_pts[sl], ca2[sl], params)
+
+    capacity_many(cfgs[:1], i_len[:1], o_len[:1])  # compile
+    t_cap = best_of(lambda: capacity_many(cfgs, i_len, o_len))
+    cap = capacity_many(cfgs, i_len, o_len)
+    table(cfgs[:1], cap[:1, 1], slice(0, 1))
+    t_tab = best_of(lambda: table(cfgs, cap[:, 1], slice(None)), repeats=1)
+    rates, values = table(cfgs, cap[:, 1], slice(None))
 
     rng = np.random.default_rng(0)
     n = args.points
     group = rng.integers(0, n_cfg, n)
     rate = rng.uniform(0.0, 1.1, n) * cap[group, 1]
-    interpolate_points(rates, values, group[:10], rate[:10], cap[:, 1])
-    t_fast = best_of(lambda: interpolate_points(rates, values, group, rate, cap[:, 1]))
-    fast = interpolate_points(rates, values, group, rate, cap[:, 1])
+    # the columns a fast sweep with a p95 SLO interpolates (simplan.sweep.fast)
+    cols = np.array(
+        [
+            latency_model.column(c)
+            for c in (
+                "saturated",
+                *(f"{m}_{s}_s" for m in ("ttft", "tpot", "e2e") for s in ("mean", "p95")),
+            )
+        ]
+    )
+    kinds = saturation_kinds(cols)
+    sub = np.ascontiguousarray(values[:, :, cols])  # as a sweep slices its table
+    interpolate_points(rates, sub, group[:10], rate[:10], cap[:, 1], kinds)
+    t_fast = best_of(lambda: interpolate_points(rates, sub, group, rate, cap[:, 1], kinds))
+    fast = interpolate_points(rates, sub, group, rate, cap[:, 1], kinds)
     t_np = best_of(lambda: numpy_reference(rates, values, group, rate, cap[:, 1]))
-    ref = numpy_reference(rates, values, group, rate, cap[:, 1])
+    ref = numpy_reference(rates, values, group, rate, cap[:, 1])[:, cols]
     np.testing.assert_allclose(fast, ref, rtol=1e-9)
     n_py = 20_000
     t_py = best_of(
-        lambda: interpolate_points.py_func(rates, values, group[:n_py], rate[:n_py], cap[:, 1]),
+        lambda: interpolate_points.py_func(rates, sub, group[:n_py], rate[:n_py], cap[:, 1], kinds),
         repeats=1,
     )
 

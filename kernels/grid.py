@@ -12,13 +12,13 @@ Both maps are close to affine, so each fixed point is found with Aitken's extrap
 in a few steps; a map whose slope reaches 1 has no fixed point and the replica is
 saturated (prefill alone, or prefill plus decodes, needs more than all of its time).
 The largest sustainable rate ``r_max`` is where ``B`` reaches its limit (``max_num_seqs``
-or the KV cache at these lengths). Latency estimates: time per output token is ``tau``;
-time to first token is the iterations that carry the prompt's chunks beside the running
-decodes, plus a queueing wait of half an iteration inflated by ``1 / (1 - rate / r_max)``
-(an M/M/1-style approximation that the tests check against the simulation).
+or the KV cache at these lengths). Latency distributions (means and percentiles) around
+that operating point come from :mod:`simplan.kernels.tail`.
 
-Capacities depend only on the configuration and lengths, so :func:`capacity_many` runs
-once per distinct configuration and :func:`operating_point_many` once per grid point.
+Capacities depend only on the configuration and lengths, so :func:`capacity_many` and
+:func:`operating_table` run once per distinct configuration; grid points interpolate in
+the table (:func:`interpolate_points`), and :func:`rate_under_limits` reads the largest
+rate meeting an SLO off the same table.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import math
 
 import numpy as np
 from simplan.kernels import layout as c
+from simplan.kernels import tail
 from simplan.kernels._jit import kernel
 from simplan.kernels.memory import max_batch
 from simplan.kernels.roofline import step_time_s
@@ -118,131 +119,206 @@ def operating_point(cfg, rate, i_len, o_len, r_max):
 
 
 @kernel
-def latency_estimate(cfg, rate, i_len, o_len, b, tau, r_max):
-    """Mean (ttft_s, tpot_s, e2e_s) at an operating point; infinite when saturated."""
-    if rate >= r_max or not tau > 0.0:
-        return math.inf, tau, math.inf
-    rho = rate / r_max
-    budget = max(cfg[c.MAX_BATCHED_TOKENS] - b, 1.0)
-    chunks = max(1.0, math.ceil(i_len / budget))
-    chunk = i_len / chunks
-    # the iterations that carry this prompt's chunks, beside the running decodes
-    t_prompt = step_time_s(
-        cfg, chunk, chunk * (i_len / 2.0 + 0.5), 1.0, b, b * (i_len + o_len / 2.0)
-    )
-    ttft = chunks * t_prompt + 0.5 * tau / (1.0 - rho)
-    return ttft, tau, ttft + (o_len - 1.0) * tau
-
-
-@kernel
-def max_rate_under_slo(cfg, i_len, o_len, r_max, ttft_limit, tpot_limit, e2e_limit):
-    """Largest arrival rate whose estimated mean TTFT, TPOT and e2e stay within the limits."""
-    lo = 0.0
-    hi = r_max
-    if hi <= 0.0:
-        return 0.0
-    for _ in range(_BISECT):
-        mid = 0.5 * (lo + hi)
-        b, tau, sat = operating_point(cfg, mid, i_len, o_len, r_max)
-        ttft, tpot, e2e = latency_estimate(cfg, mid, i_len, o_len, b, tau, r_max)
-        if sat < 0.5 and ttft <= ttft_limit and tpot <= tpot_limit and e2e <= e2e_limit:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-@kernel
-def capacity_many(cfgs, i_len, o_len, ttft_limit, tpot_limit, e2e_limit):
-    """Per configuration: (batch_limit, max_rate_per_s, max_rate_under_slo_per_s), (n, 3)."""
+def capacity_many(cfgs, i_len, o_len):
+    """Per configuration: (batch_limit, max_rate_per_s), an (n, 2) array."""
     n = cfgs.shape[0]
-    out = np.empty((n, 3))
+    out = np.empty((n, 2))
     for i in range(n):
-        cfg = cfgs[i]
-        r_max = max_rate(cfg, i_len[i], o_len[i])
-        out[i, 0] = batch_limit(cfg, i_len[i], o_len[i])
-        out[i, 1] = r_max
-        out[i, 2] = max_rate_under_slo(
-            cfg, i_len[i], o_len[i], r_max, ttft_limit[i], tpot_limit[i], e2e_limit[i]
-        )
+        out[i, 0] = batch_limit(cfgs[i], i_len[i], o_len[i])
+        out[i, 1] = max_rate(cfgs[i], i_len[i], o_len[i])
     return out
 
 
+#: Columns of an operating point: batch, iteration seconds, saturated (0/1), then
+#: :data:`tail.COLUMNS` latency statistics (mean, p50, p90, p95, p99 of TTFT, TPOT, e2e).
+LATENCY = 3
+OP_COLUMNS = LATENCY + tail.COLUMNS
+_TPOT = LATENCY + tail.STATS  # first TPOT column: TPOT stays finite at saturation
+
+
 @kernel
-def operating_point_many(cfgs, rate, i_len, o_len, r_max):
-    """Per grid point: (batch, iteration_s, saturated, ttft_s, tpot_s, e2e_s), (n, 6)."""
+def _point_into(cfg, rate, i_len, o_len, r_max, i_pts, o_pts, ca2, params, row):
+    b, tau, sat = operating_point(cfg, rate, i_len, o_len, r_max)
+    row[0] = b
+    row[1] = tau
+    row[2] = sat
+    tail.latency_quantiles(
+        cfg, rate, i_pts, o_pts, b, ca2, params[0], params[1], params[2], params[3], row[LATENCY:]
+    )
+    if sat > 0.5:
+        for v in range(LATENCY, OP_COLUMNS):
+            if not _TPOT <= v < _TPOT + tail.STATS:
+                row[v] = math.inf
+
+
+@kernel
+def operating_point_many(cfgs, rate, i_len, o_len, r_max, i_pts, o_pts, ca2, params):
+    """Per point: the :data:`OP_COLUMNS` columns of an operating point, (n, OP_COLUMNS).
+
+    ``i_pts``/``o_pts`` are (n, k) equally likely lengths, ``ca2`` the arrivals' squared
+    coefficient of variation and ``params`` the fitted constants of
+    :func:`tail.latency_quantiles` (var_scale, env_scale, wait_scale, ttft_env).
+    """
     n = cfgs.shape[0]
-    out = np.empty((n, 6))
+    out = np.empty((n, OP_COLUMNS))
     for i in range(n):
-        cfg = cfgs[i]
-        b, tau, sat = operating_point(cfg, rate[i], i_len[i], o_len[i], r_max[i])
-        ttft, tpot, e2e = latency_estimate(cfg, rate[i], i_len[i], o_len[i], b, tau, r_max[i])
-        out[i, 0] = b
-        out[i, 1] = tau
-        out[i, 2] = sat
-        out[i, 3] = ttft
-        out[i, 4] = tpot
-        out[i, 5] = e2e
+        _point_into(
+            cfgs[i],
+            rate[i],
+            i_len[i],
+            o_len[i],
+            r_max[i],
+            i_pts[i],
+            o_pts[i],
+            ca2[i],
+            params,
+            out[i],
+        )
     return out
 
 
 #: Rates tabulated per configuration for grid interpolation (denser towards saturation).
 TABLE_RATES = 257
+#: Latency statistics are computed at every TAIL_STRIDE-th tabulated rate (and the last)
+#: and interpolated in between: each costs a few thousand gamma CDFs.
+TAIL_STRIDE = 8
 
 
 @kernel
-def operating_table(cfgs, i_len, o_len, r_max):
+def _lerp(a, b, w):
+    """Linear interpolation where a latency may be infinite (saturated): a point past a
+    finite row towards an infinite one is infinite."""
+    if w <= 0.0:
+        return a
+    if math.isinf(a) or math.isinf(b):
+        return math.inf
+    return a + w * (b - a)
+
+
+@kernel
+def operating_table(cfgs, i_len, o_len, r_max, i_pts, o_pts, ca2, params):
     """Per configuration, the operating point over a grid of rates in (0, r_max).
 
-    Returns (rates, values): rates is (n, TABLE_RATES); values is (n, TABLE_RATES, 6)
-    with the columns of :func:`operating_point_many`. The grid is
+    Returns (rates, values): rates is (n, TABLE_RATES); values is (n, TABLE_RATES,
+    OP_COLUMNS) with the columns of :func:`operating_point_many`. The grid is
     ``r_max * (1 - (1 - u)**2)`` for u uniform in [0, 1), so it is densest where
     latency rises steeply near saturation.
     """
     n = cfgs.shape[0]
     k = TABLE_RATES
     rates = np.empty((n, k))
-    values = np.empty((n, k, 6))
+    values = np.empty((n, k, OP_COLUMNS))
     for i in range(n):
         for j in range(k):
             u = j / k
             rate = r_max[i] * (1.0 - (1.0 - u) ** 2)
-            rate = max(rate, r_max[i] * 1e-6)
-            rates[i, j] = rate
-            b, tau, sat = operating_point(cfgs[i], rate, i_len[i], o_len[i], r_max[i])
-            ttft, tpot, e2e = latency_estimate(cfgs[i], rate, i_len[i], o_len[i], b, tau, r_max[i])
+            rates[i, j] = max(rate, r_max[i] * 1e-6)
+        for j in range(k):
+            if j % TAIL_STRIDE == 0 or j == k - 1:
+                _point_into(
+                    cfgs[i],
+                    rates[i, j],
+                    i_len[i],
+                    o_len[i],
+                    r_max[i],
+                    i_pts[i],
+                    o_pts[i],
+                    ca2[i],
+                    params,
+                    values[i, j],
+                )
+        for j in range(k):
+            if j % TAIL_STRIDE == 0 or j == k - 1:
+                continue
+            lo = j - j % TAIL_STRIDE
+            hi = min(lo + TAIL_STRIDE, k - 1)
+            b, tau, sat = operating_point(cfgs[i], rates[i, j], i_len[i], o_len[i], r_max[i])
             values[i, j, 0] = b
             values[i, j, 1] = tau
             values[i, j, 2] = sat
-            values[i, j, 3] = ttft
-            values[i, j, 4] = tpot
-            values[i, j, 5] = e2e
+            span = rates[i, hi] - rates[i, lo]
+            w = (rates[i, j] - rates[i, lo]) / span if span > 0.0 else 0.0
+            for v in range(LATENCY, OP_COLUMNS):
+                a = values[i, lo, v]
+                c2 = values[i, hi, v]
+                values[i, j, v] = (
+                    a + w * (c2 - a) if math.isfinite(c2) else (math.inf if w > 0.0 else a)
+                )
     return rates, values
 
 
 @kernel
-def interpolate_points(rates, values, group, rate, r_max):
+def rate_under_limits(rates, values, limits):
+    """Per configuration, the largest tabulated rate at which every latency statistic is
+    within its limit (``limits``: (n, tail.COLUMNS), inf where none), interpolated
+    linearly between table rows like :func:`interpolate_points`; 0 when none is."""
+    n = rates.shape[0]
+    k = rates.shape[1]
+    out = np.zeros(n)
+    for i in range(n):
+        prev = 0.0
+        found = False
+        for j in range(k):
+            ok = values[i, j, 2] < 0.5
+            # share of the step from the previous row that stays within every limit
+            frac = 1.0 if ok else 0.0
+            for v in range(tail.COLUMNS):
+                lim = limits[i, v]
+                if not math.isfinite(lim):
+                    continue
+                x = values[i, j, LATENCY + v]
+                if x <= lim:
+                    continue
+                ok = False
+                if j > 0:
+                    x0 = values[i, j - 1, LATENCY + v]
+                    if math.isfinite(x) and x > x0:
+                        frac = min(frac, max((lim - x0) / (x - x0), 0.0))
+                    else:
+                        frac = 0.0
+            if not ok:
+                if j > 0 and found:
+                    out[i] = prev + frac * (rates[i, j] - prev)
+                break
+            prev = rates[i, j]
+            found = True
+            out[i] = prev
+    return out
+
+
+#: How a column behaves at saturation (:func:`interpolate_points`'s ``kind``).
+KEEP, FLAG, LATENCY_KIND = 0, 1, 2
+
+
+@kernel
+def interpolate_points(rates, values, group, rate, r_max, kind):
     """Operating points of many grid points by linear interpolation in their group's table.
 
-    ``group[p]`` indexes the table of point p; points at or above ``r_max`` are
-    saturated (latencies infinite, the batch and iteration time those at the limit).
-    Returns an (n, 6) array like :func:`operating_point_many`.
+    ``group[p]`` indexes the table of point p; ``values`` holds the columns wanted (any
+    subset of :data:`OP_COLUMNS`, contiguous: a sweep slices the table once) and
+    ``kind[v]`` how column v saturates: points at or above ``r_max`` take the last row
+    (KEEP: batch, iteration time, TPOT), 1 (FLAG: the saturated flag) or inf (LATENCY).
+    Returns an (n, values.shape[2]) array.
     """
     n = group.shape[0]
     k = rates.shape[1]
-    out = np.empty((n, 6))
+    m = values.shape[2]
+    out = np.empty((n, m))
     for p in range(n):
         g = group[p]
         r = rate[p]
         if not r < r_max[g]:
-            out[p, 0] = values[g, k - 1, 0]
-            out[p, 1] = values[g, k - 1, 1]
-            out[p, 2] = 1.0
-            out[p, 3] = math.inf
-            out[p, 4] = values[g, k - 1, 4]
-            out[p, 5] = math.inf
+            for v in range(m):
+                if kind[v] == FLAG:
+                    out[p, v] = 1.0
+                elif kind[v] == LATENCY_KIND:
+                    out[p, v] = math.inf
+                else:
+                    out[p, v] = values[g, k - 1, v]
             continue
-        # binary search for the bracketing table rates (clamped at both ends)
+        # the bracketing table rows (clamped at both ends): guessed by inverting the
+        # table's rate grid r_max * (1 - (1 - j/K)^2), then stepped to the exact bracket
+        # (which holds for any increasing table)
         lo = 0
         hi = k - 1
         if r <= rates[g, 0]:
@@ -250,18 +326,35 @@ def interpolate_points(rates, values, group, rate, r_max):
         elif r >= rates[g, k - 1]:
             lo = k - 1
         else:
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if rates[g, mid] <= r:
-                    lo = mid
-                else:
-                    hi = mid
+            x = 1.0 - r / r_max[g]
+            j = int((1.0 - math.sqrt(x if x > 0.0 else 0.0)) * k)
+            j = min(max(j, 0), k - 2)
+            while j > 0 and rates[g, j] > r:
+                j -= 1
+            while j < k - 2 and rates[g, j + 1] <= r:
+                j += 1
+            lo = j
+            hi = j + 1
         if hi == 0 or hi == lo:
-            for v in range(6):
+            for v in range(m):
                 out[p, v] = values[g, hi, v]
             continue
         w = (r - rates[g, lo]) / (rates[g, hi] - rates[g, lo])
-        for v in range(6):
-            out[p, v] = values[g, lo, v] + w * (values[g, hi, v] - values[g, lo, v])
-        out[p, 2] = 0.0
+        for v in range(m):
+            out[p, v] = 0.0 if kind[v] == FLAG else _lerp(values[g, lo, v], values[g, hi, v], w)
+    return out
+
+
+@kernel
+def saturation_kinds(cols):
+    """The ``kind`` of each of the operating-point columns ``cols``."""
+    out = np.empty(cols.shape[0], dtype=np.int64)
+    for q in range(cols.shape[0]):
+        v = cols[q]
+        if v == 2:
+            out[q] = FLAG
+        elif v >= LATENCY and not _TPOT <= v < _TPOT + tail.STATS:
+            out[q] = LATENCY_KIND
+        else:
+            out[q] = KEEP
     return out

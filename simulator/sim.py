@@ -26,7 +26,6 @@ from simplan.overload import (
 from simplan.perf import Replica, build_replica, does_not_fit_reason, engine_knobs, nearest_fit
 from simplan.recorder import PENDING, Recorder, TimeSeries
 from simplan.scenario import PoolSection, Scenario
-from simplan.slo import fast_limits, objectives
 from simplan.workload import (
     Requests,
     generate_requests,
@@ -321,17 +320,9 @@ def _start_fleet(fleet: Fleet, scenario: Scenario, pools: list[Pool]) -> None:
             fleet.set_state(e, OFF)
     autoscaled = [e for e in fleet.engines if e.pool == 0] if scenario.autoscaling else []
     if scenario.autoscaling is not None:
-        from simplan.kernels.grid import max_rate, max_rate_under_slo
+        from simplan.latency_model import replica_rate_under_slo
 
-        cfg = pools[0].replica.cfg
-        i_len, o_len = mean_lengths(scenario)
-        r_max = max_rate(cfg, i_len, o_len)
-        ttft, tpot, e2e = fast_limits(objectives(scenario.slo))
-        rate = (
-            max_rate_under_slo(cfg, i_len, o_len, r_max, ttft, tpot, e2e)
-            if math.isfinite(min(ttft, tpot, e2e))
-            else r_max
-        )
+        r_max, rate = replica_rate_under_slo(pools[0].replica.cfg, scenario)
         env.process(autoscaler(fleet, autoscaled, rate if rate > 0 else r_max))
     for pool in pools:
         if pool.section.interruptions_per_hour > 0:

@@ -6,10 +6,10 @@ percentile of the simulated requests, never with a mean:
 
 * :func:`evaluate` judges samples (a run's requests in its window, or the busiest hour's);
 * :func:`hourly` judges each hour of the day of a daily cycle;
-* :func:`fast_status` judges the fast model's *mean* predictions: a mean objective is met or
-  missed; a percentile objective (p90 and above) is missed when the mean already exceeds
-  its limit (latency distributions here are right-skewed, so such a percentile is at least
-  the mean), and otherwise *not verified*: ``plan`` settles it by simulation.
+* :func:`fast_status` judges the fast model's predicted statistics (the same mean or
+  percentile as each objective, :mod:`simplan.latency_model`); a percentile within the
+  model's measured error of its limit is *not verified*: ``plan`` settles it by
+  simulation.
 """
 
 from __future__ import annotations
@@ -132,37 +132,34 @@ def hourly(
     return out
 
 
-def fast_limits(objs: list[Objective]) -> tuple[float, float, float]:
-    """The tightest bounds on the *mean* TTFT, TPOT and e2e latency that the objectives
-    imply (mean objectives, and p90+ percentiles as upper bounds on the mean)."""
-    lim = {m: np.inf for m in METRICS}
-    for o in objs:
-        if o.percentile is None or o.percentile >= 90:
-            lim[o.metric] = min(lim[o.metric], o.limit_s)
-    return lim["ttft"], lim["tpot"], lim["e2e"]
+def fast_status(
+    stats: Mapping[str, Any],
+    limits: Mapping[str, Any],
+    margins: Mapping[str, float] | None = None,
+) -> np.ndarray:
+    """Verdicts (:data:`STATUS` codes) from the fast model's predicted statistics.
 
-
-def fast_status(means: Mapping[str, Any], limits: Mapping[str, Any]) -> np.ndarray:
-    """Verdicts (:data:`STATUS` codes) from the fast model's mean predictions.
-
-    ``means`` maps ``ttft_s``/``tpot_s``/``e2e_s`` to predicted means; ``limits`` maps
-    objective keys (``ttft_p95_s``...) to limits, inf where an objective is not set (arrays
-    broadcast, so each point may carry its own SLO). A NaN mean counts as missed.
+    ``stats`` and ``limits`` map objective keys (``ttft_p95_s``...) to the predicted
+    statistic and its limit (inf where an objective is not set; arrays broadcast, so
+    each point may carry its own SLO). A mean objective is met or missed. A percentile
+    is compared with the predicted percentile; within the model's error ``margins[metric]``
+    (relative, per ``ttft``/``tpot``/``e2e``) of its limit it is *not verified*:
+    ``plan`` settles those by simulation. A NaN prediction counts as missed.
     """
-    arrays = [np.asarray(v, dtype=float) for v in (*means.values(), *limits.values())]
+    arrays = [np.asarray(v, dtype=float) for v in (*stats.values(), *limits.values())]
     status = np.full(np.broadcast_shapes(*(a.shape for a in arrays)), MET, dtype=np.int8)
+    unsure = np.zeros(status.shape, dtype=bool)
     for key, lim in limits.items():
         o = _parse_key(key)
         limit = np.asarray(lim, dtype=float)
-        mean = np.asarray(means[f"{o.metric}_s"], dtype=float)
+        value = np.asarray(stats[key], dtype=float)
         active = np.isfinite(limit)
-        over = active & ~(mean <= limit)
-        if o.percentile is None:
-            status = np.where(over, MISSED, status)
-        else:
-            unsure = active if o.percentile < 90 else active & ~over
-            status = np.where(over & (o.percentile >= 90), MISSED, status)
-            status = np.where(unsure & (status == MET), NOT_VERIFIED, status)
+        m = 0.0 if o.percentile is None or margins is None else margins.get(o.metric, 0.0)
+        with np.errstate(invalid="ignore"):
+            missed = active & ~(value <= limit * (1.0 + m))
+            unsure |= active & ~missed & ~(value * (1.0 + m) <= limit)
+        status = np.where(missed, MISSED, status)
+    status = np.where(unsure & (status == MET), NOT_VERIFIED, status)
     return status.astype(np.int8)
 
 

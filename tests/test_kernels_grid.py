@@ -7,8 +7,8 @@ against numpy references written differently from the compiled loops.
 * The grid kernels solve fixed points by Aitken extrapolation and bisection; the
   references check that their answers *solve the equations* the module docstring states,
   evaluated with the numpy roofline: ``tau = step(rate*I*tau, B)``, ``B = rate*O*tau``,
-  ``rate_max * O * tau = B_limit`` at the boundary, and the binding objective at the
-  largest rate under an SLO.
+  ``rate_max * O * tau = B_limit`` at the boundary; the table interpolation against
+  ``np.interp``, and the binding objective at the largest rate under an SLO.
 """
 
 from __future__ import annotations
@@ -20,15 +20,18 @@ import pytest
 import reference as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from simplan import latency_model as lm
 from simplan.kernels import layout as c
+from simplan.kernels import tail
 from simplan.kernels.decode import decode_plan
 from simplan.kernels.grid import (
+    LATENCY,
     batch_limit,
+    interpolate_points,
     iteration_time,
-    latency_estimate,
     max_rate,
-    max_rate_under_slo,
     operating_point,
+    saturation_kinds,
 )
 from simplan.perf import replica_from_ids
 
@@ -171,22 +174,52 @@ def test_max_rate_is_where_the_batch_reaches_its_limit(case, lengths) -> None:  
     limits=st.tuples(st.sampled_from([0.2, 1.0, 5.0]), st.sampled_from([0.02, 0.05, 0.2])),
 )
 def test_the_largest_rate_under_an_slo_sits_on_the_binding_objective(case, lengths, limits) -> None:  # type: ignore[no-untyped-def]
-    cfg = CFGS[case]
-    i_len, o_len = lengths
-    ttft_lim, tpot_lim = limits
-    r_max = max_rate(cfg, i_len, o_len)
-    r_slo = max_rate_under_slo(cfg, i_len, o_len, r_max, ttft_lim, tpot_lim, math.inf)
-    assert 0.0 <= r_slo <= r_max
+    """rate_under_limits reads the table: at its answer every limited statistic (here p95
+    TTFT and p99 TPOT) interpolates to within its limit, and just above it one does not."""
+    cfg = CFGS[case][None, :]
+    sh = lm.Shapes.fixed(*lengths)
+    r_max = lm.capacity(cfg, sh)[:, 1]
+    rates, values = lm.table(cfg, sh, r_max)
+    lim = np.full((1, tail.COLUMNS), np.inf)
+    cols = [lm.column("ttft_p95_s"), lm.column("tpot_p99_s")]
+    lim[0, cols[0] - LATENCY], lim[0, cols[1] - LATENCY] = limits
+    r_slo = float(lm.rate_under_slo(rates, values, lim)[0])
+    assert 0.0 <= r_slo <= r_max[0]
 
     def meets(rate: float) -> bool:
-        b, tau, sat = operating_point(cfg, rate, i_len, o_len, r_max)
-        ttft, tpot, _ = latency_estimate(cfg, rate, i_len, o_len, b, tau, r_max)
-        return sat < 0.5 and ttft <= ttft_lim and tpot <= tpot_lim
+        cols = np.arange(values.shape[2])
+        one = np.zeros(1, np.intp)
+        op = interpolate_points(
+            rates, values, one, np.array([rate]), r_max, saturation_kinds(cols)
+        )[0]
+        return op[2] < 0.5 and all(op[c] <= lim[0, c - LATENCY] * (1 + 1e-9) for c in cols)
 
     if r_slo > 0:
         assert meets(r_slo)
-    if r_slo < r_max * (1 - 1e-3):  # an objective binds before saturation
-        assert not meets(min(r_slo * (1 + 1e-3) + 1e-9, r_max))
+    if r_slo < rates[0, -1] * (1 - 1e-3):  # an objective binds inside the table
+        assert not meets(r_slo * (1 + 1e-3) + 1e-9)
+
+
+def test_interpolation_matches_numpy_interp_and_saturates_above_r_max() -> None:
+    cfgs = np.stack([CFGS["8b-a100"], CFGS["70b-int4-h100"]])
+    sh = lm.Shapes.fixed(900.0, 250.0, n=2)
+    r_max = lm.capacity(cfgs, sh)[:, 1]
+    rates, values = lm.table(cfgs, sh, r_max)
+    rng = np.random.default_rng(3)
+    group = rng.integers(0, 2, 500)
+    rate = rng.uniform(0.0, 1.2, 500) * r_max[group]
+    cols = np.arange(values.shape[2])
+    got = interpolate_points(rates, values, group, rate, r_max, saturation_kinds(cols))
+    tpot = range(lm.column("tpot_mean_s"), lm.column("tpot_p99_s") + 1)
+    for p in range(500):
+        g = group[p]
+        for v in range(values.shape[2]):
+            want = np.interp(rate[p], rates[g], values[g, :, v])
+            if rate[p] >= r_max[g] and v >= LATENCY and v not in tpot:
+                assert got[p, v] == np.inf
+            elif rate[p] < r_max[g] and v != 2:
+                assert got[p, v] == pytest.approx(want, rel=1e-12, abs=1e-15)
+        assert got[p, 2] == (1.0 if rate[p] >= r_max[g] else 0.0)
 
 
 def test_saturated_prompt_work_has_no_iteration_time() -> None:

@@ -148,8 +148,14 @@ def test_latency_vs_load_draws_the_slo_limits_and_caps_the_lines(sweep_ds: xr.Da
     assert any(np.allclose(line.get_ydata(), 0.03) for line in ax_p.get_lines())
     configs = [lab for lab in labels if " · " in lab]
     assert len(configs) == 3 and "3 of 8 configurations" in title(fig)
-    # the fast method has no p95: only mean lines are drawn, and the title says so
-    assert "p95" not in labels and "no p95" in title(fig)
+    # the fast method predicts p95 too: dashed lines, and the title names their source
+    assert "p95" in labels and "mean and p95 (fast model)" in title(fig)
+    dashed = [
+        line
+        for line in ax_t.get_lines()
+        if line.get_linestyle() == "--" and len(line.get_xdata()) > 2  # not the SLO line
+    ]
+    assert len(dashed) == 3 and all(np.isfinite(line.get_ydata()).any() for line in dashed)
 
 
 def test_run_timeline_has_four_panels_sharing_time(run_ds: xr.Dataset) -> None:

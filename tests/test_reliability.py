@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import subprocess
@@ -199,20 +198,32 @@ def test_an_slo_tighter_than_the_best_case_is_reported(tmp_path: Path) -> None:
 
 
 def test_faster_gpu_and_looser_slo_never_make_the_answer_worse(tmp_path: Path) -> None:
-    from simplan.kernels.grid import max_rate, max_rate_under_slo
+    from simplan import latency_model as lm
+    from simplan.kernels.tail import COLUMNS
     from simplan.perf import replica_from_ids
 
+    sh = lm.Shapes.fixed(800.0, 200.0)
+    p95 = lm.column("ttft_p95_s") - lm.column("ttft_mean_s")
+    tpot95 = lm.column("tpot_p95_s") - lm.column("ttft_mean_s")
     for model, weights in (("llama-3.1-8b", "fp16"), ("llama-3.1-70b", "fp8")):
         rates = {}
+        slo_by_gpu = {}
         for gpu in ("a100-sxm4-80gb", "h100-sxm", "h200"):
-            cfg = replica_from_ids(model, gpu, weights, "fp16", tp=4).cfg
-            rates[gpu] = max_rate(cfg, 800.0, 200.0)
-            slo_rates = [
-                max_rate_under_slo(cfg, 800.0, 200.0, rates[gpu], ttft, tpot, math.inf)
-                for ttft, tpot in ((0.5, 0.03), (1.0, 0.05), (2.0, 0.1), (1e9, 1e9))
-            ]
+            cfg = replica_from_ids(model, gpu, weights, "fp16", tp=4).cfg[None, :]
+            rates[gpu] = float(lm.capacity(cfg, sh)[0, 1])
+            table = lm.table(cfg, sh, np.array([rates[gpu]]))
+            slo_rates = []
+            for ttft, tpot in ((0.5, 0.03), (1.0, 0.05), (2.0, 0.1), (1e9, 1e9)):
+                lim = np.full((1, COLUMNS), np.inf)
+                lim[0, p95], lim[0, tpot95] = ttft, tpot
+                slo_rates.append(float(lm.rate_under_slo(*table, lim)[0]))
             assert slo_rates == sorted(slo_rates), (model, gpu, slo_rates)
+            slo_by_gpu[gpu] = slo_rates
         assert rates["a100-sxm4-80gb"] <= rates["h100-sxm"] <= rates["h200"]
+        # a faster GPU meets the same p95 objectives at no lower a rate
+        for a, b in (("a100-sxm4-80gb", "h100-sxm"), ("h100-sxm", "h200")):
+            pairs = zip(slo_by_gpu[a], slo_by_gpu[b], strict=True)
+            assert all(x <= y * (1 + 1e-9) for x, y in pairs)
 
 
 def test_zero_replicas_is_refused(tmp_path: Path) -> None:

@@ -282,3 +282,19 @@ __all__ = [
     "model",
     "weights",
 ]
+
+
+@cache
+def tail_model() -> dict[str, Any]:
+    """The fast model's latency-percentile constants and their held-out error
+    (``tail.toml``, written by ``tools/fit_tail.py``)."""
+    raw = _read_toml("tail.toml")["tail"]
+    for key in ("var_scale", "env_scale", "wait_scale", "ttft_env"):
+        value = raw.get(key)
+        if not isinstance(value, int | float) or not value >= 0:
+            raise CatalogError(
+                "malformed catalog entry",
+                [Problem(f"tail.{key}", "must be a number >= 0", value, has_value=True)],
+                source="tail.toml",
+            )
+    return raw

@@ -6,8 +6,9 @@ scenario's own choice). The target load is the busiest hour's request rate
 (:func:`simplan.workload.peak_rate_per_s`).
 
 1. *Screen* with the compiled steady-state model: the largest rate one replica sustains
-   with its predicted mean latencies within the limits the objectives imply
-   (:func:`simplan.slo.fast_limits`) gives a first fleet size ``ceil(target / rate)``.
+   with every objective's predicted statistic (a p95 against the predicted p95,
+   :mod:`simplan.latency_model`) within its limit gives a first fleet size
+   ``ceil(target / rate)``.
 2. *Verify* by simulation (:mod:`simplan.verify`): the cheapest candidates, in the screen's
    order, are simulated at the target rate with three seeds, and their replica count is
    moved to the smallest that meets every objective (percentiles as percentiles) with

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 from simplan import catalog
 from simplan import economics as econ
-from simplan import slo as slo_eval
 from simplan.errors import SimplanError
 from simplan.perf import replica_cfg
 from simplan.scenario import (
@@ -22,7 +21,6 @@ from simplan.scenario import (
     Scenario,
     trial_scenario,
 )
-from simplan.workload import mean_lengths
 
 PLAN_KEYS = {
     "hardware.gpu": "gpu",
@@ -52,6 +50,9 @@ class Candidate:
     ttft_s: float = math.nan
     tpot_s: float = math.nan
     e2e_s: float = math.nan
+    ttft_p95_s: float = math.nan
+    tpot_p95_s: float = math.nan
+    e2e_p95_s: float = math.nan
     utilization: float = math.nan
     pp: int = 1
     fast_replicas: int = 0
@@ -114,7 +115,7 @@ def _evaluate(
 
     ``base`` is the scenario as written: its price overrides apply only to its own pools.
     """
-    from simplan.kernels.grid import capacity_many, operating_point_many
+    from simplan import latency_model
 
     hw = sc.hardware
     cand = Candidate(hw.gpu, sc.model.weights, hw.tp, hw.pricing, feasible=False, pp=hw.pp)
@@ -135,17 +136,8 @@ def _evaluate(
                 or exc.summary
             )
         return cand
-    i_len, o_len = mean_lengths(sc)
-    ttft_lim, tpot_lim, e2e_lim = slo_eval.fast_limits(slo_eval.objectives(sc.slo))
-    cap = capacity_many(
-        cfg[None, :],
-        np.array([i_len]),
-        np.array([o_len]),
-        np.array([ttft_lim * scale]),
-        np.array([tpot_lim * scale]),
-        np.array([e2e_lim * scale]),
-    )
-    r_max, r_slo = float(cap[0, 1]) * scale, float(cap[0, 2]) * scale
+    r_max, r_slo = latency_model.replica_rate_under_slo(cfg, sc, scale)
+    r_max, r_slo = r_max * scale, r_slo * scale
     price = econ.gpu_price(base, hw.gpu, hw.pricing)
     cand.replica_usd_per_hour = price.usd_per_gpu_hour * hw.tp * hw.pp
     cand.price_source = price.source
@@ -164,16 +156,16 @@ def _evaluate(
     cand.feasible = True
     _size(cand, needed, target_rate, monthly_tokens)
     cand.fast_replicas = cand.replicas
-    op = operating_point_many(
+    op = latency_model.at_rate(
         cfg[None, :],
+        latency_model.shapes([sc]),
         np.array([target_rate / cand.replicas / scale]),
-        np.array([i_len]),
-        np.array([o_len]),
         np.array([r_max / scale]),
-    )
-    cand.ttft_s = float(op[0, 3]) / scale
-    cand.tpot_s = float(op[0, 4]) / scale
-    cand.e2e_s = float(op[0, 5]) / scale
+    )[0]
+    for name in ("ttft", "tpot", "e2e"):
+        for stat in ("mean", "p95"):
+            value = float(op[latency_model.column(f"{name}_{stat}_s")]) / scale
+            setattr(cand, f"{name}_s" if stat == "mean" else f"{name}_p95_s", value)
     return cand
 
 

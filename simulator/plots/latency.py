@@ -38,8 +38,9 @@ def latency_vs_load(sweep_ds: xr.Dataset, *, max_lines: int = 6) -> Figure:
 
     One line per configuration (every axis but the rate); the ``max_lines`` cheapest
     (lowest $/M tokens at a point meeting the SLO) are drawn. Mean latencies are solid,
-    p95 (simulate sweeps only) dashed with hollow markers; dotted verticals mark each
-    configuration's saturation rate.
+    p95 dashed with hollow markers (the fast model's prediction, or the simulated p95 of a
+    simulate sweep; the title says which); dotted verticals mark each configuration's
+    saturation rate.
     """
     ds = sweep_ds
     rate_dim = _dim_for(ds, RATE_KEY)
@@ -125,7 +126,8 @@ def latency_vs_load(sweep_ds: xr.Dataset, *, max_lines: int = 6) -> Figure:
     # every rate keeps a tick mark; as many are labelled as fit side by side
     _value_ticks(ax_p.xaxis, rates, [_tick(v) for v in rates])
     ax_p.set_xlabel("offered request rate (requests/s)")
-    stat = "mean and p95" if has_p95 else "mean (this sweep's method gives no p95)"
+    source = "simulated" if ds.attrs.get("method") == "simulate" else "fast model"
+    stat = f"mean and p95 ({source})" if has_p95 else "mean (no p95 in this sweep)"
     note = f"{stat}; {len(shown)} of {n_cfg} configurations"
     if len(ranked) > len(shown):
         note += f" (the {len(shown)} cheapest meeting the SLO)"

@@ -11,18 +11,19 @@ not the grid, so a grid of tens of millions of points is evaluated in blocks.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from simplan import economics as econ
+from simplan import latency_model
 from simplan import slo as slo_eval
 from simplan.errors import ContextError, SimplanError
 from simplan.feasibility import check_workload
 from simplan.perf import replica_cfg
 from simplan.scenario import Scenario, trial_scenario
 from simplan.sweep.grid import CHEAP_AXES, VARIABLES, Axis, api_costs_usd, point_scenario
-from simplan.workload import diurnal_multipliers, mean_lengths
+from simplan.workload import diurnal_multipliers
 
 #: Variables that stay defined at infeasible points (prices and the volume priced).
 _ALWAYS_DEFINED = (
@@ -61,7 +62,7 @@ class FastGrid:
     expensive: list[int]
     exp_shape: tuple[int, ...]
     group_reason: np.ndarray  # (G,) int8: 0 or a reason code (simplan.sweep.REASONS)
-    cap: np.ndarray  # (G, 3): capacity_many's columns (r_max in column 1, under SLO in 2)
+    cap: np.ndarray  # (G, 3): batch limit, r_max, rate under the SLO (per replica)
     rates_tab: np.ndarray
     values_tab: np.ndarray
     i_len: np.ndarray  # (G,) mean lengths
@@ -79,6 +80,10 @@ class FastGrid:
     own_mode: _Cheap  # the pricing mode is the written pool's
     override: _Cheap  # a price override (NaN where none)
     apis: list[econ.ApiQuote]
+    #: Operating-point columns a point needs (interpolating only those keeps the fast
+    #: path at its speed): saturation, the means, the p95s and every objective's statistic
+    columns: tuple[str, ...] = ()
+    kinds: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def size(self) -> int:
@@ -99,6 +104,7 @@ class FastGrid:
     def _evaluate(self, start: int, stop: int) -> dict[str, np.ndarray]:
         from simplan.kernels.grid import interpolate_points
 
+        col = {name: q for q, name in enumerate(self.columns)}.__getitem__
         n = stop - start
         index = np.unravel_index(np.arange(start, stop), self.shape)
         group = (
@@ -121,7 +127,9 @@ class FastGrid:
         r_max = r_max_g[group]
         # latency and the SLO at the busiest hour; volume and cost over the day
         per_replica = rate * self.peak_mult[group] / replicas
-        op = interpolate_points(self.rates_tab, self.values_tab, group, per_replica, r_max_g)
+        op = interpolate_points(
+            self.rates_tab, self.values_tab, group, per_replica, r_max_g, self.kinds
+        )
 
         fleet_usd = replicas * gpus_per_replica * gpu_price
         served = np.minimum(per_replica, r_max) * replicas
@@ -137,8 +145,8 @@ class FastGrid:
                 "tokens_per_request": i_len + o_len,
                 "input_share": share,
                 "replica_usd_per_hour": gpus_per_replica * gpu_price,
-                "ttft_p95_s": np.full(n, np.nan),
-                "tpot_p95_s": np.full(n, np.nan),
+                "ttft_p95_s": op[:, col("ttft_p95_s")],
+                "tpot_p95_s": op[:, col("tpot_p95_s")],
                 "fleet_usd_per_hour": fleet_usd,
                 "usd_per_mtok_output": econ.usd_per_mtok(
                     monthly_cost, monthly_tokens * (1 - share)
@@ -146,17 +154,18 @@ class FastGrid:
                 "usd_per_mtok_total": econ.usd_per_mtok(monthly_cost, monthly_tokens),
                 "monthly_cost_usd": monthly_cost,
                 "monthly_tokens": monthly_tokens,
-                "ttft_s": op[:, 3],
-                "tpot_s": op[:, 4],
-                "e2e_s": op[:, 5],
+                "ttft_s": op[:, col("ttft_mean_s")],
+                "tpot_s": op[:, col("tpot_mean_s")],
+                "e2e_s": op[:, col("e2e_mean_s")],
                 "utilization": np.minimum(per_replica / np.where(r_max > 0, r_max, np.nan), 1.0),
                 "max_rate_per_s": r_max * replicas,
                 "max_rate_under_slo_per_s": self.cap[group, 2] * replicas,
             }
-        reason[(op[:, 2] > 0.5) & (reason == 0)] = 3  # saturated
+        reason[(op[:, col("saturated")] > 0.5) & (reason == 0)] = 3  # saturated
         status = slo_eval.fast_status(
-            {"ttft_s": op[:, 3], "tpot_s": op[:, 4], "e2e_s": op[:, 5]},
+            {k: op[:, col(k)] for k in self.limits},
             {k: v[group] for k, v in self.limits.items()},
+            latency_model.margins(),
         )
         out["slo_status"] = np.where(reason == 0, status, slo_eval.MISSED).astype(np.int8)
         out["slo_met"] = out["slo_status"] == slo_eval.MET
@@ -188,7 +197,7 @@ def _cheap(
 
 def prepare_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> FastGrid:
     """Validate and tabulate every group of the grid (see the module docstring)."""
-    from simplan.kernels.grid import TABLE_RATES, capacity_many, operating_table
+    from simplan.kernels.grid import OP_COLUMNS, TABLE_RATES, saturation_kinds
 
     shape = tuple(len(a.values) for a in axes)
     expensive = [i for i, a in enumerate(axes) if a.key not in CHEAP_AXES]
@@ -196,9 +205,7 @@ def prepare_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> FastGrid
     reps: list[Scenario] = []
     cfgs: list[np.ndarray] = []
     group_reason: list[int] = []
-    lens: list[tuple[float, float]] = []
     limits: list[dict[str, float]] = []  # each group's objectives: key -> limit
-    fast: list[tuple[float, float, float]] = []  # the bounds on mean latency they imply
     load: list[tuple[float, float]] = []  # (peak, mean) multipliers of the daily cycle
     for gidx in itertools.product(*(range(k) for k in exp_shape)):
         idx = [0] * len(axes)
@@ -213,28 +220,36 @@ def prepare_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> FastGrid
         reps.append(sc)
         cfgs.append(cfg)
         group_reason.append(why)
-        lens.append((*mean_lengths(sc),))
-        objs = slo_eval.objectives(sc.slo)
-        fast.append(slo_eval.fast_limits(objs))
-        limits.append({o.key: o.limit_s for o in objs})
+        limits.append({o.key: o.limit_s for o in slo_eval.objectives(sc.slo)})
         load.append(diurnal_multipliers(sc.workload))
 
     cfg_arr = np.ascontiguousarray(np.stack(cfgs))
-    g_in = np.array([x[0] for x in lens])
-    g_out = np.array([x[1] for x in lens])
-    g_ttft, g_tpot, g_e2e = (np.array([x[i] for x in fast]) for i in range(3))
+    sh = latency_model.shapes(reps)
     # only configurations that exist go through the kernels; invalid parallelism has
     # no replica to model (capacity 0: every such point is infeasible, reason 2)
     ok = np.asarray(group_reason) != 2
     cap = np.zeros((len(cfgs), 3))
     rates_tab = np.zeros((len(cfgs), TABLE_RATES))
-    values_tab = np.zeros((len(cfgs), TABLE_RATES, 6))
+    values_tab = np.zeros((len(cfgs), TABLE_RATES, OP_COLUMNS))
     if ok.any():
-        cap[ok] = capacity_many(cfg_arr[ok], g_in[ok], g_out[ok], g_ttft[ok], g_tpot[ok], g_e2e[ok])
-        rates_tab[ok], values_tab[ok] = operating_table(
-            cfg_arr[ok], g_in[ok], g_out[ok], cap[ok, 1]
-        )
+        sh_ok = sh.take(ok)
+        cap[ok, :2] = latency_model.capacity(cfg_arr[ok], sh_ok)
+        rates_tab[ok], values_tab[ok] = latency_model.table(cfg_arr[ok], sh_ok, cap[ok, 1])
+        lim = latency_model.limits([sc for sc, k in zip(reps, ok, strict=True) if k])
+        under = latency_model.rate_under_slo(rates_tab[ok], values_tab[ok], lim)
+        cap[ok, 2] = np.where(np.isfinite(lim).any(axis=1), under, cap[ok, 1])
 
+    columns = tuple(
+        dict.fromkeys(
+            (
+                "saturated",
+                *(f"{m}_{s}_s" for m in ("ttft", "tpot", "e2e") for s in ("mean", "p95")),
+                *(k for lim in limits for k in lim),
+            )
+        )
+    )
+    wanted = np.array([latency_model.column(c) for c in columns], dtype=np.int64)
+    values_tab = np.ascontiguousarray(values_tab[:, :, wanted])
     base = reps[0]
     written = trial_scenario(raw, {}, source)  # the scenario as written: price overrides
     mode = _cheap(axes, "hardware.pricing", base.hardware.pricing, str, object)
@@ -248,8 +263,8 @@ def prepare_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> FastGrid
         cap=cap,
         rates_tab=rates_tab,
         values_tab=values_tab,
-        i_len=g_in,
-        o_len=g_out,
+        i_len=sh.i_len,
+        o_len=sh.o_len,
         limits={  # only the objectives some point has (each costs a pass over the grid)
             k: np.array([lim.get(k, np.inf) for lim in limits])
             for k in slo_eval.objective_keys()
@@ -281,6 +296,8 @@ def prepare_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> FastGrid
             lambda v: np.nan if v is None else float(v),
         ),
         apis=econ.selected_apis(written),
+        columns=columns,
+        kinds=saturation_kinds(wanted),
     )
 
 

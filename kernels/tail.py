@@ -1,0 +1,433 @@
+"""Latency distributions (mean and percentiles) of one replica at a steady arrival rate.
+
+Continuous batching with chunked prefill, seen as queueing (symbols: ``P`` the seconds a
+prompt adds to the iterations that carry it, beside ``B`` decodes; ``tau0(B)`` a
+decode-only iteration; ``rho_p = rate * E[P]`` the prompts' share of the GPU;
+``c_a`` the squared coefficient of variation of inter-arrival times):
+
+* **Operating point.** Prompts arrive whole, so the mean iteration is
+  ``tau = tau0(B) / (1 - rho_p)`` with ``B = rate * O * tau`` (Little): the fixed point of
+  :func:`lumpy_operating_point`. (Spreading prompt tokens evenly over iterations, as the
+  mean-field :mod:`~simplan.kernels.grid` does for capacity, hides them under the
+  memory-bound decode step and under-states TPOT by 20% at low load.)
+* **Prompt bursts (fast).** An iteration carries the prompts that arrived during the one
+  before: ``T[n+1] = tau0 + sum of P over arrivals in T[n]``, a branching chain with
+  lag-one correlation ``rho_p`` and length-biased mean ``tau + rate E[P^2] / (1 - rho_p^2)``.
+  A request's decode life of ``O - 1`` iterations is a busy period started by its own
+  decode work, so its TPOT has variance ``base * c_a * rate * E[W^2] / ((O - 1) (1 - u)^3)``
+  (``W = P + slope * O`` the work an arrival brings, ``u`` the total load,
+  ``tau0(B) = base + slope * B``).
+* **Drift (slow).** Over a decode life the prompt share wanders with the arrival count
+  (variance ``c_a * rate * E[P^2] / window``); ``B`` and the iteration time both scale as
+  ``1 / (1 - u)``, so a request, weighted towards crowded stretches, sees a mean iteration
+  ``(1 + d)`` times ``tau`` with ``d = (c_a rate E[P^2] / window) / (1 - u)^2`` (capped at
+  1: beyond it the quasi-static picture fails).
+
+Per request:
+
+* TTFT = the rest of the iteration it arrives in (idle with probability ``exp(-B-rho_p)``,
+  a prompt iteration with probability ``rho_p`` picked in proportion to ``P``, else a
+  decode one) times ``1/2 + rho_p`` for the prompts of others that arrived meanwhile;
+  plus the excess wait of clumped arrivals (Allen-Cunneen's ``(c_a - 1) / 2`` of an M/G/1
+  wait), a wait for a batch slot when the batch is at its limit (Erlang C with
+  ``B_limit`` servers) and its own prompt's iterations.
+* TPOT = ``tau (1 + d)`` with the busy-period and drift variances above.
+* e2e = TTFT + ``(O - 1)`` TPOT.
+
+Each conditional law is a gamma matched to its mean and variance (CDF by Wilson and
+Hilferty's cube root); the distribution over requests is the mixture over equally likely
+prompt and output lengths and landing states, and its percentiles are found by
+bisection. Four constants (``var_scale`` on the busy-period variance, ``env_scale`` on
+``d``, ``wait_scale`` on the clumped-arrival wait, ``ttft_env`` on ``d`` in TTFT) are
+fitted once against the simulation over a designed set by ``tools/fit_tail.py``; its
+held-out error is in ``simplan/catalog/tail.toml`` and ``docs/model.md``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from simplan.kernels import layout as c
+from simplan.kernels._jit import kernel
+from simplan.kernels.memory import max_batch
+from simplan.kernels.roofline import step_time_s
+
+#: Percentiles reported, in the column order of :func:`latency_quantiles`.
+PERCENTILES = (50.0, 90.0, 95.0, 99.0)
+#: Columns per metric: the mean, then :data:`PERCENTILES`.
+STATS = 1 + len(PERCENTILES)
+#: Metrics in column order: TTFT, TPOT, e2e (each :data:`STATS` columns).
+COLUMNS = 3 * STATS
+#: Quantile search: CDF on a geometric grid, then bisection inside the bracketing cell
+#: (a cell spans well under 100%, so 14 halvings leave a relative error near 1e-4).
+_GRID = 28
+_REFINE = 14
+_QS = np.array(PERCENTILES) / 100.0
+_ROUNDS = 60
+
+
+@kernel
+def _gamma_cdf(t, mean, var):
+    """P(X <= t) for X gamma with this mean and variance (Wilson-Hilferty's cube root)."""
+    if not t > 0.0:
+        return 0.0
+    if not var > 1e-12 * mean * mean:
+        return 1.0 if t >= mean else 0.0
+    v = var / (9.0 * mean * mean)  # 1 / (9 shape)
+    z = ((t / mean) ** (1.0 / 3.0) - (1.0 - v)) / math.sqrt(v)
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+@kernel
+def _mixture_cdf(t, shifts, inv_mean, centre, inv_scale, point, weights, n):
+    """CDF at t of a mixture prepared by :func:`mixture_quantiles` (the laws of
+    :func:`_gamma_cdf` above their shifts, constants hoisted out of the search)."""
+    if not t > 0.0:
+        return 0.0
+    total = 0.0
+    for k in range(n):
+        w = weights[k]
+        if w <= 0.0:
+            continue
+        if inv_scale[k] <= 0.0:  # a point mass
+            if t >= point[k]:
+                total += w
+            continue
+        x = t - shifts[k]
+        if x > 0.0:
+            z = (np.cbrt(x * inv_mean[k]) - centre[k]) * inv_scale[k]
+            total += w * 0.5 * (1.0 + math.erf(z))
+    return total
+
+
+@kernel
+def mixture_quantiles(qs, means, variances, shifts, weights, n, out):
+    """Quantiles ``qs`` (increasing, in (0, 1)) into ``out`` of a mixture of ``n`` laws,
+    each ``shift + gamma`` with this mean and variance (weights sum to 1): a geometric
+    grid brackets each quantile, bisection refines it."""
+    inv_mean = np.zeros(n)
+    centre = np.zeros(n)
+    inv_scale = np.zeros(n)
+    lo = math.inf
+    hi = 0.0
+    for k in range(n):
+        if weights[k] <= 0.0:
+            continue
+        m = means[k]
+        var = max(variances[k], 0.0)
+        sd = math.sqrt(var)
+        g = m - shifts[k]  # the gamma part's mean
+        hi = max(hi, m + 12.0 * sd)
+        lo = min(lo, max(m - 6.0 * sd, shifts[k] + g / 50.0, m / 1e6))
+        if g > 1e-9 * m and var > 1e-12 * g * g:
+            v = var / (9.0 * g * g)
+            inv_mean[k] = 1.0 / g
+            centre[k] = 1.0 - v
+            inv_scale[k] = 1.0 / math.sqrt(2.0 * v)
+    if not hi > 0.0:
+        for j in range(qs.shape[0]):
+            out[j] = 0.0
+        return
+    lo = min(max(lo, hi * 1e-9), hi)
+    ratio = (hi / lo) ** (1.0 / (_GRID - 1))
+    grid_t = np.empty(_GRID)
+    grid_f = np.empty(_GRID)
+    for g in range(_GRID):
+        grid_t[g] = lo * ratio**g
+        grid_f[g] = _mixture_cdf(grid_t[g], shifts, inv_mean, centre, inv_scale, means, weights, n)
+    for j in range(qs.shape[0]):
+        q = qs[j]
+        a = grid_t[_GRID - 2]
+        b = grid_t[_GRID - 1]
+        for g in range(_GRID):
+            if grid_f[g] >= q:
+                b = grid_t[g]
+                a = grid_t[g - 1] if g > 0 else 0.0
+                break
+        for _ in range(_REFINE):
+            mid = 0.5 * (a + b)
+            f = _mixture_cdf(mid, shifts, inv_mean, centre, inv_scale, means, weights, n)
+            if f < q:
+                a = mid
+            else:
+                b = mid
+        out[j] = 0.5 * (a + b)
+
+
+@kernel
+def mixture_quantile(q, means, variances, weights, n):
+    """The q-quantile (0 < q < 1) of a mixture of ``n`` gamma laws (weights sum to 1)."""
+    qs = np.array([q])
+    out = np.empty(1)
+    mixture_quantiles(qs, means, variances, np.zeros(n), weights, n, out)
+    return out[0]
+
+
+@kernel
+def erlang_c(servers, load):
+    """Probability that an arrival waits in an M/M/c queue with ``load = rate / mu``."""
+    c_srv = int(servers)
+    if c_srv < 1 or load <= 0.0:
+        return 0.0
+    if load >= c_srv:
+        return 1.0
+    blocking = 1.0
+    for k in range(1, c_srv + 1):
+        blocking = load * blocking / (k + load * blocking)
+    return c_srv * blocking / (c_srv - load * (1.0 - blocking))
+
+
+@kernel
+def _coarsen(means, variances, shifts, weights, block, nb):
+    """Merge mixture components into ``nb`` blocks (``block[q]``: component q's block),
+    keeping each block's weight, mean and variance (and the lowest floor): the quantile
+    search then costs a quarter as much for a 2x2 merge, at a small loss of shape."""
+    w = np.zeros(nb)
+    m1 = np.zeros(nb)
+    m2 = np.zeros(nb)
+    sh = np.full(nb, math.inf)
+    for q in range(means.shape[0]):
+        g = block[q]
+        wc = weights[q]
+        w[g] += wc
+        m1[g] += wc * means[q]
+        m2[g] += wc * (variances[q] + means[q] * means[q])
+        sh[g] = min(sh[g], shifts[q])
+    mean = np.zeros(nb)
+    var = np.zeros(nb)
+    for g in range(nb):
+        if w[g] > 0.0:
+            mean[g] = m1[g] / w[g]
+            var[g] = max(m2[g] / w[g] - mean[g] * mean[g], 0.0)
+        else:
+            sh[g] = 0.0
+    return mean, var, sh, w
+
+
+@kernel
+def _stats_into(out, col, means, variances, shifts, weights, n):
+    total = 0.0
+    for k in range(n):
+        total += weights[k] * means[k]
+    out[col] = total
+    mixture_quantiles(_QS, means, variances, shifts, weights, n, out[col + 1 : col + STATS])
+
+
+@kernel
+def _prompt_costs(cfg, i_pts, bb, ctx, tau0, out):
+    """Extra seconds each prompt adds to the iterations that carry it (all its chunks)."""
+    budget = max(cfg[c.MAX_BATCHED_TOKENS] - bb, 1.0)
+    for j in range(i_pts.shape[0]):
+        ln = i_pts[j]
+        chunks = max(1.0, math.ceil(ln / budget))
+        chunk = ln / chunks
+        out[j] = chunks * (step_time_s(cfg, chunk, chunk * (ln / 2.0 + 0.5), 1.0, bb, ctx) - tau0)
+
+
+@kernel
+def lumpy_operating_point(cfg, rate, i_pts, o_pts, b_start):
+    """(batch, iteration_s, prompt_share) where prompts arrive whole, not spread out.
+
+    A prompt costs what its own iterations cost beside ``B`` decodes (``P``), so the
+    iteration time is ``tau0(B) / (1 - rate * E[P])`` and ``B = rate * O * tau``. Returns
+    an infinite iteration time when prompts alone fill the replica or the batch exceeds
+    its limit.
+    """
+    k = i_pts.shape[0]
+    i_len = 0.0
+    o_len = 0.0
+    for j in range(k):
+        i_len += i_pts[j] / k
+        o_len += o_pts[j] / k
+    b_lim = min(cfg[c.MAX_NUM_SEQS], max_batch(cfg, i_len, o_len))
+    cost = np.empty(k)
+    b = max(b_start, 0.0)
+    tau = math.inf
+    rho_p = 1.0
+    for _ in range(_ROUNDS):
+        bb = max(b, 1.0)
+        ctx = bb * (i_len + o_len / 2.0)
+        tau0 = step_time_s(cfg, 0.0, 0.0, 0.0, bb, ctx)
+        _prompt_costs(cfg, i_pts, bb, ctx, tau0, cost)
+        rho_p = rate * np.mean(cost)
+        if rho_p >= 1.0:
+            return b_lim, math.inf, 1.0
+        tau = tau0 / (1.0 - rho_p)
+        b_new = rate * o_len * tau
+        if b_new > b_lim:
+            return b_lim, math.inf, rho_p
+        if abs(b_new - b) <= 1e-6 * max(b_new, 1.0):
+            b = b_new
+            break
+        b = b + 0.7 * (b_new - b) if b_new > b else b_new
+    return b, tau, rho_p
+
+
+@kernel
+def latency_quantiles(
+    cfg, rate, i_pts, o_pts, b_start, ca2, var_scale, env_scale, wait_scale, ttft_env, out
+):
+    """Mean and percentiles of TTFT, TPOT and e2e at an arrival rate (see module doc).
+
+    Parameters
+    ----------
+    cfg : float64[NCFG]
+    rate : float
+        Arrivals per second at this replica.
+    i_pts, o_pts : float64[k]
+        Equally likely prompt and output lengths (quantile midpoints of the workload's
+        distributions).
+    b_start : float
+        A first guess of the batch (the mean-field :func:`grid.operating_point`).
+    ca2 : float
+        Squared coefficient of variation of inter-arrival times (Poisson: 1).
+    var_scale, env_scale, wait_scale, ttft_env : float
+        The fitted constants (module docstring).
+    out : float64[COLUMNS]
+        Filled with (mean, p50, p90, p95, p99) of TTFT, then TPOT, then e2e; inf when the
+        replica is saturated.
+    """
+    k = i_pts.shape[0]
+    i_len = 0.0
+    o_len = 0.0
+    o_m2 = 0.0
+    for j in range(k):
+        i_len += i_pts[j] / k
+        o_len += o_pts[j] / k
+        o_m2 += o_pts[j] * o_pts[j] / k
+    b_lim = min(cfg[c.MAX_NUM_SEQS], max_batch(cfg, i_len, o_len))
+    b, tau, rho_p = lumpy_operating_point(cfg, rate, i_pts, o_pts, b_start)
+    if not (tau > 0.0 and math.isfinite(tau)) or rate <= 0.0:
+        for j in range(COLUMNS):
+            out[j] = math.inf
+        return
+    bb = max(b, 1.0)
+    ctx = bb * (i_len + o_len / 2.0)
+    tau0 = step_time_s(cfg, 0.0, 0.0, 0.0, bb, ctx)
+    cost = np.empty(k)
+    _prompt_costs(cfg, i_pts, bb, ctx, tau0, cost)
+    cost_m2 = 0.0
+    for j in range(k):
+        cost_m2 += cost[j] * cost[j] / k
+    rho_p = min(rho_p, 0.99)
+    # decode cost is linear in the batch near B: tau0(B) = base + slope * B
+    slope = step_time_s(cfg, 0.0, 0.0, 0.0, bb + 1.0, ctx * (bb + 1.0) / bb) - tau0
+    base = max(tau0 - slope * bb, 0.0)
+    # every arrival brings its prompt's cost and slope seconds to each of its O iterations:
+    # an M/G/1 workload of load u and per-arrival work W = P + slope * O
+    work_m2 = cost_m2 + 2.0 * slope * o_len * np.mean(cost) + slope * slope * o_m2
+    load = min(rho_p + rate * o_len * slope, 0.99)
+    headroom = 1.0 - load
+    burst = ca2 * rate * work_m2  # variance of arriving work per second
+    # slow drift over a decode life, never shorter than the gap between arrivals
+    # (module docstring)
+    window_s = o_len * tau + 1.0 / rate
+    drift = min(env_scale * ca2 * rate * cost_m2 / (window_s * headroom * headroom), 1.0)
+    # an arrival lands in a decode-only iteration or, with the prompts' share of the time,
+    # in one carrying a prompt, picked in proportion to its cost (length bias); it waits
+    # for the rest of it, then for the prompts of others that arrived meanwhile
+    land = rho_p
+    # the replica is busy while anything decodes or prefills (Poisson occupancy)
+    busy = max(1.0 - math.exp(-(b + rho_p)), land)
+    cost_sum = 0.0
+    for j in range(k):
+        cost_sum += cost[j]
+    # a slot: Erlang C over the batch limit, with the decode life as the service time
+    cs2 = max(o_m2 / (o_len * o_len) - 1.0, 0.0)
+    p_wait = erlang_c(b_lim, b)
+    slot_mean = o_len * tau / max(b_lim - b, 1.0) * 0.5 * (ca2 + cs2)
+    # clumped arrivals queue for the GPU beyond what Poisson ones do: Allen-Cunneen's
+    # excess (ca2 - 1) / 2 of an M/G/1 wait, atom at zero (probability 1 - load)
+    clump = wait_scale * max(ca2 - 1.0, 0.0) / 2.0 * load / headroom * np.mean(cost)
+    clump_var = clump * clump * (2.0 / max(load, 1e-9) - 1.0)
+
+    ttft_m = np.empty(k * (k + 2))
+    ttft_v = np.empty(k * (k + 2))
+    ttft_w = np.empty(k * (k + 2))
+    ttft_s = np.empty(k * (k + 2))  # floors: its own prompt's iteration
+    own_m = np.empty(k)  # TTFT mean and variance given the request's own prompt
+    own_v = np.empty(k)
+    for i in range(k):
+        m1 = 0.0
+        m2 = 0.0
+        for j in range(k + 2):
+            if j == k:
+                t_land = tau
+                weight = busy - land
+            elif j == k + 1:
+                t_land = 0.0  # the replica is idle: the prompt starts at once
+                weight = 1.0 - busy
+            else:
+                # the lump, and the others that share its iteration (the gated chain's
+                # length-biased mean: tau + rate E[P^2] / (1 - rho_p^2))
+                t_land = tau + cost[j] / (1.0 - rho_p * rho_p)
+                weight = land * cost[j] / cost_sum if cost_sum > 0.0 else 0.0
+            wait = t_land * (0.5 + rho_p) * (1.0 + ttft_env * drift)
+            var = t_land * t_land / 12.0 + ca2 * rate * cost_m2 * t_land
+            m = wait + p_wait * slot_mean + clump + tau0 + cost[i]
+            v = (
+                var
+                + p_wait * (2.0 - p_wait) * slot_mean**2
+                + clump_var
+                + ttft_env * drift * wait * wait
+            )
+            ttft_m[i * (k + 2) + j] = m
+            ttft_s[i * (k + 2) + j] = tau0 + cost[i]
+            ttft_v[i * (k + 2) + j] = v
+            ttft_w[i * (k + 2) + j] = weight / k
+            m1 += weight * m
+            m2 += weight * (v + m * m)
+        own_m[i] = m1
+        own_v[i] = max(m2 - m1 * m1, 0.0)
+    half = (k + 1) // 2
+    block = np.empty(k * (k + 2), dtype=np.int64)
+    for i in range(k):
+        for j in range(k + 2):
+            col = j // 2 if j < k else half + j - k
+            block[i * (k + 2) + j] = (i // 2) * (half + 2) + col
+    cm, cv, cs, cw = _coarsen(ttft_m, ttft_v, ttft_s, ttft_w, block, half * (half + 2))
+    _stats_into(out, 0, cm, cv, cs, cw, half * (half + 2))
+
+    n_dec = 0
+    for j in range(k):
+        if o_pts[j] > 1.0:
+            n_dec += 1
+    tpot_m = np.empty(max(n_dec, 1))
+    tpot_v = np.empty(max(n_dec, 1))
+    tpot_w = np.full(max(n_dec, 1), 1.0 / max(n_dec, 1))
+    tpot_s = np.full(max(n_dec, 1), base)  # floor: a decode step of an empty batch
+    e2e_m = np.empty(k * k)
+    e2e_v = np.empty(k * k)
+    e2e_w = np.full(k * k, 1.0 / (k * k))
+    e2e_s = np.empty(k * k)
+    d = 0
+    for j in range(k):
+        steps = o_pts[j] - 1.0
+        mean = 0.0
+        var = 0.0
+        if steps > 0.0:
+            # a request's decode life is a busy period started by steps * base seconds
+            x = steps / o_len
+            averaging = 2.0 * (x - 1.0 + math.exp(-x)) / (x * x) if x > 1e-6 else 1.0
+            mean = tau * (1.0 + drift)
+            var = var_scale * base * burst / (steps * headroom**3)
+            var += tau * tau * drift * averaging
+            tpot_m[d] = mean
+            tpot_v[d] = var
+            d += 1
+        for i in range(k):
+            e2e_m[i * k + j] = own_m[i] + steps * mean
+            e2e_v[i * k + j] = own_v[i] + steps * steps * var
+            e2e_s[i * k + j] = tau0 + cost[i] + steps * base
+    if n_dec > 0:
+        _stats_into(out, STATS, tpot_m, tpot_v, tpot_s, tpot_w, n_dec)
+    else:
+        for j in range(STATS):
+            out[STATS + j] = math.nan
+    block = np.empty(k * k, dtype=np.int64)
+    for i in range(k):
+        for j in range(k):
+            block[i * k + j] = (i // 2) * half + j // 2
+    cm, cv, cs, cw = _coarsen(e2e_m, e2e_v, e2e_s, e2e_w, block, half * half)
+    _stats_into(out, 2 * STATS, cm, cv, cs, cw, half * half)

@@ -1,0 +1,39 @@
+"""The shape of a workload as the fast model sees it: length quantiles and burstiness.
+
+The fast model's percentiles (:mod:`simplan.kernels.tail`) mix per-request latency laws
+over equally likely prompt and output lengths. Those lengths are the quantile midpoints
+of a large draw from the very sampler the simulation uses
+(:func:`simplan.workload.sample_lengths`), so a distribution, its clipping at ``min`` /
+``max`` and the model's context limit mean the same thing on both paths.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from simplan.scenario import Scenario
+from simplan.workload import sample_lengths
+
+#: Equally likely lengths per distribution the fast model mixes over.
+LENGTH_POINTS = 16
+#: Draws the quantiles are taken from (fixed seed: the same points every time).
+_DRAWS = 20_000
+_SEED = 20261202
+
+
+def length_points(scenario: Scenario, key: str, k: int = LENGTH_POINTS) -> np.ndarray:
+    """``k`` equally likely values of ``workload.<key>`` (quantile midpoints), in tokens."""
+    spec = getattr(scenario.workload, key)
+    cap = scenario.model.arch().max_context_tokens
+    draws = sample_lengths(spec, _DRAWS, np.random.default_rng(_SEED), scenario, key, cap)
+    q = (np.arange(k) + 0.5) / k
+    return np.quantile(draws.astype(float), q, method="inverted_cdf")
+
+
+def arrival_cv2(scenario: Scenario) -> float:
+    """Squared coefficient of variation of inter-arrival times (Poisson 1, constant 0)."""
+    w = scenario.workload
+    if w.arrival == "gamma":
+        return float(w.burstiness)
+    if w.arrival == "constant":
+        return 0.0
+    return 1.0
