@@ -352,8 +352,8 @@ def print_plan(result: dict[str, Any], file: str) -> None:
         "monthly",
         "band",
         "$/M tok",
-        "TTFT mean",
-        "TPOT mean",
+        "TTFT p95",
+        "TPOT p95",
         "load",
         "simulated",
     ):
@@ -374,8 +374,8 @@ def print_plan(result: dict[str, Any], file: str) -> None:
             f"${r['monthly_cost_usd']:,.0f}",
             f"{_usd0(band[0])}–{_usd0(band[1])}",
             _usd(r["usd_per_mtok_total"]),
-            _ms(r["ttft_s"]),
-            _ms(r["tpot_s"]),
+            _ms(r["ttft_p95_s"]),
+            _ms(r["tpot_p95_s"]),
             f"{r['utilization']:.0%}",
             "holds the SLO" if r["verified"] else "not checked",
         )
@@ -438,7 +438,7 @@ def print_sweep(ds: Any) -> None:
         + ("not ruled out by" if s["unverified"] else "meeting")
         + f" the SLO ({ds.attrs.get('method')} method); cheapest first"
     )
-    for col in (*s["dims"], "$/Mtok", "out tok/s", "TTFT", "TPOT", "load"):
+    for col in (*s["dims"], "$/Mtok", "out tok/s", "TTFT", "TTFT p95", "TPOT", "TPOT p95", "load"):
         t.add_column(col, justify="right")
     for row in s["cheapest"]:
         t.add_row(
@@ -446,7 +446,9 @@ def print_sweep(ds: Any) -> None:
             _usd(row["usd_per_mtok_total"]),
             f"{row['output_tokens_per_s']:,.0f}",
             _ms(row["ttft_s"]),
+            _ms(row["ttft_p95_s"]),
             _ms(row["tpot_s"]),
+            _ms(row["tpot_p95_s"]),
             f"{row['utilization']:.0%}",
         )
     make_console().print(t)
@@ -457,7 +459,7 @@ def print_sweep(ds: Any) -> None:
             )
     if s["unverified"]:
         make_console().print(
-            "note: the fast model predicts mean latencies, so percentile objectives are not "
-            "verified here; `simplan plan` checks its pick by simulation, and "
-            "`--method simulate` measures every point"
+            "note: some points' predicted percentiles are within the fast model's measured "
+            "error of their limits (not verified, docs/model.md); `simplan plan` checks its "
+            "pick by simulation, and `--method simulate` measures every point"
         )

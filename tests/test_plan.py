@@ -68,6 +68,22 @@ def test_cost_band_brackets_the_estimate(scenario: Path) -> None:
     assert best["band"]["replicas"][0] <= best["replicas"] <= best["band"]["replicas"][1]
 
 
+def test_the_plan_says_how_sure_it_is_and_what_would_change_it(scenario: Path) -> None:
+    result = api.plan(scenario)
+    best = result["recommended"]
+    sure = [n for n in result["notes"] if n.startswith("how sure:")]
+    assert len(sure) == 1
+    held = "held its SLO in simulation" in sure[0]
+    assert held == bool(best["verified"])
+    hi_err = best["band"]["error_quantiles"][1]
+    assert f"{hi_err:.0%} slower than modelled" in sure[0]
+    more = best["band"]["replicas"][1] - best["fast_replicas"]
+    if more > 0:  # the pessimistic screen needs more replicas: the sentence names how many
+        assert f"{best['replicas'] + more} replicas are needed" in sure[0]
+    else:
+        assert "sizes the same fleet" in sure[0]
+
+
 def test_api_comparison_and_crossover(scenario: Path) -> None:
     result = api.plan(scenario)
     best = result["recommended"]

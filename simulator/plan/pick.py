@@ -152,6 +152,7 @@ def plan(
         apis.append(entry)
     reasons = _reasons(best, feasible, infeasible, scenario) if best else []
     notes = [
+        *([_how_sure(best, hi_err)] if best is not None and best.band else []),
         verified_note,
         f"bands: capacity divided by (1 + e) for the model's signed error e between "
         f"its 10th and 90th percentile over the calibration set ({lo_err:+.0%}, "
@@ -193,6 +194,29 @@ def plan(
     )
 
 
+def _how_sure(best: Candidate, hi_err: float) -> str:
+    """One sentence: how sure the pick is, and what would change it."""
+    held = (
+        f"the pick held its SLO in simulation with {verify.VERIFY_SEEDS} seeds"
+        if best.verified
+        else "the pick was not checked by simulation"
+    )
+    more = best.band["replicas"][1] - best.fast_replicas
+    if more > 0:
+        cost = float(econ.monthly_cost_usd((best.replicas + more) * best.replica_usd_per_hour))
+        change = (
+            f"if the GPUs are {hi_err:.0%} slower than modelled (the 90th percentile of the "
+            f"model's error against published measurements), {best.replicas + more} "
+            f"replicas are needed (about ${cost:,.0f}/month)"
+        )
+    else:
+        change = (
+            f"the fast model sizes the same fleet if the GPUs are {hi_err:.0%} slower than "
+            f"modelled (the 90th percentile of its error against published measurements)"
+        )
+    return f"how sure: {held}; {change}"
+
+
 def _rank(cands: list[Candidate]) -> list[Candidate]:
     """Cheapest first; at equal cost, better quality (fewer weight bits lost), then more
     headroom."""
@@ -227,7 +251,8 @@ def _verify(
     if limit <= 0:
         return (
             "not checked by simulation (verify_candidates = 0): percentile objectives were "
-            "screened with the fast model's means, which cannot show that they hold"
+            "screened with the fast model's predicted percentiles, whose held-out error is "
+            "in docs/model.md; simulate the pick before acting on it"
         )
     done: dict[tuple[str, str, int], tuple[verify.Verification | None, list[Any]]] = {}
     best_cost = math.inf
@@ -267,5 +292,5 @@ def _verify(
         f"checked by simulation: {len(done)} configuration(s), each at the target rate with "
         f"{verify.VERIFY_SEEDS} seeds ({verify.WINDOW_REQUESTS:,} measured requests each); a "
         "fleet holds when every objective is met with every seed, and is the fewest "
-        "replicas that do; latencies shown are the fast model's means"
+        "replicas that do; latencies in the table are the fast model's p95 predictions"
     )

@@ -69,7 +69,8 @@ def slo_limits(ds: xr.Dataset) -> dict[str, float]:
 
 def slo_passes(ds: xr.Dataset) -> xr.DataArray:
     """Points not known to miss the SLO: met, or (fast sweeps) not ruled out because the
-    fast model's means cannot verify a percentile objective (``slo_status``)."""
+    fast model cannot tell a predicted percentile from its limit within its error
+    (``slo_status``)."""
     if "slo_status" in ds:
         return ds["slo_status"] != SLO_MISSED
     return ds["slo_met"].astype(bool)

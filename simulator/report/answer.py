@@ -151,8 +151,8 @@ def sweep_answer(ds: xr.Dataset, summary: dict[str, Any] | None = None) -> str:
             return "No point of this sweep is feasible (see the infeasibility notes)."
         return "No feasible point of this sweep meets the SLO (see the infeasibility notes)."
     what = (
-        "not ruled out by the SLO (the fast model predicts means, so its percentile "
-        "objectives are unverified: check it with `simplan plan` or `--method simulate`)"
+        "not ruled out by the SLO (some predicted percentiles are within the fast model's "
+        "error of their limits: check it with `simplan plan` or `--method simulate`)"
         if plots.slo_unverified(ds)
         else "meeting the SLO"
     )

@@ -11,7 +11,15 @@ from simplan.plots import slo_passes, slo_unverified
 from simplan.sweep.grid import BLOCK_ELEMENTS, block_chunks, grid_blocks
 
 #: The columns of each cheapest point (besides its coordinates).
-COLUMNS = ("usd_per_mtok_total", "output_tokens_per_s", "ttft_s", "tpot_s", "utilization")
+COLUMNS = (
+    "usd_per_mtok_total",
+    "output_tokens_per_s",
+    "ttft_s",
+    "ttft_p95_s",
+    "tpot_s",
+    "tpot_p95_s",
+    "utilization",
+)
 
 
 def _significant(x: np.ndarray, digits: int = 4) -> np.ndarray:
