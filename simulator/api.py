@@ -196,6 +196,7 @@ def sweep(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     max_points: int | None = None,
+    verify: int = 0,
 ) -> Any:
     """Evaluate a scenario's ``[sweep]`` grid; returns an ``xarray.Dataset``.
 
@@ -206,7 +207,9 @@ def sweep(
     ``dask.distributed`` address (default: a local process cluster with ``workers``
     workers; a fast sweep runs in this process unless one of the two is given).
     ``max_points`` raises the limit on grid points
-    (:data:`simplan.feasibility.MAX_SWEEP_POINTS`).
+    (:data:`simplan.feasibility.MAX_SWEEP_POINTS`). ``verify`` simulates that many of a
+    fast sweep's cheapest passing points with three seeds each, recorded in the Dataset's
+    ``verification`` attribute (:mod:`simplan.sweep.verified`).
     """
     from simplan.feasibility import MAX_SWEEP_POINTS
     from simplan.sweep import run_sweep
@@ -220,6 +223,7 @@ def sweep(
             workers=workers,
             progress=progress,
             max_points=MAX_SWEEP_POINTS if max_points is None else max_points,
+            verify=verify,
         )
 
 

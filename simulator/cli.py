@@ -265,6 +265,13 @@ def validate(csv_path: str | None, output_dir: str, max_load: bool, as_json: boo
     type=click.IntRange(min=1),
     help="Allow grids of up to this many points (default: simplan.feasibility.MAX_SWEEP_POINTS).",
 )
+@click.option(
+    "--verify",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Simulate this many of a fast sweep's cheapest points (3 seeds each).",
+)
 @_user_errors
 def sweep(
     file: str,
@@ -273,6 +280,7 @@ def sweep(
     scheduler: str | None,
     workers: int | None,
     max_points: int | None,
+    verify: int,
 ) -> None:
     """Evaluate the [sweep] grid of scenario FILE and print the cheapest feasible points."""
     from rich.progress import Progress
@@ -291,6 +299,7 @@ def sweep(
             workers=workers,
             progress=tick,
             max_points=max_points,
+            verify=verify,
         )
     console.print_sweep(ds)
     if output:

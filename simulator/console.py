@@ -457,9 +457,39 @@ def print_sweep(ds: Any) -> None:
             make_console().print(
                 f"not feasible: {count:,} point{'s' * (count != 1)}: {REASONS[int(code)]}"
             )
+    _print_verification(ds)
     if s["unverified"]:
         make_console().print(
             "note: some points' predicted percentiles are within the fast model's measured "
             "error of their limits (not verified, docs/model.md); `simplan plan` checks its "
             "pick by simulation, and `--method simulate` measures every point"
         )
+
+
+def _print_verification(ds: Any) -> None:
+    """The cheapest points ``sweep --verify`` simulated, and whether each held."""
+    from rich.table import Table
+    from simplan.plots import fmt_coord
+    from simplan.plots.read import verification_records
+
+    records = verification_records(ds)
+    if not records:
+        return
+    keys = sorted({k for r in records for k in r["achieved"]})
+    t = Table(title="checked by simulation (worst of the seeds run; fast prediction)")
+    for col in (*records[0]["point"], "held", "seeds", *keys):
+        t.add_column(col, justify="right")
+    for r in records:
+        cells = []
+        for k in keys:
+            got = [v for v in r["achieved"].get(k, []) if v is not None]
+            fast = r["fast"].get(k)
+            pred = f" ({_ms(fast)})" if fast is not None else ""
+            cells.append((_ms(max(got)) if got else "–") + pred)
+        t.add_row(
+            *(fmt_coord(v) for v in r["point"].values()),
+            "yes" if r["holds"] else "no",
+            str(len(r["seeds"])),
+            *cells,
+        )
+    make_console().print(t)

@@ -18,6 +18,7 @@ from simplan.plots.read import (
     slo_limits,
     slo_passes,
     sweep_dims,
+    verification_records,
 )
 from simplan.plots.style import (
     API_DASHES,
@@ -64,6 +65,7 @@ def latency_vs_load(sweep_ds: xr.Dataset, *, max_lines: int = 6) -> Figure:
     fig = _figure((8.0, 6.5))
     ax_t, ax_p = fig.subplots(2, 1, sharex=True)
     has_p95 = False
+    has_verified = False
     handles: list[Any] = []
     for i, (_, label, sub) in enumerate(shown):
         st = _style(i)
@@ -84,6 +86,38 @@ def latency_vs_load(sweep_ds: xr.Dataset, *, max_lines: int = 6) -> Figure:
             for ax in (ax_t, ax_p):
                 ax.axvline(sat, color=st["color"], ls=":", lw=1.3)
         handles.append(Line2D([], [], lw=1.6, ms=5, label=label, **st))
+        for rec in verification_records(ds):  # points `sweep --verify` simulated: their worst p95
+            point = rec["point"]
+            if rate_dim not in point or any(
+                d not in point or point[d] != sub[d].values.item() for d in cfg_dims
+            ):
+                continue
+            for ax, var in ((ax_t, "ttft"), (ax_p, "tpot")):
+                got = [v for v in rec["achieved"].get(f"{var}_p95_s", []) if v is not None]
+                if got:
+                    has_verified = True
+                    ax.plot(
+                        [point[rate_dim]],
+                        [max(got)],
+                        ls="none",
+                        marker="X",
+                        ms=9,
+                        color=st["color"],
+                        mec="black",
+                    )
+    if has_verified:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="none",
+                marker="X",
+                ms=9,
+                color="0.6",
+                mec="black",
+                label="p95 simulated (sweep --verify, worst seed)",
+            )
+        )
     if has_p95:
         handles.append(Line2D([], [], color="0.3", lw=1.6, label="mean"))
         handles.append(Line2D([], [], color="0.3", lw=1.2, ls="--", mfc="white", label="p95"))

@@ -6,6 +6,7 @@ Nothing here draws.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import tomllib
 from collections.abc import Sequence
@@ -298,3 +299,15 @@ def _is_elastic_run(ds: xr.Dataset) -> bool:
         and float(np.nanmax(ds["api_cost_usd_cum"].values, initial=0.0)) > 0
     )
     return changed or api
+
+
+#: Dataset attribute where ``sweep --verify`` records its simulations (a JSON list).
+VERIFICATION_ATTR = "verification"
+
+
+def verification_records(ds: xr.Dataset) -> list[dict[str, Any]]:
+    """The points ``sweep --verify`` simulated (:mod:`simplan.sweep.verified`): each with
+    its coordinates (``point``), ``holds``, ``seeds`` and ``achieved`` values per
+    objective and seed; none for an unverified sweep."""
+    text = ds.attrs.get(VERIFICATION_ATTR)
+    return json.loads(text) if isinstance(text, str) and text else []

@@ -44,6 +44,7 @@ from simplan.sweep.store import (
     write_block,
     write_netcdf_sweep,
 )
+from simplan.sweep.verified import attach, attach_to_store, verify_cheapest
 
 METHODS = ("fast", "simulate")
 
@@ -58,11 +59,13 @@ def run_sweep(
     progress: Callable[[int, int], None] | None = None,
     max_points: int = MAX_SWEEP_POINTS,
     block_points: int = BLOCK_ELEMENTS,
+    verify: int = 0,
 ) -> xr.Dataset:
     """Evaluate a scenario's ``[sweep]`` grid (see :mod:`simplan.sweep`).
 
     ``block_points`` is the size of the blocks a fast sweep is computed and stored in
-    (the memory it needs grows with it, about 400 bytes per point).
+    (the memory it needs grows with it, about 400 bytes per point). ``verify`` simulates
+    that many of a fast sweep's cheapest passing points (:mod:`simplan.sweep.verified`).
     """
     raw = read_scenario_dict(path)
     scenario = scenario_from_dict(raw, source=str(path))
@@ -73,6 +76,14 @@ def run_sweep(
     _check_workload(scenario)
     if method == "fast":
         fast_can_answer(scenario, str(path))
+    if verify and method != "fast":
+        raise SimplanError(
+            "--verify checks a fast sweep's cheapest points by simulation; a simulate sweep "
+            "has already simulated every point",
+            source=str(path),
+        )
+    if verify < 0:
+        raise SimplanError(f"--verify must be a whole number >= 0, not {verify}")
     if output is not None:
         check_output_path(output)  # before any computation: a bad output path fails fast
     axes = sweep_axes(scenario)
@@ -86,9 +97,20 @@ def run_sweep(
     )
     text = Path(path).read_text(encoding="utf-8")
     if method == "fast":
-        return _run_fast(
-            raw, axes, str(path), scenario, text, output, progress, block_points, scheduler, workers
+        ds = _run_fast(
+            raw,
+            axes,
+            str(path),
+            scenario,
+            text,
+            output,
+            progress,
+            block_points,
+            scheduler,
+            workers,
+            verify,
         )
+        return ds
     ds = empty_dataset(axes, scenario, text, method)
     return run_simulate(ds, raw, axes, str(path), scenario, output, scheduler, workers, progress)
 
@@ -117,6 +139,7 @@ def _run_fast(
     block_points: int,
     scheduler: str | None,
     workers: int | None,
+    verify: int = 0,
 ) -> xr.Dataset:
     dims = [a.name for a in axes]
     shape = tuple(len(a.values) for a in axes)
@@ -145,6 +168,9 @@ def _run_fast(
             finish_block_store(tmp, out)
         elif progress is not None:
             progress(total, total)
+        if verify:
+            done_ds = xr.open_zarr(out, consolidated=True).drop_vars(BLOCK_DONE)
+            attach_to_store(out, verify_cheapest(done_ds, raw, axes, source, verify))
         return xr.open_zarr(out, consolidated=True).drop_vars(BLOCK_DONE)
     ds = empty_dataset(axes, scenario, text, "fast")
     grid = prepare_fast(raw, axes, source)
@@ -160,6 +186,8 @@ def _run_fast(
         finished += block.stop - block.start
         if progress is not None:
             progress(finished, total)
+    if verify:
+        attach(ds, verify_cheapest(ds, raw, axes, source, verify))
     if out is not None:
         write_netcdf_sweep(ds, out)
     return ds
