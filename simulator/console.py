@@ -272,6 +272,16 @@ def print_validate(result: dict[str, Any]) -> None:
         f"overall: {s['predicted']} rows predicted, {s['skipped']} skipped; median "
         f"|error| {pct(s['median_abs_error'])}, p90 {pct(s['p90_abs_error'])}"
     )
+    band = s.get("band")
+    if band and band["count"]:
+        lo, hi = band["error_range"]
+        per = ", ".join(
+            f"{k} {v:.0%} of {band['count'][k]}" for k, v in band["coverage"].items() if k != "all"
+        )
+        console.print(
+            f"80% band (signed error {lo:+.0%} to {hi:+.0%}, calibration.toml): "
+            f"{band['coverage']['all']:.0%} of measurements inside ({per})"
+        )
     for g in result["table"]:
         for reason in g["skip_reasons"]:
             console.print(f"skipped ({g['source_id']} {g['metric']}): {reason}")

@@ -277,6 +277,33 @@ def error_table(rows: list[Row]) -> list[dict[str, Any]]:
     return out
 
 
+def band_coverage(rows: list[Row]) -> dict[str, Any]:
+    """How often the measured value falls inside the band the commands state.
+
+    ``plan``'s band divides capacity by ``1 + e`` for the signed error ``e`` between its
+    10th and 90th percentile over the calibration set (``calibration.toml``), an 80% band:
+    a measurement is inside it when its row's signed error lies in that range. On the
+    calibration set itself this is about 80% by construction; on other data (the 2026
+    set) it checks the band. Overall and per metric.
+    """
+    from simplan.perf import calibration
+
+    cal = calibration()
+    lo, hi = float(cal.get("error_p10", 0.0)), float(cal.get("error_p90", 0.0))
+    inside: dict[str, list[bool]] = {}
+    for r in rows:
+        if r.rel_error is not None:
+            ok = lo <= r.rel_error <= hi
+            inside.setdefault("all", []).append(ok)
+            inside.setdefault(r.metric, []).append(ok)
+    return {
+        "nominal": 0.8,
+        "error_range": [lo, hi],
+        "coverage": {k: float(np.mean(v)) for k, v in sorted(inside.items())},
+        "count": {k: len(v) for k, v in sorted(inside.items())},
+    }
+
+
 def summarize_errors(rows: list[Row]) -> dict[str, Any]:
     errs = np.array([abs(r.rel_error) for r in rows if r.rel_error is not None])
     by_source: dict[str, list[float]] = {}
@@ -292,6 +319,7 @@ def summarize_errors(rows: list[Row]) -> dict[str, Any]:
         "median_abs_error_by_source": {
             k: float(np.median(v)) for k, v in sorted(by_source.items())
         },
+        "band": band_coverage(rows),
     }
 
 
