@@ -23,12 +23,9 @@ from pathlib import Path
 import numpy as np
 from scipy.special import erfinv
 from simplan import api, latency_model
-from simplan.kernels import tail
 from simplan.kernels.grid import (
-    _TPOT as TPOT,
-)
-from simplan.kernels.grid import (
-    LATENCY,
+    FLAG,
+    LATENCY_KIND,
     capacity_many,
     interpolate_points,
     operating_table,
@@ -102,10 +99,11 @@ def numpy_reference(rates, values, group, rate, r_max):  # type: ignore[no-untyp
         sat = ~(rate[m] < r_max[g])
         blend[:, 2] = np.where(sat, 1.0, 0.0)
         last = values[g, -1]
+        kinds = saturation_kinds(np.arange(values.shape[2]))
         for v in range(values.shape[2]):
-            if v >= LATENCY and not TPOT <= v < TPOT + tail.STATS:
+            if kinds[v] == LATENCY_KIND:
                 blend[sat, v] = np.inf
-            elif v != 2:
+            elif kinds[v] != FLAG:
                 blend[sat, v] = last[v]
         out[m] = blend
     return out

@@ -68,21 +68,11 @@ _ROUNDS = 60
 
 
 @kernel
-def _gamma_cdf(t, mean, var):
-    """P(X <= t) for X gamma with this mean and variance (Wilson-Hilferty's cube root)."""
-    if not t > 0.0:
-        return 0.0
-    if not var > 1e-12 * mean * mean:
-        return 1.0 if t >= mean else 0.0
-    v = var / (9.0 * mean * mean)  # 1 / (9 shape)
-    z = ((t / mean) ** (1.0 / 3.0) - (1.0 - v)) / math.sqrt(v)
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
-
-
-@kernel
 def _mixture_cdf(t, shifts, inv_mean, centre, inv_scale, point, weights, n):
-    """CDF at t of a mixture prepared by :func:`mixture_quantiles` (the laws of
-    :func:`_gamma_cdf` above their shifts, constants hoisted out of the search)."""
+    """CDF at t of a mixture prepared by :func:`mixture_quantiles`: each law a gamma
+    above its shift, its CDF by Wilson and Hilferty's cube root (normal in
+    ``(x / mean)^(1/3)`` with mean ``1 - v`` and variance ``v = 1 / (9 shape)``), with
+    the constants hoisted out of the search."""
     if not t > 0.0:
         return 0.0
     total = 0.0
@@ -316,7 +306,8 @@ def latency_quantiles(
     base = max(tau0 - slope * bb, 0.0)
     # every arrival brings its prompt's cost and slope seconds to each of its O iterations:
     # an M/G/1 workload of load u and per-arrival work W = P + slope * O
-    work_m2 = cost_m2 + 2.0 * slope * o_len * np.mean(cost) + slope * slope * o_m2
+    cost_mean = np.mean(cost)
+    work_m2 = cost_m2 + 2.0 * slope * o_len * cost_mean + slope * slope * o_m2
     load = min(rho_p + rate * o_len * slope, 0.99)
     headroom = 1.0 - load
     burst = ca2 * rate * work_m2  # variance of arriving work per second
@@ -330,16 +321,14 @@ def latency_quantiles(
     land = rho_p
     # the replica is busy while anything decodes or prefills (Poisson occupancy)
     busy = max(1.0 - math.exp(-(b + rho_p)), land)
-    cost_sum = 0.0
-    for j in range(k):
-        cost_sum += cost[j]
+    cost_sum = cost_mean * k
     # a slot: Erlang C over the batch limit, with the decode life as the service time
     cs2 = max(o_m2 / (o_len * o_len) - 1.0, 0.0)
     p_wait = erlang_c(b_lim, b)
     slot_mean = o_len * tau / max(b_lim - b, 1.0) * 0.5 * (ca2 + cs2)
     # clumped arrivals queue for the GPU beyond what Poisson ones do: Allen-Cunneen's
     # excess (ca2 - 1) / 2 of an M/G/1 wait, atom at zero (probability 1 - load)
-    clump = wait_scale * max(ca2 - 1.0, 0.0) / 2.0 * load / headroom * np.mean(cost)
+    clump = wait_scale * max(ca2 - 1.0, 0.0) / 2.0 * load / headroom * cost_mean
     clump_var = clump * clump * (2.0 / max(load, 1e-9) - 1.0)
 
     ttft_m = np.empty(k * (k + 2))

@@ -13,6 +13,7 @@ from simplan import __version__, api, console
 from simplan.catalog_view import KINDS
 from simplan.errors import SimplanError
 from simplan.scenario import Pricing
+from simplan.verify import VERIFY_SEEDS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -270,7 +271,7 @@ def validate(csv_path: str | None, output_dir: str, max_load: bool, as_json: boo
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Simulate this many of a fast sweep's cheapest points (3 seeds each).",
+    help=f"Simulate this many of a fast sweep's cheapest points ({VERIFY_SEEDS} seeds each).",
 )
 @_user_errors
 def sweep(

@@ -118,10 +118,13 @@ def table(cfgs: np.ndarray, sh: Shapes, r_max: np.ndarray) -> tuple[np.ndarray, 
     )
 
 
-def rate_under_slo(rates: np.ndarray, values: np.ndarray, lim: np.ndarray) -> np.ndarray:
+def rate_under_slo(
+    rates: np.ndarray, values: np.ndarray, lim: np.ndarray, r_max: np.ndarray
+) -> np.ndarray:
     """Largest rate per configuration at which every objective's statistic is within its
-    limit (the rate itself at r_max's row when no objective is set)."""
-    return grid.rate_under_limits(rates, values, lim)
+    limit; ``r_max`` (the sustainable rate) where no objective is set."""
+    under = grid.rate_under_limits(rates, values, lim)
+    return np.where(np.isfinite(lim).any(axis=1), under, r_max)
 
 
 def at_rate(cfgs: np.ndarray, sh: Shapes, rate: np.ndarray, r_max: np.ndarray) -> np.ndarray:
@@ -139,17 +142,38 @@ def at_rate(cfgs: np.ndarray, sh: Shapes, rate: np.ndarray, r_max: np.ndarray) -
     )
 
 
-def replica_rate_under_slo(
-    cfg: np.ndarray, scenario: Scenario, scale: float = 1.0
-) -> tuple[float, float]:
-    """(largest sustainable rate, largest rate meeting the SLO) of one replica, req/s."""
-    sh = shapes([scenario])
-    cap = capacity(cfg[None, :], sh)
-    r_max = cap[:, 1]
-    if not r_max[0] > 0.0:
-        return 0.0, 0.0
-    rates, values = table(cfg[None, :], sh, r_max)
-    lim = limits([scenario], scale)
-    if not np.isfinite(lim).any():
-        return float(r_max[0]), float(r_max[0])
-    return float(r_max[0]), float(rate_under_slo(rates, values, lim)[0])
+@dataclass
+class ReplicaModel:
+    """One replica's fast model, built once: its shapes, capacity and table, so that
+    several questions (the rate under a scaled SLO, the latency at a rate) share them."""
+
+    cfg: np.ndarray
+    shapes: Shapes
+    r_max_per_s: float
+    rates: np.ndarray  # (1, TABLE_RATES); empty when the replica sustains no load
+    values: np.ndarray
+    limits: np.ndarray  # (1, tail.COLUMNS), unscaled
+
+    @classmethod
+    def of(cls, cfg: np.ndarray, scenario: Scenario, sh: Shapes | None = None) -> ReplicaModel:
+        """The model of ``scenario``'s replica ``cfg``; ``sh`` saves recomputing the
+        workload's shapes when many replicas share one workload."""
+        sh = sh if sh is not None else shapes([scenario])
+        r_max = capacity(cfg[None, :], sh)[:, 1]
+        rates, values = (
+            table(cfg[None, :], sh, r_max) if r_max[0] > 0.0 else (np.empty(0), np.empty(0))
+        )
+        return cls(cfg, sh, float(r_max[0]), rates, values, limits([scenario]))
+
+    def rate_under_slo(self, scale: float = 1.0) -> float:
+        """Largest rate (req/s) meeting every objective with its limits times ``scale``."""
+        if not self.r_max_per_s > 0.0:
+            return 0.0
+        r_max = np.array([self.r_max_per_s])
+        return float(rate_under_slo(self.rates, self.values, self.limits * scale, r_max)[0])
+
+    def at_rate(self, rate_per_s: float) -> np.ndarray:
+        """The operating point (len(COLUMNS)) at a per-replica rate."""
+        return at_rate(
+            self.cfg[None, :], self.shapes, np.array([rate_per_s]), np.array([self.r_max_per_s])
+        )[0]

@@ -320,9 +320,10 @@ def _start_fleet(fleet: Fleet, scenario: Scenario, pools: list[Pool]) -> None:
             fleet.set_state(e, OFF)
     autoscaled = [e for e in fleet.engines if e.pool == 0] if scenario.autoscaling else []
     if scenario.autoscaling is not None:
-        from simplan.latency_model import replica_rate_under_slo
+        from simplan.latency_model import ReplicaModel
 
-        r_max, rate = replica_rate_under_slo(pools[0].replica.cfg, scenario)
+        model = ReplicaModel.of(pools[0].replica.cfg, scenario)
+        r_max, rate = model.r_max_per_s, model.rate_under_slo()
         env.process(autoscaler(fleet, autoscaled, rate if rate > 0 else r_max))
     for pool in pools:
         if pool.section.interruptions_per_hour > 0:

@@ -24,7 +24,7 @@ import numpy as np
 from simplan import catalog
 from simplan.errors import SimplanError
 from simplan.kernels.batch import static_batch
-from simplan.perf import EngineKnobs, does_not_fit_reason, replica_from_ids
+from simplan.perf import EngineKnobs, calibration, does_not_fit_reason, replica_from_ids
 
 #: Output length gpt-fast's generate.py uses when its README does not state one.
 GPTFAST_DEFAULT_OUTPUT = 200
@@ -286,8 +286,6 @@ def band_coverage(rows: list[Row]) -> dict[str, Any]:
     calibration set itself this is about 80% by construction; on other data (the 2026
     set) it checks the band. Overall and per metric.
     """
-    from simplan.perf import calibration
-
     cal = calibration()
     lo, hi = float(cal.get("error_p10", 0.0)), float(cal.get("error_p90", 0.0))
     inside: dict[str, list[bool]] = {}

@@ -183,7 +183,7 @@ def test_the_largest_rate_under_an_slo_sits_on_the_binding_objective(case, lengt
     lim = np.full((1, tail.COLUMNS), np.inf)
     cols = [lm.column("ttft_p95_s"), lm.column("tpot_p99_s")]
     lim[0, cols[0] - LATENCY], lim[0, cols[1] - LATENCY] = limits
-    r_slo = float(lm.rate_under_slo(rates, values, lim)[0])
+    r_slo = float(lm.rate_under_slo(rates, values, lim, r_max)[0])
     assert 0.0 <= r_slo <= r_max[0]
 
     def meets(rate: float) -> bool:

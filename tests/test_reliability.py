@@ -216,7 +216,7 @@ def test_faster_gpu_and_looser_slo_never_make_the_answer_worse(tmp_path: Path) -
             for ttft, tpot in ((0.5, 0.03), (1.0, 0.05), (2.0, 0.1), (1e9, 1e9)):
                 lim = np.full((1, COLUMNS), np.inf)
                 lim[0, p95], lim[0, tpot95] = ttft, tpot
-                slo_rates.append(float(lm.rate_under_slo(*table, lim)[0]))
+                slo_rates.append(float(lm.rate_under_slo(*table, lim, np.array([rates[gpu]]))[0]))
             assert slo_rates == sorted(slo_rates), (model, gpu, slo_rates)
             slo_by_gpu[gpu] = slo_rates
         assert rates["a100-sxm4-80gb"] <= rates["h100-sxm"] <= rates["h200"]

@@ -7,11 +7,10 @@ from __future__ import annotations
 import itertools
 import math
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
-from simplan import catalog
+from simplan import catalog, latency_model
 from simplan import economics as econ
 from simplan.errors import SimplanError
 from simplan.perf import replica_cfg
@@ -109,21 +108,26 @@ def candidate_scenario(raw: dict[str, Any], cand: dict[str, Any], source: str) -
 
 
 def _evaluate(
-    sc: Scenario, base: Scenario, target_rate: float, monthly_tokens: float, scale: float = 1.0
-) -> Candidate:
-    """Screen a candidate with the fast model; ``scale`` multiplies capacities.
+    sc: Scenario,
+    base: Scenario,
+    target_rate: float,
+    monthly_tokens: float,
+    scales: tuple[float, ...] = (1.0,),
+    sh: latency_model.Shapes | None = None,
+) -> list[Candidate]:
+    """Screen a candidate with the fast model, once per ``scales`` entry (which multiplies
+    capacities: a band's slower or faster hardware); the replica's model is built once.
 
     ``base`` is the scenario as written: its price overrides apply only to its own pools.
+    ``sh`` is the workload's shapes when the caller has them (every candidate shares one).
     """
-    from simplan import latency_model
-
     hw = sc.hardware
     cand = Candidate(hw.gpu, sc.model.weights, hw.tp, hw.pricing, feasible=False, pp=hw.pp)
     cfg, why = replica_cfg(sc)
     if why == 1:
         cand.reason = "does not fit in GPU memory"
         cand.fits_memory = False
-        return cand
+        return [cand for _ in scales]
     if why == 2:
         from simplan.errors import InfeasibleError
         from simplan.perf import check_parallelism
@@ -135,12 +139,23 @@ def _evaluate(
                 "; ".join(f"{p.key_path} = {p.value}: {p.message}" for p in exc.problems)
                 or exc.summary
             )
-        return cand
-    r_max, r_slo = latency_model.replica_rate_under_slo(cfg, sc, scale)
-    r_max, r_slo = r_max * scale, r_slo * scale
+        return [cand for _ in scales]
     price = econ.gpu_price(base, hw.gpu, hw.pricing)
     cand.replica_usd_per_hour = price.usd_per_gpu_hour * hw.tp * hw.pp
     cand.price_source = price.source
+    model = latency_model.ReplicaModel.of(cfg, sc, sh)
+    return [_screen(replace(cand), model, target_rate, monthly_tokens, s) for s in scales]
+
+
+def _screen(
+    cand: Candidate,
+    model: latency_model.ReplicaModel,
+    target_rate: float,
+    monthly_tokens: float,
+    scale: float,
+) -> Candidate:
+    """Size and price a candidate from its replica's model, capacities times ``scale``."""
+    r_max, r_slo = model.r_max_per_s * scale, model.rate_under_slo(scale) * scale
     cand.replica_max_rate_per_s = r_max
     cand.replica_rate_under_slo_per_s = r_slo
     if r_slo <= 0:
@@ -156,12 +171,7 @@ def _evaluate(
     cand.feasible = True
     _size(cand, needed, target_rate, monthly_tokens)
     cand.fast_replicas = cand.replicas
-    op = latency_model.at_rate(
-        cfg[None, :],
-        latency_model.shapes([sc]),
-        np.array([target_rate / cand.replicas / scale]),
-        np.array([r_max / scale]),
-    )[0]
+    op = model.at_rate(target_rate / cand.replicas / scale)
     for name in ("ttft", "tpot", "e2e"):
         for stat in ("mean", "p95"):
             value = float(op[latency_model.column(f"{name}_{stat}_s")]) / scale

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from simplan import catalog, verify
+from simplan import catalog, latency_model, verify
 from simplan import economics as econ
 from simplan import slo as slo_eval
 from simplan.errors import SimplanError
@@ -92,6 +92,8 @@ def plan(
     )
     cal = calibration()
     lo_err, hi_err = float(cal.get("error_p10", 0.0)), float(cal.get("error_p90", 0.0))
+    # candidates differ in GPU, weights, TP and pricing only: one workload, one set of shapes
+    workload = latency_model.shapes([scenario])
     results: list[Candidate] = []
     for cand in _candidates(raw, scenario, overrides):
         try:
@@ -108,11 +110,10 @@ def plan(
                 )
             )
             continue
-        c = _evaluate(sc, scenario, target, monthly_tokens)
+        # real capacity = predicted / (1 + error): the model's error spread as a band
+        scales = (1.0, 1.0 / (1.0 + hi_err), 1.0 / (1.0 + lo_err))
+        c, pess, opt = _evaluate(sc, scenario, target, monthly_tokens, scales, workload)
         if c.feasible:
-            # real capacity = predicted / (1 + error): the model's error spread as a band
-            pess = _evaluate(sc, scenario, target, monthly_tokens, scale=1.0 / (1.0 + hi_err))
-            opt = _evaluate(sc, scenario, target, monthly_tokens, scale=1.0 / (1.0 + lo_err))
             c.band = {
                 "monthly_cost_usd": [opt.monthly_cost_usd, pess.monthly_cost_usd],
                 "replicas": [opt.replicas, pess.replicas],

@@ -236,8 +236,7 @@ def prepare_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> FastGrid
         cap[ok, :2] = latency_model.capacity(cfg_arr[ok], sh_ok)
         rates_tab[ok], values_tab[ok] = latency_model.table(cfg_arr[ok], sh_ok, cap[ok, 1])
         lim = latency_model.limits([sc for sc, k in zip(reps, ok, strict=True) if k])
-        under = latency_model.rate_under_slo(rates_tab[ok], values_tab[ok], lim)
-        cap[ok, 2] = np.where(np.isfinite(lim).any(axis=1), under, cap[ok, 1])
+        cap[ok, 2] = latency_model.rate_under_slo(rates_tab[ok], values_tab[ok], lim, cap[ok, 1])
 
     columns = tuple(
         dict.fromkeys(

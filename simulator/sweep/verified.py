@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import xarray as xr
 from simplan import verify
+from simplan.metrics import plain_json
 from simplan.plots.read import VERIFICATION_ATTR as ATTR
 from simplan.sweep.grid import Axis, point_scenario
 from simplan.sweep.summary import sweep_summary
@@ -46,13 +46,12 @@ def verify_cheapest(
             warmup_s=warmup,
             seed=sc.simulation.seed,
         )
-        records.append(
-            {
-                "point": {d: _plain(row[d]) for d in dims},
-                "fast": {k: row[k] for k in ("ttft_p95_s", "tpot_p95_s", "usd_per_mtok_total")},
-                **verify.describe(v),
-            }
-        )
+        record = {
+            "point": {d: row[d] for d in dims},
+            "fast": {k: row[k] for k in ("ttft_p95_s", "tpot_p95_s", "usd_per_mtok_total")},
+            **verify.describe(v),
+        }
+        records.append(plain_json(record))
     return records
 
 
@@ -68,7 +67,3 @@ def attach_to_store(path: Path, records: list[dict[str, Any]]) -> None:
     group = zarr.open_group(str(path), mode="r+")
     group.attrs[ATTR] = json.dumps(records)
     zarr.consolidate_metadata(str(path))
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
