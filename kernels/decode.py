@@ -8,13 +8,27 @@ instead of stepping token by token in Python.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from simplan.kernels._jit import kernel
 from simplan.kernels.roofline import step_flops_and_bytes, step_time_s
+from simplan.kernels.speculative import tokens_per_step
 
 
 @kernel
-def decode_plan(cfg, kv_tokens, blocks, decode_left, free_blocks, block, step_cap, out_end_s):
+def produced_tokens(carry, steps, per_step, left):
+    """Tokens a sequence gains over ``steps`` iterations of ``per_step`` tokens on
+    average, starting from the fraction ``carry``: ``floor(carry + steps * per_step)``,
+    at most ``left``. Without speculation (``per_step = 1``, ``carry = 0``) it is
+    ``steps``."""
+    return min(math.floor(carry + steps * per_step), left)
+
+
+@kernel
+def decode_plan(
+    cfg, kv_tokens, blocks, decode_left, carry, free_blocks, block, step_cap, out_end_s
+):
     """Plan up to ``step_cap`` decode iterations of a fixed batch.
 
     Parameters
@@ -25,7 +39,11 @@ def decode_plan(cfg, kv_tokens, blocks, decode_left, free_blocks, block, step_ca
     blocks : int64[n]
         KV blocks each sequence holds now (may exceed what its tokens use).
     decode_left : int64[n]
-        Decode iterations each sequence still needs (>= 1).
+        Tokens each sequence still has to generate (>= 1).
+    carry : float64[n]
+        Fractional tokens each sequence has banked (speculative decoding yields
+        :func:`~simplan.kernels.speculative.tokens_per_step` tokens per iteration on
+        average; a sequence gains :func:`produced_tokens`); zeros without speculation.
     free_blocks : int
         Free KV blocks of the replica.
     block : int
@@ -46,37 +64,41 @@ def decode_plan(cfg, kv_tokens, blocks, decode_left, free_blocks, block, step_ca
     n = kv_tokens.shape[0]
     if n == 0:
         return 0, 0, 0.0, 0.0
-    limit = step_cap
-    ctx = 0.0
-    for i in range(n):
-        ctx += kv_tokens[i]
-        if decode_left[i] < limit:
-            limit = decode_left[i]
+    per_step = tokens_per_step(cfg)
     nf = float(n)
-    room = np.empty(n, dtype=np.int64)  # tokens each sequence can still add without a block
-    for i in range(n):
-        room[i] = blocks[i] * block - kv_tokens[i]
+    held = blocks.copy()  # blocks each sequence holds after the planned iterations
+    gained = np.zeros(n, dtype=np.int64)  # tokens each has gained before iteration j
     used = 0
     steps = 0
     t = 0.0
     flops = 0.0
     nbytes = 0.0
-    for j in range(limit):
+    for j in range(step_cap):
         need = 0
+        finishing = False
+        ctx = 0.0
         for i in range(n):
-            if room[i] <= j:
-                need += 1
+            after = produced_tokens(carry[i], j + 1.0, per_step, decode_left[i])
+            want = -(-(kv_tokens[i] + after) // block)
+            if want > held[i]:
+                need += want - held[i]
+            if after >= decode_left[i]:
+                finishing = True
+            ctx += kv_tokens[i] + gained[i]
         if used + need > free_blocks:
             break
         for i in range(n):
-            if room[i] <= j:
-                room[i] += block
+            after = produced_tokens(carry[i], j + 1.0, per_step, decode_left[i])
+            held[i] = max(held[i], -(-(kv_tokens[i] + after) // block))
+            gained[i] = after
         used += need
-        decode_ctx = ctx + nf * (j + 1.0)
+        decode_ctx = ctx + nf
         t += step_time_s(cfg, 0.0, 0.0, 0.0, nf, decode_ctx)
         f, b = step_flops_and_bytes(cfg, 0.0, 0.0, 0.0, nf, decode_ctx)
         flops += f
         nbytes += b
         out_end_s[j] = t
         steps += 1
+        if finishing:
+            break
     return steps, used, flops, nbytes

@@ -6,7 +6,9 @@ of decoding sequences ``B`` agree:
 
 * each iteration carries one token per decoding sequence plus the prompt tokens that
   arrived during it (``rate * I * tau``, chunked prefill): ``tau = step(rate*I*tau, B)``;
-* by Little's law a request decodes for ``O`` iterations: ``B = rate * O * tau``.
+* by Little's law a request decodes for ``O`` iterations: ``B = rate * O * tau`` (with
+  speculative decoding ``1 + (O - 1) / E`` iterations, E tokens each: see
+  :mod:`simplan.kernels.speculative`).
 
 Both maps are close to affine, so each fixed point is found with Aitken's extrapolation
 in a few steps; a map whose slope reaches 1 has no fixed point and the replica is
@@ -31,6 +33,7 @@ from simplan.kernels import tail
 from simplan.kernels._jit import kernel
 from simplan.kernels.memory import max_batch
 from simplan.kernels.roofline import step_time_s
+from simplan.kernels.speculative import iterations_per_request
 
 _AITKEN_ROUNDS = 6
 _BISECT = 48
@@ -84,12 +87,13 @@ def max_rate(cfg, i_len, o_len):
     b_lim = batch_limit(cfg, i_len, o_len)
     if b_lim < 1.0:
         return 0.0
-    hi = b_lim / (o_len * iteration_time(cfg, 0.0, i_len, o_len, b_lim))
+    o_iters = iterations_per_request(cfg, o_len)
+    hi = b_lim / (o_iters * iteration_time(cfg, 0.0, i_len, o_len, b_lim))
     lo = 0.0
     for _ in range(_BISECT):
         mid = 0.5 * (lo + hi)
         tau = iteration_time(cfg, mid, i_len, o_len, b_lim)
-        if math.isfinite(tau) and mid * o_len * tau <= b_lim:
+        if math.isfinite(tau) and mid * o_iters * tau <= b_lim:
             lo = mid
         else:
             hi = mid
@@ -104,9 +108,10 @@ def operating_point(cfg, rate, i_len, o_len, r_max):
         tau = iteration_time(cfg, r_max, i_len, o_len, b_lim) if b_lim >= 1.0 else math.nan
         return b_lim, tau, 1.0
     b = 0.0
+    o_iters = iterations_per_request(cfg, o_len)
     for _ in range(_AITKEN_ROUNDS):
-        b1 = rate * o_len * iteration_time(cfg, rate, i_len, o_len, b)
-        b2 = rate * o_len * iteration_time(cfg, rate, i_len, o_len, b1)
+        b1 = rate * o_iters * iteration_time(cfg, rate, i_len, o_len, b)
+        b2 = rate * o_iters * iteration_time(cfg, rate, i_len, o_len, b1)
         d1 = b1 - b
         d2 = b2 - b1
         if abs(d2) <= 1e-10 * max(b2, 1e-12):

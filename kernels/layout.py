@@ -89,6 +89,19 @@ FIELDS: tuple[Field, ...] = (
     Field("M_HALF_16_TOKENS", "tokens", "M at half the compute efficiency of 16-bit GEMMs"),
     # host work that grows with the batch (scheduling, sampling, output processing)
     Field("T_SEQ_S", "s", "overhead per sequence in an iteration"),
+    # speculative decoding (simplan.kernels.speculative); SPEC_TOKENS = 0 turns it off
+    Field("SPEC_TOKENS", "tokens", "tokens drafted per sequence and iteration (k)"),
+    Field("SPEC_ACCEPT", "1", "probability a drafted token is accepted after its parent"),
+    Field(
+        "DRAFT_KIND",
+        "0-3",
+        "drafter: 0 none (n-gram), 1 dense head layer, 2 MoE head "
+        "layer (MTP), 3 separate draft model",
+    ),
+    Field("DRAFT_PARAMS_PER_GPU", "1", "draft-model parameters each GPU holds (kind 3)"),
+    Field("DRAFT_W_BYTES", "bytes", "per draft weight"),
+    Field("DRAFT_LAYERS", "1", "layers of the drafter"),
+    Field("DRAFT_KV_ELEMS_PER_GPU", "1", "drafter KV elements per token on one GPU"),
 )
 
 #: Slot of each field, by name.

@@ -10,6 +10,9 @@ Per GPU of a replica with tensor-parallel degree ``tp`` and ``pp`` pipeline stag
   before sizing its cache);
 * KV cache: everything else inside ``gpu_memory_utilization`` of device memory, in
   whole blocks of ``block_size`` tokens.
+
+With speculative decoding the drafter's weights and its KV cache per token are added
+(:mod:`simplan.kernels.speculative`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 from simplan.kernels import layout as c
 from simplan.kernels._jit import kernel
 from simplan.kernels.roofline import attention_params, kv_elems_per_token_per_layer
+from simplan.kernels.speculative import draft_kv_bytes_per_token, draft_weight_bytes_per_gpu
 
 
 @kernel
@@ -52,14 +56,16 @@ def weight_bytes_per_gpu(cfg):
         tables = table
     else:
         tables = table if cfg[c.TIE] > 0.0 else 2.0 * table
-    return linear + tables
+    return linear + tables + draft_weight_bytes_per_gpu(cfg)
 
 
 @kernel
 def kv_bytes_per_token(cfg):
-    """KV-cache bytes one token occupies on one GPU (its stage's layers)."""
+    """KV-cache bytes one token occupies on one GPU (its stage's layers, and the
+    drafter's cache when speculating)."""
     layers = math.ceil(cfg[c.LAYERS] / cfg[c.PP])
-    return layers * kv_elems_per_token_per_layer(cfg) * cfg[c.KV_BYTES]
+    own = layers * kv_elems_per_token_per_layer(cfg) * cfg[c.KV_BYTES]
+    return own + draft_kv_bytes_per_token(cfg)
 
 
 @kernel

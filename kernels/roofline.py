@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 from simplan.kernels import layout as c
+from simplan.kernels import speculative as spec
 from simplan.kernels._jit import kernel
 
 
@@ -96,12 +97,13 @@ def attention_proj_time_s(cfg, t):
 
 
 @kernel
-def attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens):
+def attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens, queries):
     """Attention kernels of one layer on one GPU.
 
     ``prefill_pairs`` is the number of (query, key) pairs of the prefill chunks
     (sum over chunks of chunk * (prefix + (chunk + 1) / 2)); ``decode_ctx_tokens`` the
-    total context the decoding sequences read. Decode attention reads the KV cache once
+    total context the decoding sequences read, each with ``queries`` query tokens (1, or
+    k + 1 when verifying drafts). Decode attention reads the KV cache once
     (memory-bound); prefill attention is FLOP-bound (flash attention).
     """
     heads = cfg[c.HEADS] / cfg[c.TP]
@@ -120,7 +122,10 @@ def attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens)
         nbytes = decode_ctx_tokens * kv_elems * cfg[c.KV_BYTES]
         t_mem = nbytes / (cfg[c.BW_BYTES_PER_S] * cfg[c.ETA_ATT_DEC])
         t_cmp = (
-            decode_ctx_tokens * flops_per_pair / (cfg[c.PEAK_FP16_FLOP_PER_S] * cfg[c.ETA_ATT_PRE])
+            queries
+            * decode_ctx_tokens
+            * flops_per_pair
+            / (cfg[c.PEAK_FP16_FLOP_PER_S] * cfg[c.ETA_ATT_PRE])
         )
         t += max(t_mem, t_cmp) + cfg[c.T0_ATT_S]
     if prefill_tokens > 0.0:
@@ -229,12 +234,13 @@ def allreduce_time_s(cfg, nbytes):
 
 
 @kernel
-def layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, moe_layer):
-    """One transformer layer on one GPU for ``t`` tokens (prefill chunks plus decodes)."""
+def layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, moe_layer, queries):
+    """One transformer layer on one GPU for ``t`` tokens (prefill chunks plus decodes, each
+    decode with ``queries`` query tokens)."""
     if t <= 0.0:
         return 0.0
     total = attention_proj_time_s(cfg, t)
-    total += attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens)
+    total += attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens, queries)
     if moe_layer:
         total += moe_time_s(cfg, t)
     else:
@@ -246,14 +252,15 @@ def layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, moe_l
 
 
 @kernel
-def stage_layers_time_s(cfg, layers, t, prefill_tokens, prefill_pairs, decode_ctx_tokens):
+def stage_layers_time_s(cfg, layers, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, queries):
     """``layers`` consecutive layers, split between leading dense and MoE layers."""
+    p, pairs, ctx, q = prefill_tokens, prefill_pairs, decode_ctx_tokens, queries
     if cfg[c.EXPERTS] > 0.0:
         frac_dense = min(cfg[c.LEADING_DENSE], cfg[c.LAYERS]) / cfg[c.LAYERS]
-        dense = layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, False)
-        moe = layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, True)
+        dense = layer_time_s(cfg, t, p, pairs, ctx, False, q)
+        moe = layer_time_s(cfg, t, p, pairs, ctx, True, q)
         return layers * (frac_dense * dense + (1.0 - frac_dense) * moe)
-    return layers * layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, False)
+    return layers * layer_time_s(cfg, t, p, pairs, ctx, False, q)
 
 
 @kernel
@@ -277,6 +284,22 @@ def lm_head_time_s(cfg, rows):
 
 
 @kernel
+def draft_time_s(cfg, seqs, ctx_tokens):
+    """The drafter's GPU time in one iteration: k draft steps over ``seqs`` sequences
+    (:mod:`simplan.kernels.speculative`); 0 without speculation or for n-gram lookup."""
+    k = cfg[c.SPEC_TOKENS]
+    kind = cfg[c.DRAFT_KIND]
+    if k <= 0.0 or seqs <= 0.0 or kind == spec.DRAFT_NONE:
+        return 0.0
+    if kind == spec.DRAFT_MODEL:
+        one = spec.draft_model_step_time_s(cfg, seqs, ctx_tokens)
+    else:
+        moe = kind == spec.DRAFT_HEAD_MOE and cfg[c.EXPERTS] > 0.0
+        one = layer_time_s(cfg, seqs, 0.0, 0.0, ctx_tokens, moe, 1.0) + lm_head_time_s(cfg, seqs)
+    return k * one
+
+
+@kernel
 def step_time_s(cfg, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, decode_ctx_tokens):
     """Duration of one engine iteration of a replica.
 
@@ -295,6 +318,10 @@ def step_time_s(cfg, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, d
     decode_ctx_tokens : float
         Sum of the decoding sequences' context lengths (KV tokens read).
 
+    With speculative decoding each decoding sequence runs ``k + 1`` query tokens (the
+    verify pass) and the drafter's ``k`` steps are added
+    (:mod:`simplan.kernels.speculative`).
+
     Returns
     -------
     float
@@ -305,7 +332,8 @@ def step_time_s(cfg, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, d
         interval is ``pp`` stage times of ``1/m`` of the batch. With fewer sequences than
         stages (``m < pp``) stages idle for ``(pp - m) / pp`` of the time: the bubble.
     """
-    t = prefill_tokens + decode_seqs
+    q = spec.query_tokens(cfg)
+    t = prefill_tokens + decode_seqs * q
     if t <= 0.0:
         return 0.0
     pp = cfg[c.PP]
@@ -313,16 +341,22 @@ def step_time_s(cfg, prefill_tokens, prefill_pairs, prefill_seqs, decode_seqs, d
     m = min(pp, seqs)
     layers_per_stage = math.ceil(cfg[c.LAYERS] / pp)
     stage = stage_layers_time_s(
-        cfg, layers_per_stage, t / m, prefill_tokens / m, prefill_pairs / m, decode_ctx_tokens / m
+        cfg,
+        layers_per_stage,
+        t / m,
+        prefill_tokens / m,
+        prefill_pairs / m,
+        decode_ctx_tokens / m,
+        q,
     )
     if pp > 1.0:
         stage += (
             cfg[c.P2P_ALPHA_S]
             + (t / m) * cfg[c.HIDDEN] * cfg[c.A_BYTES] / cfg[c.P2P_BW_BYTES_PER_S]
         )
-    head = lm_head_time_s(cfg, prefill_seqs + decode_seqs)
+    head = lm_head_time_s(cfg, prefill_seqs + decode_seqs * q)
     host = cfg[c.T_ITER_S] + (prefill_seqs + decode_seqs) * cfg[c.T_SEQ_S]
-    return pp * stage + head + host
+    return pp * stage + head + host + draft_time_s(cfg, decode_seqs, decode_ctx_tokens)
 
 
 @kernel
@@ -332,9 +366,11 @@ def step_flops_and_bytes(
     """Useful FLOPs and HBM bytes of one iteration summed over the replica's GPUs.
 
     For MFU/MBU: model FLOPs (2 x active params per token plus attention) and the
-    bytes of weights and KV cache read, without efficiency factors.
+    bytes of weights and KV cache read, without efficiency factors. A verify pass counts
+    its ``k + 1`` tokens per sequence, accepted or not; the drafter is not counted.
     """
-    t = prefill_tokens + decode_seqs
+    q = spec.query_tokens(cfg)
+    t = prefill_tokens + decode_seqs * q
     if t <= 0.0:
         return 0.0, 0.0
     active, _, touched_total = _param_counts(cfg, t)
@@ -343,7 +379,7 @@ def step_flops_and_bytes(
         per_pair = cfg[c.HEADS] * (2.0 * (cfg[c.KV_LORA] + cfg[c.QK_ROPE]) + 2.0 * cfg[c.KV_LORA])
     else:
         per_pair = 4.0 * cfg[c.HEADS] * cfg[c.HEAD_DIM]
-    flops += cfg[c.LAYERS] * per_pair * (prefill_pairs + decode_ctx_tokens)
+    flops += cfg[c.LAYERS] * per_pair * (prefill_pairs + q * decode_ctx_tokens)
     kv_token_bytes = kv_elems_per_token_per_layer(cfg) * cfg[c.KV_BYTES] * cfg[c.LAYERS]
     if cfg[c.MLA] <= 0.0:
         kv_token_bytes *= cfg[c.TP]  # per-GPU heads x GPUs = whole model's KV

@@ -34,6 +34,11 @@ Per request:
 * TPOT = ``tau (1 + d)`` with the busy-period and drift variances above.
 * e2e = TTFT + ``(O - 1)`` TPOT.
 
+With speculative decoding an iteration yields ``E`` tokens
+(:mod:`simplan.kernels.speculative`): a request's ``O - 1`` decode tokens take
+``(O - 1) / E`` iterations, the iteration counts above (``B``, busy periods, Erlang C)
+use those, and a token's time is an iteration's divided by ``E``.
+
 Each conditional law is a gamma matched to its mean and variance (CDF by Wilson and
 Hilferty's cube root); the distribution over requests is the mixture over equally likely
 prompt and output lengths and landing states, and its percentiles are found by
@@ -52,6 +57,7 @@ from simplan.kernels import layout as c
 from simplan.kernels._jit import kernel
 from simplan.kernels.memory import max_batch
 from simplan.kernels.roofline import step_time_s
+from simplan.kernels.speculative import iterations_per_request, tokens_per_step
 
 #: Percentiles reported, in the column order of :func:`latency_quantiles`.
 PERCENTILES = (50.0, 90.0, 95.0, 99.0)
@@ -231,6 +237,7 @@ def lumpy_operating_point(cfg, rate, i_pts, o_pts, b_start):
         i_len += i_pts[j] / k
         o_len += o_pts[j] / k
     b_lim = min(cfg[c.MAX_NUM_SEQS], max_batch(cfg, i_len, o_len))
+    o_iters = iterations_per_request(cfg, o_len)
     cost = np.empty(k)
     b = max(b_start, 0.0)
     tau = math.inf
@@ -244,7 +251,7 @@ def lumpy_operating_point(cfg, rate, i_pts, o_pts, b_start):
         if rho_p >= 1.0:
             return b_lim, math.inf, 1.0
         tau = tau0 / (1.0 - rho_p)
-        b_new = rate * o_len * tau
+        b_new = rate * o_iters * tau
         if b_new > b_lim:
             return b_lim, math.inf, rho_p
         if abs(b_new - b) <= 1e-6 * max(b_new, 1.0):
@@ -280,20 +287,24 @@ def latency_quantiles(
     """
     k = i_pts.shape[0]
     i_len = 0.0
-    o_len = 0.0
+    o_tokens = 0.0
+    o_len = 0.0  # iterations in the batch (O without speculative decoding)
     o_m2 = 0.0
     for j in range(k):
         i_len += i_pts[j] / k
-        o_len += o_pts[j] / k
-        o_m2 += o_pts[j] * o_pts[j] / k
-    b_lim = min(cfg[c.MAX_NUM_SEQS], max_batch(cfg, i_len, o_len))
+        o_tokens += o_pts[j] / k
+        o_it = iterations_per_request(cfg, o_pts[j])
+        o_len += o_it / k
+        o_m2 += o_it * o_it / k
+    per_step = tokens_per_step(cfg)
+    b_lim = min(cfg[c.MAX_NUM_SEQS], max_batch(cfg, i_len, o_tokens))
     b, tau, rho_p = lumpy_operating_point(cfg, rate, i_pts, o_pts, b_start)
     if not (tau > 0.0 and math.isfinite(tau)) or rate <= 0.0:
         for j in range(COLUMNS):
             out[j] = math.inf
         return
     bb = max(b, 1.0)
-    ctx = bb * (i_len + o_len / 2.0)
+    ctx = bb * (i_len + o_tokens / 2.0)
     tau0 = step_time_s(cfg, 0.0, 0.0, 0.0, bb, ctx)
     cost = np.empty(k)
     _prompt_costs(cfg, i_pts, bb, ctx, tau0, cost)
@@ -385,14 +396,15 @@ def latency_quantiles(
     tpot_m = np.empty(max(n_dec, 1))
     tpot_v = np.empty(max(n_dec, 1))
     tpot_w = np.full(max(n_dec, 1), 1.0 / max(n_dec, 1))
-    tpot_s = np.full(max(n_dec, 1), base)  # floor: a decode step of an empty batch
+    # floor: a decode step of an empty batch, over the tokens it yields
+    tpot_s = np.full(max(n_dec, 1), base / per_step)
     e2e_m = np.empty(k * k)
     e2e_v = np.empty(k * k)
     e2e_w = np.full(k * k, 1.0 / (k * k))
     e2e_s = np.empty(k * k)
     d = 0
     for j in range(k):
-        steps = o_pts[j] - 1.0
+        steps = iterations_per_request(cfg, o_pts[j]) - 1.0  # decode iterations
         mean = 0.0
         var = 0.0
         if steps > 0.0:
@@ -402,8 +414,9 @@ def latency_quantiles(
             mean = tau * (1.0 + drift)
             var = var_scale * base * burst / (steps * headroom**3)
             var += tau * tau * drift * averaging
-            tpot_m[d] = mean
-            tpot_v[d] = var
+            # a token's time: an iteration's over the tokens it yields
+            tpot_m[d] = mean / per_step
+            tpot_v[d] = var / (per_step * per_step)
             d += 1
         for i in range(k):
             e2e_m[i * k + j] = own_m[i] + steps * mean

@@ -10,6 +10,9 @@ The engine follows vLLM's scheduler:
 * KV blocks of ``block_size`` tokens are allocated as sequences grow; when none is free
   the most recently admitted sequence is preempted and recomputed later (its blocks are
   freed and it returns to the head of the queue);
+* with speculative decoding a decoding sequence gains the expected accepted tokens per
+  iteration (:mod:`simplan.kernels.speculative`), banked as a fraction between
+  iterations so that tokens arrive whole and on average at that rate;
 * ``static`` batching admits a new batch only when the previous one has fully finished,
   reserving each request's full KV up front; TensorRT-LLM's GUARANTEED_NO_EVICT policy
   (``reserve_whole_output``) reserves it too, but batches continuously.
@@ -29,6 +32,7 @@ import numpy as np
 import simpy
 from simplan.kernels.decode import decode_plan
 from simplan.kernels.roofline import step_flops_and_bytes, step_time_s
+from simplan.kernels.speculative import query_tokens, tokens_per_step
 
 if TYPE_CHECKING:
     from simplan.perf import Replica
@@ -96,7 +100,9 @@ class ReplicaEngine:
         self.slot_req = np.full(s, -1, dtype=np.int64)
         self.kv_tokens = np.zeros(s, dtype=np.int64)
         self.prompt_left = np.zeros(s, dtype=np.int64)  # tokens still to prefill
-        self.decode_left = np.zeros(s, dtype=np.int64)  # decode iterations still to run
+        self.decode_left = np.zeros(s, dtype=np.int64)  # tokens still to decode
+        self.carry = np.zeros(s)  # fractional tokens banked (speculative decoding)
+        self.per_step = float(tokens_per_step(self.cfg))
         self.blocks = np.zeros(s, dtype=np.int64)
         self.admitted_at = np.zeros(s, dtype=np.int64)  # admission counter, for preemption order
         self._admissions = 0
@@ -118,6 +124,8 @@ class ReplicaEngine:
         self.output_tokens = 0
         self.input_tokens = 0
         self.waiting_tokens = 0
+        self.decode_steps = 0  # sequence-iterations of decoding (tokens per step = out / this)
+        self.decoded_tokens = 0
 
     # --- what the router sees ----------------------------------------------------------
 
@@ -140,7 +148,7 @@ class ReplicaEngine:
         steps = int(np.searchsorted(ends, self.env.now - start, side="right"))
         if steps == 0:
             return used
-        target = -(-(self.kv_tokens[active] + steps) // self.block)
+        target = -(-(self.kv_tokens[active] + self._produced(active, steps)) // self.block)
         return used + int(np.maximum(target - self.blocks[active], 0).sum())
 
     def start(self) -> None:
@@ -230,8 +238,9 @@ class ReplicaEngine:
             self.slot_req[slot] = req
             self.kv_tokens[slot] = 0
             self.prompt_left[slot] = prompt
-            # the prefill yields the next token; the rest are decode iterations
+            # the prefill yields the next token; the rest are decoded
             self.decode_left[slot] = int(rec.output_tokens[req]) - int(rec.generated[req]) - 1
+            self.carry[slot] = 0.0
             self.blocks[slot] = blocks
             self.free_blocks -= blocks
             self._admissions += 1
@@ -239,6 +248,25 @@ class ReplicaEngine:
             self.n_running += 1
             if rec.scheduled_s[req] < 0:
                 rec.scheduled_s[req] = self.env.now
+
+    def _produced(self, slots: np.ndarray, steps: int) -> np.ndarray:
+        """Tokens ``slots`` gain over ``steps`` decode iterations (decode.produced_tokens)."""
+        gained = np.floor(self.carry[slots] + steps * self.per_step).astype(np.int64)
+        return np.minimum(gained, self.decode_left[slots])
+
+    def _advance(self, slots: np.ndarray, steps: int) -> np.ndarray:
+        """Credit ``slots`` with ``steps`` decode iterations; return the tokens each gained."""
+        gained = self._produced(slots, steps)
+        total = self.carry[slots] + steps * self.per_step
+        self.carry[slots] = total - np.floor(total)
+        self.kv_tokens[slots] += gained
+        self.decode_left[slots] -= gained
+        self.rec.generated[self.slot_req[slots]] += gained
+        n = int(gained.sum())
+        self.output_tokens += n
+        self.decoded_tokens += n
+        self.decode_steps += steps * int(slots.size)
+        return gained
 
     def _blocks_short(self, slots: np.ndarray, new_tokens: np.ndarray | int) -> np.ndarray:
         """Blocks each of ``slots`` lacks to hold ``new_tokens`` more tokens."""
@@ -318,14 +346,16 @@ class ReplicaEngine:
         decoding = active[self.prompt_left[active] == 0]
         if not self.chunked:
             decoding = decoding[:0]
-        budget = self.budget - decoding.size
-        # decodes need room for one more token each
-        while decoding.size and not self._grow_blocks(decoding, np.ones(decoding.size, np.int64)):
+        # each decode takes its verify tokens (k + 1 with speculation) from the budget
+        q = int(query_tokens(self.cfg))
+        budget = self.budget - q * decoding.size
+        # decodes need room for the tokens they gain
+        while decoding.size and not self._grow_blocks(decoding, self._produced(decoding, 1)):
             self._preempt_one()
             active = np.flatnonzero(self.slot_req >= 0)
             decoding = active[self.prompt_left[active] == 0] if self.chunked else decoding[:0]
             prefilling = active[self.prompt_left[active] > 0]
-            budget = self.budget - decoding.size
+            budget = self.budget - q * decoding.size
         chunks: list[tuple[int, int]] = []
         order = prefilling[np.argsort(self.admitted_at[prefilling], kind="stable")]
         pairs = 0.0
@@ -362,12 +392,8 @@ class ReplicaEngine:
         self.bytes += b
         rec = self.rec
         now = env.now
-        # decodes advanced one token
         if decoding.size:
-            self.kv_tokens[decoding] += 1
-            self.decode_left[decoding] -= 1
-            rec.generated[self.slot_req[decoding]] += 1
-            self.output_tokens += int(decoding.size)
+            self._advance(decoding, 1)
         for slot, chunk in chunks:
             self.kv_tokens[slot] += chunk
             self.prompt_left[slot] -= chunk
@@ -398,6 +424,7 @@ class ReplicaEngine:
                 self.kv_tokens[active],
                 self.blocks[active],
                 self.decode_left[active],
+                self.carry[active],
                 self.free_blocks,
                 self.block,
                 cap,
@@ -440,15 +467,12 @@ class ReplicaEngine:
         self.flops += flops
         self.bytes += nbytes
         # grow KV blocks for the tokens written
-        self._grow_blocks_unchecked(active, done)
-        self.kv_tokens[active] += done
-        self.decode_left[active] -= done
-        self.rec.generated[self.slot_req[active]] += done
-        self.output_tokens += done * int(active.size)
+        self._grow_blocks_unchecked(active, self._produced(active, done))
+        self._advance(active, done)
         self._finish_done()
 
-    def _grow_blocks_unchecked(self, slots: np.ndarray, steps: int) -> None:
-        extra = self._blocks_short(slots, steps)
+    def _grow_blocks_unchecked(self, slots: np.ndarray, new_tokens: np.ndarray) -> None:
+        extra = self._blocks_short(slots, new_tokens)
         self.blocks[slots] += extra
         self.free_blocks -= int(extra.sum())
         if self.free_blocks < 0:  # decode_plan planned only the steps whose blocks are free

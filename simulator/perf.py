@@ -19,6 +19,7 @@ from simplan import catalog
 from simplan.errors import InfeasibleError, ParallelismError, Problem
 from simplan.kernels import layout as c
 from simplan.kernels import memory as kmem
+from simplan.speculative import SpecKnobs, fill_cfg, knobs_from
 
 if TYPE_CHECKING:
     from simplan.scenario import Scenario
@@ -71,6 +72,7 @@ class EngineKnobs:
     memory_efficiency_scale: float = 1.0
     iteration_overhead_s: float | None = None
     sequence_overhead_s: float | None = None
+    speculative: SpecKnobs | None = None
 
 
 def engine_knobs(sc: Scenario, gpu_id: str) -> EngineKnobs:
@@ -86,6 +88,7 @@ def engine_knobs(sc: Scenario, gpu_id: str) -> EngineKnobs:
         max_num_seqs=eng.max_num_seqs,
         block_size=eng.block_size,
         kv_cache_free_fraction=eng.kv_cache_free_gpu_mem_fraction,
+        speculative=knobs_from(eng.speculative),
     )
     if f is None:
         return knobs
@@ -360,6 +363,7 @@ def build_replica(
     cfg[c.MAX_NUM_SEQS] = engine.max_num_seqs
     cfg[c.RESERVE_FIXED_BYTES] = float(cal["reserve_fixed_gib"]) * GIB
     cfg[c.BLOCK_TOKENS] = engine.block_size
+    fill_cfg(cfg, engine.speculative)
     if engine.kv_cache_free_fraction is not None:
         cfg[c.MEM_UTIL] = _utilization_for_free_fraction(cfg, engine.kv_cache_free_fraction)
     return Replica(arch, gpu, weights, kv_cache, tp, pp, engine, c.check_complete(cfg), notes)

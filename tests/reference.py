@@ -161,8 +161,9 @@ def attention_projections_time(cfgs, t):
     return np.where(s.is_mla, mla, std)
 
 
-def attention_core_time(cfgs, prefill_tokens, prefill_pairs, decode_ctx):
-    """Score and value kernels of one layer on one GPU (flash attention / paged decode)."""
+def attention_core_time(cfgs, prefill_tokens, prefill_pairs, decode_ctx, queries=1.0):
+    """Score and value kernels of one layer on one GPU (flash attention / paged decode);
+    each decoding sequence runs ``queries`` query tokens (k + 1 when verifying drafts)."""
     s = _shapes(cfgs)
     prefill_tokens = np.asarray(prefill_tokens, dtype=float)
     prefill_pairs = np.asarray(prefill_pairs, dtype=float)
@@ -185,7 +186,7 @@ def attention_core_time(cfgs, prefill_tokens, prefill_pairs, decode_ctx):
     # Decode reads every context token's KV once. kernel choice: its compute side uses the
     # prefill attention efficiency (the only attention compute efficiency fitted).
     dec = _roofline(
-        decode_ctx * decode_pair,
+        queries * decode_ctx * decode_pair,
         peak,
         cfgs[:, c.ETA_ATT_PRE],
         decode_ctx * kv_bytes,
@@ -307,11 +308,11 @@ def allreduce_time(cfgs, nbytes):
     return np.where((n > 1) & (nbytes > 0), t, 0.0)
 
 
-def layer_time(cfgs, t, prefill_tokens, prefill_pairs, decode_ctx, *, moe):
+def layer_time(cfgs, t, prefill_tokens, prefill_pairs, decode_ctx, *, moe, queries=1.0):
     """One transformer layer (dense MLP or MoE) on one GPU."""
     t = np.asarray(t, dtype=float)
     total = attention_projections_time(cfgs, t)
-    total = total + attention_core_time(cfgs, prefill_tokens, prefill_pairs, decode_ctx)
+    total = total + attention_core_time(cfgs, prefill_tokens, prefill_pairs, decode_ctx, queries)
     if moe:
         total = total + moe_layer_ffn_time(cfgs, t)
     else:
@@ -347,7 +348,9 @@ def step_time(
     prefill_tokens, prefill_pairs = arr(prefill_tokens), arr(prefill_pairs)
     prefill_seqs, decode_seqs, decode_ctx = arr(prefill_seqs), arr(decode_seqs), arr(decode_ctx)
     s = _shapes(cfgs)
-    tokens = prefill_tokens + decode_seqs  # one new token per decoding sequence
+    # speculative decoding verifies k drafts plus one token per decoding sequence
+    q = 1.0 + cfgs[:, c.SPEC_TOKENS]
+    tokens = prefill_tokens + decode_seqs * q
     # Pipeline: the batch splits into m micro-batches (at most one per sequence, at most
     # pp); each stage runs ceil(L / pp) layers on one micro-batch. In steady state the
     # micro-batches chase each other through the stages (vLLM's virtual engines), so a
@@ -356,8 +359,8 @@ def step_time(
     # interval is still pp stage times.
     micro = np.minimum(s.pp, np.maximum(prefill_seqs + decode_seqs, 1.0))
     mb = (tokens / micro, prefill_tokens / micro, prefill_pairs / micro, decode_ctx / micro)
-    dense_layer = layer_time(cfgs, *mb, moe=False)
-    moe_layer = layer_time(cfgs, *mb, moe=True)
+    dense_layer = layer_time(cfgs, *mb, moe=False, queries=q)
+    moe_layer = layer_time(cfgs, *mb, moe=True, queries=q)
     # kernel choice: every stage holds the model-wide mix of dense and MoE layers
     per_layer = np.where(
         s.is_moe, s.dense_frac * dense_layer + (1.0 - s.dense_frac) * moe_layer, dense_layer
@@ -368,10 +371,45 @@ def step_time(
         + mb[0] * s.hidden * cfgs[:, c.A_BYTES] / cfgs[:, c.P2P_BW_BYTES_PER_S]
     )
     stage = stage + np.where(s.pp > 1, send, 0.0)
-    head = lm_head_time(cfgs, prefill_seqs + decode_seqs)
+    head = lm_head_time(cfgs, prefill_seqs + decode_seqs * q)
     host = cfgs[:, c.T_ITER_S] + (prefill_seqs + decode_seqs) * cfgs[:, c.T_SEQ_S]
-    total = s.pp * stage + head + host
+    total = s.pp * stage + head + host + draft_time(cfgs, decode_seqs, decode_ctx)
     return np.where(tokens > 0, total, 0.0)
+
+
+def draft_time(cfgs, seqs, ctx):
+    """k sequential draft steps: a target-shaped layer plus the LM head (EAGLE, MTP), a
+    whole small model's roofline (draft model), or nothing (n-gram, no speculation)."""
+    s = _shapes(cfgs)
+    k = cfgs[:, c.SPEC_TOKENS]
+    kind = cfgs[:, c.DRAFT_KIND]
+    seqs = np.asarray(seqs, dtype=float)
+    drafting = (k > 0) & (seqs > 0)
+    if not np.any(drafting):
+        return np.zeros(cfgs.shape[0])
+    seqs = np.maximum(seqs, 1e-300)  # rows without decodes are masked out below
+    head_dense = layer_time(cfgs, seqs, 0.0, 0.0, ctx, moe=False) + lm_head_time(cfgs, seqs)
+    head_moe = layer_time(cfgs, seqs, 0.0, 0.0, ctx, moe=True) + lm_head_time(cfgs, seqs)
+    params = cfgs[:, c.DRAFT_PARAMS_PER_GPU]
+    layers = cfgs[:, c.DRAFT_LAYERS]
+    fixed = layers * (4.0 * cfgs[:, c.T0_GEMM_S] + cfgs[:, c.T0_ATT_S] + 6.0 * cfgs[:, c.T0_ELEM_S])
+    fixed = fixed + np.where(s.tp > 1, 2.0 * layers * cfgs[:, c.AR_ALPHA_S], 0.0)
+    model = _roofline(
+        2.0 * params * seqs,
+        cfgs[:, c.PEAK_FP16_FLOP_PER_S],
+        cfgs[:, c.ETA_C] * seqs / (seqs + cfgs[:, c.M_HALF_16_TOKENS]),
+        params * cfgs[:, c.DRAFT_W_BYTES]
+        + ctx * cfgs[:, c.DRAFT_KV_ELEMS_PER_GPU] * cfgs[:, c.KV_BYTES],
+        cfgs[:, c.BW_BYTES_PER_S],
+        cfgs[:, c.ETA_M],
+        fixed,
+    )
+    one = np.select(
+        [kind == 1, (kind == 2) & s.is_moe, kind == 2, kind == 3],
+        [head_dense, head_moe, head_dense, model],
+        0.0,
+    )
+    return np.where(drafting, k * one, 0.0)
 
 
 # ----------------------------------------------------------------------------- memory
@@ -414,13 +452,18 @@ def weight_bytes_per_gpu(cfgs):
     # pp = 1: embedding and LM head on every GPU (one table when tied);
     # pp > 1: the embedding lives on the first stage, the LM head on the last.
     n_tables = np.where(s.pp > 1, 1.0, np.where(cfgs[:, c.TIE] > 0, 1.0, 2.0))
-    return linear + n_tables * table
+    draft = np.where(
+        cfgs[:, c.SPEC_TOKENS] > 0, cfgs[:, c.DRAFT_PARAMS_PER_GPU] * cfgs[:, c.DRAFT_W_BYTES], 0.0
+    )
+    return linear + n_tables * table + draft
 
 
 def kv_bytes_per_token(cfgs):
-    """KV-cache bytes per token on one GPU: its stage's layers."""
+    """KV-cache bytes per token on one GPU: its stage's layers, and the drafter's."""
     s = _shapes(cfgs)
-    return s.layers_per_stage * kv_elems_per_token_per_layer(cfgs) * cfgs[:, c.KV_BYTES]
+    draft = np.where(cfgs[:, c.SPEC_TOKENS] > 0, cfgs[:, c.DRAFT_KV_ELEMS_PER_GPU], 0.0)
+    own = s.layers_per_stage * kv_elems_per_token_per_layer(cfgs)
+    return (own + draft) * cfgs[:, c.KV_BYTES]
 
 
 def activation_reserve_bytes(cfgs):

@@ -20,7 +20,8 @@ from simplan import kernels as k
 from simplan.kernels import layout as c
 from simplan.kernels.memory import activation_reserve_bytes
 from simplan.kernels.roofline import elementwise_time_s, gemm_time_s, lm_head_time_s, moe_time_s
-from simplan.perf import replica_from_ids, stack_cfgs, valid_tp_degrees
+from simplan.perf import EngineKnobs, replica_from_ids, stack_cfgs, valid_tp_degrees
+from simplan.speculative import SpecKnobs
 
 sys.path.insert(0, str(Path(__file__).parent))
 import reference as ref
@@ -43,12 +44,25 @@ SCHEMES = ["fp16", "fp8", "int8", "int8-wo", "int4-awq"]
 PPS = [1, 2, 4]
 
 
+#: Speculative decoding variants the grid cycles through (None: off).
+SPECS = [
+    None,
+    SpecKnobs("eagle", 3, 0.7),
+    SpecKnobs("mtp", 1, 0.85),
+    SpecKnobs("draft_model", 4, 0.6, catalog.model("qwen2.5-7b")),
+    SpecKnobs("ngram", 5, 0.4),
+    None,
+]
+
+
 def _build_grid():
     replicas, labels = [], []
     for model, gpu, scheme, pp in itertools.product(MODELS, GPUS, SCHEMES, PPS):
         for tp in valid_tp_degrees(catalog.model(model)):
             kv = "fp8" if (tp + pp + len(scheme)) % 2 else "fp16"
-            replicas.append(replica_from_ids(model, gpu, scheme, kv, tp=tp, pp=pp))
+            spec = SPECS[(tp + pp + len(scheme) + len(gpu)) % len(SPECS)]
+            knobs = EngineKnobs(speculative=spec)
+            replicas.append(replica_from_ids(model, gpu, scheme, kv, tp=tp, pp=pp, engine=knobs))
             labels.append((model, gpu, scheme, kv, tp, pp))
     return stack_cfgs(replicas), labels
 

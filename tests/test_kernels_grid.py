@@ -33,7 +33,9 @@ from simplan.kernels.grid import (
     operating_point,
     saturation_kinds,
 )
-from simplan.perf import replica_from_ids
+from simplan.kernels.speculative import tokens_per_step
+from simplan.perf import EngineKnobs, replica_from_ids
+from simplan.speculative import SpecKnobs
 
 CASES = {
     "8b-a100": ("llama-3-8b", "a100-sxm4-80gb", "fp16", 1),
@@ -45,6 +47,10 @@ CFGS = {
     name: replica_from_ids(model, gpu, weights, "fp16", tp=tp).cfg
     for name, (model, gpu, weights, tp) in CASES.items()
 }
+# speculative decoding: 2.53 tokens per iteration (EAGLE, k = 3, a = 0.7)
+CFGS["8b-eagle-h100"] = replica_from_ids(
+    "llama-3.1-8b", "h100-sxm", engine=EngineKnobs(speculative=SpecKnobs("eagle", 3, 0.7))
+).cfg
 SLOW = settings(max_examples=25, deadline=None, derandomize=True, database=None)
 
 
@@ -62,19 +68,27 @@ def decode_plan_reference(
     kv: np.ndarray,
     blocks: np.ndarray,
     left: np.ndarray,
+    carry: np.ndarray,
     free_blocks: int,
     block: int,
     cap: int,
 ) -> tuple[int, int, np.ndarray]:
-    """(steps, blocks used, cumulative end times) from closed-form block counts."""
-    limit = int(min(cap, left.min()))
-    j = np.arange(1, limit + 1)[:, None]  # tokens written after j iterations
-    new_blocks = np.maximum(-(-(kv[None, :] + j) // block) - blocks[None, :], 0).sum(axis=1)
-    fits = new_blocks <= free_blocks  # monotone in j
+    """(steps, blocks used, cumulative end times) from closed-form token and block counts:
+    after j iterations a sequence holds min(floor(carry + j E), left) more tokens."""
+    per_step = float(tokens_per_step(cfg))
+    j = np.arange(0, cap + 1)[:, None]
+    gained = np.minimum(np.floor(carry[None, :] + j * per_step).astype(np.int64), left[None, :])
+    done = (gained >= left[None, :]).any(axis=1)
+    limit = int(min(cap, np.argmax(done) if done.any() else cap))
+    new_blocks = np.maximum(-(-(kv[None, :] + gained) // block) - blocks[None, :], 0).sum(axis=1)
+    fits = new_blocks[1 : limit + 1] <= free_blocks  # monotone in j
     steps = int(fits.sum())
     n = float(kv.size)
-    times = [ref_step(cfg, 0.0, 0.0, 0.0, n, float(kv.sum()) + n * s) for s in range(1, steps + 1)]
-    used = int(new_blocks[steps - 1]) if steps else 0
+    times = [
+        ref_step(cfg, 0.0, 0.0, 0.0, n, float((kv + gained[s - 1]).sum()) + n)
+        for s in range(1, steps + 1)
+    ]
+    used = int(new_blocks[steps]) if steps else 0
     return steps, used, np.cumsum(times)
 
 
@@ -88,17 +102,22 @@ def decoding_batch(draw):  # type: ignore[no-untyped-def]
     left = np.array(draw(st.lists(st.integers(1, 3000), min_size=n, max_size=n)), dtype=np.int64)
     free = draw(st.integers(0, 400))
     cap = draw(st.sampled_from([1, 64, 4096]))
-    return kv, blocks, left, free, block, cap
+    carry = np.array(draw(st.lists(st.floats(0, 0.99), min_size=n, max_size=n)))
+    return kv, blocks, left, carry, free, block, cap
 
 
 @SLOW
 @given(batch=decoding_batch(), case=st.sampled_from(sorted(CFGS)))
 def test_decode_plan_matches_a_closed_form_reference(batch, case) -> None:  # type: ignore[no-untyped-def]
-    kv, blocks, left, free, block, cap = batch
+    kv, blocks, left, carry, free, block, cap = batch
     cfg = CFGS[case]
+    if tokens_per_step(cfg) == 1.0:
+        carry = np.zeros_like(carry)  # without speculation nothing is ever banked
     out = np.full(cap, np.nan)
-    steps, used, _, _ = decode_plan(cfg, kv, blocks, left, free, block, cap, out)
-    want_steps, want_used, want_t = decode_plan_reference(cfg, kv, blocks, left, free, block, cap)
+    steps, used, _, _ = decode_plan(cfg, kv, blocks, left, carry, free, block, cap, out)
+    want_steps, want_used, want_t = decode_plan_reference(
+        cfg, kv, blocks, left, carry, free, block, cap
+    )
     assert steps == want_steps
     assert used == want_used <= free
     np.testing.assert_allclose(out[:steps], want_t, rtol=1e-9)
@@ -108,14 +127,15 @@ def test_decode_plan_stops_at_the_first_completion_and_when_blocks_run_out() -> 
     cfg = CFGS["8b-a100"]
     kv = np.array([16, 100], dtype=np.int64)
     blocks = np.array([1, 7], dtype=np.int64)  # 16 and 112 tokens of room
+    none = np.zeros(2)  # no fractional tokens banked
     out = np.empty(4096)
     # no free block: the first sequence is full, so not even one iteration fits
-    assert decode_plan(cfg, kv, blocks, np.array([50, 50]), 0, 16, 4096, out)[0] == 0
+    assert decode_plan(cfg, kv, blocks, np.array([50, 50]), none, 0, 16, 4096, out)[0] == 0
     # one free block: the first sequence takes it at once and fills it after 16 tokens;
     # the second needs its next block at token 13
-    assert decode_plan(cfg, kv, blocks, np.array([50, 50]), 1, 16, 4096, out)[:2] == (12, 1)
+    assert decode_plan(cfg, kv, blocks, np.array([50, 50]), none, 1, 16, 4096, out)[:2] == (12, 1)
     # plenty of blocks: the shortest sequence's completion ends the plan
-    assert decode_plan(cfg, kv, blocks, np.array([50, 9]), 100, 16, 4096, out)[0] == 9
+    assert decode_plan(cfg, kv, blocks, np.array([50, 9]), none, 100, 16, 4096, out)[0] == 9
 
 
 # --- the fast model's fixed points ---------------------------------------------------------
@@ -146,7 +166,10 @@ def test_the_operating_point_solves_both_fixed_point_equations(case, lengths, lo
     )
     assert tau == pytest.approx(want_tau, rel=1e-6)  # tau = step(rate*I*tau, B)
     if b < batch_limit(cfg, i_len, o_len):
-        assert b == pytest.approx(rate * o_len * tau, rel=1e-6)  # B = rate*O*tau (Little)
+        # Little: B = rate * iterations per request * tau, a request decoding its O - 1
+        # tokens E per iteration after the iteration that ends its prompt
+        iters = 1 + (o_len - 1) / tokens_per_step(cfg)
+        assert b == pytest.approx(rate * iters * tau, rel=1e-6)
 
 
 @SLOW
@@ -160,7 +183,8 @@ def test_max_rate_is_where_the_batch_reaches_its_limit(case, lengths) -> None:  
 
     def decoding_at(rate: float) -> float:
         tau = iteration_time(cfg, rate, i_len, o_len, b_lim)
-        return rate * o_len * tau if math.isfinite(tau) else math.inf
+        iters = 1 + (o_len - 1) / tokens_per_step(cfg)
+        return rate * iters * tau if math.isfinite(tau) else math.inf
 
     # just below the boundary the batch fits; just above it does not
     assert decoding_at(r_max * (1 - 1e-6)) <= b_lim

@@ -9,37 +9,30 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
 from simplan import catalog
-from simplan.errors import nearest
+from simplan.scenario.base import (
+    MAX_REPLICAS,
+    FiniteFloat,
+    PositiveInt,
+    TokenCount,
+    _check_catalog_id,
+    _Section,
+)
+from simplan.scenario.speculative import SpeculativeSection
 
-PositiveInt = Annotated[int, Field(ge=1)]
-
-#: The most replicas one pool (or autoscaled fleet) may have.
-MAX_REPLICAS = 4096
-#: Token lengths beyond ten million are no real request (and overflow int64 arithmetic).
-TokenCount = Annotated[int, Field(ge=1, le=10_000_000)]
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
-
-
-def _check_catalog_id(kind: str, value: str) -> str:
-    entries = catalog.load(kind)
-    if value not in entries:
-        hint = nearest(value, entries)
-        did = f"; did you mean {hint!r}?" if hint else ""
-        shown = ", ".join(sorted(entries))
-        raise ValueError(f"unknown id{did} (allowed: {shown})")
-    return value
+__all__ = [
+    "MAX_REPLICAS",
+    "FiniteFloat",
+    "PositiveInt",
+    "TokenCount",
+    "_Section",
+    "_check_catalog_id",
+]
 
 
 # --- [model] ---------------------------------------------------------------------------
@@ -276,6 +269,9 @@ class EngineSection(_Section):
     chunked_prefill: bool = True
     scheduler: Literal["continuous", "static"] = "continuous"
     router: Literal["round_robin", "least_outstanding", "least_kv_load"] = "least_outstanding"
+    speculative: SpeculativeSection | None = Field(
+        default=None, description="Speculative decoding ([engine.speculative])."
+    )
     calibration: str | CalibrationFactors | None = Field(
         default=None,
         description="A calibration profile written by `simplan calibrate` (a path, relative "
@@ -304,6 +300,15 @@ class EngineSection(_Section):
                     f"{', '.join(given)} belong(s) to TensorRT-LLM: set name = 'tensorrt-llm' "
                     "(vLLM sizes its KV cache with gpu_memory_utilization)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _speculation_batches_continuously(self) -> EngineSection:
+        if self.speculative is not None and self.speculative.active and self.scheduler == "static":
+            raise ValueError(
+                "speculative decoding needs scheduler = 'continuous' (static batching here "
+                "models engines without it)"
+            )
         return self
 
     @property
