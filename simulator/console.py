@@ -142,6 +142,11 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
         ),
         ("KV cache utilization", f"{s['kv_cache_utilization']:.0%}"),
         ("MFU / MBU", f"{s['mfu']:.0%} / {s['mbu']:.0%}"),
+        *(
+            [("speculative decoding: tokens per step", f"{s['spec_decode_tokens_per_step']:.2f}")]
+            if "spec_decode_tokens_per_step" in s
+            else []
+        ),
         ("SLO attainment (requests meeting every SLO)", f"{s['slo_attainment']:.1%}"),
         (
             "fleet",

@@ -232,6 +232,11 @@ def summarize(res: SimResult) -> dict[str, Any]:
         **cost,
         "notes": list(res.notes),
     }
+    spec = sc.engine.speculative
+    steps = sum(e.decode_steps for e in res.engines)
+    if spec is not None and spec.active and steps:
+        # whole run: tokens decoded per sequence-iteration (the prefill's token excluded)
+        summary["spec_decode_tokens_per_step"] = sum(e.decoded_tokens for e in res.engines) / steps
     if summary["preemptions"]:
         summary["notes"].append(_preemption_note(res))
     if summary["requests_rejected"]:
