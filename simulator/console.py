@@ -357,11 +357,14 @@ def print_plan(result: dict[str, Any], file: str) -> None:
         title=f"{result['scenario'] or file}: fleets for {result['target_rate_per_s']:.2f} "
         f"req/s ({result['monthly_tokens'] / 1e6:,.0f} M tokens/month), cheapest first"
     )
-    for col in (
+    # engine options tried as candidates (plan's option axes) follow the pricing column
+    options = list(dict.fromkeys(k for r in rows for k in r.get("options", {})))
+    columns = [
         "gpu",
         "weights",
         "tp",
         "pricing",
+        *(k.rsplit(".", 1)[-1] for k in options),
         "replicas",
         "GPUs",
         "monthly",
@@ -371,7 +374,8 @@ def print_plan(result: dict[str, Any], file: str) -> None:
         "TPOT p95",
         "load",
         "simulated",
-    ):
+    ]
+    for col in columns:
         t.add_column(
             col,
             justify="left" if col in ("gpu", "weights", "pricing") else "right",
@@ -384,6 +388,7 @@ def print_plan(result: dict[str, Any], file: str) -> None:
             r["weights"],
             str(r["tp"]),
             r["pricing"],
+            *(str(r.get("options", {}).get(k, "")) for k in options),
             str(r["replicas"]),
             str(r["gpus"]),
             f"${r['monthly_cost_usd']:,.0f}",

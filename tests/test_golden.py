@@ -123,6 +123,8 @@ def golden_summary(s: dict[str, Any]) -> dict[str, Any]:
     out["reject_reasons"] = s["reject_reasons"]
     out["slo_met"] = s["slo_met"]
     out.update({k: round4(s[k]) for k in FLOATS})
+    if "spec_decode_tokens_per_step" in s:  # speculative decoding only
+        out["spec_decode_tokens_per_step"] = round4(s["spec_decode_tokens_per_step"])
     for key in LATENCIES:
         out[key] = {stat: round4(s[key][stat]) for stat in STATS}
     out["slo"] = {
@@ -197,9 +199,12 @@ def golden_plan(path: Path) -> dict[str, Any]:
 
     def fleet(c: dict[str, Any]) -> dict[str, Any]:
         keep = ("gpu", "weights", "tp", "pricing", "replicas", "fast_replicas", "verified")
-        return {k: c[k] for k in keep} | {
-            k: round4(c[k]) for k in ("monthly_cost_usd", "usd_per_mtok_total")
-        }
+        options = {"options": c["options"]} if c.get("options") else {}
+        return (
+            {k: c[k] for k in keep}
+            | options
+            | {k: round4(c[k]) for k in ("monthly_cost_usd", "usd_per_mtok_total")}
+        )
 
     return {
         "target_rate_per_s": round4(r["target_rate_per_s"]),

@@ -183,3 +183,24 @@ def test_bad_speculative_tables_are_named(spec: dict[str, Any], where: str) -> N
         scenario(spec, rate_per_s=1.0, num_requests=10)
     assert "speculative" in str(info.value)
     assert where in str(info.value)
+
+
+def test_plan_tries_each_draft_length_as_a_candidate() -> None:
+    """An [engine] list axis of [sweep] is a plan option: each value is a candidate, and
+    on a tight TPOT objective speculation needs fewer replicas than plain decoding."""
+    from simplan import api
+
+    root = Path(__file__).resolve().parent.parent
+    result = api.plan(
+        root / "scenarios" / "speculative_decoding.toml",
+        gpus=["h100-sxm"],
+        weights=["fp8"],
+        verify_candidates=0,
+        top=10,
+    )
+    key = "engine.speculative.num_speculative_tokens"
+    fleets = [result["recommended"], *result["runners_up"]]
+    by_k = {c["options"][key]: c["replicas"] for c in fleets}
+    assert sorted(by_k) == [0, 3, 5]
+    assert by_k[3] < by_k[0]
+    assert result["recommended"]["options"][key] > 0

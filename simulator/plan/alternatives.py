@@ -86,12 +86,18 @@ def _elastic_options(best: Candidate, scenario: Scenario) -> list[dict[str, Any]
     return sorted(options, key=lambda o: o["monthly_cost_usd"])
 
 
+def _options(c: Candidate) -> str:
+    """A candidate's engine options as ", key=value" (empty when plan tried none)."""
+    return "".join(f", {k.rsplit('.', 1)[-1]}={v}" for k, v in c.options.items())
+
+
 def _reasons(
     best: Candidate, feasible: list[Candidate], infeasible: list[Candidate], scenario: Scenario
 ) -> list[str]:
     """Why the recommendation: what it costs against the alternatives, what limits it."""
     out = [
-        f"{best.replicas} x {best.gpu} (tp={best.tp}, {best.weights} weights, {best.pricing}) "
+        f"{best.replicas} x {best.gpu} (tp={best.tp}, {best.weights} weights, {best.pricing}"
+        f"{_options(best)}) "
         f"meets the SLO at the target load for ${best.monthly_cost_usd:,.0f}/month"
         + (" (checked by simulation)" if best.verified else " (not checked by simulation)")
         + f", the least of {len(feasible)} feasible candidates"
@@ -106,7 +112,8 @@ def _reasons(
         )
         checked = "" if nxt.verified or not best.verified else " (not checked by simulation)"
         out.append(
-            f"the runner-up, {nxt.replicas} x {nxt.gpu} (tp={nxt.tp}, {nxt.weights}), "
+            f"the runner-up, {nxt.replicas} x {nxt.gpu} (tp={nxt.tp}, {nxt.weights}"
+            f"{_options(nxt)}), "
             f"{cost}{checked}"
         )
     other_gpus = sorted({c.gpu for c in feasible if c.gpu != best.gpu})

@@ -27,6 +27,19 @@ PLAN_KEYS = {
     "hardware.tp": "tp",
     "hardware.pricing": "pricing",
 }
+#: Further [sweep] list axes that become plan options: engine settings and the KV dtype
+#: change what a replica can do, so each value is a candidate of its own (the workload and
+#: the fleet size are plan's to fix, not to choose).
+OPTION_PREFIXES = ("engine.", "model.kv_cache")
+
+
+def option_keys(scenario: Scenario) -> list[str]:
+    """The scenario's [sweep] list axes that plan tries as options (engine settings...)."""
+    return [
+        k
+        for k, axis in scenario.sweep.items()
+        if k.startswith(OPTION_PREFIXES) and k not in PLAN_KEYS and isinstance(axis, list)
+    ]
 
 
 @dataclass
@@ -58,10 +71,13 @@ class Candidate:
     verified: bool = False
     verification: list[dict[str, Any]] = field(default_factory=list)
     band: dict[str, Any] = field(default_factory=dict)
+    # further choices (dotted key: value) from the scenario's option axes (option_keys)
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def config(self) -> tuple[str, str, int]:
-        return (self.gpu, self.weights, self.tp)
+    def config(self) -> tuple[Any, ...]:
+        """What a replica is (pricing aside): candidates sharing it share a simulation."""
+        return (self.gpu, self.weights, self.tp, *sorted(self.options.items()))
 
     def overrides(self) -> dict[str, Any]:
         return {
@@ -69,6 +85,7 @@ class Candidate:
             "model.weights": self.weights,
             "hardware.tp": self.tp,
             "hardware.pricing": self.pricing,
+            **self.options,
         }
 
 
@@ -98,6 +115,8 @@ def _candidates(
             choices[key] = list(dict.fromkeys([own, *DEFAULT_CANDIDATES[key]]))
         else:
             choices[key] = [own]
+    for key in option_keys(scenario):
+        choices[key] = list(scenario.sweep[key])
     keys = list(choices)
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*choices.values())]
 
@@ -123,6 +142,7 @@ def _evaluate(
     """
     hw = sc.hardware
     cand = Candidate(hw.gpu, sc.model.weights, hw.tp, hw.pricing, feasible=False, pp=hw.pp)
+    cand.options = {k: _get(sc, k) for k in option_keys(base)}
     cfg, why = replica_cfg(sc)
     if why == 1:
         cand.reason = "does not fit in GPU memory"
@@ -177,6 +197,14 @@ def _screen(
             value = float(op[latency_model.column(f"{name}_{stat}_s")]) / scale
             setattr(cand, f"{name}_s" if stat == "mean" else f"{name}_p95_s", value)
     return cand
+
+
+def _get(sc: Scenario, dotted: str) -> Any:
+    """A scenario's value at a dotted key (None where a section along it is absent)."""
+    value: Any = sc
+    for part in dotted.split("."):
+        value = getattr(value, part, None)
+    return value
 
 
 def _size(cand: Candidate, replicas: int, target_rate: float, monthly_tokens: float) -> None:

@@ -18,6 +18,7 @@ from simplan.job import is_job, plan_job
 from simplan.perf import calibration
 from simplan.plan.alternatives import _elastic_options, _hybrid, _reasons
 from simplan.plan.candidates import (
+    PLAN_KEYS,
     Candidate,
     _candidates,
     _check_overrides,
@@ -92,7 +93,8 @@ def plan(
     )
     cal = calibration()
     lo_err, hi_err = float(cal.get("error_p10", 0.0)), float(cal.get("error_p90", 0.0))
-    # candidates differ in GPU, weights, TP and pricing only: one workload, one set of shapes
+    # candidates differ in the replica (GPU, weights, TP, engine options) and pricing only:
+    # one workload, one set of shapes
     workload = latency_model.shapes([scenario])
     results: list[Candidate] = []
     for cand in _candidates(raw, scenario, overrides):
@@ -107,6 +109,7 @@ def plan(
                     str(cand["hardware.pricing"]),
                     False,
                     reason=str(exc.problems[0].message if exc.problems else exc.summary),
+                    options={k: v for k, v in cand.items() if k not in PLAN_KEYS},
                 )
             )
             continue
@@ -184,6 +187,7 @@ def plan(
                     "weights": c.weights,
                     "tp": c.tp,
                     "pricing": c.pricing,
+                    "options": c.options,
                     "reason": c.reason,
                 }
                 for c in infeasible
@@ -255,7 +259,7 @@ def _verify(
             "screened with the fast model's predicted percentiles, whose held-out error is "
             "in docs/model.md; simulate the pick before acting on it"
         )
-    done: dict[tuple[str, str, int], tuple[verify.Verification | None, list[Any]]] = {}
+    done: dict[tuple[Any, ...], tuple[verify.Verification | None, list[Any]]] = {}
     best_cost = math.inf
     for cand in ranked:
         key = cand.config
