@@ -117,6 +117,11 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
         ("queue_delay_s", "queueing delay"),
     ):
         t.add_row(label, *(_ms(s[key][col]) for col in ("mean", "p50", "p90", "p95", "p99")))
+    if "ttfvt_mean_s" in s:  # a reasoning workload: the answer starts after the reasoning
+        t.add_row(
+            "first visible token",
+            *(_ms(s[f"ttfvt_{col}_s"]) for col in ("mean", "p50", "p90", "p95", "p99")),
+        )
     console.print(t)
 
     f = Table(show_header=False, title="throughput, utilization and cost")

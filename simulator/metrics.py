@@ -56,7 +56,17 @@ def request_table(res: SimResult) -> dict[str, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         tpot = np.where(done & (out_tok > 1), (finish - first) / (out_tok - 1), nan)
     queue = np.where(sched >= 0, sched - arrival, nan)
-    return {"ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e, "queue_delay_s": queue}
+    # the first visible token follows the hidden reasoning: R tokens after the first, at
+    # the request's own mean time per token (decode runs space tokens near evenly)
+    hidden = r.column("reasoning_tokens").astype(float)
+    ttfvt = ttft + np.where(hidden > 0, hidden * np.nan_to_num(tpot), 0.0)
+    return {
+        "ttft_s": ttft,
+        "tpot_s": tpot,
+        "e2e_s": e2e,
+        "queue_delay_s": queue,
+        "ttfvt_s": ttfvt,
+    }
 
 
 def _interp_cumulative(t: np.ndarray, y: np.ndarray, at: float) -> float:
@@ -232,6 +242,13 @@ def summarize(res: SimResult) -> dict[str, Any]:
         **cost,
         "notes": list(res.notes),
     }
+    if sc.workload.reasoning_tokens is not None:
+        # reasoning workloads: TTFT is the first (hidden) token, as engines count it; the
+        # reader waits for the first visible one
+        for stat, value in _stats(table["ttfvt_s"][in_window]).items():
+            summary[f"ttfvt_{stat}_s"] = value
+        hidden = r.column("reasoning_tokens")[in_window]
+        summary["reasoning_tokens_per_request"] = float(hidden.mean()) if hidden.size else None
     spec = sc.engine.speculative
     steps = sum(e.decode_steps for e in res.engines)
     if spec is not None and spec.active and steps:

@@ -21,6 +21,7 @@ class Recorder:
     _INT: ClassVar[dict[str, type]] = {
         "input_tokens": np.int32,
         "output_tokens": np.int32,
+        "reasoning_tokens": np.int32,
         "generated": np.int32,
         "replica": np.int32,
         "preemptions": np.int32,
@@ -35,6 +36,7 @@ class Recorder:
     finish_s: np.ndarray
     input_tokens: np.ndarray
     output_tokens: np.ndarray
+    reasoning_tokens: np.ndarray
     generated: np.ndarray
     replica: np.ndarray
     preemptions: np.ndarray
@@ -67,14 +69,18 @@ class Recorder:
             new[: old.shape[0]] = old
             setattr(self, name, new)
 
-    def add(self, arrival_s: float, input_tokens: int, output_tokens: int) -> int:
-        """Register a request and return its id."""
+    def add(
+        self, arrival_s: float, input_tokens: int, output_tokens: int, reasoning_tokens: int = 0
+    ) -> int:
+        """Register a request and return its id (``output_tokens`` counts every generated
+        token, of which the first ``reasoning_tokens`` are hidden reasoning)."""
         if self.n == self.arrival_s.shape[0]:
             self._grow()
         i = self.n
         self.arrival_s[i] = arrival_s
         self.input_tokens[i] = input_tokens
         self.output_tokens[i] = output_tokens
+        self.reasoning_tokens[i] = reasoning_tokens
         self.n += 1
         return i
 

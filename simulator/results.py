@@ -26,7 +26,8 @@ _REQUEST_VARS = {
     "first_token_s": ("s", "time of the first output token"),
     "finish_s": ("s", "completion (or rejection) time"),
     "input_tokens": ("tokens", "prompt tokens"),
-    "output_tokens": ("tokens", "output tokens"),
+    "output_tokens": ("tokens", "output tokens generated (hidden reasoning included)"),
+    "reasoning_tokens": ("tokens", "hidden reasoning tokens before the visible answer"),
     "replica": ("1", "replica that served the request (-1: none)"),
     "preemptions": ("1", "times preempted and recomputed"),
     "retries": ("1", "times moved off a failed or interrupted replica"),
@@ -37,6 +38,7 @@ _DERIVED_VARS = {
     "tpot_s": ("s", "time per output token after the first"),
     "e2e_s": ("s", "end-to-end latency"),
     "queue_delay_s": ("s", "queueing delay before first scheduled"),
+    "ttfvt_s": ("s", "time to the first visible token (after any hidden reasoning)"),
 }
 
 

@@ -30,6 +30,7 @@ from simplan.workload import (
     Requests,
     generate_requests,
     mean_lengths,
+    sample_generated,
     sample_lengths,
 )
 
@@ -402,13 +403,15 @@ def _open_loop(
 ):
     """Release pre-generated requests at their arrival times (until ``stopped``)."""
     times, inp, out = reqs.arrival_s, reqs.input_tokens, reqs.output_tokens
+    hidden = reqs.reasoning_tokens
     for i in range(len(reqs)):
         delay = float(times[i]) - env.now
         if delay > 0:
             yield env.timeout(delay)
         if stopped.triggered:
             break
-        dispatch(rec.add(float(times[i]), int(inp[i]), int(out[i])))
+        reasoning = 0 if hidden is None else int(hidden[i])
+        dispatch(rec.add(float(times[i]), int(inp[i]), int(out[i]), reasoning))
     state["arrivals_done"] = True
     if state["outstanding"] == 0 and not all_done.triggered:
         all_done.succeed()
@@ -431,8 +434,8 @@ def _closed_user(
         if w.num_requests is not None and rec.n >= w.num_requests:
             return
         inp = int(sample_lengths(w.input_tokens, 1, rng, scenario, "input_tokens", context)[0])
-        out = int(sample_lengths(w.output_tokens, 1, rng, scenario, "output_tokens", context)[0])
-        req = rec.add(env.now, inp, out)
+        out, hidden = sample_generated(scenario, 1, rng, context)
+        req = rec.add(env.now, inp, int(out[0]), 0 if hidden is None else int(hidden[0]))
         done = env.event()
         waiters[req] = done
         dispatch(req)

@@ -38,7 +38,8 @@ class Requests:
 
     arrival_s: np.ndarray
     input_tokens: np.ndarray
-    output_tokens: np.ndarray
+    output_tokens: np.ndarray  # generated: the visible answer plus any hidden reasoning
+    reasoning_tokens: np.ndarray | None = None  # the hidden part (None: none)
 
     def __len__(self) -> int:
         return int(self.arrival_s.shape[0])
@@ -210,8 +211,26 @@ def mean_length(scenario: Scenario, key: str) -> float:
 
 
 def mean_lengths(scenario: Scenario) -> tuple[float, float]:
-    """Mean (input, output) tokens per request of a scenario's workload."""
-    return mean_length(scenario, "input_tokens"), mean_length(scenario, "output_tokens")
+    """Mean (input, output) tokens per request of a scenario's workload; output counts
+    every generated token, hidden reasoning included (it is decoded and billed alike)."""
+    out = mean_length(scenario, "output_tokens")
+    if scenario.workload.reasoning_tokens is not None:
+        out += mean_length(scenario, "reasoning_tokens")
+    return mean_length(scenario, "input_tokens"), out
+
+
+def sample_generated(
+    scenario: Scenario, n: int, rng: np.random.Generator, cap: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(generated, reasoning) tokens of ``n`` requests: the visible answer plus, for a
+    reasoning workload, the hidden reasoning drawn after it (None without reasoning, so a
+    workload without it draws exactly what it always did)."""
+    w = scenario.workload
+    out = sample_lengths(w.output_tokens, n, rng, scenario, "output_tokens", cap)
+    if w.reasoning_tokens is None:
+        return out, None
+    hidden = sample_lengths(w.reasoning_tokens, n, rng, scenario, "reasoning_tokens", cap)
+    return out + hidden, hidden
 
 
 def read_column(path: Path, column: str, key_path: str) -> np.ndarray:
@@ -422,6 +441,7 @@ def generate_requests(scenario: Scenario, rng: np.random.Generator, context_cap:
                 reqs.arrival_s[: w.num_requests],
                 reqs.input_tokens[: w.num_requests],
                 reqs.output_tokens[: w.num_requests],
+                None,
             )
         if w.duration_s is not None:
             keep = reqs.arrival_s < w.duration_s
@@ -431,5 +451,5 @@ def generate_requests(scenario: Scenario, rng: np.random.Generator, context_cap:
     times = ARRIVALS[w.arrival](w, rng, horizon, w.num_requests)
     n = times.shape[0]
     inp = sample_lengths(w.input_tokens, n, rng, scenario, "input_tokens", context_cap)
-    out = sample_lengths(w.output_tokens, n, rng, scenario, "output_tokens", context_cap)
-    return Requests(times, inp, out)
+    out, hidden = sample_generated(scenario, n, rng, context_cap)
+    return Requests(times, inp, out, hidden)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from simplan.scenario import Scenario
-from simplan.workload import sample_lengths
+from simplan.workload import sample_generated, sample_lengths
 
 #: Equally likely lengths per distribution the fast model mixes over.
 LENGTH_POINTS = 16
@@ -22,9 +22,12 @@ _SEED = 20261202
 
 def length_points(scenario: Scenario, key: str, k: int = LENGTH_POINTS) -> np.ndarray:
     """``k`` equally likely values of ``workload.<key>`` (quantile midpoints), in tokens."""
-    spec = getattr(scenario.workload, key)
     cap = scenario.model.arch().max_context_tokens
-    draws = sample_lengths(spec, _DRAWS, np.random.default_rng(_SEED), scenario, key, cap)
+    rng = np.random.default_rng(_SEED)
+    if key == "output_tokens":  # every generated token, hidden reasoning included
+        draws, _ = sample_generated(scenario, _DRAWS, rng, cap)
+    else:
+        draws = sample_lengths(getattr(scenario.workload, key), _DRAWS, rng, scenario, key, cap)
     q = (np.arange(k) + 0.5) / k
     return np.quantile(draws.astype(float), q, method="inverted_cdf")
 

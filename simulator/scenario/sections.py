@@ -380,6 +380,13 @@ class WorkloadSection(_Section):
     num_requests: PositiveInt | None = Field(default=None, le=100_000_000)
     input_tokens: TokenCount | LengthSpec = 512
     output_tokens: TokenCount | LengthSpec = 256
+    reasoning_tokens: TokenCount | LengthSpec | None = Field(
+        default=None,
+        description="Hidden reasoning tokens a reasoning model generates before the "
+        "visible answer (output_tokens): decoded like any output, counted in TPOT and "
+        "e2e, and billed as output by APIs. TTFT stays the first generated token; runs "
+        "also report the time to the first visible token.",
+    )
     diurnal: list[Annotated[float, Field(ge=0, le=1e3, allow_inf_nan=False)]] | None = Field(
         default=None, min_length=24, max_length=24, description="24 hourly rate multipliers."
     )
@@ -417,6 +424,11 @@ class WorkloadSection(_Section):
             )
         if a not in ("trace", "offline") and self.duration_s is None and self.num_requests is None:
             raise ValueError("give `duration_s` or `num_requests` to bound the run")
+        if self.reasoning_tokens is not None and a == "trace":
+            raise ValueError(
+                "`reasoning_tokens` does not apply to arrival = 'trace': a trace's output "
+                "column is every token generated, reasoning included"
+            )
         if self.diurnal is not None and a != "poisson":
             raise ValueError("`diurnal` multipliers apply to arrival = 'poisson' only")
         if self.diurnal is not None and max(self.diurnal) <= 0:
