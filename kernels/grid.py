@@ -42,10 +42,12 @@ _BISECT = 48
 @kernel
 def _tau_step(cfg, rate, i_len, o_len, b, tau):
     arriving = rate * tau
+    hit = min(cfg[c.PREFIX_HIT_TOKENS], i_len - 1.0)  # prefill starts after a cached prefix
+    new = i_len - hit
     return step_time_s(
         cfg,
-        arriving * i_len,
-        arriving * i_len * (i_len + 1.0) / 2.0,
+        arriving * new,
+        arriving * new * (hit + (new + 1.0) / 2.0),
         arriving,
         max(b, 1.0),
         max(b, 1.0) * (i_len + o_len / 2.0),

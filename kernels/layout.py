@@ -102,6 +102,10 @@ FIELDS: tuple[Field, ...] = (
     Field("DRAFT_W_BYTES", "bytes", "per draft weight"),
     Field("DRAFT_LAYERS", "1", "layers of the drafter"),
     Field("DRAFT_KV_ELEMS_PER_GPU", "1", "drafter KV elements per token on one GPU"),
+    # prefix caching as the steady-state model sees it (simplan.prefix_model): what the
+    # workload's shared prefixes save each request and pin in the cache (0: nothing)
+    Field("PREFIX_HIT_TOKENS", "tokens", "prompt tokens each request reuses from the cache"),
+    Field("PREFIX_POOL_TOKENS", "tokens", "KV tokens the cached shared prefixes hold"),
 )
 
 #: Slot of each field, by name.

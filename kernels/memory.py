@@ -119,9 +119,14 @@ def blocks_for_tokens(tokens, block):
 
 @kernel
 def max_batch(cfg, input_tokens, output_tokens):
-    """Largest number of sequences of the given lengths whose KV fits at once."""
-    cap_blocks = math.floor(kv_capacity_tokens(cfg) / cfg[c.BLOCK_TOKENS])
-    per_seq = blocks_for_tokens(input_tokens + output_tokens, cfg[c.BLOCK_TOKENS])
+    """Largest number of sequences of the given lengths whose KV fits at once (a cached
+    shared prefix is held once, not per sequence)."""
+    block = cfg[c.BLOCK_TOKENS]
+    pool = blocks_for_tokens(cfg[c.PREFIX_POOL_TOKENS], block)
+    cap_blocks = math.floor(kv_capacity_tokens(cfg) / block) - pool
+    hit = max(min(cfg[c.PREFIX_HIT_TOKENS], input_tokens - 1.0), 0.0)
+    own = input_tokens + output_tokens - hit
+    per_seq = blocks_for_tokens(own, block)
     if per_seq <= 0:
         return 0.0
     return float(math.floor(cap_blocks / per_seq))

@@ -216,9 +216,12 @@ def _prompt_costs(cfg, i_pts, bb, ctx, tau0, out):
     budget = max(cfg[c.MAX_BATCHED_TOKENS] - bb, 1.0)
     for j in range(i_pts.shape[0]):
         ln = i_pts[j]
-        chunks = max(1.0, math.ceil(ln / budget))
-        chunk = ln / chunks
-        out[j] = chunks * (step_time_s(cfg, chunk, chunk * (ln / 2.0 + 0.5), 1.0, bb, ctx) - tau0)
+        hit = min(cfg[c.PREFIX_HIT_TOKENS], ln - 1.0)  # a cached prefix is not prefilled
+        new = ln - hit
+        chunks = max(1.0, math.ceil(new / budget))
+        chunk = new / chunks
+        pairs = chunk * (hit + new / 2.0 + 0.5)
+        out[j] = chunks * (step_time_s(cfg, chunk, pairs, 1.0, bb, ctx) - tau0)
 
 
 @kernel

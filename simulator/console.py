@@ -152,6 +152,16 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
             if "spec_decode_tokens_per_step" in s
             else []
         ),
+        *(
+            [
+                (
+                    "prefix cache: prompt tokens served / KV it holds",
+                    f"{s['prefix_cache_hit_rate']:.0%} / {s['prefix_cache_kv_share']:.0%}",
+                )
+            ]
+            if "prefix_cache_hit_rate" in s
+            else []
+        ),
         ("SLO attainment (requests meeting every SLO)", f"{s['slo_attainment']:.1%}"),
         (
             "fleet",

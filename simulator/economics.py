@@ -46,16 +46,49 @@ class ApiQuote:
     usd_per_mtok_cached_input: float | None = None
     batch_discount: float | None = None
     batch_source: str | None = None
+    # the share of input tokens the API would bill at its cached price for this workload
+    # (cached_input_share: its shared prompt prefixes)
+    cached_input_share: float = 0.0
+
+    def usd_per_mtok_input_effective(self) -> float:
+        """Mean price of a million input tokens: the cached share at the cached-input
+        price where the API lists one, the rest at the list price."""
+        h = self.cached_input_share
+        cached = (
+            self.usd_per_mtok_input
+            if self.usd_per_mtok_cached_input is None
+            else self.usd_per_mtok_cached_input
+        )
+        return (1.0 - h) * self.usd_per_mtok_input + h * cached
 
     def usd_per_mtok_blended(self, input_share: Any) -> Any:
         """Price of a million tokens of which ``input_share`` are input tokens."""
-        return input_share * self.usd_per_mtok_input + (1 - input_share) * (
+        return input_share * self.usd_per_mtok_input_effective() + (1 - input_share) * (
             self.usd_per_mtok_output
         )
 
 
+def cached_input_share(scenario: Scenario) -> float:
+    """The share of prompt tokens an API would bill at its cached-input price for this
+    workload: its shared prefixes' share of the mean prompt.
+
+    Providers cache prompt prefixes they have seen recently (OpenAI automatically for
+    prompts of 1,024 tokens or more, DeepSeek on disk, Anthropic where the caller marks
+    them); simplan assumes the API serves exactly the workload's shared prefixes from
+    its cache, kept warm by steady traffic, and nothing else (unique prompt tails and
+    first requests are small next to a month's volume)."""
+    from simplan.workload import mean_lengths
+
+    shared = scenario.workload.shared_prefix_tokens
+    if shared is None:
+        return 0.0
+    return min(float(shared) / mean_lengths(scenario)[0], 1.0)
+
+
 def selected_apis(scenario: Scenario) -> list[ApiQuote]:
-    """The API price entries a scenario compares against (catalog ids, then inline ones)."""
+    """The API price entries a scenario compares against (catalog ids, then inline ones),
+    with the share of this workload's input their caches would serve."""
+    h = cached_input_share(scenario)
     out = []
     for name in scenario.pricing.apis:
         a = catalog.api(name)
@@ -68,6 +101,7 @@ def selected_apis(scenario: Scenario) -> list[ApiQuote]:
                 a.usd_per_mtok_cached_input,
                 a.batch_discount,
                 a.batch_source,
+                h,
             )
         )
     for inline in scenario.api:
@@ -180,26 +214,12 @@ def usd_per_mtok(monthly_cost: Any, monthly_tokens: Any) -> Any:
         return _scalar(np.where(vol > 0, cost / vol * 1e6, np.nan))
 
 
-def api_monthly_cost_usd(
-    api: ApiQuote, monthly_tokens: Any, input_share: Any, cached_input_share: Any = 0.0
-) -> Any:
-    """An API's cost for a month's volume; ``cached_input_share`` of the input tokens are
-    billed at the cached-input price where the API lists one."""
+def api_monthly_cost_usd(api: ApiQuote, monthly_tokens: Any, input_share: Any) -> Any:
+    """An API's cost for a month's volume (its cached share of the input tokens at the
+    cached-input price, :meth:`ApiQuote.usd_per_mtok_input_effective`)."""
     vol = np.asarray(monthly_tokens, dtype=float)
     share = np.asarray(input_share, dtype=float)
-    cached = np.asarray(cached_input_share, dtype=float)
-    cached_price = (
-        api.usd_per_mtok_cached_input
-        if api.usd_per_mtok_cached_input is not None
-        else api.usd_per_mtok_input
-    )
-    vin = vol * share
-    usd = (
-        vin * (1 - cached) * api.usd_per_mtok_input
-        + vin * cached * cached_price
-        + (vol - vin) * api.usd_per_mtok_output
-    ) / 1e6
-    return _scalar(usd)
+    return _scalar(vol * api.usd_per_mtok_blended(share) / 1e6)
 
 
 def breakeven_tokens_per_month(fleet_monthly_usd: Any, api: ApiQuote, input_share: Any) -> Any:
@@ -313,6 +333,8 @@ def fleet_economics(
         out["api"][a.id] = {
             "usd_per_mtok_input": a.usd_per_mtok_input,
             "usd_per_mtok_output": a.usd_per_mtok_output,
+            "usd_per_mtok_cached_input": a.usd_per_mtok_cached_input,
+            "cached_input_share": a.cached_input_share,
             "usd_per_mtok_blended": float(a.usd_per_mtok_blended(input_share)),
             "monthly_cost_usd": api_monthly,
             "self_hosted_savings_usd": api_monthly - total,

@@ -10,6 +10,9 @@ The engine follows vLLM's scheduler:
 * KV blocks of ``block_size`` tokens are allocated as sequences grow; when none is free
   the most recently admitted sequence is preempted and recomputed later (its blocks are
   freed and it returns to the head of the queue);
+* with prefix caching, a prompt starting with a cached shared prefix reuses its blocks
+  (:mod:`simplan.prefix_cache`): they are not prefilled again and not held twice;
+  unreferenced cached blocks count as free and are evicted when an allocation needs them;
 * with speculative decoding a decoding sequence gains the expected accepted tokens per
   iteration (:mod:`simplan.kernels.speculative`), banked as a fraction between
   iterations so that tokens arrive whole and on average at that rate;
@@ -33,6 +36,7 @@ import simpy
 from simplan.kernels.decode import decode_plan
 from simplan.kernels.roofline import step_flops_and_bytes, step_time_s
 from simplan.kernels.speculative import query_tokens, tokens_per_step
+from simplan.prefix_cache import PrefixCache
 
 if TYPE_CHECKING:
     from simplan.perf import Replica
@@ -75,6 +79,7 @@ class ReplicaEngine:
         chunked_prefill: bool,
         static: bool,
         reserve_whole_output: bool = False,
+        prefix_caching: bool = False,
         pool: int = 0,
         state: int = ACTIVE,
     ) -> None:
@@ -93,7 +98,9 @@ class ReplicaEngine:
         # for its whole output at admission: a running request is never preempted
         self.reserve_whole = static or reserve_whole_output
         self.total_blocks, self.watermark = kv_blocks(self.cfg, block_size)
-        self.free_blocks = self.total_blocks
+        self.free_blocks = self.total_blocks  # neither in use nor cached
+        self.prefix_caching = prefix_caching
+        self.cache = PrefixCache()
         self.waiting: deque[int] = deque()
         # Running sequences live in fixed slots so a decode run updates numpy arrays.
         s = max_num_seqs
@@ -103,7 +110,9 @@ class ReplicaEngine:
         self.decode_left = np.zeros(s, dtype=np.int64)  # tokens still to decode
         self.carry = np.zeros(s)  # fractional tokens banked (speculative decoding)
         self.per_step = float(tokens_per_step(self.cfg))
-        self.blocks = np.zeros(s, dtype=np.int64)
+        self.blocks = np.zeros(s, dtype=np.int64)  # blocks the sequence holds alone
+        self.shared = np.zeros(s, dtype=np.int64)  # leading blocks the prefix cache holds
+        self.slot_prefix = np.full(s, -1, dtype=np.int64)  # cached prefix referenced
         self.admitted_at = np.zeros(s, dtype=np.int64)  # admission counter, for preemption order
         self._admissions = 0
         self.n_running = 0
@@ -140,16 +149,24 @@ class ReplicaEngine:
         return ever_admissible(tokens, self.block, self.total_blocks, self.watermark)
 
     def blocks_used(self) -> int:
-        """KV blocks in use now, including those a decode run in progress has filled."""
-        used = self.total_blocks - self.free_blocks
+        """KV blocks in use now, including those a decode run in progress has filled
+        (cached blocks no request references count as free, as in vLLM's usage)."""
+        used = self.total_blocks - self.free_blocks - self.cache.evictable
         if self._run is None:
             return used
         start, ends, active = self._run
         steps = int(np.searchsorted(ends, self.env.now - start, side="right"))
         if steps == 0:
             return used
-        target = -(-(self.kv_tokens[active] + self._produced(active, steps)) // self.block)
-        return used + int(np.maximum(target - self.blocks[active], 0).sum())
+        return used + int(self._blocks_short(active, self._produced(active, steps)).sum())
+
+    def holds_prefix(self, prefix: int) -> bool:
+        """Whether this replica has ``prefix`` cached (the router's affinity test)."""
+        return self.prefix_caching and self.cache.holds(prefix)
+
+    def cached_blocks(self) -> int:
+        """KV blocks the prefix cache holds (the router's measure of room)."""
+        return self.cache.blocks
 
     def start(self) -> None:
         """Start (or restart) the replica's simpy process."""
@@ -169,6 +186,9 @@ class ReplicaEngine:
         self.waiting_tokens = 0
         self.slot_req[:] = -1
         self.blocks[:] = 0
+        self.shared[:] = 0
+        self.slot_prefix[:] = -1
+        self.cache.clear()
         self.free_blocks = self.total_blocks
         self.n_running = 0
         self._run = None
@@ -206,6 +226,41 @@ class ReplicaEngine:
     def _blocks_for(self, tokens: int) -> int:
         return -(-tokens // self.block)
 
+    def _take(self, blocks: int) -> None:
+        """Allocate ``blocks`` (the caller checked they exist), evicting cached prefixes
+        nobody references when the free ones do not suffice."""
+        if blocks > self.free_blocks:
+            self.free_blocks += self.cache.evict(blocks - self.free_blocks)
+        self.free_blocks -= blocks
+
+    def _release(self, slot: int) -> None:
+        """Give back a slot's blocks: its own to the free pool, its prefix reference to
+        the cache."""
+        self.free_blocks += int(self.blocks[slot])
+        if self.slot_prefix[slot] >= 0:
+            self.cache.release(int(self.slot_prefix[slot]))
+        self.slot_req[slot] = -1
+        self.blocks[slot] = 0
+        self.shared[slot] = 0
+        self.slot_prefix[slot] = -1
+        self.n_running -= 1
+
+    def _cache_prefixes(self, slots: list[int]) -> None:
+        """Cache the shared-prefix blocks that ``slots`` have just finished computing,
+        where no copy is cached yet (the slot's first blocks become the cache's)."""
+        rec = self.rec
+        for slot in slots:
+            req = int(self.slot_req[slot])
+            prefix = int(rec.prefix_id[req])
+            if prefix < 0 or self.slot_prefix[slot] >= 0 or self.cache.holds(prefix):
+                continue
+            full = int(rec.prefix_tokens[req]) // self.block
+            if full and self.kv_tokens[slot] >= full * self.block:
+                self.cache.insert(prefix, full)
+                self.blocks[slot] -= full
+                self.shared[slot] = full
+                self.slot_prefix[slot] = prefix
+
     def _admit(self) -> None:
         rec = self.rec
         if self.static and self.n_running:
@@ -222,32 +277,45 @@ class ReplicaEngine:
             need = prompt + (
                 int(rec.output_tokens[req]) - int(rec.generated[req]) if self.reserve_whole else 0
             )
-            blocks = self._blocks_for(max(need, 1))
+            # a cached prefix is reused, not prefilled nor held again; the prompt's last
+            # token is always computed (it yields the first output token)
+            prefix = int(rec.prefix_id[req]) if self.prefix_caching else -1
+            hit = min(self.cache.blocks_of(prefix), (prompt - 1) // self.block)
+            avail = self.free_blocks + (
+                self.cache.evictable_except(prefix) if hit else self.cache.evictable
+            )
+            blocks = self._blocks_for(max(need, 1)) - hit
             # vLLM keeps a watermark of free blocks at admission so a just-admitted
             # sequence is not preempted on its first decode.
-            if blocks + self.watermark > self.free_blocks:
+            if blocks + self.watermark > avail:
                 break
             if reserved < 0:
                 decoding = np.flatnonzero((self.slot_req >= 0) & (self.prompt_left == 0))
                 reserved = int(self._blocks_short(decoding, 1).sum())
-            if blocks + self.watermark + reserved > self.free_blocks:
+            if blocks + self.watermark + reserved > avail:
                 break
             self.waiting.popleft()
             self.waiting_tokens -= int(rec.input_tokens[req])
             slot = int(np.flatnonzero(self.slot_req < 0)[0])
+            if hit:
+                self.cache.acquire(prefix)
+                self.slot_prefix[slot] = prefix
+            self._take(blocks)
+            self.shared[slot] = hit
+            self.input_tokens += hit * self.block  # prompt tokens served from the cache
             self.slot_req[slot] = req
-            self.kv_tokens[slot] = 0
-            self.prompt_left[slot] = prompt
+            self.kv_tokens[slot] = hit * self.block
+            self.prompt_left[slot] = prompt - hit * self.block
             # the prefill yields the next token; the rest are decoded
             self.decode_left[slot] = int(rec.output_tokens[req]) - int(rec.generated[req]) - 1
             self.carry[slot] = 0.0
             self.blocks[slot] = blocks
-            self.free_blocks -= blocks
             self._admissions += 1
             self.admitted_at[slot] = self._admissions
             self.n_running += 1
             if rec.scheduled_s[req] < 0:
                 rec.scheduled_s[req] = self.env.now
+                rec.cached_tokens[req] = hit * self.block
 
     def _produced(self, slots: np.ndarray, steps: int) -> np.ndarray:
         """Tokens ``slots`` gain over ``steps`` decode iterations (decode.produced_tokens)."""
@@ -271,7 +339,7 @@ class ReplicaEngine:
     def _blocks_short(self, slots: np.ndarray, new_tokens: np.ndarray | int) -> np.ndarray:
         """Blocks each of ``slots`` lacks to hold ``new_tokens`` more tokens."""
         target = -(-(self.kv_tokens[slots] + new_tokens) // self.block)
-        return np.maximum(target - self.blocks[slots], 0)
+        return np.maximum(target - self.shared[slots] - self.blocks[slots], 0)
 
     def _preempt_one(self) -> None:
         """Free the most recently admitted sequence; it is recomputed later (vLLM's RECOMPUTE)."""
@@ -279,10 +347,7 @@ class ReplicaEngine:
         order = np.where(active, self.admitted_at, -1)
         slot = int(np.argmax(order))
         req = int(self.slot_req[slot])
-        self.free_blocks += int(self.blocks[slot])
-        self.slot_req[slot] = -1
-        self.blocks[slot] = 0
-        self.n_running -= 1
+        self._release(slot)
         self.rec.preemptions[req] += 1
         self.waiting.appendleft(req)
         self.waiting_tokens += int(self.rec.input_tokens[req])
@@ -293,19 +358,16 @@ class ReplicaEngine:
         for slot in slots:
             req = int(self.slot_req[slot])
             rec.finish(req, now)
-            self.free_blocks += int(self.blocks[slot])
-            self.slot_req[slot] = -1
-            self.blocks[slot] = 0
-            self.n_running -= 1
+            self._release(int(slot))
 
     def _grow_blocks(self, slots: np.ndarray, new_tokens: np.ndarray) -> bool:
         """Allocate blocks so ``slots`` hold ``new_tokens`` more tokens; False if none free."""
         extra = self._blocks_short(slots, new_tokens)
         need = int(extra.sum())
-        if need > self.free_blocks:
+        if need > self.free_blocks + self.cache.evictable:
             return False
         self.blocks[slots] += extra
-        self.free_blocks -= need
+        self._take(need)
         return True
 
     # --- the process -------------------------------------------------------------------
@@ -404,6 +466,8 @@ class ReplicaEngine:
                 self.output_tokens += 1
                 if rec.first_token_s[req] < 0:
                     rec.first_token_s[req] = now
+        if self.prefix_caching:
+            self._cache_prefixes([slot for slot, _ in chunks])
         self._finish_done()
 
     def _finish_done(self) -> None:
@@ -422,10 +486,10 @@ class ReplicaEngine:
             steps, _used, flops, nbytes = decode_plan(
                 self.cfg,
                 self.kv_tokens[active],
-                self.blocks[active],
+                self.blocks[active] + self.shared[active],
                 self.decode_left[active],
                 self.carry[active],
-                self.free_blocks,
+                self.free_blocks + self.cache.evictable,
                 self.block,
                 cap,
                 self._plan_buf,
@@ -474,6 +538,6 @@ class ReplicaEngine:
     def _grow_blocks_unchecked(self, slots: np.ndarray, new_tokens: np.ndarray) -> None:
         extra = self._blocks_short(slots, new_tokens)
         self.blocks[slots] += extra
-        self.free_blocks -= int(extra.sum())
+        self._take(int(extra.sum()))
         if self.free_blocks < 0:  # decode_plan planned only the steps whose blocks are free
             raise RuntimeError(f"replica {self.index}: KV blocks over capacity (a bug)")

@@ -50,7 +50,10 @@ def shortest_request(scenario: Scenario) -> tuple[int, int]:
         reqs = read_trace(scenario.resolve_path(w.trace))
         i = int(np.argmin(reqs.input_tokens + reqs.output_tokens))
         return int(reqs.input_tokens[i]), int(reqs.output_tokens[i])
-    return shortest_length(scenario, "input_tokens"), shortest_length(scenario, "output_tokens")
+    shared = int(w.shared_prefix_tokens or 0)
+    return shared + shortest_length(scenario, "input_tokens"), shortest_length(
+        scenario, "output_tokens"
+    )
 
 
 def check_workload(scenario: Scenario) -> tuple[int, int]:

@@ -226,7 +226,7 @@ class Fleet:
         if not candidates:
             self.backlog.append(req)
             return
-        self.policy(candidates).submit(req)
+        self.policy(candidates, int(self.rec.prefix_id[req])).submit(req)
 
     def _overflow(self, candidates: list[ReplicaEngine]) -> bool:
         ov = self.scenario.overflow

@@ -242,6 +242,15 @@ def summarize(res: SimResult) -> dict[str, Any]:
         **cost,
         "notes": list(res.notes),
     }
+    if sc.workload.shared_prefix_tokens is not None:
+        # prompt tokens served from the prefix cache, and the KV the cache held
+        prompt = r.column("input_tokens")[in_window].sum()
+        cached = r.column("cached_tokens")[in_window].sum()
+        summary["prefix_cache_hit_rate"] = float(cached / prompt) if prompt > 0 else 0.0
+        held = res.series.array("kv_blocks_cached")
+        summary["prefix_cache_kv_share"] = (
+            float((held[mask] / totals).mean()) if mask.any() else 0.0
+        )
     if sc.workload.reasoning_tokens is not None:
         # reasoning workloads: TTFT is the first (hidden) token, as engines count it; the
         # reader waits for the first visible one

@@ -22,6 +22,9 @@ class Recorder:
         "input_tokens": np.int32,
         "output_tokens": np.int32,
         "reasoning_tokens": np.int32,
+        "prefix_id": np.int32,  # the shared prefix the prompt starts with (-1: none)
+        "prefix_tokens": np.int32,  # its length, part of input_tokens
+        "cached_tokens": np.int32,  # prompt tokens served from the prefix cache
         "generated": np.int32,
         "replica": np.int32,
         "preemptions": np.int32,
@@ -37,6 +40,9 @@ class Recorder:
     input_tokens: np.ndarray
     output_tokens: np.ndarray
     reasoning_tokens: np.ndarray
+    prefix_id: np.ndarray
+    prefix_tokens: np.ndarray
+    cached_tokens: np.ndarray
     generated: np.ndarray
     replica: np.ndarray
     preemptions: np.ndarray
@@ -54,6 +60,7 @@ class Recorder:
         for name, dtype in self._INT.items():
             setattr(self, name, np.zeros(cap, dtype=dtype))
         self.replica[:] = -1
+        self.prefix_id[:] = -1
         self.reject_reasons: list[str] = []
         self.on_finish: Callable[[int], None] | None = None
 
@@ -64,16 +71,22 @@ class Recorder:
         for name in (*self._FLOAT, *self._INT):
             old = getattr(self, name)
             new = np.full(cap, -1.0) if name in self._FLOAT else np.zeros(cap, self._INT[name])
-            if name == "replica":
+            if name in ("replica", "prefix_id"):
                 new[:] = -1
             new[: old.shape[0]] = old
             setattr(self, name, new)
 
     def add(
-        self, arrival_s: float, input_tokens: int, output_tokens: int, reasoning_tokens: int = 0
+        self,
+        arrival_s: float,
+        input_tokens: int,
+        output_tokens: int,
+        reasoning_tokens: int = 0,
+        prefix: tuple[int, int] = (-1, 0),
     ) -> int:
         """Register a request and return its id (``output_tokens`` counts every generated
-        token, of which the first ``reasoning_tokens`` are hidden reasoning)."""
+        token, of which the first ``reasoning_tokens`` are hidden reasoning; ``prefix`` is
+        the (id, length) of the shared prefix the prompt starts with)."""
         if self.n == self.arrival_s.shape[0]:
             self._grow()
         i = self.n
@@ -81,6 +94,7 @@ class Recorder:
         self.input_tokens[i] = input_tokens
         self.output_tokens[i] = output_tokens
         self.reasoning_tokens[i] = reasoning_tokens
+        self.prefix_id[i], self.prefix_tokens[i] = prefix
         self.n += 1
         return i
 
@@ -123,6 +137,7 @@ class TimeSeries:
         "running",
         "waiting",
         "kv_blocks_used",
+        "kv_blocks_cached",
         "output_tokens",
         "input_tokens",
         "flops",

@@ -84,6 +84,11 @@ def to_dataset(res: SimResult, summary: dict[str, Any], scenario_text: str) -> x
             "1",
             "fraction of KV-cache blocks in use",
         ),
+        "kv_cache_prefix_share": (
+            res.series.array("kv_blocks_cached") / totals,
+            "1",
+            "fraction of KV-cache blocks the prefix cache holds (in use or evictable)",
+        ),
         "mfu": (
             rate["flops"] / peak_flops,
             "1",

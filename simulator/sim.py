@@ -32,6 +32,7 @@ from simplan.workload import (
     mean_lengths,
     sample_generated,
     sample_lengths,
+    sample_prefixes,
 )
 
 #: Most time-series samples per run; the interval widens for long runs.
@@ -303,6 +304,7 @@ def _build_engines(
                 chunked_prefill=eng.chunked_prefill,
                 static=eng.scheduler == "static",
                 reserve_whole_output=eng.reserves_whole_output,
+                prefix_caching=eng.enable_prefix_caching,
                 pool=pool.index,
                 state=OFF if k >= pool.section.replicas else ACTIVE,
             )
@@ -403,7 +405,7 @@ def _open_loop(
 ):
     """Release pre-generated requests at their arrival times (until ``stopped``)."""
     times, inp, out = reqs.arrival_s, reqs.input_tokens, reqs.output_tokens
-    hidden = reqs.reasoning_tokens
+    hidden, prefix, shared = reqs.reasoning_tokens, reqs.prefix_id, reqs.prefix_tokens
     for i in range(len(reqs)):
         delay = float(times[i]) - env.now
         if delay > 0:
@@ -411,7 +413,8 @@ def _open_loop(
         if stopped.triggered:
             break
         reasoning = 0 if hidden is None else int(hidden[i])
-        dispatch(rec.add(float(times[i]), int(inp[i]), int(out[i]), reasoning))
+        which = (-1, 0) if prefix is None else (int(prefix[i]), shared)
+        dispatch(rec.add(float(times[i]), int(inp[i]), int(out[i]), reasoning, which))
     state["arrivals_done"] = True
     if state["outstanding"] == 0 and not all_done.triggered:
         all_done.succeed()
@@ -435,7 +438,12 @@ def _closed_user(
             return
         inp = int(sample_lengths(w.input_tokens, 1, rng, scenario, "input_tokens", context)[0])
         out, hidden = sample_generated(scenario, 1, rng, context)
-        req = rec.add(env.now, inp, int(out[0]), 0 if hidden is None else int(hidden[0]))
+        prefix = sample_prefixes(scenario, 1, rng)
+        shared = int(w.shared_prefix_tokens or 0)
+        which = (-1, 0) if prefix is None else (int(prefix[0]), shared)
+        req = rec.add(
+            env.now, inp + which[1], int(out[0]), 0 if hidden is None else int(hidden[0]), which
+        )
         done = env.event()
         waiters[req] = done
         dispatch(req)
@@ -477,6 +485,7 @@ def _sample_now(
         running=np.array([e.n_running for e in engines], dtype=float),
         waiting=np.array([len(e.waiting) for e in engines], dtype=float),
         kv_blocks_used=np.array([e.blocks_used() for e in engines], dtype=float),
+        kv_blocks_cached=np.array([e.cache.blocks for e in engines], dtype=float),
         output_tokens=np.array([e.output_tokens for e in engines], dtype=float),
         input_tokens=np.array([e.input_tokens for e in engines], dtype=float),
         flops=np.array([e.flops for e in engines]),

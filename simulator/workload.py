@@ -40,6 +40,8 @@ class Requests:
     input_tokens: np.ndarray
     output_tokens: np.ndarray  # generated: the visible answer plus any hidden reasoning
     reasoning_tokens: np.ndarray | None = None  # the hidden part (None: none)
+    prefix_id: np.ndarray | None = None  # shared prefix each prompt starts with (None: none)
+    prefix_tokens: int = 0  # length of each shared prefix (part of input_tokens)
 
     def __len__(self) -> int:
         return int(self.arrival_s.shape[0])
@@ -211,12 +213,31 @@ def mean_length(scenario: Scenario, key: str) -> float:
 
 
 def mean_lengths(scenario: Scenario) -> tuple[float, float]:
-    """Mean (input, output) tokens per request of a scenario's workload; output counts
-    every generated token, hidden reasoning included (it is decoded and billed alike)."""
+    """Mean (input, output) tokens per request of a scenario's workload: input is the whole
+    prompt (any shared prefix included); output counts every generated token, hidden
+    reasoning included (it is decoded and billed alike)."""
+    w = scenario.workload
     out = mean_length(scenario, "output_tokens")
-    if scenario.workload.reasoning_tokens is not None:
+    if w.reasoning_tokens is not None:
         out += mean_length(scenario, "reasoning_tokens")
-    return mean_length(scenario, "input_tokens"), out
+    return mean_length(scenario, "input_tokens") + float(w.shared_prefix_tokens or 0), out
+
+
+def prefix_weights(w: WorkloadSection) -> np.ndarray:
+    """Probability of each shared prefix (empty without shared prefixes)."""
+    if w.shared_prefix_tokens is None:
+        return np.zeros(0)
+    raw = np.asarray(w.shared_prefix_weights or np.ones(w.num_shared_prefixes), dtype=float)
+    return raw / raw.sum()
+
+
+def sample_prefixes(scenario: Scenario, n: int, rng: np.random.Generator) -> np.ndarray | None:
+    """The shared prefix each of ``n`` prompts starts with (None without shared prefixes),
+    drawn after every other length so a workload without them draws as it always did."""
+    p = prefix_weights(scenario.workload)
+    if not p.size:
+        return None
+    return rng.choice(p.size, size=n, p=p).astype(np.int64)
 
 
 def sample_generated(
@@ -452,4 +473,8 @@ def generate_requests(scenario: Scenario, rng: np.random.Generator, context_cap:
     n = times.shape[0]
     inp = sample_lengths(w.input_tokens, n, rng, scenario, "input_tokens", context_cap)
     out, hidden = sample_generated(scenario, n, rng, context_cap)
-    return Requests(times, inp, out, hidden)
+    prefix = sample_prefixes(scenario, n, rng)
+    if prefix is not None:
+        inp = inp + int(w.shared_prefix_tokens or 0)
+    shared = int(w.shared_prefix_tokens or 0)
+    return Requests(times, inp, out, hidden, prefix, shared if prefix is not None else 0)

@@ -505,10 +505,14 @@ def kv_capacity_tokens(cfgs):
 
 
 def max_batch(cfgs, input_tokens, output_tokens):
-    """Sequences of input + output tokens whose KV blocks all fit at once."""
+    """Sequences of input + output tokens whose KV blocks all fit at once; a cached shared
+    prefix (its pool) is held once and its hit tokens are not held per sequence."""
     block = cfgs[:, c.BLOCK_TOKENS]
-    capacity_blocks = np.floor(kv_capacity_tokens(cfgs) / block)
-    blocks_per_seq = np.ceil((np.asarray(input_tokens) + np.asarray(output_tokens)) / block)
+    pool = np.ceil(cfgs[:, c.PREFIX_POOL_TOKENS] / block)
+    capacity_blocks = np.floor(kv_capacity_tokens(cfgs) / block) - pool
+    inp = np.asarray(input_tokens, dtype=float)
+    hit = np.clip(cfgs[:, c.PREFIX_HIT_TOKENS], 0.0, np.maximum(inp - 1.0, 0.0))
+    blocks_per_seq = np.ceil((inp + np.asarray(output_tokens) - hit) / block)
     safe = np.where(blocks_per_seq > 0, blocks_per_seq, 1.0)
     return np.where(blocks_per_seq > 0, np.floor(capacity_blocks / safe), 0.0)
 

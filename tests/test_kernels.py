@@ -64,7 +64,11 @@ def _build_grid():
             knobs = EngineKnobs(speculative=spec)
             replicas.append(replica_from_ids(model, gpu, scheme, kv, tp=tp, pp=pp, engine=knobs))
             labels.append((model, gpu, scheme, kv, tp, pp))
-    return stack_cfgs(replicas), labels
+    cfgs = stack_cfgs(replicas)
+    # every seventh row caches a 2,048-token shared prefix, four of them pinned
+    cfgs[::7, c.PREFIX_HIT_TOKENS] = 2048.0
+    cfgs[::7, c.PREFIX_POOL_TOKENS] = 4 * 2048.0
+    return cfgs, labels
 
 
 CFGS, LABELS = _build_grid()

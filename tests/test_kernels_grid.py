@@ -35,6 +35,7 @@ from simplan.kernels.grid import (
 )
 from simplan.kernels.speculative import tokens_per_step
 from simplan.perf import EngineKnobs, replica_from_ids
+from simplan.prefix_model import SharedPrefixes
 from simplan.speculative import SpecKnobs
 
 CASES = {
@@ -50,6 +51,12 @@ CFGS = {
 # speculative decoding: 2.53 tokens per iteration (EAGLE, k = 3, a = 0.7)
 CFGS["8b-eagle-h100"] = replica_from_ids(
     "llama-3.1-8b", "h100-sxm", engine=EngineKnobs(speculative=SpecKnobs("eagle", 3, 0.7))
+).cfg
+# prefix caching: 48 tokens of every prompt reused, two prefixes pinned
+CFGS["8b-prefix-h100"] = replica_from_ids(
+    "llama-3.1-8b",
+    "h100-sxm",
+    engine=EngineKnobs(shared_prefixes=SharedPrefixes(48, (0.5, 0.5))),
 ).cfg
 SLOW = settings(max_examples=25, deadline=None, derandomize=True, database=None)
 
@@ -156,15 +163,19 @@ def test_the_operating_point_solves_both_fixed_point_equations(case, lengths, lo
     assert saturated == 0.0
     b_eff = max(b, 1.0)
     arriving = rate * tau
+    # a prompt's first `hit` tokens come from the prefix cache: the rest is prefilled,
+    # attending to them
+    hit = min(cfg[c.PREFIX_HIT_TOKENS], i_len - 1)
+    new = i_len - hit
     want_tau = ref_step(
         cfg,
-        arriving * i_len,
-        arriving * i_len * (i_len + 1) / 2,
+        arriving * new,
+        arriving * new * (hit + (new + 1) / 2),
         arriving,
         b_eff,
         b_eff * (i_len + o_len / 2),
     )
-    assert tau == pytest.approx(want_tau, rel=1e-6)  # tau = step(rate*I*tau, B)
+    assert tau == pytest.approx(want_tau, rel=1e-6)  # tau = step(rate*(I-hit)*tau, B)
     if b < batch_limit(cfg, i_len, o_len):
         # Little: B = rate * iterations per request * tau, a request decoding its O - 1
         # tokens E per iteration after the iteration that ends its prompt

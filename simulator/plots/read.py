@@ -176,7 +176,23 @@ def api_prices(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     for i, raw_id in enumerate(ds["api"].values):
         p_in = float(ds["api_usd_per_mtok_input"].values[i])
         p_out = float(ds["api_usd_per_mtok_output"].values[i])
-        quote = ApiQuote(str(raw_id), p_in, p_out, str(ds["api_source"].values[i]))
+        # the cached-input terms, where the file records them (absent: list prices only)
+        p_cached = (
+            float(ds["api_usd_per_mtok_cached_input"].values[i])
+            if "api_usd_per_mtok_cached_input" in ds
+            else np.nan
+        )
+        cached_share = (
+            float(ds["api_cached_input_share"].values[i]) if "api_cached_input_share" in ds else 0.0
+        )
+        quote = ApiQuote(
+            str(raw_id),
+            p_in,
+            p_out,
+            str(ds["api_source"].values[i]),
+            None if np.isnan(p_cached) else p_cached,
+            cached_input_share=cached_share,
+        )
         out[str(raw_id)] = {
             "usd_per_mtok_input": p_in,
             "usd_per_mtok_output": p_out,

@@ -268,7 +268,16 @@ class EngineSection(_Section):
     block_size: Literal[1, 8, 16, 32, 64, 128, 256] = 16
     chunked_prefill: bool = True
     scheduler: Literal["continuous", "static"] = "continuous"
-    router: Literal["round_robin", "least_outstanding", "least_kv_load"] = "least_outstanding"
+    router: Literal["round_robin", "least_outstanding", "least_kv_load", "prefix_aware"] = (
+        "least_outstanding"
+    )
+    enable_prefix_caching: bool = Field(
+        default=True,
+        description="Keep the KV blocks of prompt prefixes for later requests (vLLM's "
+        "automatic prefix caching, on by default in its V1 engine; TensorRT-LLM's "
+        "enable_block_reuse). Hits skip prefill but still occupy KV; unreferenced cached "
+        "blocks are evicted least recently used first.",
+    )
     speculative: SpeculativeSection | None = Field(
         default=None, description="Speculative decoding ([engine.speculative])."
     )
@@ -380,6 +389,22 @@ class WorkloadSection(_Section):
     num_requests: PositiveInt | None = Field(default=None, le=100_000_000)
     input_tokens: TokenCount | LengthSpec = 512
     output_tokens: TokenCount | LengthSpec = 256
+    shared_prefix_tokens: TokenCount | None = Field(
+        default=None,
+        description="Tokens every prompt starts with that other requests share (a system "
+        "prompt, few-shot examples, a document): the prompt is these plus input_tokens.",
+    )
+    num_shared_prefixes: PositiveInt = Field(
+        default=1,
+        le=1_000_000,
+        description="How many distinct shared prefixes there are (each request starts with "
+        "one of them).",
+    )
+    shared_prefix_weights: list[Annotated[float, Field(ge=0, allow_inf_nan=False)]] | None = Field(
+        default=None,
+        description="Relative popularity of each shared prefix (num_shared_prefixes "
+        "values); default: equally likely.",
+    )
     reasoning_tokens: TokenCount | LengthSpec | None = Field(
         default=None,
         description="Hidden reasoning tokens a reasoning model generates before the "
@@ -424,6 +449,21 @@ class WorkloadSection(_Section):
             )
         if a not in ("trace", "offline") and self.duration_s is None and self.num_requests is None:
             raise ValueError("give `duration_s` or `num_requests` to bound the run")
+        if self.shared_prefix_tokens is None and (
+            self.num_shared_prefixes != 1 or self.shared_prefix_weights is not None
+        ):
+            raise ValueError(
+                "num_shared_prefixes and shared_prefix_weights need shared_prefix_tokens "
+                "(the length of each shared prefix)"
+            )
+        weights = self.shared_prefix_weights
+        if weights is not None and (len(weights) != self.num_shared_prefixes or sum(weights) <= 0):
+            raise ValueError(
+                f"shared_prefix_weights needs {self.num_shared_prefixes} values (one per "
+                f"shared prefix) with a positive sum, got {len(weights)}"
+            )
+        if self.shared_prefix_tokens is not None and a == "trace":
+            raise ValueError("`shared_prefix_tokens` does not apply to arrival = 'trace'")
         if self.reasoning_tokens is not None and a == "trace":
             raise ValueError(
                 "`reasoning_tokens` does not apply to arrival = 'trace': a trace's output "

@@ -183,6 +183,22 @@ def empty_dataset(
                 np.array([getattr(a, field) for a in apis], dtype=float),
                 {"units": "USD/Mtok", "long_name": long},
             )
+        data["api_usd_per_mtok_cached_input"] = (
+            "api",
+            np.array(
+                [
+                    np.nan if a.usd_per_mtok_cached_input is None else a.usd_per_mtok_cached_input
+                    for a in apis
+                ],
+                dtype=float,
+            ),
+            {"units": "USD/Mtok", "long_name": "API price of cached input tokens (NaN: none)"},
+        )
+        data["api_cached_input_share"] = (
+            "api",
+            np.array([a.cached_input_share for a in apis], dtype=float),
+            {"units": "1", "long_name": "share of input billed at the cached price"},
+        )
         data["api_source"] = ("api", np.array([a.source for a in apis], dtype=str), {})
     objs = slo_eval.objectives(scenario.slo)
     data["slo_limit_s"] = (
