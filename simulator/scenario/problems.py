@@ -34,6 +34,7 @@ from simplan.scenario.sections import (
     UniformLength,
     WorkloadSection,
 )
+from simplan.scenario.speculative import SpeculativeSection
 
 
 def _problems_from(exc: ValidationError) -> list[Problem]:
@@ -130,4 +131,6 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
         return list(InlineApi.model_fields)
     if loc[:2] == ("hardware", "pools"):
         return list(PoolSection.model_fields)
+    if loc[:2] == ("engine", "speculative"):
+        return list(SpeculativeSection.model_fields)
     return []
