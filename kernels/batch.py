@@ -7,9 +7,13 @@ gptSessionBenchmark, LMDeploy's static inference benchmark) and the contract
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from simplan.kernels import layout as c
 from simplan.kernels._jit import kernel
 from simplan.kernels.roofline import step_time_s
+from simplan.kernels.speculative import tokens_per_step
 
 
 @kernel
@@ -18,17 +22,24 @@ def static_batch(cfg, batch, input_tokens, output_tokens):
 
     The prefill of all ``batch * input_tokens`` prompt tokens is one iteration and yields
     each request's first token; the remaining ``output_tokens - 1`` tokens are decode
-    iterations over the whole batch with contexts growing by one each step.
+    iterations over the whole batch with contexts growing by one each step. With prefix
+    caching the cached prefix (``PREFIX_HIT_TOKENS``) is not prefilled; with speculative
+    decoding an iteration yields :func:`~simplan.kernels.speculative.tokens_per_step`
+    tokens, so ``ceil((output_tokens - 1) / E)`` iterations produce them.
     """
     b = float(batch)
     i_len = float(input_tokens)
-    pairs = b * i_len * (i_len + 1.0) / 2.0
-    ttft = step_time_s(cfg, b * i_len, pairs, b, 0.0, 0.0)
+    hit = max(min(cfg[c.PREFIX_HIT_TOKENS], i_len - 1.0), 0.0)
+    new = i_len - hit
+    pairs = b * new * (hit + (new + 1.0) / 2.0)
+    ttft = step_time_s(cfg, b * new, pairs, b, 0.0, 0.0)
+    per_step = tokens_per_step(cfg)
+    tokens = int(output_tokens) - 1
+    steps = math.ceil(tokens / per_step) if tokens > 0 else 0
     decode = 0.0
-    steps = int(output_tokens) - 1
     for j in range(steps):
-        decode += step_time_s(cfg, 0.0, 0.0, 0.0, b, b * (i_len + 1.0 + j))
-    tpot = decode / steps if steps > 0 else 0.0
+        decode += step_time_s(cfg, 0.0, 0.0, 0.0, b, b * (i_len + 1.0 + j * per_step))
+    tpot = decode / tokens if tokens > 0 else 0.0
     return ttft, tpot, ttft + decode
 
 

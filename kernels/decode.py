@@ -26,6 +26,47 @@ def produced_tokens(carry, steps, per_step, left):
 
 
 @kernel
+def _plan_one_token(cfg, kv_tokens, blocks, decode_left, free_blocks, block, step_cap, out_end_s):
+    """:func:`decode_plan` without speculation: one token per sequence and iteration
+    (the common case, with no per-step rounding to do)."""
+    n = kv_tokens.shape[0]
+    limit = step_cap
+    ctx = 0.0
+    for i in range(n):
+        ctx += kv_tokens[i]
+        if decode_left[i] < limit:
+            limit = decode_left[i]
+    nf = float(n)
+    room = np.empty(n, dtype=np.int64)  # tokens each sequence can still add without a block
+    for i in range(n):
+        room[i] = blocks[i] * block - kv_tokens[i]
+    used = 0
+    steps = 0
+    t = 0.0
+    flops = 0.0
+    nbytes = 0.0
+    for j in range(limit):
+        need = 0
+        for i in range(n):
+            if room[i] <= j:
+                need += 1
+        if used + need > free_blocks:
+            break
+        for i in range(n):
+            if room[i] <= j:
+                room[i] += block
+        used += need
+        decode_ctx = ctx + nf * (j + 1.0)
+        t += step_time_s(cfg, 0.0, 0.0, 0.0, nf, decode_ctx)
+        f, b = step_flops_and_bytes(cfg, 0.0, 0.0, 0.0, nf, decode_ctx)
+        flops += f
+        nbytes += b
+        out_end_s[j] = t
+        steps += 1
+    return steps, used, flops, nbytes
+
+
+@kernel
 def decode_plan(
     cfg, kv_tokens, blocks, decode_left, carry, free_blocks, block, step_cap, out_end_s
 ):
@@ -65,6 +106,10 @@ def decode_plan(
     if n == 0:
         return 0, 0, 0.0, 0.0
     per_step = tokens_per_step(cfg)
+    if per_step == 1.0:
+        return _plan_one_token(
+            cfg, kv_tokens, blocks, decode_left, free_blocks, block, step_cap, out_end_s
+        )
     nf = float(n)
     held = blocks.copy()  # blocks each sequence holds after the planned iterations
     gained = np.zeros(n, dtype=np.int64)  # tokens each has gained before iteration j

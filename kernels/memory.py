@@ -119,17 +119,24 @@ def blocks_for_tokens(tokens, block):
 
 @kernel
 def max_batch(cfg, input_tokens, output_tokens):
-    """Largest number of sequences of the given lengths whose KV fits at once (a cached
-    shared prefix is held once, not per sequence)."""
+    """Largest number of sequences of the given lengths whose KV fits at once.
+
+    With cached shared prefixes, each held once, a sequence holds only its own part. The
+    engine evicts cached prefixes nobody uses when it needs their blocks, so caching never
+    fits fewer sequences than holding every prompt whole would.
+    """
     block = cfg[c.BLOCK_TOKENS]
-    pool = blocks_for_tokens(cfg[c.PREFIX_POOL_TOKENS], block)
-    cap_blocks = math.floor(kv_capacity_tokens(cfg) / block) - pool
-    hit = max(min(cfg[c.PREFIX_HIT_TOKENS], input_tokens - 1.0), 0.0)
-    own = input_tokens + output_tokens - hit
-    per_seq = blocks_for_tokens(own, block)
-    if per_seq <= 0:
+    total = math.floor(kv_capacity_tokens(cfg) / block)
+    whole = blocks_for_tokens(input_tokens + output_tokens, block)
+    if whole <= 0:
         return 0.0
-    return float(math.floor(cap_blocks / per_seq))
+    plain = float(math.floor(total / whole))
+    pool = blocks_for_tokens(cfg[c.PREFIX_POOL_TOKENS], block)
+    hit = max(min(cfg[c.PREFIX_HIT_TOKENS], input_tokens - 1.0), 0.0)
+    own = blocks_for_tokens(input_tokens + output_tokens - hit, block)
+    if pool <= 0 or own <= 0:
+        return plain
+    return max(plain, float(math.floor((total - pool) / own)))
 
 
 @kernel

@@ -57,7 +57,7 @@ from simplan.kernels import layout as c
 from simplan.kernels._jit import kernel
 from simplan.kernels.memory import max_batch
 from simplan.kernels.roofline import step_time_s
-from simplan.kernels.speculative import iterations_per_request, tokens_per_step
+from simplan.kernels.speculative import iterations_per_request, query_tokens, tokens_per_step
 
 #: Percentiles reported, in the column order of :func:`latency_quantiles`.
 PERCENTILES = (50.0, 90.0, 95.0, 99.0)
@@ -213,7 +213,8 @@ def _stats_into(out, col, means, variances, shifts, weights, n):
 @kernel
 def _prompt_costs(cfg, i_pts, bb, ctx, tau0, out):
     """Extra seconds each prompt adds to the iterations that carry it (all its chunks)."""
-    budget = max(cfg[c.MAX_BATCHED_TOKENS] - bb, 1.0)
+    # each decode takes its verify tokens (k + 1 with speculation) from the token budget
+    budget = max(cfg[c.MAX_BATCHED_TOKENS] - bb * query_tokens(cfg), 1.0)
     for j in range(i_pts.shape[0]):
         ln = i_pts[j]
         hit = min(cfg[c.PREFIX_HIT_TOKENS], ln - 1.0)  # a cached prefix is not prefilled

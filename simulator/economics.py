@@ -50,10 +50,11 @@ class ApiQuote:
     # (cached_input_share: its shared prompt prefixes)
     cached_input_share: float = 0.0
 
-    def usd_per_mtok_input_effective(self) -> float:
-        """Mean price of a million input tokens: the cached share at the cached-input
-        price where the API lists one, the rest at the list price."""
-        h = self.cached_input_share
+    def usd_per_mtok_input_effective(self, cached_share: Any = None) -> Any:
+        """Mean price of a million input tokens: the cached share (this quote's, or
+        ``cached_share`` per point) at the cached-input price where the API lists one,
+        the rest at the list price."""
+        h = self.cached_input_share if cached_share is None else cached_share
         cached = (
             self.usd_per_mtok_input
             if self.usd_per_mtok_cached_input is None
@@ -61,9 +62,17 @@ class ApiQuote:
         )
         return (1.0 - h) * self.usd_per_mtok_input + h * cached
 
-    def usd_per_mtok_blended(self, input_share: Any) -> Any:
+    def cost_usd(self, input_tokens: Any, output_tokens: Any) -> Any:
+        """What these tokens cost at this API (the cached share of input at the cached
+        price): the one price rule every API figure uses."""
+        return (
+            input_tokens * self.usd_per_mtok_input_effective()
+            + output_tokens * self.usd_per_mtok_output
+        ) / 1e6
+
+    def usd_per_mtok_blended(self, input_share: Any, cached_share: Any = None) -> Any:
         """Price of a million tokens of which ``input_share`` are input tokens."""
-        return input_share * self.usd_per_mtok_input_effective() + (1 - input_share) * (
+        return input_share * self.usd_per_mtok_input_effective(cached_share) + (1 - input_share) * (
             self.usd_per_mtok_output
         )
 
@@ -85,25 +94,27 @@ def cached_input_share(scenario: Scenario) -> float:
     return min(float(shared) / mean_lengths(scenario)[0], 1.0)
 
 
+def catalog_quote(api_id: str, cached_share: float) -> ApiQuote:
+    """The quote of a catalog API for a workload whose input has ``cached_share`` served
+    from the API's cache (:func:`cached_input_share`)."""
+    a = catalog.api(api_id)
+    return ApiQuote(
+        a.id,
+        a.usd_per_mtok_input,
+        a.usd_per_mtok_output,
+        f"{a.source} (as of {a.as_of})",
+        a.usd_per_mtok_cached_input,
+        a.batch_discount,
+        a.batch_source,
+        cached_share,
+    )
+
+
 def selected_apis(scenario: Scenario) -> list[ApiQuote]:
     """The API price entries a scenario compares against (catalog ids, then inline ones),
     with the share of this workload's input their caches would serve."""
     h = cached_input_share(scenario)
-    out = []
-    for name in scenario.pricing.apis:
-        a = catalog.api(name)
-        out.append(
-            ApiQuote(
-                a.id,
-                a.usd_per_mtok_input,
-                a.usd_per_mtok_output,
-                f"{a.source} (as of {a.as_of})",
-                a.usd_per_mtok_cached_input,
-                a.batch_discount,
-                a.batch_source,
-                h,
-            )
-        )
+    out = [catalog_quote(name, h) for name in scenario.pricing.apis]
     for inline in scenario.api:
         out.append(
             ApiQuote(
@@ -214,12 +225,15 @@ def usd_per_mtok(monthly_cost: Any, monthly_tokens: Any) -> Any:
         return _scalar(np.where(vol > 0, cost / vol * 1e6, np.nan))
 
 
-def api_monthly_cost_usd(api: ApiQuote, monthly_tokens: Any, input_share: Any) -> Any:
-    """An API's cost for a month's volume (its cached share of the input tokens at the
-    cached-input price, :meth:`ApiQuote.usd_per_mtok_input_effective`)."""
+def api_monthly_cost_usd(
+    api: ApiQuote, monthly_tokens: Any, input_share: Any, cached_share: Any = None
+) -> Any:
+    """An API's cost for a month's volume (its cached share of the input tokens, or
+    ``cached_share`` per point, at the cached-input price:
+    :meth:`ApiQuote.usd_per_mtok_input_effective`)."""
     vol = np.asarray(monthly_tokens, dtype=float)
     share = np.asarray(input_share, dtype=float)
-    return _scalar(vol * api.usd_per_mtok_blended(share) / 1e6)
+    return _scalar(vol * api.usd_per_mtok_blended(share, cached_share) / 1e6)
 
 
 def breakeven_tokens_per_month(fleet_monthly_usd: Any, api: ApiQuote, input_share: Any) -> Any:
@@ -289,11 +303,7 @@ def api_job_cost_usd(
         if api.batch_discount is None:
             return None
         factor = 1.0 - api.batch_discount
-    return (
-        factor
-        * (input_tokens * api.usd_per_mtok_input + output_tokens * api.usd_per_mtok_output)
-        / 1e6
-    )
+    return float(factor * api.cost_usd(input_tokens, output_tokens))
 
 
 def fleet_economics(

@@ -110,6 +110,7 @@ class ReplicaEngine:
         self.decode_left = np.zeros(s, dtype=np.int64)  # tokens still to decode
         self.carry = np.zeros(s)  # fractional tokens banked (speculative decoding)
         self.per_step = float(tokens_per_step(self.cfg))
+        self.verify_tokens = int(query_tokens(self.cfg))  # per decode, from the token budget
         self.blocks = np.zeros(s, dtype=np.int64)  # blocks the sequence holds alone
         self.shared = np.zeros(s, dtype=np.int64)  # leading blocks the prefix cache holds
         self.slot_prefix = np.full(s, -1, dtype=np.int64)  # cached prefix referenced
@@ -245,11 +246,12 @@ class ReplicaEngine:
         self.slot_prefix[slot] = -1
         self.n_running -= 1
 
-    def _cache_prefixes(self, slots: list[int]) -> None:
-        """Cache the shared-prefix blocks that ``slots`` have just finished computing,
-        where no copy is cached yet (the slot's first blocks become the cache's)."""
+    def _cache_prefixes(self, chunks: list[tuple[int, int]]) -> None:
+        """Cache the shared-prefix blocks that the slots of ``chunks`` have just finished
+        computing, where no copy is cached yet (the slot's first blocks become the
+        cache's)."""
         rec = self.rec
-        for slot in slots:
+        for slot, _ in chunks:
             req = int(self.slot_req[slot])
             prefix = int(rec.prefix_id[req])
             if prefix < 0 or self.slot_prefix[slot] >= 0 or self.cache.holds(prefix):
@@ -291,7 +293,7 @@ class ReplicaEngine:
                 break
             if reserved < 0:
                 decoding = np.flatnonzero((self.slot_req >= 0) & (self.prompt_left == 0))
-                reserved = int(self._blocks_short(decoding, 1).sum())
+                reserved = int(np.sum(self._blocks_short(decoding, self._produced(decoding, 1))))
             if blocks + self.watermark + reserved > avail:
                 break
             self.waiting.popleft()
@@ -302,7 +304,8 @@ class ReplicaEngine:
                 self.slot_prefix[slot] = prefix
             self._take(blocks)
             self.shared[slot] = hit
-            self.input_tokens += hit * self.block  # prompt tokens served from the cache
+            if rec.scheduled_s[req] < 0:  # prompt tokens served from the cache, once
+                self.input_tokens += hit * self.block
             self.slot_req[slot] = req
             self.kv_tokens[slot] = hit * self.block
             self.prompt_left[slot] = prompt - hit * self.block
@@ -317,24 +320,29 @@ class ReplicaEngine:
                 rec.scheduled_s[req] = self.env.now
                 rec.cached_tokens[req] = hit * self.block
 
-    def _produced(self, slots: np.ndarray, steps: int) -> np.ndarray:
-        """Tokens ``slots`` gain over ``steps`` decode iterations (decode.produced_tokens)."""
+    def _produced(self, slots: np.ndarray, steps: int) -> np.ndarray | int:
+        """Tokens ``slots`` gain over ``steps`` decode iterations (decode.produced_tokens).
+
+        Without speculation that is ``steps`` for each: a run or an iteration never goes
+        past a sequence's last token (the hot path skips the arithmetic)."""
+        if self.per_step == 1.0:
+            return steps
         gained = np.floor(self.carry[slots] + steps * self.per_step).astype(np.int64)
         return np.minimum(gained, self.decode_left[slots])
 
-    def _advance(self, slots: np.ndarray, steps: int) -> np.ndarray:
-        """Credit ``slots`` with ``steps`` decode iterations; return the tokens each gained."""
+    def _advance(self, slots: np.ndarray, steps: int) -> None:
+        """Credit ``slots`` with the tokens ``steps`` decode iterations yield."""
         gained = self._produced(slots, steps)
-        total = self.carry[slots] + steps * self.per_step
-        self.carry[slots] = total - np.floor(total)
+        if self.per_step != 1.0:
+            total = self.carry[slots] + steps * self.per_step
+            self.carry[slots] = total - np.floor(total)
         self.kv_tokens[slots] += gained
         self.decode_left[slots] -= gained
         self.rec.generated[self.slot_req[slots]] += gained
-        n = int(gained.sum())
+        n = int(np.sum(gained)) if isinstance(gained, np.ndarray) else gained * int(slots.size)
         self.output_tokens += n
         self.decoded_tokens += n
         self.decode_steps += steps * int(slots.size)
-        return gained
 
     def _blocks_short(self, slots: np.ndarray, new_tokens: np.ndarray | int) -> np.ndarray:
         """Blocks each of ``slots`` lacks to hold ``new_tokens`` more tokens."""
@@ -360,7 +368,7 @@ class ReplicaEngine:
             rec.finish(req, now)
             self._release(int(slot))
 
-    def _grow_blocks(self, slots: np.ndarray, new_tokens: np.ndarray) -> bool:
+    def _grow_blocks(self, slots: np.ndarray, new_tokens: np.ndarray | int) -> bool:
         """Allocate blocks so ``slots`` hold ``new_tokens`` more tokens; False if none free."""
         extra = self._blocks_short(slots, new_tokens)
         need = int(extra.sum())
@@ -409,7 +417,7 @@ class ReplicaEngine:
         if not self.chunked:
             decoding = decoding[:0]
         # each decode takes its verify tokens (k + 1 with speculation) from the budget
-        q = int(query_tokens(self.cfg))
+        q = self.verify_tokens
         budget = self.budget - q * decoding.size
         # decodes need room for the tokens they gain
         while decoding.size and not self._grow_blocks(decoding, self._produced(decoding, 1)):
@@ -467,7 +475,7 @@ class ReplicaEngine:
                 if rec.first_token_s[req] < 0:
                     rec.first_token_s[req] = now
         if self.prefix_caching:
-            self._cache_prefixes([slot for slot, _ in chunks])
+            self._cache_prefixes(chunks)
         self._finish_done()
 
     def _finish_done(self) -> None:
@@ -535,7 +543,7 @@ class ReplicaEngine:
         self._advance(active, done)
         self._finish_done()
 
-    def _grow_blocks_unchecked(self, slots: np.ndarray, new_tokens: np.ndarray) -> None:
+    def _grow_blocks_unchecked(self, slots: np.ndarray, new_tokens: np.ndarray | int) -> None:
         extra = self._blocks_short(slots, new_tokens)
         self.blocks[slots] += extra
         self._take(int(extra.sum()))

@@ -50,9 +50,12 @@ def shortest_request(scenario: Scenario) -> tuple[int, int]:
         reqs = read_trace(scenario.resolve_path(w.trace))
         i = int(np.argmin(reqs.input_tokens + reqs.output_tokens))
         return int(reqs.input_tokens[i]), int(reqs.output_tokens[i])
+    # the prompt is any shared prefix plus its own tokens; every generated token (hidden
+    # reasoning included) takes context and KV
     shared = int(w.shared_prefix_tokens or 0)
-    return shared + shortest_length(scenario, "input_tokens"), shortest_length(
-        scenario, "output_tokens"
+    hidden = shortest_length(scenario, "reasoning_tokens") if w.reasoning_tokens else 0
+    return shared + shortest_length(scenario, "input_tokens"), (
+        shortest_length(scenario, "output_tokens") + hidden
     )
 
 
@@ -99,14 +102,24 @@ def check_workload(scenario: Scenario) -> tuple[int, int]:
     if inp + out <= context:
         return inp, out
     fixed = (int, FixedLength)
-    if isinstance(w.input_tokens, fixed) and isinstance(w.output_tokens, fixed):
-        what = f"input_tokens + output_tokens = {inp + out:,}"
+    parts = ["input_tokens", "output_tokens"]
+    shared = int(w.shared_prefix_tokens or 0)
+    if shared:
+        parts.insert(0, "shared_prefix_tokens")
+    if w.reasoning_tokens is not None:
+        parts.append("reasoning_tokens")
+    specs = [w.input_tokens, w.output_tokens, w.reasoning_tokens or 0]
+    if all(isinstance(s, fixed) for s in specs):
+        what = f"{' + '.join(parts)} = {inp + out:,}"
     else:
         what = f"the shortest request the length distributions allow is {inp + out:,} tokens"
-    if context - out >= 1:
-        hint = f"nearest feasible: input_tokens <= {context - out:,}"
+    output = " + ".join(p for p in parts if p in ("output_tokens", "reasoning_tokens"))
+    if context - out - shared >= 1:
+        hint = f"nearest feasible: input_tokens <= {context - out - shared:,}"
+    elif context - out >= 1:
+        hint = f"nearest feasible: shared_prefix_tokens + input_tokens <= {context - out:,}"
     else:
-        hint = f"output_tokens alone ({out:,}) exceed the context"
+        hint = f"{output} alone ({out:,}) exceed the context"
     where = Problem("workload.input_tokens", f"{what}; {hint}")
     raise ContextError(_TOO_LONG, [where, _context_problem(scenario, inp + out)])
 

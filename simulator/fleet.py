@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import simpy
-from simplan.economics import ApiQuote, selected_apis
+from simplan.economics import ApiQuote, cached_input_share, catalog_quote, selected_apis
 from simplan.engine import ACTIVE, DRAINING, FAILED, OFF, PROVISIONING, ReplicaEngine
 from simplan.kernels import layout as c
 from simplan.kernels.memory import weight_bytes_per_gpu
@@ -260,9 +260,7 @@ class Fleet:
         self.counters.to_api += 1
         self.counters.api_input_tokens += prompt
         self.counters.api_output_tokens += remaining
-        self.counters.api_usd += (
-            prompt * self.api.usd_per_mtok_input + remaining * self.api.usd_per_mtok_output
-        ) / 1e6
+        self.counters.api_usd += float(self.api.cost_usd(prompt, remaining))
         if ov.ttft_std_s > 0:
             sigma2 = math.log1p((ov.ttft_std_s / ov.ttft_s) ** 2)
             ttft = float(self.rng.lognormal(math.log(ov.ttft_s) - sigma2 / 2, math.sqrt(sigma2)))
@@ -287,14 +285,7 @@ def selected_apis_with(scenario: Scenario, api_id: str) -> list[ApiQuote]:
     """The scenario's API quotes, plus the overflow API if [pricing] does not list it."""
     quotes = selected_apis(scenario)
     if all(q.id != api_id for q in quotes):
-        from simplan import catalog
-
-        a = catalog.api(api_id)
-        quotes.append(
-            ApiQuote(
-                a.id, a.usd_per_mtok_input, a.usd_per_mtok_output, f"{a.source} (as of {a.as_of})"
-            )
-        )
+        quotes.append(catalog_quote(api_id, cached_input_share(scenario)))
     return quotes
 
 

@@ -19,6 +19,7 @@ from simplan import catalog
 from simplan.errors import InfeasibleError, ParallelismError, Problem
 from simplan.kernels import layout as c
 from simplan.kernels import memory as kmem
+from simplan.kernels.speculative import draft_weight_bytes_per_gpu
 from simplan.prefix_model import SharedPrefixes
 from simplan.prefix_model import fill_cfg as fill_prefix_cfg
 from simplan.speculative import SpecKnobs, fill_cfg, knobs_from
@@ -423,16 +424,22 @@ def does_not_fit_reason(replica: Replica, input_tokens: int, output_tokens: int)
     """Why a replica cannot serve one request of these lengths, or None if it can."""
     mem = replica.memory(input_tokens, output_tokens)
     need = mem["weights_gib_per_gpu"] + mem["reserve_gib_per_gpu"]
+    spec = replica.engine.speculative
+    drafter = float(draft_weight_bytes_per_gpu(replica.cfg)) / GIB
+    what = f"{replica.arch.id} ({replica.weights.id})"
+    if spec is not None and drafter > 0:
+        name = spec.draft.id if spec.draft is not None else f"its {spec.method} head"
+        what += f" with the drafter {name} ({drafter:.1f} GiB per GPU of it)"
     if mem["kv_cache_capacity_tokens"] <= 0 and replica.engine.kv_cache_free_fraction is not None:
         return (
-            f"{replica.arch.id} ({replica.weights.id}) needs {need:.1f} GiB per GPU for weights "
+            f"{what} needs {need:.1f} GiB per GPU for weights "
             f"and activations, more than the {mem['memory_gib_per_gpu']:.1f} GiB of "
             f"{replica.gpu.id} on tp={replica.tp} x pp={replica.pp}: no memory is left for "
             "the KV cache"
         )
     if mem["kv_cache_capacity_tokens"] <= 0:
         return (
-            f"{replica.arch.id} ({replica.weights.id}) needs {need:.1f} GiB per GPU for weights "
+            f"{what} needs {need:.1f} GiB per GPU for weights "
             f"and activations, but {replica.gpu.id} at gpu_memory_utilization="
             f"{replica.engine.gpu_memory_utilization:g} offers {mem['budget_gib_per_gpu']:.1f} GiB "
             f"per GPU on tp={replica.tp} x pp={replica.pp}"

@@ -304,7 +304,9 @@ def _build_engines(
                 chunked_prefill=eng.chunked_prefill,
                 static=eng.scheduler == "static",
                 reserve_whole_output=eng.reserves_whole_output,
-                prefix_caching=eng.enable_prefix_caching,
+                # nothing to cache without shared prefixes (and nothing to look up)
+                prefix_caching=eng.enable_prefix_caching
+                and scenario.workload.shared_prefix_tokens is not None,
                 pool=pool.index,
                 state=OFF if k >= pool.section.replicas else ACTIVE,
             )

@@ -88,12 +88,3 @@ def fill_cfg(cfg: np.ndarray, spec: SpecKnobs | None) -> None:
     cfg[c.DRAFT_W_BYTES] = cfg[c.W_BYTES] if spec.method == "mtp" else DRAFT_16BIT_BYTES
     cfg[c.DRAFT_LAYERS] = 1.0
     cfg[c.DRAFT_KV_ELEMS_PER_GPU] = kv_elems_per_token_per_layer(cfg)
-
-
-def tokens_per_step(spec: SpecKnobs | None) -> float:
-    """Mean tokens a decoding sequence gains per iteration (1 without speculation)."""
-    if spec is None:
-        return 1.0
-    return float(
-        kspec.expected_tokens_per_step(float(spec.num_speculative_tokens), spec.acceptance_rate)
-    )

@@ -505,16 +505,20 @@ def kv_capacity_tokens(cfgs):
 
 
 def max_batch(cfgs, input_tokens, output_tokens):
-    """Sequences of input + output tokens whose KV blocks all fit at once; a cached shared
-    prefix (its pool) is held once and its hit tokens are not held per sequence."""
+    """Sequences of input + output tokens whose KV blocks all fit at once; with a cached
+    shared prefix (its pool held once, its hit tokens not per sequence) whichever fits
+    more, since the engine evicts unused cached prefixes."""
     block = cfgs[:, c.BLOCK_TOKENS]
-    pool = np.ceil(cfgs[:, c.PREFIX_POOL_TOKENS] / block)
-    capacity_blocks = np.floor(kv_capacity_tokens(cfgs) / block) - pool
+    total = np.floor(kv_capacity_tokens(cfgs) / block)
     inp = np.asarray(input_tokens, dtype=float)
+    out = np.asarray(output_tokens, dtype=float)
+    whole = np.ceil((inp + out) / block)
+    plain = np.where(whole > 0, np.floor(total / np.where(whole > 0, whole, 1.0)), 0.0)
+    pool = np.ceil(cfgs[:, c.PREFIX_POOL_TOKENS] / block)
     hit = np.clip(cfgs[:, c.PREFIX_HIT_TOKENS], 0.0, np.maximum(inp - 1.0, 0.0))
-    blocks_per_seq = np.ceil((inp + np.asarray(output_tokens) - hit) / block)
-    safe = np.where(blocks_per_seq > 0, blocks_per_seq, 1.0)
-    return np.where(blocks_per_seq > 0, np.floor(capacity_blocks / safe), 0.0)
+    own = np.ceil((inp + out - hit) / block)
+    shared = np.floor((total - pool) / np.where(own > 0, own, 1.0))
+    return np.where((pool > 0) & (own > 0), np.maximum(plain, shared), plain)
 
 
 def memory_table(cfgs, input_tokens, output_tokens):
@@ -538,19 +542,30 @@ def static_batch(cfgs, batch, input_tokens, output_tokens):
     """(n, 3) array of ttft, tpot, e2e seconds for static batches.
 
     One prefill iteration over all ``batch * input_tokens`` prompt tokens (causal pairs
-    i(i+1)/2 per sequence), then ``output_tokens - 1`` decode iterations; decode step j
-    (0-based) attends over the prompt, the j earlier generated tokens and the new one.
+    i(i+1)/2 per sequence) less any cached prefix (which the new tokens attend to), then
+    the decode iterations of the ``output_tokens - 1`` remaining tokens, E per iteration
+    with speculative decoding; decode step j (0-based) attends over the prompt, the j E
+    earlier generated tokens and the new one. TPOT is per token, not per iteration.
     """
     cfgs = np.asarray(cfgs, dtype=float)
     n = cfgs.shape[0]
     b = np.broadcast_to(np.asarray(batch, dtype=float), (n,))
     i_len = np.broadcast_to(np.asarray(input_tokens, dtype=float), (n,))
-    steps = np.maximum(np.broadcast_to(np.asarray(output_tokens), (n,)).astype(np.int64) - 1, 0)
-    ttft = step_time(cfgs, b * i_len, b * i_len * (i_len + 1) / 2, b, 0.0, 0.0)
+    hit = np.clip(cfgs[:, c.PREFIX_HIT_TOKENS], 0.0, np.maximum(i_len - 1.0, 0.0))
+    new = i_len - hit
+    k, a = cfgs[:, c.SPEC_TOKENS], cfgs[:, c.SPEC_ACCEPT]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_step = np.where(
+            k > 0, np.where(a >= 1.0, k + 1.0, (1.0 - a ** (k + 1.0)) / (1.0 - a)), 1.0
+        )
+    tokens = np.maximum(np.broadcast_to(np.asarray(output_tokens), (n,)).astype(np.int64) - 1, 0)
+    steps = np.ceil(tokens / per_step).astype(np.int64)
+    ttft = step_time(cfgs, b * new, b * new * (hit + (new + 1) / 2), b, 0.0, 0.0)
     # all decode steps of all rows as one flat batch of iterations
     row = np.repeat(np.arange(n), steps)
     j = np.arange(row.size) - np.repeat(np.cumsum(steps) - steps, steps)
-    dec = step_time(cfgs[row], 0.0, 0.0, 0.0, b[row], b[row] * (i_len[row] + 1 + j))
+    ctx = b[row] * (i_len[row] + 1 + j * per_step[row])
+    dec = step_time(cfgs[row], 0.0, 0.0, 0.0, b[row], ctx)
     decode = np.bincount(row, weights=dec, minlength=n)
-    tpot = np.where(steps > 0, decode / np.maximum(steps, 1), 0.0)
+    tpot = np.where(tokens > 0, decode / np.maximum(tokens, 1), 0.0)
     return np.stack([ttft, tpot, ttft + decode], axis=1)

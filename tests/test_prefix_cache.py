@@ -153,3 +153,22 @@ def test_bad_prefix_settings_are_named(workload: dict[str, Any], where: str) -> 
     with pytest.raises(ScenarioError) as info:
         scenario(**workload)
     assert where in str(info.value)
+
+
+def test_every_api_figure_uses_the_cached_share() -> None:
+    """Overflow, jobs and sweeps price input as the API comparison does, and a sweep
+    over the prompt length prices each point at its own shared share."""
+    from simplan import economics as econ
+    from simplan.sweep.grid import api_costs_usd
+
+    sc = scenario(**SHARED)
+    gpt = next(a for a in econ.selected_apis(sc) if a.id == "gpt-4o")
+    assert gpt.cached_input_share == pytest.approx(0.75)
+    job = econ.api_job_cost_usd(gpt, 4e6, 1e6, batch=False)
+    assert job == pytest.approx((4 * (0.25 * 2.50 + 0.75 * 1.25) + 10.0), rel=1e-12)
+    monthly = econ.api_monthly_cost_usd(gpt, 5e6, 0.8)
+    assert monthly == pytest.approx(job, rel=1e-12)  # the same tokens, the same price
+    shares = np.array([0.0, 0.75])
+    per_point = api_costs_usd([gpt], np.array([5e6, 5e6]), np.array([0.8, 0.8]), shares)
+    assert per_point[1, 0] == pytest.approx(job, rel=1e-12)
+    assert per_point[0, 0] == pytest.approx((4 * 2.50 + 10.0), rel=1e-12)

@@ -84,3 +84,13 @@ def test_reasoning_with_a_trace_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as info:
         scenario(arrival="trace", trace=str(trace), reasoning_tokens=100)
     assert "reasoning_tokens" in str(info.value)
+
+
+def test_reasoning_longer_than_the_context_is_refused_up_front() -> None:
+    from simplan.errors import ContextError
+    from simplan.feasibility import check_workload
+
+    sc = scenario(input_tokens=1000, output_tokens=1000, reasoning_tokens=140_000)
+    with pytest.raises(ContextError) as info:
+        check_workload(sc)
+    assert "reasoning_tokens" in str(info.value)

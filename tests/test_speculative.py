@@ -204,3 +204,35 @@ def test_plan_tries_each_draft_length_as_a_candidate() -> None:
     assert sorted(by_k) == [0, 3, 5]
     assert by_k[3] < by_k[0]
     assert result["recommended"]["options"][key] > 0
+
+
+def test_no_best_case_note_for_an_slo_speculation_meets() -> None:
+    """The idle-replica best case counts the tokens a verify step yields."""
+    sc = scenario_from_dict(
+        {
+            "model": {"name": MODEL, "weights": "fp8"},
+            "hardware": {"gpu": GPU},
+            "engine": {"speculative": EAGLE | {"acceptance_rate": 0.8}},
+            "workload": {"rate_per_s": 0.5, "num_requests": 40},
+            "slo": {"tpot_p95_s": 0.004},
+        }
+    )
+    s = summarize(simulate(sc))
+    assert s["slo_met"] is True
+    assert not any("best case" in n for n in s["notes"])
+
+
+def test_plan_refuses_a_table_valued_option_axis(tmp_path: Path) -> None:
+    from simplan import api
+
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[model]\nname = "llama-3.1-8b"\n[hardware]\ngpu = "h100-sxm"\n'
+        "[workload]\nrate_per_s = 2\nnum_requests = 100\n[sweep]\n"
+        '"engine.speculative" = [{method = "eagle", num_speculative_tokens = 2, '
+        "acceptance_rate = 0.5}]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ScenarioError) as info:
+        api.plan(path, verify_candidates=0)
+    assert 'sweep."engine.speculative"' in str(info.value)

@@ -116,7 +116,25 @@ def _candidates(
         else:
             choices[key] = [own]
     for key in option_keys(scenario):
-        choices[key] = list(scenario.sweep[key])
+        values = list(scenario.sweep[key])
+        tables = [v for v in values if isinstance(v, dict | list)]
+        if tables:
+            from simplan.errors import Problem, ScenarioError
+
+            raise ScenarioError(
+                "plan tries [sweep] engine axes as options, one value at a time",
+                [
+                    Problem(
+                        f'sweep."{key}"',
+                        "plan options must be single values (numbers, strings, booleans); "
+                        "sweep the keys inside the table instead (e.g. "
+                        f'"{key}.<key>")',
+                        tables[0],
+                        True,
+                    )
+                ],
+            )
+        choices[key] = list(dict.fromkeys(values))  # a value listed twice is one candidate
     keys = list(choices)
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*choices.values())]
 

@@ -166,6 +166,18 @@ def input_share(ds: xr.Dataset) -> float:
     return 0.5
 
 
+def _cached_share(ds: xr.Dataset, api: int) -> float:
+    """The share of input an API bills at its cached price: a run records it per API, a
+    sweep per point (its mean here, for lines drawn over the whole sweep); 0 in files
+    written before it was recorded."""
+    if "api_cached_input_share" in ds:
+        return float(ds["api_cached_input_share"].values[api])
+    if "cached_input_share" in ds:
+        values = np.asarray(ds["cached_input_share"].values, dtype=float)
+        return float(np.nanmean(values)) if np.isfinite(values).any() else 0.0
+    return 0.0
+
+
 def api_prices(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     """Per API of the dataset: the input/output prices it recorded, the blended $/M tokens
     at the sweep's input share (:mod:`simplan.economics`), and the source."""
@@ -182,9 +194,7 @@ def api_prices(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
             if "api_usd_per_mtok_cached_input" in ds
             else np.nan
         )
-        cached_share = (
-            float(ds["api_cached_input_share"].values[i]) if "api_cached_input_share" in ds else 0.0
-        )
+        cached_share = _cached_share(ds, i)
         quote = ApiQuote(
             str(raw_id),
             p_in,

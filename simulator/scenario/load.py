@@ -53,6 +53,7 @@ _FILE_KEYS = (
     "workload.trace",
     "workload.input_tokens.path",
     "workload.output_tokens.path",
+    "workload.reasoning_tokens.path",
     "engine.calibration",
     "model.config",
 )

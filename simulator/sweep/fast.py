@@ -32,6 +32,7 @@ _ALWAYS_DEFINED = (
     "monthly_tokens",
     "tokens_per_request",
     "input_share",
+    "cached_input_share",
     "replica_usd_per_hour",
 )
 
@@ -67,6 +68,7 @@ class FastGrid:
     values_tab: np.ndarray
     i_len: np.ndarray  # (G,) mean lengths
     o_len: np.ndarray
+    cached_share: np.ndarray  # (G,) share of input an API bills at its cached price
     limits: dict[str, np.ndarray]  # objective key -> (G,) limit (inf where none)
     peak_mult: np.ndarray  # (G,) multipliers of the daily cycle
     mean_mult: np.ndarray
@@ -144,6 +146,7 @@ class FastGrid:
                 "input_tokens_per_s": served * i_len,
                 "tokens_per_request": i_len + o_len,
                 "input_share": share,
+                "cached_input_share": self.cached_share[group],
                 "replica_usd_per_hour": gpus_per_replica * gpu_price,
                 "ttft_p95_s": op[:, col("ttft_p95_s")],
                 "tpot_p95_s": op[:, col("tpot_p95_s")],
@@ -177,7 +180,9 @@ class FastGrid:
                 out[name] = np.where(mask, np.nan, out[name])
         out["feasible"] = reason == 0
         if self.apis:
-            out["api_monthly_cost_usd"] = api_costs_usd(self.apis, monthly_tokens, share)
+            out["api_monthly_cost_usd"] = api_costs_usd(
+                self.apis, monthly_tokens, share, self.cached_share[group]
+            )
         return out
 
 
@@ -264,6 +269,7 @@ def prepare_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> FastGrid
         values_tab=values_tab,
         i_len=sh.i_len,
         o_len=sh.o_len,
+        cached_share=np.array([econ.cached_input_share(sc) for sc in reps]),
         limits={  # only the objectives some point has (each costs a pass over the grid)
             k: np.array([lim.get(k, np.inf) for lim in limits])
             for k in slo_eval.objective_keys()

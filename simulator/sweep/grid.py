@@ -51,6 +51,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "monthly_tokens": ("tokens/month", "monthly volume priced"),
     "tokens_per_request": ("tokens", "mean input + output tokens per request"),
     "input_share": ("1", "share of input tokens in the volume"),
+    "cached_input_share": ("1", "share of input an API would bill at its cached price"),
     "replica_usd_per_hour": ("USD/hour", "price of one replica (tp x pp GPUs)"),
     "ttft_p95_s": ("s", "95th percentile time to first token (simulate only)"),
     "tpot_p95_s": ("s", "95th percentile time per output token (simulate only)"),
@@ -66,9 +67,15 @@ def bytes_per_point(scenario: Scenario) -> int:
     return 8 * len(VARIABLES) + len(FLAGS) + 8 * len(econ.selected_apis(scenario))
 
 
-def api_costs_usd(apis: list[econ.ApiQuote], monthly_tokens: Any, share: Any) -> np.ndarray:
-    """``api_monthly_cost_usd``: each API's cost of the points' monthly volume (last axis)."""
-    return np.stack([econ.api_monthly_cost_usd(a, monthly_tokens, share) for a in apis], axis=-1)
+def api_costs_usd(
+    apis: list[econ.ApiQuote], monthly_tokens: Any, share: Any, cached_share: Any
+) -> np.ndarray:
+    """``api_monthly_cost_usd``: each API's cost of the points' monthly volume (last axis),
+    at each point's own cached-input share."""
+    return np.stack(
+        [econ.api_monthly_cost_usd(a, monthly_tokens, share, cached_share) for a in apis],
+        axis=-1,
+    )
 
 
 @dataclass(frozen=True)
@@ -193,11 +200,6 @@ def empty_dataset(
                 dtype=float,
             ),
             {"units": "USD/Mtok", "long_name": "API price of cached input tokens (NaN: none)"},
-        )
-        data["api_cached_input_share"] = (
-            "api",
-            np.array([a.cached_input_share for a in apis], dtype=float),
-            {"units": "1", "long_name": "share of input billed at the cached price"},
         )
         data["api_source"] = ("api", np.array([a.source for a in apis], dtype=str), {})
     objs = slo_eval.objectives(scenario.slo)

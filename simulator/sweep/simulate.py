@@ -75,6 +75,7 @@ def simulate_point(
         "slo_status": slo_eval.MET if met else slo_eval.MISSED,
         "input_share": s["input_tokens_per_s"]
         / max(s["input_tokens_per_s"] + s["output_tokens_per_s"], 1e-12),
+        "cached_input_share": econ.cached_input_share(sc),
     }
 
 
@@ -168,7 +169,10 @@ def _fill_api(ds: xr.Dataset, scenario: Scenario) -> None:
     if "api_monthly_cost_usd" not in ds:
         return
     ds["api_monthly_cost_usd"].values[...] = api_costs_usd(
-        econ.selected_apis(scenario), ds["monthly_tokens"].values, ds["input_share"].values
+        econ.selected_apis(scenario),
+        ds["monthly_tokens"].values,
+        ds["input_share"].values,
+        ds["cached_input_share"].values,
     )
 
 
