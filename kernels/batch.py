@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from simplan.kernels import layout as c
 from simplan.kernels._jit import kernel
+from simplan.kernels.memory import reused_prompt_tokens
 from simplan.kernels.roofline import step_time_s
 from simplan.kernels.speculative import tokens_per_step
 
@@ -29,7 +29,7 @@ def static_batch(cfg, batch, input_tokens, output_tokens):
     """
     b = float(batch)
     i_len = float(input_tokens)
-    hit = max(min(cfg[c.PREFIX_HIT_TOKENS], i_len - 1.0), 0.0)
+    hit = reused_prompt_tokens(cfg, i_len)
     new = i_len - hit
     pairs = b * new * (hit + (new + 1.0) / 2.0)
     ttft = step_time_s(cfg, b * new, pairs, b, 0.0, 0.0)

@@ -31,7 +31,7 @@ import numpy as np
 from simplan.kernels import layout as c
 from simplan.kernels import tail
 from simplan.kernels._jit import kernel
-from simplan.kernels.memory import max_batch
+from simplan.kernels.memory import max_batch, reused_prompt_tokens
 from simplan.kernels.roofline import step_time_s
 from simplan.kernels.speculative import iterations_per_request
 
@@ -42,7 +42,7 @@ _BISECT = 48
 @kernel
 def _tau_step(cfg, rate, i_len, o_len, b, tau):
     arriving = rate * tau
-    hit = min(cfg[c.PREFIX_HIT_TOKENS], i_len - 1.0)  # prefill starts after a cached prefix
+    hit = reused_prompt_tokens(cfg, i_len)  # prefill starts after a cached prefix
     new = i_len - hit
     return step_time_s(
         cfg,

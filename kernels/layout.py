@@ -106,6 +106,7 @@ FIELDS: tuple[Field, ...] = (
     # workload's shared prefixes save each request and pin in the cache (0: nothing)
     Field("PREFIX_HIT_TOKENS", "tokens", "prompt tokens each request reuses from the cache"),
     Field("PREFIX_POOL_TOKENS", "tokens", "KV tokens the cached shared prefixes hold"),
+    Field("PREFIX_HIT_SHARE", "1", "share of the rest of a prompt reused (sessions' history)"),
 )
 
 #: Slot of each field, by name.

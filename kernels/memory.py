@@ -113,6 +113,16 @@ def kv_capacity_tokens(cfg):
 
 
 @kernel
+def reused_prompt_tokens(cfg, prompt_tokens):
+    """Prompt tokens a request reuses from the prefix cache: the shared prefix's
+    (``PREFIX_HIT_TOKENS``) and a share of the rest (``PREFIX_HIT_SHARE``: a session's
+    conversation so far); the last token is always computed."""
+    shared = min(cfg[c.PREFIX_HIT_TOKENS], prompt_tokens)
+    hit = shared + cfg[c.PREFIX_HIT_SHARE] * (prompt_tokens - shared)
+    return max(min(hit, prompt_tokens - 1.0), 0.0)
+
+
+@kernel
 def blocks_for_tokens(tokens, block):
     return math.ceil(tokens / block)
 
@@ -132,7 +142,7 @@ def max_batch(cfg, input_tokens, output_tokens):
         return 0.0
     plain = float(math.floor(total / whole))
     pool = blocks_for_tokens(cfg[c.PREFIX_POOL_TOKENS], block)
-    hit = max(min(cfg[c.PREFIX_HIT_TOKENS], input_tokens - 1.0), 0.0)
+    hit = reused_prompt_tokens(cfg, input_tokens)
     own = blocks_for_tokens(input_tokens + output_tokens - hit, block)
     if pool <= 0 or own <= 0:
         return plain

@@ -55,7 +55,7 @@ import math
 import numpy as np
 from simplan.kernels import layout as c
 from simplan.kernels._jit import kernel
-from simplan.kernels.memory import max_batch
+from simplan.kernels.memory import max_batch, reused_prompt_tokens
 from simplan.kernels.roofline import step_time_s
 from simplan.kernels.speculative import iterations_per_request, query_tokens, tokens_per_step
 
@@ -217,7 +217,7 @@ def _prompt_costs(cfg, i_pts, bb, ctx, tau0, out):
     budget = max(cfg[c.MAX_BATCHED_TOKENS] - bb * query_tokens(cfg), 1.0)
     for j in range(i_pts.shape[0]):
         ln = i_pts[j]
-        hit = min(cfg[c.PREFIX_HIT_TOKENS], ln - 1.0)  # a cached prefix is not prefilled
+        hit = reused_prompt_tokens(cfg, ln)  # a cached prefix is not prefilled
         new = ln - hit
         chunks = max(1.0, math.ceil(new / budget))
         chunk = new / chunks

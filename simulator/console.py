@@ -452,7 +452,9 @@ def print_plan(result: dict[str, Any], file: str) -> None:
     console.print(a)
     for c in result["infeasible"][:8]:
         console.print(
-            f"not possible: {c['gpu']} {c['weights']} tp={c['tp']} {c['pricing']}: {c['reason']}"
+            f"not possible: {c['gpu']} {c['weights']} tp={c['tp']} {c['pricing']}"
+            + "".join(f" {k.rsplit('.', 1)[-1]}={v}" for k, v in c.get("options", {}).items())
+            + f": {c['reason']}"
         )
     if len(result["infeasible"]) > 8:
         console.print(f"... and {len(result['infeasible']) - 8} more infeasible candidates")

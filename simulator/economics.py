@@ -83,15 +83,25 @@ def cached_input_share(scenario: Scenario) -> float:
 
     Providers cache prompt prefixes they have seen recently (OpenAI automatically for
     prompts of 1,024 tokens or more, DeepSeek on disk, Anthropic where the caller marks
-    them); simplan assumes the API serves exactly the workload's shared prefixes from
-    its cache, kept warm by steady traffic, and nothing else (unique prompt tails and
-    first requests are small next to a month's volume)."""
-    from simplan.workload import mean_lengths
+    them); simplan assumes the API serves exactly the workload's shared prefixes, and a
+    session's conversation so far, from its cache, kept warm by steady traffic, and
+    nothing else (unique prompt tails and first requests are small next to a month's
+    volume)."""
+    from simplan.workload import mean_length, mean_lengths
 
-    shared = scenario.workload.shared_prefix_tokens
-    if shared is None:
-        return 0.0
-    return min(float(shared) / mean_lengths(scenario)[0], 1.0)
+    w = scenario.workload
+    shared = float(w.shared_prefix_tokens or 0)
+    prompt, answer = mean_lengths(scenario)
+    cached = shared
+    if w.sessions is not None:
+        # a session's later turns repeat the conversation so far, which the API's cache
+        # holds from the turn before (first turns repeat only the shared prefix)
+        from simplan.sessions import mean_session_prompt, turns_per_session
+
+        first = mean_length(scenario, "input_tokens") + shared
+        _, reused = mean_session_prompt(scenario, first, answer)
+        cached = shared / turns_per_session(scenario) + reused
+    return min(cached / prompt, 1.0) if prompt > 0 else 0.0
 
 
 def catalog_quote(api_id: str, cached_share: float) -> ApiQuote:

@@ -113,7 +113,8 @@ class ReplicaEngine:
         self.verify_tokens = int(query_tokens(self.cfg))  # per decode, from the token budget
         self.blocks = np.zeros(s, dtype=np.int64)  # blocks the sequence holds alone
         self.shared = np.zeros(s, dtype=np.int64)  # leading blocks the prefix cache holds
-        self.slot_prefix = np.full(s, -1, dtype=np.int64)  # cached prefix referenced
+        self.slot_prefix = np.full(s, -1, dtype=np.int64)  # cached shared prefix referenced
+        self.slot_session = np.full(s, -1, dtype=np.int64)  # cached conversation referenced
         self.admitted_at = np.zeros(s, dtype=np.int64)  # admission counter, for preemption order
         self._admissions = 0
         self.n_running = 0
@@ -189,6 +190,7 @@ class ReplicaEngine:
         self.blocks[:] = 0
         self.shared[:] = 0
         self.slot_prefix[:] = -1
+        self.slot_session[:] = -1
         self.cache.clear()
         self.free_blocks = self.total_blocks
         self.n_running = 0
@@ -238,13 +240,34 @@ class ReplicaEngine:
         """Give back a slot's blocks: its own to the free pool, its prefix reference to
         the cache."""
         self.free_blocks += int(self.blocks[slot])
-        if self.slot_prefix[slot] >= 0:
-            self.cache.release(int(self.slot_prefix[slot]))
+        for held in (self.slot_prefix, self.slot_session):
+            if held[slot] >= 0:
+                self.cache.release(int(held[slot]))
+                held[slot] = -1
         self.slot_req[slot] = -1
         self.blocks[slot] = 0
         self.shared[slot] = 0
-        self.slot_prefix[slot] = -1
         self.n_running -= 1
+
+    def _keep_conversation(self, slot: int) -> None:
+        """Cache a finished turn's conversation for the session's next turn: its full
+        blocks beyond the shared prefix become the session's entry (with the previous
+        turn's, which it continues), referenced by nobody until the next turn."""
+        rec = self.rec
+        entry = int(rec.session_entry[int(self.slot_req[slot])])
+        old = 0
+        if self.slot_session[slot] == entry:
+            old = self.cache.take(entry)  # this turn reused it: its blocks carry over
+            self.slot_session[slot] = -1
+        elif self.cache.holds(entry):
+            self.free_blocks += self.cache.drop(entry)  # unreachable (its parent was evicted)
+        parent = int(self.slot_prefix[slot])
+        below = self.cache.blocks_of(parent) if parent >= 0 else 0
+        full = int(self.kv_tokens[slot]) // self.block
+        keep = max(0, min(full - below - old, int(self.blocks[slot])))
+        if old + keep > 0:
+            self.cache.insert(entry, old + keep, parent=parent, referenced=False)
+            self.blocks[slot] -= keep
 
     def _cache_prefixes(self, chunks: list[tuple[int, int]]) -> None:
         """Cache the shared-prefix blocks that the slots of ``chunks`` have just finished
@@ -263,6 +286,19 @@ class ReplicaEngine:
                 self.shared[slot] = full
                 self.slot_prefix[slot] = prefix
 
+    def _reusable(self, req: int) -> list[int]:
+        """The cached entries a request's prompt starts with, outermost first: the
+        session's conversation (with the shared prefix it continues), else its shared
+        prefix; empty without prefix caching."""
+        if not self.prefix_caching:
+            return []
+        entry = int(self.rec.session_entry[req])
+        chain = self.cache.chain(entry) if entry >= 0 else []
+        if chain:
+            return chain
+        prefix = int(self.rec.prefix_id[req])
+        return [prefix] if prefix >= 0 and self.cache.holds(prefix) else []
+
     def _admit(self) -> None:
         rec = self.rec
         if self.static and self.n_running:
@@ -279,13 +315,14 @@ class ReplicaEngine:
             need = prompt + (
                 int(rec.output_tokens[req]) - int(rec.generated[req]) if self.reserve_whole else 0
             )
-            # a cached prefix is reused, not prefilled nor held again; the prompt's last
-            # token is always computed (it yields the first output token)
-            prefix = int(rec.prefix_id[req]) if self.prefix_caching else -1
-            hit = min(self.cache.blocks_of(prefix), (prompt - 1) // self.block)
-            avail = self.free_blocks + (
-                self.cache.evictable_except(prefix) if hit else self.cache.evictable
-            )
+            # a cached prefix (a shared one, or the session's conversation so far) is
+            # reused, not prefilled nor held again; the prompt's last token is always
+            # computed (it yields the first output token)
+            chain = self._reusable(req)
+            hit = min(sum(self.cache.blocks_of(e) for e in chain), (prompt - 1) // self.block)
+            if hit == 0:
+                chain = []
+            avail = self.free_blocks + self.cache.evictable_except(chain)
             blocks = self._blocks_for(max(need, 1)) - hit
             # vLLM keeps a watermark of free blocks at admission so a just-admitted
             # sequence is not preempted on its first decode.
@@ -299,9 +336,10 @@ class ReplicaEngine:
             self.waiting.popleft()
             self.waiting_tokens -= int(rec.input_tokens[req])
             slot = int(np.flatnonzero(self.slot_req < 0)[0])
-            if hit:
-                self.cache.acquire(prefix)
-                self.slot_prefix[slot] = prefix
+            for e in chain:
+                self.cache.acquire(e)
+                held = self.slot_session if e == rec.session_entry[req] else self.slot_prefix
+                held[slot] = e
             self._take(blocks)
             self.shared[slot] = hit
             if rec.scheduled_s[req] < 0:  # prompt tokens served from the cache, once
@@ -366,6 +404,8 @@ class ReplicaEngine:
         for slot in slots:
             req = int(self.slot_req[slot])
             rec.finish(req, now)
+            if self.prefix_caching and rec.session_entry[req] >= 0:
+                self._keep_conversation(int(slot))
             self._release(int(slot))
 
     def _grow_blocks(self, slots: np.ndarray, new_tokens: np.ndarray | int) -> bool:

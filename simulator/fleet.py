@@ -226,7 +226,11 @@ class Fleet:
         if not candidates:
             self.backlog.append(req)
             return
-        self.policy(candidates, int(self.rec.prefix_id[req])).submit(req)
+        # affinity follows the most specific cached prefix: the session's conversation,
+        # else the shared prefix
+        session = int(self.rec.session_entry[req])
+        key = session if session >= 0 else int(self.rec.prefix_id[req])
+        self.policy(candidates, key).submit(req)
 
     def _overflow(self, candidates: list[ReplicaEngine]) -> bool:
         ov = self.scenario.overflow

@@ -23,7 +23,7 @@ from simplan.fleet import describe, provisioned_capacity
 from simplan.job import is_job, job_summary
 from simplan.recorder import COMPLETED, PENDING, REJECTED
 from simplan.sim import SimResult, fleet_max_rate_per_s
-from simplan.workload import busiest_hour, mean_rate_per_s
+from simplan.workload import busiest_hour, mean_rate_per_s, reuses_prompts
 
 _stats = slo_eval.summary_stats
 
@@ -242,7 +242,7 @@ def summarize(res: SimResult) -> dict[str, Any]:
         **cost,
         "notes": list(res.notes),
     }
-    if sc.workload.shared_prefix_tokens is not None:
+    if reuses_prompts(sc):
         # prompt tokens served from the prefix cache, and the KV the cache held
         prompt = r.column("input_tokens")[in_window].sum()
         cached = r.column("cached_tokens")[in_window].sum()
@@ -251,6 +251,23 @@ def summarize(res: SimResult) -> dict[str, Any]:
         summary["prefix_cache_kv_share"] = (
             float((held[mask] / totals).mean()) if mask.any() else 0.0
         )
+    if sc.workload.sessions is not None:
+        entries = r.column("session_entry")
+        summary["sessions"] = int(np.unique(entries[entries >= 0]).size)
+        summary["turns_per_session"] = r.n / max(summary["sessions"], 1)
+        # the load builds up over a session's life: a window opening earlier sees fewer
+        # later turns than the steady state has
+        life = summary["turns_per_session"] * (
+            (summary["e2e_s"]["mean"] or 0.0) + sc.workload.sessions.think_time_s
+        )
+        if sc.simulation.warmup_s < life:
+            summary["notes"].append(
+                f"sessions last about {life:,.0f} s; with warmup_s = "
+                f"{sc.simulation.warmup_s:g} the window includes the ramp-up before later "
+                f"turns arrive at full rate (measured {summary['requests_per_s']:.2f} of "
+                f"{float(sc.workload.rate_per_s or 0.0):.2f} requests/s): set "
+                f"[simulation] warmup_s >= {life:,.0f} for the steady state"
+            )
     if sc.workload.reasoning_tokens is not None:
         # reasoning workloads: TTFT is the first (hidden) token, as engines count it; the
         # reader waits for the first visible one

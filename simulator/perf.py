@@ -20,7 +20,7 @@ from simplan.errors import InfeasibleError, ParallelismError, Problem
 from simplan.kernels import layout as c
 from simplan.kernels import memory as kmem
 from simplan.kernels.speculative import draft_weight_bytes_per_gpu
-from simplan.prefix_model import SharedPrefixes
+from simplan.prefix_model import PromptReuse, reuse_of
 from simplan.prefix_model import fill_cfg as fill_prefix_cfg
 from simplan.speculative import SpecKnobs, fill_cfg, knobs_from
 
@@ -76,17 +76,8 @@ class EngineKnobs:
     iteration_overhead_s: float | None = None
     sequence_overhead_s: float | None = None
     speculative: SpecKnobs | None = None
-    # the workload's shared prefixes, when the engine caches them (the fast path's hits)
-    shared_prefixes: SharedPrefixes | None = None
-
-
-def _shared_prefixes(sc: Scenario) -> SharedPrefixes | None:
-    from simplan.workload import prefix_weights
-
-    w = sc.workload
-    if not sc.engine.enable_prefix_caching or w.shared_prefix_tokens is None:
-        return None
-    return SharedPrefixes(w.shared_prefix_tokens, tuple(float(x) for x in prefix_weights(w)))
+    # what the workload's prompts repeat, when the engine caches it (the fast path's hits)
+    prompt_reuse: PromptReuse | None = None
 
 
 def engine_knobs(sc: Scenario, gpu_id: str) -> EngineKnobs:
@@ -103,7 +94,7 @@ def engine_knobs(sc: Scenario, gpu_id: str) -> EngineKnobs:
         block_size=eng.block_size,
         kv_cache_free_fraction=eng.kv_cache_free_gpu_mem_fraction,
         speculative=knobs_from(eng.speculative),
-        shared_prefixes=_shared_prefixes(sc),
+        prompt_reuse=reuse_of(sc),
     )
     if f is None:
         return knobs
@@ -379,10 +370,10 @@ def build_replica(
     cfg[c.RESERVE_FIXED_BYTES] = float(cal["reserve_fixed_gib"]) * GIB
     cfg[c.BLOCK_TOKENS] = engine.block_size
     fill_cfg(cfg, engine.speculative)
-    cfg[c.PREFIX_HIT_TOKENS] = cfg[c.PREFIX_POOL_TOKENS] = 0.0  # memory first, then hits
+    cfg[c.PREFIX_HIT_TOKENS] = cfg[c.PREFIX_POOL_TOKENS] = cfg[c.PREFIX_HIT_SHARE] = 0.0
     if engine.kv_cache_free_fraction is not None:
         cfg[c.MEM_UTIL] = _utilization_for_free_fraction(cfg, engine.kv_cache_free_fraction)
-    fill_prefix_cfg(cfg, engine.shared_prefixes, engine.block_size)
+    fill_prefix_cfg(cfg, engine.prompt_reuse, engine.block_size)
     return Replica(arch, gpu, weights, kv_cache, tp, pp, engine, c.check_complete(cfg), notes)
 
 

@@ -25,6 +25,7 @@ class Recorder:
         "prefix_id": np.int32,  # the shared prefix the prompt starts with (-1: none)
         "prefix_tokens": np.int32,  # its length, part of input_tokens
         "cached_tokens": np.int32,  # prompt tokens served from the prefix cache
+        "session_entry": np.int32,  # cache entry of the request's session (-1: none)
         "generated": np.int32,
         "replica": np.int32,
         "preemptions": np.int32,
@@ -43,6 +44,7 @@ class Recorder:
     prefix_id: np.ndarray
     prefix_tokens: np.ndarray
     cached_tokens: np.ndarray
+    session_entry: np.ndarray
     generated: np.ndarray
     replica: np.ndarray
     preemptions: np.ndarray
@@ -61,6 +63,7 @@ class Recorder:
             setattr(self, name, np.zeros(cap, dtype=dtype))
         self.replica[:] = -1
         self.prefix_id[:] = -1
+        self.session_entry[:] = -1
         self.reject_reasons: list[str] = []
         self.on_finish: Callable[[int], None] | None = None
 
@@ -71,7 +74,7 @@ class Recorder:
         for name in (*self._FLOAT, *self._INT):
             old = getattr(self, name)
             new = np.full(cap, -1.0) if name in self._FLOAT else np.zeros(cap, self._INT[name])
-            if name in ("replica", "prefix_id"):
+            if name in ("replica", "prefix_id", "session_entry"):
                 new[:] = -1
             new[: old.shape[0]] = old
             setattr(self, name, new)
@@ -83,6 +86,7 @@ class Recorder:
         output_tokens: int,
         reasoning_tokens: int = 0,
         prefix: tuple[int, int] = (-1, 0),
+        session_entry: int = -1,
     ) -> int:
         """Register a request and return its id (``output_tokens`` counts every generated
         token, of which the first ``reasoning_tokens`` are hidden reasoning; ``prefix`` is
@@ -95,6 +99,7 @@ class Recorder:
         self.output_tokens[i] = output_tokens
         self.reasoning_tokens[i] = reasoning_tokens
         self.prefix_id[i], self.prefix_tokens[i] = prefix
+        self.session_entry[i] = session_entry
         self.n += 1
         return i
 

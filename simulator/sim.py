@@ -26,10 +26,12 @@ from simplan.overload import (
 from simplan.perf import Replica, build_replica, does_not_fit_reason, engine_knobs, nearest_fit
 from simplan.recorder import PENDING, Recorder, TimeSeries
 from simplan.scenario import PoolSection, Scenario
+from simplan.sessions import session, session_starts
 from simplan.workload import (
     Requests,
     generate_requests,
     mean_lengths,
+    reuses_prompts,
     sample_generated,
     sample_lengths,
     sample_prefixes,
@@ -150,7 +152,8 @@ def simulate(
     context = arch.max_context_tokens
 
     env = simpy.Environment()
-    closed = w.arrival == "closed"
+    # closed loops and sessions make their requests as earlier ones finish
+    closed = w.arrival == "closed" or w.sessions is not None
     i_len, o_len = mean_lengths(scenario)
     capacity_per_s = fleet_max_rate_per_s(pools, i_len, o_len)
     scenario, overload_note, overloaded = bound_overload(scenario, capacity_per_s)
@@ -216,11 +219,20 @@ def simulate(
                 ev.succeed()
 
         rec.on_finish = closed_finish
-        users = [
-            env.process(_closed_user(env, rec, dispatch, waiters, scenario, rng, context))
-            for _ in range(w.concurrency or 1)
-        ]
-        env.process(_closed_end(env, users, state, all_done))
+        if w.sessions is not None:
+            starts = session_starts(scenario, rng)
+            arrival_end = float(starts[-1]) if starts.size else 0.0
+            env.process(
+                _sessions(
+                    env, starts, rec, dispatch, waiters, scenario, rng, context, state, all_done
+                )
+            )
+        else:
+            users = [
+                env.process(_closed_user(env, rec, dispatch, waiters, scenario, rng, context))
+                for _ in range(w.concurrency or 1)
+            ]
+            env.process(_closed_end(env, users, state, all_done))
 
     horizon = max(arrival_end, float(w.duration_s or 0.0))
     # an overloaded fleet only needs long enough to show its sustained rate and backlog
@@ -229,6 +241,8 @@ def simulate(
     # every admitted request fits), so they run to completion; an open loop can be
     # saturated, and stops draining after `drain` seconds.
     cap = math.inf if w.arrival in ("offline", "closed") else horizon + drain
+    if w.sessions is not None:  # sessions arrive open-loop: an overloaded fleet is cut short
+        cap = horizon + drain
     expected_end = cap if math.isfinite(cap) else _expected_end(pools, scenario, horizon)
     interval = max(scenario.simulation.timeseries_interval_s, expected_end / MAX_SAMPLES)
     series = TimeSeries(len(engines))
@@ -304,9 +318,8 @@ def _build_engines(
                 chunked_prefill=eng.chunked_prefill,
                 static=eng.scheduler == "static",
                 reserve_whole_output=eng.reserves_whole_output,
-                # nothing to cache without shared prefixes (and nothing to look up)
-                prefix_caching=eng.enable_prefix_caching
-                and scenario.workload.shared_prefix_tokens is not None,
+                # nothing to cache without shared prefixes or sessions (nor to look up)
+                prefix_caching=eng.enable_prefix_caching and reuses_prompts(scenario),
                 pool=pool.index,
                 state=OFF if k >= pool.section.replicas else ACTIVE,
             )
@@ -459,6 +472,33 @@ def _closed_user(
             if w.duration_s is not None:
                 think = min(think, max(w.duration_s - env.now, 0.0))  # the run ends first
             yield env.timeout(think)
+
+
+def _sessions(
+    env: simpy.Environment,
+    starts: np.ndarray,
+    rec: Recorder,
+    dispatch: Callable[[int], None],
+    waiters: dict[int, simpy.Event],
+    scenario: Scenario,
+    rng: np.random.Generator,
+    context: int,
+    state: dict,
+    all_done: simpy.Event,
+):
+    """Start each session at its time (simplan.sessions); done when every one has ended."""
+    first_entry = scenario.workload.num_shared_prefixes  # cache ids after the shared ones
+    running = []
+    for i, t in enumerate(starts):
+        delay = float(t) - env.now
+        if delay > 0:
+            yield env.timeout(delay)
+        running.append(
+            env.process(
+                session(env, rec, dispatch, waiters, scenario, rng, context, first_entry + i)
+            )
+        )
+    yield from _closed_end(env, running, state, all_done)
 
 
 def _closed_end(env: simpy.Environment, users: list, state: dict, all_done: simpy.Event):

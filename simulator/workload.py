@@ -197,7 +197,11 @@ def mean_rate_per_s(w: WorkloadSection) -> float:
 
 def mean_length(scenario: Scenario, key: str) -> float:
     """The mean of ``workload.<key>`` (``input_tokens`` or ``output_tokens``), in tokens."""
-    spec = getattr(scenario.workload, key)
+    return length_mean(scenario, getattr(scenario.workload, key), key)
+
+
+def length_mean(scenario: Scenario, spec: object, key: str) -> float:
+    """The mean of a length spec found at ``workload.<key>``."""
     if isinstance(spec, int):
         return float(spec)
     if isinstance(spec, FixedLength):
@@ -220,7 +224,19 @@ def mean_lengths(scenario: Scenario) -> tuple[float, float]:
     out = mean_length(scenario, "output_tokens")
     if w.reasoning_tokens is not None:
         out += mean_length(scenario, "reasoning_tokens")
-    return mean_length(scenario, "input_tokens") + float(w.shared_prefix_tokens or 0), out
+    first = mean_length(scenario, "input_tokens") + float(w.shared_prefix_tokens or 0)
+    if w.sessions is not None:  # later turns repeat the conversation so far
+        from simplan.sessions import mean_session_prompt
+
+        return mean_session_prompt(scenario, first, out)[0], out
+    return first, out
+
+
+def reuses_prompts(scenario: Scenario) -> bool:
+    """Whether requests repeat earlier prompt tokens (shared prefixes, or sessions whose
+    later turns repeat the conversation): what a prefix cache can reuse."""
+    w = scenario.workload
+    return w.shared_prefix_tokens is not None or w.sessions is not None
 
 
 def prefix_weights(w: WorkloadSection) -> np.ndarray:

@@ -30,6 +30,11 @@ def length_points(scenario: Scenario, key: str, k: int = LENGTH_POINTS) -> np.nd
         draws = sample_lengths(getattr(scenario.workload, key), _DRAWS, rng, scenario, key, cap)
         if key == "input_tokens":  # the whole prompt: any shared prefix, then its own part
             draws = draws + int(scenario.workload.shared_prefix_tokens or 0)
+            if scenario.workload.sessions is not None:  # prompts across whole sessions
+                from simplan.sessions import session_prompts
+
+                answers, _ = sample_generated(scenario, _DRAWS, rng, cap)
+                draws = session_prompts(scenario, _DRAWS, rng, draws, answers)
     q = (np.arange(k) + 0.5) / k
     return np.quantile(draws.astype(float), q, method="inverted_cdf")
 

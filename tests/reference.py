@@ -504,6 +504,15 @@ def kv_capacity_tokens(cfgs):
     return np.where(free > 0, blocks * block, 0.0)
 
 
+def reused_prompt(cfgs, prompt):
+    """Prompt tokens reused from the prefix cache: the shared prefix, a share of the rest,
+    never the last token."""
+    prompt = np.asarray(prompt, dtype=float)
+    shared = np.minimum(cfgs[:, c.PREFIX_HIT_TOKENS], prompt)
+    hit = shared + cfgs[:, c.PREFIX_HIT_SHARE] * (prompt - shared)
+    return np.clip(hit, 0.0, np.maximum(prompt - 1.0, 0.0))
+
+
 def max_batch(cfgs, input_tokens, output_tokens):
     """Sequences of input + output tokens whose KV blocks all fit at once; with a cached
     shared prefix (its pool held once, its hit tokens not per sequence) whichever fits
@@ -515,7 +524,7 @@ def max_batch(cfgs, input_tokens, output_tokens):
     whole = np.ceil((inp + out) / block)
     plain = np.where(whole > 0, np.floor(total / np.where(whole > 0, whole, 1.0)), 0.0)
     pool = np.ceil(cfgs[:, c.PREFIX_POOL_TOKENS] / block)
-    hit = np.clip(cfgs[:, c.PREFIX_HIT_TOKENS], 0.0, np.maximum(inp - 1.0, 0.0))
+    hit = reused_prompt(cfgs, inp)
     own = np.ceil((inp + out - hit) / block)
     shared = np.floor((total - pool) / np.where(own > 0, own, 1.0))
     return np.where((pool > 0) & (own > 0), np.maximum(plain, shared), plain)
@@ -551,7 +560,7 @@ def static_batch(cfgs, batch, input_tokens, output_tokens):
     n = cfgs.shape[0]
     b = np.broadcast_to(np.asarray(batch, dtype=float), (n,))
     i_len = np.broadcast_to(np.asarray(input_tokens, dtype=float), (n,))
-    hit = np.clip(cfgs[:, c.PREFIX_HIT_TOKENS], 0.0, np.maximum(i_len - 1.0, 0.0))
+    hit = reused_prompt(cfgs, i_len)
     new = i_len - hit
     k, a = cfgs[:, c.SPEC_TOKENS], cfgs[:, c.SPEC_ACCEPT]
     with np.errstate(divide="ignore", invalid="ignore"):

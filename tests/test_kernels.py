@@ -68,6 +68,7 @@ def _build_grid():
     # every seventh row caches a 2,048-token shared prefix, four of them pinned
     cfgs[::7, c.PREFIX_HIT_TOKENS] = 2048.0
     cfgs[::7, c.PREFIX_POOL_TOKENS] = 4 * 2048.0
+    cfgs[::14, c.PREFIX_HIT_SHARE] = 0.6  # and half of those reuse a conversation too
     return cfgs, labels
 
 

@@ -35,7 +35,7 @@ from simplan.kernels.grid import (
 )
 from simplan.kernels.speculative import tokens_per_step
 from simplan.perf import EngineKnobs, replica_from_ids
-from simplan.prefix_model import SharedPrefixes
+from simplan.prefix_model import PromptReuse
 from simplan.speculative import SpecKnobs
 
 CASES = {
@@ -56,7 +56,7 @@ CFGS["8b-eagle-h100"] = replica_from_ids(
 CFGS["8b-prefix-h100"] = replica_from_ids(
     "llama-3.1-8b",
     "h100-sxm",
-    engine=EngineKnobs(shared_prefixes=SharedPrefixes(48, (0.5, 0.5))),
+    engine=EngineKnobs(prompt_reuse=PromptReuse(48, (0.5, 0.5))),
 ).cfg
 SLOW = settings(max_examples=25, deadline=None, derandomize=True, database=None)
 
@@ -165,7 +165,7 @@ def test_the_operating_point_solves_both_fixed_point_equations(case, lengths, lo
     arriving = rate * tau
     # a prompt's first `hit` tokens come from the prefix cache: the rest is prefilled,
     # attending to them
-    hit = min(cfg[c.PREFIX_HIT_TOKENS], i_len - 1)
+    hit = float(ref.reused_prompt(cfg[None, :], i_len)[0])
     new = i_len - hit
     want_tau = ref_step(
         cfg,

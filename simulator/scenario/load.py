@@ -54,6 +54,8 @@ _FILE_KEYS = (
     "workload.input_tokens.path",
     "workload.output_tokens.path",
     "workload.reasoning_tokens.path",
+    "workload.sessions.turns.path",
+    "workload.sessions.turn_input_tokens.path",
     "engine.calibration",
     "model.config",
 )

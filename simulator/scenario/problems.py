@@ -34,6 +34,7 @@ from simplan.scenario.sections import (
     UniformLength,
     WorkloadSection,
 )
+from simplan.scenario.sessions import SessionsSection
 from simplan.scenario.speculative import SpeculativeSection
 
 
@@ -133,4 +134,6 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
         return list(PoolSection.model_fields)
     if loc[:2] == ("engine", "speculative"):
         return list(SpeculativeSection.model_fields)
+    if loc[:2] == ("workload", "sessions"):
+        return list(SessionsSection.model_fields)
     return []

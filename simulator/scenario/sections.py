@@ -23,13 +23,26 @@ from simplan.scenario.base import (
     _check_catalog_id,
     _Section,
 )
+from simplan.scenario.lengths import (
+    EmpiricalLength,
+    FixedLength,
+    LengthSpec,
+    NormalLength,
+    UniformLength,
+)
+from simplan.scenario.sessions import SessionsSection
 from simplan.scenario.speculative import SpeculativeSection
 
 __all__ = [
     "MAX_REPLICAS",
+    "EmpiricalLength",
     "FiniteFloat",
+    "FixedLength",
+    "LengthSpec",
+    "NormalLength",
     "PositiveInt",
     "TokenCount",
+    "UniformLength",
     "_Section",
     "_check_catalog_id",
 ]
@@ -336,44 +349,6 @@ class EngineSection(_Section):
 # --- [workload] ------------------------------------------------------------------------
 
 
-class FixedLength(_Section):
-    distribution: Literal["fixed"]
-    value: TokenCount
-
-
-class UniformLength(_Section):
-    distribution: Literal["uniform"]
-    low: TokenCount
-    high: TokenCount
-
-    @model_validator(mode="after")
-    def _ordered(self) -> UniformLength:
-        if self.high < self.low:
-            raise ValueError(f"`high` ({self.high}) must be >= `low` ({self.low})")
-        return self
-
-
-class NormalLength(_Section):
-    """Normal or lognormal token lengths given by their mean and standard deviation."""
-
-    distribution: Literal["normal", "lognormal"]
-    mean: float = Field(ge=1, le=1e7, allow_inf_nan=False)
-    std: float = Field(ge=0, le=1e8, allow_inf_nan=False)
-    min: TokenCount = 1
-    max: TokenCount | None = None
-
-
-class EmpiricalLength(_Section):
-    distribution: Literal["empirical"]
-    path: str = Field(min_length=1, description="CSV file, relative to the scenario file.")
-    column: str = Field(min_length=1)
-
-
-LengthSpec = Annotated[
-    FixedLength | UniformLength | NormalLength | EmpiricalLength,
-    Field(discriminator="distribution"),
-]
-
 Arrival = Literal["poisson", "gamma", "constant", "offline", "closed", "trace"]
 
 
@@ -404,6 +379,11 @@ class WorkloadSection(_Section):
         default=None,
         description="Relative popularity of each shared prefix (num_shared_prefixes "
         "values); default: equally likely.",
+    )
+    sessions: SessionsSection | None = Field(
+        default=None,
+        description="Multi-turn sessions ([workload.sessions]): each later prompt is the "
+        "conversation so far plus new tokens.",
     )
     reasoning_tokens: TokenCount | LengthSpec | None = Field(
         default=None,
@@ -464,6 +444,11 @@ class WorkloadSection(_Section):
             )
         if self.shared_prefix_tokens is not None and a == "trace":
             raise ValueError("`shared_prefix_tokens` does not apply to arrival = 'trace'")
+        if self.sessions is not None and a not in ("poisson", "gamma", "constant"):
+            raise ValueError(
+                "[workload.sessions] start sessions by an open-loop arrival process: set "
+                f"arrival to 'poisson', 'gamma' or 'constant' (not {a!r})"
+            )
         if self.reasoning_tokens is not None and a == "trace":
             raise ValueError(
                 "`reasoning_tokens` does not apply to arrival = 'trace': a trace's output "
