@@ -155,6 +155,16 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
         *(
             [
                 (
+                    "KV transfer prefill -> decode (mean / p95)",
+                    f"{_ms(s['kv_transfer_mean_s'])} / {_ms(s['kv_transfer_p95_s'])}",
+                )
+            ]
+            if s.get("kv_transfer_mean_s") is not None
+            else []
+        ),
+        *(
+            [
+                (
                     "prefix cache: prompt tokens served / KV it holds",
                     f"{s['prefix_cache_hit_rate']:.0%} / {s['prefix_cache_kv_share']:.0%}",
                 )

@@ -13,6 +13,9 @@ The engine follows vLLM's scheduler:
 * with prefix caching, a prompt starting with a cached shared prefix reuses its blocks
   (:mod:`simplan.prefix_cache`): they are not prefilled again and not held twice;
   unreferenced cached blocks count as free and are evicted when an allocation needs them;
+* in a disaggregated fleet (:mod:`simplan.disaggregation`) a ``prefill`` replica only
+  computes prompts and hands each request to the fleet once its first token is sampled;
+  a ``decode`` replica admits it with its prompt's KV cache already there;
 * with speculative decoding a decoding sequence gains the expected accepted tokens per
   iteration (:mod:`simplan.kernels.speculative`), banked as a fraction between
   iterations so that tokens arrive whole and on average at that rate;
@@ -80,6 +83,7 @@ class ReplicaEngine:
         static: bool,
         reserve_whole_output: bool = False,
         prefix_caching: bool = False,
+        role: str = "both",
         pool: int = 0,
         state: int = ACTIVE,
     ) -> None:
@@ -127,6 +131,10 @@ class ReplicaEngine:
         self.process: simpy.Process | None = None
         # called when a DRAINING replica has no work left (the fleet stops billing it)
         self.on_drained: Callable[[ReplicaEngine], None] | None = None
+        # prefill replicas of a disaggregated fleet: called with a request whose prompt is
+        # computed (the fleet moves its KV cache to a decode replica)
+        self.role = role
+        self.on_prefilled: Callable[[ReplicaEngine, int], None] | None = None
         # Accumulators read by the time-series sampler.
         self.busy_s = 0.0
         self.busy_since: float | None = None
@@ -312,13 +320,18 @@ class ReplicaEngine:
         while self.waiting and self.n_running < self.max_num_seqs:
             req = self.waiting[0]
             prompt = int(rec.input_tokens[req]) + int(rec.generated[req])
+            arrived = bool(rec.kv_ready[req])  # its prompt's KV came from a prefill replica
+            if arrived:
+                prompt = int(rec.input_tokens[req])
             need = prompt + (
-                int(rec.output_tokens[req]) - int(rec.generated[req]) if self.reserve_whole else 0
+                int(rec.output_tokens[req]) - int(rec.generated[req])
+                if self.reserve_whole and self.role != "prefill"
+                else 0
             )
             # a cached prefix (a shared one, or the session's conversation so far) is
             # reused, not prefilled nor held again; the prompt's last token is always
             # computed (it yields the first output token)
-            chain = self._reusable(req)
+            chain = [] if arrived else self._reusable(req)
             hit = min(sum(self.cache.blocks_of(e) for e in chain), (prompt - 1) // self.block)
             if hit == 0:
                 chain = []
@@ -349,6 +362,11 @@ class ReplicaEngine:
             self.prompt_left[slot] = prompt - hit * self.block
             # the prefill yields the next token; the rest are decoded
             self.decode_left[slot] = int(rec.output_tokens[req]) - int(rec.generated[req]) - 1
+            if arrived:  # the prompt is computed and its first token sampled already
+                rec.kv_ready[req] = 0
+                self.kv_tokens[slot] = prompt
+                self.prompt_left[slot] = 0
+                self.decode_left[slot] += 1
             self.carry[slot] = 0.0
             self.blocks[slot] = blocks
             self._admissions += 1
@@ -512,11 +530,22 @@ class ReplicaEngine:
                 req = int(self.slot_req[slot])
                 rec.generated[req] += 1
                 self.output_tokens += 1
-                if rec.first_token_s[req] < 0:
+                # a prefill replica's token reaches the client from the decode replica
+                if rec.first_token_s[req] < 0 and self.role != "prefill":
                     rec.first_token_s[req] = now
         if self.prefix_caching:
             self._cache_prefixes(chunks)
+        if self.role == "prefill":
+            self._hand_off([slot for slot, _ in chunks if self.prompt_left[slot] == 0])
         self._finish_done()
+
+    def _hand_off(self, slots: list[int]) -> None:
+        """Release the computed prompts of a prefill replica to the fleet."""
+        for slot in slots:
+            req = int(self.slot_req[slot])
+            self._release(slot)
+            if self.on_prefilled is not None:
+                self.on_prefilled(self, req)
 
     def _finish_done(self) -> None:
         """Release every sequence that has produced all its output tokens."""

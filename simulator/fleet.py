@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import simpy
+from simplan.disaggregation import transfer_s
 from simplan.economics import ApiQuote, cached_input_share, catalog_quote, selected_apis
 from simplan.engine import ACTIVE, DRAINING, FAILED, OFF, PROVISIONING, ReplicaEngine
 from simplan.kernels import layout as c
@@ -116,6 +117,8 @@ class Fleet:
         self.state_log: list[list[tuple[float, int]]] = [[(env.now, e.state)] for e in engines]
         for e in engines:
             e.on_drained = self.stop
+            if e.role == "prefill":
+                e.on_prefilled = self.hand_off
 
     # --- lifecycle and billing ---------------------------------------------------------
 
@@ -218,7 +221,8 @@ class Fleet:
             self.rec.reject(req, self.env.now, reason)
             return
         tokens = int(self.rec.input_tokens[req]) + int(self.rec.output_tokens[req])
-        candidates = [e for e in self.active() if e.ever_admits(tokens)]
+        # new requests start where prompts are computed (not on decode-only replicas)
+        candidates = [e for e in self.active() if e.role != "decode" and e.ever_admits(tokens)]
         if self.api is not None and self._overflow(candidates):
             self._serve_by_api(req)
             return
@@ -231,6 +235,47 @@ class Fleet:
         session = int(self.rec.session_entry[req])
         key = session if session >= 0 else int(self.rec.prefix_id[req])
         self.policy(candidates, key).submit(req)
+
+    def _decoders(self, req: int) -> list[ReplicaEngine]:
+        tokens = int(self.rec.input_tokens[req]) + int(self.rec.output_tokens[req])
+        return [e for e in self.active() if e.role == "decode" and e.ever_admits(tokens)]
+
+    def hand_off(self, src: ReplicaEngine, req: int) -> None:
+        """A prefill replica computed ``req``'s prompt: move its KV cache to a decode
+        replica (simplan.disaggregation); the first token reaches the client when the
+        cache has arrived."""
+        rec = self.rec
+        decoders = self._decoders(req)
+        if not decoders:  # none up: start over when one is (its prompt is recomputed)
+            rec.generated[req] = 0
+            self.backlog.append(req)
+            return
+        session = int(rec.session_entry[req])
+        dst = self.policy(decoders, session if session >= 0 else int(rec.prefix_id[req]))
+        link = self.scenario.hardware.kv_transfer_gb_per_s
+        seconds = transfer_s(src.replica, dst.replica, int(rec.input_tokens[req]), link)
+        rec.kv_transfer_s[req] = seconds
+
+        def arrive() -> Generator[simpy.Event, Any, None]:
+            yield self.env.timeout(seconds)
+            if rec.first_token_s[req] < 0:
+                rec.first_token_s[req] = self.env.now
+            if rec.generated[req] >= rec.output_tokens[req]:
+                rec.finish(req, self.env.now)  # the prompt's token was the only one
+                return
+            rec.kv_ready[req] = 1
+            target = dst if dst.state == ACTIVE else None
+            if target is None:
+                others = self._decoders(req)
+                if not others:
+                    rec.kv_ready[req] = 0
+                    rec.generated[req] = 0
+                    self.backlog.append(req)
+                    return
+                target = self.policy(others, -1)
+            target.submit(req)
+
+        self.env.process(arrive())
 
     def _overflow(self, candidates: list[ReplicaEngine]) -> bool:
         ov = self.scenario.overflow

@@ -86,11 +86,16 @@ def fleet_capacity_tokens_per_s(
     """
     if replica_up_s is None:
         return fleet_max_rate_per_s(res.pools, mean_in, mean_out) * (mean_in + mean_out)
-    from simplan.kernels.grid import max_rate
+    from simplan.sim import max_rate_per_replica
 
-    per_pool = {p.index: max_rate(p.replica.cfg, mean_in, mean_out) for p in res.pools}
+    per_pool = {p.index: max_rate_per_replica(p, mean_in, mean_out) for p in res.pools}
     rates = np.array([per_pool[e.pool] for e in res.engines])
-    return float(rates @ replica_up_s) * (mean_in + mean_out)
+    roles = np.array([e.role for e in res.engines])
+    if (roles == "both").all():
+        return float(rates @ replica_up_s) * (mean_in + mean_out)
+    # prefill and decode pools: the fleet sustains what the slower side does
+    sides = [float(rates[roles == r] @ replica_up_s[roles == r]) for r in ("prefill", "decode")]
+    return min(sides) * (mean_in + mean_out)
 
 
 def summarize(res: SimResult) -> dict[str, Any]:
@@ -251,6 +256,11 @@ def summarize(res: SimResult) -> dict[str, Any]:
         summary["prefix_cache_kv_share"] = (
             float((held[mask] / totals).mean()) if mask.any() else 0.0
         )
+    if sc.hardware.disaggregated:
+        moved = r.column("kv_transfer_s")
+        moved = moved[in_window & (moved >= 0)]
+        summary["kv_transfer_mean_s"] = float(moved.mean()) if moved.size else None
+        summary["kv_transfer_p95_s"] = float(np.percentile(moved, 95)) if moved.size else None
     if sc.workload.sessions is not None:
         entries = r.column("session_entry")
         summary["sessions"] = int(np.unique(entries[entries >= 0]).size)

@@ -15,7 +15,7 @@ STATUS_NAMES = {PENDING: "in_flight", COMPLETED: "completed", REJECTED: "rejecte
 class Recorder:
     """Flat, typed per-request rows (one array per field), grown on demand."""
 
-    _FLOAT = ("arrival_s", "scheduled_s", "first_token_s", "finish_s")
+    _FLOAT = ("arrival_s", "scheduled_s", "first_token_s", "finish_s", "kv_transfer_s")
     #: Integer fields and their types: the narrowest that holds any valid value, since a
     #: run keeps one row per request (60 bytes a row, not 96).
     _INT: ClassVar[dict[str, type]] = {
@@ -26,6 +26,7 @@ class Recorder:
         "prefix_tokens": np.int32,  # its length, part of input_tokens
         "cached_tokens": np.int32,  # prompt tokens served from the prefix cache
         "session_entry": np.int32,  # cache entry of the request's session (-1: none)
+        "kv_ready": np.int8,  # 1 while its prompt's KV waits at a decode replica
         "generated": np.int32,
         "replica": np.int32,
         "preemptions": np.int32,
@@ -38,6 +39,7 @@ class Recorder:
     scheduled_s: np.ndarray
     first_token_s: np.ndarray
     finish_s: np.ndarray
+    kv_transfer_s: np.ndarray  # seconds its KV cache travelled (-1: colocated)
     input_tokens: np.ndarray
     output_tokens: np.ndarray
     reasoning_tokens: np.ndarray
@@ -45,6 +47,7 @@ class Recorder:
     prefix_tokens: np.ndarray
     cached_tokens: np.ndarray
     session_entry: np.ndarray
+    kv_ready: np.ndarray
     generated: np.ndarray
     replica: np.ndarray
     preemptions: np.ndarray

@@ -320,6 +320,7 @@ def _build_engines(
                 reserve_whole_output=eng.reserves_whole_output,
                 # nothing to cache without shared prefixes or sessions (nor to look up)
                 prefix_caching=eng.enable_prefix_caching and reuses_prompts(scenario),
+                role=pool.section.role,
                 pool=pool.index,
                 state=OFF if k >= pool.section.replicas else ACTIVE,
             )
@@ -389,15 +390,32 @@ def slo_best_case_notes(scenario: Scenario, pools: list[Pool]) -> list[str]:
 
 
 def max_rate_per_replica(pool: Pool, i_len: float, o_len: float) -> float:
-    """Requests per second one replica of a pool sustains (the compiled model)."""
+    """Requests per second one replica of a pool sustains (the compiled model); for prefill
+    and decode pools, the prompts or the decodes it serves (simplan.disaggregation)."""
+    from simplan.disaggregation import decode_rate_per_s, prefill_rate_per_s
     from simplan.kernels.grid import max_rate
 
+    if pool.section.role == "prefill":
+        return prefill_rate_per_s(pool.replica, i_len)
+    if pool.section.role == "decode":
+        return decode_rate_per_s(pool.replica, i_len, o_len)
     return float(max_rate(pool.replica.cfg, i_len, o_len))
 
 
 def fleet_max_rate_per_s(pools: list[Pool], i_len: float, o_len: float) -> float:
-    """Requests per second the fleet sustains at these mean lengths (the compiled model)."""
-    return sum(p.section.replicas * max_rate_per_replica(p, i_len, o_len) for p in pools)
+    """Requests per second the fleet sustains at these mean lengths (the compiled model):
+    with prefill and decode pools, the slower side's."""
+
+    def side(roles: tuple[str, ...]) -> float:
+        return sum(
+            p.section.replicas * max_rate_per_replica(p, i_len, o_len)
+            for p in pools
+            if p.section.role in roles
+        )
+
+    if all(p.section.role == "both" for p in pools):
+        return side(("both",))
+    return min(side(("prefill",)), side(("decode",)))
 
 
 def _expected_end(pools: list[Pool], scenario: Scenario, horizon: float) -> float:

@@ -67,6 +67,13 @@ def plan(
     raw = read_scenario_dict(path)
     scenario = scenario_from_dict(raw, source=str(path))
     check_workload(scenario)  # no fleet can serve requests longer than the context
+    if scenario.hardware.disaggregated:
+        raise SimplanError(
+            "plan sizes colocated fleets; a fleet of prefill and decode pools is modelled "
+            "by the simulation only: compare it with `simplan run`, or sweep the [hardware] "
+            "pool's replicas with `simplan sweep --method simulate`",
+            source=str(path),
+        )
     w = scenario.workload
     if is_job(scenario):
         from simplan.metrics import plain_json

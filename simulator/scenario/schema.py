@@ -204,6 +204,11 @@ class Scenario(_Section):
                     _check_catalog_id("api", self.overflow.api)
                 except ValueError as exc:
                     raise ValueError(f"overflow.api {self.overflow.api!r}: {exc}") from None
+        if self.autoscaling is not None and self.hardware.disaggregated:
+            raise ValueError(
+                "[autoscaling] scales the [hardware] pool of a colocated fleet; with prefill "
+                "and decode pools, size each pool with its replicas"
+            )
         if self.autoscaling is not None and self.hardware.replicas > self.autoscaling.max_replicas:
             raise ValueError(
                 f"hardware.replicas ({self.hardware.replicas}) exceeds autoscaling.max_replicas "

@@ -175,6 +175,12 @@ class PoolSection(_Section):
         "instance back); interrupted replicas are replaced after a cold start.",
     )
     interruption_notice_s: float = Field(default=120.0, ge=0, allow_inf_nan=False)
+    role: Literal["both", "prefill", "decode"] = Field(
+        default="both",
+        description="Prefill/decode disaggregation: 'prefill' replicas only compute "
+        "prompts and send their KV cache to a 'decode' replica, which generates the rest. "
+        "Default: both, on the same replica.",
+    )
 
     @model_validator(mode="after")
     def _spot_only(self) -> PoolSection:
@@ -192,6 +198,32 @@ class HardwareSection(PoolSection):
     """The replica configuration; `pools` adds further pools of other GPU types."""
 
     pools: list[PoolSection] = Field(default_factory=list)
+    kv_transfer_gb_per_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=100_000,
+        allow_inf_nan=False,
+        description="Disaggregated fleets: the link each GPU sends its KV shard over, GB/s "
+        "(default: the inter-node network, 25 GB/s per GPU; NVLink within a node is "
+        "faster).",
+    )
+
+    @model_validator(mode="after")
+    def _roles_pair_up(self) -> HardwareSection:
+        roles = {self.role, *(p.role for p in self.pools)}
+        if roles != {"both"} and roles != {"prefill", "decode"}:
+            raise ValueError(
+                "a disaggregated fleet needs prefill pools and decode pools and no 'both' "
+                f"pool (roles given: {', '.join(sorted(roles))})"
+            )
+        if self.kv_transfer_gb_per_s is not None and roles == {"both"}:
+            raise ValueError("kv_transfer_gb_per_s applies to prefill/decode pools only")
+        return self
+
+    @property
+    def disaggregated(self) -> bool:
+        """Whether prefill and decode run on separate pools."""
+        return self.role != "both"
 
 
 # --- [engine] --------------------------------------------------------------------------
