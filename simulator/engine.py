@@ -287,7 +287,7 @@ class ReplicaEngine:
             prefix = int(rec.prefix_id[req])
             if prefix < 0 or self.slot_prefix[slot] >= 0 or self.cache.holds(prefix):
                 continue
-            full = int(rec.prefix_tokens[req]) // self.block
+            full = rec.shared_prefix_tokens // self.block
             if full and self.kv_tokens[slot] >= full * self.block:
                 self.cache.insert(prefix, full)
                 self.blocks[slot] -= full
@@ -374,7 +374,8 @@ class ReplicaEngine:
             self.n_running += 1
             if rec.scheduled_s[req] < 0:
                 rec.scheduled_s[req] = self.env.now
-                rec.cached_tokens[req] = hit * self.block
+                if hit:
+                    rec.cached_tokens[req] = hit * self.block
 
     def _produced(self, slots: np.ndarray, steps: int) -> np.ndarray | int:
         """Tokens ``slots`` gain over ``steps`` decode iterations (decode.produced_tokens).

@@ -47,8 +47,8 @@ def to_dataset(res: SimResult, summary: dict[str, Any], scenario_text: str) -> x
     r = res.requests
     data: dict[str, Any] = {}
     for name, (units, long) in _REQUEST_VARS.items():
-        arr = r.column(name)
-        arr = np.where(arr < 0, np.nan, arr) if name.endswith("_s") else arr
+        arr = r.column(name)  # an unused optional field is a read-only view: copied
+        arr = np.where(arr < 0, np.nan, arr) if name.endswith("_s") else np.array(arr)
         var = "served_by" if name == "replica" else name
         data[var] = ("request", arr, {"units": units, "long_name": long})
     for name, arr in request_table(res).items():

@@ -142,7 +142,7 @@ def session(
             prompt,
             int(out[0]),
             0 if hidden is None else int(hidden[0]),
-            shared,
+            shared[0],
             entry,
         )
         done = env.event()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import simpy
@@ -167,11 +168,13 @@ def simulate(
     reqs: Requests | None = None if closed else generate_requests(scenario, rng, context)
     # rows are added as requests arrive: a run stopped early never holds the rest
     if reqs is None:
-        rec = Recorder(capacity=1024)
+        rec = Recorder(capacity=1024, **recorder_fields(scenario))
     elif w.arrival == "offline":  # every request arrives at t = 0: hold them all at once
-        rec = Recorder(capacity=len(reqs))
+        rec = Recorder(capacity=len(reqs), **recorder_fields(scenario))
     else:
-        rec = Recorder(capacity=min(len(reqs), 1 << 16), max_rows=len(reqs))
+        rec = Recorder(
+            capacity=min(len(reqs), 1 << 16), max_rows=len(reqs), **recorder_fields(scenario)
+        )
 
     engines, billing = _build_engines(env, scenario, pools, rec)
     fleet = Fleet(env, scenario, engines, billing, rec, context, scenario.simulation.seed)
@@ -438,7 +441,7 @@ def _open_loop(
 ):
     """Release pre-generated requests at their arrival times (until ``stopped``)."""
     times, inp, out = reqs.arrival_s, reqs.input_tokens, reqs.output_tokens
-    hidden, prefix, shared = reqs.reasoning_tokens, reqs.prefix_id, reqs.prefix_tokens
+    hidden, prefix = reqs.reasoning_tokens, reqs.prefix_id
     for i in range(len(reqs)):
         delay = float(times[i]) - env.now
         if delay > 0:
@@ -446,7 +449,7 @@ def _open_loop(
         if stopped.triggered:
             break
         reasoning = 0 if hidden is None else int(hidden[i])
-        which = (-1, 0) if prefix is None else (int(prefix[i]), shared)
+        which = -1 if prefix is None else int(prefix[i])
         dispatch(rec.add(float(times[i]), int(inp[i]), int(out[i]), reasoning, which))
     state["arrivals_done"] = True
     if state["outstanding"] == 0 and not all_done.triggered:
@@ -473,9 +476,13 @@ def _closed_user(
         out, hidden = sample_generated(scenario, 1, rng, context)
         prefix = sample_prefixes(scenario, 1, rng)
         shared = int(w.shared_prefix_tokens or 0)
-        which = (-1, 0) if prefix is None else (int(prefix[0]), shared)
+        which = -1 if prefix is None else int(prefix[0])
         req = rec.add(
-            env.now, inp + which[1], int(out[0]), 0 if hidden is None else int(hidden[0]), which
+            env.now,
+            inp + (shared if prefix is not None else 0),
+            int(out[0]),
+            0 if hidden is None else int(hidden[0]),
+            which,
         )
         done = env.event()
         waiters[req] = done
@@ -490,6 +497,21 @@ def _closed_user(
             if w.duration_s is not None:
                 think = min(think, max(w.duration_s - env.now, 0.0))  # the run ends first
             yield env.timeout(think)
+
+
+def recorder_fields(scenario: Scenario) -> dict[str, Any]:
+    """The Recorder's optional fields this scenario's workload and fleet use."""
+    w = scenario.workload
+    wanted = {
+        "reasoning": w.reasoning_tokens is not None,
+        "reuse": reuses_prompts(scenario),
+        "session": w.sessions is not None,
+        "disaggregated": scenario.hardware.disaggregated,
+    }
+    return {
+        "features": frozenset(f for f, on in wanted.items() if on),
+        "shared_prefix_tokens": int(w.shared_prefix_tokens or 0),
+    }
 
 
 def _sessions(

@@ -41,7 +41,6 @@ class Requests:
     output_tokens: np.ndarray  # generated: the visible answer plus any hidden reasoning
     reasoning_tokens: np.ndarray | None = None  # the hidden part (None: none)
     prefix_id: np.ndarray | None = None  # shared prefix each prompt starts with (None: none)
-    prefix_tokens: int = 0  # length of each shared prefix (part of input_tokens)
 
     def __len__(self) -> int:
         return int(self.arrival_s.shape[0])
@@ -492,5 +491,4 @@ def generate_requests(scenario: Scenario, rng: np.random.Generator, context_cap:
     prefix = sample_prefixes(scenario, n, rng)
     if prefix is not None:
         inp = inp + int(w.shared_prefix_tokens or 0)
-    shared = int(w.shared_prefix_tokens or 0)
-    return Requests(times, inp, out, hidden, prefix, shared if prefix is not None else 0)
+    return Requests(times, inp, out, hidden, prefix)
