@@ -370,6 +370,11 @@ def build_replica(
     cfg[c.RESERVE_FIXED_BYTES] = float(cal["reserve_fixed_gib"]) * GIB
     cfg[c.BLOCK_TOKENS] = engine.block_size
     fill_cfg(cfg, engine.speculative)
+    if engine.speculative is not None and pp > 1:
+        notes.append(
+            "speculative decoding with pp > 1 models an engine that combines them; vLLM "
+            "0.28-0.29 does not (vllm-project/vllm#57755, 2026-09-20; #14117)"
+        )
     cfg[c.PREFIX_HIT_TOKENS] = cfg[c.PREFIX_POOL_TOKENS] = cfg[c.PREFIX_HIT_SHARE] = 0.0
     if engine.kv_cache_free_fraction is not None:
         cfg[c.MEM_UTIL] = _utilization_for_free_fraction(cfg, engine.kv_cache_free_fraction)

@@ -236,3 +236,10 @@ def test_plan_refuses_a_table_valued_option_axis(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as info:
         api.plan(path, verify_candidates=0)
     assert 'sweep."engine.speculative"' in str(info.value)
+
+
+def test_speculation_with_pipeline_parallelism_is_noted() -> None:
+    knobs = EngineKnobs(speculative=SpecKnobs("eagle", 2, 0.6))
+    staged = replica_from_ids("llama-3.1-70b", GPU, "fp8", tp=2, pp=2, engine=knobs)
+    assert any("pp > 1" in n for n in staged.notes)
+    assert not replica_from_ids("llama-3.1-70b", GPU, "fp8", tp=2, engine=knobs).notes
