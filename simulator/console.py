@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from simplan.catalog_view import table_columns
+from simplan.workload_figures import figure_rows, visible_token_row
 
 
 def make_console() -> Any:
@@ -117,11 +118,9 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
         ("queue_delay_s", "queueing delay"),
     ):
         t.add_row(label, *(_ms(s[key][col]) for col in ("mean", "p50", "p90", "p95", "p99")))
-    if "ttfvt_mean_s" in s:  # a reasoning workload: the answer starts after the reasoning
-        t.add_row(
-            "first visible token",
-            *(_ms(s[f"ttfvt_{col}_s"]) for col in ("mean", "p50", "p90", "p95", "p99")),
-        )
+    visible = visible_token_row(s, _ms)  # a reasoning workload: the answer comes later
+    if visible is not None:
+        t.add_row(*visible)
     console.print(t)
 
     f = Table(show_header=False, title="throughput, utilization and cost")
@@ -147,31 +146,7 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
         ),
         ("KV cache utilization", f"{s['kv_cache_utilization']:.0%}"),
         ("MFU / MBU", f"{s['mfu']:.0%} / {s['mbu']:.0%}"),
-        *(
-            [("speculative decoding: tokens per step", f"{s['spec_decode_tokens_per_step']:.2f}")]
-            if "spec_decode_tokens_per_step" in s
-            else []
-        ),
-        *(
-            [
-                (
-                    "KV transfer prefill -> decode (mean / p95)",
-                    f"{_ms(s['kv_transfer_mean_s'])} / {_ms(s['kv_transfer_p95_s'])}",
-                )
-            ]
-            if s.get("kv_transfer_mean_s") is not None
-            else []
-        ),
-        *(
-            [
-                (
-                    "prefix cache: prompt tokens served / KV it holds",
-                    f"{s['prefix_cache_hit_rate']:.0%} / {s['prefix_cache_kv_share']:.0%}",
-                )
-            ]
-            if "prefix_cache_hit_rate" in s
-            else []
-        ),
+        *figure_rows(s, _ms, lambda x: f"{x:.0%}"),
         ("SLO attainment (requests meeting every SLO)", f"{s['slo_attainment']:.1%}"),
         (
             "fleet",

@@ -13,6 +13,7 @@ import xarray as xr
 from simplan import plots
 from simplan.dataset import decode_provenance
 from simplan.report.markup import _e, _linked, _pct, _Raw, _table, price, seconds, tokens, usd
+from simplan.workload_figures import figure_rows, visible_token_row
 
 _CAPTIONS = {
     "timeline": "Queue length, batch size, KV-cache occupancy and utilization of each "
@@ -42,6 +43,9 @@ def _run_summary_html(s: dict[str, Any]) -> str:
         lat_rows.append(
             [label, *(seconds(st.get(c)) for c in ("mean", "p50", "p90", "p95", "p99"))]
         )
+    visible = visible_token_row(s, seconds)
+    if visible is not None:
+        lat_rows.append(visible)
     out = [_table(["latency", "mean", "p50", "p90", "p95", "p99"], lat_rows)]
     rows = [
         [
@@ -60,6 +64,7 @@ def _run_summary_html(s: dict[str, Any]) -> str:
         ],
         ["KV-cache utilization", _pct(s.get("kv_cache_utilization"))],
         ["MFU / MBU", f"{_pct(s.get('mfu'))} / {_pct(s.get('mbu'))}"],
+        *([label, value] for label, value in figure_rows(s, seconds, _pct)),
         ["SLO attainment (requests meeting every SLO)", _pct(s.get("slo_attainment"))],
         [
             "fleet",
