@@ -256,6 +256,7 @@ def fmt_path(path: tuple[Any, ...]) -> str:
 #: Paths whose problems may be reported on the whole table or list (cross-key validators:
 #: name xor architecture, the arrival's needs, uniform low <= high, catalog ids in a list).
 WHOLE = {
+    ("hardware",),  # rules across the fleet's pools (prefill and decode roles pair up)
     ("model",),
     ("workload",),
     ("workload", "input_tokens"),

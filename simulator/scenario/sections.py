@@ -213,8 +213,8 @@ class HardwareSection(PoolSection):
         roles = {self.role, *(p.role for p in self.pools)}
         if roles != {"both"} and roles != {"prefill", "decode"}:
             raise ValueError(
-                "a disaggregated fleet needs prefill pools and decode pools and no 'both' "
-                f"pool (roles given: {', '.join(sorted(roles))})"
+                "role: a disaggregated fleet needs prefill pools and decode pools and no "
+                f"'both' pool (roles given: {', '.join(sorted(roles))})"
             )
         if self.kv_transfer_gb_per_s is not None and roles == {"both"}:
             raise ValueError("kv_transfer_gb_per_s applies to prefill/decode pools only")
