@@ -246,11 +246,7 @@ def operating_table(cfgs, i_len, o_len, r_max, i_pts, o_pts, ca2, params):
             span = rates[i, hi] - rates[i, lo]
             w = (rates[i, j] - rates[i, lo]) / span if span > 0.0 else 0.0
             for v in range(LATENCY, OP_COLUMNS):
-                a = values[i, lo, v]
-                c2 = values[i, hi, v]
-                values[i, j, v] = (
-                    a + w * (c2 - a) if math.isfinite(c2) else (math.inf if w > 0.0 else a)
-                )
+                values[i, j, v] = _lerp(values[i, lo, v], values[i, hi, v], w)
     return rates, values
 
 
