@@ -26,8 +26,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from simplan.metrics import fleet_capacity_tokens_per_s, summarize
+from simplan.pools import build_pools
 from simplan.scenario import Scenario, scenario_from_dict
-from simplan.sim import SimResult, build_pools, simulate
+from simplan.sim import SimResult, simulate
 
 MEAN_IN, MEAN_OUT = 500, 200
 

@@ -50,7 +50,7 @@ def check(path: str | Path) -> Scenario:
             # the parallelism as written must exist, as `run` requires (a sweep over the
             # hardware judges each point instead); whether the fleet holds the model is the
             # question `run` answers, with the nearest fit
-            from simplan.sim import build_pools
+            from simplan.pools import build_pools
 
             build_pools(scenario, require_fit=False)
         if scenario.sweep:

@@ -212,6 +212,11 @@ class ReplicaEngine:
         self._wakeup = None
         return reqs
 
+    def halt(self, why: str) -> None:
+        """Stop the loop now (a draining replica with nothing left to do)."""
+        if self.process is not None and self.process.is_alive:
+            self.process.interrupt(why)
+
     def submit(self, req: int) -> None:
         """Queue a request (called by the router) and wake the loop if it is idle."""
         self.waiting.append(req)

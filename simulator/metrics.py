@@ -21,8 +21,9 @@ from simplan.economics import (
 )
 from simplan.fleet import describe, provisioned_capacity
 from simplan.job import is_job, job_summary
+from simplan.pools import fleet_max_rate_per_s, max_rate_per_replica
 from simplan.recorder import COMPLETED, PENDING, REJECTED
-from simplan.sim import SimResult, fleet_max_rate_per_s
+from simplan.sim import SimResult
 from simplan.workload import busiest_hour, mean_rate_per_s, reuses_prompts
 
 _stats = slo_eval.summary_stats
@@ -86,7 +87,6 @@ def fleet_capacity_tokens_per_s(
     """
     if replica_up_s is None:
         return fleet_max_rate_per_s(res.pools, mean_in, mean_out) * (mean_in + mean_out)
-    from simplan.sim import max_rate_per_replica
 
     per_pool = {p.index: max_rate_per_replica(p, mean_in, mean_out) for p in res.pools}
     rates = np.array([per_pool[e.pool] for e in res.engines])

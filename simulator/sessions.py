@@ -13,16 +13,17 @@ context: the client stops there, as one that does not truncate its history would
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Generator
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
-from simplan.recorder import COMPLETED, PENDING, Recorder
+from simplan.recorder import COMPLETED
 from simplan.workload import sample_generated, sample_lengths, sample_prefixes
 
 if TYPE_CHECKING:
+    from simplan.clients import Client
     from simplan.scenario import Scenario, WorkloadSection
 
 #: Draws behind the averages (fixed seed: the same figures every time).
@@ -106,20 +107,13 @@ def session_workload(w: WorkloadSection, scenario: Scenario) -> WorkloadSection:
     return w.model_copy(update={"rate_per_s": session_rate_per_s(scenario)})
 
 
-def session(
-    env: simpy.Environment,
-    rec: Recorder,
-    dispatch: Callable[[int], None],
-    waiters: dict[int, simpy.Event],
-    scenario: Scenario,
-    rng: np.random.Generator,
-    context: int,
-    entry: int,
-):
+def session(client: Client, entry: int) -> Generator[simpy.Event, Any, None]:
     """One session's simpy process: send a turn, wait for its answer, think, repeat.
 
     ``entry`` names the session's conversation in the replicas' prefix caches.
     """
+    env, rec, rng = client.env, client.rec, client.rng
+    scenario, context = client.scenario, client.context
     w = scenario.workload
     s = w.sessions
     assert s is not None
@@ -145,11 +139,9 @@ def session(
             shared[0],
             entry,
         )
-        done = env.event()
-        waiters[req] = done
-        dispatch(req)
-        if rec.status[req] == PENDING:
-            yield done
+        answered = client.completion.send(req)
+        if answered is not None:
+            yield answered
         if rec.status[req] != COMPLETED:
             return
         prompt += int(out[0])  # the answer joins the conversation

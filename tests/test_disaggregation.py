@@ -14,8 +14,9 @@ from simplan.errors import ScenarioError, SimplanError
 from simplan.kernels import step_time_s
 from simplan.metrics import summarize
 from simplan.perf import replica_from_ids
+from simplan.pools import build_pools, fleet_max_rate_per_s
 from simplan.scenario import scenario_from_dict
-from simplan.sim import build_pools, fleet_max_rate_per_s, simulate
+from simplan.sim import simulate
 
 MODEL, GPU = "llama-3.1-8b", "h100-sxm"
 
@@ -81,7 +82,7 @@ def test_decode_replicas_compute_no_prompts_and_keep_tpot_steady() -> None:
 def test_capacity_is_the_slower_side() -> None:
     sc = scenario()
     pools = build_pools(sc)
-    from simplan.sim import max_rate_per_replica
+    from simplan.pools import max_rate_per_replica
 
     prefill = max_rate_per_replica(pools[0], 3000.0, 300.0)
     decode = 2 * max_rate_per_replica(pools[1], 3000.0, 300.0)

@@ -195,7 +195,7 @@ def test_cold_start_is_instance_start_plus_loading_the_weights() -> None:
         hardware={"gpu": "h100-sxm", "tp": 4, "replicas": 1},
     )
     res = simulate(scenario(workload={"duration_s": 5}))  # any engine will do for the API
-    from simplan.sim import build_pools
+    from simplan.pools import build_pools
 
     pool = build_pools(sc)[0]
     engine = res.engines[0]

@@ -11,8 +11,8 @@ from pathlib import Path
 import simpy
 from simplan import api
 from simplan.overload import MAX_BACKLOG, WATCH_INTERVAL_S, saturation_backlog, watch_backlog
+from simplan.pools import build_pools, fleet_max_rate_per_s
 from simplan.scenario import load_scenario
-from simplan.sim import build_pools, fleet_max_rate_per_s
 
 RUN = """
 name = "near capacity"

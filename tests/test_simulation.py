@@ -28,9 +28,10 @@ from simplan.engine import ReplicaEngine
 from simplan.errors import DoesNotFitError
 from simplan.kernels import step_time_s
 from simplan.metrics import request_table, summarize
+from simplan.pools import build_pools
 from simplan.recorder import COMPLETED, PENDING, REJECTED
 from simplan.scenario import Scenario, scenario_from_dict
-from simplan.sim import SimResult, build_pools, simulate
+from simplan.sim import SimResult, simulate
 from simplan.workload import generate_requests, read_trace
 
 MODEL = "llama-3.1-8b"

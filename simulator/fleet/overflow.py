@@ -1,0 +1,133 @@
+"""The overflow API: requests the fleet is too busy for are served by an API and billed.
+
+``[overflow]`` names the API and when to use it: no active replica can take the request,
+every replica's queue is at ``max_queue_per_replica``, or the self-hosted rate would pass
+``rate_cap_per_s`` (a token bucket). The API streams the answer after a sampled TTFT at
+its stated output speed, and its cost is the catalog price of the tokens it served.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+from simplan.economics import ApiQuote, cached_input_share, catalog_quote, selected_apis
+from simplan.engine import ReplicaEngine
+from simplan.recorder import Recorder
+from simplan.scenario import OverflowSection, Scenario
+
+#: Recorder.replica value of a request the overflow API served.
+SERVED_BY_API = -2
+
+#: Fewest requests the overflow rate cap's token bucket holds. With one, a cap below 1/s
+#: never admitted anything (a bucket of ``cap`` tokens never reaches a whole request), and
+#: a full bucket waiting for the next arrival loses the refill meanwhile (a cap of 0.5/s
+#: would self-host 0.4/s of a 2/s load); with two, a sustained load gets the cap.
+MIN_CAP_BURST = 2.0
+
+
+def cap_burst(rate_cap_per_s: float) -> float:
+    """Requests the overflow rate cap's token bucket holds: a second's worth, at least two."""
+    return max(MIN_CAP_BURST, rate_cap_per_s)
+
+
+def selected_apis_with(scenario: Scenario, api_id: str) -> list[ApiQuote]:
+    """The scenario's API quotes, plus the overflow API if [pricing] does not list it."""
+    quotes = selected_apis(scenario)
+    if all(q.id != api_id for q in quotes):
+        quotes.append(catalog_quote(api_id, cached_input_share(scenario)))
+    return quotes
+
+
+@dataclass
+class ApiCounters:
+    """What the overflow API served and what it cost."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    usd: float = 0.0
+
+
+@dataclass
+class Overflow:
+    """The overflow rule of ``[overflow]`` and the API that serves what it sends away."""
+
+    env: simpy.Environment
+    section: OverflowSection
+    api: ApiQuote
+    rec: Recorder
+    rng: np.random.Generator
+    served: ApiCounters = field(default_factory=ApiCounters)
+    _cap_tokens: float = 0.0
+    _cap_last: float = 0.0
+
+    @classmethod
+    def of(
+        cls, env: simpy.Environment, scenario: Scenario, rec: Recorder, rng: np.random.Generator
+    ) -> Overflow | None:
+        """The scenario's overflow, or None without ``[overflow]``."""
+        ov = scenario.overflow
+        if ov is None:
+            return None
+        api = next(a for a in selected_apis_with(scenario, ov.api) if a.id == ov.api)
+        return cls(env, ov, api, rec, rng)
+
+    def wanted(self, candidates: Sequence[ReplicaEngine]) -> bool:
+        """Whether a new request goes to the API rather than to one of ``candidates``.
+
+        Consumes a token of the rate cap's bucket when the request stays self-hosted.
+        """
+        ov = self.section
+        if not candidates:
+            return True
+        if ov.max_queue_per_replica is not None and all(
+            len(e.waiting) >= ov.max_queue_per_replica for e in candidates
+        ):
+            return True
+        if ov.rate_cap_per_s is not None:
+            # token bucket: refills at the cap and holds cap_burst() requests, so a cap
+            # below 1/s still self-hosts one request every 1/cap s on average
+            now = self.env.now
+            self._cap_tokens = min(
+                cap_burst(ov.rate_cap_per_s),
+                self._cap_tokens + (now - self._cap_last) * ov.rate_cap_per_s,
+            )
+            self._cap_last = now
+            if self._cap_tokens < 1.0:
+                return True
+            self._cap_tokens -= 1.0
+        return False
+
+    def serve(self, req: int) -> None:
+        """Send ``req`` (what is left of it) to the API: bill it and stream its tokens."""
+        ov = self.section
+        rec = self.rec
+        prompt = int(rec.input_tokens[req]) + int(rec.generated[req])
+        remaining = int(rec.output_tokens[req]) - int(rec.generated[req])
+        self.served.requests += 1
+        self.served.input_tokens += prompt
+        self.served.output_tokens += remaining
+        self.served.usd += float(self.api.cost_usd(prompt, remaining))
+        if ov.ttft_std_s > 0:
+            sigma2 = math.log1p((ov.ttft_std_s / ov.ttft_s) ** 2)
+            ttft = float(self.rng.lognormal(math.log(ov.ttft_s) - sigma2 / 2, math.sqrt(sigma2)))
+        else:
+            ttft = ov.ttft_s
+        rec.replica[req] = SERVED_BY_API
+        if rec.scheduled_s[req] < 0:
+            rec.scheduled_s[req] = self.env.now
+        self.env.process(self._stream(req, ttft, remaining))
+
+    def _stream(self, req: int, ttft_s: float, remaining: int) -> Generator[simpy.Event, Any, None]:
+        rec = self.rec
+        yield self.env.timeout(ttft_s)
+        if rec.first_token_s[req] < 0:
+            rec.first_token_s[req] = self.env.now
+        yield self.env.timeout(max(remaining - 1, 0) / self.section.output_tokens_per_s)
+        rec.generated[req] = rec.output_tokens[req]
+        rec.finish(req, self.env.now)
