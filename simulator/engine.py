@@ -39,7 +39,7 @@ import simpy
 from simplan.kernels.decode import decode_plan
 from simplan.kernels.roofline import step_flops_and_bytes, step_time_s
 from simplan.kernels.speculative import query_tokens, tokens_per_step
-from simplan.prefix_cache import PrefixCache
+from simplan.kv_allocator import KVAllocator
 
 if TYPE_CHECKING:
     from simplan.perf import Replica
@@ -50,20 +50,6 @@ MAX_PLAN_STEPS = 4096
 
 # Replica lifecycle states (the fleet bills every state but OFF).
 OFF, PROVISIONING, ACTIVE, DRAINING, FAILED = 0, 1, 2, 3, 4
-
-
-def kv_blocks(cfg: np.ndarray, block_size: int) -> tuple[int, int]:
-    """(KV blocks a replica has, the free blocks its admission keeps as a watermark)."""
-    from simplan.kernels.memory import kv_capacity_tokens
-
-    total = int(kv_capacity_tokens(cfg) // block_size)
-    return total, max(1, total // 100)
-
-
-def ever_admissible(tokens: int, block_size: int, total_blocks: int, watermark: int) -> bool:
-    """Whether a sequence of ``tokens`` fits an empty cache with the watermark to spare:
-    if not, no replica of this kind can ever admit it (the router rejects it)."""
-    return -(-tokens // block_size) + watermark <= total_blocks
 
 
 class ReplicaEngine:
@@ -101,10 +87,11 @@ class ReplicaEngine:
         # static batching and TensorRT-LLM's GUARANTEED_NO_EVICT reserve each request's KV
         # for its whole output at admission: a running request is never preempted
         self.reserve_whole = static or reserve_whole_output
-        self.total_blocks, self.watermark = kv_blocks(self.cfg, block_size)
-        self.free_blocks = self.total_blocks  # neither in use nor cached
+        self.kv = KVAllocator.for_replica(
+            self.cfg, block_size, max_num_seqs, prefix_caching=prefix_caching
+        )
+        self.total_blocks = self.kv.total_blocks
         self.prefix_caching = prefix_caching
-        self.cache = PrefixCache()
         self.waiting: deque[int] = deque()
         # Running sequences live in fixed slots so a decode run updates numpy arrays.
         s = max_num_seqs
@@ -115,10 +102,6 @@ class ReplicaEngine:
         self.carry = np.zeros(s)  # fractional tokens banked (speculative decoding)
         self.per_step = float(tokens_per_step(self.cfg))
         self.verify_tokens = int(query_tokens(self.cfg))  # per decode, from the token budget
-        self.blocks = np.zeros(s, dtype=np.int64)  # blocks the sequence holds alone
-        self.shared = np.zeros(s, dtype=np.int64)  # leading blocks the prefix cache holds
-        self.slot_prefix = np.full(s, -1, dtype=np.int64)  # cached shared prefix referenced
-        self.slot_session = np.full(s, -1, dtype=np.int64)  # cached conversation referenced
         self.admitted_at = np.zeros(s, dtype=np.int64)  # admission counter, for preemption order
         self._admissions = 0
         self.n_running = 0
@@ -156,12 +139,12 @@ class ReplicaEngine:
 
     def ever_admits(self, tokens: int) -> bool:
         """Whether a sequence of ``tokens`` could be admitted into this replica's cache."""
-        return ever_admissible(tokens, self.block, self.total_blocks, self.watermark)
+        return self.kv.ever_admits(tokens)
 
     def blocks_used(self) -> int:
         """KV blocks in use now, including those a decode run in progress has filled
         (cached blocks no request references count as free, as in vLLM's usage)."""
-        used = self.total_blocks - self.free_blocks - self.cache.evictable
+        used = self.kv.used()
         if self._run is None:
             return used
         start, ends, active = self._run
@@ -172,11 +155,11 @@ class ReplicaEngine:
 
     def holds_prefix(self, prefix: int) -> bool:
         """Whether this replica has ``prefix`` cached (the router's affinity test)."""
-        return self.prefix_caching and self.cache.holds(prefix)
+        return self.prefix_caching and self.kv.cache.holds(prefix)
 
     def cached_blocks(self) -> int:
         """KV blocks the prefix cache holds (the router's measure of room)."""
-        return self.cache.blocks
+        return self.kv.cache.blocks
 
     def start(self) -> None:
         """Start (or restart) the replica's simpy process."""
@@ -195,12 +178,7 @@ class ReplicaEngine:
         self.waiting.clear()
         self.waiting_tokens = 0
         self.slot_req[:] = -1
-        self.blocks[:] = 0
-        self.shared[:] = 0
-        self.slot_prefix[:] = -1
-        self.slot_session[:] = -1
-        self.cache.clear()
-        self.free_blocks = self.total_blocks
+        self.kv.clear()
         self.n_running = 0
         self._run = None
         if self.busy_since is not None:
@@ -239,78 +217,18 @@ class ReplicaEngine:
 
     # --- scheduling --------------------------------------------------------------------
 
-    def _blocks_for(self, tokens: int) -> int:
-        return -(-tokens // self.block)
-
-    def _take(self, blocks: int) -> None:
-        """Allocate ``blocks`` (the caller checked they exist), evicting cached prefixes
-        nobody references when the free ones do not suffice."""
-        if blocks > self.free_blocks:
-            self.free_blocks += self.cache.evict(blocks - self.free_blocks)
-        self.free_blocks -= blocks
-
     def _release(self, slot: int) -> None:
-        """Give back a slot's blocks: its own to the free pool, its prefix reference to
-        the cache."""
-        self.free_blocks += int(self.blocks[slot])
-        for held in (self.slot_prefix, self.slot_session):
-            if held[slot] >= 0:
-                self.cache.release(int(held[slot]))
-                held[slot] = -1
+        """Free a slot and give its KV blocks back."""
+        self.kv.release(slot)
         self.slot_req[slot] = -1
-        self.blocks[slot] = 0
-        self.shared[slot] = 0
         self.n_running -= 1
 
-    def _keep_conversation(self, slot: int) -> None:
-        """Cache a finished turn's conversation for the session's next turn: its full
-        blocks beyond the shared prefix become the session's entry (with the previous
-        turn's, which it continues), referenced by nobody until the next turn."""
-        rec = self.rec
-        entry = int(rec.session_entry[int(self.slot_req[slot])])
-        old = 0
-        if self.slot_session[slot] == entry:
-            old = self.cache.take(entry)  # this turn reused it: its blocks carry over
-            self.slot_session[slot] = -1
-        elif self.cache.holds(entry):
-            self.free_blocks += self.cache.drop(entry)  # unreachable (its parent was evicted)
-        parent = int(self.slot_prefix[slot])
-        below = self.cache.blocks_of(parent) if parent >= 0 else 0
-        full = int(self.kv_tokens[slot]) // self.block
-        keep = max(0, min(full - below - old, int(self.blocks[slot])))
-        if old + keep > 0:
-            self.cache.insert(entry, old + keep, parent=parent, referenced=False)
-            self.blocks[slot] -= keep
-
     def _cache_prefixes(self, chunks: list[tuple[int, int]]) -> None:
-        """Cache the shared-prefix blocks that the slots of ``chunks`` have just finished
-        computing, where no copy is cached yet (the slot's first blocks become the
-        cache's)."""
+        """Cache the shared prefixes the slots of ``chunks`` have just finished computing."""
         rec = self.rec
         for slot, _ in chunks:
-            req = int(self.slot_req[slot])
-            prefix = int(rec.prefix_id[req])
-            if prefix < 0 or self.slot_prefix[slot] >= 0 or self.cache.holds(prefix):
-                continue
-            full = rec.shared_prefix_tokens // self.block
-            if full and self.kv_tokens[slot] >= full * self.block:
-                self.cache.insert(prefix, full)
-                self.blocks[slot] -= full
-                self.shared[slot] = full
-                self.slot_prefix[slot] = prefix
-
-    def _reusable(self, req: int) -> list[int]:
-        """The cached entries a request's prompt starts with, outermost first: the
-        session's conversation (with the shared prefix it continues), else its shared
-        prefix; empty without prefix caching."""
-        if not self.prefix_caching:
-            return []
-        entry = int(self.rec.session_entry[req])
-        chain = self.cache.chain(entry) if entry >= 0 else []
-        if chain:
-            return chain
-        prefix = int(self.rec.prefix_id[req])
-        return [prefix] if prefix >= 0 and self.cache.holds(prefix) else []
+            prefix = int(rec.prefix_id[int(self.slot_req[slot])])
+            self.kv.cache_prefix(slot, prefix, rec.shared_prefix_tokens, int(self.kv_tokens[slot]))
 
     def _admit(self) -> None:
         rec = self.rec
@@ -336,30 +254,26 @@ class ReplicaEngine:
             # a cached prefix (a shared one, or the session's conversation so far) is
             # reused, not prefilled nor held again; the prompt's last token is always
             # computed (it yields the first output token)
-            chain = [] if arrived else self._reusable(req)
-            hit = min(sum(self.cache.blocks_of(e) for e in chain), (prompt - 1) // self.block)
+            kv = self.kv
+            chain = []
+            if not arrived:
+                chain = kv.reusable(int(rec.session_entry[req]), int(rec.prefix_id[req]))
+            hit = min(sum(kv.cache.blocks_of(e) for e in chain), (prompt - 1) // self.block)
             if hit == 0:
                 chain = []
-            avail = self.free_blocks + self.cache.evictable_except(chain)
-            blocks = self._blocks_for(max(need, 1)) - hit
-            # vLLM keeps a watermark of free blocks at admission so a just-admitted
-            # sequence is not preempted on its first decode.
-            if blocks + self.watermark > avail:
+            avail = kv.free_blocks + kv.cache.evictable_except(chain)
+            blocks = kv.blocks_for(max(need, 1)) - hit
+            if blocks + kv.watermark > avail:
                 break
             if reserved < 0:
                 decoding = np.flatnonzero((self.slot_req >= 0) & (self.prompt_left == 0))
                 reserved = int(np.sum(self._blocks_short(decoding, self._produced(decoding, 1))))
-            if blocks + self.watermark + reserved > avail:
+            if blocks + kv.watermark + reserved > avail:
                 break
             self.waiting.popleft()
             self.waiting_tokens -= int(rec.input_tokens[req])
             slot = int(np.flatnonzero(self.slot_req < 0)[0])
-            for e in chain:
-                self.cache.acquire(e)
-                held = self.slot_session if e == rec.session_entry[req] else self.slot_prefix
-                held[slot] = e
-            self._take(blocks)
-            self.shared[slot] = hit
+            kv.admit(slot, chain, int(rec.session_entry[req]), hit, blocks)
             if rec.scheduled_s[req] < 0:  # prompt tokens served from the cache, once
                 self.input_tokens += hit * self.block
             self.slot_req[slot] = req
@@ -373,7 +287,6 @@ class ReplicaEngine:
                 self.prompt_left[slot] = 0
                 self.decode_left[slot] += 1
             self.carry[slot] = 0.0
-            self.blocks[slot] = blocks
             self._admissions += 1
             self.admitted_at[slot] = self._admissions
             self.n_running += 1
@@ -408,8 +321,7 @@ class ReplicaEngine:
 
     def _blocks_short(self, slots: np.ndarray, new_tokens: np.ndarray | int) -> np.ndarray:
         """Blocks each of ``slots`` lacks to hold ``new_tokens`` more tokens."""
-        target = -(-(self.kv_tokens[slots] + new_tokens) // self.block)
-        return np.maximum(target - self.shared[slots] - self.blocks[slots], 0)
+        return self.kv.short(slots, self.kv_tokens[slots] + new_tokens)
 
     def _preempt_one(self) -> None:
         """Free the most recently admitted sequence; it is recomputed later (vLLM's RECOMPUTE)."""
@@ -429,18 +341,13 @@ class ReplicaEngine:
             req = int(self.slot_req[slot])
             rec.finish(req, now)
             if self.prefix_caching and rec.session_entry[req] >= 0:
-                self._keep_conversation(int(slot))
+                entry = int(rec.session_entry[req])
+                self.kv.keep_conversation(int(slot), entry, int(self.kv_tokens[slot]))
             self._release(int(slot))
 
     def _grow_blocks(self, slots: np.ndarray, new_tokens: np.ndarray | int) -> bool:
         """Allocate blocks so ``slots`` hold ``new_tokens`` more tokens; False if none free."""
-        extra = self._blocks_short(slots, new_tokens)
-        need = int(extra.sum())
-        if need > self.free_blocks + self.cache.evictable:
-            return False
-        self.blocks[slots] += extra
-        self._take(need)
-        return True
+        return self.kv.grow(slots, self.kv_tokens[slots] + new_tokens)
 
     # --- the process -------------------------------------------------------------------
 
@@ -569,10 +476,10 @@ class ReplicaEngine:
             steps, _used, flops, nbytes = decode_plan(
                 self.cfg,
                 self.kv_tokens[active],
-                self.blocks[active] + self.shared[active],
+                self.kv.holds(active),
                 self.decode_left[active],
                 self.carry[active],
-                self.free_blocks + self.cache.evictable,
+                self.kv.allocatable(),
                 self.block,
                 cap,
                 self._plan_buf,
@@ -619,8 +526,4 @@ class ReplicaEngine:
         self._finish_done()
 
     def _grow_blocks_unchecked(self, slots: np.ndarray, new_tokens: np.ndarray | int) -> None:
-        extra = self._blocks_short(slots, new_tokens)
-        self.blocks[slots] += extra
-        self._take(int(extra.sum()))
-        if self.free_blocks < 0:  # decode_plan planned only the steps whose blocks are free
-            raise RuntimeError(f"replica {self.index}: KV blocks over capacity (a bug)")
+        self.kv.grow_planned(slots, self.kv_tokens[slots] + new_tokens, self.index)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from simplan import catalog
 from simplan.disaggregation import decode_rate_per_s, prefill_rate_per_s
-from simplan.engine import ever_admissible, kv_blocks
 from simplan.errors import DoesNotFitError, InfeasibleError, Problem
 from simplan.kernels.batch import static_batch
 from simplan.kernels.grid import max_rate
+from simplan.kv_allocator import ever_admissible, kv_blocks
 from simplan.perf import Replica, build_replica, does_not_fit_reason, engine_knobs, nearest_fit
 from simplan.scenario import PoolSection, Scenario
 from simplan.workload import mean_lengths
@@ -71,7 +71,7 @@ def build_pools(scenario: Scenario, *, require_fit: bool = True) -> list[Pool]:
 def check_requests_fit(pools: list[Pool], block_size: int, prompt: int, output: int) -> None:
     """Refuse a fleet on which even the shortest request (``prompt`` + ``output`` tokens)
     cannot run: no replica's KV cache admits it, so the router would reject every request
-    and serve nothing (the rule is :func:`simplan.engine.ever_admissible`)."""
+    and serve nothing (the rule is :func:`simplan.kv_allocator.ever_admissible`)."""
     need = prompt + output
     for pool in pools:
         if ever_admissible(need, block_size, *kv_blocks(pool.replica.cfg, block_size)):

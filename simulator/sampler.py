@@ -40,7 +40,7 @@ def sample_now(
         running=np.array([e.n_running for e in engines], dtype=float),
         waiting=np.array([len(e.waiting) for e in engines], dtype=float),
         kv_blocks_used=np.array([e.blocks_used() for e in engines], dtype=float),
-        kv_blocks_cached=np.array([e.cache.blocks for e in engines], dtype=float),
+        kv_blocks_cached=np.array([e.cached_blocks() for e in engines], dtype=float),
         output_tokens=np.array([e.output_tokens for e in engines], dtype=float),
         input_tokens=np.array([e.input_tokens for e in engines], dtype=float),
         flops=np.array([e.flops for e in engines]),

@@ -70,15 +70,15 @@ def test_admission_leaves_the_running_batch_the_blocks_for_its_next_token() -> N
     rec = e.rec
     assert e.n_running == 0 and not e.waiting  # the job is over; reuse the engine
     # request 0 decodes with its 20 blocks full: its next token needs a new block
-    e.slot_req[0], e.kv_tokens[0], e.blocks[0] = 0, 20 * e.block, 20
+    e.slot_req[0], e.kv_tokens[0], e.kv.blocks[0] = 0, 20 * e.block, 20
     e.prompt_left[0], e.decode_left[0], e.n_running = 0, 10, 1
     # request 1 waits; free blocks cover its prompt and the watermark, nothing more
     rec.generated[1] = 0
     prompt_blocks = -(-int(rec.input_tokens[1]) // e.block)
-    e.free_blocks = prompt_blocks + e.watermark
+    e.kv.free_blocks = prompt_blocks + e.kv.watermark
     e.waiting.append(1)
     e._admit()
     assert list(e.waiting) == [1] and e.n_running == 1
-    e.free_blocks += 1  # now the batch's next block is there too
+    e.kv.free_blocks += 1  # now the batch's next block is there too
     e._admit()
     assert not e.waiting and e.n_running == 2

@@ -35,9 +35,9 @@ SHARED = {"shared_prefix_tokens": 3000, "num_shared_prefixes": 4, "input_tokens"
 def conserved(res: SimResult) -> None:
     """Every KV block is free, cached, or held by one running sequence."""
     for e in res.engines:
-        own = int(e.blocks[e.slot_req >= 0].sum())
-        assert own + e.cache.blocks + e.free_blocks == e.total_blocks
-        assert 0 <= e.cache.evictable <= e.cache.blocks
+        own = int(e.kv.blocks[e.slot_req >= 0].sum())
+        assert own + e.kv.cache.blocks + e.kv.free_blocks == e.total_blocks
+        assert 0 <= e.kv.cache.evictable <= e.kv.cache.blocks
 
 
 def test_lru_evicts_the_least_recently_released_and_never_a_referenced_entry() -> None:

@@ -76,8 +76,8 @@ def test_later_turns_reuse_the_conversation_from_the_cache() -> None:
     assert off["prefix_cache_hit_rate"] == 0.0
     assert s["ttft_s"]["p50"] < 0.5 * off["ttft_s"]["p50"]
     for e in res.engines:  # every block free, cached or held by one running sequence
-        own = int(e.blocks[e.slot_req >= 0].sum())
-        assert own + e.cache.blocks + e.free_blocks == e.total_blocks
+        own = int(e.kv.blocks[e.slot_req >= 0].sum())
+        assert own + e.kv.cache.blocks + e.kv.free_blocks == e.total_blocks
 
 
 def test_sessions_stop_at_the_context() -> None:

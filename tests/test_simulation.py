@@ -115,7 +115,7 @@ def test_every_request_is_accounted_for(workload: dict[str, Any]) -> None:
     # every generated token is counted once by the engines, recomputation included
     assert sum(e.output_tokens for e in res.engines) == int(out[completed].sum())
     for e in res.engines:
-        assert e.free_blocks == e.total_blocks and e.n_running == 0 and not e.waiting
+        assert e.kv.free_blocks == e.total_blocks and e.n_running == 0 and not e.waiting
 
 
 def test_saturated_fleet_leaves_requests_in_flight_but_loses_none() -> None:
@@ -142,12 +142,12 @@ def kv_audit(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]
 
     def audit(engine: ReplicaEngine) -> None:
         active = engine.slot_req >= 0
-        assert 0 <= engine.free_blocks <= engine.total_blocks
-        assert engine.free_blocks + int(engine.blocks.sum()) == engine.total_blocks
-        assert np.all(engine.blocks[~active] == 0)
-        assert np.all(engine.blocks[active] * engine.block >= engine.kv_tokens[active])
+        assert 0 <= engine.kv.free_blocks <= engine.total_blocks
+        assert engine.kv.free_blocks + int(engine.kv.blocks.sum()) == engine.total_blocks
+        assert np.all(engine.kv.blocks[~active] == 0)
+        assert np.all(engine.kv.blocks[active] * engine.block >= engine.kv_tokens[active])
         assert int(active.sum()) == engine.n_running <= engine.max_num_seqs
-        log.append((engine.free_blocks, engine.total_blocks))
+        log.append((engine.kv.free_blocks, engine.total_blocks))
 
     def wrap(name: str) -> None:
         original = getattr(ReplicaEngine, name)
@@ -166,7 +166,7 @@ def kv_audit(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]
     def grow(self: ReplicaEngine, slots: np.ndarray, steps: int) -> None:
         original_grow(self, slots, steps)
         # called before kv_tokens advance: the blocks must already hold the new tokens
-        assert np.all(self.blocks[slots] * self.block >= self.kv_tokens[slots] + steps)
+        assert np.all(self.kv.blocks[slots] * self.block >= self.kv_tokens[slots] + steps)
         audit(self)
 
     monkeypatch.setattr(ReplicaEngine, "_grow_blocks_unchecked", grow)
