@@ -165,3 +165,18 @@ def test_run_writes_its_report_through_the_api(tmp_path: Path) -> None:
     assert Path(summary["report_html"]).parent == tmp_path / "out"
     r = CliRunner().invoke(main, ["run", str(scenario), "--no-write", "--report"])
     assert r.exit_code == 2 and r.output.startswith("error: ") and "write" in r.output
+
+
+def test_a_regular_install_ships_every_subpackage() -> None:
+    """``pip install .`` (not editable) installs the packages pyproject.toml lists: each
+    folder of simulator/ with an ``__init__.py`` must be there (simplan.calibrate was not)."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(
+        tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {"simplan", "simplan.kernels"} | {
+        "simplan." + p.parent.name for p in (root / "simulator").glob("*/__init__.py")
+    }
+    assert found <= listed, f"missing from [tool.setuptools] packages: {sorted(found - listed)}"

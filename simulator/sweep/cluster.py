@@ -17,8 +17,10 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         with Client(scheduler) as client:
             yield client
         return
+    # ":0": the scheduler's HTTP server on a free port. With None it still binds 8787, and
+    # a second sweep on the same machine warned that the port was in use.
     cluster = LocalCluster(
-        n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     try:
         with Client(cluster) as client:
