@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from simplan.catalog_view import table_columns
+from simplan.rate_limits import rate_limit_cell
 from simplan.workload_figures import figure_rows, visible_token_row
 
 
@@ -212,6 +213,7 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
             "monthly",
             "self-hosting saves",
             "break-even volume",
+            "rate limit (busiest hour)",
         ):
             a.add_column(col, justify="right" if col != "api" else "left")
         for name, v in s["api"].items():
@@ -229,6 +231,7 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
                 _usd(v["monthly_cost_usd"]),
                 _usd(v["self_hosted_savings_usd"]),
                 be_txt,
+                rate_limit_cell(v.get("rate_limit_use"), v.get("rate_limit_tier")),
             )
         console.print(a)
     if job and job["api"]:
@@ -414,7 +417,7 @@ def print_plan(result: dict[str, Any], file: str) -> None:
             )
         console.print(e)
     a = Table(title="APIs for the same volume, and a hybrid (fleet for the base, API for the rest)")
-    for col in ("api", "API monthly", "self-host cheaper?", "crossover", "hybrid"):
+    for col in ("api", "API monthly", "self-host cheaper?", "crossover", "rate limit", "hybrid"):
         a.add_column(col)
     for e in result["apis"]:
         h = e.get("hybrid")
@@ -427,11 +430,13 @@ def print_plan(result: dict[str, Any], file: str) -> None:
             else "–"
         )
         cross = e.get("crossover_tokens_per_month")
+        limit = e.get("rate_limit") or {}
         a.add_row(
             e["id"],
             _usd(e["monthly_cost_usd"]),
             "yes" if e.get("self_hosting_cheaper") else "no",
             "–" if cross is None else f"{cross / 1e6:,.0f} M tok/mo",
+            rate_limit_cell(limit.get("use"), limit.get("tier")),
             hybrid,
         )
     console.print(a)

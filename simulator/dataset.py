@@ -28,10 +28,13 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from simplan.rate_limits import TEXT_FIELDS
 
 LATENCY_METRICS = ("ttft", "tpot", "e2e", "queue_delay")
 STATS = ("mean", "p50", "p90", "p95", "p99")
 PROVENANCE_FIELDS = ("what", "id", "detail", "source", "as_of")
+#: Per-API figures kept as text along ``api``; every other one is a number.
+API_TEXT_FIELDS = ("source", *TEXT_FIELDS)
 
 
 def units_for(name: str) -> str:
@@ -128,8 +131,8 @@ def encode_summary(summary: dict[str, Any]) -> dict[str, Any]:
     fields = sorted({f for a in apis.values() for f in a})
     for field in fields:
         values = [apis[a].get(f"{field}") for a in apis]
-        if field == "source":
-            data["api_source"] = ("api", _strings(values), {})
+        if field in API_TEXT_FIELDS:
+            data[f"api_{field}"] = ("api", _strings(["" if v is None else v for v in values]), {})
         else:
             arr = np.array([np.nan if v is None else float(v) for v in values], dtype=float)
             data[f"api_{field}"] = ("api", arr, {"units": units_for(field)})
@@ -235,7 +238,10 @@ def decode_summary(ds: xr.Dataset) -> dict[str, Any]:
             if key.startswith("api_") and ds[key].dims == ("api",):
                 v = ds[key].sel(api=a).item()
                 field = key[4:]
-                entry[field] = str(v) if field == "source" else _num(v)
+                if field in API_TEXT_FIELDS:
+                    entry[field] = str(v) or None
+                else:
+                    entry[field] = _num(v)
         if "breakeven_within_capacity" in entry:
             entry["breakeven_within_capacity"] = bool(entry["breakeven_within_capacity"])
         out["api"][str(a)] = entry

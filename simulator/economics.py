@@ -49,6 +49,8 @@ class ApiQuote:
     # the share of input tokens the API would bill at its cached price for this workload
     # (cached_input_share: its shared prompt prefixes)
     cached_input_share: float = 0.0
+    # the published per-minute limits of the highest self-serve tier (simplan.rate_limits)
+    rate_limit: catalog.RateLimit | None = None
 
     def usd_per_mtok_input_effective(self, cached_share: Any = None) -> Any:
         """Mean price of a million input tokens: the cached share (this quote's, or
@@ -117,6 +119,7 @@ def catalog_quote(api_id: str, cached_share: float) -> ApiQuote:
         a.batch_discount,
         a.batch_source,
         cached_share,
+        a.rate_limit,
     )
 
 
@@ -128,7 +131,11 @@ def selected_apis(scenario: Scenario) -> list[ApiQuote]:
     for inline in scenario.api:
         out.append(
             ApiQuote(
-                inline.id, inline.usd_per_mtok_input, inline.usd_per_mtok_output, inline.source
+                inline.id,
+                inline.usd_per_mtok_input,
+                inline.usd_per_mtok_output,
+                inline.source,
+                rate_limit=inline.rate_limit,
             )
         )
     return out
@@ -324,13 +331,19 @@ def fleet_economics(
     input_share: float,
     capacity_tokens_per_month: float,
     apis: list[ApiQuote],
+    busiest_load: tuple[float, float, float] | None = None,
 ) -> dict[str, Any]:
     """The headline money figures of a fleet serving a monthly volume, and each API's.
 
     ``monthly_cost_usd`` includes what overflow to an API costs at the monthly volume
     (``api_overflow_monthly_usd``); ``usd_per_mtok_total`` is that over the volume. Each
-    API is priced at the same volume, and compared with the total.
+    API is priced at the same volume, and compared with the total. With
+    ``busiest_load`` (requests, input tokens and output tokens per second at the busiest
+    hour), each API's entry also says how much of its rate limit that uses
+    (:func:`simplan.rate_limits.rate_limit_use`).
     """
+    from simplan.rate_limits import rate_limit_fields
+
     fleet_monthly = float(monthly_cost_usd(fleet_usd_per_hour))
     overflow_monthly = float(api_overflow_monthly_usd)
     total = fleet_monthly + overflow_monthly
@@ -363,6 +376,7 @@ def fleet_economics(
                 np.isfinite(breakeven) and breakeven <= capacity_tokens_per_month
             ),
             "source": a.source,
+            **rate_limit_fields(a, busiest_load),
         }
     return out
 

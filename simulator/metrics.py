@@ -24,7 +24,7 @@ from simplan.job import is_job, job_summary
 from simplan.pools import fleet_max_rate_per_s, max_rate_per_replica
 from simplan.recorder import COMPLETED, PENDING, REJECTED
 from simplan.sim import SimResult
-from simplan.workload import busiest_hour, mean_rate_per_s, reuses_prompts
+from simplan.workload import busiest_hour, mean_rate_per_s, peak_rate_per_s, reuses_prompts
 
 _stats = slo_eval.summary_stats
 
@@ -72,6 +72,19 @@ def request_table(res: SimResult) -> dict[str, np.ndarray]:
 
 def _interp_cumulative(t: np.ndarray, y: np.ndarray, at: float) -> float:
     return float(np.interp(at, t, y)) if t.size else 0.0
+
+
+def _busiest_load(
+    sc: Any, arrival: np.ndarray, start: float, end: float, mean_in: float, mean_out: float
+) -> tuple[float, float, float]:
+    """Requests, input and output tokens per second at the busiest hour: the scenario's
+    rate (with its daily cycle's peak), else what arrived in the measured window."""
+    if sc.workload.rate_per_s:
+        rate = peak_rate_per_s(sc.workload)
+    else:
+        window = end - start
+        rate = float(((arrival >= start) & (arrival <= end)).sum() / window) if window > 0 else 0.0
+    return rate, rate * mean_in, rate * mean_out
 
 
 def fleet_capacity_tokens_per_s(
@@ -205,6 +218,7 @@ def summarize(res: SimResult) -> dict[str, Any]:
             input_share=input_share,
             capacity_tokens_per_month=capacity,
             apis=selected_apis(sc),
+            busiest_load=_busiest_load(sc, arrival, start, end, mean_in, mean_out),
         )
     )
     arrivals_in_window = int(((arrival >= start) & (arrival <= end)).sum())

@@ -137,6 +137,9 @@ def golden_summary(s: dict[str, Any]) -> dict[str, Any]:
         name: [round4(a["breakeven_mtok_per_month"]), a["breakeven_within_capacity"]]
         for name, a in sorted(s["api"].items())
     }
+    out["api_rate_limit_use"] = {
+        name: round4(a["rate_limit_use"]) for name, a in sorted(s["api"].items())
+    }
     out["slo_judged_on"] = s["slo_judged_on"]
     if "elastic" in s:
         e = s["elastic"]
@@ -215,6 +218,7 @@ def golden_plan(path: Path) -> dict[str, Any]:
             a["id"]: {
                 "monthly_cost_usd": round4(a["monthly_cost_usd"]),
                 "crossover_tokens_per_month": round4(a.get("crossover_tokens_per_month")),
+                "rate_limit_use": round4((a.get("rate_limit") or {}).get("use")),
             }
             for a in r["apis"]
         },

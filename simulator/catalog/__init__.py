@@ -125,6 +125,39 @@ class KvDtype(_Entry):
     bytes_per_element: float = Field(gt=0)
 
 
+class RateLimit(BaseModel):
+    """An API's published per-minute limits for one account tier (each optional).
+
+    ``tokens_per_min`` counts input and output together (OpenAI's and Groq's TPM);
+    ``input_tokens_per_min`` counts uncached input only (Anthropic's ITPM);
+    ``output_tokens_per_min`` counts generated tokens (Anthropic's OTPM).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tier: str = Field(min_length=1)
+    requests_per_min: float | None = Field(default=None, gt=0)
+    tokens_per_min: float | None = Field(default=None, gt=0)
+    input_tokens_per_min: float | None = Field(default=None, gt=0)
+    output_tokens_per_min: float | None = Field(default=None, gt=0)
+    source: str = Field(min_length=4)
+    as_of: str = Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> RateLimit:
+        if not self.limits():
+            raise ValueError("a rate_limit needs at least one of " + ", ".join(LIMIT_KEYS))
+        return self
+
+    def limits(self) -> dict[str, float]:
+        """``{kind: per-minute limit}`` for the limits given (kind: a key of LIMIT_KEYS)."""
+        return {k: float(v) for k, v in ((k, getattr(self, k)) for k in LIMIT_KEYS) if v}
+
+
+#: The per-minute limits a RateLimit may state.
+LIMIT_KEYS = ("requests_per_min", "tokens_per_min", "input_tokens_per_min", "output_tokens_per_min")
+
+
 class ApiPrice(_Entry):
     """An API's list price per million input and output tokens."""
 
@@ -136,6 +169,7 @@ class ApiPrice(_Entry):
     model: str | None = None
     batch_discount: float | None = Field(default=None, gt=0, lt=1)
     batch_source: str | None = None
+    rate_limit: RateLimit | None = None
 
     @model_validator(mode="after")
     def _batch_sourced(self) -> ApiPrice:

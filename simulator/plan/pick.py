@@ -26,6 +26,7 @@ from simplan.plan.candidates import (
     _size,
     candidate_scenario,
 )
+from simplan.rate_limits import over_limit_note, rate_limit_use
 from simplan.scenario import (
     Scenario,
     read_scenario_dict,
@@ -143,9 +144,14 @@ def plan(
     if best is not None:
         feasible = [best, *(c for c in feasible if c is not best)]
     apis = []
+    rate_notes = []
     for a in econ.selected_apis(scenario):
         api_monthly = float(econ.api_monthly_cost_usd(a, monthly_tokens, share))
-        entry: dict[str, Any] = {"id": a.id, "monthly_cost_usd": api_monthly}
+        use = rate_limit_use(a, target, target * i_len, target * o_len)
+        entry: dict[str, Any] = {"id": a.id, "monthly_cost_usd": api_monthly, "rate_limit": use}
+        over = over_limit_note(a.id, use)
+        if over:
+            rate_notes.append(over)
         if best is not None:
             replica_capacity = (
                 best.replica_rate_under_slo_per_s * (i_len + o_len) * econ.SECONDS_PER_MONTH
@@ -163,6 +169,7 @@ def plan(
         apis.append(entry)
     reasons = _reasons(best, feasible, infeasible, scenario) if best else []
     notes = [
+        *rate_notes,
         *([_how_sure(best, hi_err)] if best is not None and best.band else []),
         verified_note,
         f"bands: capacity divided by (1 + e) for the model's signed error e between "

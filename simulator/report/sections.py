@@ -12,6 +12,7 @@ import numpy as np
 import xarray as xr
 from simplan import plots
 from simplan.dataset import decode_provenance
+from simplan.rate_limits import rate_limit_cell
 from simplan.report.markup import _e, _linked, _pct, _Raw, _table, price, seconds, tokens, usd
 from simplan.workload_figures import figure_rows, visible_token_row
 
@@ -158,6 +159,7 @@ def _run_summary_html(s: dict[str, Any]) -> str:
                     "monthly",
                     "self-hosting saves",
                     "break-even volume",
+                    "rate limit (busiest hour)",
                 ],
                 [
                     [
@@ -172,6 +174,7 @@ def _run_summary_html(s: dict[str, Any]) -> str:
                         )
                         if v.get("breakeven_mtok_per_month") is not None
                         else "–",
+                        rate_limit_cell(v.get("rate_limit_use"), v.get("rate_limit_tier")),
                     ]
                     for a, v in apis.items()
                 ],

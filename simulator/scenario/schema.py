@@ -13,6 +13,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from simplan.catalog import RateLimit
 from simplan.scenario.sections import (
     AutoscalingSection,
     EngineSection,
@@ -69,6 +70,12 @@ class InlineApi(_Section):
     usd_per_mtok_output: float = Field(ge=0, allow_inf_nan=False)
     display_name: str = ""
     source: str = "scenario file"
+    rate_limit: RateLimit | None = Field(
+        default=None,
+        description="Your account's per-minute limits (tier, source and as_of required; "
+        "any of requests_per_min, tokens_per_min, input_tokens_per_min, "
+        "output_tokens_per_min).",
+    )
 
 
 class PricingSection(_Section):

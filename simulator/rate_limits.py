@@ -1,0 +1,108 @@
+"""An API's published rate limits against a workload's busiest hour.
+
+A planner comparing a fleet with an API must know whether the API would accept the
+traffic at all: providers cap each account per minute (requests, tokens, or input and
+output tokens apart), by a spend-based tier. The catalog records the highest tier an
+account reaches on its own (``rate_limit`` of an API entry, sourced and dated); a load
+above it needs a sales contract or several accounts, which the list price does not buy.
+
+The load is the busiest hour's rate (the rate a fleet is sized for), with the mean
+request's tokens: prompt tokens, and output tokens including hidden reasoning (which
+count as generated tokens at every provider). A limit on input tokens counts only the
+uncached ones (Anthropic's ITPM), using the same cached share as the API's price.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from simplan.economics import ApiQuote
+
+#: How each limit is named in notes and tables.
+LIMIT_NAMES = {
+    "requests_per_min": "requests per minute",
+    "tokens_per_min": "tokens per minute",
+    "input_tokens_per_min": "uncached input tokens per minute",
+    "output_tokens_per_min": "output tokens per minute",
+}
+
+
+def rate_limit_use(
+    api: ApiQuote, requests_per_s: float, input_tokens_per_s: float, output_tokens_per_s: float
+) -> dict[str, Any] | None:
+    """The share of the API's rate limit a load uses, at its most binding limit.
+
+    Parameters
+    ----------
+    api : ApiQuote
+        The API, with its catalog rate limit and the workload's cached-input share.
+    requests_per_s, input_tokens_per_s, output_tokens_per_s : float
+        The load at its busiest (output tokens include hidden reasoning).
+
+    Returns
+    -------
+    dict or None
+        None where the catalog has no limit for the API. Else ``tier``, ``use`` (the
+        load over the most binding limit: above 1 the API refuses part of it),
+        ``binding`` (which limit: a key of :data:`LIMIT_NAMES`), ``limit_per_min`` and
+        ``needed_per_min`` of that limit, ``within`` (``use <= 1``) and ``source``.
+    """
+    limit = api.rate_limit
+    if limit is None:
+        return None
+    per_min = {
+        "requests_per_min": requests_per_s * 60.0,
+        "tokens_per_min": (input_tokens_per_s + output_tokens_per_s) * 60.0,
+        "input_tokens_per_min": input_tokens_per_s * (1.0 - api.cached_input_share) * 60.0,
+        "output_tokens_per_min": output_tokens_per_s * 60.0,
+    }
+    limits = limit.limits()
+    uses = {k: per_min[k] / v for k, v in limits.items()}
+    binding = max(uses, key=lambda k: uses[k])
+    return {
+        "tier": limit.tier,
+        "use": uses[binding],
+        "binding": binding,
+        "limit_per_min": limits[binding],
+        "needed_per_min": per_min[binding],
+        "within": uses[binding] <= 1.0,
+        "source": f"{limit.source} (as of {limit.as_of})",
+    }
+
+
+def over_limit_note(api_id: str, use: dict[str, Any] | None) -> str | None:
+    """A sentence for an API whose limit the load exceeds (None when it fits or the
+    catalog has no limit)."""
+    if use is None or use["within"]:
+        return None
+    return (
+        f"{api_id}: the busiest hour needs {use['needed_per_min']:,.0f} "
+        f"{LIMIT_NAMES[use['binding']]}, {use['use']:.1f}x its {use['tier']} limit of "
+        f"{use['limit_per_min']:,.0f}: the list price assumes a sales contract or "
+        f"{int(-(-use['use'] // 1))} accounts"
+    )
+
+
+#: The flat per-API fields a run's summary and Dataset carry (text: tier and binding).
+TEXT_FIELDS = ("rate_limit_tier", "rate_limit_binding")
+
+
+def rate_limit_fields(
+    api: ApiQuote, busiest_load: tuple[float, float, float] | None
+) -> dict[str, Any]:
+    """``rate_limit_use``, ``rate_limit_tier`` and ``rate_limit_binding`` of an API for a
+    summary row: None where there is no load or no published limit."""
+    use = rate_limit_use(api, *busiest_load) if busiest_load is not None else None
+    return {
+        "rate_limit_use": None if use is None else use["use"],
+        "rate_limit_tier": None if use is None else use["tier"],
+        "rate_limit_binding": None if use is None else use["binding"],
+    }
+
+
+def rate_limit_cell(use: float | None, tier: str | None) -> str:
+    """How a table shows a rate limit: '12% of Tier 5', '1.5x Tier 4 (over)', '–'."""
+    if use is None or tier is None or use != use:
+        return "–"
+    return f"{use:.0%} of {tier}" if use <= 1.0 else f"{use:.1f}x {tier} (over)"

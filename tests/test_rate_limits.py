@@ -1,0 +1,106 @@
+"""APIs' published rate limits against the busiest hour: the share used, the binding
+limit, uncached input only for an input-token limit, and the same answer in run, its
+Dataset, plan and the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import xarray as xr
+from simplan import api, catalog
+from simplan.dataset import decode_summary, encode_summary, summary_coords
+from simplan.economics import ApiQuote
+from simplan.rate_limits import over_limit_note, rate_limit_cell, rate_limit_use
+from tiny_scenarios import TINY_RUN
+
+LIMIT = catalog.RateLimit(
+    tier="Tier 4",
+    requests_per_min=4_000,
+    input_tokens_per_min=2_000_000,
+    output_tokens_per_min=400_000,
+    source="test",
+    as_of="2026-12",
+)
+
+
+def quote(cached_share: float = 0.0, limit: catalog.RateLimit | None = LIMIT) -> ApiQuote:
+    return ApiQuote("x", 3.0, 15.0, "test", cached_input_share=cached_share, rate_limit=limit)
+
+
+def test_the_most_binding_limit_is_reported_with_the_share_it_uses() -> None:
+    # 10 req/s of 2,000 in + 500 out: 600 RPM (15%), 1.2 M input/min (60%), 300 k out (75%)
+    use = rate_limit_use(quote(), 10.0, 20_000.0, 5_000.0)
+    assert use is not None
+    assert use["binding"] == "output_tokens_per_min"
+    assert use["use"] == pytest.approx(0.75)
+    assert use["needed_per_min"] == pytest.approx(300_000)
+    assert use["within"] and over_limit_note("x", use) is None
+    assert rate_limit_cell(use["use"], use["tier"]) == "75% of Tier 4"
+
+
+def test_only_uncached_input_counts_against_an_input_token_limit() -> None:
+    # prompts three-quarters served from the API's cache: 4 M input/min is 1 M uncached
+    heavy = (10.0, 4e6 / 60, 1_000.0)
+    uncached = rate_limit_use(quote(0.0), *heavy)
+    cached = rate_limit_use(quote(0.75), *heavy)
+    assert uncached is not None and cached is not None
+    assert uncached["binding"] == "input_tokens_per_min" and uncached["use"] == pytest.approx(2.0)
+    assert cached["use"] == pytest.approx(0.5)
+
+
+def test_a_load_over_the_limit_says_by_how_much_and_how_many_accounts() -> None:
+    use = rate_limit_use(quote(), 150.0, 1_000.0, 1_000.0)  # 9,000 RPM against 4,000
+    assert use is not None and not use["within"] and use["use"] == pytest.approx(2.25)
+    note = over_limit_note("x", use)
+    assert note is not None and "9,000 requests per minute" in note and "3 accounts" in note
+    assert rate_limit_cell(use["use"], use["tier"]) == "2.2x Tier 4 (over)"
+
+
+def test_no_published_limit_is_no_verdict() -> None:
+    assert rate_limit_use(quote(limit=None), 1e6, 1e9, 1e9) is None
+    assert rate_limit_cell(None, None) == "–"
+
+
+def test_every_catalog_limit_is_sourced_and_dated() -> None:
+    limited = [a for a in catalog.load("api").values() if a.rate_limit is not None]
+    assert len(limited) >= 10
+    for a in limited:
+        assert a.rate_limit is not None
+        assert a.rate_limit.source and a.rate_limit.as_of and a.rate_limit.limits()
+
+
+# the tiny run (4 req/s) with an inline API whose contract allows 120 requests/min
+SCENARIO = (
+    TINY_RUN
+    + """
+[[api]]
+id = "contract"
+usd_per_mtok_input = 1.0
+usd_per_mtok_output = 2.0
+rate_limit = { tier = "our contract", requests_per_min = 120, source = "test", as_of = "2026-12" }
+"""
+)
+
+
+def test_run_its_dataset_and_plan_give_the_same_verdict(tmp_path: Path) -> None:
+    p = tmp_path / "s.toml"
+    p.write_text(SCENARIO, encoding="utf-8")  # 240 requests/min
+    s = api.run(p, write=False)
+    contract = s["api"]["contract"]
+    assert contract["rate_limit_use"] == pytest.approx(2.0)
+    assert contract["rate_limit_tier"] == "our contract"
+    assert s["api"]["deepseek-v3"]["rate_limit_use"] is None  # DeepSeek publishes none
+    assert s["api"]["gpt-4o"]["rate_limit_use"] == pytest.approx(240 / 10_000)
+    ds = xr.Dataset(encode_summary(s), coords=summary_coords(s))
+    back = decode_summary(ds)["api"]
+    assert back["contract"]["rate_limit_tier"] == "our contract"
+    assert back["contract"]["rate_limit_use"] == pytest.approx(2.0)
+    assert back["deepseek-v3"]["rate_limit_tier"] is None
+
+    planned = api.plan(p, verify_candidates=0)
+    by_id = {a["id"]: a for a in planned["apis"]}
+    assert by_id["contract"]["rate_limit"]["use"] == pytest.approx(2.0)
+    assert not by_id["contract"]["rate_limit"]["within"]
+    assert any(n.startswith("contract: the busiest hour needs 240") for n in planned["notes"])
+    assert by_id["gpt-4o"]["rate_limit"]["within"]
