@@ -21,6 +21,7 @@ from simplan.economics import (
 )
 from simplan.fleet import describe, provisioned_capacity
 from simplan.job import is_job, job_summary
+from simplan.perf import calibration
 from simplan.pools import fleet_max_rate_per_s, max_rate_per_replica
 from simplan.recorder import COMPLETED, PENDING, REJECTED
 from simplan.sim import SimResult
@@ -258,6 +259,10 @@ def summarize(res: SimResult) -> dict[str, Any]:
         "num_gpus": up["peak_gpus"],
         "replicas": up["peak_replicas"],
         "mean_replicas_up": up["mean_replicas"],
+        # the model's signed throughput error against published measurements (10th and
+        # 90th percentile): how sure the simulated capacity is
+        "model_error_p10": float(calibration().get("error_p10", 0.0)),
+        "model_error_p90": float(calibration().get("error_p90", 0.0)),
         **cost,
         "notes": list(res.notes),
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from simplan import api, catalog, plots
 from simplan.dataset import decode_summary
 from simplan.perf import calibration
 from simplan.report import cheapest_point, price, run_answer, sweep_answer, write_report
+from simplan.report.answer import run_how_sure
 from tiny_scenarios import TINY_RUN
 
 
@@ -242,3 +244,32 @@ def test_a_result_written_before_the_dataset_contract_still_renders(tmp_path: Pa
     page = visible_text(write_report(tmp_path / "old").read_text(encoding="utf-8"))
     assert run_answer(old) in page
     assert "not recorded in this result file" in page
+
+
+def test_a_run_report_says_how_sure_it_is_and_what_would_change_it(
+    run_report: tuple[Path, xr.Dataset],
+) -> None:
+    path, ds = run_report
+    text = visible_text(path.read_text(encoding="utf-8"))
+    s = decode_summary(ds)
+    lo, hi, used = s["model_error_p10"], s["model_error_p90"], s["capacity_utilization"]
+    assert lo < 0 < hi  # the calibration set has errors both ways
+    sentence = run_how_sure(ds)
+    assert sentence is not None and sentence in text
+    assert f"between {lo:+.0%} and {hi:+.0%}" in sentence
+    assert f"uses {used * (1 + hi):.0%} of the fleet's capacity instead of {used:.0%}" in sentence
+
+
+def test_how_sure_names_the_replicas_a_saturating_error_would_need(
+    run_report: tuple[Path, xr.Dataset],
+) -> None:
+    _, ds = run_report
+    replicas = int(decode_summary(ds)["replicas"])
+    tight = ds.copy()
+    for name, value in {"capacity_utilization": 0.9, "model_error_p90": 0.25}.items():
+        tight[name] = xr.DataArray(value, attrs=ds[name].attrs)
+    sentence = run_how_sure(tight)
+    # 0.9 x 1.25 = 112% of capacity: ceil(replicas x 1.125) replicas would serve it
+    assert sentence is not None and "112% of the fleet's capacity" in sentence
+    assert "would saturate" in sentence
+    assert f"about {math.ceil(replicas * 1.125)} replicas" in sentence

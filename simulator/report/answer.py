@@ -4,6 +4,7 @@ meeting the SLO.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import xarray as xr
@@ -43,6 +44,36 @@ def _list_words(items: list[str]) -> str:
 
 
 # --- the answer ---------------------------------------------------------------------------
+
+
+def run_how_sure(ds: xr.Dataset) -> str | None:
+    """One sentence: how sure a run's answer is, and what would change it.
+
+    The simulation runs on the model's timings; their error against published
+    measurements (throughput, 10th to 90th percentile, stored with the run) says how
+    much faster or slower the real GPUs may be. At the slow end the same load uses
+    more of the fleet's capacity; past all of it, the fleet saturates.
+    """
+    summary = plots.run_summary(ds)
+    used = summary.get("capacity_utilization")
+    lo, hi = summary.get("model_error_p10"), summary.get("model_error_p90")
+    if used is None or lo is None or hi is None or summary.get("job") or hi <= 0:
+        return None
+    slow = used * (1.0 + hi)
+    sentence = (
+        f"How sure: the simulation runs on the model's timings, whose throughput error "
+        f"against published measurements lies between {lo:+.0%} and {hi:+.0%} (10th to 90th "
+        f"percentile); if the GPUs are {hi:.0%} slower than modelled, this load uses "
+        f"{slow:.0%} of the fleet's capacity instead of {used:.0%}"
+    )
+    n = summary.get("replicas")
+    if slow > 1.0:
+        sentence += ", more than it has: the fleet would saturate and queues grow"
+        if n and not plots.fact(ds, "pools", 0):
+            sentence += f" (about {math.ceil(n * slow)} replicas would serve it)"
+    elif slow > 0.9:
+        sentence += ", close to saturation, where queueing delay grows fast"
+    return sentence + "."
 
 
 def run_answer(ds: xr.Dataset) -> str:

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import xarray as xr
 from simplan import __version__, plots
-from simplan.report.answer import _summary, cheapest_point, run_answer, sweep_answer
+from simplan.report.answer import (
+    _summary,
+    cheapest_point,
+    run_answer,
+    run_how_sure,
+    sweep_answer,
+)
 from simplan.report.markup import _CSS, _e
 from simplan.report.sections import (
     _assumptions_html,
@@ -28,6 +34,7 @@ def build_report(ds: xr.Dataset) -> str:
     name = plots.fact(ds, "scenario_name") or summary.get("scenario") or ds.attrs.get("title")
     question = plots.fact(ds, "question") or "(the scenario states no question)"
     answer = run_answer(ds) if run else sweep_answer(ds, summary)
+    sure = run_how_sure(ds) if run else None
     meta = [
         f"simplan {ds.attrs.get('simplan_version', __version__)}",
         f"scenario hash {ds.attrs.get('scenario_hash', '?')}",
@@ -46,6 +53,7 @@ def build_report(ds: xr.Dataset) -> str:
         f'<p class="meta">simplan {kind} report · {_e(" · ".join(meta))}</p>',
         f'<p class="question"><strong>Question:</strong> {_e(question)}</p>',
         f'<p class="answer"><strong>Answer:</strong> {_e(answer)}</p>',
+        f'<p class="sure">{_e(sure)}</p>' if sure else "",
         "<h2>Summary</h2>",
         _run_summary_html(summary) if run else _sweep_summary_html(ds, summary),
         "<h2>Plots</h2>",
