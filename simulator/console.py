@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from simplan.catalog_view import table_columns
+from simplan.formatting import seconds, share, usd
 from simplan.rate_limits import rate_limit_cell
 from simplan.workload_figures import figure_rows, visible_token_row
 
@@ -34,19 +35,9 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _ms(x: float | None) -> str:
-    return "–" if x is None else f"{x * 1e3:,.0f} ms" if x < 10 else f"{x:,.1f} s"
-
-
-def _usd(x: float | None) -> str:
-    if x is None:
-        return "–"
-    return f"-${-x:,.2f}" if x < 0 else f"${x:,.2f}"
-
-
 def _usd0(x: float | None) -> str:
     """Whole dollars; 'cannot meet' where a figure does not exist (None/NaN)."""
-    return "cannot meet" if x is None or x != x else f"${x:,.0f}"
+    return "cannot meet" if x is None or x != x else usd(x, 0)
 
 
 def print_catalog(kind: str, rows: list[dict[str, Any]]) -> None:
@@ -118,8 +109,8 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
         ("e2e_s", "end to end"),
         ("queue_delay_s", "queueing delay"),
     ):
-        t.add_row(label, *(_ms(s[key][col]) for col in ("mean", "p50", "p90", "p95", "p99")))
-    visible = visible_token_row(s, _ms)  # a reasoning workload: the answer comes later
+        t.add_row(label, *(seconds(s[key][col]) for col in ("mean", "p50", "p90", "p95", "p99")))
+    visible = visible_token_row(s, seconds)  # a reasoning workload: the answer comes later
     if visible is not None:
         t.add_row(*visible)
     console.print(t)
@@ -147,14 +138,14 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
         ),
         ("KV cache utilization", f"{s['kv_cache_utilization']:.0%}"),
         ("MFU / MBU", f"{s['mfu']:.0%} / {s['mbu']:.0%}"),
-        *figure_rows(s, _ms, lambda x: f"{x:.0%}"),
+        *figure_rows(s, seconds, share),
         ("SLO attainment (requests meeting every SLO)", f"{s['slo_attainment']:.1%}"),
         (
             "fleet",
-            f"{s['replicas']} replicas, {s['num_gpus']} GPUs, {_usd(s['fleet_usd_per_hour'])}/hour",
+            f"{s['replicas']} replicas, {s['num_gpus']} GPUs, {usd(s['fleet_usd_per_hour'])}/hour",
         ),
-        ("cost per M output tokens", _usd(s["usd_per_mtok_output"])),
-        ("cost per M tokens (input + output)", _usd(s["usd_per_mtok_total"])),
+        ("cost per M output tokens", usd(s["usd_per_mtok_output"])),
+        ("cost per M tokens (input + output)", usd(s["usd_per_mtok_total"])),
     ]
     job = s.get("job")
     if job:
@@ -164,7 +155,7 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
             else f" (deadline {job['deadline_s']:,.0f} s: "
             + ("met)" if job["deadline_met"] else "MISSED)")
         )
-        by_mode = ", ".join(f"{m} {_usd(v)}" for m, v in job["fleet_cost_by_pricing_usd"].items())
+        by_mode = ", ".join(f"{m} {usd(v)}" for m, v in job["fleet_cost_by_pricing_usd"].items())
         rows += [
             (
                 "job: requests / tokens in + out",
@@ -174,7 +165,7 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
             ("job: time to finish", f"{job['makespan_s']:,.0f} s{deadline}"),
             (
                 "job: GPU-hours / fleet cost",
-                f"{job['gpu_hours']:,.2f} / {_usd(job['fleet_cost_usd'])}",
+                f"{job['gpu_hours']:,.2f} / {usd(job['fleet_cost_usd'])}",
             ),
             ("job: fleet cost by pricing mode", by_mode),
         ]
@@ -185,7 +176,7 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
                 f"{s['monthly_tokens'] / 1e6:,.0f} M / "
                 f"{s['fleet_capacity_mtok_per_month']:,.0f} M tokens",
             ),
-            ("monthly cost (fleet + API overflow)", _usd(s["monthly_cost_usd"])),
+            ("monthly cost (fleet + API overflow)", usd(s["monthly_cost_usd"])),
         ]
     for name, value in rows:
         f.add_row(name, value)
@@ -195,7 +186,9 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
         for col in ("objective", "limit", "achieved", "met"):
             o.add_column(col)
         for name, v in s["slo"].items():
-            o.add_row(name, _ms(v["limit"]), _ms(v["achieved"]), "yes" if v["met"] else "NO")
+            o.add_row(
+                name, seconds(v["limit"]), seconds(v["achieved"]), "yes" if v["met"] else "NO"
+            )
         console.print(o)
         console.print(f"SLO judged over {s['slo_judged_on']}")
         missed = [h for h in s.get("slo_hourly") or [] if h["met"] is False]
@@ -226,10 +219,10 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
             )
             a.add_row(
                 name,
-                _usd(v["usd_per_mtok_input"]),
-                _usd(v["usd_per_mtok_output"]),
-                _usd(v["monthly_cost_usd"]),
-                _usd(v["self_hosted_savings_usd"]),
+                usd(v["usd_per_mtok_input"]),
+                usd(v["usd_per_mtok_output"]),
+                usd(v["monthly_cost_usd"]),
+                usd(v["self_hosted_savings_usd"]),
                 be_txt,
                 rate_limit_cell(v.get("rate_limit_use"), v.get("rate_limit_tier")),
             )
@@ -242,9 +235,9 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
             cheapest = min(x for x in (v["list_usd"], v["batch_usd"]) if x is not None)
             j.add_row(
                 name,
-                _usd(v["list_usd"]),
-                "–" if v["batch_usd"] is None else _usd(v["batch_usd"]),
-                _usd(cheapest - job["fleet_cost_usd"]),
+                usd(v["list_usd"]),
+                "–" if v["batch_usd"] is None else usd(v["batch_usd"]),
+                usd(cheapest - job["fleet_cost_usd"]),
             )
         console.print(j)
         console.print(f"note: GPU time billed in {job['billing']}")
@@ -328,9 +321,9 @@ def print_job_plan(result: dict[str, Any], file: str) -> None:
             r["pricing"],
             str(r["replicas"]),
             str(r["gpus"]),
-            _usd(r["job_cost_usd"]),
+            usd(r["job_cost_usd"]),
             f"{r['makespan_s']:,.0f} s",
-            _usd(r["usd_per_mtok_total"]),
+            usd(r["usd_per_mtok_total"]),
             "finishes in time" if r["verified"] else "not checked",
         )
     console.print(t)
@@ -341,7 +334,7 @@ def print_job_plan(result: dict[str, Any], file: str) -> None:
         a.add_column(col, justify="left" if col == "api" else "right")
     for e in result["apis"]:
         a.add_row(
-            e["id"], _usd(e["list_usd"]), "–" if e["batch_usd"] is None else _usd(e["batch_usd"])
+            e["id"], usd(e["list_usd"]), "–" if e["batch_usd"] is None else usd(e["batch_usd"])
         )
     console.print(a)
     for c in result["infeasible"][:8]:
@@ -396,9 +389,9 @@ def print_plan(result: dict[str, Any], file: str) -> None:
             str(r["gpus"]),
             f"${r['monthly_cost_usd']:,.0f}",
             f"{_usd0(band[0])}–{_usd0(band[1])}",
-            _usd(r["usd_per_mtok_total"]),
-            _ms(r["ttft_p95_s"]),
-            _ms(r["tpot_p95_s"]),
+            usd(r["usd_per_mtok_total"]),
+            seconds(r["ttft_p95_s"]),
+            seconds(r["tpot_p95_s"]),
             f"{r['utilization']:.0%}",
             "holds the SLO" if r["verified"] else "not checked",
         )
@@ -423,8 +416,8 @@ def print_plan(result: dict[str, Any], file: str) -> None:
         h = e.get("hybrid")
         hybrid = (
             (
-                f"{h['replicas']} replicas {_usd(h['fleet_monthly_usd'])} + API "
-                f"{_usd(h['api_monthly_usd'])} = {_usd(h['total_monthly_usd'])}"
+                f"{h['replicas']} replicas {usd(h['fleet_monthly_usd'])} + API "
+                f"{usd(h['api_monthly_usd'])} = {usd(h['total_monthly_usd'])}"
             )
             if h
             else "–"
@@ -433,7 +426,7 @@ def print_plan(result: dict[str, Any], file: str) -> None:
         limit = e.get("rate_limit") or {}
         a.add_row(
             e["id"],
-            _usd(e["monthly_cost_usd"]),
+            usd(e["monthly_cost_usd"]),
             "yes" if e.get("self_hosting_cheaper") else "no",
             "–" if cross is None else f"{cross / 1e6:,.0f} M tok/mo",
             rate_limit_cell(limit.get("use"), limit.get("tier")),
@@ -470,12 +463,12 @@ def print_sweep(ds: Any) -> None:
     for row in s["cheapest"]:
         t.add_row(
             *(fmt_coord(row[d]) for d in s["dims"]),
-            _usd(row["usd_per_mtok_total"]),
+            usd(row["usd_per_mtok_total"]),
             f"{row['output_tokens_per_s']:,.0f}",
-            _ms(row["ttft_s"]),
-            _ms(row["ttft_p95_s"]),
-            _ms(row["tpot_s"]),
-            _ms(row["tpot_p95_s"]),
+            seconds(row["ttft_s"]),
+            seconds(row["ttft_p95_s"]),
+            seconds(row["tpot_s"]),
+            seconds(row["tpot_p95_s"]),
             f"{row['utilization']:.0%}",
         )
     make_console().print(t)
@@ -511,8 +504,8 @@ def _print_verification(ds: Any) -> None:
         for k in keys:
             got = [v for v in r["achieved"].get(k, []) if v is not None]
             fast = r["fast"].get(k)
-            pred = f" ({_ms(fast)})" if fast is not None else ""
-            cells.append((_ms(max(got)) if got else "–") + pred)
+            pred = f" ({seconds(fast)})" if fast is not None else ""
+            cells.append((seconds(max(got)) if got else "–") + pred)
         t.add_row(
             *(fmt_coord(v) for v in r["point"].values()),
             "yes" if r["holds"] else "no",

@@ -273,3 +273,24 @@ def test_how_sure_names_the_replicas_a_saturating_error_would_need(
     assert sentence is not None and "112% of the fleet's capacity" in sentence
     assert "would saturate" in sentence
     assert f"about {math.ceil(replicas * 1.125)} replicas" in sentence
+
+
+def test_one_rule_per_kind_of_figure_for_console_plots_and_report() -> None:
+    """The console, the plots and the report format through simplan.formatting: the same
+    figure prints the same everywhere, and a missing one as a dash."""
+    import importlib
+
+    from simplan import console
+    from simplan.formatting import by_units, price, seconds, share, tokens, usd
+    from simplan.report import markup
+
+    sweep_map = importlib.import_module("simplan.plots.sweep_map")  # the module, not the plot
+
+    assert markup.usd is usd and markup.price is price and markup.tokens is tokens
+    assert console.usd is usd and console.seconds is seconds
+    assert sweep_map.price is price
+    assert usd(14600) == "$14,600.00" and usd(-3.1) == "-$3.10" and usd(float("nan")) == "–"
+    assert price(4.0) == "$4.00" and price(0.4391) == "$0.439"
+    assert seconds(0.85) == "850 ms" and seconds(12.5) == "12.5 s" and seconds(None) == "–"
+    assert tokens(15.5e9) == "15.5 B" and share(0.654) == "65%"
+    assert by_units(0.85, "s") == seconds(0.85) and by_units(250.0, "USD") == "$250"

@@ -16,6 +16,7 @@ from matplotlib.ticker import (
     FuncFormatter,
 )
 from simplan.economics import HOURS_PER_MONTH
+from simplan.formatting import price, tokens_compact, usd_compact
 from simplan.plots.read import (
     _configs,
     _dim_for,
@@ -32,9 +33,6 @@ from simplan.plots.style import (
     REPLICAS_KEY,
     SECONDS_PER_MONTH,
     _figure,
-    _fmt_price,
-    _fmt_tokens,
-    _fmt_usd,
     _style,
     _titles,
     _usd_log_axis,
@@ -44,7 +42,7 @@ from simplan.plots.style import (
 def _draw_api_lines(ax: Axes, prices: dict[str, dict[str, Any]], *, horizontal: bool) -> None:
     for j, (aid, p) in enumerate(prices.items()):
         blended = p["usd_per_mtok_blended"]
-        label = f"API {aid} ({_fmt_price(blended)}/M tok blended)"
+        label = f"API {aid} ({price(blended)}/M tok blended)"
         if horizontal:
             ax.axhline(blended, color=API_COLOUR, lw=1.4, ls=API_DASHES[j % 4], label=label)
 
@@ -259,7 +257,7 @@ def cost_vs_volume(sweep_ds: xr.Dataset, *, max_lines: int = 6) -> Figure:
             color=API_COLOUR,
             lw=1.4,
             ls=API_DASHES[j % 4],
-            label=f"API {aid} ({_fmt_price(p['usd_per_mtok_blended'])}/M tok blended)",
+            label=f"API {aid} ({price(p['usd_per_mtok_blended'])}/M tok blended)",
         )
     if cross:
         ax.plot(
@@ -279,7 +277,7 @@ def cost_vs_volume(sweep_ds: xr.Dataset, *, max_lines: int = 6) -> Figure:
         ordered = sorted(firsts.values(), key=lambda d: d["volume_tokens_per_month"])
         for k, x in enumerate(ordered):  # labels stacked in the empty upper-left corner
             ax.annotate(
-                f"crossover {_fmt_tokens(x['volume_tokens_per_month'])} tok/mo: "
+                f"crossover {tokens_compact(x['volume_tokens_per_month'])} tok/mo: "
                 f"{x['configuration']} vs {x['api']}",
                 xy=(x["volume_tokens_per_month"], x["monthly_cost_usd"]),
                 xytext=(0.02, 0.96 - 0.085 * k),
@@ -296,8 +294,8 @@ def cost_vs_volume(sweep_ds: xr.Dataset, *, max_lines: int = 6) -> Figure:
     if shown:
         y_lo = min(c["replica_usd_per_month"] for c in shown) / 5
         ax.set_ylim(y_lo, y_hi * (4 if cross else 2))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _fmt_tokens(v)))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _fmt_usd(v)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: tokens_compact(v)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: usd_compact(v)))
     ax.set_xlabel("monthly volume (tokens/month, input + output)")
     ax.set_ylabel("monthly cost (USD/month)")
     ax.grid(True, which="major", alpha=0.3)

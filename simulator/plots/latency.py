@@ -10,6 +10,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from simplan.errors import SimplanError
+from simplan.formatting import by_units
 from simplan.plots.read import (
     _configs,
     _dim_for,
@@ -24,7 +25,6 @@ from simplan.plots.style import (
     API_DASHES,
     RATE_KEY,
     _figure,
-    _fmt_value,
     _is_log_spaced,
     _style,
     _titles,
@@ -142,7 +142,7 @@ def latency_vs_load(sweep_ds: xr.Dataset, *, max_lines: int = 6) -> Figure:
                     color="black",
                     lw=1.4,
                     ls=ls,
-                    label=f"SLO {slo_key} = {_fmt_value(lim, 's')}",
+                    label=f"SLO {slo_key} = {by_units(lim, 's')}",
                 )
             )
         ax.set_ylabel(f"{name} (s)")

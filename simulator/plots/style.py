@@ -17,6 +17,7 @@ from matplotlib.ticker import (
     NullFormatter,
 )
 from simplan.economics import HOURS_PER_MONTH
+from simplan.formatting import usd_compact
 
 #: Okabe–Ito colours without yellow (faint on white); reference lines are dashed, unmarked.
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
@@ -64,40 +65,6 @@ def _titles(fig: Figure, ds: xr.Dataset, what: str, width: int = 100) -> None:
     fig.suptitle(f"{_title(ds)}\n{textwrap.fill(what, width)}", fontsize=10)
 
 
-def _fmt_tokens(v: float) -> str:
-    """Token volume in words: 3.6 B, 850 M, 1.2 T."""
-    for scale, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(v) >= scale:
-            x = v / scale
-            return f"{x:.2g} {unit}" if x < 10 else f"{x:,.0f} {unit}"
-    return f"{v:.3g}"
-
-
-def _fmt_usd(v: float) -> str:
-    if v >= 1e6:
-        return f"${v / 1e6:.3g}M"
-    if v >= 1e3:
-        return f"${v / 1e3:.3g}k"
-    if v >= 1:
-        return f"${v:.3g}"
-    return f"${v:.2g}"
-
-
-def _fmt_price(v: float) -> str:
-    """A $/M-token price with enough digits to compare: $4.00, $0.436, $0.0001."""
-    return f"${v:,.2f}" if v >= 1 else f"${v:.3g}"
-
-
-def _fmt_value(v: float, units: str) -> str:
-    if units.startswith("USD"):
-        return f"${v:.2f}" if v < 100 else f"${v:,.0f}"
-    if units == "1":
-        return f"{v:.0%}" if 0 <= v <= 1 else f"{v:.3g}"
-    if units == "s":
-        return f"{v * 1e3:.0f} ms" if v < 1 else f"{v:.3g} s"
-    return f"{v:.3g}"
-
-
 def _log_axis(axis: Any, fmt: Any = None) -> None:
     """Plain labels at 1, 2 and 5 times each power of ten on a log axis (no minor labels)."""
     fmt = fmt or (lambda v: f"{v:g}")
@@ -109,7 +76,7 @@ def _log_axis(axis: Any, fmt: Any = None) -> None:
 
 def _usd_log_axis(axis: Any) -> None:
     """Dollar labels at 1, 2 and 5 times each power of ten on a log axis."""
-    _log_axis(axis, _fmt_usd)
+    _log_axis(axis, usd_compact)
 
 
 def _axis_label(long_name: str, units: str) -> str:

@@ -15,9 +15,10 @@ from matplotlib.ticker import (
     FuncFormatter,
 )
 from simplan.errors import SimplanError
+from simplan.formatting import by_units, price, usd_compact
 from simplan.plots.economics import _replica_capacity
 from simplan.plots.read import _coord_label, _tick, _units, slo_passes, sweep_dims
-from simplan.plots.style import _axis_label, _figure, _fmt_price, _fmt_usd, _fmt_value, _titles
+from simplan.plots.style import _axis_label, _figure, _titles
 from simplan.plots.ticks import _spaced_log_axis, _value_ticks
 
 # --- sweep map ------------------------------------------------------------------------------
@@ -131,7 +132,7 @@ def sweep_map(
                     ax.text(
                         ix,
                         iy,
-                        _fmt_price(float(v)) if usd else _fmt_value(float(v), units),
+                        price(float(v)) if usd else by_units(float(v), units),
                         ha="center",
                         va="center",
                         fontsize=7,
@@ -151,9 +152,9 @@ def sweep_map(
         cb = fig.colorbar(im, ax=list(axs[: len(facets)]), shrink=0.9)
         cb.set_label(_axis_label(name, units), fontsize=9)
         if units.startswith("USD") and isinstance(norm, LogNorm):
-            _spaced_log_axis(cb.ax.yaxis, _fmt_usd)
+            _spaced_log_axis(cb.ax.yaxis, usd_compact)
         elif units.startswith("USD"):
-            cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _fmt_usd(v)))
+            cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: usd_compact(v)))
     scope = "points meeting the SLO" if slo_only else "feasible points"
     what = f"{name if at_capacity else var} by {x} × {y}"
     what += f", one panel per {facet}" if facet else ""

@@ -8,7 +8,8 @@ import html
 import re
 from typing import Any
 
-import numpy as np
+from simplan.formatting import price, seconds, tokens, usd
+from simplan.formatting import share as _pct
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
@@ -54,36 +55,6 @@ def _linked(text: str) -> str:
     return "".join(out)
 
 
-def usd(x: float | None, digits: int = 2) -> str:
-    """Dollars as shown in the report: ``$0.94``, ``$14,600.00``, ``–`` for none."""
-    if x is None or not np.isfinite(x):
-        return "–"
-    return f"-${-x:,.{digits}f}" if x < 0 else f"${x:,.{digits}f}"
-
-
-def price(x: float | None) -> str:
-    """A per-token price with enough digits to compare: ``$0.439``, ``$4.23``, ``$0.0001``."""
-    if x is None or not np.isfinite(x):
-        return "–"
-    return f"${x:,.2f}" if x >= 10 else f"${x:.3g}"
-
-
-def seconds(x: float | None) -> str:
-    if x is None or not np.isfinite(x):
-        return "–"
-    return f"{x * 1e3:,.0f} ms" if x < 10 else f"{x:,.1f} s"
-
-
-def tokens(x: float | None) -> str:
-    if x is None or not np.isfinite(x):
-        return "–"
-    return f"{x / 1e6:,.0f} M" if x < 1e9 else f"{x / 1e9:,.1f} B"
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None or not np.isfinite(x) else f"{x:.0%}"
-
-
 def _table(headers: list[str], rows: list[list[Any]], num: set[int] | None = None) -> str:
     num = num if num is not None else set(range(1, len(headers)))
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
@@ -105,3 +76,6 @@ class _Raw:
 
     def __init__(self, html_text: str) -> None:
         self.html = html_text
+
+
+__all__ = ["_pct", "price", "seconds", "tokens", "usd"]
