@@ -193,6 +193,16 @@ def check_parallelism(arch: catalog.ModelArch, gpu: catalog.Gpu, tp: int, pp: in
         raise ParallelismError(f"invalid parallelism for {arch.id} on {gpu.id}", problems)
 
 
+#: Low-bit compute dtypes a GPU may lack tensor cores for, and how engines then run such
+#: checkpoints: as weight-only kernels whose dequantization cost is that scheme's
+#: (FP8: vLLM's FP8 Marlin, W8A16 on A100 and A10G; FP4: vLLM's FP4 Marlin and gpt-oss's
+#: MXFP4 Triton kernels, W4A16 before Blackwell).
+_WEIGHT_ONLY_FALLBACK = {
+    "fp8": ("int8-wo", "W8A16", "1-byte"),
+    "fp4": ("int4-gptq", "W4A16", "4-bit"),
+}
+
+
 def _compute_path(gpu: catalog.Gpu, w: catalog.WeightScheme) -> tuple[float, float, str | None]:
     """(GEMM peak FLOP/s, dequant overhead, note) for a weight scheme on a GPU."""
     fp16 = gpu.tflops_fp16 * 1e12
@@ -202,28 +212,16 @@ def _compute_path(gpu: catalog.Gpu, w: catalog.WeightScheme) -> tuple[float, flo
         return (gpu.tflops_bf16 or gpu.tflops_fp16) * 1e12, 0.0, None
     if w.compute_dtype == "fp16":
         return fp16, 0.0, None
-    if w.compute_dtype == "fp8":
-        if gpu.has_fp8:
-            return gpu.tflops_fp8 * 1e12, 0.0, None
-        # No FP8 tensor cores (A100, A10G): engines run FP8 checkpoints as weight-only
-        # W8A16 (vLLM's Marlin FP8 path): 8-bit weight reads, FP16 math plus dequantization.
-        overhead = catalog.weights("int8-wo").dequant_overhead
+    if w.compute_dtype in _WEIGHT_ONLY_FALLBACK:
+        low_bit = {"fp8": gpu.tflops_fp8, "fp4": gpu.tflops_fp4}[w.compute_dtype]
+        if low_bit > 0:
+            return low_bit * 1e12, 0.0, None
+        scheme, name, reads = _WEIGHT_ONLY_FALLBACK[w.compute_dtype]
         note = (
-            f"{gpu.id} has no FP8 tensor cores: FP8 weights run as weight-only W8A16 "
-            "(FP16 compute with dequantization, 1-byte weight reads)"
+            f"{gpu.id} has no {w.compute_dtype.upper()} tensor cores: {w.id} weights run as "
+            f"weight-only {name} (16-bit compute with dequantization, {reads} weight reads)"
         )
-        return fp16, overhead, note
-    if w.compute_dtype == "fp4":
-        if gpu.tflops_fp4 > 0:
-            return gpu.tflops_fp4 * 1e12, 0.0, None
-        # Before Blackwell there are no FP4 tensor cores: engines run FP4 checkpoints as
-        # weight-only W4A16 (vLLM's FP4 Marlin; gpt-oss's MXFP4 Triton kernels).
-        overhead = catalog.weights("int4-gptq").dequant_overhead
-        note = (
-            f"{gpu.id} has no FP4 tensor cores: {w.id} weights run as weight-only W4A16 "
-            "(16-bit compute with dequantization, 4-bit weight reads)"
-        )
-        return fp16, overhead, note
+        return fp16, catalog.weights(scheme).dequant_overhead, note
     if w.compute_dtype == "int8":
         if gpu.tflops_int8 <= 0:
             raise ParallelismError(f"{gpu.id} has no INT8 tensor cores for {w.id}")
