@@ -4,7 +4,8 @@
 :class:`~simplan.errors.ScenarioError` that names the file, the key path, the bad value,
 what is allowed and, for catalog ids, the nearest valid id. Field names equal TOML keys.
 
-One module per job: :mod:`~simplan.scenario.sections` (the deployment and its load),
+One module per job: :mod:`~simplan.scenario.sections` (the deployment and its load:
+``model``, ``hardware``, ``engine``, ``workload``, ``elastic``, one module each),
 :mod:`~simplan.scenario.schema` (objectives, prices, simulation, sweep axes and the
 :class:`Scenario`), :mod:`~simplan.scenario.problems` (validation errors as problems),
 :mod:`~simplan.scenario.overrides` (dotted keys applied: sweep points, plan candidates)

@@ -1,0 +1,166 @@
+"""``[engine]``: the serving engine's scheduler, memory and calibration settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import (
+    Field,
+    field_validator,
+    model_validator,
+)
+from simplan.scenario.base import (
+    PositiveInt,
+    _check_catalog_id,
+    _Section,
+)
+from simplan.scenario.speculative import SpeculativeSection
+
+
+class CalibrationFactors(_Section):
+    """Deployment-specific factors of the performance model (``simplan calibrate`` fits
+    them from benchmark logs; see docs/calibrate.md). Unset factors keep the catalog's."""
+
+    compute_efficiency_scale: float | None = Field(
+        default=None,
+        gt=0,
+        le=10,
+        description="Multiplies the GEMM and prefill-attention compute efficiencies.",
+    )
+    memory_efficiency_scale: float | None = Field(
+        default=None,
+        gt=0,
+        le=10,
+        description="Multiplies the weight-read, elementwise and decode-attention memory "
+        "efficiencies.",
+    )
+    iteration_overhead_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Engine (host) time per scheduler iteration, replacing the catalog's.",
+    )
+    sequence_overhead_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=0.1,
+        description="Engine (host) time per sequence in each iteration (scheduling, "
+        "sampling, output processing); the catalog's is 0.",
+    )
+    gpu: str | None = Field(
+        default=None,
+        description="The GPU these factors were measured on: replicas on other GPUs keep "
+        "the catalog's factors. Default: every GPU.",
+    )
+
+    @field_validator("gpu")
+    @classmethod
+    def _gpu_known(cls, v: str | None) -> str | None:
+        return v if v is None else _check_catalog_id("gpu", v)
+
+
+#: TensorRT-LLM's defaults where they differ from vLLM's (trtllm-serve and the LLM API,
+#: 2025: BuildConfig max_batch_size 2048 and max_num_tokens 8192; KvCacheConfig
+#: free_gpu_memory_fraction 0.9; CapacitySchedulerPolicy.GUARANTEED_NO_EVICT). Its
+#: in-flight batching runs context and generation requests in the same step whether or
+#: not chunked context is on (that only splits prompts longer than the token budget), so
+#: simplan's mixed iterations (chunked_prefill = true) are its schedule. See
+#: docs/model.md, "Engines".
+TRTLLM_DEFAULTS = {
+    "max_num_seqs": 2048,
+    "max_num_batched_tokens": 8192,
+    "kv_cache_free_gpu_mem_fraction": 0.9,
+    "scheduler_policy": "guaranteed_no_evict",
+}
+_TRTLLM_ONLY = ("kv_cache_free_gpu_mem_fraction", "scheduler_policy")
+
+
+class EngineSection(_Section):
+    """Engine knobs. ``name`` picks the serving engine whose memory semantics, admission
+    and defaults apply; the knobs keep vLLM's names (TensorRT-LLM's max_batch_size is
+    ``max_num_seqs``, its max_num_tokens ``max_num_batched_tokens``)."""
+
+    name: Literal["vllm", "tensorrt-llm"] = "vllm"
+    kv_cache_free_gpu_mem_fraction: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="TensorRT-LLM: the share of the memory left after the weights and "
+        "activations that the KV cache takes (default 0.9).",
+    )
+    scheduler_policy: Literal["guaranteed_no_evict", "max_utilization"] | None = Field(
+        default=None,
+        description="TensorRT-LLM: guaranteed_no_evict (default) reserves each request's "
+        "KV for its whole output at admission, so nothing is ever preempted; "
+        "max_utilization admits on the prompt and may pause requests, as vLLM does.",
+    )
+
+    max_num_seqs: PositiveInt = Field(default=256, le=65536)
+    max_num_batched_tokens: PositiveInt = Field(default=8192, le=1_048_576)
+    gpu_memory_utilization: float = Field(default=0.90, gt=0.0, le=1.0)
+    block_size: Literal[1, 8, 16, 32, 64, 128, 256] = 16
+    chunked_prefill: bool = True
+    scheduler: Literal["continuous", "static"] = "continuous"
+    router: Literal["round_robin", "least_outstanding", "least_kv_load", "prefix_aware"] = (
+        "least_outstanding"
+    )
+    enable_prefix_caching: bool = Field(
+        default=True,
+        description="Keep the KV blocks of prompt prefixes for later requests (vLLM's "
+        "automatic prefix caching, on by default in its V1 engine; TensorRT-LLM's "
+        "enable_block_reuse). Hits skip prefill but still occupy KV; unreferenced cached "
+        "blocks are evicted least recently used first.",
+    )
+    speculative: SpeculativeSection | None = Field(
+        default=None, description="Speculative decoding ([engine.speculative])."
+    )
+    calibration: str | CalibrationFactors | None = Field(
+        default=None,
+        description="A calibration profile written by `simplan calibrate` (a path, relative "
+        "to the scenario file), or the factors inline.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_defaults(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("name") == "tensorrt-llm":
+            return {**TRTLLM_DEFAULTS, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _knobs_of_the_engine(self) -> EngineSection:
+        if self.name == "tensorrt-llm" and "gpu_memory_utilization" in self.model_fields_set:
+            raise ValueError(
+                "gpu_memory_utilization is vLLM's (a share of all GPU memory); TensorRT-LLM "
+                "sizes its KV cache with kv_cache_free_gpu_mem_fraction, a share of the "
+                "memory left after the weights and activations"
+            )
+        if self.name == "vllm":
+            given = [k for k in _TRTLLM_ONLY if getattr(self, k) is not None]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} belong(s) to TensorRT-LLM: set name = 'tensorrt-llm' "
+                    "(vLLM sizes its KV cache with gpu_memory_utilization)"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _speculation_batches_continuously(self) -> EngineSection:
+        if self.speculative is not None and self.speculative.active and self.scheduler == "static":
+            raise ValueError(
+                "speculative decoding needs scheduler = 'continuous' (static batching here "
+                "models engines without it)"
+            )
+        return self
+
+    @property
+    def reserves_whole_output(self) -> bool:
+        """Whether admission reserves a request's KV for its whole output (no preemption)."""
+        return self.scheduler == "static" or self.scheduler_policy == "guaranteed_no_evict"
+
+    @field_validator("calibration")
+    @classmethod
+    def _path_given(cls, v: str | CalibrationFactors | None) -> str | CalibrationFactors | None:
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("an empty path: name a profile written by `simplan calibrate`")
+        return v
