@@ -273,3 +273,26 @@ def test_catalog_command_unknown_kind() -> None:
     assert result.exit_code == 2
     assert "gpus" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_2026_gpus_follow_bandwidth_when_decoding_and_compute_when_prefilling() -> None:
+    """GH200 (96 GB as rented, 144 GB HBM3e) and GB200 behave as their specs say: decode at
+    batch 1 is bandwidth-bound, so its speed follows HBM bandwidth; a long prefill is
+    compute-bound, so it follows the tensor peak."""
+    from simplan import api
+
+    def run(gpu: str, batch: int, prompt: int) -> dict[str, float]:
+        return api.estimate(
+            model="llama-3.1-8b", gpu=gpu, batch=batch, input_tokens=prompt, output_tokens=64
+        )
+
+    small, large = run("gh200-96gb", 1, 64), run("gh200-144gb", 1, 64)
+    bw = (
+        catalog.gpu("gh200-144gb").hbm_bandwidth_gb_per_s
+        / catalog.gpu("gh200-96gb").hbm_bandwidth_gb_per_s
+    )
+    speedup = small["tpot_s"] / large["tpot_s"]
+    assert 0.85 * bw < speedup <= bw * 1.01, (speedup, bw)
+    b200, gb200 = run("b200", 8, 8192), run("gb200", 8, 8192)
+    flops = catalog.gpu("gb200").tflops_fp16 / catalog.gpu("b200").tflops_fp16
+    assert 1.0 < b200["ttft_s"] / gb200["ttft_s"] <= flops * 1.01
