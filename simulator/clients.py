@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
+from simplan.arrivals import Requests
 from simplan.recorder import PENDING, Recorder
 from simplan.sessions import session
-from simplan.workload import Requests, sample_generated, sample_lengths, sample_prefixes
+from simplan.workload import sample_generated, sample_lengths, sample_prefixes
 
 if TYPE_CHECKING:
     from simplan.fleet import Fleet

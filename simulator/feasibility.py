@@ -21,7 +21,8 @@ from simplan.scenario import (
     Scenario,
     UniformLength,
 )
-from simplan.workload import mean_rate_per_s, read_column, read_trace
+from simplan.traces import read_column, read_trace
+from simplan.workload import mean_rate_per_s
 
 
 def shortest_length(scenario: Scenario, key: str) -> int:

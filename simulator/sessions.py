@@ -154,7 +154,7 @@ def session_starts(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
     until ``duration_s``, at most ``num_requests`` / mean turns sessions."""
     import math
 
-    from simplan.workload import ARRIVALS
+    from simplan.arrivals import ARRIVALS
 
     w = scenario.workload
     horizon = w.duration_s if w.duration_s is not None else math.inf

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import simpy
+from simplan.arrivals import Requests
 from simplan.clients import Client, Completion, closed_users, open_loop, start_sessions
 from simplan.economics import pool_usd_per_hour
 from simplan.engine import ACTIVE, OFF, ReplicaEngine
@@ -39,7 +40,7 @@ from simplan.recorder import PENDING, Recorder, TimeSeries
 from simplan.sampler import MAX_SAMPLES, sample_now, sampler
 from simplan.scenario import Scenario
 from simplan.sessions import session_starts
-from simplan.workload import Requests, generate_requests, mean_lengths, reuses_prompts
+from simplan.workload import generate_requests, mean_lengths, reuses_prompts
 
 __all__ = [
     "SimResult",

@@ -32,7 +32,8 @@ from simplan.pools import build_pools
 from simplan.recorder import COMPLETED, PENDING, REJECTED
 from simplan.scenario import Scenario, scenario_from_dict
 from simplan.sim import SimResult, simulate
-from simplan.workload import generate_requests, read_trace
+from simplan.traces import read_trace
+from simplan.workload import generate_requests
 
 MODEL = "llama-3.1-8b"
 GPU = "a100-sxm4-80gb"
