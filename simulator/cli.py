@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-from simplan import __version__, api, console
+from simplan import __version__, api, console, console_plan
 from simplan.catalog_view import KINDS
 from simplan.errors import SimplanError
 from simplan.scenario import Pricing
@@ -302,7 +302,7 @@ def sweep(
             max_points=max_points,
             verify=verify,
         )
-    console.print_sweep(ds)
+    console_plan.print_sweep(ds)
     if output:
         click.echo(f"wrote {output}")
 
@@ -356,9 +356,9 @@ def plan(
         click.echo(api.to_json(result))
         return
     if "job" in result:
-        console.print_job_plan(result, file)
+        console_plan.print_job_plan(result, file)
         return
-    console.print_plan(result, file)
+    console_plan.print_plan(result, file)
 
 
 @main.command("plot")
