@@ -104,3 +104,39 @@ def test_run_its_dataset_and_plan_give_the_same_verdict(tmp_path: Path) -> None:
     assert not by_id["contract"]["rate_limit"]["within"]
     assert any(n.startswith("contract: the busiest hour needs 240") for n in planned["notes"])
     assert by_id["gpt-4o"]["rate_limit"]["within"]
+
+
+def test_a_hybrid_never_sends_the_api_more_than_its_limit_at_the_busiest_hour(
+    tmp_path: Path,
+) -> None:
+    """An API at a third of the fleet's price takes everything in a hybrid, until its
+    limit binds: then the fleet keeps enough replicas that the overflow fits the limit."""
+    from simplan.plan.alternatives import _hybrid
+    from simplan.plan.candidates import Candidate
+    from simplan.scenario import load_scenario
+
+    p = tmp_path / "s.toml"
+    p.write_text(SCENARIO, encoding="utf-8")
+    sc = load_scenario(p)
+    cand = Candidate("h100-sxm", "fp16", 1, "on_demand", True, replicas=4)
+    cand.replica_rate_under_slo_per_s = 1.0  # 4 req/s of load: 4 replicas for all of it
+    cand.replica_usd_per_hour = 10.0
+    share = 500 / 650
+    free = ApiQuote("cheap", 0.01, 0.01, "test")
+    capped = ApiQuote(
+        "capped",
+        0.01,
+        0.01,
+        "test",
+        rate_limit=LIMIT.model_copy(
+            update={
+                "requests_per_min": 90.0,
+                "input_tokens_per_min": None,
+                "output_tokens_per_min": None,
+            }
+        ),
+    )
+    assert _hybrid(cand, sc, free, share, 1e9)["replicas"] == 0  # all to the cheap API
+    h = _hybrid(cand, sc, capped, share, 1e9)
+    # 90 requests/min = 1.5 req/s: at least 3 replicas so that 4 - 3 = 1 req/s overflows
+    assert h["replicas"] == 3 and h["api_rate_limit_use"] == pytest.approx(60 / 90)

@@ -10,9 +10,11 @@ import numpy as np
 from simplan import catalog
 from simplan import economics as econ
 from simplan.plan.candidates import Candidate
+from simplan.rate_limits import rate_limit_use
 from simplan.scenario import (
     Scenario,
 )
+from simplan.workload import mean_lengths
 
 
 def _hybrid(
@@ -22,14 +24,21 @@ def _hybrid(
 
     Each hour of the day (the ``diurnal`` profile, else a flat day) the requests above
     the fleet's rate under the SLO go to the API; the API is paid for that share of the
-    monthly volume, priced by :mod:`simplan.economics` like the API-only option.
+    monthly volume, priced by :mod:`simplan.economics` like the API-only option. A split
+    whose busiest hour sends the API more than its published rate limit allows
+    (:mod:`simplan.rate_limits`) is not offered.
     """
     w = sc.workload
     rate = float(w.rate_per_s or 0.0)
     hourly = rate * (np.asarray(w.diurnal) if w.diurnal else np.ones(24))
+    i_len, o_len = mean_lengths(sc)
     best: dict[str, Any] | None = None
     for n in range(0, max(cand.replicas, 1) + 1):
         overflow = np.maximum(hourly - n * cand.replica_rate_under_slo_per_s, 0.0)
+        peak = float(overflow.max())
+        use = rate_limit_use(api, peak, peak * i_len, peak * o_len)
+        if use is not None and not use["within"] and n < max(cand.replicas, 1):
+            continue  # the API would refuse part of the busiest hour
         api_share = float(overflow.sum() / hourly.sum()) if hourly.sum() > 0 else 0.0
         fleet = float(econ.monthly_cost_usd(n * cand.replica_usd_per_hour))
         api_cost = float(econ.api_monthly_cost_usd(api, api_share * monthly_tokens, share))
@@ -41,6 +50,7 @@ def _hybrid(
                 "api_monthly_usd": api_cost,
                 "total_monthly_usd": total,
                 "api_share_of_requests": api_share,
+                "api_rate_limit_use": None if use is None else use["use"],
             }
     assert best is not None
     return best
