@@ -106,3 +106,37 @@ def rate_limit_cell(use: float | None, tier: str | None) -> str:
     if use is None or tier is None or use != use:
         return "–"
     return f"{use:.0%} of {tier}" if use <= 1.0 else f"{use:.1f}x {tier} (over)"
+
+
+class Limiter:
+    """An API account's per-minute limits as token buckets, for a simulated client.
+
+    Each limit is a bucket holding one minute's worth (the window providers state), full
+    at the start and refilled continuously; a request is accepted when every bucket holds
+    what it needs (a request, its tokens), and then debited.
+    """
+
+    def __init__(self, api: ApiQuote) -> None:
+        assert api.rate_limit is not None
+        self.capacity = api.rate_limit.limits()
+        self.level = dict(self.capacity)
+        self.uncached = 1.0 - api.cached_input_share
+        self.last_s = 0.0
+
+    def admit(self, now_s: float, input_tokens: float, output_tokens: float) -> bool:
+        """Whether the API accepts a request now (and, if so, count it)."""
+        elapsed = now_s - self.last_s
+        self.last_s = now_s
+        for kind, cap in self.capacity.items():
+            self.level[kind] = min(cap, self.level[kind] + elapsed * cap / 60.0)
+        need = {
+            "requests_per_min": 1.0,
+            "tokens_per_min": input_tokens + output_tokens,
+            "input_tokens_per_min": input_tokens * self.uncached,
+            "output_tokens_per_min": output_tokens,
+        }
+        if any(self.level[k] < need[k] for k in self.capacity):
+            return False
+        for k in self.capacity:
+            self.level[k] -= need[k]
+        return True

@@ -140,3 +140,33 @@ def test_a_hybrid_never_sends_the_api_more_than_its_limit_at_the_busiest_hour(
     h = _hybrid(cand, sc, capped, share, 1e9)
     # 90 requests/min = 1.5 req/s: at least 3 replicas so that 4 - 3 = 1 req/s overflows
     assert h["replicas"] == 3 and h["api_rate_limit_use"] == pytest.approx(60 / 90)
+
+
+def test_overflow_in_the_simulation_stays_within_the_apis_limit(tmp_path: Path) -> None:
+    """A fleet capped at 0.5 req/s self-hosted sends the rest of 4 req/s to an API that
+    accepts 30 requests a minute: over 120 s the API takes at most its limit (a full
+    minute's bucket at the start plus 30 a minute), the rest stays on the fleet."""
+    from simplan.fleet import SERVED_BY_API
+    from simplan.scenario import load_scenario
+    from simplan.sim import simulate
+
+    text = (
+        '[model]\nname = "llama-3.1-8b"\n[hardware]\ngpu = "h100-sxm"\nreplicas = 1\n'
+        '[workload]\narrival = "constant"\nrate_per_s = 4.0\nduration_s = 120\n'
+        "input_tokens = 300\noutput_tokens = 50\n"
+        '[overflow]\napi = "limited"\nrate_cap_per_s = 0.5\n'
+        '[[api]]\nid = "limited"\nusd_per_mtok_input = 1.0\nusd_per_mtok_output = 2.0\n'
+        'rate_limit = { tier = "test", requests_per_min = 30, source = "test", '
+        'as_of = "2026-12" }\n'
+    )
+    p = tmp_path / "s.toml"
+    p.write_text(text, encoding="utf-8")
+    res = simulate(load_scenario(p))
+    rec = res.requests
+    to_api = int((rec.column("replica") == SERVED_BY_API).sum())
+    assert res.fleet.overflow is not None
+    served = res.fleet.overflow.served
+    assert served.requests == to_api
+    assert 30 + 30 * 2 - 2 <= to_api <= 30 + 30 * 2  # the whole limit is used, never more
+    assert served.rate_limited > 100  # about 480 - 60 - 90 requests the API refused
+    assert served.rate_limited + to_api <= rec.n

@@ -37,6 +37,7 @@ def describe(fleet: Fleet, end_s: float) -> dict[str, Any]:
         "requests_to_api": api.requests,
         "api_input_tokens": api.input_tokens,
         "api_output_tokens": api.output_tokens,
+        "requests_kept_by_api_rate_limit": api.rate_limited,
         "replicas_provisioned": k.provisioned,
         "spot_interruptions": k.interruptions,
         "replica_failures": k.failures,

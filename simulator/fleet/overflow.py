@@ -17,6 +17,7 @@ import numpy as np
 import simpy
 from simplan.economics import ApiQuote, cached_input_share, catalog_quote, selected_apis
 from simplan.engine import ReplicaEngine
+from simplan.rate_limits import Limiter
 from simplan.recorder import Recorder
 from simplan.scenario import OverflowSection, Scenario
 
@@ -51,6 +52,7 @@ class ApiCounters:
     input_tokens: int = 0
     output_tokens: int = 0
     usd: float = 0.0
+    rate_limited: int = 0  # kept on the fleet: the API's rate limit was spent
 
 
 @dataclass
@@ -65,6 +67,11 @@ class Overflow:
     served: ApiCounters = field(default_factory=ApiCounters)
     _cap_tokens: float = 0.0
     _cap_last: float = 0.0
+    limiter: Limiter | None = None
+
+    def __post_init__(self) -> None:
+        if self.api.rate_limit is not None:
+            self.limiter = Limiter(self.api)
 
     @classmethod
     def of(
@@ -77,11 +84,26 @@ class Overflow:
         api = next(a for a in selected_apis_with(scenario, ov.api) if a.id == ov.api)
         return cls(env, ov, api, rec, rng)
 
-    def wanted(self, candidates: Sequence[ReplicaEngine]) -> bool:
+    def wanted(self, candidates: Sequence[ReplicaEngine], req: int) -> bool:
         """Whether a new request goes to the API rather than to one of ``candidates``.
 
-        Consumes a token of the rate cap's bucket when the request stays self-hosted.
+        Consumes a token of the rate cap's bucket when the request stays self-hosted. The
+        API takes it only within its published rate limit (:class:`Limiter`); past it,
+        the request stays with the fleet (queued, or in the backlog).
         """
+        if not self._overflows(candidates):
+            return False
+        if self.limiter is None:
+            return True
+        rec = self.rec
+        prompt = int(rec.input_tokens[req]) + int(rec.generated[req])
+        remaining = int(rec.output_tokens[req]) - int(rec.generated[req])
+        if self.limiter.admit(self.env.now, prompt, remaining):
+            return True
+        self.served.rate_limited += 1
+        return False
+
+    def _overflows(self, candidates: Sequence[ReplicaEngine]) -> bool:
         ov = self.section
         if not candidates:
             return True

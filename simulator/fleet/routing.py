@@ -158,7 +158,7 @@ class Router:
         tokens = int(self.rec.input_tokens[req]) + int(self.rec.output_tokens[req])
         # new requests start where prompts are computed (not on decode-only replicas)
         candidates = [e for e in self.active() if e.role != "decode" and e.ever_admits(tokens)]
-        if self.overflow is not None and self.overflow.wanted(candidates):
+        if self.overflow is not None and self.overflow.wanted(candidates, req):
             self.overflow.serve(req)
             return
         self.self_hosted_arrivals += 1
