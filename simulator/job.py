@@ -123,8 +123,8 @@ def plan_job(
     import math
 
     from simplan import verify
+    from simplan.fit import replica_cfg
     from simplan.kernels.grid import max_rate
-    from simplan.perf import replica_cfg
     from simplan.plan import candidate_scenario
     from simplan.workload import mean_lengths
 

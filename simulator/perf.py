@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from simplan import catalog
-from simplan.errors import InfeasibleError, ParallelismError, Problem
+from simplan.errors import ParallelismError, Problem
 from simplan.kernels import layout as c
 from simplan.kernels import memory as kmem
-from simplan.kernels.speculative import draft_weight_bytes_per_gpu
 from simplan.prefix_model import PromptReuse, reuse_of
 from simplan.prefix_model import fill_cfg as fill_prefix_cfg
 from simplan.speculative import SpecKnobs, fill_cfg, knobs_from
@@ -414,96 +413,6 @@ def replica_from_ids(
     )
 
 
-def does_not_fit_reason(replica: Replica, input_tokens: int, output_tokens: int) -> str | None:
-    """Why a replica cannot serve one request of these lengths, or None if it can."""
-    mem = replica.memory(input_tokens, output_tokens)
-    need = mem["weights_gib_per_gpu"] + mem["reserve_gib_per_gpu"]
-    spec = replica.engine.speculative
-    drafter = float(draft_weight_bytes_per_gpu(replica.cfg)) / GIB
-    what = f"{replica.arch.id} ({replica.weights.id})"
-    if spec is not None and drafter > 0:
-        name = spec.draft.id if spec.draft is not None else f"its {spec.method} head"
-        what += f" with the drafter {name} ({drafter:.1f} GiB per GPU of it)"
-    if mem["kv_cache_capacity_tokens"] <= 0 and replica.engine.kv_cache_free_fraction is not None:
-        return (
-            f"{what} needs {need:.1f} GiB per GPU for weights "
-            f"and activations, more than the {mem['memory_gib_per_gpu']:.1f} GiB of "
-            f"{replica.gpu.id} on tp={replica.tp} x pp={replica.pp}: no memory is left for "
-            "the KV cache"
-        )
-    if mem["kv_cache_capacity_tokens"] <= 0:
-        return (
-            f"{what} needs {need:.1f} GiB per GPU for weights "
-            f"and activations, but {replica.gpu.id} at gpu_memory_utilization="
-            f"{replica.engine.gpu_memory_utilization:g} offers {mem['budget_gib_per_gpu']:.1f} GiB "
-            f"per GPU on tp={replica.tp} x pp={replica.pp}"
-        )
-    if mem["max_batch"] < 1:
-        return (
-            f"one sequence of {input_tokens + output_tokens} tokens needs more KV cache than the "
-            f"{mem['kv_cache_capacity_tokens']:.0f} tokens left on {replica.gpu.id} "
-            f"(tp={replica.tp}, pp={replica.pp})"
-        )
-    return None
-
-
-def nearest_fit(replica: Replica, input_tokens: int, output_tokens: int) -> str | None:
-    """The nearest configuration that fits: more GPUs (tp, then pp), or fewer weight bits."""
-    arch = replica.arch
-    candidates: list[tuple[int, str, Replica]] = []
-    for tp in valid_tp_degrees(arch):
-        for pp in (1, 2, 3, 4, 6, 8, 12, 16):
-            if tp * pp < replica.num_gpus or pp > arch.num_layers:
-                continue
-            try:
-                r = build_replica(
-                    arch, replica.gpu, replica.weights, replica.kv_cache, tp, pp, replica.engine
-                )
-            except InfeasibleError:
-                continue
-            if does_not_fit_reason(r, input_tokens, output_tokens) is None:
-                candidates.append((tp * pp, f"tp={tp} pp={pp} ({tp * pp} GPUs)", r))
-                break
-    by_bits = sorted(catalog.load("weights").values(), key=lambda w: -w.bits_per_weight)
-    for w in by_bits:
-        if w.bits_per_weight >= replica.weights.bits_per_weight:
-            continue
-        r = build_replica(
-            arch, replica.gpu, w, replica.kv_cache, replica.tp, replica.pp, replica.engine
-        )
-        if does_not_fit_reason(r, input_tokens, output_tokens) is None:
-            candidates.append((replica.num_gpus, f"weights = {w.id!r} on the same GPUs", r))
-            break
-    if not candidates:
-        return None
-    candidates.sort(key=lambda x: x[0])
-    options = [text for _, text, _ in candidates[:2]]
-    return "nearest that fits: " + "; or ".join(options)
-
-
 def stack_cfgs(replicas: list[Replica]) -> np.ndarray:
     """An (n, NCFG) array of configuration vectors for vectorized kernels."""
     return np.ascontiguousarray(np.stack([r.cfg for r in replicas]))
-
-
-def replica_cfg(sc: Scenario) -> tuple[np.ndarray, int]:
-    """The configuration vector of a scenario's ``[hardware]`` replica and a reason code:
-    0 fits, 1 does not fit in GPU memory, 2 invalid parallelism (a zero vector, never
-    evaluated). Sweeps, plans and job plans screen candidates with it."""
-    knobs = engine_knobs(sc, sc.hardware.gpu)
-    try:
-        replica = build_replica(
-            sc.model.arch(),
-            catalog.gpu(sc.hardware.gpu),
-            catalog.weights(sc.model.weights),
-            catalog.kv_cache(sc.model.kv_cache),
-            sc.hardware.tp,
-            sc.hardware.pp,
-            knobs,
-        )
-    except InfeasibleError:
-        cfg = c.empty()  # never evaluated: the group is infeasible (reason 2)
-        return cfg, 2
-    if does_not_fit_reason(replica, 1, 1) is not None:
-        return replica.cfg, 1
-    return replica.cfg, 0

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 from simplan import catalog
 from simplan.errors import SimplanError
+from simplan.fit import does_not_fit_reason
 from simplan.kernels.batch import static_batch
-from simplan.perf import EngineKnobs, calibration, does_not_fit_reason, replica_from_ids
+from simplan.perf import EngineKnobs, calibration, replica_from_ids
 
 #: Output length gpt-fast's generate.py uses when its README does not state one.
 GPTFAST_DEFAULT_OUTPUT = 200

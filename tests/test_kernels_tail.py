@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.optimize import brentq
 from simplan import latency_model as lm
+from simplan.fit import replica_cfg
 from simplan.kernels import tail
 from simplan.kernels.roofline import step_time_s
-from simplan.perf import replica_cfg, replica_from_ids
+from simplan.perf import replica_from_ids
 
 SLOW = settings(max_examples=30, deadline=None, derandomize=True, database=None)
 CFG_8B = replica_from_ids("llama-3.1-8b", "h100-sxm", "fp16", "fp16", tp=1).cfg

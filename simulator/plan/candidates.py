@@ -13,7 +13,7 @@ from typing import Any
 from simplan import catalog, latency_model
 from simplan import economics as econ
 from simplan.errors import SimplanError
-from simplan.perf import replica_cfg
+from simplan.fit import replica_cfg
 from simplan.scenario import (
     MAX_REPLICAS,
     Pricing,

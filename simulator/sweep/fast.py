@@ -20,7 +20,7 @@ from simplan import latency_model
 from simplan import slo as slo_eval
 from simplan.errors import ContextError, SimplanError
 from simplan.feasibility import check_workload
-from simplan.perf import replica_cfg
+from simplan.fit import replica_cfg
 from simplan.scenario import Scenario, trial_scenario
 from simplan.sweep.grid import CHEAP_AXES, VARIABLES, Axis, api_costs_usd, point_scenario
 from simplan.workload import diurnal_multipliers
