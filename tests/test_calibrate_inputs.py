@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from simplan import api
 from simplan.benchlogs import read_logs
 from simplan.cli import main
-from simplan.perf import replica_cfg
+from simplan.fit import replica_cfg
 from simplan.scenario import load_scenario
 
 DEPLOYMENT = """

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from simplan.cli import main
+from simplan.fit import replica_cfg
 from simplan.kernels import layout as c
 from simplan.kernels import memory as kmem
 from simplan.metrics import summarize
-from simplan.perf import replica_cfg
 from simplan.scenario import scenario_from_dict
 from simplan.sim import simulate
 

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 from simplan.errors import ScenarioError
+from simplan.fit import replica_cfg
 from simplan.latency_model import ReplicaModel, column
 from simplan.metrics import summarize
-from simplan.perf import replica_cfg
 from simplan.prefix_cache import PrefixCache
 from simplan.scenario import scenario_from_dict
 from simplan.sim import SimResult, simulate

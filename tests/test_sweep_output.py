@@ -245,3 +245,24 @@ def test_a_fast_sweep_to_zarr_is_written_in_blocks_not_per_row(tmp_path: Path) -
     stored = xr.open_zarr(tmp_path / "g.zarr", consolidated=False)
     assert stored["usd_per_mtok_total"].chunks == ((30,), (3,))  # one chunk, not 30
     np.testing.assert_array_equal(stored["reason"].values, ds["reason"].values)
+
+
+def test_a_temporary_folder_left_unmarked_by_a_dead_process_is_removed_only_if_empty(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C between creating the store's temporary folder and writing its marker left
+    an empty, unmarked folder that no rerun removed; now an empty one named as simplan
+    names them, from a dead process, is removed; anything with content is left alone."""
+    from simplan.sweep.store import _remove_stale_temps
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "grid.zarr"
+    empty = tmp_path / f"grid.zarr.tmp-{dead.pid}-abc"
+    full = tmp_path / f"grid.zarr.tmp-{dead.pid}-def"
+    empty.mkdir()
+    full.mkdir()
+    (full / "someone.txt").write_text("not simplan's", encoding="utf-8")
+    _remove_stale_temps(out)
+    assert not empty.exists()
+    assert (full / "someone.txt").exists()

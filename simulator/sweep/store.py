@@ -158,7 +158,11 @@ def _make_temp(path: Path) -> Path:
     """A new folder beside ``path``, marked as simplan's; the store is built in ``store``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{path.name}.tmp-{os.getpid()}-", dir=path.parent))
-    _claim_temp(tmp, path)
+    try:
+        _claim_temp(tmp, path)
+    except BaseException:  # Ctrl-C before the marker: the folder would be nobody's
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return tmp
 
 
@@ -204,6 +208,21 @@ def _remove_stale_temps(path: Path, keep: Path | None = None) -> None:
         if sibling != keep:
             with contextlib.suppress(OSError):  # best effort: a leftover never blocks
                 _discard_temp(sibling, path)
+    # a process interrupted between creating its folder and marking it left it empty:
+    # removing an empty folder named as simplan names them loses nothing
+    prefix = f"{path.name}.tmp-"
+    for sibling in path.parent.glob(glob.escape(prefix) + "*"):
+        pid = sibling.name[len(prefix) :].split("-", 1)[0]
+        if (
+            sibling != keep
+            and pid.isdigit()
+            and int(pid) != os.getpid()
+            and not sibling.is_symlink()
+            and _temp_marker(sibling, path) is None
+            and not process_alive(int(pid))
+        ):
+            with contextlib.suppress(OSError):
+                sibling.rmdir()  # only if empty
 
 
 # --- a fast sweep's store, filled block by block -------------------------------------
