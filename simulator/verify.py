@@ -46,6 +46,8 @@ class Verification:
     warmup_s: float
     duration_s: float
     achieved: dict[str, list[float | None]] = field(default_factory=dict)
+    # what the seed that failed missed: objective names, "saturated" or "fit"
+    missed: list[str] = field(default_factory=list)
 
 
 def verification_overrides(
@@ -84,15 +86,19 @@ def simulate_fleet(
     warmup_s: float,
     seed: int,
     seeds: int = VERIFY_SEEDS,
+    fleet: dict[str, Any] | None = None,
 ) -> Verification:
     """Simulate ``replicas`` replicas at ``rate_per_s`` with ``seeds`` seeds; stop at the
-    first seed that misses an objective (the fleet does not hold)."""
+    first seed that misses an objective (the fleet does not hold).
+
+    ``fleet`` sets keys after the fixed fleet's (a prefill/decode split keeps its decode
+    pool through ``hardware.pools``)."""
     from simplan.metrics import summarize
     from simplan.sim import simulate
 
     used: list[int] = []
     achieved: dict[str, list[float | None]] = {}
-    holds = True
+    missed: list[str] = []
     for k in range(seeds):
         s = seed + k
         values = verification_overrides(
@@ -102,22 +108,26 @@ def simulate_fleet(
             s,
             warmup_s,
             str(raw.get("workload", {}).get("arrival", "poisson")),
-        )
+        ) | (fleet or {})
         sc = trial_scenario(raw, values, source)
+        used.append(s)
         try:
             summary = summarize(simulate(sc))
         except SimplanError:
-            holds = False
-            used.append(s)
+            missed = ["fit"]
             break
-        used.append(s)
         for key, v in summary["slo"].items():
             achieved.setdefault(key, []).append(v["achieved"])
-        if summary["slo_met"] is False or summary["requests_in_flight"]:
-            holds = False
+        missed = [key for key, v in summary["slo"].items() if v["met"] is False]
+        if summary["requests_in_flight"]:
+            missed.append("saturated")
+        if summary["slo_met"] is False or missed:
+            missed = missed or ["slo"]
             break
     duration_s = warmup_s + WINDOW_REQUESTS / rate_per_s
-    return Verification(replicas, holds, used, rate_per_s, warmup_s, duration_s, achieved)
+    return Verification(
+        replicas, not missed, used, rate_per_s, warmup_s, duration_s, achieved, missed
+    )
 
 
 def fewest_replicas(

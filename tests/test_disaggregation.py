@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from simplan import api
 from simplan.disaggregation import kv_bytes_per_token, transfer_s
-from simplan.errors import ScenarioError, SimplanError
+from simplan.errors import ScenarioError
 from simplan.kernels import step_time_s
 from simplan.metrics import summarize
 from simplan.perf import replica_from_ids
@@ -89,7 +89,7 @@ def test_capacity_is_the_slower_side() -> None:
     assert fleet_max_rate_per_s(pools, 3000.0, 300.0) == pytest.approx(min(prefill, decode))
 
 
-def test_roles_must_pair_and_plan_says_what_it_cannot_size(tmp_path: Path) -> None:
+def test_roles_must_pair(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as info:
         scenario_from_dict(
             {
@@ -99,14 +99,59 @@ def test_roles_must_pair_and_plan_says_what_it_cannot_size(tmp_path: Path) -> No
             }
         )
     assert "decode" in str(info.value)
-    path = tmp_path / "pd.toml"
-    path.write_text(
-        f'[model]\nname = "{MODEL}"\n[hardware]\ngpu = "{GPU}"\nrole = "prefill"\n'
-        f'[[hardware.pools]]\ngpu = "{GPU}"\nrole = "decode"\n'
-        "[workload]\nrate_per_s = 1\nnum_requests = 10\n",
-        encoding="utf-8",
-    )
-    with pytest.raises(SimplanError) as refused:
-        api.plan(path)
-    assert "simulation only" in str(refused.value)
     assert transfer_s(build_pools(scenario())[0].replica, build_pools(scenario())[1].replica, 0) > 0
+
+
+SPLIT = f"""
+[model]
+name = "{MODEL}"
+[hardware]
+gpu = "{GPU}"
+role = "prefill"
+replicas = 5
+kv_transfer_gb_per_s = 50.0
+[[hardware.pools]]
+gpu = "{GPU}"
+role = "decode"
+replicas = 5
+[workload]
+rate_per_s = 14.0
+duration_s = 600
+input_tokens = {{ distribution = "lognormal", mean = 3000, std = 1500, max = 16000 }}
+output_tokens = {{ distribution = "lognormal", mean = 200, std = 100, max = 1000 }}
+[slo]
+ttft_p95_s = 1.5
+tpot_p95_s = 0.03
+[simulation]
+seed = 4
+warmup_s = 60
+"""
+
+
+def test_plan_sizes_each_side_of_a_split_by_simulation_and_compares_it(tmp_path: Path) -> None:
+    """plan sizes the prefill and decode pools to the fewest replicas that hold with every
+    seed (one fewer on a side that has more than one does not), prices them, and searches
+    colocated fleets of the same GPU for the comparison."""
+    path = tmp_path / "split.toml"
+    path.write_text(SPLIT, encoding="utf-8")
+    result = api.plan(path, gpus=[GPU], verify_candidates=1)
+    split = result["disaggregated"]
+    assert split["holds"]
+    n_p, n_d = split["prefill"]["replicas"], split["decode"]["replicas"]
+    assert n_p < 5 and n_d < 5  # sized, not the replicas written
+    tried = {(t["prefill_replicas"], t["decode_replicas"]): t["holds"] for t in tried_of(split)}
+    assert tried[(n_p, n_d)]
+    for fewer in ((n_p - 1, n_d), (n_p, n_d - 1)):
+        if min(fewer) >= 1:
+            assert tried.get(fewer) is False, (fewer, tried)
+    for key, values in split["achieved"].items():
+        limit = {"ttft_p95_s": 1.5, "tpot_p95_s": 0.03}[key]
+        assert len(values) == 3 and all(v is not None and v <= limit for v in values)
+    price = result["recommended"]["replica_usd_per_hour"] / result["recommended"]["tp"]
+    assert split["monthly_cost_usd"] == pytest.approx((n_p + n_d) * price * 730.0, rel=1e-6)
+    assert result["recommended"]["gpu"] == GPU  # the colocated search ran on the same GPU
+    assert any(n.startswith("prefill/decode split:") for n in result["notes"])
+
+
+def tried_of(split: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(split["tried"])

@@ -223,6 +223,17 @@ def golden_plan(path: Path) -> dict[str, Any]:
             for a in r["apis"]
         },
         "infeasible": len(r["infeasible"]),
+        **({"disaggregated": _split(r["disaggregated"])} if r.get("disaggregated") else {}),
+    }
+
+
+def _split(d: dict[str, Any]) -> dict[str, Any]:
+    """A prefill/decode split's sizes and cost, as plan sized them by simulation."""
+    return {
+        "holds": d["holds"],
+        "prefill_replicas": d["prefill"]["replicas"],
+        "decode_replicas": d["decode"]["replicas"],
+        "monthly_cost_usd": round4(d["monthly_cost_usd"]),
     }
 
 

@@ -14,6 +14,7 @@ from simplan import economics as econ
 from simplan import slo as slo_eval
 from simplan.errors import SimplanError
 from simplan.feasibility import check_workload
+from simplan.formatting import seconds
 from simplan.job import is_job, plan_job
 from simplan.perf import calibration
 from simplan.plan.alternatives import _elastic_options, _hybrid, _reasons
@@ -26,6 +27,7 @@ from simplan.plan.candidates import (
     _size,
     candidate_scenario,
 )
+from simplan.plan.disaggregated import colocated_raw, size_split
 from simplan.rate_limits import over_limit_note, rate_limit_use
 from simplan.scenario import (
     Scenario,
@@ -68,13 +70,13 @@ def plan(
     raw = read_scenario_dict(path)
     scenario = scenario_from_dict(raw, source=str(path))
     check_workload(scenario)  # no fleet can serve requests longer than the context
+    split: tuple[dict[str, Any], Scenario] | None = None
     if scenario.hardware.disaggregated:
-        raise SimplanError(
-            "plan sizes colocated fleets; a fleet of prefill and decode pools is modelled "
-            "by the simulation only: compare it with `simplan run`, or sweep the [hardware] "
-            "pool's replicas with `simplan sweep --method simulate`",
-            source=str(path),
-        )
+        # the split is sized by simulation (simplan.plan.disaggregated); the search below
+        # prices colocated fleets of the prefill pool's configuration against it
+        split = (raw, scenario)
+        raw = colocated_raw(raw)
+        scenario = scenario_from_dict(raw, source=str(path))
     w = scenario.workload
     if is_job(scenario):
         from simplan.metrics import plain_json
@@ -168,6 +170,16 @@ def plan(
             entry["hybrid"] = _hybrid(best, scenario, a, share, monthly_tokens)
         apis.append(entry)
     reasons = _reasons(best, feasible, infeasible, scenario) if best else []
+    disaggregated = None
+    if split is not None:
+        if is_job(split[1]):
+            raise SimplanError(
+                "plan sizes prefill/decode pools for an open-loop load, not a finite job: "
+                "plan the job on a colocated fleet",
+                source=str(path),
+            )
+        disaggregated = size_split(split[0], split[1], str(path), target, monthly_tokens)
+        rate_notes.append(_split_note(disaggregated, best))
     notes = [
         *rate_notes,
         *([_how_sure(best, hi_err)] if best is not None and best.band else []),
@@ -207,10 +219,38 @@ def plan(
                 for c in infeasible
             ],
             "apis": apis,
+            "disaggregated": disaggregated,
             "candidates_considered": len(results),
             "notes": notes,
         }
     )
+
+
+def _split_note(split: dict[str, Any], best: Candidate | None) -> str:
+    """One sentence comparing the prefill/decode split with the colocated pick."""
+    p, d = split["prefill"], split["decode"]
+    fleet = (
+        f"{p['replicas']} prefill + {d['replicas']} decode replicas "
+        f"({p['gpu']} tp={p['tp']}, {d['gpu']} tp={d['tp']})"
+    )
+    if not split["holds"]:
+        return f"prefill/decode split: {split['reason']}"
+    cost = split["monthly_cost_usd"]
+    worst = ", ".join(
+        f"{key} {seconds(max(v for v in values if v is not None))}"
+        for key, values in split["achieved"].items()
+        if any(v is not None for v in values)
+    )
+    held = f"{fleet} hold the SLO in simulation ({worst}, the worst seed) for ${cost:,.0f}/month"
+    if best is None:
+        return f"prefill/decode split: {held}"
+    diff = cost - best.monthly_cost_usd
+    versus = (
+        "the same as"
+        if abs(diff) < 0.5
+        else f"${abs(diff):,.0f} {'less' if diff < 0 else 'more'} than"
+    )
+    return f"prefill/decode split: {held}, {versus} the colocated pick"
 
 
 def _how_sure(best: Candidate, hi_err: float) -> str:

@@ -1,0 +1,155 @@
+"""`plan` for a fleet of prefill and decode pools: how many of each, checked by simulation.
+
+A scenario whose ``[hardware]`` is split into a prefill pool and a decode pool asks two
+questions: how many replicas each side needs at the target load, and whether the split
+beats a colocated fleet of the same GPUs. ``plan`` answers the second with its usual
+search over colocated fleets of the ``[hardware]`` configuration (:func:`colocated_raw`),
+and the first here:
+
+1. each side is pre-sized from what one replica sustains (:mod:`simplan.disaggregation`:
+   prompts per second of a prefill replica, requests per second of a decode replica);
+2. the split is simulated at the target rate with every verification seed; a missed
+   time-to-first-token objective adds a prefill replica, a missed time-per-token
+   objective a decode replica, any other miss (end to end, a saturated queue) a replica
+   to the busier side, until it holds;
+3. each side is then shrunk while the split still holds.
+
+The fast model has no disaggregated queueing model, so the simulation decides; the
+answer is the fewest replicas per side that held with every seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+from simplan import economics as econ
+from simplan import verify
+from simplan.disaggregation import decode_rate_per_s, prefill_rate_per_s
+from simplan.errors import SimplanError
+from simplan.pools import build_pools
+from simplan.scenario import Scenario
+from simplan.workload import mean_lengths
+
+#: Simulated splits at most (growing, then shrinking) before giving up.
+MAX_CHECKS = 12
+
+
+def colocated_raw(raw: dict[str, Any]) -> dict[str, Any]:
+    """The scenario with its prefill pool's configuration serving both phases, no pools."""
+    out = copy.deepcopy(raw)
+    hw = out.get("hardware", {})
+    for key in ("role", "kv_transfer_gb_per_s", "pools"):
+        hw.pop(key, None)
+    return out
+
+
+def size_split(
+    raw: dict[str, Any],
+    scenario: Scenario,
+    source: str,
+    target_rate_per_s: float,
+    monthly_tokens: float,
+) -> dict[str, Any]:
+    """The fewest prefill and decode replicas that hold the SLO at ``target_rate_per_s``.
+
+    Returns
+    -------
+    dict
+        ``prefill`` and ``decode`` (gpu, tp, weights, pricing, replicas), ``holds``,
+        ``monthly_cost_usd``, ``usd_per_mtok_total`` (None when nothing held),
+        ``achieved`` (each objective's value per seed of the held split), ``tried``
+        (every split simulated) and ``reason`` when none held.
+    """
+    pools = build_pools(scenario)
+    prefill = [p for p in pools if p.section.role == "prefill"]
+    decode = [p for p in pools if p.section.role == "decode"]
+    if len(prefill) != 1 or len(decode) != 1:
+        raise SimplanError(
+            "plan sizes a split of one prefill pool and one decode pool; this fleet has "
+            f"{len(prefill)} and {len(decode)}",
+            source=source,
+        )
+    p, d = prefill[0], decode[0]
+    i_len, o_len = mean_lengths(scenario)
+    rates = (prefill_rate_per_s(p.replica, i_len), decode_rate_per_s(d.replica, i_len, o_len))
+    start = [max(1, math.ceil(target_rate_per_s / r - 1e-9)) if r > 0 else 1 for r in rates]
+    decode_section = raw["hardware"]["pools"][0]
+    warmup = verify.warmup_for(math.inf, scenario.simulation.warmup_s)
+    tried: dict[tuple[int, int], verify.Verification] = {}
+
+    def check(n_prefill: int, n_decode: int) -> verify.Verification:
+        key = (n_prefill, n_decode)
+        if key not in tried:
+            tried[key] = verify.simulate_fleet(
+                raw,
+                {},
+                n_prefill,
+                target_rate_per_s,
+                source=source,
+                warmup_s=warmup,
+                seed=scenario.simulation.seed,
+                # the decode pool stays, resized: the fixed fleet would drop it
+                fleet={"hardware.pools": [{**decode_section, "replicas": n_decode}]},
+            )
+        return tried[key]
+
+    n = list(start)
+    while len(tried) < MAX_CHECKS and not check(*n).holds:
+        missed = check(*n).missed
+        grow_prefill = any(k.startswith("ttft") for k in missed)
+        grow_decode = any(k.startswith("tpot") for k in missed)
+        if not (grow_prefill or grow_decode):  # end to end or a saturated queue
+            busier = (
+                0
+                if target_rate_per_s / (n[0] * rates[0]) >= (target_rate_per_s / (n[1] * rates[1]))
+                else 1
+            )
+            n[busier] += 1
+        n[0] += int(grow_prefill)
+        n[1] += int(grow_decode)
+    held = tuple(n) in tried and tried[(n[0], n[1])].holds
+    if held:
+        for k in (0, 1):
+            while n[k] > 1 and len(tried) < MAX_CHECKS:
+                fewer = list(n)
+                fewer[k] -= 1
+                if not check(*fewer).holds:
+                    break
+                n = fewer
+    usd_per_hour = n[0] * econ.pool_usd_per_hour(
+        scenario, p.section.gpu, p.section.pricing, p.replica.num_gpus
+    ) + n[1] * econ.pool_usd_per_hour(
+        scenario, d.section.gpu, d.section.pricing, d.replica.num_gpus
+    )
+    monthly = float(econ.monthly_cost_usd(usd_per_hour))
+
+    def side(pool: Any, replicas: int) -> dict[str, Any]:
+        s = pool.section
+        return {
+            "gpu": s.gpu,
+            "tp": s.tp,
+            "weights": scenario.model.weights,
+            "pricing": s.pricing,
+            "replicas": replicas,
+        }
+
+    out: dict[str, Any] = {
+        "prefill": side(p, n[0]),
+        "decode": side(d, n[1]),
+        "holds": held,
+        "monthly_cost_usd": monthly if held else None,
+        "usd_per_mtok_total": float(econ.usd_per_mtok(monthly, monthly_tokens)) if held else None,
+        "achieved": tried[(n[0], n[1])].achieved if held else {},
+        "tried": [
+            {"prefill_replicas": a, "decode_replicas": b, "holds": v.holds}
+            for (a, b), v in tried.items()
+        ],
+    }
+    if not held:
+        out["reason"] = (
+            f"no split held the SLO in simulation within {MAX_CHECKS} tries "
+            f"(last: {n[0]} prefill + {n[1]} decode replicas)"
+        )
+    return out
