@@ -56,8 +56,8 @@ GPUS = ["a100-sxm4-80gb", "h100-sxm", "h200", "l40s", "b200"]
 
 def design(n: int, seed: int = SEED) -> list[dict[str, Any]]:
     """``n`` feasible configurations (scenario dict, load fraction), deterministic."""
-    from simplan.kernels.grid import max_rate
     from simplan.fit import replica_cfg
+    from simplan.kernels.grid import max_rate
     from simplan.scenario import scenario_from_dict
     from simplan.workload import mean_lengths
 
@@ -113,8 +113,8 @@ def design(n: int, seed: int = SEED) -> list[dict[str, Any]]:
 
 def fast_inputs(raw: dict[str, Any], load: float) -> dict[str, Any]:
     """Everything the fast model needs for a design point (config, rate, lengths)."""
-    from simplan.kernels.grid import max_rate, operating_point
     from simplan.fit import replica_cfg
+    from simplan.kernels.grid import max_rate, operating_point
     from simplan.scenario import scenario_from_dict
     from simplan.workload import mean_lengths
     from simplan.workload_shape import arrival_cv2, length_points
