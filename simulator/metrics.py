@@ -24,6 +24,7 @@ from simplan.job import is_job, job_summary
 from simplan.perf import calibration
 from simplan.pools import fleet_max_rate_per_s, max_rate_per_replica
 from simplan.recorder import COMPLETED, PENDING, REJECTED
+from simplan.run_notes import falls_behind, preemption_note, rejection_note, sustained_rate
 from simplan.sim import SimResult
 from simplan.workload import busiest_hour, mean_rate_per_s, peak_rate_per_s, reuses_prompts
 
@@ -167,7 +168,7 @@ def summarize(res: SimResult) -> dict[str, Any]:
     nbytes = _interp_cumulative(ts, series["bytes"], end) - _interp_cumulative(
         ts, series["bytes"], start
     )
-    judged = _slo_verdicts(sc, table, arrival, in_window)
+    judged = slo_eval.judge_run(sc, table, arrival, in_window)
     goodput_mask = in_window & slo_eval.requests_meeting_all(table, judged["objectives"])
     attainment = float(goodput_mask.sum() / completed_in_window) if completed_in_window else 0.0
 
@@ -310,9 +311,9 @@ def summarize(res: SimResult) -> dict[str, Any]:
         # whole run: tokens decoded per sequence-iteration (the prefill's token excluded)
         summary["spec_decode_tokens_per_step"] = sum(e.decoded_tokens for e in res.engines) / steps
     if summary["preemptions"]:
-        summary["notes"].append(_preemption_note(res))
+        summary["notes"].append(preemption_note(res))
     if summary["requests_rejected"]:
-        summary["notes"].append(_rejection_note(r))
+        summary["notes"].append(rejection_note(r))
     if _is_elastic(sc):
         summary["elastic"] = {
             **elastic,
@@ -329,9 +330,9 @@ def summarize(res: SimResult) -> dict[str, Any]:
             )
         return plain_json(summary)
     offered = summary["offered_requests_per_s"]
-    behind = offered > 1.05 * summary["requests_per_s"] > 0 or _falls_behind(res, start, end)
+    behind = offered > 1.05 * summary["requests_per_s"] > 0 or falls_behind(res, start, end)
     if summary["requests_in_flight"] or behind:
-        sustained = _sustained_rate(res, start)
+        sustained = sustained_rate(res, start)
         summary["saturation"] = {
             "offered_requests_per_s": offered,
             "sustained_requests_per_s": sustained,
@@ -348,33 +349,6 @@ def summarize(res: SimResult) -> dict[str, Any]:
             "`fleet_capacity_mtok_per_month`"
         )
     return plain_json(summary)
-
-
-def _rejection_note(r: Any) -> str:
-    """How many requests the fleet turned away, and why (most common reason first)."""
-    codes = r.column("reject_reason")
-    counts = [(int((codes == i + 1).sum()), why) for i, why in enumerate(r.reject_reasons)]
-    reasons = "; ".join(f"{why} ({n:,})" for n, why in sorted(counts, reverse=True) if n)
-    n = int(sum(c for c, _ in counts))
-    return (
-        f"{n:,} of {r.n:,} requests ({n / max(r.n, 1):.0%}) were rejected and never served: "
-        f"{reasons}. Their tokens count in the offered volume but not in throughput"
-    )
-
-
-def _preemption_note(res: SimResult) -> str:
-    """How much preemption happened and what it cost, as vLLM's log warns of it."""
-    counts = res.requests.column("preemptions")
-    prompts = float(res.requests.column("input_tokens").sum())
-    prefilled = float(sum(e.input_tokens for e in res.engines))
-    extra = (prefilled - prompts) / prompts if prompts > 0 else 0.0
-    return (
-        f"{int(counts.sum()):,} preemptions ({int((counts > 0).sum()):,} requests, at most "
-        f"{int(counts.max())} times one request): the KV cache was full, and recomputing "
-        f"the preempted sequences added {max(extra, 0.0):.0%} to the prompt work; more KV "
-        "(engine.gpu_memory_utilization, a smaller weight format, more tensor parallelism) "
-        "or a lower engine.max_num_seqs avoids it"
-    )
 
 
 def _job_cost(res: SimResult, elastic: dict[str, Any], fleet_usd_per_hour: float) -> dict[str, Any]:
@@ -400,29 +374,6 @@ def _job_cost(res: SimResult, elastic: dict[str, Any], fleet_usd_per_hour: float
     }
 
 
-def _slo_verdicts(
-    sc: Any, table: dict[str, np.ndarray], arrival: np.ndarray, in_window: np.ndarray
-) -> dict[str, Any]:
-    """The SLO verdicts of a run: over its window, or for a daily cycle over the requests
-    that arrived in the busiest hour of the day (the load plan and sweep size for), with
-    every hour's attainment beside it."""
-    objs = slo_eval.objectives(sc.slo)
-    samples = {k: table[k][in_window] for k in ("ttft_s", "tpot_s", "e2e_s")}
-    peak = busiest_hour(sc.workload)
-    hours = slo_eval.hourly(samples, arrival[in_window], objs) if peak is not None else []
-    judged_on = "the measurement window"
-    if peak is not None and any(h["hour"] == peak for h in hours):
-        at_peak = slo_eval.hour_of_day(arrival[in_window]) == peak
-        samples = {k: v[at_peak] for k, v in samples.items()}
-        judged_on = f"the busiest hour of the day ({peak:02d}:00-{peak + 1:02d}:00)"
-    return {
-        "objectives": objs,
-        "verdicts": slo_eval.evaluate(samples, objs),
-        "judged_on": judged_on,
-        "hourly": hours,
-    }
-
-
 def _is_elastic(sc: Any) -> bool:
     """Whether the run had autoscaling, spot interruptions, failures or an overflow API."""
     pools = [sc.hardware, *sc.hardware.pools]
@@ -432,46 +383,6 @@ def _is_elastic(sc: Any) -> bool:
         or sc.overflow
         or any(p.interruptions_per_hour > 0 for p in pools)
     )
-
-
-def _falls_behind(res: SimResult, start: float, end: float) -> bool:
-    """Whether the fleet completes clearly fewer requests than arrive in the window.
-
-    Completions are counted by finish time, whenever the request arrived: in a steady
-    state they match the arrivals (each is an arrival shifted by its latency), while a
-    fleet that falls behind completes fewer, even when its backlog drains after the
-    arrivals stop (which counting completions by arrival time misses). The window starts
-    one median latency in, so completions of earlier arrivals stand in for those that
-    finish after it; a window shorter than four median latencies cannot tell (unless most
-    requests queue for over a quarter of it), and a shortfall within Poisson noise (three
-    standard deviations) does not count.
-    """
-    r = res.requests
-    finish = r.column("finish_s")
-    arrival = r.column("arrival_s")
-    done = r.column("status") == COMPLETED
-    if not done.any():
-        return False
-    sched = r.column("scheduled_s")
-    waited = (arrival >= start) & (arrival <= end) & (sched >= 0)
-    if waited.any() and np.median(sched[waited] - arrival[waited]) > 0.25 * (end - start):
-        return True  # most requests queue for over a quarter of the window: a backlog
-    latency = float(np.median(finish[done] - arrival[done]))
-    if end - start < 4.0 * latency:
-        return False
-    s0 = max(start, latency)
-    arrived = int(((arrival >= s0) & (arrival <= end)).sum())
-    completed = int((done & (finish >= s0) & (finish <= end)).sum())
-    shortfall = arrived - completed
-    return shortfall > 0.05 * arrived and shortfall > 3.0 * math.sqrt(max(arrived, 1))
-
-
-def _sustained_rate(res: SimResult, start: float) -> float:
-    """Completions per second from ``start`` to the end of the run (the saturated rate)."""
-    finish = res.requests.column("finish_s")
-    done = (res.requests.column("status") == COMPLETED) & (finish >= start)
-    span = res.end_s - start
-    return float(done.sum()) / span if span > 0 else 0.0
 
 
 def _offered_tokens_per_s(res: SimResult, start: float, end: float) -> float | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from simplan.workload import busiest_hour
 
 if TYPE_CHECKING:
     from simplan.scenario import SloSection
@@ -171,3 +172,26 @@ def objective_keys() -> list[str]:
 def _parse_key(key: str) -> Objective:
     metric, stat, _ = key.split("_")
     return Objective(metric, stat, np.inf)
+
+
+def judge_run(
+    sc: Any, table: dict[str, np.ndarray], arrival: np.ndarray, in_window: np.ndarray
+) -> dict[str, Any]:
+    """The SLO verdicts of a run: over its window, or for a daily cycle over the requests
+    that arrived in the busiest hour of the day (the load plan and sweep size for), with
+    every hour's attainment beside it."""
+    objs = objectives(sc.slo)
+    samples = {k: table[k][in_window] for k in ("ttft_s", "tpot_s", "e2e_s")}
+    peak = busiest_hour(sc.workload)
+    hours = hourly(samples, arrival[in_window], objs) if peak is not None else []
+    judged_on = "the measurement window"
+    if peak is not None and any(h["hour"] == peak for h in hours):
+        at_peak = hour_of_day(arrival[in_window]) == peak
+        samples = {k: v[at_peak] for k, v in samples.items()}
+        judged_on = f"the busiest hour of the day ({peak:02d}:00-{peak + 1:02d}:00)"
+    return {
+        "objectives": objs,
+        "verdicts": evaluate(samples, objs),
+        "judged_on": judged_on,
+        "hourly": hours,
+    }
