@@ -108,7 +108,7 @@ def print_plan(result: dict[str, Any], file: str) -> None:
             *(str(r.get("options", {}).get(k, "")) for k in options),
             str(r["replicas"]),
             str(r["gpus"]),
-            f"${r['monthly_cost_usd']:,.0f}",
+            usd(r["monthly_cost_usd"], 0),
             f"{_usd0(band[0])}–{_usd0(band[1])}",
             usd(r["usd_per_mtok_total"]),
             seconds(r["ttft_p95_s"]),
@@ -126,9 +126,7 @@ def print_plan(result: dict[str, Any], file: str) -> None:
         for col in ("option", "monthly", "replica-hours per day"):
             e.add_column(col, justify="left" if col == "option" else "right")
         for o in result["elastic_options"]:
-            e.add_row(
-                o["option"], f"${o['monthly_cost_usd']:,.0f}", f"{o['replica_hours_per_day']:,}"
-            )
+            e.add_row(o["option"], usd(o["monthly_cost_usd"], 0), f"{o['replica_hours_per_day']:,}")
         console.print(e)
     a = Table(title="APIs for the same volume, and a hybrid (fleet for the base, API for the rest)")
     for col in ("api", "API monthly", "self-host cheaper?", "crossover", "rate limit", "hybrid"):

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from simplan import catalog
+from simplan.rate_limits import rate_limit_fields
 
 if TYPE_CHECKING:
     from simplan.scenario import PoolSection, Scenario
@@ -342,7 +343,6 @@ def fleet_economics(
     hour), each API's entry also says how much of its rate limit that uses
     (:func:`simplan.rate_limits.rate_limit_use`).
     """
-    from simplan.rate_limits import rate_limit_fields
 
     fleet_monthly = float(monthly_cost_usd(fleet_usd_per_hour))
     overflow_monthly = float(api_overflow_monthly_usd)

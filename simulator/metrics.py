@@ -21,7 +21,7 @@ from simplan.economics import (
 )
 from simplan.fleet import describe, provisioned_capacity
 from simplan.job import is_job, job_summary
-from simplan.perf import calibration
+from simplan.perf import error_band
 from simplan.pools import fleet_max_rate_per_s, max_rate_per_replica
 from simplan.recorder import COMPLETED, PENDING, REJECTED
 from simplan.run_notes import falls_behind, preemption_note, rejection_note, sustained_rate
@@ -262,8 +262,8 @@ def summarize(res: SimResult) -> dict[str, Any]:
         "mean_replicas_up": up["mean_replicas"],
         # the model's signed throughput error against published measurements (10th and
         # 90th percentile): how sure the simulated capacity is
-        "model_error_p10": float(calibration().get("error_p10", 0.0)),
-        "model_error_p90": float(calibration().get("error_p90", 0.0)),
+        "model_error_p10": error_band()[0],
+        "model_error_p90": error_band()[1],
         **cost,
         "notes": list(res.notes),
     }

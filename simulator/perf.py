@@ -52,6 +52,13 @@ def calibration() -> dict[str, Any]:
     return {**_calibration_file(), **_CALIBRATION_OVERRIDE}
 
 
+def error_band() -> tuple[float, float]:
+    """The model's signed throughput error against published measurements, its 10th and
+    90th percentile (``calibration.toml``: ``error_p10``, ``error_p90``)."""
+    cal = calibration()
+    return float(cal.get("error_p10", 0.0)), float(cal.get("error_p90", 0.0))
+
+
 def set_calibration_override(values: dict[str, Any]) -> None:
     """Replace calibration constants for this process (used by tools/calibrate.py)."""
     _CALIBRATION_OVERRIDE.clear()

@@ -14,6 +14,7 @@ uncached ones (Anthropic's ITPM), using the same cached share as the API's price
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def over_limit_note(api_id: str, use: dict[str, Any] | None) -> str | None:
         f"{api_id}: the busiest hour needs {use['needed_per_min']:,.0f} "
         f"{LIMIT_NAMES[use['binding']]}, {use['use']:.1f}x its {use['tier']} limit of "
         f"{use['limit_per_min']:,.0f}: the list price assumes a sales contract or "
-        f"{int(-(-use['use'] // 1))} accounts"
+        f"{math.ceil(use['use'])} accounts"
     )
 
 

@@ -25,7 +25,7 @@ from simplan import catalog
 from simplan.errors import SimplanError
 from simplan.fit import does_not_fit_reason
 from simplan.kernels.batch import static_batch
-from simplan.perf import EngineKnobs, calibration, replica_from_ids
+from simplan.perf import EngineKnobs, error_band, replica_from_ids
 
 #: Output length gpt-fast's generate.py uses when its README does not state one.
 GPTFAST_DEFAULT_OUTPUT = 200
@@ -287,8 +287,7 @@ def band_coverage(rows: list[Row]) -> dict[str, Any]:
     calibration set itself this is about 80% by construction; on other data (the 2026
     set) it checks the band. Overall and per metric.
     """
-    cal = calibration()
-    lo, hi = float(cal.get("error_p10", 0.0)), float(cal.get("error_p90", 0.0))
+    lo, hi = error_band()
     inside: dict[str, list[bool]] = {}
     for r in rows:
         if r.rel_error is not None:

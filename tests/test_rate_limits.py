@@ -121,7 +121,7 @@ def test_a_hybrid_never_sends_the_api_more_than_its_limit_at_the_busiest_hour(
     cand = Candidate("h100-sxm", "fp16", 1, "on_demand", True, replicas=4)
     cand.replica_rate_under_slo_per_s = 1.0  # 4 req/s of load: 4 replicas for all of it
     cand.replica_usd_per_hour = 10.0
-    share = 500 / 650
+    lengths = (500.0, 150.0)  # the tiny run's prompt and output
     free = ApiQuote("cheap", 0.01, 0.01, "test")
     capped = ApiQuote(
         "capped",
@@ -136,8 +136,8 @@ def test_a_hybrid_never_sends_the_api_more_than_its_limit_at_the_busiest_hour(
             }
         ),
     )
-    assert _hybrid(cand, sc, free, share, 1e9)["replicas"] == 0  # all to the cheap API
-    h = _hybrid(cand, sc, capped, share, 1e9)
+    assert _hybrid(cand, sc, free, lengths, 1e9)["replicas"] == 0  # all to the cheap API
+    h = _hybrid(cand, sc, capped, lengths, 1e9)
     # 90 requests/min = 1.5 req/s: at least 3 replicas so that 4 - 3 = 1 req/s overflows
     assert h["replicas"] == 3 and h["api_rate_limit_use"] == pytest.approx(60 / 90)
 

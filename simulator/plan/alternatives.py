@@ -14,11 +14,14 @@ from simplan.rate_limits import rate_limit_use
 from simplan.scenario import (
     Scenario,
 )
-from simplan.workload import mean_lengths
 
 
 def _hybrid(
-    cand: Candidate, sc: Scenario, api: econ.ApiQuote, share: float, monthly_tokens: float
+    cand: Candidate,
+    sc: Scenario,
+    api: econ.ApiQuote,
+    lengths: tuple[float, float],
+    monthly_tokens: float,
 ) -> dict[str, Any]:
     """Cheapest split between a fleet of n replicas and the API for the overflow.
 
@@ -31,13 +34,14 @@ def _hybrid(
     w = sc.workload
     rate = float(w.rate_per_s or 0.0)
     hourly = rate * (np.asarray(w.diurnal) if w.diurnal else np.ones(24))
-    i_len, o_len = mean_lengths(sc)
+    i_len, o_len = lengths  # the mean prompt and output of the scenario
+    share = i_len / (i_len + o_len)
     best: dict[str, Any] | None = None
     for n in range(0, max(cand.replicas, 1) + 1):
         overflow = np.maximum(hourly - n * cand.replica_rate_under_slo_per_s, 0.0)
         peak = float(overflow.max())
         use = rate_limit_use(api, peak, peak * i_len, peak * o_len)
-        if use is not None and not use["within"] and n < max(cand.replicas, 1):
+        if use is not None and not use["within"]:
             continue  # the API would refuse part of the busiest hour
         api_share = float(overflow.sum() / hourly.sum()) if hourly.sum() > 0 else 0.0
         fleet = float(econ.monthly_cost_usd(n * cand.replica_usd_per_hour))

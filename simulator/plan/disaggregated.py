@@ -26,9 +26,9 @@ from typing import Any
 
 from simplan import economics as econ
 from simplan import verify
-from simplan.disaggregation import decode_rate_per_s, prefill_rate_per_s
 from simplan.errors import SimplanError
-from simplan.pools import build_pools
+from simplan.formatting import seconds, usd
+from simplan.pools import build_pools, max_rate_per_replica
 from simplan.scenario import Scenario
 from simplan.workload import mean_lengths
 
@@ -40,7 +40,10 @@ def colocated_raw(raw: dict[str, Any]) -> dict[str, Any]:
     """The scenario with its prefill pool's configuration serving both phases, no pools."""
     out = copy.deepcopy(raw)
     hw = out.get("hardware", {})
-    for key in ("role", "kv_transfer_gb_per_s", "pools"):
+    pools = hw.pop("pools", None) or []
+    if hw.get("role") == "decode" and pools:  # the prefill pool is the [[hardware.pools]] one
+        hw.update({k: v for k, v in pools[0].items() if k != "role"})
+    for key in ("role", "kv_transfer_gb_per_s"):
         hw.pop(key, None)
     return out
 
@@ -51,8 +54,10 @@ def size_split(
     source: str,
     target_rate_per_s: float,
     monthly_tokens: float,
+    e2e_s: float = math.inf,
 ) -> dict[str, Any]:
-    """The fewest prefill and decode replicas that hold the SLO at ``target_rate_per_s``.
+    """The fewest prefill and decode replicas that hold the SLO at ``target_rate_per_s``;
+    ``e2e_s`` (a request's latency, roughly) sets the verification's warm-up.
 
     Returns
     -------
@@ -73,43 +78,45 @@ def size_split(
         )
     p, d = prefill[0], decode[0]
     i_len, o_len = mean_lengths(scenario)
-    rates = (prefill_rate_per_s(p.replica, i_len), decode_rate_per_s(d.replica, i_len, o_len))
+    rates = [max_rate_per_replica(x, i_len, o_len) for x in (p, d)]
     start = [max(1, math.ceil(target_rate_per_s / r - 1e-9)) if r > 0 else 1 for r in rates]
-    decode_section = raw["hardware"]["pools"][0]
-    warmup = verify.warmup_for(math.inf, scenario.simulation.warmup_s)
+    # [hardware] is pool 0 and its first [[hardware.pools]] pool 1, whichever is prefill
+    pool_section = raw["hardware"]["pools"][0]
+    hardware_is_prefill = p.index == 0
+    warmup = verify.warmup_for(e2e_s, scenario.simulation.warmup_s)
     tried: dict[tuple[int, int], verify.Verification] = {}
 
     def check(n_prefill: int, n_decode: int) -> verify.Verification:
         key = (n_prefill, n_decode)
         if key not in tried:
+            at_hardware, in_pool = key if hardware_is_prefill else key[::-1]
             tried[key] = verify.simulate_fleet(
                 raw,
                 {},
-                n_prefill,
+                at_hardware,
                 target_rate_per_s,
                 source=source,
                 warmup_s=warmup,
                 seed=scenario.simulation.seed,
-                # the decode pool stays, resized: the fixed fleet would drop it
-                fleet={"hardware.pools": [{**decode_section, "replicas": n_decode}]},
+                # the other pool stays, resized: the fixed fleet would drop it
+                fleet={"hardware.pools": [{**pool_section, "replicas": in_pool}]},
             )
         return tried[key]
 
     n = list(start)
     while len(tried) < MAX_CHECKS and not check(*n).holds:
         missed = check(*n).missed
+        if "fit" in missed:
+            break  # no replica count helps: the simulation refused the fleet
         grow_prefill = any(k.startswith("ttft") for k in missed)
         grow_decode = any(k.startswith("tpot") for k in missed)
         if not (grow_prefill or grow_decode):  # end to end or a saturated queue
-            busier = (
-                0
-                if target_rate_per_s / (n[0] * rates[0]) >= (target_rate_per_s / (n[1] * rates[1]))
-                else 1
-            )
-            n[busier] += 1
+            n[0 if n[0] * rates[0] <= n[1] * rates[1] else 1] += 1
         n[0] += int(grow_prefill)
         n[1] += int(grow_decode)
-    held = tuple(n) in tried and tried[(n[0], n[1])].holds
+    last = list(tried)[-1]
+    held = tried[last].holds
+    n = list(last)
     if held:
         for k in (0, 1):
             while n[k] > 1 and len(tried) < MAX_CHECKS:
@@ -148,8 +155,36 @@ def size_split(
         ],
     }
     if not held:
+        why = "the fleet cannot run" if "fit" in tried[last].missed else "no split held the SLO"
         out["reason"] = (
-            f"no split held the SLO in simulation within {MAX_CHECKS} tries "
+            f"{why} in simulation within {len(tried)} tries "
             f"(last: {n[0]} prefill + {n[1]} decode replicas)"
         )
     return out
+
+
+def split_note(split: dict[str, Any], colocated_usd: float | None) -> str:
+    """One sentence comparing the prefill/decode split with the colocated pick."""
+    p, d = split["prefill"], split["decode"]
+    fleet = (
+        f"{p['replicas']} prefill + {d['replicas']} decode replicas "
+        f"({p['gpu']} tp={p['tp']}, {d['gpu']} tp={d['tp']})"
+    )
+    if not split["holds"]:
+        return f"prefill/decode split: {split['reason']}"
+    cost = split["monthly_cost_usd"]
+    worst = ", ".join(
+        f"{key} {seconds(max(v for v in values if v is not None))}"
+        for key, values in split["achieved"].items()
+        if any(v is not None for v in values)
+    )
+    held = f"{fleet} hold the SLO in simulation ({worst}, the worst seed) for {usd(cost, 0)}/month"
+    if colocated_usd is None:
+        return f"prefill/decode split: {held}"
+    diff = cost - colocated_usd
+    versus = (
+        "the same as"
+        if abs(diff) < 0.5
+        else f"{usd(abs(diff), 0)} {'less' if diff < 0 else 'more'} than"
+    )
+    return f"prefill/decode split: {held}, {versus} the colocated pick"

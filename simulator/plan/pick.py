@@ -14,9 +14,8 @@ from simplan import economics as econ
 from simplan import slo as slo_eval
 from simplan.errors import SimplanError
 from simplan.feasibility import check_workload
-from simplan.formatting import seconds
 from simplan.job import is_job, plan_job
-from simplan.perf import calibration
+from simplan.perf import error_band
 from simplan.plan.alternatives import _elastic_options, _hybrid, _reasons
 from simplan.plan.candidates import (
     PLAN_KEYS,
@@ -27,7 +26,7 @@ from simplan.plan.candidates import (
     _size,
     candidate_scenario,
 )
-from simplan.plan.disaggregated import colocated_raw, size_split
+from simplan.plan.disaggregated import colocated_raw, size_split, split_note
 from simplan.rate_limits import over_limit_note, rate_limit_use
 from simplan.scenario import (
     Scenario,
@@ -72,6 +71,12 @@ def plan(
     check_workload(scenario)  # no fleet can serve requests longer than the context
     split: tuple[dict[str, Any], Scenario] | None = None
     if scenario.hardware.disaggregated:
+        if is_job(scenario):
+            raise SimplanError(
+                "plan sizes prefill/decode pools for an open-loop load, not a finite job: "
+                "plan the job on a colocated fleet",
+                source=str(path),
+            )
         # the split is sized by simulation (simplan.plan.disaggregated); the search below
         # prices colocated fleets of the prefill pool's configuration against it
         split = (raw, scenario)
@@ -101,8 +106,7 @@ def plan(
     monthly_tokens = float(
         econ.monthly_volume_tokens(w.monthly_tokens, mean_rate_per_s(w) * (i_len + o_len))
     )
-    cal = calibration()
-    lo_err, hi_err = float(cal.get("error_p10", 0.0)), float(cal.get("error_p90", 0.0))
+    lo_err, hi_err = error_band()
     # candidates differ in the replica (GPU, weights, TP, engine options) and pricing only:
     # one workload, one set of shapes
     workload = latency_model.shapes([scenario])
@@ -167,19 +171,15 @@ def plan(
             entry["self_hosting_cheaper"] = best.monthly_cost_usd < api_monthly
             entry["crossover_tokens_per_month"] = crossover if math.isfinite(crossover) else None
             entry["breakeven_tokens_per_month"] = breakeven if math.isfinite(breakeven) else None
-            entry["hybrid"] = _hybrid(best, scenario, a, share, monthly_tokens)
+            entry["hybrid"] = _hybrid(best, scenario, a, (i_len, o_len), monthly_tokens)
         apis.append(entry)
     reasons = _reasons(best, feasible, infeasible, scenario) if best else []
     disaggregated = None
     if split is not None:
-        if is_job(split[1]):
-            raise SimplanError(
-                "plan sizes prefill/decode pools for an open-loop load, not a finite job: "
-                "plan the job on a colocated fleet",
-                source=str(path),
-            )
-        disaggregated = size_split(split[0], split[1], str(path), target, monthly_tokens)
-        rate_notes.append(_split_note(disaggregated, best))
+        # the colocated pick's latency on the same GPUs estimates how long to warm up
+        e2e_s = best.e2e_s if best is not None else math.inf
+        disaggregated = size_split(split[0], split[1], str(path), target, monthly_tokens, e2e_s)
+        rate_notes.append(split_note(disaggregated, best.monthly_cost_usd if best else None))
     notes = [
         *rate_notes,
         *([_how_sure(best, hi_err)] if best is not None and best.band else []),
@@ -224,33 +224,6 @@ def plan(
             "notes": notes,
         }
     )
-
-
-def _split_note(split: dict[str, Any], best: Candidate | None) -> str:
-    """One sentence comparing the prefill/decode split with the colocated pick."""
-    p, d = split["prefill"], split["decode"]
-    fleet = (
-        f"{p['replicas']} prefill + {d['replicas']} decode replicas "
-        f"({p['gpu']} tp={p['tp']}, {d['gpu']} tp={d['tp']})"
-    )
-    if not split["holds"]:
-        return f"prefill/decode split: {split['reason']}"
-    cost = split["monthly_cost_usd"]
-    worst = ", ".join(
-        f"{key} {seconds(max(v for v in values if v is not None))}"
-        for key, values in split["achieved"].items()
-        if any(v is not None for v in values)
-    )
-    held = f"{fleet} hold the SLO in simulation ({worst}, the worst seed) for ${cost:,.0f}/month"
-    if best is None:
-        return f"prefill/decode split: {held}"
-    diff = cost - best.monthly_cost_usd
-    versus = (
-        "the same as"
-        if abs(diff) < 0.5
-        else f"${abs(diff):,.0f} {'less' if diff < 0 else 'more'} than"
-    )
-    return f"prefill/decode split: {held}, {versus} the colocated pick"
 
 
 def _how_sure(best: Candidate, hi_err: float) -> str:

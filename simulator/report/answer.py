@@ -70,9 +70,10 @@ def run_how_sure(ds: xr.Dataset) -> str | None:
     if slow > 1.0:
         sentence += ", more than it has: the fleet would saturate and queues grow"
         if n and not plots.fact(ds, "pools", 0):
-            sentence += f" (about {math.ceil(n * slow)} replicas would serve it)"
-    elif slow > 0.9:
-        sentence += ", close to saturation, where queueing delay grows fast"
+            sentence += (
+                f" (about {math.ceil(n * slow)} replicas would serve it at full load; "
+                "`simplan plan` sizes a fleet with the headroom its SLO needs)"
+            )
     return sentence + "."
 
 
