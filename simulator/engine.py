@@ -184,14 +184,13 @@ class ReplicaEngine:
         if self.busy_since is not None:
             self.busy_s += now - self.busy_since
             self.busy_since = None
-        if self.process is not None and self.process.is_alive:
-            self.process.interrupt("evicted")
+        self.halt("evicted")
         self.process = None
         self._wakeup = None
         return reqs
 
     def halt(self, why: str) -> None:
-        """Stop the loop now (a draining replica with nothing left to do)."""
+        """Stop the loop now (a draining replica with nothing left, an eviction)."""
         if self.process is not None and self.process.is_alive:
             self.process.interrupt(why)
 
@@ -256,7 +255,7 @@ class ReplicaEngine:
             # computed (it yields the first output token)
             kv = self.kv
             chain = []
-            if not arrived:
+            if self.prefix_caching and not arrived:
                 chain = kv.reusable(int(rec.session_entry[req]), int(rec.prefix_id[req]))
             hit = min(sum(kv.cache.blocks_of(e) for e in chain), (prompt - 1) // self.block)
             if hit == 0:

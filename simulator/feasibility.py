@@ -3,7 +3,7 @@
 ``check``, ``run``, ``sweep`` (at every point) and ``plan`` call :func:`check_workload`,
 so a file that one command rejects is rejected by all of them, with the same message.
 Whether a particular fleet holds the model is a question about hardware, answered by
-:func:`simplan.sim.build_pools`; this module answers the questions no fleet can change:
+:func:`simplan.pools.build_pools`; this module answers the questions no fleet can change:
 the files a scenario names can be read, and requests fit in the model's context.
 """
 

@@ -45,9 +45,6 @@ from simplan.workload import generate_requests, mean_lengths, reuses_prompts
 __all__ = [
     "SimResult",
     "build_engines",
-    "build_pools",
-    "fleet_max_rate_per_s",
-    "max_rate_per_replica",
     "recorder_fields",
     "simulate",
 ]

@@ -68,6 +68,7 @@ class Overflow:
     _cap_tokens: float = 0.0
     _cap_last: float = 0.0
     limiter: Limiter | None = None
+    _refused: set[int] = field(default_factory=set)  # requests the API's limit turned away
 
     def __post_init__(self) -> None:
         if self.api.rate_limit is not None:
@@ -89,7 +90,9 @@ class Overflow:
 
         Consumes a token of the rate cap's bucket when the request stays self-hosted. The
         API takes it only within its published rate limit (:class:`Limiter`); past it,
-        the request stays with the fleet (queued, or in the backlog).
+        the request stays with the fleet (queued, or in the backlog) even beyond the
+        rate cap: it has nowhere else to go. Each request refused so is counted once,
+        however often it is routed again.
         """
         if not self._overflows(candidates):
             return False
@@ -100,7 +103,9 @@ class Overflow:
         remaining = int(rec.output_tokens[req]) - int(rec.generated[req])
         if self.limiter.admit(self.env.now, prompt, remaining):
             return True
-        self.served.rate_limited += 1
+        if req not in self._refused:
+            self._refused.add(req)
+            self.served.rate_limited += 1
         return False
 
     def _overflows(self, candidates: Sequence[ReplicaEngine]) -> bool:
