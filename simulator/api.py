@@ -70,7 +70,8 @@ def schema() -> dict[str, Any]:
 
 
 def catalog(kind: str) -> list[dict[str, Any]]:
-    """Entries of one catalog (``gpus``, ``models``, ``quantization``, ``apis``) as dicts."""
+    """Entries of one catalog (``gpus``, ``models``, ``quantization``, ``apis``,
+    ``datasets``) as dicts."""
     return catalog_rows(kind)
 
 

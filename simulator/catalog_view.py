@@ -48,6 +48,15 @@ _COLUMNS: dict[str, list[str]] = {
         "as_of",
     ],
     "apis": ["id", "provider", "usd_per_mtok_input", "usd_per_mtok_output", "model", "as_of"],
+    "datasets": [
+        "id",
+        "tokenizer",
+        "input_median",
+        "input_max",
+        "output_median",
+        "output_max",
+        "as_of",
+    ],
 }
 
 KINDS = tuple(_COLUMNS)
@@ -58,6 +67,18 @@ def catalog_rows(kind: str) -> list[dict[str, Any]]:
     if kind == "quantization":
         rows = [{"kind": "weights", **e.model_dump()} for e in catalog.load("weights").values()]
         rows += [{"kind": "kv_cache", **e.model_dump()} for e in catalog.load("kv_cache").values()]
+        return rows
+    if kind == "datasets":
+        # each side's median (a lognormal's median is mean / sqrt(1 + cv^2), untouched by
+        # the clipping to [min, max]) and cap, so the table reads without the fit
+        rows = []
+        for e in catalog.load("dataset").values():
+            row = e.model_dump()
+            for side in ("input", "output"):
+                d = getattr(e, f"{side}_tokens")
+                row[f"{side}_median"] = round(d.mean / (1 + (d.std / d.mean) ** 2) ** 0.5, 1)
+                row[f"{side}_max"] = d.max
+            rows.append(row)
         return rows
     singular = {"gpus": "gpu", "models": "model", "apis": "api"}[kind]
     return [e.model_dump() for e in catalog.load(singular).values()]

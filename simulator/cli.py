@@ -97,7 +97,8 @@ def schema() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output with every field.")
 @_user_errors
 def catalog_cmd(kind: str, as_json: bool) -> None:
-    """Show a catalog: gpus, models, quantization or apis (every entry has a source and date)."""
+    """Show a catalog: gpus, models, quantization, apis or datasets (every entry has a source
+    and date)."""
     rows = api.catalog(kind)
     if as_json:
         click.echo(api.to_json(rows))

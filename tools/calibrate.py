@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 from simplan import perf
-from simplan.validate import summarize_errors, validate_rows
+from simplan.validate import default_csv, summarize_errors, validate_rows
 
 CAL_FILE = Path(__file__).resolve().parents[1] / "simulator" / "catalog" / "calibration.toml"
 
@@ -31,7 +31,7 @@ def loss(params: np.ndarray) -> float:
     perf.set_calibration_override(
         {"iteration_overhead_s": t_iter, "kernel_overhead_scale": k_scale}
     )
-    rows = [r for r in validate_rows(max_load=False) if r.rel_error is not None]
+    rows = [r for r in validate_rows(default_csv(), max_load=False) if r.rel_error is not None]
     counts = Counter(r.source_id for r in rows)
     err = np.array([np.log1p(r.rel_error) for r in rows])  # type: ignore[arg-type]
     w = np.array([1.0 / counts[r.source_id] for r in rows])
@@ -51,11 +51,15 @@ def main() -> None:
     perf.set_calibration_override(
         {"iteration_overhead_s": t_iter, "kernel_overhead_scale": k_scale}
     )
-    stats = summarize_errors(validate_rows(max_load=False))
+    stats = summarize_errors(validate_rows(default_csv(), max_load=False))
     # The spread of the signed error over every predicted row (max-load rows included),
     # used by `simplan plan` to put a band on its recommendation.
     signed = np.array(
-        [r.rel_error for r in validate_rows(max_load=True) if r.rel_error is not None]
+        [
+            r.rel_error
+            for r in validate_rows(default_csv(), max_load=True)
+            if r.rel_error is not None
+        ]
     )
     p10, p90 = (float(q) for q in np.percentile(signed, [10, 90]))
     print(f"iteration_overhead_s = {t_iter:.6g}\nkernel_overhead_scale = {k_scale:.4g}")

@@ -178,6 +178,28 @@ class ApiPrice(_Entry):
         return self
 
 
+class LengthStats(BaseModel):
+    """Token lengths of a dataset as a lognormal with the stated mean and standard
+    deviation, clipped to [min, max] (how :mod:`simplan.workload` draws them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    distribution: Literal["lognormal"] = "lognormal"
+    mean: float = Field(ge=1)
+    std: float = Field(ge=0)
+    min: int = Field(ge=1, default=1)
+    max: int | None = Field(ge=1, default=None)
+
+
+class Dataset(_Entry):
+    """A benchmark dataset's prompt and answer lengths, for ``{ dataset = "..." }``."""
+
+    display_name: str
+    tokenizer: str = Field(min_length=1)
+    input_tokens: LengthStats
+    output_tokens: LengthStats
+
+
 class Efficiency(_Entry):
     """Fitted efficiency factors of the roofline model for one GPU family."""
 
@@ -185,6 +207,8 @@ class Efficiency(_Entry):
 
     gemm_compute_efficiency_max: float = Field(gt=0, le=1)
     gemm_m_half_tokens: float = Field(ge=0)
+    #: peak FLOP/s over bandwidth (B/s) of the profiled GPU, at 16 bits
+    fit_ridge_flop_per_byte: float = Field(gt=0)
     gemm_memory_efficiency: float = Field(gt=0, le=1)
     gemm_overhead_s: float = Field(ge=0)
     elementwise_memory_efficiency: float = Field(gt=0, le=1)
@@ -206,6 +230,7 @@ _FILES: dict[str, tuple[str, str | None, type[_Entry]]] = {
     "kv_cache": ("quantization.toml", "kv_cache", KvDtype),
     "api": ("apis.toml", None, ApiPrice),
     "efficiency": ("efficiency.toml", None, Efficiency),
+    "dataset": ("datasets.toml", None, Dataset),
 }
 
 
@@ -220,7 +245,7 @@ def load(kind: str) -> dict[str, Any]:
 
     Parameters
     ----------
-    kind : {"gpu", "model", "weights", "kv_cache", "api", "efficiency"}
+    kind : {"gpu", "model", "weights", "kv_cache", "api", "efficiency", "dataset"}
     """
     file, prefix, entry_type = _FILES[kind]
     raw = _read_toml(file)
@@ -254,6 +279,7 @@ _KIND_WORDS: dict[str, tuple[str, str | None]] = {
     "kv_cache": ("quantization", "quantization"),
     "api": ("api", "apis"),
     "efficiency": ("efficiency", None),
+    "dataset": ("dataset", "datasets"),
 }
 
 
@@ -275,6 +301,10 @@ def kv_cache(name: str) -> KvDtype:
 
 def api(name: str) -> ApiPrice:
     return get("api", name)
+
+
+def dataset(name: str) -> Dataset:
+    return get("dataset", name)
 
 
 def efficiency(family: str) -> Efficiency:

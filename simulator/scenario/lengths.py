@@ -1,12 +1,20 @@
 """Token-length distributions a workload draws from (``input_tokens``,
-``output_tokens``, ``reasoning_tokens``, session turns): a number or one of these tables."""
+``output_tokens``, ``reasoning_tokens``, session turns): a number or one of these tables.
+
+``{ dataset = "sharegpt" }`` names a benchmark dataset instead: it becomes the lognormal
+the dataset catalog (``datasets.toml``) states for its prompts or its answers.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
-from simplan.scenario.base import TokenCount, _Section
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from simplan import catalog
+from simplan.scenario.base import TokenCount, _check_catalog_id, _Section
+
+#: Which of a dataset's lengths each length field takes.
+_DATASET_SIDE = {"input_tokens": "input", "turn_input_tokens": "input", "output_tokens": "output"}
 
 
 class FixedLength(_Section):
@@ -19,11 +27,14 @@ class UniformLength(_Section):
     low: TokenCount
     high: TokenCount
 
-    @model_validator(mode="after")
-    def _ordered(self) -> UniformLength:
-        if self.high < self.low:
-            raise ValueError(f"`high` ({self.high}) must be >= `low` ({self.low})")
-        return self
+    @field_validator("high")
+    @classmethod
+    def _ordered(cls, high: int, info: ValidationInfo) -> int:
+        # a field validator, so the error is reported at `high`
+        low = info.data.get("low")
+        if low is not None and high < low:
+            raise ValueError(f"`high` ({high}) must be >= `low` ({low})")
+        return high
 
 
 class NormalLength(_Section):
@@ -42,7 +53,24 @@ class EmpiricalLength(_Section):
     column: str = Field(min_length=1)
 
 
+def _from_dataset(value: Any, info: ValidationInfo) -> Any:
+    if not (isinstance(value, dict) and "dataset" in value):
+        return value
+    extra = sorted(set(value) - {"dataset"})
+    if extra:
+        raise ValueError(f"a dataset length takes only `dataset`, not {', '.join(extra)}")
+    side = _DATASET_SIDE.get(info.field_name or "")
+    if side is None:
+        raise ValueError(
+            f"`{info.field_name}` cannot come from a dataset: a dataset gives prompt "
+            "(input_tokens) and answer (output_tokens) lengths"
+        )
+    entry = catalog.dataset(_check_catalog_id("dataset", value["dataset"]))
+    return getattr(entry, f"{side}_tokens").model_dump(exclude_none=True)
+
+
 LengthSpec = Annotated[
     FixedLength | UniformLength | NormalLength | EmpiricalLength,
     Field(discriminator="distribution"),
+    BeforeValidator(_from_dataset),
 ]

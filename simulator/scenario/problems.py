@@ -47,6 +47,12 @@ def _problems_from(exc: ValidationError) -> list[Problem]:
         for e in errors
         if any(_branch_model(p) for p in e["loc"])
     }
+    # A table rejected as a whole (an unknown `dataset`) is located at the table itself.
+    table_locs |= {
+        _user_loc(e["loc"])
+        for e in errors
+        if e["loc"] and str(e["loc"][-1]).startswith("function-before")
+    }
     problems = []
     for err in errors:
         raw_loc = tuple(err["loc"])

@@ -1,0 +1,200 @@
+"""Predict one published measurement the way its source measured it.
+
+* Static batches (LMDeploy, TensorRT-LLM v0.9 gptSessionBenchmark and low-latency tables,
+  gpt-fast, Qwen's speed tables) use :func:`simplan.kernels.static_batch`: throughput is
+  generated tokens over the whole time including prefill, per GPU where the source says so.
+* Fitted inter-token-latency lines (vLLM's FP8-KV post: batch 1, context swept) fit a line
+  to the modelled decode step time over the same context range.
+* Max-load rows (all requests queued at t=0), Poisson-rate rows and closed-loop rows
+  ("concurrency N") run the serving simulation with the source's engine and load.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from simplan import catalog
+from simplan.errors import SimplanError
+from simplan.fit import does_not_fit_reason
+from simplan.kernels.batch import static_batch
+from simplan.perf import EngineKnobs, replica_from_ids
+from simplan.validate.rows import SIM_REQUESTS, Row, Spec, read_spec
+
+_STATIC_METRICS = {
+    "output_throughput_total",
+    "output_throughput_per_gpu",
+    "ttft",
+    "ttft_mean",
+    "itl_p50",
+    "itl_mean",
+    "tpot_mean",
+    "decode_tokens_per_s_per_request",
+    "e2e_output_tokens_per_s_per_request",
+    "e2e_total_tokens_per_s_per_request",
+}
+_SIM_METRICS = {"output_throughput_total", "ttft_p50", "tpot_p50", "itl_p50"}
+#: Context lengths the fitted ITL line is sampled at (the source sweeps 256 to ~125k).
+ITL_FIT_POINTS = 16
+
+#: Simulated runs shared by the rows that report different metrics of the same run.
+SimCache = dict[str, dict[str, Any]]
+
+
+def predict_row(
+    raw: dict[str, str], line: int, *, max_load: bool = True, cache: SimCache | None = None
+) -> Row:
+    """Predict one CSV row (or say why it is skipped)."""
+    row = Row(
+        line,
+        raw["source_id"],
+        raw["model"],
+        raw["gpu"],
+        raw["metric"],
+        float(raw["value"]),
+        raw["unit"],
+    )
+    if row.source_id == "AUTOGPTQ":
+        row.skipped = "Hugging Face eager generate: a lower bound, not a serving engine"
+        return row
+    spec = read_spec(raw, row.source_id)
+    if isinstance(spec, str):
+        row.skipped = spec
+        return row
+    row.config = spec.describe(raw["batch_or_concurrency"])
+    arch = catalog.model(spec.model)
+    row.model_family = arch.family
+    row.architecture = "mla" if arch.attention == "mla" else "moe" if arch.is_moe else "dense"
+    row.gpu_family = catalog.gpu(spec.gpu).family
+    row.engine = spec.engine or ("tensorrt-llm" if spec.shape == "max_load" else "")
+    if spec.shape in ("static", "itl_fit"):
+        return _predict_static(row, spec)
+    if not max_load:
+        row.skipped = "needs the serving simulation (--no-max-load)"
+        return row
+    return _predict_simulated(row, spec, cache if cache is not None else {})
+
+
+def _scale(row: Row, seconds: float) -> float:
+    return seconds * (1e3 if row.unit == "ms" else 1.0)
+
+
+def _predict_static(row: Row, spec: Spec) -> Row:
+    if row.metric not in _STATIC_METRICS | {"itl_slope_ms_per_context_token", "itl_intercept_ms"}:
+        row.skipped = f"metric {row.metric!r} not modelled"
+        return row
+    batch = spec.batch
+    in_len = int(spec.input.mean)
+    out_len = int(spec.output.mean)
+    longest = spec.input.sweep[1] if spec.input.sweep else in_len
+    try:
+        engine = EngineKnobs(
+            gpu_memory_utilization=0.95,
+            max_num_batched_tokens=batch * longest,
+            max_num_seqs=batch,
+        )
+        replica = replica_from_ids(
+            spec.model, spec.gpu, spec.weights, spec.kv, spec.tp, spec.pp, engine
+        )
+    except SimplanError as exc:
+        row.skipped = f"invalid configuration: {exc.summary}"
+        return row
+    reason = does_not_fit_reason(replica, longest, out_len)
+    if reason is not None:
+        row.skipped = f"does not fit in the model: {reason}"
+        return row
+    if spec.shape == "itl_fit":
+        # The source fits ITL = intercept + slope * context over a batch-1 sweep.
+        ctx = np.linspace(spec.input.sweep[0], longest, ITL_FIT_POINTS)
+        itl_ms = [static_batch(replica.cfg, 1, int(c), out_len)[1] * 1e3 for c in ctx]
+        slope, intercept = np.polyfit(ctx, itl_ms, 1)
+        if row.metric == "itl_slope_ms_per_context_token":
+            row.predicted = float(slope)
+        elif row.metric == "itl_intercept_ms":
+            row.predicted = float(intercept)
+        else:
+            row.skipped = f"metric {row.metric!r} not modelled for a context sweep"
+        return row
+    ttft, tpot, e2e = static_batch(replica.cfg, batch, in_len, out_len)
+    m = row.metric
+    if m == "output_throughput_total":
+        row.predicted = batch * out_len / e2e
+    elif m == "output_throughput_per_gpu":
+        row.predicted = batch * out_len / e2e / spec.n_gpus
+    elif m in ("ttft", "ttft_mean"):
+        row.predicted = _scale(row, ttft)
+    elif m in ("itl_p50", "itl_mean", "tpot_mean"):
+        row.predicted = _scale(row, tpot)
+    elif m == "decode_tokens_per_s_per_request":
+        row.predicted = 1.0 / tpot
+    elif m == "e2e_output_tokens_per_s_per_request":
+        row.predicted = out_len / e2e
+    elif m == "e2e_total_tokens_per_s_per_request":
+        # Qwen's speed tables: (prompt + generated tokens) / request time, at batch 1.
+        row.predicted = (in_len + out_len) / e2e
+    else:
+        row.skipped = f"metric {m!r} not modelled for a static batch"
+    return row
+
+
+def _engine_section(spec: Spec) -> dict[str, Any]:
+    if spec.engine in (None, "tensorrt-llm"):
+        # trtllm-bench: TensorRT-LLM's memory semantics (KV takes 0.90 of the memory free
+        # after load) and GUARANTEED_NO_EVICT admission; batch 2048 / 8192 tokens.
+        return {"name": "tensorrt-llm", **spec.engine_knobs}
+    # SGLang has no preset yet; its rows here are batch 1, where memory semantics and
+    # admission do not matter, so they never reach the simulation.
+    return {"name": "vllm", **spec.engine_knobs}
+
+
+def _workload(spec: Spec) -> dict[str, Any]:
+    w: dict[str, Any] = {
+        "input_tokens": spec.input.spec,
+        "output_tokens": spec.output.spec,
+        "num_requests": SIM_REQUESTS[spec.shape],
+    }
+    if spec.shape == "max_load":
+        w["arrival"] = "offline"
+    elif spec.shape == "poisson":
+        w.update(arrival="poisson", rate_per_s=spec.rate_per_s)
+    else:
+        w.update(arrival="closed", concurrency=spec.batch)
+    return w
+
+
+def _predict_simulated(row: Row, spec: Spec, cache: SimCache) -> Row:
+    from simplan.metrics import summarize
+    from simplan.scenario import scenario_from_dict
+    from simplan.sim import simulate
+
+    if row.metric not in _SIM_METRICS:
+        row.skipped = f"metric {row.metric!r} not modelled for a simulated run"
+        return row
+    doc = {
+        "model": {"name": spec.model, "weights": spec.weights, "kv_cache": spec.kv},
+        "hardware": {"gpu": spec.gpu, "tp": spec.tp, "pp": spec.pp, "replicas": 1},
+        "engine": _engine_section(spec),
+        "workload": _workload(spec),
+    }
+    key = repr(doc)
+    if key not in cache:
+        scenario = scenario_from_dict(doc, source=f"calibration row {row.line}")
+        try:
+            cache[key] = summarize(simulate(scenario))
+        except SimplanError as exc:
+            cache[key] = {"error": f"does not fit in the model: {exc}"}
+    summary = cache[key]
+    if "error" in summary:
+        row.skipped = summary["error"]
+        return row
+    if summary["requests_rejected"]:
+        row.skipped = f"requests rejected: {summary['reject_reasons']}"
+        return row
+    m = row.metric
+    if m == "output_throughput_total":
+        row.predicted = summary["output_tokens_per_s"]
+    elif m == "ttft_p50":
+        row.predicted = _scale(row, summary["ttft_s"]["p50"])
+    else:  # tpot_p50, itl_p50: the median time between a request's tokens
+        row.predicted = _scale(row, summary["tpot_s"]["p50"])
+    return row

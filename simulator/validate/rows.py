@@ -1,0 +1,293 @@
+"""What one published measurement says, in simplan's terms.
+
+A row of a calibration CSV names its model, GPU, weights, KV cache, engine, lengths and
+load in the source's own words ("fp8 (nvidia/Llama-3.3-70B-Instruct-FP8)", "H200 (141GB)",
+"concurrency 8", "~20000 (+/-15%)"). :func:`read_spec` turns them into catalog ids and a
+load shape, or says why the row cannot be expressed. Assumptions that are not in the row
+(what "unspecified" means for a given engine) are stated here, each once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from simplan import catalog
+
+#: Output length gpt-fast's generate.py uses when its README does not state one.
+GPTFAST_DEFAULT_OUTPUT = 200
+
+_MODEL_ALIASES = {
+    "llama-7b": "llama-2-7b",
+    "llama-4-scout-17b-16e": "llama-4-scout",
+    "llama-4-maverick-17b-128e": "llama-4-maverick",
+}
+#: Datasets the CSVs name instead of lengths, and the catalog entry (datasets.toml)
+#: holding the statistics the source states for them.
+_DATASETS = {"sharegpt_standard_v1": "sharegpt-accelmark"}
+#: Engine settings a source's harness sets explicitly (quoted in the SOURCES files).
+SOURCE_ENGINE: dict[str, dict[str, Any]] = {
+    # AccelMark's vLLM runner: "max_num_seqs 512 and gpu_memory_utilization 0.90 by default"
+    "ACCELMARK_SUITE_C": {"max_num_seqs": 512, "gpu_memory_utilization": 0.90},
+}
+#: Requests simulated per row. trtllm-bench datasets are larger, but throughput at max load
+#: is reached well before this many; AccelMark pools 3 runs of 300 requests per rate; the
+#: vLLM FP8-KV post sends 150 requests at concurrency 8.
+SIM_REQUESTS = {"max_load": 600, "poisson": 900, "closed": 150}
+
+Shape = Literal["static", "itl_fit", "max_load", "poisson", "closed"]
+Engine = Literal["vllm", "tensorrt-llm", "sglang"]
+
+
+@dataclass
+class Row:
+    """One published measurement and what simplan predicts for it."""
+
+    line: int
+    source_id: str
+    model: str
+    gpu: str
+    metric: str
+    measured: float
+    unit: str
+    predicted: float | None = None
+    skipped: str | None = None
+    config: str = ""
+    #: grouping keys for the error tables ("" when the row is not expressed)
+    model_family: str = ""
+    gpu_family: str = ""
+    engine: str = ""
+    architecture: str = ""  # dense, moe or mla
+
+    @property
+    def rel_error(self) -> float | None:
+        if self.predicted is None or self.measured == 0:
+            return None
+        return self.predicted / self.measured - 1.0
+
+
+@dataclass(frozen=True)
+class Lengths:
+    """A length as a workload takes it (``spec``) and its mean for closed-form rows."""
+
+    spec: int | dict[str, Any]
+    mean: float
+    sweep: tuple[int, int] | None = None
+
+
+@dataclass
+class Spec:
+    """A row in catalog ids: what to build and how it was loaded."""
+
+    model: str
+    gpu: str
+    weights: str
+    kv: str
+    engine: Engine | None
+    tp: int
+    pp: int
+    n_gpus: int
+    shape: Shape
+    input: Lengths
+    output: Lengths
+    batch: int = 1
+    rate_per_s: float | None = None
+    engine_knobs: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self, raw_load: str) -> str:
+        def show(ln: Lengths) -> str:
+            if ln.sweep:
+                return f"{ln.sweep[0]}..{ln.sweep[1]}"
+            return str(ln.spec) if isinstance(ln.spec, int) else f"~{ln.mean:.0f}"
+
+        eng = f" {self.engine}" if self.engine else ""
+        return (
+            f"{self.model} {self.weights}/{self.kv} {self.gpu} tp={self.tp} pp={self.pp}"
+            f"{eng} b={raw_load} {show(self.input)}/{show(self.output)}"
+        )
+
+
+def model_id(name: str) -> str | None:
+    base = re.sub(r"\(.*?\)", "", name).strip().lower().replace(" ", "-")
+    base = base.removesuffix("-instruct").removesuffix("-hf")
+    base = _MODEL_ALIASES.get(base, base)
+    return base if base in catalog.load("model") else None
+
+
+def gpu_id(name: str) -> str | None:
+    found = _gpu_name(name.lower())
+    return found if found in catalog.load("gpu") else None
+
+
+def _gpu_name(n: str) -> str | None:
+    # Superchips first: "gh200" contains "h200", "gb200" contains "b200".
+    if "gb200" in n:
+        return "gb200"
+    if "gh200" in n:
+        return "gh200-144gb" if "144" in n else "gh200-96gb"
+    if "a100" in n:
+        return "a100-sxm4-40gb" if "40g" in n else "a100-sxm4-80gb"
+    if "h100" in n:
+        return "h100-pcie" if "pcie" in n else "h100-sxm"
+    if re.search(r"\bh20-3e\b|\bh20\b.*141", n):
+        return "h20-3e"
+    if re.search(r"\bh20\b", n):
+        return "h20"
+    if "h200" in n:
+        return "h200"
+    for gpu in ("b200", "l40s", "l4"):
+        if re.search(rf"\b{gpu}\b", n):
+            return gpu
+    return None
+
+
+def weights_id(text: str) -> str | None:
+    """The weight scheme a source describes ("int4 weight-only W4A16 GPTQ (...)" -> int4-gptq)."""
+    p = text.strip().lower()
+    known = catalog.load("weights")
+    if p in known:
+        return p
+    if p == "int4-wo-g32":
+        return "int4-g32"
+    first = re.split(r"[\s(]", p, maxsplit=1)[0]
+    if "w4a16" in p or first == "int4":
+        return "int4-awq" if "awq" in p else "int4-gptq"
+    if "w8a16" in p or "int8 weight-only" in p:
+        return "int8-wo"
+    if first in known:
+        return first
+    # gpt-oss ships its experts in MXFP4 (the attention weights stay 16-bit, under 5% of
+    # the parameters); a "base checkpoint, BF16 implied" is the 16-bit release.
+    if "mxfp4" in p:
+        return "mxfp4"
+    if "bf16 implied" in p:
+        return "bf16"
+    return None
+
+
+def kv_id(text: str, weights: str, engine: Engine | None) -> str:
+    """The KV-cache dtype a row ran with.
+
+    "auto" is vLLM's default: the model's activation dtype (16-bit even for FP8 or INT8
+    checkpoints). An unstated KV on TensorRT-LLM with NVIDIA's FP8 or NVFP4 checkpoints is
+    FP8 (their quantization config carries FP8 KV scales, and the TensorRT-LLM pages say
+    FP8 quantization also sets the KV cache to FP8). Anything else unstated is 16-bit.
+    """
+    kv = text.strip().lower()
+    known = catalog.load("kv_cache")
+    first = re.split(r"[\s(]", kv, maxsplit=1)[0]
+    if first in known:
+        return first
+    stated = re.search(r"default (\w+)", kv)
+    if stated and stated.group(1) in known:
+        return stated.group(1)
+    if first == "auto":
+        return "fp16"
+    if weights in ("fp8", "nvfp4") and engine in (None, "tensorrt-llm"):
+        return "fp8"
+    return "fp16"
+
+
+def engine_of(text: str) -> Engine | None:
+    t = text.strip().lower()
+    if t.startswith("trtllm") or t.startswith("tensorrt"):
+        return "tensorrt-llm"
+    if t.startswith("vllm"):
+        return "vllm"
+    if t.startswith("sglang"):
+        return "sglang"
+    return None
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def lengths(text: str) -> Lengths | None:
+    """A length column: a number, "~N (+/-P%)", "sweep A to ~Bk" or a named dataset."""
+    t = text.strip()
+    n = _int(t)
+    if n is not None:
+        return Lengths(n, float(n))
+    m = re.fullmatch(r"~?\s*(\d+)\s*\(\+/-\s*(\d+)%\)", t)
+    if m:
+        mid, pct = int(m.group(1)), int(m.group(2))
+        lo, hi = round(mid * (1 - pct / 100)), round(mid * (1 + pct / 100))
+        return Lengths({"distribution": "uniform", "low": lo, "high": hi}, float(mid))
+    m = re.fullmatch(r"sweep (\d+) to ~?(\d+)(k?)", t)
+    if m:
+        lo, hi = int(m.group(1)), int(m.group(2)) * (1000 if m.group(3) else 1)
+        return Lengths(lo, float(lo), sweep=(lo, hi))
+    return None
+
+
+def dataset_lengths(text: str, which: Literal["input", "output"]) -> Lengths | None:
+    """Lengths of a dataset a row names (``input_len`` names it; ``output_len`` then
+    describes the generation cap, which the catalog entry already holds)."""
+    name = text.strip().split(" ", 1)[0]
+    entry = _DATASETS.get(name)
+    if entry is None:
+        return None
+    spec = {"dataset": entry}
+    stats = getattr(catalog.dataset(entry), f"{which}_tokens")
+    return Lengths(spec, float(stats.mean))
+
+
+def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
+    """The row in catalog ids, or the reason it cannot be expressed."""
+    model = model_id(raw["model"])
+    if model is None:
+        return f"model {raw['model']!r} not in the catalog"
+    gpu = gpu_id(raw["gpu"])
+    if gpu is None:
+        return f"GPU {raw['gpu']!r} not in the catalog"
+    weights = weights_id(raw["precision_weights"])
+    if weights is None:
+        return f"weights {raw['precision_weights']!r} not in the catalog"
+    engine = engine_of(raw.get("engine", ""))
+    kv = kv_id(raw["precision_kv"], weights, engine)
+    tp = _int(raw["tp"].split(" ", 1)[0]) or 1
+    n_gpus = _int(raw["n_gpus"]) or tp
+    inp = lengths(raw["input_len"]) or dataset_lengths(raw["input_len"], "input")
+    if inp is not None and isinstance(inp.spec, dict) and "dataset" in inp.spec:
+        out: Lengths | None = dataset_lengths(raw["input_len"], "output")
+    else:
+        out = lengths(raw["output_len"])
+    if out is None and source_id == "GPTFAST":
+        out = Lengths(GPTFAST_DEFAULT_OUTPUT, float(GPTFAST_DEFAULT_OUTPUT))
+    if inp is None or out is None:
+        return "input or output length not stated"
+    load = raw["batch_or_concurrency"].strip().lower()
+    batch = _int(load)
+    rate = float(raw["rate_per_s"]) if raw.get("rate_per_s") else None
+    shape: Shape
+    if batch is not None:
+        shape = "itl_fit" if inp.sweep else "static"
+    elif load.startswith("max load"):
+        shape, batch = "max_load", 0
+    elif load == "poisson" and rate:
+        shape, batch = "poisson", 0
+    elif (m := re.fullmatch(r"concurrency (\d+)", load)) is not None:
+        shape, batch = "closed", int(m.group(1))
+    else:
+        return f"load {raw['batch_or_concurrency']!r} not understood"
+    return Spec(
+        model,
+        gpu,
+        weights,
+        kv,
+        engine,
+        tp,
+        max(n_gpus // tp, 1),
+        n_gpus,
+        shape,
+        inp,
+        out,
+        batch=batch,
+        rate_per_s=rate,
+        engine_knobs=SOURCE_ENGINE.get(source_id, {}),
+    )
