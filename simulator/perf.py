@@ -331,7 +331,12 @@ def build_replica(
     cfg[c.PP] = pp
     compute, memory = engine.compute_efficiency_scale, engine.memory_efficiency_scale
     cfg[c.ETA_C] = eff.gemm_compute_efficiency_max * compute
-    cfg[c.M_HALF_16_TOKENS] = eff.gemm_m_half_tokens
+    # A GEMM's efficiency ramp ends where it turns compute-bound, at M near the GPU's ridge
+    # point (peak FLOP/s over bandwidth): both profiled GPUs put m_half at 0.54-0.58 of
+    # theirs (A100 82 of 153, H100 170 of 295). Other GPUs keep that ratio, so a GPU with
+    # capped tensor cores and fast memory (H20: ridge 37) ramps 8x sooner than an H100.
+    m_half = eff.gemm_m_half_tokens * ridge_flop_per_byte(gpu) / eff.fit_ridge_flop_per_byte
+    cfg[c.M_HALF_16_TOKENS] = m_half
     # Weight-only kernels (Marlin, AWQ/GPTQ GEMV paths) tile 16 rows where cuBLAS tiles
     # 128, so they reach their compute efficiency at 1/8 of the tokens (MARLIN,
     # Frantar et al. 2024, arXiv:2408.11743: near-ideal speed-up up to batch 16-32).
@@ -340,9 +345,7 @@ def build_replica(
         or (weights.compute_dtype == "fp8" and not gpu.has_fp8)
         or (weights.compute_dtype == "fp4" and gpu.tflops_fp4 <= 0)
     )
-    cfg[c.M_HALF_TOKENS] = eff.gemm_m_half_tokens / (
-        WEIGHT_ONLY_TILE_RATIO if weight_only_kernel else 1.0
-    )
+    cfg[c.M_HALF_TOKENS] = m_half / (WEIGHT_ONLY_TILE_RATIO if weight_only_kernel else 1.0)
     cfg[c.ETA_M] = eff.gemm_memory_efficiency * memory
     # The profiles were taken in eager mode; CUDA-graph engines pay less per kernel.
     k_scale = float(cal["kernel_overhead_scale"])
@@ -397,6 +400,12 @@ def _utilization_for_free_fraction(cfg: np.ndarray, fraction: float) -> float:
         + cfg[c.RESERVE_FIXED_BYTES]
     )
     return float(min((taken + fraction * max(total - taken, 0.0)) / total, 1.0))
+
+
+def ridge_flop_per_byte(gpu: catalog.Gpu) -> float:
+    """Dense 16-bit tensor-core FLOP/s per byte/s of memory bandwidth: the arithmetic
+    intensity above which a kernel is compute-bound."""
+    return gpu.tflops_fp16 * 1e12 / (gpu.hbm_bandwidth_gb_per_s * GB)
 
 
 def replica_from_ids(

@@ -37,6 +37,8 @@ def test_weight_descriptions_map_to_catalog_schemes(text: str, expected: str | N
     ("text", "expected"),
     [
         ("H200 (141GB)", "h200"),
+        ("H20-96GB", "h20"),
+        ("H20-3e 141GB", "h20-3e"),
         ("GH200 144G HBM3e", "gh200-144gb"),
         ("B200-180GB (DGX B200)", "b200"),
         ("GB200 NVL72", "gb200"),

@@ -630,6 +630,8 @@ def main(argv=None) -> int:
         lines.append(f"fit_rows = {errs.size}")
         lines.append(f"fit_median_abs_rel_error = {fmt(float(np.median(errs)))}")
         lines.append(f"fit_p90_abs_rel_error = {fmt(float(np.quantile(errs, 0.9)))}")
+        # the profiled GPU's ridge point: other GPUs scale gemm_m_half_tokens by theirs
+        lines.append(f"fit_ridge_flop_per_byte = {fmt(PEAKS[fam][0] / PEAKS[fam][1])}")
         for k in sorted(o):
             if k not in order:
                 lines.append(f"{k} = {fmt(o[k])}")
