@@ -59,6 +59,15 @@ def error_band() -> tuple[float, float]:
     return float(cal.get("error_p10", 0.0)), float(cal.get("error_p90", 0.0))
 
 
+def preset_overheads(preset: str) -> dict[str, float]:
+    """Host costs fitted for one engine preset (``vllm-v0``; calibration.toml's
+    ``[engine_overheads.<preset>]``): ``iteration_overhead_s`` and/or
+    ``sequence_overhead_s``; empty where the shared constants apply."""
+    table = calibration().get("engine_overheads", {}).get(preset, {})
+    keys = ("iteration_overhead_s", "sequence_overhead_s")
+    return {k: float(table[k]) for k in keys if k in table}
+
+
 def set_calibration_override(values: dict[str, Any]) -> None:
     """Replace calibration constants for this process (used by tools/calibrate.py)."""
     _CALIBRATION_OVERRIDE.clear()
@@ -93,6 +102,7 @@ def engine_knobs(sc: Scenario, gpu_id: str) -> EngineKnobs:
 
     eng = sc.engine
     f = factors_for(sc, gpu_id)
+    host = preset_overheads(eng.preset)
     knobs = EngineKnobs(
         gpu_memory_utilization=eng.gpu_memory_utilization,
         max_num_batched_tokens=eng.max_num_batched_tokens,
@@ -101,15 +111,22 @@ def engine_knobs(sc: Scenario, gpu_id: str) -> EngineKnobs:
         kv_cache_free_fraction=eng.kv_cache_free_gpu_mem_fraction,
         speculative=knobs_from(eng.speculative),
         prompt_reuse=reuse_of(sc),
+        iteration_overhead_s=host.get("iteration_overhead_s"),
+        sequence_overhead_s=host.get("sequence_overhead_s"),
     )
     if f is None:
         return knobs
+    # a deployment's own fit (simplan calibrate) wins over the engine preset's
     return replace(
         knobs,
         compute_efficiency_scale=f.compute_efficiency_scale or 1.0,
         memory_efficiency_scale=f.memory_efficiency_scale or 1.0,
-        iteration_overhead_s=f.iteration_overhead_s,
-        sequence_overhead_s=f.sequence_overhead_s,
+        iteration_overhead_s=(
+            knobs.iteration_overhead_s if f.iteration_overhead_s is None else f.iteration_overhead_s
+        ),
+        sequence_overhead_s=(
+            knobs.sequence_overhead_s if f.sequence_overhead_s is None else f.sequence_overhead_s
+        ),
     )
 
 

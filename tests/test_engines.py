@@ -127,3 +127,46 @@ def test_knobs_of_the_other_engine_are_refused(tmp_path: Path) -> None:
         result = CliRunner().invoke(main, ["check", str(p)])
         assert result.exit_code == 2, result.output
         assert expected in result.output and "engine" in result.output
+
+
+def test_vllm_v0_defaults_follow_the_models_context() -> None:
+    long = _scenario({"version": "v0"}).engine  # Llama 3.1: 131,072-token context
+    assert (long.chunked_prefill, long.max_num_batched_tokens) == (True, 2048)
+    assert long.enable_prefix_caching is False and long.preset == "vllm-v0"
+    short = _scenario({"version": "v0"}, model={"name": "llama-2-7b"}).engine  # 4,096
+    assert (short.chunked_prefill, short.max_num_batched_tokens) == (False, 4096)
+    mine = _scenario({"version": "v0", "max_num_batched_tokens": 512}).engine
+    assert mine.max_num_batched_tokens == 512
+    v1 = _scenario({}).engine
+    assert v1.preset == "vllm-v1" and v1.enable_prefix_caching is True
+
+
+def test_vllm_v0_pays_its_fitted_host_cost_per_sequence() -> None:
+    from simplan.perf import calibration
+
+    fitted = calibration()["engine_overheads"]["vllm-v0"]["sequence_overhead_s"]
+    v0, _ = replica_cfg(_scenario({"version": "v0"}))
+    v1, _ = replica_cfg(_scenario({}))
+    assert v0[c.T_SEQ_S] == fitted > 0 and v1[c.T_SEQ_S] == 0.0
+    # a deployment's own fit wins over the preset's
+    own, _ = replica_cfg(_scenario({"version": "v0", "calibration": {"sequence_overhead_s": 1e-5}}))
+    assert own[c.T_SEQ_S] == 1e-5
+    # under load the V0 host cost lowers throughput: 256 sequences x 0.23 ms per step
+    offline = {"arrival": "offline", "num_requests": 300, "input_tokens": 200, "output_tokens": 200}
+    tput = {
+        v: summarize(simulate(_scenario(e, workload=offline)))["output_tokens_per_s"]
+        for v, e in (("v0", {"version": "v0"}), ("v1", {}))
+    }
+    assert tput["v0"] < 0.75 * tput["v1"]
+
+
+def test_version_belongs_to_vllm(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(
+        'name = "x"\n[model]\nname = "llama-3.1-8b"\n[hardware]\ngpu = "h100-sxm"\n'
+        '[engine]\nname = "tensorrt-llm"\nversion = "v0"\n'
+        "[workload]\nrate_per_s = 1.0\nnum_requests = 5\n"
+    )
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert result.exit_code == 2
+    assert "TensorRT-LLM has no version setting" in result.output

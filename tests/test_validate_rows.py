@@ -182,3 +182,12 @@ def test_validate_reports_the_error_by_every_grouping() -> None:
     counted = sum(g["count"] for g in by["source_id"].values())
     assert counted == result["summary"]["predicted"]
     assert sum(g["count"] for g in by["architecture"].values()) == counted
+
+
+def test_vllm_releases_before_0_8_ran_the_v0_engine() -> None:
+    from simplan.validate.rows import vllm_version
+
+    assert vllm_version("vllm 0.7.3 (AccelMark runner)") == "v0"
+    assert vllm_version("vllm 0.19.1 (FlashAttention-3 fork)") == "v1"
+    assert vllm_version("vllm 0.8.0") == "v1"
+    assert vllm_version("sglang 0.4.6") is None

@@ -74,6 +74,25 @@ TRTLLM_DEFAULTS = {
 }
 _TRTLLM_ONLY = ("kv_cache_free_gpu_mem_fraction", "scheduler_policy")
 
+#: vLLM's V0 engine (the default before 0.8.0; read from the vLLM 0.7.3 wheel): prefix
+#: caching off (arg_utils.py: enable_prefix_caching = False). Its chunked-prefill default
+#: depends on the model's context (:func:`vllm_v0_chunking`).
+VLLM_V0_DEFAULTS = {"enable_prefix_caching": False}
+#: vLLM V0 turns chunked prefill on by itself for contexts over 32,768 tokens
+#: (arg_utils.py create_engine_config: use_long_context = max_model_len > 32768).
+VLLM_V0_LONG_CONTEXT = 32768
+
+
+def vllm_v0_chunking(max_context_tokens: int) -> dict[str, object]:
+    """vLLM V0's defaults for chunked prefill and the token budget for a model.
+
+    With chunked prefill the budget is 2048 tokens; without it, max(max_model_len, 2048)
+    (vLLM 0.7.3 config.py SchedulerConfig.__post_init__).
+    """
+    if max_context_tokens > VLLM_V0_LONG_CONTEXT:
+        return {"chunked_prefill": True, "max_num_batched_tokens": 2048}
+    return {"chunked_prefill": False, "max_num_batched_tokens": max(max_context_tokens, 2048)}
+
 
 class EngineSection(_Section):
     """Engine knobs. ``name`` picks the serving engine whose memory semantics, admission
@@ -81,6 +100,13 @@ class EngineSection(_Section):
     ``max_num_seqs``, its max_num_tokens ``max_num_batched_tokens``)."""
 
     name: Literal["vllm", "tensorrt-llm"] = "vllm"
+    version: Literal["v0", "v1"] | None = Field(
+        default=None,
+        description="vLLM: its V1 engine (default; 0.8.0 and later) or the older V0 engine "
+        "(before 0.8.0): prefix caching off, chunked prefill only for contexts over 32k "
+        "tokens (then a 2048-token budget), and a host cost per sequence fitted to V0 "
+        "measurements (calibration.toml).",
+    )
     kv_cache_free_gpu_mem_fraction: float | None = Field(
         default=None,
         gt=0.0,
@@ -125,7 +151,16 @@ class EngineSection(_Section):
     def _engine_defaults(cls, data: object) -> object:
         if isinstance(data, dict) and data.get("name") == "tensorrt-llm":
             return {**TRTLLM_DEFAULTS, **data}
+        if isinstance(data, dict) and data.get("version") == "v0":
+            return {**VLLM_V0_DEFAULTS, **data}
         return data
+
+    @property
+    def preset(self) -> str:
+        """The engine and version whose fitted host costs apply (``vllm-v0``, ...)."""
+        if self.name == "vllm":
+            return f"vllm-{self.version or 'v1'}"
+        return self.name
 
     @model_validator(mode="after")
     def _knobs_of_the_engine(self) -> EngineSection:
@@ -134,6 +169,10 @@ class EngineSection(_Section):
                 "gpu_memory_utilization is vLLM's (a share of all GPU memory); TensorRT-LLM "
                 "sizes its KV cache with kv_cache_free_gpu_mem_fraction, a share of the "
                 "memory left after the weights and activations"
+            )
+        if self.version is not None and self.name != "vllm":
+            raise ValueError(
+                "version picks vLLM's V0 or V1 engine; TensorRT-LLM has no version setting"
             )
         if self.name == "vllm":
             given = [k for k in _TRTLLM_ONLY if getattr(self, k) is not None]

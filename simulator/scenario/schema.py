@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 from simplan.catalog import RateLimit
+from simplan.scenario.engine import vllm_v0_chunking
 from simplan.scenario.sections import (
     AutoscalingSection,
     EngineSection,
@@ -186,7 +187,7 @@ class Scenario(_Section):
 
     @model_validator(mode="before")
     @classmethod
-    def _engine_kv_default(cls, data: Any) -> Any:
+    def _engine_defaults_for_the_model(cls, data: Any) -> Any:
         # TensorRT-LLM's KV dtype "auto" follows the checkpoint, and FP8 checkpoints
         # quantize the KV cache too (kv_cache_quant_algo); vLLM keeps the model dtype.
         if not isinstance(data, dict):
@@ -200,6 +201,11 @@ class Scenario(_Section):
             and "kv_cache" not in model
         ):
             return {**data, "model": {**model, "kv_cache": "fp8"}}
+        if isinstance(engine, dict) and engine.get("version") == "v0" and isinstance(model, dict):
+            context = _max_context(model)
+            if context is not None:
+                defaults = vllm_v0_chunking(context)
+                return {**data, "engine": {**defaults, **engine}}
         return data
 
     @model_validator(mode="after")
@@ -254,3 +260,18 @@ def scenario_json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "simplan scenario"
     return schema
+
+
+def _max_context(model: dict[str, Any]) -> int | None:
+    """The model's context length from its raw section (None when not known yet: a
+    config.json path or a bad name is validated, and reported, later)."""
+    from simplan import catalog
+
+    arch = model.get("architecture")
+    if isinstance(arch, dict) and isinstance(arch.get("max_context_tokens"), int):
+        return int(arch["max_context_tokens"])
+    name = model.get("name")
+    entries = catalog.load("model")
+    if isinstance(name, str) and name in entries:
+        return int(entries[name].max_context_tokens)
+    return None

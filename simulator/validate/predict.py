@@ -19,7 +19,7 @@ from simplan.errors import SimplanError
 from simplan.fit import does_not_fit_reason
 from simplan.kernels.batch import static_batch
 from simplan.perf import EngineKnobs, replica_from_ids
-from simplan.validate.rows import SIM_REQUESTS, Row, Spec, read_spec
+from simplan.validate.rows import Row, Spec, read_spec
 
 _STATIC_METRICS = {
     "output_throughput_total",
@@ -67,6 +67,7 @@ def predict_row(
     row.architecture = "mla" if arch.attention == "mla" else "moe" if arch.is_moe else "dense"
     row.gpu_family = catalog.gpu(spec.gpu).family
     row.engine = spec.engine or ("tensorrt-llm" if spec.shape == "max_load" else "")
+    row.engine += f"-{spec.version}" if spec.version else ""
     if spec.shape in ("static", "itl_fit"):
         return _predict_static(row, spec)
     if not max_load:
@@ -144,14 +145,15 @@ def _engine_section(spec: Spec) -> dict[str, Any]:
         return {"name": "tensorrt-llm", **spec.engine_knobs}
     # SGLang has no preset yet; its rows here are batch 1, where memory semantics and
     # admission do not matter, so they never reach the simulation.
-    return {"name": "vllm", **spec.engine_knobs}
+    version = {"version": spec.version} if spec.version else {}
+    return {"name": "vllm", **version, **spec.engine_knobs}
 
 
 def _workload(spec: Spec) -> dict[str, Any]:
     w: dict[str, Any] = {
         "input_tokens": spec.input.spec,
         "output_tokens": spec.output.spec,
-        "num_requests": SIM_REQUESTS[spec.shape],
+        "num_requests": spec.num_requests,
     }
     if spec.shape == "max_load":
         w["arrival"] = "offline"

@@ -35,6 +35,9 @@ SOURCE_ENGINE: dict[str, dict[str, Any]] = {
 #: is reached well before this many; AccelMark pools 3 runs of 300 requests per rate; the
 #: vLLM FP8-KV post sends 150 requests at concurrency 8.
 SIM_REQUESTS = {"max_load": 600, "poisson": 900, "closed": 150}
+#: Where a source states its request counts: AccelMark's offline set is its 500 prompts,
+#: and each online run sends 300 (three runs pooled: the same load, three times).
+SOURCE_REQUESTS = {"ACCELMARK_SUITE_C": {"max_load": 500, "poisson": 300}}
 
 Shape = Literal["static", "itl_fit", "max_load", "poisson", "closed"]
 Engine = Literal["vllm", "tensorrt-llm", "sglang"]
@@ -85,6 +88,7 @@ class Spec:
     weights: str
     kv: str
     engine: Engine | None
+    version: str | None
     tp: int
     pp: int
     n_gpus: int
@@ -94,6 +98,7 @@ class Spec:
     batch: int = 1
     rate_per_s: float | None = None
     engine_knobs: dict[str, Any] = field(default_factory=dict)
+    num_requests: int = 0
 
     def describe(self, raw_load: str) -> str:
         def show(ln: Lengths) -> str:
@@ -102,6 +107,7 @@ class Spec:
             return str(ln.spec) if isinstance(ln.spec, int) else f"~{ln.mean:.0f}"
 
         eng = f" {self.engine}" if self.engine else ""
+        eng += f"-{self.version}" if self.version else ""
         return (
             f"{self.model} {self.weights}/{self.kv} {self.gpu} tp={self.tp} pp={self.pp}"
             f"{eng} b={raw_load} {show(self.input)}/{show(self.output)}"
@@ -200,6 +206,14 @@ def engine_of(text: str) -> Engine | None:
     return None
 
 
+def vllm_version(text: str) -> str | None:
+    """``v0`` for vLLM releases before 0.8.0 (where V1 became the default engine)."""
+    m = re.match(r"\s*vllm\s+(\d+)\.(\d+)", text.lower())
+    if m is None:
+        return None
+    return "v0" if (int(m.group(1)), int(m.group(2))) < (0, 8) else "v1"
+
+
 def _int(text: str) -> int | None:
     try:
         return int(text)
@@ -281,6 +295,7 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         weights,
         kv,
         engine,
+        vllm_version(raw.get("engine", "")),
         tp,
         max(n_gpus // tp, 1),
         n_gpus,
@@ -290,4 +305,5 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         batch=batch,
         rate_per_s=rate,
         engine_knobs=SOURCE_ENGINE.get(source_id, {}),
+        num_requests={**SIM_REQUESTS, **SOURCE_REQUESTS.get(source_id, {})}.get(shape, 0),
     )

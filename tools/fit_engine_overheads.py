@@ -1,0 +1,108 @@
+"""Fit an engine preset's host cost per sequence once over every calibration row it ran.
+
+vLLM's V0 engine (before 0.8.0) schedules, samples and detokenizes each sequence in Python
+every iteration; under load that host time, not the GPU, sets the pace (AccelMark's vLLM
+0.7.3 rows: offline throughput 2-3x below the GPU roofline and nearly the same for every
+weight format). One constant, ``sequence_overhead_s``, is fitted by minimising the mean
+squared log error over all rows of both calibration files whose engine is that preset
+(each row weighted equally; one fit, never per row), and written to calibration.toml as
+``[engine_overheads.<preset>]``.
+
+Usage: python tools/fit_engine_overheads.py [--preset vllm-v0] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import re
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from simplan import perf
+from simplan.validate import default_csvs, predict_row, read_rows
+from simplan.validate.errors import error_by
+from simplan.validate.rows import Row, engine_of, vllm_version
+
+CAL_FILE = Path(__file__).resolve().parents[1] / "simulator" / "catalog" / "calibration.toml"
+
+
+def preset_of(raw: dict[str, str]) -> str | None:
+    engine = engine_of(raw.get("engine", ""))
+    if engine == "vllm":
+        return f"vllm-{vllm_version(raw['engine']) or 'v1'}"
+    return engine
+
+
+def rows_of(preset: str) -> list[tuple[dict[str, str], int, str]]:
+    out = []
+    for path in default_csvs():
+        for i, raw in enumerate(read_rows(path)):
+            if preset_of(raw) == preset:
+                out.append((raw, i + 2, path.name))
+    return out
+
+
+def predict(rows: list[tuple[dict[str, str], int, str]], preset: str, t_seq: float) -> list[Row]:
+    perf.set_calibration_override({"engine_overheads": {preset: {"sequence_overhead_s": t_seq}}})
+    cache: dict = {}
+    return [predict_row(raw, line, cache=cache) for raw, line, _ in rows]
+
+
+def loss(rows: list[tuple[dict[str, str], int, str]], preset: str, t_seq: float) -> float:
+    err = [np.log1p(r.rel_error) for r in predict(rows, preset, t_seq) if r.rel_error is not None]
+    return float(np.mean(np.square(err)))
+
+
+def write(preset: str, t_seq: float, n_rows: int, median: float) -> None:
+    text = CAL_FILE.read_text(encoding="utf-8")
+    table = (
+        f'[engine_overheads."{preset}"]\n'
+        f"sequence_overhead_s = {t_seq:.4g}\n"
+        f"fit_rows = {n_rows}\n"
+        f"fit_median_abs_error = {median:.4f}\n"
+        f'source = "every {preset} row of published_measurements*.csv, fitted by '
+        'tools/fit_engine_overheads.py"\n'
+        f'as_of = "{datetime.date.today().isoformat()}"\n'
+    )
+    pattern = re.compile(rf'\[engine_overheads\."{re.escape(preset)}"\]\n(?:[^\[].*\n?)*')
+    text = pattern.sub(table, text) if pattern.search(text) else text.rstrip() + "\n\n" + table
+    CAL_FILE.write_text(text, encoding="utf-8")
+    print(f"wrote [engine_overheads.{preset}] to {CAL_FILE}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="vllm-v0")
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    rows = rows_of(args.preset)
+    print(f"{len(rows)} rows ran on {args.preset}")
+    res = minimize_scalar(
+        lambda x: loss(rows, args.preset, float(np.exp(x))),
+        bounds=(np.log(1e-6), np.log(5e-3)),
+        method="bounded",
+        options={"xatol": 0.02},
+    )
+    t_seq = float(np.exp(res.x))
+    fitted = predict(rows, args.preset, t_seq)
+    before = predict(rows, args.preset, 0.0)
+    for name, got in (("without", before), ("with", fitted)):
+        print(
+            f"{name} the fitted cost: by metric",
+            {
+                k: f"{v['median_abs_error']:.1%} of {v['count']}"
+                for k, v in error_by(got, "metric").items()
+            },
+        )
+    median = float(np.median([abs(r.rel_error) for r in fitted if r.rel_error is not None]))
+    print(
+        f"sequence_overhead_s = {t_seq:.4g} ({res.nfev} evaluations); median |error| {median:.1%}"
+    )
+    if args.write:
+        write(args.preset, t_seq, sum(r.rel_error is not None for r in fitted), median)
+
+
+if __name__ == "__main__":
+    main()
