@@ -42,7 +42,7 @@ FIELDS: tuple[Field, ...] = (
     Field("EXPERTS_PER_TOKEN", "1", "routed experts each token uses"),
     Field("EXPERT_INTERMEDIATE", "1", "routed-expert intermediate size"),
     Field("SHARED_EXPERTS", "1", "shared experts"),
-    Field("LEADING_DENSE", "1", "leading dense layers of an MoE model"),
+    Field("DENSE_LAYERS", "1", "dense (non-MoE) layers of an MoE model, leading or interleaved"),
     Field("MLA", "0/1", "1 for multi-head latent attention"),
     Field("KV_LORA", "1", "MLA compressed KV rank"),
     Field("Q_LORA", "1", "MLA query rank (0: no query compression)"),

@@ -39,7 +39,7 @@ def layer_params_per_gpu(cfg):
         moe = (cfg[c.EXPERTS] + cfg[c.SHARED_EXPERTS]) * mats * h * cfg[
             c.EXPERT_INTERMEDIATE
         ] / tp + h * cfg[c.EXPERTS]
-        frac_dense = min(cfg[c.LEADING_DENSE], cfg[c.LAYERS]) / cfg[c.LAYERS]
+        frac_dense = min(cfg[c.DENSE_LAYERS], cfg[c.LAYERS]) / cfg[c.LAYERS]
         per_layer = attn + frac_dense * dense_mlp + (1.0 - frac_dense) * moe
     else:
         per_layer = attn + dense_mlp

@@ -253,10 +253,10 @@ def layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, moe_l
 
 @kernel
 def stage_layers_time_s(cfg, layers, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, queries):
-    """``layers`` consecutive layers, split between leading dense and MoE layers."""
+    """``layers`` consecutive layers, split between dense and MoE layers in proportion."""
     p, pairs, ctx, q = prefill_tokens, prefill_pairs, decode_ctx_tokens, queries
     if cfg[c.EXPERTS] > 0.0:
-        frac_dense = min(cfg[c.LEADING_DENSE], cfg[c.LAYERS]) / cfg[c.LAYERS]
+        frac_dense = min(cfg[c.DENSE_LAYERS], cfg[c.LAYERS]) / cfg[c.LAYERS]
         dense = layer_time_s(cfg, t, p, pairs, ctx, False, q)
         moe = layer_time_s(cfg, t, p, pairs, ctx, True, q)
         return layers * (frac_dense * dense + (1.0 - frac_dense) * moe)
@@ -420,7 +420,7 @@ def _param_counts(cfg, t):
     dense_mlp = mats * h * cfg[c.INTERMEDIATE]
     lm = h * cfg[c.VOCAB]
     if cfg[c.EXPERTS] > 0.0:
-        n_dense = min(cfg[c.LEADING_DENSE], cfg[c.LAYERS])
+        n_dense = min(cfg[c.DENSE_LAYERS], cfg[c.LAYERS])
         n_moe = cfg[c.LAYERS] - n_dense
         expert = mats * h * cfg[c.EXPERT_INTERMEDIATE]
         shared = cfg[c.SHARED_EXPERTS] * expert

@@ -11,7 +11,7 @@ Reads the keys the common decoder families use:
 Each key becomes a field of :class:`simplan.catalog.ModelArch`. The parameter counts,
 which config files do not state, are computed from the shapes. An architecture simplan
 cannot represent is refused, naming the key: for example, alternating dense and MoE
-layers (``interleave_moe_layer_step`` > 1).
+layers in a pattern other than "the first k dense, then every n-th MoE" (``mlp_only_layers``).
 """
 
 from __future__ import annotations
@@ -63,10 +63,10 @@ def parameter_counts(a: dict[str, Any]) -> tuple[float, float]:
         total = embed + layers * (attn + dense_mlp)
         return total / 1e9, total / 1e9
     expert = mats * h * a["moe_intermediate_size"]
-    moe_layers = layers - a["first_dense_layers"]
+    moe_layers = (layers - a["first_dense_layers"]) // a.get("moe_layer_step", 1)
     router = h * a["num_experts"]
     shared = a["num_shared_experts"] * expert
-    base = embed + layers * attn + a["first_dense_layers"] * dense_mlp
+    base = embed + layers * attn + (layers - moe_layers) * dense_mlp
     total = base + moe_layers * (a["num_experts"] * expert + shared + router)
     active = base + moe_layers * (a["experts_per_token"] * expert + shared + router)
     return total / 1e9, active / 1e9
@@ -120,17 +120,8 @@ def _fields(raw: dict[str, Any], source: str) -> dict[str, Any]:
     if cfg.get("multi_query") is True and "num_key_value_heads" not in cfg:
         kv_heads = 1  # Falcon's multi-query attention
     head_dim = _int(cfg, "head_dim") or hidden // heads
-    step = _int(cfg, "interleave_moe_layer_step", default=1)
-    if step is not None and step > 1:
-        problems.append(
-            Problem(
-                "interleave_moe_layer_step",
-                "alternating dense and MoE layers are not modelled (simplan's MoE layers "
-                "are all layers after first_dense_layers)",
-                step,
-                True,
-            )
-        )
+    # Llama 4: layer i is MoE when (i + 1) % step == 0 (Maverick: every second layer)
+    step = _int(cfg, "interleave_moe_layer_step", default=1) or 1
     experts = _int(cfg, "num_local_experts", "num_experts", "n_routed_experts", default=0) or 0
     for key in ("decoder_sparse_step", "moe_layer_freq"):
         every = _int(cfg, key, default=1)
@@ -150,6 +141,10 @@ def _fields(raw: dict[str, Any], source: str) -> dict[str, Any]:
     per_token = _int(cfg, "num_experts_per_tok", "experts_per_token", "moe_topk", default=0) or 0
     intermediate = _int(cfg, "intermediate_size", "ffn_dim", "ffn_hidden_size", default=0) or 0
     moe_size = _int(cfg, "moe_intermediate_size", "intermediate_size_moe", default=0) or 0
+    dense_size = _int(cfg, "intermediate_size_mlp", default=0) or 0
+    if experts and dense_size:
+        # Llama 4 names the expert width intermediate_size and the dense one _mlp
+        moe_size, intermediate = moe_size or intermediate, dense_size
     if experts and not moe_size:
         moe_size = intermediate  # Mixtral, gpt-oss: every MLP is an expert of this size
     shared = _int(cfg, "n_shared_experts", "num_shared_experts", default=0) or 0
@@ -183,6 +178,7 @@ def _fields(raw: dict[str, Any], source: str) -> dict[str, Any]:
         "first_dense_layers": (_int(cfg, "first_k_dense_replace", default=0) or 0)
         if experts
         else 0,
+        "moe_layer_step": step if experts else 1,
         "kv_lora_rank": kv_lora,
         "q_lora_rank": _int(cfg, "q_lora_rank", default=0) or 0,
         "qk_nope_head_dim": _int(cfg, "qk_nope_head_dim", default=0) or 0,

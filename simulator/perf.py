@@ -328,7 +328,7 @@ def build_replica(
     cfg[c.EXPERTS_PER_TOKEN] = arch.experts_per_token
     cfg[c.EXPERT_INTERMEDIATE] = arch.moe_intermediate_size
     cfg[c.SHARED_EXPERTS] = arch.num_shared_experts
-    cfg[c.LEADING_DENSE] = arch.first_dense_layers
+    cfg[c.DENSE_LAYERS] = arch.dense_layers
     cfg[c.MLA] = float(arch.attention == "mla")
     cfg[c.KV_LORA] = arch.kv_lora_rank
     cfg[c.Q_LORA] = arch.q_lora_rank
@@ -352,7 +352,11 @@ def build_replica(
     # point (peak FLOP/s over bandwidth): both profiled GPUs put m_half at 0.54-0.58 of
     # theirs (A100 82 of 153, H100 170 of 295). Other GPUs keep that ratio, so a GPU with
     # capped tensor cores and fast memory (H20: ridge 37) ramps 8x sooner than an H100.
-    m_half = eff.gemm_m_half_tokens * ridge_flop_per_byte(gpu) / eff.fit_ridge_flop_per_byte
+    m_half = (
+        eff.gemm_m_half_tokens
+        * ridge_flop_per_byte(gpu)
+        / ridge_flop_per_byte(catalog.gpu(eff.fit_gpu))
+    )
     cfg[c.M_HALF_16_TOKENS] = m_half
     # Weight-only kernels (Marlin, AWQ/GPTQ GEMV paths) tile 16 rows where cuBLAS tiles
     # 128, so they reach their compute efficiency at 1/8 of the tokens (MARLIN,

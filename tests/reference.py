@@ -47,7 +47,7 @@ def _shapes(cfgs: FloatArray) -> Shapes:
     tp = cfgs[:, c.TP]
     is_moe = cfgs[:, c.EXPERTS] > 0
     layers = cfgs[:, c.LAYERS]
-    dense_frac = np.where(is_moe, np.minimum(cfgs[:, c.LEADING_DENSE], layers) / layers, 1.0)
+    dense_frac = np.where(is_moe, np.minimum(cfgs[:, c.DENSE_LAYERS], layers) / layers, 1.0)
     return Shapes(
         layers=layers,
         hidden=cfgs[:, c.HIDDEN],

@@ -164,8 +164,8 @@ def count_params(m: ModelArch) -> tuple[float, float]:
     mats = 3 if m.gated_mlp else 2
     dense_mlp = mats * h * m.intermediate_size
     if m.is_moe:
-        n_dense = m.first_dense_layers
-        n_moe = m.num_layers - n_dense
+        n_moe = (m.num_layers - m.first_dense_layers) // m.moe_layer_step
+        n_dense = m.num_layers - n_moe
         expert = mats * h * m.moe_intermediate_size
         router = h * m.num_experts
         dense_part = n_dense * (attn + dense_mlp)

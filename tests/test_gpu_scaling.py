@@ -12,9 +12,15 @@ from simplan.perf import replica_from_ids, ridge_flop_per_byte
 @pytest.mark.parametrize(("gpu", "family"), [("a100-sxm4-80gb", "a100"), ("h100-sxm", "h100")])
 def test_the_profiled_gpus_keep_their_fitted_ramp(gpu: str, family: str) -> None:
     eff = catalog.efficiency(family)
-    assert ridge_flop_per_byte(catalog.gpu(gpu)) == pytest.approx(eff.fit_ridge_flop_per_byte, 1e-3)
+    assert eff.fit_gpu == gpu
     cfg = replica_from_ids("llama-3.1-8b", gpu).cfg
-    assert cfg[c.M_HALF_16_TOKENS] == pytest.approx(eff.gemm_m_half_tokens, 1e-3)
+    assert cfg[c.M_HALF_16_TOKENS] == eff.gemm_m_half_tokens
+    # and the rest scale by their ridge point: an H200 has the H100's peak, more bandwidth
+    h200 = replica_from_ids("llama-3.1-8b", "h200").cfg
+    ratio = ridge_flop_per_byte(catalog.gpu("h200")) / ridge_flop_per_byte(catalog.gpu(gpu))
+    if family == "h100":
+        assert h200[c.M_HALF_16_TOKENS] == pytest.approx(eff.gemm_m_half_tokens * ratio)
+        assert ratio == pytest.approx(3350 / 4800)
 
 
 def test_a_gpu_with_capped_tensor_cores_decodes_at_its_bandwidth() -> None:

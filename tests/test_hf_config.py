@@ -13,7 +13,14 @@ from simplan.cli import main
 from simplan.hf_config import architecture_from_config
 
 CONFIGS = Path(__file__).parent / "data" / "configs"
-MODELS = ["llama-3.1-8b", "mixtral-8x7b", "deepseek-v3", "qwen2.5-72b", "qwen3-235b-a22b"]
+MODELS = [
+    "llama-3.1-8b",
+    "mixtral-8x7b",
+    "deepseek-v3",
+    "qwen2.5-72b",
+    "qwen3-235b-a22b",
+    "llama-4-maverick",
+]
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -67,7 +74,7 @@ def test_a_nested_text_config_is_read(tmp_path: Path) -> None:
         ("{not json", "cannot read"),
         ({"hidden_size": 4096}, "num_hidden_layers"),
         ({"num_hidden_layers": "32"}, "num_hidden_layers"),
-        ("interleaved", "interleave_moe_layer_step"),
+        ("sparse step", "decoder_sparse_step"),
         ("no mlp", "intermediate_size"),
     ],
 )
@@ -75,9 +82,10 @@ def test_unusable_configs_exit_2_naming_the_key(
     tmp_path: Path, config: object, expected: str
 ) -> None:
     path = tmp_path / "config.json"
-    if config == "interleaved":
+    if config == "sparse step":
+        # Qwen2-MoE's MoE-every-n-th-layer key (Llama 4's interleave_moe_layer_step is read)
         raw = json.loads((CONFIGS / "mixtral-8x7b.json").read_text(encoding="utf-8"))
-        path.write_text(json.dumps({**raw, "interleave_moe_layer_step": 2}), encoding="utf-8")
+        path.write_text(json.dumps({**raw, "decoder_sparse_step": 2}), encoding="utf-8")
     elif config == "no mlp":
         raw = json.loads((CONFIGS / "llama-3.1-8b.json").read_text(encoding="utf-8"))
         raw.pop("intermediate_size")

@@ -75,6 +75,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_PROFILING = (REPO / ".." / "shared" / "profiling" / "vidur").resolve()
 DEFAULT_OUT = REPO / "simulator" / "catalog" / "efficiency.toml"
 
+#: The catalog id of the GPU each family's profiles were taken on.
+FIT_GPU = {"a100": "a100-sxm4-80gb", "h100": "h100-sxm"}
 PEAKS = {  # dense fp16 tensor-core FLOP/s, HBM B/s
     "a100": (312e12, 2039e9),
     "h100": (989.4e12, 3350e9),
@@ -630,8 +632,9 @@ def main(argv=None) -> int:
         lines.append(f"fit_rows = {errs.size}")
         lines.append(f"fit_median_abs_rel_error = {fmt(float(np.median(errs)))}")
         lines.append(f"fit_p90_abs_rel_error = {fmt(float(np.quantile(errs, 0.9)))}")
-        # the profiled GPU's ridge point: other GPUs scale gemm_m_half_tokens by theirs
-        lines.append(f"fit_ridge_flop_per_byte = {fmt(PEAKS[fam][0] / PEAKS[fam][1])}")
+        # the profiled GPU (its catalog peaks are PEAKS): other GPUs scale
+        # gemm_m_half_tokens by their ridge point over its
+        lines.append(f"fit_gpu = {fmt(FIT_GPU[fam])}")
         for k in sorted(o):
             if k not in order:
                 lines.append(f"{k} = {fmt(o[k])}")

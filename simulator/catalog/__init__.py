@@ -81,6 +81,18 @@ class ModelArch(_Entry):
     moe_intermediate_size: int = Field(ge=0, default=0)
     num_shared_experts: int = Field(ge=0, default=0)
     first_dense_layers: int = Field(ge=0, default=0)
+    #: after the leading dense layers, every moe_layer_step-th layer is MoE and the others
+    #: are dense of intermediate_size (Llama 4 Maverick: 2; HF interleave_moe_layer_step)
+    moe_layer_step: int = Field(ge=1, default=1)
+
+    @property
+    def dense_layers(self) -> int:
+        """Layers with a dense MLP: the leading ones plus those between MoE layers."""
+        if not self.num_experts:
+            return self.num_layers
+        after = max(self.num_layers - self.first_dense_layers, 0)
+        return self.num_layers - after // self.moe_layer_step
+
     kv_lora_rank: int = Field(ge=0, default=0)
     q_lora_rank: int = Field(ge=0, default=0)
     qk_nope_head_dim: int = Field(ge=0, default=0)
@@ -207,8 +219,9 @@ class Efficiency(_Entry):
 
     gemm_compute_efficiency_max: float = Field(gt=0, le=1)
     gemm_m_half_tokens: float = Field(ge=0)
-    #: peak FLOP/s over bandwidth (B/s) of the profiled GPU, at 16 bits
-    fit_ridge_flop_per_byte: float = Field(gt=0)
+    #: the catalog id of the profiled GPU (others scale gemm_m_half_tokens by their ridge
+    #: point over its)
+    fit_gpu: str = Field(min_length=1)
     gemm_memory_efficiency: float = Field(gt=0, le=1)
     gemm_overhead_s: float = Field(ge=0)
     elementwise_memory_efficiency: float = Field(gt=0, le=1)

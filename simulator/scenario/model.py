@@ -41,6 +41,7 @@ class InlineArchitecture(_Section):
     moe_intermediate_size: int = Field(default=0, ge=0)
     num_shared_experts: int = Field(default=0, ge=0)
     first_dense_layers: int = Field(default=0, ge=0)
+    moe_layer_step: int = Field(default=1, ge=1)
     kv_lora_rank: int = Field(default=0, ge=0)
     q_lora_rank: int = Field(default=0, ge=0)
     qk_nope_head_dim: int = Field(default=0, ge=0)
