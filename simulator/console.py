@@ -273,6 +273,15 @@ def print_validate(result: dict[str, Any]) -> None:
         f"overall: {s['predicted']} rows predicted, {s['skipped']} skipped; median "
         f"|error| {pct(s['median_abs_error'])}, p90 {pct(s['p90_abs_error'])}"
     )
+    for key in ("architecture", "gpu_family", "engine", "model_family"):
+        groups = s.get("by", {}).get(key, {})
+        if groups:
+            console.print(
+                f"by {key.replace('_', ' ')}: "
+                + ", ".join(
+                    f"{k} {pct(g['median_abs_error'])} of {g['count']}" for k, g in groups.items()
+                )
+            )
     band = s.get("band")
     if band and band["count"]:
         lo, hi = band["error_range"]

@@ -26,6 +26,7 @@ from simplan.pools import fleet_max_rate_per_s, max_rate_per_replica
 from simplan.recorder import COMPLETED, PENDING, REJECTED
 from simplan.run_notes import falls_behind, preemption_note, rejection_note, sustained_rate
 from simplan.sim import SimResult
+from simplan.validated import uncalibrated_note
 from simplan.workload import busiest_hour, mean_rate_per_s, peak_rate_per_s, reuses_prompts
 
 _stats = slo_eval.summary_stats
@@ -343,6 +344,9 @@ def summarize(res: SimResult) -> dict[str, Any]:
             "the run does not reach the busiest hour of the daily cycle: the SLO is judged "
             "over the whole window; run at least a day to judge it at the peak"
         )
+    unchecked = uncalibrated_note([p.section.gpu for p in res.pools], sc.model.arch().id)
+    if unchecked:
+        summary["notes"].append(unchecked)
     if summary["requests_in_flight"] or (cost["monthly_tokens"] > capacity > 0):
         summary["notes"].append(
             "the offered volume exceeds what this fleet sustains; add replicas or see "

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from simplan import catalog
+from simplan import catalog, validated
 from simplan import economics as econ
 from simplan.errors import CatalogError
 from simplan.scenario import Scenario
@@ -46,6 +46,8 @@ def provenance_rows(
             m = _entry("model", str(name))
             if m is not None:
                 rows.append(_row("model", str(name), m.display_name, m.source, m.as_of))
+                check = validated.describe("model", str(name))
+                rows.append(_row("checked", str(name), check, "simplan validate"))
     elif scenario.model.config is not None:
         arch = scenario.model.arch()
         detail = f"from config.json: {arch.total_params_b:g}B parameters (counted from the shapes)"
@@ -65,6 +67,15 @@ def provenance_rows(
         g = catalog.gpu(str(gid))
         rows.append(_row("GPU", str(gid), g.display_name, g.source, g.as_of))
         families.append(g.family)
+        rows.append(
+            _row(
+                "checked",
+                str(gid),
+                f"{validated.describe('gpu', str(gid))}; efficiencies from "
+                f"{validated.operator_fit(str(gid))}",
+                "simplan validate (catalog/validated.toml)",
+            )
+        )
     for gid, mode in dict.fromkeys(pairs):
         g = catalog.gpu(gid)
         price = econ.gpu_price(scenario, gid, mode)

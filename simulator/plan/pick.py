@@ -33,6 +33,7 @@ from simplan.scenario import (
     read_scenario_dict,
     scenario_from_dict,
 )
+from simplan.validated import uncalibrated_note
 from simplan.workload import mean_lengths, mean_rate_per_s, peak_rate_per_s
 
 
@@ -188,6 +189,11 @@ def plan(
         f"its 10th and 90th percentile over the calibration set ({lo_err:+.0%}, "
         f"{hi_err:+.0%}); throughput error only",
     ]
+    unchecked = (
+        uncalibrated_note([best.gpu], scenario.model.arch().id) if best is not None else None
+    )
+    if unchecked:
+        notes.append(unchecked)
     if best is not None and best.pricing == "spot":
         notes.append(
             "the recommendation uses spot GPUs, which the provider can take back; "

@@ -62,6 +62,7 @@ def predict_row(
         row.skipped = spec
         return row
     row.config = spec.describe(raw["batch_or_concurrency"])
+    row.model_id, row.gpu_id = spec.model, spec.gpu
     arch = catalog.model(spec.model)
     row.model_family = arch.family
     row.architecture = "mla" if arch.attention == "mla" else "moe" if arch.is_moe else "dense"

@@ -69,6 +69,8 @@ class Row:
     gpu_family: str = ""
     engine: str = ""
     architecture: str = ""  # dense, moe or mla
+    model_id: str = ""  # the catalog ids the row was read as
+    gpu_id: str = ""
 
     @property
     def rel_error(self) -> float | None:

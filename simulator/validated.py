@@ -1,0 +1,70 @@
+"""Which GPUs and models published measurements check, for the notes of every answer.
+
+``catalog/validated.toml`` (written by ``tools/validation_coverage.py`` from
+`simplan validate`) holds, per GPU, model and engine preset, how many published rows
+check it and the median error. A GPU without an operator profile borrows its
+generation's fit (:func:`simplan.catalog.efficiency`); one that no measurement checks
+either is named as uncalibrated wherever its figures are shown.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from simplan import catalog
+
+
+@cache
+def _table() -> dict[str, Any]:
+    text = resources.files("simplan.catalog").joinpath("validated.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+def checked(kind: str, key: str) -> dict[str, float] | None:
+    """``{"rows", "median_abs_error"}`` for a GPU, model or engine id; None when no
+    published measurement checks it."""
+    entry = _table().get(kind, {}).get(key)
+    return dict(entry) if entry else None
+
+
+def operator_fit(gpu_id: str) -> str:
+    """Whose operator profile a GPU's efficiencies come from, in words."""
+    eff = catalog.efficiency(catalog.gpu(gpu_id).family)
+    if eff.fit_gpu == gpu_id:
+        return f"its own operator profile ({eff.id} fit)"
+    return (
+        f"the {catalog.gpu(eff.fit_gpu).display_name} operator fit, its GEMM ramp scaled to "
+        "its ridge point"
+    )
+
+
+def describe(kind: str, key: str) -> str:
+    """One line: how many measurements check it and how well, or that none does."""
+    found = checked(kind, key)
+    if found is None:
+        return "uncalibrated: no published measurement checks it"
+    return (
+        f"checked against {int(found['rows'])} published measurements, median error "
+        f"{found['median_abs_error']:.0%}"
+    )
+
+
+def uncalibrated_note(gpus: list[str], model: str | None) -> str | None:
+    """A note naming what no measurement checks (None when everything is checked)."""
+    parts = [
+        f"the {g} (it borrows {operator_fit(g)})"
+        for g in dict.fromkeys(gpus)
+        if not checked("gpu", g)
+    ]
+    if model is not None and not checked("model", model):
+        parts.append(f"the model {model}")
+    if not parts:
+        return None
+    return (
+        "uncalibrated: no published measurement checks "
+        + " or ".join(parts)
+        + "; these figures are the performance model's extrapolation (simplan validate)"
+    )
