@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from simplan.kernels import layout as c
 from simplan.kernels._jit import kernel
+from simplan.kernels.memory import kv_blocks_held
 from simplan.kernels.roofline import step_flops_and_bytes, step_time_s
 from simplan.kernels.speculative import tokens_per_step
 
@@ -106,7 +108,7 @@ def decode_plan(
     if n == 0:
         return 0, 0, 0.0, 0.0
     per_step = tokens_per_step(cfg)
-    if per_step == 1.0:
+    if per_step == 1.0 and cfg[c.SWA_LAYERS] <= 0.0:
         return _plan_one_token(
             cfg, kv_tokens, blocks, decode_left, free_blocks, block, step_cap, out_end_s
         )
@@ -124,7 +126,7 @@ def decode_plan(
         ctx = 0.0
         for i in range(n):
             after = produced_tokens(carry[i], j + 1.0, per_step, decode_left[i])
-            want = -(-(kv_tokens[i] + after) // block)
+            want = kv_blocks_held(cfg, kv_tokens[i] + after, block)
             if want > held[i]:
                 need += want - held[i]
             if after >= decode_left[i]:
@@ -134,7 +136,7 @@ def decode_plan(
             break
         for i in range(n):
             after = produced_tokens(carry[i], j + 1.0, per_step, decode_left[i])
-            held[i] = max(held[i], -(-(kv_tokens[i] + after) // block))
+            held[i] = max(held[i], kv_blocks_held(cfg, kv_tokens[i] + after, block))
             gained[i] = after
         used += need
         decode_ctx = ctx + nf

@@ -107,6 +107,10 @@ FIELDS: tuple[Field, ...] = (
     Field("PREFIX_HIT_TOKENS", "tokens", "prompt tokens each request reuses from the cache"),
     Field("PREFIX_POOL_TOKENS", "tokens", "KV tokens the cached shared prefixes hold"),
     Field("PREFIX_HIT_SHARE", "1", "share of the rest of a prompt reused (sessions' history)"),
+    # sliding-window or chunked attention (gpt-oss, Mistral v0.1, Llama 4): these layers
+    # attend to, and keep the KV of, at most the last SWA_WINDOW_TOKENS tokens
+    Field("SWA_LAYERS", "1", "layers with windowed attention (0: all attend to everything)"),
+    Field("SWA_WINDOW_TOKENS", "tokens", "their window"),
 )
 
 #: Slot of each field, by name.

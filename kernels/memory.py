@@ -128,6 +128,27 @@ def blocks_for_tokens(tokens, block):
 
 
 @kernel
+def kv_units(cfg, tokens):
+    """The KV a sequence of ``tokens`` tokens holds, in tokens of every layer.
+
+    Windowed layers (``SWA_LAYERS``) keep only the last ``SWA_WINDOW_TOKENS`` tokens, as
+    vLLM's hybrid KV manager, TensorRT-LLM's cyclic cache and SGLang's SWA pool do, so a
+    long sequence holds ``(1 - s) * tokens + s * window`` for the windowed share ``s``.
+    Capacity (:func:`kv_capacity_tokens`) is counted in the same units.
+    """
+    swa = min(cfg[c.SWA_LAYERS], cfg[c.LAYERS]) / cfg[c.LAYERS]
+    if swa <= 0.0:
+        return tokens
+    return (1.0 - swa) * tokens + swa * min(tokens, cfg[c.SWA_WINDOW_TOKENS])
+
+
+@kernel
+def kv_blocks_held(cfg, tokens, block):
+    """Blocks a sequence of ``tokens`` tokens holds (:func:`kv_units`, whole blocks)."""
+    return math.ceil(kv_units(cfg, tokens) / block - 1e-9)
+
+
+@kernel
 def max_batch(cfg, input_tokens, output_tokens):
     """Largest number of sequences of the given lengths whose KV fits at once.
 
@@ -137,13 +158,13 @@ def max_batch(cfg, input_tokens, output_tokens):
     """
     block = cfg[c.BLOCK_TOKENS]
     total = math.floor(kv_capacity_tokens(cfg) / block)
-    whole = blocks_for_tokens(input_tokens + output_tokens, block)
+    whole = kv_blocks_held(cfg, input_tokens + output_tokens, block)
     if whole <= 0:
         return 0.0
     plain = float(math.floor(total / whole))
     pool = blocks_for_tokens(cfg[c.PREFIX_POOL_TOKENS], block)
     hit = reused_prompt_tokens(cfg, input_tokens)
-    own = blocks_for_tokens(input_tokens + output_tokens - hit, block)
+    own = kv_blocks_held(cfg, input_tokens + output_tokens - hit, block)
     if pool <= 0 or own <= 0:
         return plain
     return max(plain, float(math.floor((total - pool) / own)))

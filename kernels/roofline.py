@@ -252,15 +252,35 @@ def layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, moe_l
 
 
 @kernel
-def stage_layers_time_s(cfg, layers, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, queries):
-    """``layers`` consecutive layers, split between dense and MoE layers in proportion."""
-    p, pairs, ctx, q = prefill_tokens, prefill_pairs, decode_ctx_tokens, queries
+def _mean_layer_time_s(cfg, t, p, pairs, ctx, q):
+    """One layer, averaged over the dense and MoE layers in proportion."""
     if cfg[c.EXPERTS] > 0.0:
         frac_dense = min(cfg[c.DENSE_LAYERS], cfg[c.LAYERS]) / cfg[c.LAYERS]
         dense = layer_time_s(cfg, t, p, pairs, ctx, False, q)
         moe = layer_time_s(cfg, t, p, pairs, ctx, True, q)
-        return layers * (frac_dense * dense + (1.0 - frac_dense) * moe)
-    return layers * layer_time_s(cfg, t, p, pairs, ctx, False, q)
+        return frac_dense * dense + (1.0 - frac_dense) * moe
+    return layer_time_s(cfg, t, p, pairs, ctx, False, q)
+
+
+@kernel
+def stage_layers_time_s(cfg, layers, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, queries):
+    """``layers`` consecutive layers, split between dense and MoE layers, and between
+    full and windowed attention, in proportion.
+
+    A windowed layer's decode reads at most ``window`` tokens per sequence and its
+    prefill scores at most ``window`` keys per prompt token. The step's totals bound
+    both: ``min(ctx, sequences * window)`` and ``min(pairs, prefill_tokens * window)``,
+    exact when every context is past the window (or every one inside it).
+    """
+    p, pairs, ctx, q = prefill_tokens, prefill_pairs, decode_ctx_tokens, queries
+    full = _mean_layer_time_s(cfg, t, p, pairs, ctx, q)
+    swa = min(cfg[c.SWA_LAYERS], cfg[c.LAYERS]) / cfg[c.LAYERS]
+    if swa <= 0.0:
+        return layers * full
+    w = cfg[c.SWA_WINDOW_TOKENS]
+    seqs = (t - p) / q if q > 0.0 else 0.0
+    windowed = _mean_layer_time_s(cfg, t, p, min(pairs, p * w), min(ctx, seqs * (w + 1.0)), q)
+    return layers * ((1.0 - swa) * full + swa * windowed)
 
 
 @kernel

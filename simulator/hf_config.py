@@ -72,6 +72,27 @@ def parameter_counts(a: dict[str, Any]) -> tuple[float, float]:
     return total / 1e9, active / 1e9
 
 
+def _windows(cfg: dict[str, Any], model_type: str, layers: int, context: int) -> tuple[int, int]:
+    """(layers with windowed attention, their window): Mistral's and gpt-oss's
+    ``sliding_window`` (on the ``layer_types`` marked sliding, else every layer; off where
+    ``use_sliding_window`` is false, as in Qwen2), Llama 4's ``attention_chunk_size`` on
+    every layer but each ``no_rope_layer_interval``-th (4)."""
+    chunk = _int(cfg, "attention_chunk_size", default=0) or 0
+    if chunk and model_type.startswith("llama4"):
+        rope = cfg.get("no_rope_layers")
+        if isinstance(rope, list) and len(rope) == layers:
+            return sum(1 for r in rope if r), chunk  # 1 = a RoPE (chunked) layer
+        interval = _int(cfg, "no_rope_layer_interval", default=4) or 4
+        return layers - layers // interval, chunk
+    window = _int(cfg, "sliding_window", default=0) or 0
+    if not window or cfg.get("use_sliding_window") is False or window >= context:
+        return 0, 0
+    types = cfg.get("layer_types")
+    if isinstance(types, list):
+        return sum(1 for t in types if t == "sliding_attention"), window
+    return layers, window
+
+
 def architecture_from_config(path: str | Path, key_path: str = "model.config") -> dict[str, Any]:
     """The fields of a :class:`simplan.catalog.ModelArch` from a ``config.json``.
 
@@ -155,6 +176,7 @@ def _fields(raw: dict[str, Any], source: str) -> dict[str, Any]:
     if experts and model_type.startswith("llama4"):
         shared = 1  # Llama 4's MoE block always adds one shared expert (no config key)
     kv_lora = _int(cfg, "kv_lora_rank", default=0) or 0
+    swa_layers, window = _windows(cfg, model_type, layers, context)
     if problems:
         raise ScenarioError("unusable model config", problems, source=source)
     fields: dict[str, Any] = {
@@ -179,6 +201,8 @@ def _fields(raw: dict[str, Any], source: str) -> dict[str, Any]:
         if experts
         else 0,
         "moe_layer_step": step if experts else 1,
+        "sliding_window_layers": swa_layers,
+        "sliding_window_tokens": window,
         "kv_lora_rank": kv_lora,
         "q_lora_rank": _int(cfg, "q_lora_rank", default=0) or 0,
         "qk_nope_head_dim": _int(cfg, "qk_nope_head_dim", default=0) or 0,

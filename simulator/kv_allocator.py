@@ -11,6 +11,10 @@ vLLM's block manager, as the engine (:mod:`simplan.engine`) uses it:
 * cached blocks nobody references count as free, and are evicted (least recently used
   first) only when an allocation needs them.
 
+A sequence of n tokens holds the blocks of ``kv_units(n)`` tokens: all n on models with
+full attention everywhere, fewer where windowed layers keep only their window
+(:func:`simplan.kernels.memory.kv_units`).
+
 Invariant: ``free_blocks + blocks.sum() + cache.blocks == total_blocks``, and
 ``free_blocks >= 0``.
 """
@@ -18,7 +22,8 @@ Invariant: ``free_blocks + blocks.sum() + cache.blocks == total_blocks``, and
 from __future__ import annotations
 
 import numpy as np
-from simplan.kernels.memory import kv_capacity_tokens
+from simplan.kernels import layout as c
+from simplan.kernels.memory import kv_blocks_held, kv_capacity_tokens
 from simplan.prefix_cache import PrefixCache
 
 
@@ -28,10 +33,12 @@ def kv_blocks(cfg: np.ndarray, block_size: int) -> tuple[int, int]:
     return total, max(1, total // 100)
 
 
-def ever_admissible(tokens: int, block_size: int, total_blocks: int, watermark: int) -> bool:
+def ever_admissible(
+    cfg: np.ndarray, tokens: int, block_size: int, total_blocks: int, watermark: int
+) -> bool:
     """Whether a sequence of ``tokens`` fits an empty cache with the watermark to spare:
     if not, no replica of this kind can ever admit it (the router rejects it)."""
-    return -(-tokens // block_size) + watermark <= total_blocks
+    return int(kv_blocks_held(cfg, float(tokens), block_size)) + watermark <= total_blocks
 
 
 class KVAllocator:
@@ -45,8 +52,12 @@ class KVAllocator:
         slots: int,
         *,
         prefix_caching: bool,
+        window_share: float = 0.0,
+        window_tokens: int = 0,
     ) -> None:
         self.block = block_size
+        # windowed layers' share and window (kv_units): 0 where every layer sees everything
+        self.window_share, self.window_tokens = window_share, window_tokens
         self.total_blocks, self.watermark = total_blocks, watermark
         self.free_blocks = self.total_blocks  # neither held by a slot nor cached
         self.prefix_caching = prefix_caching
@@ -62,17 +73,34 @@ class KVAllocator:
     ) -> KVAllocator:
         """The cache of a replica with configuration vector ``cfg`` (:func:`kv_blocks`)."""
         total, watermark = kv_blocks(cfg, block_size)
-        return cls(total, watermark, block_size, slots, prefix_caching=prefix_caching)
+        share = min(cfg[c.SWA_LAYERS], cfg[c.LAYERS]) / cfg[c.LAYERS]
+        return cls(
+            total,
+            watermark,
+            block_size,
+            slots,
+            prefix_caching=prefix_caching,
+            window_share=float(share),
+            window_tokens=int(cfg[c.SWA_WINDOW_TOKENS]),
+        )
+
+    def _blocks(self, tokens: np.ndarray) -> np.ndarray:
+        """Blocks that sequences of ``tokens`` tokens hold (kernels' ``kv_blocks_held``)."""
+        if self.window_share <= 0.0:
+            return -(-tokens // self.block)
+        s, w = self.window_share, self.window_tokens
+        units = (1.0 - s) * tokens + s * np.minimum(tokens, w)
+        return np.ceil(units / self.block - 1e-9).astype(np.int64)
 
     # --- what the engine and the router ask ---------------------------------------------
 
     def blocks_for(self, tokens: int) -> int:
-        """Blocks that hold ``tokens`` tokens."""
-        return -(-tokens // self.block)
+        """Blocks that hold a sequence of ``tokens`` tokens."""
+        return int(self._blocks(np.asarray(tokens)))
 
     def ever_admits(self, tokens: int) -> bool:
         """Whether a sequence of ``tokens`` could be admitted into this cache."""
-        return ever_admissible(tokens, self.block, self.total_blocks, self.watermark)
+        return self.blocks_for(tokens) + self.watermark <= self.total_blocks
 
     def used(self) -> int:
         """Blocks in use (cached blocks no request references count as free, as in
@@ -89,7 +117,7 @@ class KVAllocator:
 
     def short(self, slots: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """Blocks each of ``slots`` lacks to hold ``tokens`` tokens in all."""
-        target = -(-tokens // self.block)
+        target = self._blocks(tokens)
         return np.maximum(target - self.shared[slots] - self.blocks[slots], 0)
 
     # --- allocation ------------------------------------------------------------------
@@ -170,7 +198,9 @@ class KVAllocator:
         if no copy is cached yet (the slot's first blocks become the cache's)."""
         if prefix < 0 or self.slot_prefix[slot] >= 0 or self.cache.holds(prefix):
             return
-        full = prefix_tokens // self.block
+        # with windowed layers a slot holds fewer blocks than its tokens fill: the cache
+        # takes at most what the slot has (hits are then approximate, never over capacity)
+        full = min(prefix_tokens // self.block, int(self.blocks[slot]))
         if full and tokens >= full * self.block:
             self.cache.insert(prefix, full)
             self.blocks[slot] -= full

@@ -329,6 +329,8 @@ def build_replica(
     cfg[c.EXPERT_INTERMEDIATE] = arch.moe_intermediate_size
     cfg[c.SHARED_EXPERTS] = arch.num_shared_experts
     cfg[c.DENSE_LAYERS] = arch.dense_layers
+    cfg[c.SWA_LAYERS] = arch.sliding_window_layers
+    cfg[c.SWA_WINDOW_TOKENS] = arch.sliding_window_tokens
     cfg[c.MLA] = float(arch.attention == "mla")
     cfg[c.KV_LORA] = arch.kv_lora_rank
     cfg[c.Q_LORA] = arch.q_lora_rank

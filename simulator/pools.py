@@ -75,7 +75,8 @@ def check_requests_fit(pools: list[Pool], block_size: int, prompt: int, output: 
     and serve nothing (the rule is :func:`simplan.kv_allocator.ever_admissible`)."""
     need = prompt + output
     for pool in pools:
-        if ever_admissible(need, block_size, *kv_blocks(pool.replica.cfg, block_size)):
+        cfg = pool.replica.cfg
+        if ever_admissible(cfg, need, block_size, *kv_blocks(cfg, block_size)):
             return
     pool = max(pools, key=lambda p: kv_blocks(p.replica.cfg, block_size)[0])
     replica = pool.replica

@@ -359,11 +359,23 @@ def step_time(
     # interval is still pp stage times.
     micro = np.minimum(s.pp, np.maximum(prefill_seqs + decode_seqs, 1.0))
     mb = (tokens / micro, prefill_tokens / micro, prefill_pairs / micro, decode_ctx / micro)
-    dense_layer = layer_time(cfgs, *mb, moe=False, queries=q)
-    moe_layer = layer_time(cfgs, *mb, moe=True, queries=q)
-    # kernel choice: every stage holds the model-wide mix of dense and MoE layers
+
+    def mixed(pairs, ctx):
+        dense_layer = layer_time(cfgs, mb[0], mb[1], pairs, ctx, moe=False, queries=q)
+        moe_layer = layer_time(cfgs, mb[0], mb[1], pairs, ctx, moe=True, queries=q)
+        # kernel choice: every stage holds the model-wide mix of dense and MoE layers
+        return np.where(
+            s.is_moe, s.dense_frac * dense_layer + (1.0 - s.dense_frac) * moe_layer, dense_layer
+        )
+
+    # windowed layers score at most `window` keys per prompt token and read at most
+    # `window` (+ the new token) per decoding sequence
+    window = cfgs[:, c.SWA_WINDOW_TOKENS]
+    swa = np.minimum(cfgs[:, c.SWA_LAYERS], s.layers) / s.layers
+    seqs = (mb[0] - mb[1]) / q
+    windowed = mixed(np.minimum(mb[2], mb[1] * window), np.minimum(mb[3], seqs * (window + 1.0)))
     per_layer = np.where(
-        s.is_moe, s.dense_frac * dense_layer + (1.0 - s.dense_frac) * moe_layer, dense_layer
+        swa > 0, (1.0 - swa) * mixed(mb[2], mb[3]) + swa * windowed, mixed(mb[2], mb[3])
     )
     stage = s.layers_per_stage * per_layer
     send = (
@@ -504,6 +516,13 @@ def kv_capacity_tokens(cfgs):
     return np.where(free > 0, blocks * block, 0.0)
 
 
+def kv_units(cfgs, tokens):
+    """KV a sequence holds, in tokens of every layer: windowed layers keep their window."""
+    swa = np.minimum(cfgs[:, c.SWA_LAYERS], cfgs[:, c.LAYERS]) / cfgs[:, c.LAYERS]
+    tokens = np.asarray(tokens, dtype=float)
+    return (1.0 - swa) * tokens + swa * np.minimum(tokens, cfgs[:, c.SWA_WINDOW_TOKENS])
+
+
 def reused_prompt(cfgs, prompt):
     """Prompt tokens reused from the prefix cache: the shared prefix, a share of the rest,
     never the last token."""
@@ -521,11 +540,11 @@ def max_batch(cfgs, input_tokens, output_tokens):
     total = np.floor(kv_capacity_tokens(cfgs) / block)
     inp = np.asarray(input_tokens, dtype=float)
     out = np.asarray(output_tokens, dtype=float)
-    whole = np.ceil((inp + out) / block)
+    whole = np.ceil(kv_units(cfgs, inp + out) / block - 1e-9)
     plain = np.where(whole > 0, np.floor(total / np.where(whole > 0, whole, 1.0)), 0.0)
     pool = np.ceil(cfgs[:, c.PREFIX_POOL_TOKENS] / block)
     hit = reused_prompt(cfgs, inp)
-    own = np.ceil((inp + out - hit) / block)
+    own = np.ceil(kv_units(cfgs, inp + out - hit) / block - 1e-9)
     shared = np.floor((total - pool) / np.where(own > 0, own, 1.0))
     return np.where((pool > 0) & (own > 0), np.maximum(plain, shared), plain)
 

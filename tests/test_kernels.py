@@ -38,6 +38,8 @@ MODELS = [
     "kimi-k2",  # MLA + MoE
     "gpt-j-6b",  # non-gated MLP
     "opt-13b",  # non-gated, tied embeddings, tp=5 valid
+    "gpt-oss-20b",  # MoE, half the layers with a 128-token sliding window
+    "llama-4-maverick",  # interleaved dense/MoE layers, chunked attention on 3 of 4
 ]
 GPUS = ["a100-sxm4-80gb", "h100-sxm", "l40s", "h200", "a10g"]
 SCHEMES = ["fp16", "fp8", "int8", "int8-wo", "int4-awq"]

@@ -29,8 +29,9 @@ def test_a_replicas_blocks_come_from_its_kv_capacity_with_a_one_percent_watermar
 
 
 def test_admissible_means_the_blocks_plus_the_watermark_fit_an_empty_cache() -> None:
-    assert ever_admissible(99 * BLOCK, BLOCK, 100, 1)
-    assert not ever_admissible(99 * BLOCK + 1, BLOCK, 100, 1)  # 100 blocks + 1 > 100
+    cfg = replica_from_ids("llama-3.1-8b", "a100-sxm4-80gb").cfg
+    assert ever_admissible(cfg, 99 * BLOCK, BLOCK, 100, 1)
+    assert not ever_admissible(cfg, 99 * BLOCK + 1, BLOCK, 100, 1)  # 100 blocks + 1 > 100
     assert allocator().ever_admits(99 * BLOCK) and not allocator().ever_admits(100 * BLOCK)
 
 
@@ -92,3 +93,16 @@ def test_a_finished_turn_keeps_its_full_blocks_beyond_the_shared_prefix() -> Non
     kv.release(0)
     assert kv.free_blocks == 50 - 9 and conserved(kv)
     assert kv.reusable(11, 7) == [7, 11]  # the next turn reuses prefix and conversation
+
+
+def test_windowed_layers_hold_only_their_window() -> None:
+    # half the layers keep at most 128 tokens: a 4,096-token sequence holds the blocks of
+    # 0.5 * 4096 + 0.5 * 128 = 2,112 tokens (132 blocks of 16), not 256 blocks
+    kv = KVAllocator(1000, 1, BLOCK, 4, prefix_caching=False, window_share=0.5, window_tokens=128)
+    assert kv.blocks_for(4096) == 132
+    assert kv.blocks_for(100) == 7  # inside the window every layer keeps every token
+    kv.admit(0, [], -1, 0, kv.blocks_for(4096))
+    # growing past the window adds half a token of KV per token
+    assert int(kv.short(np.array([0]), np.array([4096 + 32]))[0]) == 1
+    assert kv.grow(np.array([0]), np.array([4096 + 32])) and conserved(kv)
+    assert kv.ever_admits(900 * BLOCK * 2 - 128) and not kv.ever_admits(2000 * BLOCK)

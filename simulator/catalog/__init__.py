@@ -93,6 +93,10 @@ class ModelArch(_Entry):
         after = max(self.num_layers - self.first_dense_layers, 0)
         return self.num_layers - after // self.moe_layer_step
 
+    #: layers whose attention sees (and whose KV keeps) only the last sliding_window_tokens
+    #: tokens: sliding windows (gpt-oss, Mistral v0.1) or attention chunks (Llama 4)
+    sliding_window_layers: int = Field(ge=0, default=0)
+    sliding_window_tokens: int = Field(ge=0, default=0)
     kv_lora_rank: int = Field(ge=0, default=0)
     q_lora_rank: int = Field(ge=0, default=0)
     qk_nope_head_dim: int = Field(ge=0, default=0)
@@ -114,6 +118,10 @@ class ModelArch(_Entry):
             raise ValueError("experts_per_token must be in 1..num_experts for an MoE model")
         if self.attention == "mla" and self.kv_lora_rank <= 0:
             raise ValueError("an MLA model needs kv_lora_rank > 0")
+        if self.sliding_window_layers > self.num_layers:
+            raise ValueError("sliding_window_layers cannot exceed num_layers")
+        if (self.sliding_window_layers > 0) != (self.sliding_window_tokens > 0):
+            raise ValueError("sliding_window_layers and sliding_window_tokens go together")
         return self
 
 

@@ -42,6 +42,8 @@ class InlineArchitecture(_Section):
     num_shared_experts: int = Field(default=0, ge=0)
     first_dense_layers: int = Field(default=0, ge=0)
     moe_layer_step: int = Field(default=1, ge=1)
+    sliding_window_layers: int = Field(default=0, ge=0)
+    sliding_window_tokens: int = Field(default=0, ge=0)
     kv_lora_rank: int = Field(default=0, ge=0)
     q_lora_rank: int = Field(default=0, ge=0)
     qk_nope_head_dim: int = Field(default=0, ge=0)
