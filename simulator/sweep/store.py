@@ -15,6 +15,7 @@ task (a slice along the last axis) written and marked done at a time.
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import json
 import os
@@ -154,8 +155,24 @@ def check_output_path(path: str | Path) -> None:
         )
 
 
+@functools.cache
+def _warm_zarr() -> None:
+    """Import everything a zarr write uses, once, before the temporary folder exists.
+
+    xarray and zarr import their backends and codecs on first use; a Ctrl-C landing in
+    one of those imports is reported by Python as an ignored exception with a traceback
+    ("Exception ignored in ... _get_module_lock"), so the imports happen before there is
+    anything to interrupt."""
+    import zarr
+
+    xr.Dataset({"x": ("d", np.zeros(2))}).chunk({"d": 1}).to_zarr(
+        zarr.storage.MemoryStore(), mode="w-", zarr_format=2, consolidated=False
+    )
+
+
 def _make_temp(path: Path) -> Path:
     """A new folder beside ``path``, marked as simplan's; the store is built in ``store``."""
+    _warm_zarr()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{path.name}.tmp-{os.getpid()}-", dir=path.parent))
     try:
