@@ -111,6 +111,9 @@ FIELDS: tuple[Field, ...] = (
     # attend to, and keep the KV of, at most the last SWA_WINDOW_TOKENS tokens
     Field("SWA_LAYERS", "1", "layers with windowed attention (0: all attend to everything)"),
     Field("SWA_WINDOW_TOKENS", "tokens", "their window"),
+    # attention data-parallel across the TP GPUs (each runs all heads for its own
+    # requests and keeps their KV) with the experts expert-parallel: 1 on, 0 off
+    Field("ATT_DP", "0/1", "attention data-parallel, experts expert-parallel"),
 )
 
 #: Slot of each field, by name.

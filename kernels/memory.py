@@ -22,7 +22,12 @@ import math
 import numpy as np
 from simplan.kernels import layout as c
 from simplan.kernels._jit import kernel
-from simplan.kernels.roofline import attention_params, kv_elems_per_token_per_layer
+from simplan.kernels.roofline import (
+    attention_params,
+    attention_tp,
+    kv_elems_per_token_per_layer,
+    kv_heads_per_gpu,
+)
 from simplan.kernels.speculative import draft_kv_bytes_per_token, draft_weight_bytes_per_gpu
 
 
@@ -31,7 +36,8 @@ def layer_params_per_gpu(cfg):
     """Linear-layer parameters of one pipeline stage held by one GPU (average stage)."""
     tp = cfg[c.TP]
     h = cfg[c.HIDDEN]
-    attn = attention_params(cfg, cfg[c.HEADS] / tp, max(cfg[c.KV_HEADS] / tp, 1.0))
+    # attention weights are split over TP, or replicated with data-parallel attention
+    attn = attention_params(cfg, cfg[c.HEADS] / attention_tp(cfg), kv_heads_per_gpu(cfg))
     mats = 2.0 + cfg[c.GATED]
     dense_mlp = mats * h * cfg[c.INTERMEDIATE] / tp
     layers = math.ceil(cfg[c.LAYERS] / cfg[c.PP])
@@ -85,11 +91,11 @@ def activation_reserve_bytes(cfg):
         )
     else:
         width = cfg[c.INTERMEDIATE]
-    heads = cfg[c.HEADS] / tp
+    heads = cfg[c.HEADS] / attention_tp(cfg)
     if cfg[c.MLA] > 0.0:
         qkv = heads * (cfg[c.QK_NOPE] + cfg[c.QK_ROPE]) + cfg[c.KV_LORA] + cfg[c.QK_ROPE]
     else:
-        qkv = (heads + 2.0 * max(cfg[c.KV_HEADS] / tp, 1.0)) * cfg[c.HEAD_DIM]
+        qkv = (heads + 2.0 * kv_heads_per_gpu(cfg)) * cfg[c.HEAD_DIM]
     per_token = 2.0 * cfg[c.HIDDEN] + qkv
     per_token += (2.0 + cfg[c.GATED]) * width / tp
     logits = min(cfg[c.MAX_NUM_SEQS], t) * cfg[c.VOCAB] / tp * 4.0
@@ -109,6 +115,9 @@ def kv_capacity_tokens(cfg):
     if free <= 0.0:
         return 0.0
     tokens = math.floor(free / kv_bytes_per_token(cfg))
+    if cfg[c.ATT_DP] > 0.0:
+        # each GPU keeps the whole KV of its own requests: n pools of that many tokens
+        tokens *= cfg[c.TP]
     return math.floor(tokens / cfg[c.BLOCK_TOKENS]) * cfg[c.BLOCK_TOKENS]
 
 

@@ -42,9 +42,17 @@ def gemm_time_s(cfg, m, k, n, weight_bytes, peak, dequant, m_half):
 
 
 @kernel
+def attention_tp(cfg):
+    """GPUs a layer's attention heads are split over: the TP degree, or 1 when attention
+    runs data-parallel (``ATT_DP``: each GPU runs every head for its own requests)."""
+    return 1.0 if cfg[c.ATT_DP] > 0.0 else cfg[c.TP]
+
+
+@kernel
 def kv_heads_per_gpu(cfg):
-    """KV heads each GPU holds; heads are replicated when TP exceeds the KV-head count."""
-    return max(cfg[c.KV_HEADS] / cfg[c.TP], 1.0)
+    """KV heads each GPU holds; heads are replicated when TP exceeds the KV-head count
+    (with data-parallel attention a GPU holds every head of its own requests)."""
+    return max(cfg[c.KV_HEADS] / attention_tp(cfg), 1.0)
 
 
 @kernel
@@ -70,7 +78,7 @@ def moe_distinct_experts(num_experts, experts_per_token, tokens):
 @kernel
 def attention_proj_time_s(cfg, t):
     """QKV and output projections of one layer for ``t`` tokens on one GPU."""
-    tp = cfg[c.TP]
+    tp = attention_tp(cfg)
     h = cfg[c.HIDDEN]
     heads = cfg[c.HEADS] / tp
     wb = cfg[c.W_BYTES]
@@ -106,7 +114,7 @@ def attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens,
     k + 1 when verifying drafts). Decode attention reads the KV cache once
     (memory-bound); prefill attention is FLOP-bound (flash attention).
     """
-    heads = cfg[c.HEADS] / cfg[c.TP]
+    heads = cfg[c.HEADS] / attention_tp(cfg)
     kv_elems = kv_elems_per_token_per_layer(cfg)
     if cfg[c.MLA] > 0.0:
         # Absorbed MLA: scores against the latent+rope key, values from the latent.
@@ -202,7 +210,9 @@ def elementwise_time_s(cfg, t):
     """
     if t <= 0.0:
         return 0.0
-    tp = cfg[c.TP]
+    # with data-parallel attention ``t`` is one GPU's own tokens, whose MLP rows (k experts
+    # or a dense MLP) it gets back at full width: nothing is divided by TP
+    tp = attention_tp(cfg)
     h = cfg[c.HIDDEN]
     heads = cfg[c.HEADS] / tp
     if cfg[c.EXPERTS] > 0.0:
@@ -234,11 +244,59 @@ def allreduce_time_s(cfg, nbytes):
 
 
 @kernel
+def alltoall_time_s(cfg, nbytes):
+    """All-to-all over the TP group, ``nbytes`` sent by each GPU: latency + (n-1)/n of
+    them over the link (the rest stays local)."""
+    n = cfg[c.TP]
+    if n <= 1.0 or nbytes <= 0.0:
+        return 0.0
+    return cfg[c.AR_ALPHA_S] + (n - 1.0) / n * nbytes / cfg[c.AR_BW_BYTES_PER_S]
+
+
+@kernel
+def dp_layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, moe_layer, queries):
+    """One layer with data-parallel attention over the n = TP GPUs (``ATT_DP``).
+
+    Each GPU runs every attention head for its own 1/n of the requests (weights
+    replicated, no all-reduce after attention). MoE layers are expert-parallel: the GPUs
+    hold E/n whole experts, which costs the same FLOPs and expert bytes per GPU as TP
+    sharding, and each token's hidden state is sent to its k experts and back (dispatch
+    and combine all-to-alls) instead of two all-reduces. Dense layers keep a TP-sharded
+    MLP over all tokens (gathered and scattered: one all-reduce's traffic). The step
+    waits for the busiest GPU: decoding sequences spread as evenly as whole sequences can
+    (ceil(seqs / n) on the busiest, so a batch smaller than n leaves GPUs idle); prefill
+    tokens are assumed spread evenly.
+    """
+    n = cfg[c.TP]
+    seqs = (t - prefill_tokens) / queries if queries > 0.0 else 0.0
+    own_seqs = math.ceil(seqs / n - 1e-9) if seqs > 0.0 else 0.0
+    ctx_share = own_seqs / seqs if seqs > 0.0 else 0.0
+    own = prefill_tokens / n + own_seqs * queries
+    total = attention_proj_time_s(cfg, own)
+    total += attention_core_time_s(
+        cfg, prefill_tokens / n, prefill_pairs / n, decode_ctx_tokens * ctx_share, queries
+    )
+    total += elementwise_time_s(cfg, own)
+    hidden_bytes = cfg[c.HIDDEN] * cfg[c.A_BYTES]
+    if moe_layer:
+        total += moe_time_s(cfg, t)
+        total += 2.0 * alltoall_time_s(cfg, own * cfg[c.EXPERTS_PER_TOKEN] * hidden_bytes)
+    else:
+        total += dense_mlp_time_s(cfg, t, cfg[c.INTERMEDIATE])
+        total += allreduce_time_s(cfg, t * hidden_bytes)
+    return total
+
+
+@kernel
 def layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, moe_layer, queries):
     """One transformer layer on one GPU for ``t`` tokens (prefill chunks plus decodes, each
     decode with ``queries`` query tokens)."""
     if t <= 0.0:
         return 0.0
+    if cfg[c.ATT_DP] > 0.0 and cfg[c.TP] > 1.0:
+        return dp_layer_time_s(
+            cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, moe_layer, queries
+        )
     total = attention_proj_time_s(cfg, t)
     total += attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens, queries)
     if moe_layer:
@@ -401,7 +459,7 @@ def step_flops_and_bytes(
         per_pair = 4.0 * cfg[c.HEADS] * cfg[c.HEAD_DIM]
     flops += cfg[c.LAYERS] * per_pair * (prefill_pairs + q * decode_ctx_tokens)
     kv_token_bytes = kv_elems_per_token_per_layer(cfg) * cfg[c.KV_BYTES] * cfg[c.LAYERS]
-    if cfg[c.MLA] <= 0.0:
+    if cfg[c.MLA] <= 0.0 and cfg[c.ATT_DP] <= 0.0:
         kv_token_bytes *= cfg[c.TP]  # per-GPU heads x GPUs = whole model's KV
     nbytes = touched_total * cfg[c.W_BYTES] + (decode_ctx_tokens + prefill_tokens) * kv_token_bytes
     return flops, nbytes

@@ -91,6 +91,8 @@ class EngineKnobs:
     iteration_overhead_s: float | None = None
     sequence_overhead_s: float | None = None
     speculative: SpecKnobs | None = None
+    # attention data-parallel across the TP GPUs, experts expert-parallel
+    attention_dp: bool = False
     # what the workload's prompts repeat, when the engine caches it (the fast path's hits)
     prompt_reuse: PromptReuse | None = None
 
@@ -109,6 +111,7 @@ def engine_knobs(sc: Scenario, gpu_id: str) -> EngineKnobs:
         max_num_seqs=eng.max_num_seqs,
         block_size=eng.block_size,
         kv_cache_free_fraction=eng.kv_cache_free_gpu_mem_fraction,
+        attention_dp=eng.attention_dp,
         speculative=knobs_from(eng.speculative),
         prompt_reuse=reuse_of(sc),
         iteration_overhead_s=host.get("iteration_overhead_s"),
@@ -331,6 +334,7 @@ def build_replica(
     cfg[c.DENSE_LAYERS] = arch.dense_layers
     cfg[c.SWA_LAYERS] = arch.sliding_window_layers
     cfg[c.SWA_WINDOW_TOKENS] = arch.sliding_window_tokens
+    cfg[c.ATT_DP] = 1.0 if engine.attention_dp and tp > 1 else 0.0
     cfg[c.MLA] = float(arch.attention == "mla")
     cfg[c.KV_LORA] = arch.kv_lora_rank
     cfg[c.Q_LORA] = arch.q_lora_rank

@@ -45,6 +45,8 @@ class Shapes:
 
 def _shapes(cfgs: FloatArray) -> Shapes:
     tp = cfgs[:, c.TP]
+    # data-parallel attention: each GPU runs every head (for its own requests)
+    att_tp = np.where(cfgs[:, c.ATT_DP] > 0, 1.0, tp)
     is_moe = cfgs[:, c.EXPERTS] > 0
     layers = cfgs[:, c.LAYERS]
     dense_frac = np.where(is_moe, np.minimum(cfgs[:, c.DENSE_LAYERS], layers) / layers, 1.0)
@@ -53,8 +55,8 @@ def _shapes(cfgs: FloatArray) -> Shapes:
         hidden=cfgs[:, c.HIDDEN],
         tp=tp,
         pp=cfgs[:, c.PP],
-        q_heads=cfgs[:, c.HEADS] / tp,
-        kv_heads=np.maximum(cfgs[:, c.KV_HEADS] / tp, 1.0),
+        q_heads=cfgs[:, c.HEADS] / att_tp,
+        kv_heads=np.maximum(cfgs[:, c.KV_HEADS] / att_tp, 1.0),
         head_dim=cfgs[:, c.HEAD_DIM],
         is_mla=cfgs[:, c.MLA] > 0,
         is_moe=is_moe,
@@ -291,7 +293,8 @@ def elementwise_time(cfgs, t):
             * cfgs[:, c.EXPERT_INTERMEDIATE],
             cfgs[:, c.INTERMEDIATE],
         )
-        / s.tp
+        # with data-parallel attention t is one GPU's own tokens, at full MLP width
+        / np.where(cfgs[:, c.ATT_DP] > 0, 1.0, s.tp)
     )
     # SwiGLU reads gate and up and writes one (3); a plain activation reads and writes (2).
     activation = np.where(s.gated > 0, 3.0, 2.0) * t * act_width
@@ -308,8 +311,51 @@ def allreduce_time(cfgs, nbytes):
     return np.where((n > 1) & (nbytes > 0), t, 0.0)
 
 
+def alltoall_time(cfgs, nbytes):
+    """Each GPU sends nbytes, (n-1)/n of them to the others."""
+    n = cfgs[:, c.TP]
+    nbytes = np.asarray(nbytes, dtype=float)
+    t = cfgs[:, c.AR_ALPHA_S] + (n - 1.0) / n * nbytes / cfgs[:, c.AR_BW_BYTES_PER_S]
+    return np.where((n > 1) & (nbytes > 0), t, 0.0)
+
+
+def dp_layer_time(cfgs, t, prefill_tokens, prefill_pairs, decode_ctx, *, moe, queries=1.0):
+    """Data-parallel attention (each GPU its own 1/n of the tokens, all heads) with
+    expert-parallel MoE (dispatch and combine all-to-alls of each token to its k experts)
+    or a TP-sharded dense MLP over all tokens (one all-reduce's traffic)."""
+    n = cfgs[:, c.TP]
+    t = np.asarray(t, dtype=float)
+    p = np.asarray(prefill_tokens, dtype=float)
+    # the busiest GPU: whole decoding sequences, ceil(seqs / n); prefill spread evenly
+    seqs = (t - p) / queries
+    own_seqs = np.where(seqs > 0, np.ceil(seqs / n - 1e-9), 0.0)
+    share = np.where(seqs > 0, own_seqs / np.where(seqs > 0, seqs, 1.0), 0.0)
+    own = p / n + own_seqs * queries
+    total = attention_projections_time(cfgs, own)
+    total = total + attention_core_time(
+        cfgs, p / n, np.asarray(prefill_pairs) / n, np.asarray(decode_ctx) * share, queries
+    )
+    total = total + elementwise_time(cfgs, own)
+    hidden_bytes = cfgs[:, c.HIDDEN] * cfgs[:, c.A_BYTES]
+    if moe:
+        total = total + moe_layer_ffn_time(cfgs, t)
+        total = total + 2.0 * alltoall_time(cfgs, own * cfgs[:, c.EXPERTS_PER_TOKEN] * hidden_bytes)
+    else:
+        total = total + dense_mlp_time(cfgs, t, cfgs[:, c.INTERMEDIATE])
+        total = total + allreduce_time(cfgs, t * hidden_bytes)
+    return np.where(t > 0, total, 0.0)
+
+
 def layer_time(cfgs, t, prefill_tokens, prefill_pairs, decode_ctx, *, moe, queries=1.0):
     """One transformer layer (dense MLP or MoE) on one GPU."""
+    t = np.asarray(t, dtype=float)
+    dp = dp_layer_time(cfgs, t, prefill_tokens, prefill_pairs, decode_ctx, moe=moe, queries=queries)
+    tp = tp_layer_time(cfgs, t, prefill_tokens, prefill_pairs, decode_ctx, moe=moe, queries=queries)
+    return np.where((cfgs[:, c.ATT_DP] > 0) & (cfgs[:, c.TP] > 1), dp, tp)
+
+
+def tp_layer_time(cfgs, t, prefill_tokens, prefill_pairs, decode_ctx, *, moe, queries=1.0):
+    """One transformer layer (dense MLP or MoE) on one GPU, tensor-parallel."""
     t = np.asarray(t, dtype=float)
     total = attention_projections_time(cfgs, t)
     total = total + attention_core_time(cfgs, prefill_tokens, prefill_pairs, decode_ctx, queries)
@@ -512,7 +558,10 @@ def kv_capacity_tokens(cfgs):
     )
     free = budget - used
     block = cfgs[:, c.BLOCK_TOKENS]
-    blocks = np.floor(np.floor(free / kv_bytes_per_token(cfgs)) / block)
+    tokens = np.floor(free / kv_bytes_per_token(cfgs))
+    # data-parallel attention: every GPU keeps its own requests' KV, n pools
+    tokens = tokens * np.where(cfgs[:, c.ATT_DP] > 0, cfgs[:, c.TP], 1.0)
+    blocks = np.floor(tokens / block)
     return np.where(free > 0, blocks * block, 0.0)
 
 

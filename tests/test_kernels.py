@@ -71,6 +71,9 @@ def _build_grid():
     cfgs[::7, c.PREFIX_HIT_TOKENS] = 2048.0
     cfgs[::7, c.PREFIX_POOL_TOKENS] = 4 * 2048.0
     cfgs[::14, c.PREFIX_HIT_SHARE] = 0.6  # and half of those reuse a conversation too
+    # every third row with tp > 1 runs attention data-parallel, experts expert-parallel
+    dp = (cfgs[:, c.TP] > 1) & (np.arange(len(cfgs)) % 3 == 1)
+    cfgs[dp, c.ATT_DP] = 1.0
     return cfgs, labels
 
 

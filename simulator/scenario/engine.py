@@ -121,6 +121,14 @@ class EngineSection(_Section):
         "max_utilization admits on the prompt and may pause requests, as vLLM does.",
     )
 
+    attention_dp: bool = Field(
+        default=False,
+        description="Run attention data-parallel across the tp GPUs of a replica (each "
+        "GPU runs every head for its own requests and keeps their KV cache) with MoE "
+        "experts expert-parallel: SGLang's --enable-dp-attention, vLLM's "
+        "--data-parallel-size with --enable-expert-parallel, TensorRT-LLM's "
+        "enable_attention_dp, as their DeepSeek and Qwen3 MoE recipes run.",
+    )
     max_num_seqs: PositiveInt = Field(default=256, le=65536)
     max_num_batched_tokens: PositiveInt = Field(default=8192, le=1_048_576)
     gpu_memory_utilization: float = Field(default=0.90, gt=0.0, le=1.0)

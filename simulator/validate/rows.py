@@ -37,6 +37,9 @@ SOURCE_ENGINE: dict[str, dict[str, Any]] = {
         "chunked_prefill": False,
         "max_num_batched_tokens": 4096,
     },
+    # TensorRT-LLM v1.0's MoE tables: "the MoE options enable attention DP" with --ep
+    # (published_measurements_2026_SOURCES.md); applied to the MoE models only
+    "TRTLLM_V10_MOE": {"attention_dp": True},
 }
 #: Requests simulated per row. trtllm-bench datasets are larger, but throughput at max load
 #: is reached well before this many; AccelMark pools 3 runs of 300 requests per rate; the
@@ -313,6 +316,10 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         out,
         batch=batch,
         rate_per_s=rate,
-        engine_knobs=SOURCE_ENGINE.get(source_id, {}),
+        engine_knobs={
+            k: v
+            for k, v in SOURCE_ENGINE.get(source_id, {}).items()
+            if k != "attention_dp" or catalog.model(model).is_moe
+        },
         num_requests={**SIM_REQUESTS, **SOURCE_REQUESTS.get(source_id, {})}.get(shape, 0),
     )

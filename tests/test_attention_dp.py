@@ -1,0 +1,102 @@
+"""Data-parallel attention with expert-parallel MoE (`[engine] attention_dp`)."""
+
+from __future__ import annotations
+
+import pytest
+from simplan.fit import replica_cfg
+from simplan.kernels import layout as c
+from simplan.kernels import memory as kmem
+from simplan.kernels.roofline import attention_params, step_time_s
+from simplan.perf import EngineKnobs, replica_from_ids
+from simplan.scenario import scenario_from_dict
+
+
+def _cfg(model: str, gpu: str, weights: str, tp: int, dp: bool):
+    knobs = EngineKnobs(attention_dp=dp, max_num_seqs=2048)
+    return replica_from_ids(model, gpu, weights, "fp8", tp, 1, knobs).cfg
+
+
+def test_mla_kv_is_no_longer_copied_on_every_gpu() -> None:
+    # DeepSeek-V3 at TP8 keeps the whole 576-element latent of every token on each of the
+    # 8 GPUs; data-parallel, each GPU keeps only its own requests' latents.
+    tp, dp = (
+        _cfg("deepseek-v3", "h200", "fp8", 8, False),
+        _cfg("deepseek-v3", "h200", "fp8", 8, True),
+    )
+    per_token = 61 * (512 + 64) * 1.0  # layers x (kv_lora + rope) x FP8 bytes, on one GPU
+    assert kmem.kv_bytes_per_token(tp) == kmem.kv_bytes_per_token(dp) == per_token
+
+    def free(cfg):
+        budget = cfg[c.MEM_BYTES] * cfg[c.MEM_UTIL]
+        return (
+            budget
+            - kmem.weight_bytes_per_gpu(cfg)
+            - kmem.activation_reserve_bytes(cfg)
+            - cfg[c.RESERVE_FIXED_BYTES]
+        )
+
+    block = tp[c.BLOCK_TOKENS]
+    for cfg, pools in ((tp, 1), (dp, 8)):
+        tokens = pools * (free(cfg) // per_token)
+        assert kmem.kv_capacity_tokens(cfg) == pytest.approx(tokens // block * block, abs=8 * block)
+    # the attention weights are replicated, so each GPU has less room, but 8 pools of it
+    extra = 61 * (
+        attention_params(dp, dp[c.HEADS], 1.0) - attention_params(tp, tp[c.HEADS] / 8, 1.0)
+    )
+    assert kmem.weight_bytes_per_gpu(dp) - kmem.weight_bytes_per_gpu(tp) == pytest.approx(
+        extra * tp[c.W_BYTES], rel=1e-9
+    )
+    assert 6.0 < kmem.kv_capacity_tokens(dp) / kmem.kv_capacity_tokens(tp) < 8.0
+
+
+def test_gqa_kv_with_enough_heads_holds_as_much_either_way() -> None:
+    # Llama 3.1 70B has 8 KV heads: TP8 splits them without copies, so data-parallel
+    # attention only costs the replicated attention weights (80 layers x 151M parameters,
+    # 12 GB at FP8 on each GPU instead of 1.5 GB), about a sixth of the KV room
+    tp = _cfg("llama-3.1-70b", "h100-sxm", "fp8", 8, False)
+    dp = _cfg("llama-3.1-70b", "h100-sxm", "fp8", 8, True)
+    lost = kmem.weight_bytes_per_gpu(dp) - kmem.weight_bytes_per_gpu(tp)
+    assert lost == pytest.approx(80 * 7 / 8 * (8192 * 80 * 128 + 64 * 128 * 8192), rel=1e-6)
+    per_token_replica = kmem.kv_bytes_per_token(tp)  # TP: one token's slice on each GPU
+    fewer = tp[c.TP] * lost / (tp[c.TP] * per_token_replica)
+    # (and a little more: the activations of all heads)
+    assert kmem.kv_capacity_tokens(tp) - kmem.kv_capacity_tokens(dp) == pytest.approx(
+        fewer, rel=0.03
+    )
+
+
+def test_expert_parallel_moe_trades_all_reduces_for_all_to_alls() -> None:
+    # Llama 4 Maverick (top-1 routing) at TP8: at a large decode batch the dispatch and
+    # combine of one hidden state per token cost far less than two all-reduces of all of
+    # them; at batch 1 each GPU reads the whole (replicated) attention weights instead.
+    tp = _cfg("llama-4-maverick", "h200", "fp8", 8, False)
+    dp = _cfg("llama-4-maverick", "h200", "fp8", 8, True)
+
+    def decode(cfg, b):
+        return step_time_s(cfg, 0.0, 0.0, 0.0, float(b), b * 300.0)
+
+    assert decode(dp, 1024) < 0.85 * decode(tp, 1024)
+    # without any communication cost the layouts differ by the attention weights each GPU
+    # reads: all of them (3 GB at FP8) against an eighth, which shows at batch 1 and
+    # vanishes under a large batch's expert and KV reads
+    for cfg in (tp, dp):
+        cfg[c.AR_ALPHA_S], cfg[c.AR_BW_BYTES_PER_S] = 0.0, 1e30
+    extra_s = 48 * 7 / 8 * (5120 * 56 * 128 + 40 * 128 * 5120) / (4800e9 * tp[c.ETA_M])
+    assert decode(dp, 1) - decode(tp, 1) == pytest.approx(extra_s, rel=0.25)
+    assert decode(dp, 1024) == pytest.approx(decode(tp, 1024), rel=0.08)
+
+
+def test_the_engine_setting_reaches_the_replica_only_with_tensor_parallel_gpus() -> None:
+    def scenario(tp: int):
+        return scenario_from_dict(
+            {
+                "model": {"name": "qwen3-235b-a22b", "weights": "fp8"},
+                "hardware": {"gpu": "h200", "tp": tp},
+                "engine": {"attention_dp": True},
+                "workload": {"rate_per_s": 1.0, "num_requests": 5},
+            }
+        )
+
+    assert replica_cfg(scenario(8))[0][c.ATT_DP] == 1.0
+    assert replica_cfg(scenario(4))[0][c.ATT_DP] == 1.0
+    assert replica_cfg(scenario(1))[0][c.ATT_DP] == 0.0  # one GPU: nothing to split
