@@ -96,6 +96,8 @@ class KVAllocator:
 
     def blocks_for(self, tokens: int) -> int:
         """Blocks that hold a sequence of ``tokens`` tokens."""
+        if self.window_share <= 0.0:  # the common case, in plain integers (hot path)
+            return -(-tokens // self.block)
         return int(self._blocks(np.asarray(tokens)))
 
     def ever_admits(self, tokens: int) -> bool:
@@ -117,7 +119,7 @@ class KVAllocator:
 
     def short(self, slots: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """Blocks each of ``slots`` lacks to hold ``tokens`` tokens in all."""
-        target = self._blocks(tokens)
+        target = -(-tokens // self.block) if self.window_share <= 0.0 else self._blocks(tokens)
         return np.maximum(target - self.shared[slots] - self.blocks[slots], 0)
 
     # --- allocation ------------------------------------------------------------------
