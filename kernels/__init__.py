@@ -14,8 +14,8 @@ from simplan.kernels.memory import (
     memory_many,
     weight_bytes_per_gpu,
 )
+from simplan.kernels.ops import moe_distinct_experts
 from simplan.kernels.roofline import (
-    moe_distinct_experts,
     step_flops_and_bytes,
     step_time_many,
     step_time_s,

@@ -22,7 +22,7 @@ import math
 import numpy as np
 from simplan.kernels import layout as c
 from simplan.kernels._jit import kernel
-from simplan.kernels.roofline import (
+from simplan.kernels.ops import (
     attention_params,
     attention_tp,
     kv_elems_per_token_per_layer,

@@ -1,15 +1,10 @@
-"""Per-iteration time of one replica from a roofline over the transformer's op groups.
+"""Per-iteration time of one replica: the op groups of :mod:`simplan.kernels.ops` added up.
 
-Each op group (QKV projection, attention, output projection, MLP or routed experts,
-element-wise ops, LM head, all-reduces) has FLOPs and bytes moved. Its time is
-
-    t = max(FLOPs / (peak * eta_c), bytes / (bandwidth * eta_m)) + t0
-
-i.e. an op is limited by whichever of compute or memory takes longer (the two overlap
-inside a kernel), plus a fixed per-kernel cost. GEMM compute efficiency grows with the
-token count M as ``eta_c * M / (M + m_half)`` because small GEMMs cannot fill the GPU.
-Ops run one after another, so an iteration is the sum of its ops, plus a fixed
-per-iteration overhead (scheduling, sampling, launches) that dominates small batches.
+Ops run one after another, so a layer is the sum of its ops (tensor-parallel, or with
+data-parallel attention and expert-parallel MoE), a pipeline stage the mix of its dense,
+MoE, full-attention and windowed layers, and an iteration the stages plus the LM head,
+the drafter and a fixed per-iteration overhead (scheduling, sampling, launches) that
+dominates small batches. Also the useful FLOPs and bytes of an iteration (MFU/MBU).
 
 All functions take the configuration vector described in :mod:`simplan.kernels.layout`.
 """
@@ -22,235 +17,19 @@ import numpy as np
 from simplan.kernels import layout as c
 from simplan.kernels import speculative as spec
 from simplan.kernels._jit import kernel
-
-
-@kernel
-def gemm_time_s(cfg, m, k, n, weight_bytes, peak, dequant, m_half):
-    """Time of an (m x k) @ (k x n) GEMM whose weights take ``weight_bytes`` per element.
-
-    ``dequant`` is the extra compute fraction of weight-only kernels and ``m_half`` the
-    token count at which compute efficiency is half its maximum.
-    """
-    if m <= 0.0:
-        return 0.0
-    flops = 2.0 * m * k * n
-    eta = cfg[c.ETA_C] * m / (m + m_half)
-    t_compute = flops / (peak * eta) * (1.0 + dequant)
-    nbytes = k * n * weight_bytes + (m * k + m * n) * cfg[c.A_BYTES]
-    t_memory = nbytes / (cfg[c.BW_BYTES_PER_S] * cfg[c.ETA_M])
-    return max(t_compute, t_memory) + cfg[c.T0_GEMM_S]
-
-
-@kernel
-def attention_tp(cfg):
-    """GPUs a layer's attention heads are split over: the TP degree, or 1 when attention
-    runs data-parallel (``ATT_DP``: each GPU runs every head for its own requests)."""
-    return 1.0 if cfg[c.ATT_DP] > 0.0 else cfg[c.TP]
-
-
-@kernel
-def kv_heads_per_gpu(cfg):
-    """KV heads each GPU holds; heads are replicated when TP exceeds the KV-head count
-    (with data-parallel attention a GPU holds every head of its own requests)."""
-    return max(cfg[c.KV_HEADS] / attention_tp(cfg), 1.0)
-
-
-@kernel
-def kv_elems_per_token_per_layer(cfg):
-    """KV-cache elements one token adds to one layer on one GPU.
-
-    MLA caches one compressed latent (plus the decoupled RoPE key) shared by all heads,
-    and every TP rank keeps the whole latent, so TP does not shrink it.
-    """
-    if cfg[c.MLA] > 0.0:
-        return cfg[c.KV_LORA] + cfg[c.QK_ROPE]
-    return 2.0 * kv_heads_per_gpu(cfg) * cfg[c.HEAD_DIM]
-
-
-@kernel
-def moe_distinct_experts(num_experts, experts_per_token, tokens):
-    """Expected number of distinct experts T tokens touch: E * (1 - (1 - k/E)^T)."""
-    if tokens <= 0.0:
-        return 0.0
-    return num_experts * (1.0 - (1.0 - experts_per_token / num_experts) ** tokens)
-
-
-@kernel
-def attention_proj_time_s(cfg, t):
-    """QKV and output projections of one layer for ``t`` tokens on one GPU."""
-    tp = attention_tp(cfg)
-    h = cfg[c.HIDDEN]
-    heads = cfg[c.HEADS] / tp
-    wb = cfg[c.W_BYTES]
-    pk = cfg[c.PEAK_GEMM_FLOP_PER_S]
-    dq = cfg[c.DEQUANT]
-    mh = cfg[c.M_HALF_TOKENS]
-    if cfg[c.MLA] > 0.0:
-        qk_dim = cfg[c.QK_NOPE] + cfg[c.QK_ROPE]
-        if cfg[c.Q_LORA] > 0.0:
-            tq = gemm_time_s(cfg, t, h, cfg[c.Q_LORA], wb, pk, dq, mh)
-            tq += gemm_time_s(cfg, t, cfg[c.Q_LORA], heads * qk_dim, wb, pk, dq, mh)
-        else:
-            tq = gemm_time_s(cfg, t, h, heads * qk_dim, wb, pk, dq, mh)
-        tkv = gemm_time_s(cfg, t, h, cfg[c.KV_LORA] + cfg[c.QK_ROPE], wb, pk, dq, mh)
-        tkv += gemm_time_s(
-            cfg, t, cfg[c.KV_LORA], heads * (cfg[c.QK_NOPE] + cfg[c.V_HD]), wb, pk, dq, mh
-        )
-        to = gemm_time_s(cfg, t, heads * cfg[c.V_HD], h, wb, pk, dq, mh)
-        return tq + tkv + to
-    hd = cfg[c.HEAD_DIM]
-    qkv = gemm_time_s(cfg, t, h, (heads + 2.0 * kv_heads_per_gpu(cfg)) * hd, wb, pk, dq, mh)
-    out = gemm_time_s(cfg, t, heads * hd, h, wb, pk, dq, mh)
-    return qkv + out
-
-
-@kernel
-def attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens, queries):
-    """Attention kernels of one layer on one GPU.
-
-    ``prefill_pairs`` is the number of (query, key) pairs of the prefill chunks
-    (sum over chunks of chunk * (prefix + (chunk + 1) / 2)); ``decode_ctx_tokens`` the
-    total context the decoding sequences read, each with ``queries`` query tokens (1, or
-    k + 1 when verifying drafts). Decode attention reads the KV cache once
-    (memory-bound); prefill attention is FLOP-bound (flash attention).
-    """
-    heads = cfg[c.HEADS] / attention_tp(cfg)
-    kv_elems = kv_elems_per_token_per_layer(cfg)
-    if cfg[c.MLA] > 0.0:
-        # Absorbed MLA: scores against the latent+rope key, values from the latent.
-        flops_per_pair = heads * (2.0 * (cfg[c.KV_LORA] + cfg[c.QK_ROPE]) + 2.0 * cfg[c.KV_LORA])
-        prefill_flops_per_pair = heads * (
-            2.0 * (cfg[c.QK_NOPE] + cfg[c.QK_ROPE]) + 2.0 * cfg[c.V_HD]
-        )
-    else:
-        flops_per_pair = 4.0 * heads * cfg[c.HEAD_DIM]
-        prefill_flops_per_pair = flops_per_pair
-    t = 0.0
-    if decode_ctx_tokens > 0.0:
-        nbytes = decode_ctx_tokens * kv_elems * cfg[c.KV_BYTES]
-        t_mem = nbytes / (cfg[c.BW_BYTES_PER_S] * cfg[c.ETA_ATT_DEC])
-        t_cmp = (
-            queries
-            * decode_ctx_tokens
-            * flops_per_pair
-            / (cfg[c.PEAK_FP16_FLOP_PER_S] * cfg[c.ETA_ATT_PRE])
-        )
-        t += max(t_mem, t_cmp) + cfg[c.T0_ATT_S]
-    if prefill_tokens > 0.0:
-        t_cmp = (
-            prefill_pairs
-            * prefill_flops_per_pair
-            / (cfg[c.PEAK_FP16_FLOP_PER_S] * cfg[c.ETA_ATT_PRE])
-        )
-        nbytes = prefill_tokens * kv_elems * cfg[c.KV_BYTES]
-        t_mem = nbytes / (cfg[c.BW_BYTES_PER_S] * cfg[c.ETA_ATT_DEC])
-        t += max(t_mem, t_cmp) + cfg[c.T0_ATT_S]
-    return t
-
-
-@kernel
-def dense_mlp_time_s(cfg, t, width):
-    """Gate/up and down projections of an MLP of intermediate ``width`` for ``t`` tokens."""
-    tp = cfg[c.TP]
-    h = cfg[c.HIDDEN]
-    wb = cfg[c.W_BYTES]
-    pk = cfg[c.PEAK_GEMM_FLOP_PER_S]
-    dq = cfg[c.DEQUANT]
-    mh = cfg[c.M_HALF_TOKENS]
-    up = gemm_time_s(cfg, t, h, (1.0 + cfg[c.GATED]) * width / tp, wb, pk, dq, mh)
-    down = gemm_time_s(cfg, t, width / tp, h, wb, pk, dq, mh)
-    return up + down
-
-
-@kernel
-def moe_time_s(cfg, t):
-    """Routed and shared experts of one MoE layer for ``t`` tokens on one GPU.
-
-    Experts are tensor-parallel (each expert's matrices split across the TP group), as
-    vLLM does without expert parallelism. Weight bytes come from the distinct experts the
-    batch touches; FLOPs from the k experts each token uses.
-    """
-    if t <= 0.0:
-        return 0.0
-    tp = cfg[c.TP]
-    h = cfg[c.HIDDEN]
-    e = cfg[c.EXPERTS]
-    k = cfg[c.EXPERTS_PER_TOKEN]
-    width = cfg[c.EXPERT_INTERMEDIATE] / tp
-    mats = 2.0 + cfg[c.GATED]
-    touched = moe_distinct_experts(e, k, t)
-    params_per_expert = mats * h * width
-    flops = 2.0 * t * k * params_per_expert
-    m_per_expert = t * k / touched
-    eta = cfg[c.ETA_C] * m_per_expert / (m_per_expert + cfg[c.M_HALF_TOKENS])
-    t_compute = flops / (cfg[c.PEAK_GEMM_FLOP_PER_S] * eta) * (1.0 + cfg[c.DEQUANT])
-    nbytes = (
-        touched * params_per_expert * cfg[c.W_BYTES]
-        + t * k * (2.0 * h + 2.0 * width) * cfg[c.A_BYTES]
-    )
-    t_memory = nbytes / (cfg[c.BW_BYTES_PER_S] * cfg[c.ETA_M])
-    # router GEMM (replicated, tiny) + grouped expert GEMMs (up and down)
-    routed = max(t_compute, t_memory) + 2.0 * cfg[c.T0_GEMM_S]
-    router = gemm_time_s(
-        cfg, t, h, e, cfg[c.A_BYTES], cfg[c.PEAK_FP16_FLOP_PER_S], 0.0, cfg[c.M_HALF_16_TOKENS]
-    )
-    shared = 0.0
-    if cfg[c.SHARED_EXPERTS] > 0.0:
-        shared = dense_mlp_time_s(cfg, t, cfg[c.SHARED_EXPERTS] * cfg[c.EXPERT_INTERMEDIATE])
-    return routed + router + shared
-
-
-@kernel
-def elementwise_time_s(cfg, t):
-    """Norms, rotary embedding, activation and residual adds of one layer.
-
-    Bytes follow the op definitions the efficiencies were fitted with: two norms
-    (read + write T*H each), two residual adds (read 2, write 1 of T*H), rotary
-    (read + write the Q and K heads), activation (read gate and up, write one).
-    """
-    if t <= 0.0:
-        return 0.0
-    # with data-parallel attention ``t`` is one GPU's own tokens, whose MLP rows (k experts
-    # or a dense MLP) it gets back at full width: nothing is divided by TP
-    tp = attention_tp(cfg)
-    h = cfg[c.HIDDEN]
-    heads = cfg[c.HEADS] / tp
-    if cfg[c.EXPERTS] > 0.0:
-        act_width = (
-            cfg[c.EXPERTS_PER_TOKEN] * cfg[c.EXPERT_INTERMEDIATE]
-            + cfg[c.SHARED_EXPERTS] * cfg[c.EXPERT_INTERMEDIATE]
-        ) / tp
-    else:
-        act_width = cfg[c.INTERMEDIATE] / tp
-    if cfg[c.MLA] > 0.0:
-        rope_elems = (heads + 1.0) * cfg[c.QK_ROPE]  # MLA: one RoPE key shared by all heads
-    else:
-        rope_elems = (heads + kv_heads_per_gpu(cfg)) * cfg[c.HEAD_DIM]
-    elems = 2.0 * (2.0 * t * h)  # two norms
-    elems += 2.0 * (3.0 * t * h)  # two residual adds
-    elems += 2.0 * t * rope_elems
-    elems += t * act_width * (2.0 + cfg[c.GATED]) if cfg[c.GATED] > 0.0 else 2.0 * t * act_width
-    nbytes = elems * cfg[c.A_BYTES]
-    return nbytes / (cfg[c.BW_BYTES_PER_S] * cfg[c.ETA_ELEM]) + 6.0 * cfg[c.T0_ELEM_S]
-
-
-@kernel
-def allreduce_time_s(cfg, nbytes):
-    """Ring all-reduce over the TP group: latency + 2(n-1)/n * bytes / bus bandwidth."""
-    n = cfg[c.TP]
-    if n <= 1.0 or nbytes <= 0.0:
-        return 0.0
-    return cfg[c.AR_ALPHA_S] + 2.0 * (n - 1.0) / n * nbytes / cfg[c.AR_BW_BYTES_PER_S]
-
-
-@kernel
-def alltoall_time_s(cfg, nbytes):
-    """All-to-all over the TP group, ``nbytes`` sent by each GPU: latency + (n-1)/n of
-    them over the link (the rest stays local)."""
-    n = cfg[c.TP]
-    if n <= 1.0 or nbytes <= 0.0:
-        return 0.0
-    return cfg[c.AR_ALPHA_S] + (n - 1.0) / n * nbytes / cfg[c.AR_BW_BYTES_PER_S]
+from simplan.kernels.ops import (
+    allreduce_time_s,
+    alltoall_time_s,
+    attention_core_time_s,
+    attention_params,
+    attention_proj_time_s,
+    dense_mlp_time_s,
+    elementwise_time_s,
+    gemm_time_s,
+    kv_elems_per_token_per_layer,
+    moe_distinct_experts,
+    moe_time_s,
+)
 
 
 @kernel
@@ -463,27 +242,6 @@ def step_flops_and_bytes(
         kv_token_bytes *= cfg[c.TP]  # per-GPU heads x GPUs = whole model's KV
     nbytes = touched_total * cfg[c.W_BYTES] + (decode_ctx_tokens + prefill_tokens) * kv_token_bytes
     return flops, nbytes
-
-
-@kernel
-def attention_params(cfg, heads, kv_heads):
-    """Attention projection parameters of one layer for ``heads`` query heads.
-
-    Pass the whole model's heads for model totals, or one GPU's share for per-GPU
-    weights (MLA's low-rank down-projections are replicated on every TP rank, so they
-    do not shrink with ``heads``).
-    """
-    h = cfg[c.HIDDEN]
-    if cfg[c.MLA] > 0.0:
-        qk = cfg[c.QK_NOPE] + cfg[c.QK_ROPE]
-        if cfg[c.Q_LORA] > 0.0:
-            attn = h * cfg[c.Q_LORA] + cfg[c.Q_LORA] * heads * qk
-        else:
-            attn = h * heads * qk
-        attn += h * (cfg[c.KV_LORA] + cfg[c.QK_ROPE])
-        attn += cfg[c.KV_LORA] * heads * (cfg[c.QK_NOPE] + cfg[c.V_HD])
-        return attn + heads * cfg[c.V_HD] * h
-    return h * (heads + 2.0 * kv_heads) * cfg[c.HEAD_DIM] + heads * cfg[c.HEAD_DIM] * h
 
 
 @kernel

@@ -10,7 +10,7 @@ import numpy as np
 from simplan import catalog
 from simplan.kernels import layout as c
 from simplan.kernels import speculative as kspec
-from simplan.kernels.roofline import attention_params, kv_elems_per_token_per_layer
+from simplan.kernels.ops import attention_params, kv_elems_per_token_per_layer
 
 #: Bytes per weight of EAGLE heads and draft models: engines load them in 16-bit.
 DRAFT_16BIT_BYTES = 2.0

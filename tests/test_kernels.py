@@ -19,7 +19,8 @@ from simplan import catalog, perf
 from simplan import kernels as k
 from simplan.kernels import layout as c
 from simplan.kernels.memory import activation_reserve_bytes
-from simplan.kernels.roofline import elementwise_time_s, gemm_time_s, lm_head_time_s, moe_time_s
+from simplan.kernels.ops import elementwise_time_s, gemm_time_s, moe_time_s
+from simplan.kernels.roofline import lm_head_time_s
 from simplan.perf import EngineKnobs, replica_from_ids, stack_cfgs, valid_tp_degrees
 from simplan.speculative import SpecKnobs
 
