@@ -125,7 +125,7 @@ def test_a_named_dataset_draws_the_catalogs_lengths() -> None:
     ("workload", "message"),
     [
         ({"input_tokens": {"dataset": "sharegtp"}}, "did you mean 'sharegpt'"),
-        ({"input_tokens": {"dataset": "sharegpt", "max": 9}}, "takes only `dataset`"),
+        ({"input_tokens": {"dataset": "sharegpt", "max": 9}}, "input_tokens.max = 9: unknown key"),
         ({"reasoning_tokens": {"dataset": "sharegpt"}}, "cannot come from a dataset"),
     ],
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 from simplan import catalog
 from simplan.scenario.base import TokenCount, _check_catalog_id, _Section
 
@@ -53,24 +53,42 @@ class EmpiricalLength(_Section):
     column: str = Field(min_length=1)
 
 
+class DatasetLength(_Section):
+    """``{ dataset = "sharegpt" }``: a benchmark dataset's lengths, replaced on validation
+    by the lognormal its catalog entry states (:func:`_from_dataset`)."""
+
+    distribution: Literal["named_dataset"] = "named_dataset"
+    dataset: str = Field(description="A dataset id (`simplan catalog datasets`).")
+
+    @field_validator("dataset")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return _check_catalog_id("dataset", v)
+
+
+def _tag_dataset(value: Any) -> Any:
+    # the user writes only `dataset`: the tag picks DatasetLength from the union
+    if isinstance(value, dict) and "dataset" in value and "distribution" not in value:
+        return {"distribution": "named_dataset", **value}
+    return value
+
+
 def _from_dataset(value: Any, info: ValidationInfo) -> Any:
-    if not (isinstance(value, dict) and "dataset" in value):
+    if not isinstance(value, DatasetLength):
         return value
-    extra = sorted(set(value) - {"dataset"})
-    if extra:
-        raise ValueError(f"a dataset length takes only `dataset`, not {', '.join(extra)}")
     side = _DATASET_SIDE.get(info.field_name or "")
     if side is None:
         raise ValueError(
             f"`{info.field_name}` cannot come from a dataset: a dataset gives prompt "
             "(input_tokens) and answer (output_tokens) lengths"
         )
-    entry = catalog.dataset(_check_catalog_id("dataset", value["dataset"]))
-    return getattr(entry, f"{side}_tokens").model_dump(exclude_none=True)
+    stats = getattr(catalog.dataset(value.dataset), f"{side}_tokens")
+    return NormalLength.model_validate(stats.model_dump(exclude_none=True))
 
 
 LengthSpec = Annotated[
-    FixedLength | UniformLength | NormalLength | EmpiricalLength,
+    FixedLength | UniformLength | NormalLength | EmpiricalLength | DatasetLength,
     Field(discriminator="distribution"),
-    BeforeValidator(_from_dataset),
+    BeforeValidator(_tag_dataset),
+    AfterValidator(_from_dataset),
 ]

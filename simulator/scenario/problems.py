@@ -11,6 +11,7 @@ from pydantic import (
     ValidationError,
 )
 from simplan.errors import Problem, format_key_path, nearest
+from simplan.scenario.lengths import DatasetLength
 from simplan.scenario.schema import (
     InlineApi,
     PricingSection,
@@ -51,7 +52,7 @@ def _problems_from(exc: ValidationError) -> list[Problem]:
     table_locs |= {
         _user_loc(e["loc"])
         for e in errors
-        if e["loc"] and str(e["loc"][-1]).startswith("function-before")
+        if e["loc"] and str(e["loc"][-1]).startswith("function-")
     }
     problems = []
     for err in errors:
@@ -97,6 +98,7 @@ _BRANCH_MODELS: dict[str, type[BaseModel]] = {
     "normal": NormalLength,
     "lognormal": NormalLength,
     "empirical": EmpiricalLength,
+    "named_dataset": DatasetLength,
     "RangeAxis": RangeAxis,
 }
 
@@ -109,7 +111,7 @@ def _is_branch_tag(part: object) -> bool:
     return isinstance(part, str) and (
         part in ("int", "float", "str", "bool", "list[any]", "RangeAxis")
         or part.startswith(("function-", "tagged-union", "constrained-"))
-        or part in ("fixed", "uniform", "normal", "lognormal", "empirical")
+        or part in ("fixed", "uniform", "normal", "lognormal", "empirical", "named_dataset")
     )
 
 
