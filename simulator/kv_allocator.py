@@ -21,9 +21,11 @@ Invariant: ``free_blocks + blocks.sum() + cache.blocks == total_blocks``, and
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from simplan.kernels import layout as c
-from simplan.kernels.memory import kv_blocks_held, kv_capacity_tokens
+from simplan.kernels.memory import kv_capacity_tokens
 from simplan.prefix_cache import PrefixCache
 
 
@@ -33,12 +35,21 @@ def kv_blocks(cfg: np.ndarray, block_size: int) -> tuple[int, int]:
     return total, max(1, total // 100)
 
 
+def _window(cfg: np.ndarray) -> dict[str, Any]:
+    """The windowed layers' share and window of a replica (kernels' ``kv_units``)."""
+    share = min(cfg[c.SWA_LAYERS], cfg[c.LAYERS]) / cfg[c.LAYERS]
+    return {"window_share": float(share), "window_tokens": int(cfg[c.SWA_WINDOW_TOKENS])}
+
+
 def ever_admissible(
     cfg: np.ndarray, tokens: int, block_size: int, total_blocks: int, watermark: int
 ) -> bool:
     """Whether a sequence of ``tokens`` fits an empty cache with the watermark to spare:
     if not, no replica of this kind can ever admit it (the router rejects it)."""
-    return int(kv_blocks_held(cfg, float(tokens), block_size)) + watermark <= total_blocks
+    empty = KVAllocator(
+        total_blocks, watermark, block_size, 1, prefix_caching=False, **_window(cfg)
+    )
+    return empty.ever_admits(tokens)
 
 
 class KVAllocator:
@@ -73,15 +84,8 @@ class KVAllocator:
     ) -> KVAllocator:
         """The cache of a replica with configuration vector ``cfg`` (:func:`kv_blocks`)."""
         total, watermark = kv_blocks(cfg, block_size)
-        share = min(cfg[c.SWA_LAYERS], cfg[c.LAYERS]) / cfg[c.LAYERS]
         return cls(
-            total,
-            watermark,
-            block_size,
-            slots,
-            prefix_caching=prefix_caching,
-            window_share=float(share),
-            window_tokens=int(cfg[c.SWA_WINDOW_TOKENS]),
+            total, watermark, block_size, slots, prefix_caching=prefix_caching, **_window(cfg)
         )
 
     def _blocks(self, tokens: np.ndarray) -> np.ndarray:

@@ -23,23 +23,17 @@ from scipy.optimize import minimize_scalar
 from simplan import perf
 from simplan.validate import default_csvs, predict_row, read_rows
 from simplan.validate.errors import error_by
-from simplan.validate.rows import Row, engine_of, vllm_version
+from simplan.validate.rows import Row, read_spec
 
 CAL_FILE = Path(__file__).resolve().parents[1] / "simulator" / "catalog" / "calibration.toml"
-
-
-def preset_of(raw: dict[str, str]) -> str | None:
-    engine = engine_of(raw.get("engine", ""))
-    if engine == "vllm":
-        return f"vllm-{vllm_version(raw['engine']) or 'v1'}"
-    return engine
 
 
 def rows_of(preset: str) -> list[tuple[dict[str, str], int, str]]:
     out = []
     for path in default_csvs():
         for i, raw in enumerate(read_rows(path)):
-            if preset_of(raw) == preset:
+            spec = read_spec(raw, raw["source_id"])
+            if not isinstance(spec, str) and spec.preset == preset:
                 out.append((raw, i + 2, path.name))
     return out
 

@@ -67,8 +67,7 @@ def predict_row(
     row.model_family = arch.family
     row.architecture = "mla" if arch.attention == "mla" else "moe" if arch.is_moe else "dense"
     row.gpu_family = catalog.gpu(spec.gpu).family
-    row.engine = spec.engine or ("tensorrt-llm" if spec.shape == "max_load" else "")
-    row.engine += f"-{spec.version}" if spec.version else ""
+    row.engine = spec.preset
     if spec.shape in ("static", "itl_fit"):
         return _predict_static(row, spec)
     if not max_load:

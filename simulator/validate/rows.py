@@ -112,6 +112,17 @@ class Spec:
     engine_knobs: dict[str, Any] = field(default_factory=dict)
     num_requests: int = 0
 
+    @property
+    def preset(self) -> str:
+        """The engine preset the row is predicted with, named as ``EngineSection.preset``
+        names it (``vllm-v0``, ``tensorrt-llm``); max-load rows that name no engine ran
+        trtllm-bench; "" for closed-form rows that name none."""
+        if self.engine == "vllm":
+            return f"vllm-{self.version or 'v1'}"
+        if self.engine is None:
+            return "tensorrt-llm" if self.shape == "max_load" else ""
+        return self.engine
+
     def describe(self, raw_load: str) -> str:
         def show(ln: Lengths) -> str:
             if ln.sweep:
