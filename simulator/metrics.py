@@ -344,7 +344,10 @@ def summarize(res: SimResult) -> dict[str, Any]:
             "the run does not reach the busiest hour of the daily cycle: the SLO is judged "
             "over the whole window; run at least a day to judge it at the peak"
         )
-    unchecked = uncalibrated_note([p.section.gpu for p in res.pools], sc.model.arch().id)
+    # the architecture the pools were built with (arch() would re-read a config.json)
+    unchecked = uncalibrated_note(
+        [p.section.gpu for p in res.pools], res.pools[0].replica.arch.id if res.pools else None
+    )
     if unchecked:
         summary["notes"].append(unchecked)
     if summary["requests_in_flight"] or (cost["monthly_tokens"] > capacity > 0):
