@@ -199,6 +199,26 @@ class KVAllocator:
             return chain
         return [prefix] if prefix >= 0 and self.cache.holds(prefix) else []
 
+    def reused_blocks(self, chain: list[int], prompt_tokens: int) -> int:
+        """Blocks of a ``prompt_tokens`` prompt served by the cached entries of ``chain``:
+        the prompt's last token is always computed (it yields the first output token)."""
+        if not chain:
+            return 0
+        return min(sum(self.cache.blocks_of(e) for e in chain), (prompt_tokens - 1) // self.block)
+
+    def available_to(self, chain: list[int]) -> int:
+        """Blocks an admission that reuses ``chain`` can take: the free ones and the
+        evictable cached ones, except those it is about to reference."""
+        return self.free_blocks + self.cache.evictable_except(chain)
+
+    def holds_prefix(self, prefix: int) -> bool:
+        """Whether shared prefix ``prefix`` is cached here (the router's affinity test)."""
+        return self.prefix_caching and self.cache.holds(prefix)
+
+    def cached_blocks(self) -> int:
+        """Blocks the prefix cache holds, referenced or not."""
+        return self.cache.blocks
+
     def cache_prefix(self, slot: int, prefix: int, prefix_tokens: int, tokens: int) -> None:
         """Cache a shared prefix a slot of ``tokens`` computed tokens has just finished,
         if no copy is cached yet (the slot's first blocks become the cache's)."""

@@ -77,8 +77,8 @@ def test_admission_leaves_the_running_batch_the_blocks_for_its_next_token() -> N
     prompt_blocks = -(-int(rec.input_tokens[1]) // e.block)
     e.kv.free_blocks = prompt_blocks + e.kv.watermark
     e.waiting.append(1)
-    e._admit()
+    e.admit(0.0)
     assert list(e.waiting) == [1] and e.n_running == 1
     e.kv.free_blocks += 1  # now the batch's next block is there too
-    e._admit()
+    e.admit(0.0)
     assert not e.waiting and e.n_running == 2

@@ -160,9 +160,9 @@ def kv_audit(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]
 
         monkeypatch.setattr(ReplicaEngine, name, wrapped)
 
-    for name in ("_admit", "_preempt_one", "_finish_slots", "_finish_done", "_grow_blocks"):
+    for name in ("admit", "preempt_newest", "release", "finish_done", "grow"):
         wrap(name)
-    original_grow = ReplicaEngine._grow_blocks_unchecked
+    original_grow = ReplicaEngine.grow_planned
 
     def grow(self: ReplicaEngine, slots: np.ndarray, steps: int) -> None:
         original_grow(self, slots, steps)
@@ -170,7 +170,7 @@ def kv_audit(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]
         assert np.all(self.kv.blocks[slots] * self.block >= self.kv_tokens[slots] + steps)
         audit(self)
 
-    monkeypatch.setattr(ReplicaEngine, "_grow_blocks_unchecked", grow)
+    monkeypatch.setattr(ReplicaEngine, "grow_planned", grow)
     yield log
 
 
