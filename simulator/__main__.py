@@ -26,7 +26,7 @@ def _interrupted_while_starting(signum: int, frame: Any) -> None:
 
 def main() -> None:
     """Run the command line, with an interrupt during start-up answered cleanly."""
-    # every command puts Python's own handler back when it starts (simplan.cli._user_errors)
+    # every command puts Python's own handler back when it starts (simplan.command_exit.user_errors)
     with contextlib.suppress(ValueError):  # ValueError: not the main thread
         signal.signal(signal.SIGINT, _interrupted_while_starting)
     from simplan.cli import main as cli

@@ -2,67 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 import typing
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from simplan import __version__, api, console, console_plan
 from simplan.catalog_view import KINDS
-from simplan.errors import SimplanError
+from simplan.command_exit import user_errors
+from simplan.progress import count, points, simulated_time
 from simplan.scenario import Pricing
 from simplan.verify import VERIFY_SEEDS
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_USAGE = 2
-
-
-EXIT_INTERRUPTED = 130
-
-
-def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def _user_errors(func: F) -> F:
-    """Turn a SimplanError into a clear message on stderr and exit status 2 (no traceback).
-
-    SIGINT and SIGTERM stop the command cleanly: outputs are written atomically (a file is
-    complete or absent) and a sweep keeps its finished slices, so nothing half-written is
-    left; the exit status is 130.
-    """
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        import signal
-
-        previous = signal.getsignal(signal.SIGTERM)
-        try:
-            # the start-up handler (simplan.__main__) answered Ctrl-C until now
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.signal(signal.SIGTERM, _terminate)
-        except ValueError:  # not the main thread (e.g. inside a test runner's worker)
-            previous = None
-        try:
-            return func(*args, **kwargs)
-        except SimplanError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_USAGE)
-        except KeyboardInterrupt:
-            click.echo(
-                "interrupted: no partial output was written (finished sweep slices are "
-                "kept; rerun the same command to resume)",
-                err=True,
-            )
-            sys.exit(EXIT_INTERRUPTED)
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,7 +23,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
-@_user_errors
+@user_errors
 def check(file: str) -> None:
     """Validate scenario FILE without running it."""
     scenario = api.check(file)
@@ -95,7 +45,7 @@ def schema() -> None:
 @main.command("catalog")
 @click.argument("kind", type=click.Choice(KINDS))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output with every field.")
-@_user_errors
+@user_errors
 def catalog_cmd(kind: str, as_json: bool) -> None:
     """Show a catalog: gpus, models, quantization, apis or datasets (every entry has a source
     and date)."""
@@ -123,7 +73,7 @@ def catalog_cmd(kind: str, as_json: bool) -> None:
     show_default=True,
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@_user_errors
+@user_errors
 def estimate(as_json: bool, **kwargs: Any) -> None:
     """Static-batch estimate: BATCH requests prefilled together, then decoded together."""
     result = api.estimate(**kwargs)
@@ -160,7 +110,7 @@ def estimate(as_json: bool, **kwargs: Any) -> None:
     is_flag=True,
     help="Also write report.html (plots, assumptions) into the output folder.",
 )
-@_user_errors
+@user_errors
 def run(
     file: str,
     output_dir: str | None,
@@ -170,35 +120,8 @@ def run(
     report: bool = False,
 ) -> None:
     """Simulate scenario FILE: summary table, results.nc and summary.json."""
-    show = sys.stderr.isatty() if progress is None else progress
-    if show:
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        with Progress(
-            TextColumn("simulated"),
-            BarColumn(),
-            TextColumn("{task.completed:,.0f} / {task.total:,.0f} s"),
-            TimeElapsedColumn(),
-            TextColumn("left"),
-            TimeRemainingColumn(),
-            transient=True,
-        ) as bar:
-            task = bar.add_task("sim", total=1.0)
-
-            def tick(now: float, horizon: float) -> None:
-                bar.update(task, completed=now, total=max(horizon, 1e-9))
-
-            summary = api.run(
-                file, output_dir=output_dir, write=write, report=report, progress=tick
-            )
-    else:
-        summary = api.run(file, output_dir=output_dir, write=write, report=report)
+    with simulated_time(progress) as tick:
+        summary = api.run(file, output_dir=output_dir, write=write, report=report, progress=tick)
     if as_json:
         click.echo(api.to_json(summary))
         return
@@ -231,7 +154,7 @@ def run(
     help="Predict the rows that need the simulation (max-load runs).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary and table as JSON.")
-@_user_errors
+@user_errors
 def validate(csv_path: str | None, output_dir: str, max_load: bool, as_json: bool) -> None:
     """Predict published benchmark measurements and report the error."""
     result = api.validate(csv_path, output_dir=output_dir, max_load=max_load)
@@ -274,7 +197,7 @@ def validate(csv_path: str | None, output_dir: str, max_load: bool, as_json: boo
     show_default=True,
     help=f"Simulate this many of a fast sweep's cheapest points ({VERIFY_SEEDS} seeds each).",
 )
-@_user_errors
+@user_errors
 def sweep(
     file: str,
     method: str,
@@ -285,14 +208,7 @@ def sweep(
     verify: int,
 ) -> None:
     """Evaluate the [sweep] grid of scenario FILE and print the cheapest feasible points."""
-    from rich.progress import Progress
-
-    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task("grid points", total=None)
-
-        def tick(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
+    with points("grid points") as tick:
         ds = api.sweep(
             file,
             method=method,
@@ -328,7 +244,7 @@ def sweep(
     help="Configurations to check by simulation (0: the fast model's ranking, unverified).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-@_user_errors
+@user_errors
 def plan(
     file: str,
     gpus: tuple[str, ...],
@@ -378,7 +294,7 @@ def plan(
     type=click.Path(file_okay=False, path_type=str),
     help="Folder for the PNG and SVG files (default: beside RESULTS).",
 )
-@_user_errors
+@user_errors
 def plot_cmd(results: str, kinds: tuple[str, ...], out_dir: str | None) -> None:
     """Plot a run (results.nc or its folder) or a sweep (.nc or .zarr)."""
     for path in api.plot(results, kinds=list(kinds) or None, out_dir=out_dir):
@@ -393,7 +309,7 @@ def plot_cmd(results: str, kinds: tuple[str, ...], out_dir: str | None) -> None:
     type=click.Path(dir_okay=False, path_type=str),
     help="HTML file (default: report.html in a run's folder, <stem>_report.html beside a sweep).",
 )
-@_user_errors
+@user_errors
 def report_cmd(results: str, output: str | None) -> None:
     """Write one self-contained HTML report for a run or a sweep."""
     click.echo(f"wrote {api.report(results, output=output)}")
@@ -426,7 +342,7 @@ def report_cmd(results: str, output: str | None) -> None:
 )
 @click.option("--write/--no-write", default=True, help="Write the profile and the plot.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@_user_errors
+@user_errors
 def calibrate_cmd(
     logs: tuple[str, ...],
     scenario: str,
@@ -438,16 +354,9 @@ def calibrate_cmd(
 ) -> None:
     """Fit the model to benchmark LOGS of the deployment in --scenario (vLLM, SGLang,
     GenAI-Perf) and write a calibration profile that scenarios apply."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from simplan.calibrate.table import print_calibration
 
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task("fitting: 0 runs simulated", total=None)
-
-        def tick(done: int) -> None:
-            bar.update(task, description=f"fitting: {done} runs simulated")
-
+    with count("fitting: {} runs simulated") as tick:
         result = api.calibrate(
             list(logs),
             scenario=scenario,
