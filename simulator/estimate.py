@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from simplan.engine_knobs import EngineKnobs
 from simplan.fit import does_not_fit_reason, nearest_fit
 from simplan.kernels import layout as c
 from simplan.kernels.batch import static_batch
 from simplan.kernels.roofline import step_flops_and_bytes
-from simplan.perf import EngineKnobs, Replica, replica_from_ids
+from simplan.perf import Replica, replica_from_ids
 
 
 def bound_verdict(replica: Replica, batch: int, context_tokens: float) -> tuple[str, str]:

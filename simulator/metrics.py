@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from simplan import slo as slo_eval
+from simplan.calibration import error_band
 from simplan.economics import (
     SECONDS_PER_MONTH,
     fleet_economics,
@@ -21,7 +22,6 @@ from simplan.economics import (
 )
 from simplan.fleet import describe, provisioned_capacity
 from simplan.job import is_job, job_summary
-from simplan.perf import error_band
 from simplan.pools import fleet_max_rate_per_s, max_rate_per_replica
 from simplan.recorder import COMPLETED, PENDING, REJECTED
 from simplan.run_notes import falls_behind, preemption_note, rejection_note, sustained_rate

@@ -8,23 +8,20 @@ supports) raise :class:`~simplan.errors.InfeasibleError` with the nearest valid 
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, field, replace
-from functools import cache
-from importlib import resources
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from simplan import catalog
+from simplan import calibration, catalog
+from simplan.engine_knobs import EngineKnobs
 from simplan.errors import ParallelismError, Problem
 from simplan.kernels import layout as c
 from simplan.kernels import memory as kmem
-from simplan.prefix_model import PromptReuse, reuse_of
 from simplan.prefix_model import fill_cfg as fill_prefix_cfg
-from simplan.speculative import SpecKnobs, fill_cfg, knobs_from
+from simplan.speculative import fill_cfg
 
 if TYPE_CHECKING:
-    from simplan.scenario import Scenario
+    pass
 
 GIB = 2.0**30
 GB = 1e9
@@ -36,101 +33,6 @@ MAX_TP = 8
 INTER_NODE_GB_PER_S = 25.0
 INTER_NODE_LATENCY_S = 10e-6
 WEIGHT_ONLY_TILE_RATIO = 8.0
-
-
-_CALIBRATION_OVERRIDE: dict[str, Any] = {}
-
-
-@cache
-def _calibration_file() -> dict[str, Any]:
-    text = resources.files("simplan.catalog").joinpath("calibration.toml").read_text("utf-8")
-    return tomllib.loads(text)
-
-
-def calibration() -> dict[str, Any]:
-    """End-to-end calibration constants (see calibration.toml and docs/model.md)."""
-    return {**_calibration_file(), **_CALIBRATION_OVERRIDE}
-
-
-def error_band() -> tuple[float, float]:
-    """The model's signed throughput error against published measurements, its 10th and
-    90th percentile (``calibration.toml``: ``error_p10``, ``error_p90``)."""
-    cal = calibration()
-    return float(cal.get("error_p10", 0.0)), float(cal.get("error_p90", 0.0))
-
-
-def preset_overheads(preset: str) -> dict[str, float]:
-    """Host costs fitted for one engine preset (``vllm-v0``; calibration.toml's
-    ``[engine_overheads.<preset>]``): ``iteration_overhead_s`` and/or
-    ``sequence_overhead_s``; empty where the shared constants apply."""
-    table = calibration().get("engine_overheads", {}).get(preset, {})
-    keys = ("iteration_overhead_s", "sequence_overhead_s")
-    return {k: float(table[k]) for k in keys if k in table}
-
-
-def set_calibration_override(values: dict[str, Any]) -> None:
-    """Replace calibration constants for this process (used by tools/calibrate.py)."""
-    _CALIBRATION_OVERRIDE.clear()
-    _CALIBRATION_OVERRIDE.update(values)
-
-
-@dataclass(frozen=True)
-class EngineKnobs:
-    """The engine settings the memory model needs (defaults match vLLM's)."""
-
-    gpu_memory_utilization: float = 0.90
-    max_num_batched_tokens: int = 8192
-    max_num_seqs: int = 256
-    block_size: int = 16
-    # TensorRT-LLM: the KV cache takes this share of the memory left after the weights,
-    # activations and fixed reserve (None: vLLM's gpu_memory_utilization of all memory).
-    kv_cache_free_fraction: float | None = None
-    # Deployment calibration (``simplan calibrate``): 1.0 / None keep the catalog's.
-    compute_efficiency_scale: float = 1.0
-    memory_efficiency_scale: float = 1.0
-    iteration_overhead_s: float | None = None
-    sequence_overhead_s: float | None = None
-    speculative: SpecKnobs | None = None
-    # attention data-parallel across the TP GPUs, experts expert-parallel
-    attention_dp: bool = False
-    # what the workload's prompts repeat, when the engine caches it (the fast path's hits)
-    prompt_reuse: PromptReuse | None = None
-
-
-def engine_knobs(sc: Scenario, gpu_id: str) -> EngineKnobs:
-    """The engine knobs of a scenario's replicas on ``gpu_id``, with the calibration
-    factors its ``[engine] calibration`` gives for that GPU."""
-    from simplan.calibration_profile import factors_for
-
-    eng = sc.engine
-    f = factors_for(sc, gpu_id)
-    host = preset_overheads(eng.preset)
-    knobs = EngineKnobs(
-        gpu_memory_utilization=eng.gpu_memory_utilization,
-        max_num_batched_tokens=eng.max_num_batched_tokens,
-        max_num_seqs=eng.max_num_seqs,
-        block_size=eng.block_size,
-        kv_cache_free_fraction=eng.kv_cache_free_gpu_mem_fraction,
-        attention_dp=eng.attention_dp,
-        speculative=knobs_from(eng.speculative),
-        prompt_reuse=reuse_of(sc),
-        iteration_overhead_s=host.get("iteration_overhead_s"),
-        sequence_overhead_s=host.get("sequence_overhead_s"),
-    )
-    if f is None:
-        return knobs
-    # a deployment's own fit (simplan calibrate) wins over the engine preset's
-    return replace(
-        knobs,
-        compute_efficiency_scale=f.compute_efficiency_scale or 1.0,
-        memory_efficiency_scale=f.memory_efficiency_scale or 1.0,
-        iteration_overhead_s=(
-            knobs.iteration_overhead_s if f.iteration_overhead_s is None else f.iteration_overhead_s
-        ),
-        sequence_overhead_s=(
-            knobs.sequence_overhead_s if f.sequence_overhead_s is None else f.sequence_overhead_s
-        ),
-    )
 
 
 @dataclass
@@ -305,7 +207,7 @@ def build_replica(
     engine = engine or EngineKnobs()
     check_parallelism(arch, gpu, tp, pp)
     eff = catalog.efficiency(gpu.family)
-    cal = calibration()
+    cal = calibration.constants()
     notes: list[str] = []
     peak_gemm, dequant, note = _compute_path(gpu, weights)
     if note:

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 from simplan import catalog
 from simplan.disaggregation import decode_rate_per_s, prefill_rate_per_s
+from simplan.engine_knobs import engine_knobs
 from simplan.errors import DoesNotFitError, InfeasibleError, Problem
 from simplan.fit import does_not_fit_reason, nearest_fit
 from simplan.kernels.batch import static_batch
 from simplan.kernels.grid import max_rate
 from simplan.kv_allocator import ever_admissible, kv_blocks
-from simplan.perf import Replica, build_replica, engine_knobs
+from simplan.perf import Replica, build_replica
 from simplan.scenario import PoolSection, Scenario
 from simplan.workload import mean_lengths
 

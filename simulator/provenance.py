@@ -113,7 +113,7 @@ def provenance_rows(
         detail = f"roofline efficiency factors ({eff.id} fit"
         detail += f", median abs. error {err:.1%} per operator)" if isinstance(err, float) else ")"
         rows.append(_row("efficiency", fam, detail, eff.source, eff.as_of))
-    from simplan.perf import calibration
+    from simplan.calibration import constants as calibration
 
     cal = calibration()
     err = cal.get("fit_median_abs_error")

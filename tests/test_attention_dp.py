@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from simplan.engine_knobs import EngineKnobs
 from simplan.fit import replica_cfg
 from simplan.kernels import layout as c
 from simplan.kernels import memory as kmem
 from simplan.kernels.ops import attention_params
 from simplan.kernels.roofline import step_time_s
-from simplan.perf import EngineKnobs, replica_from_ids
+from simplan.perf import replica_from_ids
 from simplan.scenario import scenario_from_dict
 
 

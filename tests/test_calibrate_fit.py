@@ -21,7 +21,7 @@ from bench_logs import (
     write_logs,
 )
 from simplan import api
-from simplan.perf import calibration
+from simplan.calibration import constants as calibration
 
 
 def test_round_trip_recovers_the_factors_it_was_given(tmp_path: Path) -> None:

@@ -142,7 +142,7 @@ def test_vllm_v0_defaults_follow_the_models_context() -> None:
 
 
 def test_vllm_v0_pays_its_fitted_host_cost_per_sequence() -> None:
-    from simplan.perf import calibration
+    from simplan.calibration import constants as calibration
 
     fitted = calibration()["engine_overheads"]["vllm-v0"]["sequence_overhead_s"]
     v0, _ = replica_cfg(_scenario({"version": "v0"}))

@@ -15,13 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
-from simplan import catalog, perf
+from simplan import calibration, catalog
 from simplan import kernels as k
+from simplan.engine_knobs import EngineKnobs
 from simplan.kernels import layout as c
 from simplan.kernels.memory import activation_reserve_bytes
 from simplan.kernels.ops import elementwise_time_s, gemm_time_s, moe_time_s
 from simplan.kernels.roofline import lm_head_time_s
-from simplan.perf import EngineKnobs, replica_from_ids, stack_cfgs, valid_tp_degrees
+from simplan.perf import replica_from_ids, stack_cfgs, valid_tp_degrees
 from simplan.speculative import SpecKnobs
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -496,7 +497,7 @@ def test_weight_only_kernels_reach_efficiency_at_an_eighth_of_the_tokens():
 
 
 def test_kernel_overheads_follow_the_calibration_scale(monkeypatch):
-    scale = float(perf.calibration()["kernel_overhead_scale"])
+    scale = float(calibration.constants()["kernel_overhead_scale"])
     assert scale > 0
     for gpu in GPUS:
         eff = catalog.efficiency(catalog.gpu(gpu).family)
@@ -506,9 +507,9 @@ def test_kernel_overheads_follow_the_calibration_scale(monkeypatch):
         assert row[c.T0_ATT_S] == pytest.approx(eff.attention_overhead_s * scale, rel=1e-15)
     # a different constant changes exactly those three fields
     base = cfg("llama-3-8b", "h100-sxm")
-    real = perf.calibration
+    real = calibration.constants
     monkeypatch.setattr(
-        perf, "calibration", lambda: {**real(), "kernel_overhead_scale": 2.0 * scale}
+        calibration, "constants", lambda: {**real(), "kernel_overhead_scale": 2.0 * scale}
     )
     doubled = cfg("llama-3-8b", "h100-sxm")
     t0 = [c.T0_GEMM_S, c.T0_ELEM_S, c.T0_ATT_S]

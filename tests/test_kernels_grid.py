@@ -21,6 +21,7 @@ import reference as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from simplan import latency_model as lm
+from simplan.engine_knobs import EngineKnobs
 from simplan.kernels import layout as c
 from simplan.kernels import tail
 from simplan.kernels.decode import decode_plan
@@ -34,7 +35,7 @@ from simplan.kernels.grid import (
     saturation_kinds,
 )
 from simplan.kernels.speculative import tokens_per_step
-from simplan.perf import EngineKnobs, replica_from_ids
+from simplan.perf import replica_from_ids
 from simplan.prefix_model import PromptReuse
 from simplan.speculative import SpecKnobs
 

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import xarray as xr
 from simplan import api, catalog, plots
+from simplan.calibration import constants as calibration
 from simplan.dataset import decode_summary
-from simplan.perf import calibration
 from simplan.report import cheapest_point, price, run_answer, sweep_answer, write_report
 from simplan.report.answer import run_how_sure
 from tiny_scenarios import TINY_RUN

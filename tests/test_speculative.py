@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from simplan.engine_knobs import EngineKnobs
 from simplan.errors import ScenarioError
 from simplan.fit import replica_cfg
 from simplan.kernels import layout as c
@@ -20,7 +21,7 @@ from simplan.kernels.memory import kv_capacity_tokens, weight_bytes_per_gpu
 from simplan.kernels.speculative import expected_tokens_per_step, tokens_per_step
 from simplan.latency_model import ReplicaModel, column
 from simplan.metrics import request_table, summarize
-from simplan.perf import EngineKnobs, replica_from_ids
+from simplan.perf import replica_from_ids
 from simplan.recorder import COMPLETED
 from simplan.scenario import scenario_from_dict
 from simplan.sim import simulate

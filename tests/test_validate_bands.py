@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from simplan import api
-from simplan.perf import calibration
+from simplan.calibration import constants as calibration
 from simplan.validate import Row, band_coverage
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
-from simplan import perf
+from simplan import calibration
 from simplan.validate import default_csv, summarize_errors, validate_rows
 
 CAL_FILE = Path(__file__).resolve().parents[1] / "simulator" / "catalog" / "calibration.toml"
@@ -28,7 +28,7 @@ CAL_FILE = Path(__file__).resolve().parents[1] / "simulator" / "catalog" / "cali
 def loss(params: np.ndarray) -> float:
     t_iter = float(np.exp(params[0]))
     k_scale = float(1.0 / (1.0 + np.exp(-params[1])))  # in (0, 1)
-    perf.set_calibration_override(
+    calibration.set_calibration_override(
         {"iteration_overhead_s": t_iter, "kernel_overhead_scale": k_scale}
     )
     rows = [r for r in validate_rows(default_csv(), max_load=False) if r.rel_error is not None]
@@ -48,7 +48,7 @@ def main() -> None:
     )
     t_iter = float(np.exp(res.x[0]))
     k_scale = float(1.0 / (1.0 + np.exp(-res.x[1])))
-    perf.set_calibration_override(
+    calibration.set_calibration_override(
         {"iteration_overhead_s": t_iter, "kernel_overhead_scale": k_scale}
     )
     stats = summarize_errors(validate_rows(default_csv(), max_load=False))
@@ -66,7 +66,7 @@ def main() -> None:
     print(f"loss = {res.fun:.5f} after {res.nfev} evaluations")
     print(stats)
     if args.write:
-        reserve = perf.calibration()["reserve_fixed_gib"]
+        reserve = calibration.constants()["reserve_fixed_gib"]
         CAL_FILE.write_text(
             "# End-to-end constants of the performance model that the operator profiles cannot give.\n"
             "# Fitted once over the whole calibration set by `python tools/calibrate.py --write`\n"

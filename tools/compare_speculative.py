@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 from scipy.optimize import brentq
 from simplan import catalog
+from simplan.engine_knobs import EngineKnobs
 from simplan.kernels import step_time_s
 from simplan.kernels.speculative import expected_tokens_per_step
-from simplan.perf import EngineKnobs, replica_from_ids
+from simplan.perf import replica_from_ids
 from simplan.speculative import SpecKnobs
 
 

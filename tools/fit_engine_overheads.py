@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from simplan import perf
+from simplan import calibration
 from simplan.validate import default_csvs, predict_row, read_rows
 from simplan.validate.errors import error_by
 from simplan.validate.rows import Row, read_spec
@@ -39,7 +39,9 @@ def rows_of(preset: str) -> list[tuple[dict[str, str], int, str]]:
 
 
 def predict(rows: list[tuple[dict[str, str], int, str]], preset: str, t_seq: float) -> list[Row]:
-    perf.set_calibration_override({"engine_overheads": {preset: {"sequence_overhead_s": t_seq}}})
+    calibration.set_calibration_override(
+        {"engine_overheads": {preset: {"sequence_overhead_s": t_seq}}}
+    )
     cache: dict = {}
     return [predict_row(raw, line, cache=cache) for raw, line, _ in rows]
 

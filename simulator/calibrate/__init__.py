@@ -147,7 +147,7 @@ def calibrate(
     raw = read_scenario_dict(scenario)
     raw.get("engine", {}).pop("calibration", None)  # the fit starts from the catalog
     source = str(scenario)
-    from simplan.perf import calibration as catalog_calibration
+    from simplan.calibration import constants as catalog_calibration
 
     base = {
         "compute_efficiency_scale": 1.0,

@@ -12,10 +12,10 @@ from typing import Any
 from simplan import catalog, latency_model, verify
 from simplan import economics as econ
 from simplan import slo as slo_eval
+from simplan.calibration import error_band
 from simplan.errors import SimplanError
 from simplan.feasibility import check_workload
 from simplan.job import is_job, plan_job
-from simplan.perf import error_band
 from simplan.plan.alternatives import _elastic_options, _hybrid, _reasons
 from simplan.plan.candidates import (
     PLAN_KEYS,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from simplan.perf import error_band
+from simplan.calibration import error_band
 from simplan.validate.rows import Row
 
 

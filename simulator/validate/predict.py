@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 from simplan import catalog
+from simplan.engine_knobs import EngineKnobs
 from simplan.errors import SimplanError
 from simplan.fit import does_not_fit_reason
 from simplan.kernels.batch import static_batch
-from simplan.perf import EngineKnobs, replica_from_ids
+from simplan.perf import replica_from_ids
 from simplan.validate.rows import Row, Spec, read_spec
 
 _STATIC_METRICS = {
