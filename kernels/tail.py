@@ -56,6 +56,7 @@ import numpy as np
 from simplan.kernels import layout as c
 from simplan.kernels._jit import kernel
 from simplan.kernels.memory import max_batch, reused_prompt_tokens
+from simplan.kernels.mixture import coarsen, mixture_quantiles
 from simplan.kernels.roofline import step_time_s
 from simplan.kernels.speculative import iterations_per_request, query_tokens, tokens_per_step
 
@@ -65,99 +66,9 @@ PERCENTILES = (50.0, 90.0, 95.0, 99.0)
 STATS = 1 + len(PERCENTILES)
 #: Metrics in column order: TTFT, TPOT, e2e (each :data:`STATS` columns).
 COLUMNS = 3 * STATS
-#: Quantile search: CDF on a geometric grid, then bisection inside the bracketing cell
-#: (a cell spans well under 100%, so 14 halvings leave a relative error near 1e-4).
-_GRID = 28
-_REFINE = 14
 _QS = np.array(PERCENTILES) / 100.0
+# fixed-point rounds of the operating point
 _ROUNDS = 60
-
-
-@kernel
-def _mixture_cdf(t, shifts, inv_mean, centre, inv_scale, point, weights, n):
-    """CDF at t of a mixture prepared by :func:`mixture_quantiles`: each law a gamma
-    above its shift, its CDF by Wilson and Hilferty's cube root (normal in
-    ``(x / mean)^(1/3)`` with mean ``1 - v`` and variance ``v = 1 / (9 shape)``), with
-    the constants hoisted out of the search."""
-    if not t > 0.0:
-        return 0.0
-    total = 0.0
-    for k in range(n):
-        w = weights[k]
-        if w <= 0.0:
-            continue
-        if inv_scale[k] <= 0.0:  # a point mass
-            if t >= point[k]:
-                total += w
-            continue
-        x = t - shifts[k]
-        if x > 0.0:
-            z = (np.cbrt(x * inv_mean[k]) - centre[k]) * inv_scale[k]
-            total += w * 0.5 * (1.0 + math.erf(z))
-    return total
-
-
-@kernel
-def mixture_quantiles(qs, means, variances, shifts, weights, n, out):
-    """Quantiles ``qs`` (increasing, in (0, 1)) into ``out`` of a mixture of ``n`` laws,
-    each ``shift + gamma`` with this mean and variance (weights sum to 1): a geometric
-    grid brackets each quantile, bisection refines it."""
-    inv_mean = np.zeros(n)
-    centre = np.zeros(n)
-    inv_scale = np.zeros(n)
-    lo = math.inf
-    hi = 0.0
-    for k in range(n):
-        if weights[k] <= 0.0:
-            continue
-        m = means[k]
-        var = max(variances[k], 0.0)
-        sd = math.sqrt(var)
-        g = m - shifts[k]  # the gamma part's mean
-        hi = max(hi, m + 12.0 * sd)
-        lo = min(lo, max(m - 6.0 * sd, shifts[k] + g / 50.0, m / 1e6))
-        if g > 1e-9 * m and var > 1e-12 * g * g:
-            v = var / (9.0 * g * g)
-            inv_mean[k] = 1.0 / g
-            centre[k] = 1.0 - v
-            inv_scale[k] = 1.0 / math.sqrt(2.0 * v)
-    if not hi > 0.0:
-        for j in range(qs.shape[0]):
-            out[j] = 0.0
-        return
-    lo = min(max(lo, hi * 1e-9), hi)
-    ratio = (hi / lo) ** (1.0 / (_GRID - 1))
-    grid_t = np.empty(_GRID)
-    grid_f = np.empty(_GRID)
-    for g in range(_GRID):
-        grid_t[g] = lo * ratio**g
-        grid_f[g] = _mixture_cdf(grid_t[g], shifts, inv_mean, centre, inv_scale, means, weights, n)
-    for j in range(qs.shape[0]):
-        q = qs[j]
-        a = grid_t[_GRID - 2]
-        b = grid_t[_GRID - 1]
-        for g in range(_GRID):
-            if grid_f[g] >= q:
-                b = grid_t[g]
-                a = grid_t[g - 1] if g > 0 else 0.0
-                break
-        for _ in range(_REFINE):
-            mid = 0.5 * (a + b)
-            f = _mixture_cdf(mid, shifts, inv_mean, centre, inv_scale, means, weights, n)
-            if f < q:
-                a = mid
-            else:
-                b = mid
-        out[j] = 0.5 * (a + b)
-
-
-@kernel
-def mixture_quantile(q, means, variances, weights, n):
-    """The q-quantile (0 < q < 1) of a mixture of ``n`` gamma laws (weights sum to 1)."""
-    qs = np.array([q])
-    out = np.empty(1)
-    mixture_quantiles(qs, means, variances, np.zeros(n), weights, n, out)
-    return out[0]
 
 
 @kernel
@@ -172,33 +83,6 @@ def erlang_c(servers, load):
     for k in range(1, c_srv + 1):
         blocking = load * blocking / (k + load * blocking)
     return c_srv * blocking / (c_srv - load * (1.0 - blocking))
-
-
-@kernel
-def _coarsen(means, variances, shifts, weights, block, nb):
-    """Merge mixture components into ``nb`` blocks (``block[q]``: component q's block),
-    keeping each block's weight, mean and variance (and the lowest floor): the quantile
-    search then costs a quarter as much for a 2x2 merge, at a small loss of shape."""
-    w = np.zeros(nb)
-    m1 = np.zeros(nb)
-    m2 = np.zeros(nb)
-    sh = np.full(nb, math.inf)
-    for q in range(means.shape[0]):
-        g = block[q]
-        wc = weights[q]
-        w[g] += wc
-        m1[g] += wc * means[q]
-        m2[g] += wc * (variances[q] + means[q] * means[q])
-        sh[g] = min(sh[g], shifts[q])
-    mean = np.zeros(nb)
-    var = np.zeros(nb)
-    for g in range(nb):
-        if w[g] > 0.0:
-            mean[g] = m1[g] / w[g]
-            var[g] = max(m2[g] / w[g] - mean[g] * mean[g], 0.0)
-        else:
-            sh[g] = 0.0
-    return mean, var, sh, w
 
 
 @kernel
@@ -390,7 +274,7 @@ def latency_quantiles(
         for j in range(k + 2):
             col = j // 2 if j < k else half + j - k
             block[i * (k + 2) + j] = (i // 2) * (half + 2) + col
-    cm, cv, cs, cw = _coarsen(ttft_m, ttft_v, ttft_s, ttft_w, block, half * (half + 2))
+    cm, cv, cs, cw = coarsen(ttft_m, ttft_v, ttft_s, ttft_w, block, half * (half + 2))
     _stats_into(out, 0, cm, cv, cs, cw, half * (half + 2))
 
     n_dec = 0
@@ -435,5 +319,5 @@ def latency_quantiles(
     for i in range(k):
         for j in range(k):
             block[i * k + j] = (i // 2) * half + j // 2
-    cm, cv, cs, cw = _coarsen(e2e_m, e2e_v, e2e_s, e2e_w, block, half * half)
+    cm, cv, cs, cw = coarsen(e2e_m, e2e_v, e2e_s, e2e_w, block, half * half)
     _stats_into(out, 2 * STATS, cm, cv, cs, cw, half * half)

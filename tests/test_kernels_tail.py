@@ -16,7 +16,7 @@ from scipy import stats
 from scipy.optimize import brentq
 from simplan import latency_model as lm
 from simplan.fit import replica_cfg
-from simplan.kernels import tail
+from simplan.kernels import mixture, tail
 from simplan.kernels.roofline import step_time_s
 from simplan.perf import replica_from_ids
 
@@ -48,7 +48,7 @@ def test_mixture_quantile_matches_scipy_gamma(shapes, scales, q) -> None:  # typ
         return float(np.sum(w * stats.gamma.cdf(x, k, scale=th))) - q
 
     want = brentq(cdf, 0.0, float(np.max(means + 20 * np.sqrt(variances))))
-    got = tail.mixture_quantile(q, means, variances, w, n)
+    got = mixture.mixture_quantile(q, means, variances, w, n)
     # Wilson-Hilferty's cube root: within 2% from shape 3 on, 7% down to shape 0.7
     assert got == pytest.approx(want, rel=0.02 if k.min() >= 3 else 0.07)
 
