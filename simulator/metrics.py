@@ -20,6 +20,7 @@ from simplan.economics import (
     pool_usd_per_hour,
     selected_apis,
 )
+from simplan.feature_metrics import feature_metrics, session_ramp_notes
 from simplan.fleet import describe, provisioned_capacity
 from simplan.job import is_job, job_summary
 from simplan.pools import fleet_max_rate_per_s, max_rate_per_replica
@@ -27,7 +28,7 @@ from simplan.recorder import COMPLETED, PENDING, REJECTED
 from simplan.run_notes import falls_behind, preemption_note, rejection_note, sustained_rate
 from simplan.sim import SimResult
 from simplan.validated import uncalibrated_note
-from simplan.workload import busiest_hour, mean_rate_per_s, peak_rate_per_s, reuses_prompts
+from simplan.workload import busiest_hour, mean_rate_per_s, peak_rate_per_s
 
 _stats = slo_eval.summary_stats
 
@@ -71,6 +72,13 @@ def request_table(res: SimResult) -> dict[str, np.ndarray]:
         "queue_delay_s": queue,
         "ttfvt_s": ttfvt,
     }
+
+
+def _window_delta(t: np.ndarray, y: np.ndarray, start: float, end: float) -> float:
+    """How much the cumulative series ``y`` (sampled at ``t``) grew from start to end."""
+    if not t.size:
+        return 0.0
+    return _interp_cumulative(t, y, end) - _interp_cumulative(t, y, start)
 
 
 def _interp_cumulative(t: np.ndarray, y: np.ndarray, at: float) -> float:
@@ -131,25 +139,12 @@ def summarize(res: SimResult) -> dict[str, Any]:
         for f in ("output_tokens", "input_tokens", "flops", "bytes")
     }
     busy = res.series.array("busy_fraction")
-    out_tok = _interp_cumulative(ts, series["output_tokens"], end) - _interp_cumulative(
-        ts, series["output_tokens"], start
-    )
-    in_tok = _interp_cumulative(ts, series["input_tokens"], end) - _interp_cumulative(
-        ts, series["input_tokens"], start
-    )
+    out_tok = _window_delta(ts, series["output_tokens"], start, end)
+    in_tok = _window_delta(ts, series["input_tokens"], start, end)
     completed_in_window = int(in_window.sum())
 
     n_rep = len(res.engines)
-    busy_w = (
-        np.array(
-            [
-                _interp_cumulative(ts, busy[:, i], end) - _interp_cumulative(ts, busy[:, i], start)
-                for i in range(n_rep)
-            ]
-        )
-        if ts.size
-        else np.zeros(n_rep)
-    )
+    busy_w = np.array([_window_delta(ts, busy[:, i], start, end) for i in range(n_rep)])
     # denominators of an elastic fleet: only the replicas (and GPUs) that were up, for as
     # long as they were up in the window
     up = provisioned_capacity(res.fleet, start, end)
@@ -163,12 +158,8 @@ def summarize(res: SimResult) -> dict[str, Any]:
     in_system = res.series.array("running") + res.series.array("waiting")
     mean_in_system = float(in_system[mask].sum(axis=1).mean()) if mask.any() else 0.0
 
-    flops = _interp_cumulative(ts, series["flops"], end) - _interp_cumulative(
-        ts, series["flops"], start
-    )
-    nbytes = _interp_cumulative(ts, series["bytes"], end) - _interp_cumulative(
-        ts, series["bytes"], start
-    )
+    flops = _window_delta(ts, series["flops"], start, end)
+    nbytes = _window_delta(ts, series["bytes"], start, end)
     judged = slo_eval.judge_run(sc, table, arrival, in_window)
     goodput_mask = in_window & slo_eval.requests_meeting_all(table, judged["objectives"])
     attainment = float(goodput_mask.sum() / completed_in_window) if completed_in_window else 0.0
@@ -268,49 +259,8 @@ def summarize(res: SimResult) -> dict[str, Any]:
         **cost,
         "notes": list(res.notes),
     }
-    if reuses_prompts(sc):
-        # prompt tokens served from the prefix cache, and the KV the cache held
-        prompt = r.column("input_tokens")[in_window].sum()
-        cached = r.column("cached_tokens")[in_window].sum()
-        summary["prefix_cache_hit_rate"] = float(cached / prompt) if prompt > 0 else 0.0
-        held = res.series.array("kv_blocks_cached")
-        summary["prefix_cache_kv_share"] = (
-            float((held[mask] / totals).mean()) if mask.any() else 0.0
-        )
-    if sc.hardware.disaggregated:
-        moved = r.column("kv_transfer_s")
-        moved = moved[in_window & (moved >= 0)]
-        summary["kv_transfer_mean_s"] = float(moved.mean()) if moved.size else None
-        summary["kv_transfer_p95_s"] = float(np.percentile(moved, 95)) if moved.size else None
-    if sc.workload.sessions is not None:
-        entries = r.column("session_entry")
-        summary["sessions"] = int(np.unique(entries[entries >= 0]).size)
-        summary["turns_per_session"] = r.n / max(summary["sessions"], 1)
-        # the load builds up over a session's life: a window opening earlier sees fewer
-        # later turns than the steady state has
-        life = summary["turns_per_session"] * (
-            (summary["e2e_s"]["mean"] or 0.0) + sc.workload.sessions.think_time_s
-        )
-        if sc.simulation.warmup_s < life:
-            summary["notes"].append(
-                f"sessions last about {life:,.0f} s; with warmup_s = "
-                f"{sc.simulation.warmup_s:g} the window includes the ramp-up before later "
-                f"turns arrive at full rate (measured {summary['requests_per_s']:.2f} of "
-                f"{float(sc.workload.rate_per_s or 0.0):.2f} requests/s): set "
-                f"[simulation] warmup_s >= {life:,.0f} for the steady state"
-            )
-    if sc.workload.reasoning_tokens is not None:
-        # reasoning workloads: TTFT is the first (hidden) token, as engines count it; the
-        # reader waits for the first visible one
-        for stat, value in _stats(table["ttfvt_s"][in_window]).items():
-            summary[f"ttfvt_{stat}_s"] = value
-        hidden = r.column("reasoning_tokens")[in_window]
-        summary["reasoning_tokens_per_request"] = float(hidden.mean()) if hidden.size else None
-    spec = sc.engine.speculative
-    steps = sum(e.decode_steps for e in res.engines)
-    if spec is not None and spec.active and steps:
-        # whole run: tokens decoded per sequence-iteration (the prefill's token excluded)
-        summary["spec_decode_tokens_per_step"] = sum(e.decoded_tokens for e in res.engines) / steps
+    summary.update(feature_metrics(res, table, in_window, mask, totals))
+    summary["notes"] += session_ramp_notes(res, summary)
     if summary["preemptions"]:
         summary["notes"].append(preemption_note(res))
     if summary["requests_rejected"]:
