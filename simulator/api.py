@@ -1,4 +1,10 @@
-"""The Python API. Each function here is one CLI command with the same arguments."""
+"""The Python API. Each function here is one CLI command with the same arguments.
+
+Each function imports the machinery of its command when it is called (the simulation,
+sweeps, plans, plots, reports), so that ``simplan check`` or ``--help`` does not load
+numba, Dask, Zarr or matplotlib; the command line (``cli.py``, ``console_plan.py``) does
+the same. Everywhere else imports are at the top of the module.
+"""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from simplan.errors import Problem, ScenarioError, nearest
+from simplan.named_files import read_named_file
 from simplan.scenario import CalibrationFactors
 
 if TYPE_CHECKING:
@@ -63,8 +64,6 @@ def read_profile(path: str | Path, *, key_path: str = "engine.calibration") -> P
         The file is missing, not TOML, or a factor is missing or out of range; the
         message names the file and the key (``key_path`` says where the scenario named it).
     """
-    from simplan.scenario.load import read_named_file
-
     return read_named_file(path, key_path, "calibration profile", _parse_profile)
 
 

@@ -6,8 +6,11 @@ module computes a figure, it only formats what the API returned.
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
 from simplan.catalog_view import table_columns
 from simplan.formatting import seconds, share, usd
 from simplan.rate_limits import rate_limit_cell
@@ -16,14 +19,10 @@ from simplan.workload_figures import figure_rows, visible_token_row
 
 def make_console() -> Any:
     """A rich console at least 100 columns wide (tables fold rather than truncate)."""
-    from rich.console import Console
-
     return Console(highlight=False, soft_wrap=False, width=max(100, _term_width()))
 
 
 def _term_width() -> int:
-    import shutil
-
     return shutil.get_terminal_size((120, 40)).columns
 
 
@@ -42,8 +41,6 @@ def _usd0(x: float | None) -> str:
 
 def print_catalog(kind: str, rows: list[dict[str, Any]]) -> None:
     """A catalog as a table (`simplan catalog KIND`)."""
-    from rich.table import Table
-
     cols = table_columns(kind)
     table = Table(title=f"simplan catalog {kind} ({len(rows)} entries; --json for sources)")
     for c in cols:
@@ -55,8 +52,6 @@ def print_catalog(kind: str, rows: list[dict[str, Any]]) -> None:
 
 def print_estimate(r: dict[str, Any]) -> None:
     """A static-batch estimate (`simplan estimate`) with its verdict."""
-    from rich.table import Table
-
     title = (
         f"{r['model']} ({r['weights']} weights, {r['kv_cache']} KV) on "
         f"{r['num_gpus']}x {r['gpu']} (tp={r['tp']}, pp={r['pp']}); batch {r['batch']}, "
@@ -97,8 +92,6 @@ def print_estimate(r: dict[str, Any]) -> None:
 
 def print_run_summary(s: dict[str, Any], console: Any) -> None:
     """The human-readable summary of a run (what `simplan run` prints)."""
-    from rich.table import Table
-
     t = Table(title=s.get("scenario") or "simplan run", show_header=True)
     t.add_column("latency")
     for col in ("mean", "p50", "p90", "p95", "p99"):
@@ -247,8 +240,6 @@ def print_run_summary(s: dict[str, Any], console: Any) -> None:
 
 def print_validate(result: dict[str, Any]) -> None:
     """The error of the predictions by source and metric (`simplan validate`)."""
-    from rich.table import Table
-
     t = Table(title="|predicted / measured - 1| by source and metric")
     for col in ("source", "metric", "rows", "median", "p90", "median signed", "skipped"):
         t.add_column(col, justify="left" if col in ("source", "metric") else "right")

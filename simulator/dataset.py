@@ -36,6 +36,10 @@ PROVENANCE_FIELDS = ("what", "id", "detail", "source", "as_of")
 #: Per-API figures kept as text along ``api``; every other one is a number.
 API_TEXT_FIELDS = ("source", *TEXT_FIELDS)
 
+#: The variables that mark a sweep store's finished blocks (fast, along ``block``) and
+#: tasks (simulate, along ``task``): bookkeeping for resuming, dropped when read.
+BLOCK_DONE, TASK_DONE = "block_done", "task_done"
+
 
 def units_for(name: str) -> str:
     """Units of a summary figure, from the suffix convention of its name."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 from simplan.kernels import layout as c
+from simplan.kernels.grid import max_rate
 from simplan.kernels.roofline import step_time_s
 from simplan.perf import GB, INTER_NODE_GB_PER_S, INTER_NODE_LATENCY_S, Replica
 
@@ -60,8 +61,6 @@ def decode_rate_per_s(replica: Replica, prompt_tokens: float, output_tokens: flo
     """Requests per second a decode replica sustains: the colocated capacity with every
     prompt's KV arriving computed (all but its last token counted as reused, none held
     twice), so the batch limit still holds whole prompts."""
-    from simplan.kernels.grid import max_rate
-
     cfg = replica.cfg.copy()
     cfg[c.PREFIX_HIT_TOKENS] = prompt_tokens  # capped at the prompt less one token
     cfg[c.PREFIX_HIT_SHARE] = 0.0

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from simplan import catalog
 from simplan.rate_limits import rate_limit_fields
+from simplan.sessions import mean_session_prompt, turns_per_session
+from simplan.workload import mean_length, mean_lengths
 
 if TYPE_CHECKING:
     from simplan.scenario import PoolSection, Scenario
@@ -90,8 +92,6 @@ def cached_input_share(scenario: Scenario) -> float:
     session's conversation so far, from its cache, kept warm by steady traffic, and
     nothing else (unique prompt tails and first requests are small next to a month's
     volume)."""
-    from simplan.workload import mean_length, mean_lengths
-
     w = scenario.workload
     shared = float(w.shared_prefix_tokens or 0)
     prompt, answer = mean_lengths(scenario)
@@ -99,7 +99,6 @@ def cached_input_share(scenario: Scenario) -> float:
     if w.sessions is not None:
         # a session's later turns repeat the conversation so far, which the API's cache
         # holds from the turn before (first turns repeat only the shared prefix)
-        from simplan.sessions import mean_session_prompt, turns_per_session
 
         first = mean_length(scenario, "input_tokens") + shared
         _, reused = mean_session_prompt(scenario, first, answer)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from simplan.calibration import preset_overheads
+from simplan.calibration_profile import factors_for
 from simplan.prefix_model import PromptReuse, reuse_of
 from simplan.speculative import SpecKnobs, knobs_from
 
@@ -42,8 +43,6 @@ class EngineKnobs:
 def engine_knobs(sc: Scenario, gpu_id: str) -> EngineKnobs:
     """The engine knobs of a scenario's replicas on ``gpu_id``, with the calibration
     factors its ``[engine] calibration`` gives for that GPU."""
-    from simplan.calibration_profile import factors_for
-
     eng = sc.engine
     f = factors_for(sc, gpu_id)
     host = preset_overheads(eng.preset)

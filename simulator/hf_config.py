@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from simplan.errors import Problem, ScenarioError
+from simplan.named_files import read_named_file
 
 #: Families whose MLP is one up and one down projection (no gate): the rest use a gated
 #: (SwiGLU / GeGLU) MLP of three matrices.
@@ -102,8 +103,6 @@ def architecture_from_config(path: str | Path, key_path: str = "model.config") -
         The file is missing or not JSON, a required key is missing, or the architecture is
         one simplan cannot represent; the message names the file and the key.
     """
-    from simplan.scenario.load import read_named_file
-
     return dict(read_named_file(path, key_path, "model config (config.json)", _parse_config))
 
 

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from simplan.kernels import layout as c
 from simplan.kernels.memory import kv_capacity_tokens
+from simplan.sessions import mean_session_prompt, turns_per_session
+from simplan.workload import mean_length, mean_lengths, prefix_weights, reuses_prompts
 
 if TYPE_CHECKING:
     from simplan.scenario import Scenario
@@ -49,9 +51,6 @@ class PromptReuse:
 def reuse_of(scenario: Scenario) -> PromptReuse | None:
     """A scenario's :class:`PromptReuse` (None when nothing can be reused: prefix caching
     off, or no shared prefixes and no sessions)."""
-    from simplan.sessions import mean_session_prompt, turns_per_session
-    from simplan.workload import mean_length, mean_lengths, prefix_weights, reuses_prompts
-
     w = scenario.workload
     if not scenario.engine.enable_prefix_caching or not reuses_prompts(scenario):
         return None

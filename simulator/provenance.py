@@ -14,6 +14,8 @@ from typing import Any
 
 from simplan import catalog, validated
 from simplan import economics as econ
+from simplan.calibration import constants as calibration
+from simplan.calibration_profile import provenance_row
 from simplan.errors import CatalogError
 from simplan.scenario import Scenario
 
@@ -113,7 +115,6 @@ def provenance_rows(
         detail = f"roofline efficiency factors ({eff.id} fit"
         detail += f", median abs. error {err:.1%} per operator)" if isinstance(err, float) else ")"
         rows.append(_row("efficiency", fam, detail, eff.source, eff.as_of))
-    from simplan.calibration import constants as calibration
 
     cal = calibration()
     err = cal.get("fit_median_abs_error")
@@ -133,7 +134,6 @@ def provenance_rows(
             str(cal.get("as_of", "")),
         )
     )
-    from simplan.calibration_profile import provenance_row
 
     deployment = provenance_row(scenario)
     if deployment is not None:

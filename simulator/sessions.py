@@ -13,14 +13,17 @@ context: the client stops there, as one that does not truncate its history would
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
+from simplan.arrivals import ARRIVALS
 from simplan.recorder import COMPLETED
-from simplan.workload import sample_generated, sample_lengths, sample_prefixes
+from simplan.scenario import Scenario
+from simplan.workload import length_mean, sample_generated, sample_lengths, sample_prefixes
 
 if TYPE_CHECKING:
     from simplan.clients import Client
@@ -33,8 +36,6 @@ _SEED = 20261203
 
 @cache
 def _turn_moments(scenario_json: str) -> tuple[float, float, float]:
-    from simplan.scenario import Scenario
-
     sc = Scenario.model_validate_json(scenario_json)
     s = sc.workload.sessions
     assert s is not None
@@ -70,7 +71,6 @@ def mean_session_prompt(scenario: Scenario, first: float, answer: float) -> tupl
     """
     s = scenario.workload.sessions
     assert s is not None
-    from simplan.workload import length_mean
 
     new = length_mean(scenario, s.turn_input_tokens, "sessions.turn_input_tokens")
     m1, m2, m3 = turn_moments(scenario)
@@ -152,10 +152,6 @@ def session(client: Client, entry: int) -> Generator[simpy.Event, Any, None]:
 def session_starts(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
     """When each session starts: the workload's arrival process at the session rate,
     until ``duration_s``, at most ``num_requests`` / mean turns sessions."""
-    import math
-
-    from simplan.arrivals import ARRIVALS
-
     w = scenario.workload
     horizon = w.duration_s if w.duration_s is not None else math.inf
     num = (

@@ -11,6 +11,7 @@ from simplan import catalog
 from simplan.kernels import layout as c
 from simplan.kernels import speculative as kspec
 from simplan.kernels.ops import attention_params, kv_elems_per_token_per_layer
+from simplan.scenario.speculative import SpeculativeSection
 
 #: Bytes per weight of EAGLE heads and draft models: engines load them in 16-bit.
 DRAFT_16BIT_BYTES = 2.0
@@ -29,8 +30,6 @@ class SpecKnobs:
 def knobs_from(section: object) -> SpecKnobs | None:
     """The :class:`SpecKnobs` of an ``[engine.speculative]`` section (None when absent or
     with k = 0)."""
-    from simplan.scenario.speculative import SpeculativeSection
-
     if not isinstance(section, SpeculativeSection) or not section.active:
         return None
     draft = catalog.model(section.draft_model) if section.draft_model else None

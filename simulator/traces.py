@@ -8,6 +8,8 @@ import csv
 import functools
 import hashlib
 import math
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -197,9 +199,6 @@ def _iso_seconds(text: str) -> float:
     Fractional seconds beyond microseconds (the Azure traces have seven digits) are cut
     while any UTC offset after them is kept.
     """
-    import re
-    from datetime import UTC, datetime
-
     m = re.match(r"^(.*?[T ]\d{2}:\d{2}:\d{2})(\.\d+)?(.*)$", text.strip())
     if m is None:
         raise ValueError(text)

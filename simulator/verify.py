@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simplan.errors import SimplanError
+from simplan.metrics import summarize
 from simplan.scenario import trial_scenario
+from simplan.sim import simulate
 
 #: Seeds each verification runs (seed, seed + 1, ...): a fleet holds only if all pass.
 VERIFY_SEEDS = 3
@@ -93,9 +95,6 @@ def simulate_fleet(
 
     ``fleet`` sets keys after the fixed fleet's (a prefill/decode split keeps its decode
     pool through ``hardware.pools``)."""
-    from simplan.metrics import summarize
-    from simplan.sim import simulate
-
     used: list[int] = []
     achieved: dict[str, list[float | None]] = {}
     missed: list[str] = []
@@ -217,8 +216,6 @@ def job_makespans(
 ) -> tuple[bool, list[float]]:
     """Simulate a finite job on ``replicas`` replicas with ``seeds`` seeds; it holds when
     every seed finishes by the deadline (stops at the first that does not)."""
-    from simplan.sim import simulate
-
     spans: list[float] = []
     for k in range(seeds):
         values = {

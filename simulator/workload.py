@@ -110,6 +110,8 @@ def mean_lengths(scenario: Scenario) -> tuple[float, float]:
         out += mean_length(scenario, "reasoning_tokens")
     first = mean_length(scenario, "input_tokens") + float(w.shared_prefix_tokens or 0)
     if w.sessions is not None:  # later turns repeat the conversation so far
+        # sessions.py draws its turns with this module's samplers: imported here, not at
+        # the top, so that the two can import each other
         from simplan.sessions import mean_session_prompt
 
         return mean_session_prompt(scenario, first, out)[0], out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from simplan.scenario import Scenario
+from simplan.sessions import session_prompts
 from simplan.workload import sample_generated, sample_lengths
 
 #: Equally likely lengths per distribution the fast model mixes over.
@@ -31,8 +32,6 @@ def length_points(scenario: Scenario, key: str, k: int = LENGTH_POINTS) -> np.nd
         if key == "input_tokens":  # the whole prompt: any shared prefix, then its own part
             draws = draws + int(scenario.workload.shared_prefix_tokens or 0)
             if scenario.workload.sessions is not None:  # prompts across whole sessions
-                from simplan.sessions import session_prompts
-
                 answers, _ = sample_generated(scenario, _DRAWS, rng, cap)
                 draws = session_prompts(scenario, _DRAWS, rng, draws, answers)
     q = (np.arange(k) + 0.5) / k

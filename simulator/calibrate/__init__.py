@@ -26,9 +26,12 @@ from simplan.calibrate.runs import (
     run_scenario,
     write_lengths,
 )
+from simplan.calibration import constants as catalog_calibration
 from simplan.calibration_profile import is_simplan_profile, profile_text
 from simplan.errors import Problem, SimplanError, nearest
+from simplan.plots.calibration import write_calibration_plot
 from simplan.scenario import load_scenario, read_scenario_dict
+from simplan.tempfiles import atomic_write, check_output_folder
 
 __all__ = ["FACTORS", "MAX_SIMULATED_REQUESTS", "calibrate", "default_output"]
 
@@ -43,8 +46,6 @@ def default_output(scenario: str | Path) -> Path:
 
 def _check_output(output: Path) -> Path:
     """Refuse, before any work, to replace a file simplan did not write; returns the plot path."""
-    from simplan.tempfiles import check_output_folder
-
     plot = output.with_suffix(".png")
     if output.suffix != ".toml":
         raise SimplanError("a calibration profile is a .toml file", source=str(output))
@@ -147,7 +148,6 @@ def calibrate(
     raw = read_scenario_dict(scenario)
     raw.get("engine", {}).pop("calibration", None)  # the fit starts from the catalog
     source = str(scenario)
-    from simplan.calibration import constants as catalog_calibration
 
     base = {
         "compute_efficiency_scale": 1.0,
@@ -326,9 +326,6 @@ def _summary(
 
 
 def _write(out: Path, plot: Path, summary: dict[str, Any], runs: list[BenchRun], sc: Any) -> None:
-    from simplan.plots.calibration import write_calibration_plot
-    from simplan.tempfiles import atomic_write
-
     factors: dict[str, Any] = dict(summary["fitted"])
     factors["gpu"] = sc.hardware.gpu
     deployment = {

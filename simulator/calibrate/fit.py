@@ -12,9 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import combinations
 from typing import Any
 
 import numpy as np
+from scipy.optimize import least_squares
+from scipy.stats import t as student_t
 
 
 @dataclass(frozen=True)
@@ -70,9 +73,8 @@ LOO_MAX_EVALUATIONS = 8
 
 def quantile_80(dof: int) -> float:
     """Student's t quantile of a central 80% interval with ``dof`` degrees of freedom."""
-    from scipy.stats import t
 
-    return float(t.ppf(0.9, max(dof, 1)))
+    return float(student_t.ppf(0.9, max(dof, 1)))
 
 
 @dataclass
@@ -142,8 +144,6 @@ def choose_factors(
     whose effects can be told apart is scored by the residual a Gauss-Newton step from the
     catalog values predicts, per degree of freedom; the best subset is fitted.
     """
-    from itertools import combinations
-
     sens = np.sqrt(np.mean(jac**2, axis=0)) if jac.size else np.zeros(len(names))
     held = {
         n: f"the runs barely depend on it ({AXES[n].moved_by()} moves them "
@@ -282,7 +282,6 @@ def _solve(
     max_nfev: int,
 ) -> Any:
     """Bounded least squares over the residuals in ``rows`` (all when None)."""
-    from scipy.optimize import least_squares
 
     pick = slice(None) if rows is None else rows
     return least_squares(

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from simplan.benchlogs import LATENCY_METRICS, STATS, THROUGHPUT, BenchRun
+from simplan.metrics import summarize
 from simplan.scenario import Scenario
 from simplan.scenario.overrides import trial_scenario
+from simplan.sim import simulate
 
 #: The most requests a rate-driven benchmark run is simulated with during a fit (its
 #: latency statistics settle within a few hundred requests; the fit simulates each run
@@ -106,9 +108,6 @@ def run_scenario(
 
 def predict(scenario: Scenario) -> dict[str, float]:
     """Simulate a run's scenario: ``<metric>_<stat>_s`` latencies and output tokens/s."""
-    from simplan.metrics import summarize
-    from simplan.sim import simulate
-
     s = summarize(simulate(scenario))
     out = {THROUGHPUT: float(s.get("output_tokens_per_s") or math.nan)}
     for metric in LATENCY_METRICS:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from rich.markup import escape
+from rich.table import Table
 from simplan.console import make_console
 
 _UNITS = {"iteration_overhead_s": (1e3, "ms"), "sequence_overhead_s": (1e6, "us")}
@@ -16,9 +19,6 @@ def _factor(name: str, value: float) -> str:
 
 def print_calibration(s: dict[str, Any]) -> None:
     """Print what :func:`simplan.calibrate.calibrate` found."""
-    from rich.markup import escape
-    from rich.table import Table
-
     console = make_console()
     t = Table(title=f"calibrated from {s['runs']} run(s), {s['fields']} measured fields")
     for col in ("factor", "fitted", "80% interval", "note"):
@@ -51,8 +51,6 @@ def print_calibration(s: dict[str, Any]) -> None:
         for note in run["notes"]:
             console.print(escape(f"note ({run['source']}): {note}"))
     if "profile" in s:
-        import os
-
         relative = os.path.relpath(s["profile"], os.path.dirname(os.path.abspath(s["scenario"])))
         console.print(
             escape(

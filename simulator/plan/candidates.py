@@ -12,8 +12,9 @@ from typing import Any
 
 from simplan import catalog, latency_model
 from simplan import economics as econ
-from simplan.errors import SimplanError
+from simplan.errors import CatalogError, InfeasibleError, Problem, ScenarioError, SimplanError
 from simplan.fit import replica_cfg
+from simplan.perf import check_parallelism
 from simplan.scenario import (
     MAX_REPLICAS,
     Pricing,
@@ -119,8 +120,6 @@ def _candidates(
         values = list(scenario.sweep[key])
         tables = [v for v in values if isinstance(v, dict | list)]
         if tables:
-            from simplan.errors import Problem, ScenarioError
-
             raise ScenarioError(
                 "plan tries [sweep] engine axes as options, one value at a time",
                 [
@@ -167,9 +166,6 @@ def _evaluate(
         cand.fits_memory = False
         return [cand for _ in scales]
     if why == 2:
-        from simplan.errors import InfeasibleError
-        from simplan.perf import check_parallelism
-
         try:
             check_parallelism(sc.model.arch(), catalog.gpu(hw.gpu), hw.tp, hw.pp)
         except InfeasibleError as exc:
@@ -240,8 +236,6 @@ def _check_overrides(overrides: dict[str, list[Any]]) -> None:
     A value valid in general but impossible for this model (tp = 3 on 64 heads) stays a
     candidate and is listed as not possible, with its reason.
     """
-    from simplan.errors import CatalogError, Problem
-
     problems = []
     for short in ("gpu", "weights"):
         for value in overrides[short]:

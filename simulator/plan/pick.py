@@ -15,7 +15,8 @@ from simplan import slo as slo_eval
 from simplan.calibration import error_band
 from simplan.errors import SimplanError
 from simplan.feasibility import check_workload
-from simplan.job import is_job, plan_job
+from simplan.job import is_job
+from simplan.metrics import plain_json
 from simplan.plan.alternatives import _elastic_options, _hybrid, _reasons
 from simplan.plan.candidates import (
     PLAN_KEYS,
@@ -27,6 +28,7 @@ from simplan.plan.candidates import (
     candidate_scenario,
 )
 from simplan.plan.disaggregated import colocated_raw, size_split, split_note
+from simplan.plan.job import plan_job
 from simplan.rate_limits import over_limit_note, rate_limit_use
 from simplan.scenario import (
     Scenario,
@@ -85,8 +87,6 @@ def plan(
         scenario = scenario_from_dict(raw, source=str(path))
     w = scenario.workload
     if is_job(scenario):
-        from simplan.metrics import plain_json
-
         return plain_json(
             plan_job(
                 raw,
@@ -201,7 +201,6 @@ def plan(
         )
     if w.diurnal:
         notes.append("the fleet is sized for the busiest hour of the daily cycle")
-    from simplan.metrics import plain_json
 
     return plain_json(
         {

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from simplan.dataset import BLOCK_DONE, TASK_DONE, decode_summary
 from simplan.economics import ApiQuote
 from simplan.errors import SimplanError
 from simplan.plots.style import REPLICAS_KEY
@@ -216,8 +217,6 @@ def api_prices(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
 
 def run_summary(ds: xr.Dataset) -> dict[str, Any]:
     """A run's summary, read from its Dataset's variables (:mod:`simplan.dataset`)."""
-    from simplan.dataset import decode_summary
-
     return decode_summary(ds)
 
 
@@ -254,8 +253,6 @@ def open_results(path: str | Path, *, load: bool = True) -> xr.Dataset:
             raw = xr.open_dataset(p, engine="h5netcdf")
     except Exception as exc:  # unreadable or not a dataset
         raise SimplanError(f"cannot read results ({exc})", source=str(p)) from None
-    from simplan.sweep.store import BLOCK_DONE, TASK_DONE
-
     raw = raw.drop_vars([BLOCK_DONE, TASK_DONE], errors="ignore")
     if not load and not is_run(raw):
         return raw

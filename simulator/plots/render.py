@@ -22,14 +22,13 @@ from simplan.plots.read import (
 from simplan.plots.style import DPI, KINDS, RATE_KEY
 from simplan.plots.sweep_map import sweep_map
 from simplan.plots.timeline import fleet_timeline, run_timeline
+from simplan.tempfiles import atomic_write
 
 # --- saving and batch rendering --------------------------------------------------------------
 
 
 def save(fig: Figure, path_stem: str | Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
     """Write ``fig`` as ``<path_stem>.<fmt>`` for each format, atomically; returns the paths."""
-    from simplan.tempfiles import atomic_write
-
     stem = Path(path_stem)
     out = []
     for fmt in formats:

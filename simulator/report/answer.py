@@ -11,6 +11,7 @@ import xarray as xr
 from simplan import plots
 from simplan.dataset import decode_provenance
 from simplan.report.markup import _pct, price, seconds, tokens, usd
+from simplan.sweep.summary import sweep_summary
 
 # --- scenario facts -----------------------------------------------------------------------
 
@@ -167,8 +168,6 @@ def cheapest_point(ds: xr.Dataset, s: dict[str, Any] | None = None) -> dict[str,
 
 
 def _summary(ds: xr.Dataset, top: int) -> dict[str, Any]:
-    from simplan.sweep.summary import sweep_summary
-
     return sweep_summary(ds, top=top, count_ties=True)
 
 

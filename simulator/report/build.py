@@ -21,6 +21,7 @@ from simplan.report.sections import (
     _run_summary_html,
     _sweep_summary_html,
 )
+from simplan.tempfiles import atomic_write
 
 # --- the report ---------------------------------------------------------------------------
 
@@ -87,8 +88,6 @@ def write_report(path: str | Path, out_html: str | Path | None = None) -> Path:
     Path
         The report written (atomically).
     """
-    from simplan.tempfiles import atomic_write
-
     ds = plots.open_results(path, load=False)  # numbers from every point; figures thinned
     p = Path(path)
     src = p / "results.nc" if p.is_dir() and (p / "results.nc").exists() else p

@@ -4,13 +4,13 @@ against the scenario's folder, validation, and the scenario's hash.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from simplan.errors import Problem, ScenarioError
+from simplan.errors import ScenarioError
 from simplan.scenario.overrides import scenario_from_dict
 from simplan.scenario.schema import Scenario
 
@@ -99,47 +99,6 @@ def resolve_file_paths(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     return raw
 
 
-_NAMED_FILES: dict[tuple[str, str, int, int], Any] = {}
-
-
-def read_named_file(
-    path: str | Path, key_path: str, what: str, parse: Callable[[str, str], T]
-) -> T:
-    """``parse(text, source)`` of a file a scenario names at ``key_path`` (a calibration
-    profile, a model config), once per version of the file (path, mtime, size).
-
-    A missing or unreadable file, and a ``ValueError`` from ``parse`` (TOML or JSON
-    syntax), become a :class:`ScenarioError` naming the key and the file; ``parse`` raises
-    its own errors for content it refuses.
-    """
-    p = Path(path)
-    try:
-        st = p.stat()
-        if p.is_dir():
-            raise IsADirectoryError(21, "is a directory", str(p))
-        key = (what, str(p.resolve()), st.st_mtime_ns, st.st_size)
-        if key in _NAMED_FILES:
-            return cast(T, _NAMED_FILES[key])
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(
-            f"no such {what}", [Problem(key_path, "the file does not exist", str(p), True)]
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ScenarioError(
-            f"cannot read the {what}", [Problem(key_path, f"{p}: {why}", str(p), True)]
-        ) from None
-    try:
-        value = parse(text, str(p))
-    except (ValueError, RecursionError) as exc:
-        raise ScenarioError(
-            f"cannot read the {what}", [Problem(key_path, f"{p}: {exc}", str(p), True)]
-        ) from None
-    _NAMED_FILES[key] = value
-    return value
-
-
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file.
 
@@ -165,7 +124,5 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def scenario_hash(scenario: Scenario) -> str:
     """A short stable hash of a scenario's validated content (for provenance)."""
-    import hashlib
-
     text = json.dumps(scenario.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -13,6 +13,7 @@ from pydantic import (
     model_validator,
 )
 from simplan import catalog
+from simplan.hf_config import architecture_from_config
 from simplan.scenario.base import (
     PositiveInt,
     _check_catalog_id,
@@ -104,8 +105,6 @@ class ModelSection(_Section):
         if self.name is not None:
             return catalog.model(self.name)
         if self.config is not None:
-            from simplan.hf_config import architecture_from_config
-
             fields = architecture_from_config(self.config)
             return catalog.ModelArch.model_validate(
                 {

@@ -7,12 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 from pydantic import (
     Field,
     PrivateAttr,
     field_validator,
     model_validator,
 )
+from simplan import catalog
 from simplan.catalog import RateLimit
 from simplan.scenario.engine import vllm_v0_chunking
 from simplan.scenario.sections import (
@@ -155,8 +157,6 @@ class RangeAxis(_Section):
     log: bool = False
 
     def values(self) -> list[float]:
-        import numpy as np
-
         if self.log:
             if self.start <= 0 or self.stop <= 0:
                 raise ValueError("a log-spaced axis needs start > 0 and stop > 0")
@@ -265,8 +265,6 @@ def scenario_json_schema() -> dict[str, Any]:
 def _max_context(model: dict[str, Any]) -> int | None:
     """The model's context length from its raw section (None when not known yet: a
     config.json path or a bad name is validated, and reported, later)."""
-    from simplan import catalog
-
     arch = model.get("architecture")
     if isinstance(arch, dict) and isinstance(arch.get("max_context_tokens"), int):
         return int(arch["max_context_tokens"])

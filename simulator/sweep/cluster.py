@@ -11,6 +11,7 @@ from typing import Any
 def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     """A ``dask.distributed`` client for ``scheduler`` (an address), or for a local
     cluster of ``workers`` single-threaded processes (2 by default); closed on exit."""
+    # deferred (0.3 s to import): only Dask sweeps pay for it
     from dask.distributed import Client, LocalCluster
 
     if scheduler:

@@ -21,6 +21,13 @@ from simplan import slo as slo_eval
 from simplan.errors import ContextError, SimplanError
 from simplan.feasibility import check_workload
 from simplan.fit import replica_cfg
+from simplan.job import is_job
+from simplan.kernels.grid import (
+    OP_COLUMNS,
+    TABLE_RATES,
+    interpolate_points,
+    saturation_kinds,
+)
 from simplan.scenario import Scenario, trial_scenario
 from simplan.sweep.grid import CHEAP_AXES, VARIABLES, Axis, api_costs_usd, point_scenario
 from simplan.workload import diurnal_multipliers
@@ -104,8 +111,6 @@ class FastGrid:
         return out
 
     def _evaluate(self, start: int, stop: int) -> dict[str, np.ndarray]:
-        from simplan.kernels.grid import interpolate_points
-
         col = {name: q for q, name in enumerate(self.columns)}.__getitem__
         n = stop - start
         index = np.unravel_index(np.arange(start, stop), self.shape)
@@ -202,8 +207,6 @@ def _cheap(
 
 def prepare_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> FastGrid:
     """Validate and tabulate every group of the grid (see the module docstring)."""
-    from simplan.kernels.grid import OP_COLUMNS, TABLE_RATES, saturation_kinds
-
     shape = tuple(len(a.values) for a in axes)
     expensive = [i for i, a in enumerate(axes) if a.key not in CHEAP_AXES]
     exp_shape = tuple(shape[i] for i in expensive)
@@ -308,8 +311,6 @@ def prepare_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> FastGrid
 
 def fast_can_answer(scenario: Scenario, source: str) -> None:
     """Refuse what the fast model does not represent, rather than answer it wrongly."""
-    from simplan.job import is_job
-
     if scenario.hardware.pools:
         raise SimplanError(
             "the fast method models the [hardware] pool only, not [[hardware.pools]]; "

@@ -140,7 +140,7 @@ def empty_dataset(
     def full(fill: Any, dtype: Any, extra: tuple[int, ...] = ()) -> Any:
         if chunks is None:
             return np.full((*shape, *extra), fill, dtype=dtype)
-        import dask.array as da
+        import dask.array as da  # deferred (0.3 s): only chunked outputs use it
 
         return da.full(
             (*shape, *extra), fill, dtype=dtype, chunks=(*(chunks[d] for d in dims), *extra)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from simplan.dataset import BLOCK_DONE
 from simplan.errors import ContextError, SimplanError
 from simplan.feasibility import MAX_SWEEP_POINTS, check_sweep_size, check_workload
 from simplan.scenario import Scenario, read_scenario_dict, scenario_from_dict
@@ -35,7 +36,6 @@ from simplan.sweep.grid import (
 )
 from simplan.sweep.simulate import run_simulate
 from simplan.sweep.store import (
-    BLOCK_DONE,
     abandon_block_store,
     check_output_path,
     finish_block_store,
@@ -209,7 +209,7 @@ def _block_values(
         for i in todo:
             yield i, grid.evaluate(blocks[i].start, blocks[i].stop)
         return
-    from dask.distributed import as_completed
+    from dask.distributed import as_completed  # deferred (0.3 s): Dask runs only
 
     with dask_client(scheduler, workers) as client:
         remote = client.scatter(grid, broadcast=True)

@@ -19,20 +19,20 @@ import numpy as np
 import xarray as xr
 from simplan import economics as econ
 from simplan import slo as slo_eval
+from simplan.dataset import TASK_DONE
 from simplan.errors import ContextError, DoesNotFitError, InfeasibleError, SimplanError
+from simplan.metrics import summarize
 from simplan.scenario import Scenario, trial_scenario
+from simplan.sim import simulate
 from simplan.sweep.cluster import dask_client, worker_count
 from simplan.sweep.grid import VARIABLES, Axis, api_costs_usd
-from simplan.sweep.store import TASK_DONE, prepare_task_store, write_netcdf_sweep, write_task
+from simplan.sweep.store import prepare_task_store, write_netcdf_sweep, write_task
 
 
 def simulate_point(
     raw: dict[str, Any], axes_keys: list[str], values: list[Any], source: str
 ) -> dict[str, Any]:
     """Run the simulation at one grid point; returns scalar results (picklable)."""
-    from simplan.metrics import summarize
-    from simplan.sim import simulate
-
     written = trial_scenario(raw, {}, source)
     point = econ.scoped_overrides(written, dict(zip(axes_keys, values, strict=True)))
     sc = trial_scenario(raw, point, source)
@@ -137,7 +137,7 @@ def run_simulate(
     _fill_api(ds, scenario)
     if out_path is not None:
         if zarr_out:
-            import zarr
+            import zarr  # deferred (0.2 s): Zarr outputs only
 
             if "api_monthly_cost_usd" in ds:
                 ds[["api_monthly_cost_usd"]].to_zarr(out_path, mode="a")
@@ -189,7 +189,7 @@ def _simulate_tasks(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     """Simulate the points of the unfinished tasks; store (and write) each finished task."""
-    from dask.distributed import as_completed
+    from dask.distributed import as_completed  # deferred (0.3 s): Dask runs only
 
     shape = tuple(len(a.values) for a in axes)
     keys = [a.key for a in axes]

@@ -27,7 +27,9 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from simplan.dataset import BLOCK_DONE, TASK_DONE
 from simplan.errors import SimplanError
+from simplan.results import write_netcdf
 from simplan.sweep.grid import FLAGS, VARIABLES, Axis
 from simplan.tempfiles import check_output_folder, process_alive
 
@@ -163,7 +165,7 @@ def _warm_zarr() -> None:
     one of those imports is reported by Python as an ignored exception with a traceback
     ("Exception ignored in ... _get_module_lock"), so the imports happen before there is
     anything to interrupt."""
-    import zarr
+    import zarr  # deferred (0.2 s): Zarr outputs only
 
     xr.Dataset({"x": ("d", np.zeros(2))}).chunk({"d": 1}).to_zarr(
         zarr.storage.MemoryStore(), mode="w-", zarr_format=2, consolidated=False
@@ -244,10 +246,6 @@ def _remove_stale_temps(path: Path, keep: Path | None = None) -> None:
 
 # --- a fast sweep's store, filled block by block -------------------------------------
 
-#: The variables that mark a fast sweep's finished blocks (along ``block``) and a
-#: simulate sweep's finished tasks (along ``task``).
-BLOCK_DONE, TASK_DONE = "block_done", "task_done"
-
 
 def finished_store(path: Path, template: xr.Dataset, n_blocks: int) -> bool:
     """Whether ``path`` already holds this sweep, complete (a rerun has nothing to do)."""
@@ -320,7 +318,7 @@ def abandon_block_store(tmp: Path, path: Path, *, resumable: bool) -> None:
 
 def finish_block_store(tmp: Path, path: Path) -> None:
     """Consolidate the finished store's metadata and rename it into place."""
-    import zarr
+    import zarr  # deferred (0.2 s): Zarr outputs only
 
     try:
         zarr.consolidate_metadata(str(tmp / "store"), zarr_format=2)
@@ -360,7 +358,5 @@ def write_netcdf_sweep(ds: xr.Dataset, path: Path) -> None:
     ``.zarr`` outputs are written as they are computed (:func:`write_block`,
     :func:`write_task`).
     """
-    from simplan.results import write_netcdf
-
     check_output_path(path)
     write_netcdf(path, ds.drop_vars(TASK_DONE, errors="ignore"))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from simplan.tempfiles import atomic_write
 from simplan.validate.rows import Row
 
 
@@ -36,10 +38,6 @@ def rows_as_dicts(rows: list[Row]) -> list[dict[str, Any]]:
 
 def write_rows_csv(rows: list[Row], path: Path) -> None:
     """The per-row predictions as CSV (written atomically)."""
-    import io
-
-    from simplan.tempfiles import atomic_write
-
     buf = io.StringIO()
     dicts = rows_as_dicts(rows)
     writer = csv.DictWriter(buf, fieldnames=list(dicts[0]) if dicts else ["line"])
@@ -55,11 +53,11 @@ def write_rows_csv(rows: list[Row], path: Path) -> None:
 
 def plot_predicted_vs_measured(rows: list[Row], path: Path) -> None:
     """Predicted against measured on log-log axes, one marker per source (PNG or SVG)."""
+    # deferred (0.4 s): only a validation that writes its plot draws
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from simplan.tempfiles import atomic_write
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 5), constrained_layout=True)
     markers = "osD^v<>ph*"

@@ -19,7 +19,10 @@ from simplan.engine_knobs import EngineKnobs
 from simplan.errors import SimplanError
 from simplan.fit import does_not_fit_reason
 from simplan.kernels.batch import static_batch
+from simplan.metrics import summarize
 from simplan.perf import replica_from_ids
+from simplan.scenario import scenario_from_dict
+from simplan.sim import simulate
 from simplan.validate.rows import Row, Spec, read_spec
 
 _STATIC_METRICS = {
@@ -166,10 +169,6 @@ def _workload(spec: Spec) -> dict[str, Any]:
 
 
 def _predict_simulated(row: Row, spec: Spec, cache: SimCache) -> Row:
-    from simplan.metrics import summarize
-    from simplan.scenario import scenario_from_dict
-    from simplan.sim import simulate
-
     if row.metric not in _SIM_METRICS:
         row.skipped = f"metric {row.metric!r} not modelled for a simulated run"
         return row
