@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.table import Table
 from simplan.console import _usd0, make_console
 from simplan.formatting import seconds, usd
 from simplan.rate_limits import rate_limit_cell
@@ -12,7 +13,6 @@ from simplan.rate_limits import rate_limit_cell
 
 def print_job_plan(result: dict[str, Any], file: str) -> None:
     """The table of `simplan plan` for a finite job."""
-    from rich.table import Table
 
     console = make_console()
     job = result["job"]
@@ -66,7 +66,6 @@ def print_job_plan(result: dict[str, Any], file: str) -> None:
 
 def print_plan(result: dict[str, Any], file: str) -> None:
     """The fleets, APIs and hybrids of `simplan plan` for an open-loop load."""
-    from rich.table import Table
 
     console = make_console()
     rows = ([result["recommended"]] if result["recommended"] else []) + result["runners_up"]
@@ -165,7 +164,7 @@ def print_plan(result: dict[str, Any], file: str) -> None:
 
 
 def print_sweep(ds: Any) -> None:
-    from rich.table import Table
+    # the sweep and plot modules load xarray, Dask and matplotlib: only when printing them
     from simplan.plots import fmt_coord
     from simplan.sweep import REASONS
     from simplan.sweep.summary import sweep_summary
@@ -207,7 +206,6 @@ def print_sweep(ds: Any) -> None:
 
 def _print_verification(ds: Any) -> None:
     """The cheapest points ``sweep --verify`` simulated, and whether each held."""
-    from rich.table import Table
     from simplan.plots import fmt_coord
     from simplan.plots.read import verification_records
 
