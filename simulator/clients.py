@@ -78,12 +78,18 @@ class Completion:
 class Client:
     """What a closed-loop user or a session needs to make and send its requests."""
 
-    env: simpy.Environment
-    rec: Recorder
     completion: Completion
     scenario: Scenario
     rng: np.random.Generator
     context: int
+
+    @property
+    def env(self) -> simpy.Environment:
+        return self.completion.env
+
+    @property
+    def rec(self) -> Recorder:
+        return self.completion.fleet.rec
 
 
 def open_loop(
@@ -118,7 +124,7 @@ def closed_user(client: Client) -> Generator[simpy.Event, Any, None]:
         inp = int(sample_lengths(w.input_tokens, 1, rng, scenario, "input_tokens", context)[0])
         out, hidden = sample_generated(scenario, 1, rng, context)
         prefix = sample_prefixes(scenario, 1, rng)
-        shared = int(w.shared_prefix_tokens or 0)
+        shared = w.prefix_tokens
         which = -1 if prefix is None else int(prefix[0])
         req = rec.add(
             env.now,

@@ -93,7 +93,7 @@ def cached_input_share(scenario: Scenario) -> float:
     nothing else (unique prompt tails and first requests are small next to a month's
     volume)."""
     w = scenario.workload
-    shared = float(w.shared_prefix_tokens or 0)
+    shared = float(w.prefix_tokens)
     prompt, answer = mean_lengths(scenario)
     cached = shared
     if w.sessions is not None:

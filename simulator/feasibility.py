@@ -53,7 +53,7 @@ def shortest_request(scenario: Scenario) -> tuple[int, int]:
         return int(reqs.input_tokens[i]), int(reqs.output_tokens[i])
     # the prompt is any shared prefix plus its own tokens; every generated token (hidden
     # reasoning included) takes context and KV
-    shared = int(w.shared_prefix_tokens or 0)
+    shared = w.prefix_tokens
     hidden = shortest_length(scenario, "reasoning_tokens") if w.reasoning_tokens else 0
     return shared + shortest_length(scenario, "input_tokens"), (
         shortest_length(scenario, "output_tokens") + hidden
@@ -104,7 +104,7 @@ def check_workload(scenario: Scenario) -> tuple[int, int]:
         return inp, out
     fixed = (int, FixedLength)
     parts = ["input_tokens", "output_tokens"]
-    shared = int(w.shared_prefix_tokens or 0)
+    shared = w.prefix_tokens
     if shared:
         parts.insert(0, "shared_prefix_tokens")
     if w.reasoning_tokens is not None:

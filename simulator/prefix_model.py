@@ -54,7 +54,7 @@ def reuse_of(scenario: Scenario) -> PromptReuse | None:
     w = scenario.workload
     if not scenario.engine.enable_prefix_caching or not reuses_prompts(scenario):
         return None
-    shared = int(w.shared_prefix_tokens or 0)
+    shared = w.prefix_tokens
     weights = tuple(float(x) for x in prefix_weights(w))
     if w.sessions is None:
         return PromptReuse(shared, weights)

@@ -15,6 +15,7 @@ uncached ones (Anthropic's ITPM), using the same cached share as the API's price
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -109,6 +110,28 @@ def rate_limit_cell(use: float | None, tier: str | None) -> str:
     return f"{use:.0%} of {tier}" if use <= 1.0 else f"{use:.1f}x {tier} (over)"
 
 
+@dataclass
+class TokenBucket:
+    """A token bucket holding up to ``capacity``, refilled continuously with ``amount``
+    every ``period_s`` seconds (the overflow rate cap, an API's per-minute limits)."""
+
+    capacity: float
+    amount: float
+    period_s: float
+    level: float
+    last_s: float = 0.0
+
+    def refill(self, now_s: float) -> None:
+        """Add what has dripped in since the last call (up to the capacity)."""
+        elapsed = now_s - self.last_s
+        self.last_s = now_s
+        self.level = min(self.capacity, self.level + elapsed * self.amount / self.period_s)
+
+    def holds(self, need: float) -> bool:
+        """Whether the bucket holds ``need`` now (refill first)."""
+        return self.level >= need
+
+
 class Limiter:
     """An API account's per-minute limits as token buckets, for a simulated client.
 
@@ -119,25 +142,23 @@ class Limiter:
 
     def __init__(self, api: ApiQuote) -> None:
         assert api.rate_limit is not None
-        self.capacity = api.rate_limit.limits()
-        self.level = dict(self.capacity)
+        self.buckets = {
+            kind: TokenBucket(cap, cap, 60.0, cap) for kind, cap in api.rate_limit.limits().items()
+        }
         self.uncached = 1.0 - api.cached_input_share
-        self.last_s = 0.0
 
     def admit(self, now_s: float, input_tokens: float, output_tokens: float) -> bool:
         """Whether the API accepts a request now (and, if so, count it)."""
-        elapsed = now_s - self.last_s
-        self.last_s = now_s
-        for kind, cap in self.capacity.items():
-            self.level[kind] = min(cap, self.level[kind] + elapsed * cap / 60.0)
+        for bucket in self.buckets.values():
+            bucket.refill(now_s)
         need = {
             "requests_per_min": 1.0,
             "tokens_per_min": input_tokens + output_tokens,
             "input_tokens_per_min": input_tokens * self.uncached,
             "output_tokens_per_min": output_tokens,
         }
-        if any(self.level[k] < need[k] for k in self.capacity):
+        if not all(b.holds(need[k]) for k, b in self.buckets.items()):
             return False
-        for k in self.capacity:
-            self.level[k] -= need[k]
+        for k, b in self.buckets.items():
+            b.level -= need[k]
         return True

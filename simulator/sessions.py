@@ -120,7 +120,7 @@ def session(client: Client, entry: int) -> Generator[simpy.Event, Any, None]:
     turns = int(sample_lengths(s.turns, 1, rng, scenario, "sessions.turns", 1 << 30)[0])
     first = int(sample_lengths(w.input_tokens, 1, rng, scenario, "input_tokens", context)[0])
     prefix = sample_prefixes(scenario, 1, rng)
-    shared = (-1, 0) if prefix is None else (int(prefix[0]), int(w.shared_prefix_tokens or 0))
+    shared = (-1, 0) if prefix is None else (int(prefix[0]), w.prefix_tokens)
     prompt = shared[1] + first
     for t in range(turns):
         if t:

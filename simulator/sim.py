@@ -131,7 +131,7 @@ def simulate(
             )
     else:
         arrival_end = float(w.duration_s or 0.0)
-        client = Client(env, rec, completion, scenario, rng, context)
+        client = Client(completion, scenario, rng, context)
         if w.sessions is not None:
             starts = session_starts(scenario, rng)
             arrival_end = float(starts[-1]) if starts.size else 0.0
@@ -288,5 +288,5 @@ def recorder_fields(scenario: Scenario) -> dict[str, Any]:
     }
     return {
         "features": frozenset(f for f, on in wanted.items() if on),
-        "shared_prefix_tokens": int(w.shared_prefix_tokens or 0),
+        "shared_prefix_tokens": w.prefix_tokens,
     }

@@ -108,7 +108,7 @@ def mean_lengths(scenario: Scenario) -> tuple[float, float]:
     out = mean_length(scenario, "output_tokens")
     if w.reasoning_tokens is not None:
         out += mean_length(scenario, "reasoning_tokens")
-    first = mean_length(scenario, "input_tokens") + float(w.shared_prefix_tokens or 0)
+    first = mean_length(scenario, "input_tokens") + float(w.prefix_tokens)
     if w.sessions is not None:  # later turns repeat the conversation so far
         # sessions.py draws its turns with this module's samplers: imported here, not at
         # the top, so that the two can import each other
@@ -180,5 +180,5 @@ def generate_requests(scenario: Scenario, rng: np.random.Generator, context_cap:
     out, hidden = sample_generated(scenario, n, rng, context_cap)
     prefix = sample_prefixes(scenario, n, rng)
     if prefix is not None:
-        inp = inp + int(w.shared_prefix_tokens or 0)
+        inp = inp + w.prefix_tokens
     return Requests(times, inp, out, hidden, prefix)

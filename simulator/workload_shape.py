@@ -30,7 +30,7 @@ def length_points(scenario: Scenario, key: str, k: int = LENGTH_POINTS) -> np.nd
     else:
         draws = sample_lengths(getattr(scenario.workload, key), _DRAWS, rng, scenario, key, cap)
         if key == "input_tokens":  # the whole prompt: any shared prefix, then its own part
-            draws = draws + int(scenario.workload.shared_prefix_tokens or 0)
+            draws = draws + scenario.workload.prefix_tokens
             if scenario.workload.sessions is not None:  # prompts across whole sessions
                 answers, _ = sample_generated(scenario, _DRAWS, rng, cap)
                 draws = session_prompts(scenario, _DRAWS, rng, draws, answers)

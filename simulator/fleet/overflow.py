@@ -17,7 +17,7 @@ import numpy as np
 import simpy
 from simplan.economics import ApiQuote, cached_input_share, catalog_quote, selected_apis
 from simplan.engine import ReplicaEngine
-from simplan.rate_limits import Limiter
+from simplan.rate_limits import Limiter, TokenBucket
 from simplan.recorder import Recorder
 from simplan.scenario import OverflowSection, Scenario
 
@@ -65,12 +65,15 @@ class Overflow:
     rec: Recorder
     rng: np.random.Generator
     served: ApiCounters = field(default_factory=ApiCounters)
-    _cap_tokens: float = 0.0
-    _cap_last: float = 0.0
+    # the rate cap's bucket; it starts empty, so the cap holds from the first second
+    cap: TokenBucket | None = None
     limiter: Limiter | None = None
     _refused: set[int] = field(default_factory=set)  # requests the API's limit turned away
 
     def __post_init__(self) -> None:
+        rate = self.section.rate_cap_per_s
+        if rate is not None:
+            self.cap = TokenBucket(cap_burst(rate), rate, 1.0, 0.0)
         if self.api.rate_limit is not None:
             self.limiter = Limiter(self.api)
 
@@ -116,18 +119,13 @@ class Overflow:
             len(e.waiting) >= ov.max_queue_per_replica for e in candidates
         ):
             return True
-        if ov.rate_cap_per_s is not None:
-            # token bucket: refills at the cap and holds cap_burst() requests, so a cap
-            # below 1/s still self-hosts one request every 1/cap s on average
-            now = self.env.now
-            self._cap_tokens = min(
-                cap_burst(ov.rate_cap_per_s),
-                self._cap_tokens + (now - self._cap_last) * ov.rate_cap_per_s,
-            )
-            self._cap_last = now
-            if self._cap_tokens < 1.0:
+        if self.cap is not None:
+            # refills at the cap and holds cap_burst() requests, so a cap below 1/s
+            # still self-hosts one request every 1/cap s on average
+            self.cap.refill(self.env.now)
+            if not self.cap.holds(1.0):
                 return True
-            self._cap_tokens -= 1.0
+            self.cap.level -= 1.0
         return False
 
     def serve(self, req: int) -> None:

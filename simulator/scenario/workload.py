@@ -80,6 +80,11 @@ class WorkloadSection(_Section):
         "default: the simulated rate sustained for a 30-day month.",
     )
 
+    @property
+    def prefix_tokens(self) -> int:
+        """Tokens of the shared prefix every prompt starts with (0 without one)."""
+        return int(self.shared_prefix_tokens or 0)
+
     @model_validator(mode="after")
     def _arrival_needs(self) -> WorkloadSection:
         a = self.arrival
