@@ -138,13 +138,13 @@ def summarize(res: SimResult) -> dict[str, Any]:
         f: res.series.array(f).sum(axis=1)
         for f in ("output_tokens", "input_tokens", "flops", "bytes")
     }
-    busy = res.series.array("busy_fraction")
+    busy_s = res.series.array("busy_s")
     out_tok = _window_delta(ts, series["output_tokens"], start, end)
     in_tok = _window_delta(ts, series["input_tokens"], start, end)
     completed_in_window = int(in_window.sum())
 
     n_rep = len(res.engines)
-    busy_w = np.array([_window_delta(ts, busy[:, i], start, end) for i in range(n_rep)])
+    busy_w = np.array([_window_delta(ts, busy_s[:, i], start, end) for i in range(n_rep)])
     # denominators of an elastic fleet: only the replicas (and GPUs) that were up, for as
     # long as they were up in the window
     up = provisioned_capacity(res.fleet, start, end)

@@ -172,7 +172,7 @@ class TimeSeries:
     """Samples of each replica's state at a fixed interval."""
 
     FIELDS = (
-        "busy_fraction",
+        "busy_s",  # cumulative busy seconds (the Dataset differences them)
         "running",
         "waiting",
         "kv_blocks_used",

@@ -56,7 +56,7 @@ def to_dataset(res: SimResult, summary: dict[str, Any], scenario_text: str) -> x
         data[name] = ("request", arr, {"units": units, "long_name": long})
 
     ts = np.asarray(res.series.time_s)
-    busy_cum = res.series.array("busy_fraction")
+    busy_cum = res.series.array("busy_s")
     dt = np.diff(ts, prepend=ts[:1] if ts.size else ts)
     with np.errstate(invalid="ignore", divide="ignore"):
         busy = np.where(

@@ -36,7 +36,7 @@ def sample_now(
     )
     series.append(
         now,
-        busy_fraction=busy,  # cumulative busy seconds until metrics differences them
+        busy_s=busy,
         running=np.array([e.n_running for e in engines], dtype=float),
         waiting=np.array([len(e.waiting) for e in engines], dtype=float),
         kv_blocks_used=np.array([e.blocks_used() for e in engines], dtype=float),
