@@ -21,14 +21,14 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False, path_type=str))
 @user_errors
-def check(file: str) -> None:
+def check(path: str) -> None:
     """Validate scenario FILE without running it."""
-    scenario = api.check(file)
+    scenario = api.check(path)
     model = scenario.model.name or "inline architecture"
     click.echo(
-        f"{file}: ok ({model}, {scenario.model.weights} weights on "
+        f"{path}: ok ({model}, {scenario.model.weights} weights on "
         f"{scenario.hardware.replicas}x {scenario.hardware.gpu} "
         f"tp={scenario.hardware.tp} pp={scenario.hardware.pp}; "
         f"{len(scenario.sweep)} sweep axes)"
@@ -85,7 +85,7 @@ def estimate(as_json: bool, **kwargs: Any) -> None:
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False, path_type=str))
 @click.option(
     "--output-dir",
     "-o",
@@ -111,7 +111,7 @@ def estimate(as_json: bool, **kwargs: Any) -> None:
 )
 @user_errors
 def run(
-    file: str,
+    path: str,
     output_dir: str | None,
     as_json: bool,
     write: bool,
@@ -120,7 +120,7 @@ def run(
 ) -> None:
     """Simulate scenario FILE: summary table, results.nc and summary.json."""
     with simulated_time(progress) as tick:
-        summary = api.run(file, output_dir=output_dir, write=write, report=report, progress=tick)
+        summary = api.run(path, output_dir=output_dir, write=write, report=report, progress=tick)
     if as_json:
         click.echo(api.to_json(summary))
         return
@@ -164,7 +164,7 @@ def validate(csv_path: str | None, output_dir: str, max_load: bool, as_json: boo
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False, path_type=str))
 @click.option(
     "--method",
     type=click.Choice(["fast", "simulate"]),
@@ -198,7 +198,7 @@ def validate(csv_path: str | None, output_dir: str, max_load: bool, as_json: boo
 )
 @user_errors
 def sweep(
-    file: str,
+    path: str,
     method: str,
     output: str | None,
     scheduler: str | None,
@@ -209,7 +209,7 @@ def sweep(
     """Evaluate the [sweep] grid of scenario FILE and print the cheapest feasible points."""
     with points("grid points") as tick:
         ds = api.sweep(
-            file,
+            path,
             method=method,
             output=output,
             scheduler=scheduler,
@@ -224,7 +224,7 @@ def sweep(
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--gpu", "gpus", multiple=True, help="Candidate GPU id (repeatable).")
 @click.option("--weights", multiple=True, help="Candidate weight scheme (repeatable).")
 @click.option("--tp", type=click.IntRange(min=1), multiple=True, help="Candidate TP degree.")
@@ -245,7 +245,7 @@ def sweep(
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @user_errors
 def plan(
-    file: str,
+    path: str,
     gpus: tuple[str, ...],
     weights: tuple[str, ...],
     tp: tuple[int, ...],
@@ -260,7 +260,7 @@ def plan(
     hardware.gpu / model.weights / hardware.tp / hardware.pricing, else the scenario.
     """
     result = api.plan(
-        file,
+        path,
         gpus=list(gpus),
         weights=list(weights),
         tp=list(tp),
@@ -272,13 +272,13 @@ def plan(
         click.echo(api.to_json(result))
         return
     if "job" in result:
-        console_plan.print_job_plan(result, file)
+        console_plan.print_job_plan(result, path)
         return
-    console_plan.print_plan(result, file)
+    console_plan.print_plan(result, path)
 
 
 @main.command("plot")
-@click.argument("results", type=click.Path(exists=True, path_type=str))
+@click.argument("path", metavar="RESULTS", type=click.Path(exists=True, path_type=str))
 @click.option(
     "--kind",
     "kinds",
@@ -294,14 +294,14 @@ def plan(
     help="Folder for the PNG and SVG files (default: beside RESULTS).",
 )
 @user_errors
-def plot_cmd(results: str, kinds: tuple[str, ...], out_dir: str | None) -> None:
+def plot_cmd(path: str, kinds: tuple[str, ...], out_dir: str | None) -> None:
     """Plot a run (results.nc or its folder) or a sweep (.nc or .zarr)."""
-    for path in api.plot(results, kinds=list(kinds) or None, out_dir=out_dir):
-        click.echo(f"wrote {path}")
+    for written in api.plot(path, kinds=list(kinds) or None, out_dir=out_dir):
+        click.echo(f"wrote {written}")
 
 
 @main.command("report")
-@click.argument("results", type=click.Path(exists=True, path_type=str))
+@click.argument("path", metavar="RESULTS", type=click.Path(exists=True, path_type=str))
 @click.option(
     "--output",
     "-o",
@@ -309,9 +309,9 @@ def plot_cmd(results: str, kinds: tuple[str, ...], out_dir: str | None) -> None:
     help="HTML file (default: report.html in a run's folder, <stem>_report.html beside a sweep).",
 )
 @user_errors
-def report_cmd(results: str, output: str | None) -> None:
+def report_cmd(path: str, output: str | None) -> None:
     """Write one self-contained HTML report for a run or a sweep."""
-    click.echo(f"wrote {api.report(results, output=output)}")
+    click.echo(f"wrote {api.report(path, output=output)}")
 
 
 @main.command("calibrate")

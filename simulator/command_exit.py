@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import signal
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -51,6 +52,11 @@ def user_errors(func: F) -> F:
                 "interrupted: no partial output was written (finished sweep slices are "
                 "kept; rerun the same command to resume)",
                 err=True,
+            )
+            # an interrupt inside an asynchronous Zarr write leaves coroutines that were
+            # never awaited; Python reports each at exit, which is noise after a clean stop
+            warnings.filterwarnings(
+                "ignore", message="coroutine .* was never awaited", category=RuntimeWarning
             )
             sys.exit(EXIT_INTERRUPTED)
         finally:
