@@ -439,21 +439,34 @@ def test_overflow_at_a_stated_volume_costs_less_than_the_api_alone(tmp_path: Pat
     assert 0 < s["api_overflow_monthly_cost_usd"] < s["api"]["gpt-4o"]["monthly_cost_usd"]
 
 
-def test_plan_hybrid_at_a_stated_volume_is_never_dearer_than_the_api_alone(
+def test_plan_hybrid_sends_a_peak_hour_to_the_api_and_beats_both_pure_options(
     tmp_path: Path,
 ) -> None:
+    """One busy hour at six times the rest: the pure fleet is sized for that hour and idles
+    the other 23, the API alone pays list price all day; the hybrid keeps the base on the
+    fleet and sends only the peak's excess to the API, so it is strictly cheaper than both,
+    with fewer replicas and an API share near the peak's excess (5/29 of the day's
+    requests if the fleet exactly covered the base)."""
+    diurnal = ", ".join(["0.2"] * 23 + ["1.2"])
     p = _write(
         tmp_path,
-        H100_8B.replace("rate_per_s = 5.0", "rate_per_s = 20.0\nmonthly_tokens = 1e9")
+        H100_8B.replace("rate_per_s = 5.0", f"rate_per_s = 200.0\ndiurnal = [{diurnal}]")
         + "[slo]\nttft_p95_s = 1.0\n"
-        + '[pricing]\napis = ["gpt-4o", "gpt-4o-mini"]\n',
+        + '[pricing]\napis = ["gpt-4o-mini"]\n',
     )
     result = api.plan(
         p, gpus=["h100-sxm"], weights=["fp8"], tp=[1], pricing=["on_demand"], verify_candidates=0
     )
-    for a in result["apis"]:
-        pure_fleet = result["recommended"]["monthly_cost_usd"]
-        assert a["hybrid"]["total_monthly_usd"] <= min(pure_fleet, a["monthly_cost_usd"]) + 1e-6
+    pick = result["recommended"]
+    (a,) = result["apis"]
+    hybrid = a["hybrid"]
+    assert hybrid["replicas"] < pick["replicas"]
+    assert 0.0 < hybrid["api_share_of_requests"] < 0.5
+    assert hybrid["total_monthly_usd"] < pick["monthly_cost_usd"]
+    assert hybrid["total_monthly_usd"] < a["monthly_cost_usd"]
+    assert hybrid["total_monthly_usd"] == pytest.approx(
+        hybrid["fleet_monthly_usd"] + hybrid["api_monthly_usd"]
+    )
 
 
 # --- 6. an autoscaled run's utilization is against what was up ----------------------------
@@ -562,7 +575,7 @@ def test_unverified_plan_json_is_complete_and_finite(tmp_path: Path) -> None:
             tmp_path,
             H100_8B.replace("rate_per_s = 5.0", "rate_per_s = 20.0")
             + f"[slo]\nttft_p95_s = {limit}\n"
-            + '[pricing]\napis = ["gpt-4o"]\n',
+            + '[pricing]\napis = ["gpt-4o-mini"]\n',
             f"tight-{limit}.toml",
         )
         result = api.plan(p, gpus=["h100-sxm"], weights=["fp8"], tp=[1, 2, 4], verify_candidates=0)

@@ -741,14 +741,15 @@ def test_no_simulation_beats_the_hardware(
 
 
 def test_capacity_estimate_is_consistent_with_a_max_load_run() -> None:
-    # the summary's fleet capacity (static batches) is a lower bound of continuous batching
+    # the summary's fleet capacity (the compiled steady state) is what a max-load run of
+    # the same fleet sustains; the run's drain tail costs it well under 5%
     from simplan.metrics import fleet_capacity_tokens_per_s
 
     sc = scenario({"arrival": "offline", "num_requests": 1024, **CHAT})
     _, s = run(sc)
     cap = fleet_capacity_tokens_per_s(SimpleNamespace(pools=build_pools(sc)), 512, 128)
     achieved = s["input_tokens_per_s"] + s["output_tokens_per_s"]
-    assert achieved == pytest.approx(cap, rel=0.5)
+    assert achieved == pytest.approx(cap, rel=0.05)
 
 
 # --- output files ------------------------------------------------------------------------
