@@ -114,16 +114,13 @@ def test_fast_and_simulate_agree_on_which_points_are_saturated(small: Path) -> N
 
 
 def test_fast_agrees_with_simulate_below_saturation(small: Path) -> None:
+    """Latency is where the two methods can differ below saturation (throughput there is
+    the offered load in both, by construction, so comparing it would test nothing)."""
     fast = run_sweep(small, method="fast")
     sim = run_sweep(small, method="simulate", workers=2)
     both = fast["feasible"].values & sim["feasible"].values
     assert both.sum() >= 4
-    for name, tol in (
-        ("output_tokens_per_s", 0.10),
-        ("usd_per_mtok_total", 0.10),
-        ("tpot_s", 0.15),
-        ("ttft_s", 0.35),
-    ):
+    for name, tol in (("tpot_s", 0.15), ("ttft_s", 0.35)):
         f = fast[name].values[both]
         s = sim[name].values[both]
         err = np.abs(f / s - 1.0)
