@@ -24,11 +24,25 @@ def constants() -> dict[str, Any]:
     return {**_calibration_file(), **_CALIBRATION_OVERRIDE}
 
 
-def error_band() -> tuple[float, float]:
-    """The model's signed throughput error against published measurements, its 10th and
-    90th percentile (``calibration.toml``: ``error_p10``, ``error_p90``)."""
-    cal = constants()
-    return float(cal.get("error_p10", 0.0)), float(cal.get("error_p90", 0.0))
+def band_for(bands: dict[str, Any], family: str, regime: str) -> tuple[float, float] | None:
+    """(p10, p90) of a metric family in a regime from a table of bands
+    (:mod:`simplan.validate.bands`): the regime's own band, else the family's."""
+    band = bands.get(family)
+    if band is None:
+        return None
+    own = band.get(regime)
+    chosen = own if isinstance(own, dict) else band
+    return float(chosen["p10"]), float(chosen["p90"])
+
+
+def error_band(family: str = "throughput", regime: str = "serving") -> tuple[float, float]:
+    """The model's signed error against published measurements for a metric family
+    (``throughput``, ``ttft``, ``tpot``, ``e2e``) in a regime (``single``, ``batch``,
+    ``serving``): its 10th and 90th percentile, an 80% band (``calibration.toml``
+    ``[error_bands]``, written by ``tools/fit_error_bands.py``). Errors of latency
+    families are in time: ``+0.2`` means the model's latency is 20% above the measured."""
+    band = band_for(constants().get("error_bands", {}), family, regime)
+    return band if band is not None else (0.0, 0.0)
 
 
 def preset_overheads(preset: str) -> dict[str, float]:

@@ -19,7 +19,8 @@ from simplan.workload_figures import figure_rows, visible_token_row
 
 def make_console() -> Any:
     """A rich console at least 100 columns wide (tables fold rather than truncate)."""
-    return Console(highlight=False, soft_wrap=False, width=max(100, _term_width()))
+    # markup off: notes name TOML tables ("[simulation] warmup_s") that rich would eat
+    return Console(highlight=False, markup=False, soft_wrap=False, width=max(100, _term_width()))
 
 
 def _term_width() -> int:
@@ -275,13 +276,17 @@ def print_validate(result: dict[str, Any]) -> None:
             )
     band = s.get("band")
     if band and band["count"]:
-        lo, hi = band["error_range"]
+        held = band["held_out_coverage"]
         per = ", ".join(
-            f"{k} {v:.0%} of {band['count'][k]}" for k, v in band["coverage"].items() if k != "all"
+            f"{k} {v:.0%} of {band['count'][k]}"
+            + (f" ({held[k]:.0%} leaving its source out)" if k in held else "")
+            for k, v in band["coverage"].items()
+            if k != "all"
         )
         console.print(
-            f"80% band (signed error {lo:+.0%} to {hi:+.0%}, calibration.toml): "
-            f"{band['coverage']['all']:.0%} of measurements inside ({per})"
+            f"80% bands (by metric family and regime, calibration.toml [error_bands]): "
+            f"{band['coverage']['all']:.0%} of measurements inside, "
+            f"{held.get('all', float('nan')):.0%} leaving each source out; {per}"
         )
     for g in result["table"]:
         for reason in g["skip_reasons"]:

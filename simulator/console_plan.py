@@ -118,6 +118,19 @@ def print_plan(result: dict[str, Any], file: str) -> None:
     console.print(t)
     if not rows:
         console.print("no candidate meets the SLO at this load")
+    best = result["recommended"]
+    for key, b in ((best or {}).get("band", {}).get("latency_s") or {}).items():
+        lo, hi = b["seeds_s"]
+        seen = (
+            f"{seconds(lo)}–{seconds(hi)} over the simulated seeds"
+            if b["simulated"]
+            else f"{seconds(lo)} predicted"
+        )
+        console.print(
+            f"band: {key.removesuffix('_s').replace('_', ' ')} of the pick {seen}; 80% band "
+            f"{seconds(b['band_s'][0])}–{seconds(b['band_s'][1])} with the model's error "
+            f"(limit {seconds(b['limit_s'])})"
+        )
     for reason in result["reasons"]:
         console.print(f"why: {reason}")
     if result["elastic_options"]:

@@ -15,6 +15,7 @@ from typing import Any
 from simplan import catalog, validated
 from simplan import economics as econ
 from simplan.calibration import constants as calibration
+from simplan.calibration import error_band
 from simplan.calibration_profile import provenance_row
 from simplan.errors import CatalogError
 from simplan.scenario import Scenario
@@ -122,8 +123,8 @@ def provenance_rows(
     if isinstance(err, int | float):
         detail += (
             f": median absolute error {err:.1%} over {cal.get('fit_rows', '?')} published "
-            f"measurements; signed error p10 {cal.get('error_p10', 0):+.0%}, "
-            f"p90 {cal.get('error_p90', 0):+.0%}"
+            f"measurements; serving throughput signed error p10 {error_band()[0]:+.0%}, "
+            f"p90 {error_band()[1]:+.0%}"
         )
     rows.append(
         _row(

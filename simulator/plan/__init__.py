@@ -21,10 +21,12 @@ crossover volume above which a fleet of the recommended configuration is cheaper
 API, and a hybrid: a fleet sized for part of the load with the overflow sent to the API,
 at the replica count that minimises the total.
 
-Uncertainty: the model's signed error against the published measurements has a 10th
-and 90th percentile (``calibration.toml``: ``error_p10``, ``error_p90``); the plan
-recomputes the screen with capacities shifted by that spread, giving a band on replicas
-and cost (throughput error only).
+Uncertainty (:mod:`~simplan.plan.bands`): the model's signed serving-throughput error
+against the published measurements has a 10th and 90th percentile (``calibration.toml``
+``[error_bands]``); the plan recomputes the screen with capacities shifted by that
+spread, giving an 80% band on replicas and cost. Each latency objective of the pick gets
+a band from its spread over the verification seeds and its metric's own error quantiles,
+and one sentence says what would change the answer.
 
 :mod:`~simplan.plan.candidates` lists and screens the candidates,
 :mod:`~simplan.plan.alternatives` builds the hybrid, the daily-cycle options and the

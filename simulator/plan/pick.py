@@ -18,6 +18,7 @@ from simplan.feasibility import check_workload
 from simplan.job import is_job
 from simplan.metrics import plain_json
 from simplan.plan.alternatives import _elastic_options, _hybrid, _reasons
+from simplan.plan.bands import how_sure, latency_bands
 from simplan.plan.candidates import (
     PLAN_KEYS,
     Candidate,
@@ -150,6 +151,8 @@ def plan(
     best = checked[0] if checked else None
     if best is not None:
         feasible = [best, *(c for c in feasible if c is not best)]
+        if best.band:
+            best.band["latency_s"] = latency_bands(best, scenario)
     apis = []
     rate_notes = []
     for a in econ.selected_apis(scenario):
@@ -183,11 +186,12 @@ def plan(
         rate_notes.append(split_note(disaggregated, best.monthly_cost_usd if best else None))
     notes = [
         *rate_notes,
-        *([_how_sure(best, hi_err)] if best is not None and best.band else []),
+        *([how_sure(best, hi_err)] if best is not None and best.band else []),
         verified_note,
-        f"bands: capacity divided by (1 + e) for the model's signed error e between "
-        f"its 10th and 90th percentile over the calibration set ({lo_err:+.0%}, "
-        f"{hi_err:+.0%}); throughput error only",
+        f"bands (80%): capacity divided by (1 + e) for the model's signed serving-"
+        f"throughput error e between its 10th and 90th percentile over the published "
+        f"measurements ({lo_err:+.0%}, {hi_err:+.0%}); each latency objective's band spans "
+        f"its seeds and that metric's own error quantiles (calibration.toml [error_bands])",
     ]
     unchecked = (
         uncalibrated_note([best.gpu], scenario.model.arch().id) if best is not None else None
@@ -229,29 +233,6 @@ def plan(
             "notes": notes,
         }
     )
-
-
-def _how_sure(best: Candidate, hi_err: float) -> str:
-    """One sentence: how sure the pick is, and what would change it."""
-    held = (
-        f"the pick held its SLO in simulation with {verify.VERIFY_SEEDS} seeds"
-        if best.verified
-        else "the pick was not checked by simulation"
-    )
-    more = best.band["replicas"][1] - best.fast_replicas
-    if more > 0:
-        cost = float(econ.monthly_cost_usd((best.replicas + more) * best.replica_usd_per_hour))
-        change = (
-            f"if the GPUs are {hi_err:.0%} slower than modelled (the 90th percentile of the "
-            f"model's error against published measurements), {best.replicas + more} "
-            f"replicas are needed (about ${cost:,.0f}/month)"
-        )
-    else:
-        change = (
-            f"the fast model sizes the same fleet if the GPUs are {hi_err:.0%} slower than "
-            f"modelled (the 90th percentile of its error against published measurements)"
-        )
-    return f"how sure: {held}; {change}"
 
 
 def _rank(cands: list[Candidate]) -> list[Candidate]:

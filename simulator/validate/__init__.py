@@ -14,9 +14,9 @@ from importlib import resources
 from pathlib import Path
 
 from simplan.errors import SimplanError
+from simplan.validate.bands import band_coverage, fit_bands
 from simplan.validate.errors import (
     GROUPS,
-    band_coverage,
     error_by,
     error_table,
     summarize_errors,
@@ -33,6 +33,7 @@ __all__ = [
     "default_csvs",
     "error_by",
     "error_table",
+    "fit_bands",
     "plot_predicted_vs_measured",
     "predict_row",
     "read_rows",

@@ -1,12 +1,13 @@
 """How wrong the predictions are: by source and metric, by any grouping, and whether the
-band the commands state holds the measurements."""
+bands the commands state hold the measurements (:mod:`simplan.validate.bands`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from simplan.calibration import error_band
+from simplan.calibration import constants
+from simplan.validate.bands import band_coverage
 from simplan.validate.rows import Row
 
 
@@ -36,30 +37,6 @@ def error_table(rows: list[Row]) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def band_coverage(rows: list[Row]) -> dict[str, Any]:
-    """How often the measured value falls inside the band the commands state.
-
-    ``plan``'s band divides capacity by ``1 + e`` for the signed error ``e`` between its
-    10th and 90th percentile over the calibration set (``calibration.toml``), an 80% band:
-    a measurement is inside it when its row's signed error lies in that range. On the
-    calibration set itself this is about 80% by construction; on other data (the 2026
-    set) it checks the band. Overall and per metric.
-    """
-    lo, hi = error_band()
-    inside: dict[str, list[bool]] = {}
-    for r in rows:
-        if r.rel_error is not None:
-            ok = lo <= r.rel_error <= hi
-            inside.setdefault("all", []).append(ok)
-            inside.setdefault(r.metric, []).append(ok)
-    return {
-        "nominal": 0.8,
-        "error_range": [lo, hi],
-        "coverage": {k: float(np.mean(v)) for k, v in sorted(inside.items())},
-        "count": {k: len(v) for k, v in sorted(inside.items())},
-    }
 
 
 #: The groupings `simplan validate` reports the error by (Row attributes).
@@ -95,5 +72,5 @@ def summarize_errors(rows: list[Row]) -> dict[str, Any]:
             k: float(v["median_abs_error"]) for k, v in error_by(rows, "source_id").items()
         },
         "by": {key: error_by(rows, key) for key in GROUPS},
-        "band": band_coverage(rows),
+        "band": band_coverage(rows, constants().get("error_bands", {})),
     }

@@ -66,6 +66,7 @@ def predict_row(
         row.skipped = spec
         return row
     row.config = spec.describe(raw["batch_or_concurrency"])
+    row.regime = spec.regime
     row.model_id, row.gpu_id = spec.model, spec.gpu
     arch = catalog.model(spec.model)
     row.model_family = arch.family

@@ -72,6 +72,7 @@ class Row:
     gpu_family: str = ""
     engine: str = ""
     architecture: str = ""  # dense, moe or mla
+    regime: str = ""  # single, batch or serving (simplan.validate.bands)
     model_id: str = ""  # the catalog ids the row was read as
     gpu_id: str = ""
 
@@ -111,6 +112,14 @@ class Spec:
     rate_per_s: float | None = None
     engine_knobs: dict[str, Any] = field(default_factory=dict)
     num_requests: int = 0
+
+    @property
+    def regime(self) -> str:
+        """``single`` (one request at a time), ``batch`` (a static batch) or ``serving``
+        (max load, a request rate, a concurrency)."""
+        if self.shape == "itl_fit" or (self.shape == "static" and self.batch == 1):
+            return "single"
+        return "batch" if self.shape == "static" else "serving"
 
     @property
     def preset(self) -> str:
