@@ -5,6 +5,7 @@ half-written is left)."""
 from __future__ import annotations
 
 import functools
+import logging
 import signal
 import sys
 import warnings
@@ -53,11 +54,14 @@ def user_errors(func: F) -> F:
                 "kept; rerun the same command to resume)",
                 err=True,
             )
-            # an interrupt inside an asynchronous Zarr write leaves coroutines that were
-            # never awaited; Python reports each at exit, which is noise after a clean stop
+            # an interrupt inside an asynchronous Zarr write abandons its event loop's
+            # tasks; at exit Python reports each (coroutines never awaited, futures whose
+            # exception nobody read, tasks destroyed while pending), which is noise after
+            # a clean stop: the store being written is simplan's temporary folder
             warnings.filterwarnings(
                 "ignore", message="coroutine .* was never awaited", category=RuntimeWarning
             )
+            logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
             sys.exit(EXIT_INTERRUPTED)
         finally:
             if previous is not None:
