@@ -96,6 +96,14 @@ def margins() -> dict[str, float]:
     return {m: float(held.get(f"{m}_s", {}).get("p90_abs_error", 0.0)) for m in slo_eval.METRICS}
 
 
+def fast_band(metric: str) -> tuple[float, float]:
+    """The 80% band of the fast model's p95 of ``metric`` (``ttft``, ``tpot``, ``e2e``)
+    against the simulation: 10th and 90th percentile of fast/simulated - 1 over the
+    fitted configurations (``tail.toml`` ``[tail.band_p95]``); (0, 0) where not fitted."""
+    b = catalog.tail_model().get("band_p95", {}).get(f"{metric}_s", {})
+    return float(b.get("p10", 0.0)), float(b.get("p90", 0.0))
+
+
 def limits(scenarios: Sequence[Scenario], scale: float = 1.0) -> np.ndarray:
     """(n, tail.COLUMNS) limits per latency column, inf where no objective is set;
     ``scale`` multiplies every limit (a capacity band's stand-in for slower hardware)."""

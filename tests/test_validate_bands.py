@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from simplan import api
 from simplan.calibration import band_for, error_band
+from simplan.latency_model import fast_band
 from simplan.plan.bands import how_sure, latency_bands
 from simplan.plan.candidates import Candidate
 from simplan.scenario import scenario_from_dict
@@ -118,3 +119,17 @@ def test_how_sure_names_the_latency_objective_whose_band_crosses_its_limit() -> 
     pick.band["latency_s"]["ttft_p95_s"]["band_s"] = [0.2, 0.4]  # inside the limit
     pick.band["latency_s"]["tpot_p95_s"]["band_s"] = [0.01, 0.03]
     assert "least sure" not in how_sure(pick, 0.3)
+
+
+def test_an_unchecked_picks_band_also_carries_the_fast_models_error() -> None:
+    sc = scenario_from_dict(SLO_SCENARIO)
+    pick = _verified_pick()
+    pick.verified = False
+    pick.ttft_p95_s = 0.33
+    fast_only = latency_bands(pick, sc)["ttft_p95_s"]
+    assert fast_only["seeds_s"] == [0.33, 0.33] and not fast_only["simulated"]
+    lo_err, hi_err = error_band("ttft", "serving")
+    f_lo, f_hi = fast_band("ttft")
+    assert fast_only["band_s"] == pytest.approx(
+        [0.33 / ((1 + hi_err) * (1 + f_hi)), 0.33 / ((1 + lo_err) * (1 + f_lo))]
+    )

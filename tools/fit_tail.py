@@ -256,6 +256,24 @@ def summary(errs: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     return out
 
 
+def band(
+    fit_errs: dict[str, np.ndarray], held_errs: dict[str, np.ndarray]
+) -> dict[str, dict[str, float]]:
+    """The 80% band of fast/simulated - 1 per metric (10th and 90th percentile over the
+    fitting half) and the share of held-out configurations inside it."""
+    out = {}
+    for m, e in fit_errs.items():
+        lo, hi = np.percentile(np.expm1(e[np.isfinite(e)]), [10, 90])
+        held = np.expm1(held_errs[m])
+        out[m] = {
+            "p10": float(lo),
+            "p90": float(hi),
+            "held_out_coverage": float(np.mean((held >= lo) & (held <= hi))),
+            "n": int(held.size),
+        }
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", type=int, default=120)
@@ -278,6 +296,15 @@ def main() -> int:
         for stat in ("p50", "p95", "p99"):
             errs = log_errors(pts, sm, params, stat, METRICS, max_load=0.85)
             report[f"{name}_{stat}"] = summary(errs)
+    bands = band(
+        log_errors(
+            [points[i] for i in train], [sims[i] for i in train], params, "p95", METRICS, 0.85
+        ),
+        log_errors(
+            [points[i] for i in held], [sims[i] for i in held], params, "p95", METRICS, 0.85
+        ),
+    )
+    report["band_p95"] = bands
     print(json.dumps(report, indent=1))
     if args.write:
         held_p95 = report["held_out_p95"]
@@ -297,6 +324,15 @@ def main() -> int:
                 f"{m} = {{ median_abs_error = {v['median_abs_error']:.3f}, "
                 f"p90_abs_error = {v['p90_abs_error']:.3f}, n = {v['n']} }}"
                 for m, v in held_p95.items()
+            ),
+            "",
+            "# 80% band of the p95 (fast/simulated - 1, 10th and 90th percentile over the",
+            "# fitted configurations) and the share of held-out configurations inside it.",
+            "[tail.band_p95]",
+            *(
+                f"{m} = {{ p10 = {v['p10']:.3f}, p90 = {v['p90']:.3f}, "
+                f"held_out_coverage = {v['held_out_coverage']:.3f}, n = {v['n']} }}"
+                for m, v in bands.items()
             ),
         ]
         (ROOT / "simulator" / "catalog" / "tail.toml").write_text("\n".join(lines) + "\n")

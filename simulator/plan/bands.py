@@ -9,7 +9,9 @@ band of an objective combines the two things that move it:
   fast model's single prediction when the pick was not simulated);
 * the model against the hardware: the signed error of that metric family in serving
   (``calibration.error_band("ttft", "serving")``, from ``simplan validate``'s rows),
-  a real value being ``predicted / (1 + e)``.
+  a real value being ``predicted / (1 + e)``;
+* for a pick the simulation did not check, the fast model against the simulation too
+  (``latency_model.fast_band``, from ``tools/fit_tail.py``'s design), compounded.
 
 The band is ``[lowest seed / (1 + e_90), highest seed / (1 + e_10)]``.
 """
@@ -23,6 +25,7 @@ from simplan import economics as econ
 from simplan import verify
 from simplan.calibration import error_band
 from simplan.formatting import seconds
+from simplan.latency_model import fast_band
 from simplan.plan.candidates import Candidate
 from simplan.scenario import Scenario
 from simplan.slo import objectives
@@ -49,6 +52,9 @@ def latency_bands(best: Candidate, scenario: Scenario) -> dict[str, dict[str, An
                 continue
             seeds = [float(fast)]
         lo_err, hi_err = error_band(obj.metric, "serving")
+        if not best.verified:  # the fast model's own error against the simulation
+            f_lo, f_hi = fast_band(obj.metric)
+            lo_err, hi_err = (1 + lo_err) * (1 + f_lo) - 1, (1 + hi_err) * (1 + f_hi) - 1
         out[obj.key] = {
             "limit_s": obj.limit_s,
             "seeds_s": [min(seeds), max(seeds)],
