@@ -4,7 +4,11 @@ A planner comparing a fleet with an API must know whether the API would accept t
 traffic at all: providers cap each account per minute (requests, tokens, or input and
 output tokens apart), by a spend-based tier. The catalog records the highest tier an
 account reaches on its own (``rate_limit`` of an API entry, sourced and dated); a load
-above it needs a sales contract or several accounts, which the list price does not buy.
+above it needs a negotiated limit (a sales contract), which the list price does not buy.
+Spreading one workload over several accounts to get around a limit is not counted as a
+way out: OpenAI's Terms of Use (effective 2024-01-31) forbid using the services to
+"circumvent any rate limits or restrictions", and the Services Agreement asks customers
+to "comply with any rate limits".
 
 The load is the busiest hour's rate (the rate a fleet is sized for), with the mean
 request's tokens: prompt tokens, and output tokens including hidden reasoning (which
@@ -81,8 +85,8 @@ def over_limit_note(api_id: str, use: dict[str, Any] | None) -> str | None:
     return (
         f"{api_id}: the busiest hour needs {use['needed_per_min']:,.0f} "
         f"{LIMIT_NAMES[use['binding']]}, {use['use']:.1f}x its {use['tier']} limit of "
-        f"{use['limit_per_min']:,.0f}: the list price assumes a sales contract or "
-        f"{math.ceil(use['use'])} accounts"
+        f"{use['limit_per_min']:,.0f}: the API comparison assumes the provider grants "
+        f"{math.ceil(use['use'])}x that limit by contract, at list price"
     )
 
 

@@ -49,11 +49,11 @@ def test_only_uncached_input_counts_against_an_input_token_limit() -> None:
     assert cached["use"] == pytest.approx(0.5)
 
 
-def test_a_load_over_the_limit_says_by_how_much_and_how_many_accounts() -> None:
+def test_a_load_over_the_limit_says_by_how_much_it_needs_the_limit_raised() -> None:
     use = rate_limit_use(quote(), 150.0, 1_000.0, 1_000.0)  # 9,000 RPM against 4,000
     assert use is not None and not use["within"] and use["use"] == pytest.approx(2.25)
     note = over_limit_note("x", use)
-    assert note is not None and "9,000 requests per minute" in note and "3 accounts" in note
+    assert note is not None and "9,000 requests per minute" in note and "3x that limit" in note
     assert rate_limit_cell(use["use"], use["tier"]) == "2.2x Tier 4 (over)"
 
 
