@@ -60,6 +60,7 @@ class ReplicaEngine(Scheduler):
         chunked_prefill: bool,
         static: bool,
         reserve_whole_output: bool = False,
+        admission: str = "vllm",
         prefix_caching: bool = False,
         role: str = "both",
         pool: int = 0,
@@ -75,6 +76,7 @@ class ReplicaEngine(Scheduler):
             chunked_prefill=chunked_prefill,
             static=static,
             reserve_whole_output=reserve_whole_output,
+            admission=admission,
             prefix_caching=prefix_caching,
             role=role,
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from simplan import catalog
 from simplan.calibration import preset_overheads
 from simplan.calibration_profile import factors_for
 from simplan.prefix_model import PromptReuse, reuse_of
@@ -28,6 +29,8 @@ class EngineKnobs:
     # TensorRT-LLM: the KV cache takes this share of the memory left after the weights,
     # activations and fixed reserve (None: vLLM's gpu_memory_utilization of all memory).
     kv_cache_free_fraction: float | None = None
+    # SGLang: the share of GPU memory (less the CUDA context) for weights and KV pool
+    mem_fraction_static: float | None = None
     # Deployment calibration (``simplan calibrate``): 1.0 / None keep the catalog's.
     compute_efficiency_scale: float = 1.0
     memory_efficiency_scale: float = 1.0
@@ -40,15 +43,64 @@ class EngineKnobs:
     prompt_reuse: PromptReuse | None = None
 
 
-def engine_knobs(sc: Scenario, gpu_id: str) -> EngineKnobs:
-    """The engine knobs of a scenario's replicas on ``gpu_id``, with the calibration
-    factors its ``[engine] calibration`` gives for that GPU."""
+#: SGLang v0.5.5's chunk size and CUDA-graph batch limits by GPU memory
+#: (server_args.py _handle_gpu_memory_settings): (below GiB, chunked_prefill_size,
+#: cuda_graph_max_bs at tp < 4, at tp >= 4); above the last row 16384 and 512.
+SGLANG_GPU_BANDS = (
+    (20, 2048, 8, 8),
+    (35, 2048, 24, 80),
+    (60, 4096, 32, 160),
+    (90, 8192, 256, 512),
+    (160, 8192, 256, 512),
+)
+
+
+def sglang_memory(
+    gpu_memory_gib: float, tp: int, pp: int, attention_dp: bool, speculative: str | None
+) -> tuple[int, float]:
+    """SGLang's default ``chunked_prefill_size`` and ``mem_fraction_static`` for a GPU
+    (v0.5.5 server_args.py): it keeps back 512 MiB, 1.5 MiB per token of the prefill
+    chunk, 2 MiB per CUDA-graph batch slot (3 per slot and DP rank with DP attention),
+    128 MiB per GPU of the parallel group, 2 GiB for an EAGLE/MTP drafter or 6 GiB for a
+    separate draft model, and at least 10 GiB on GPUs over 60 GiB; the rest, as a share
+    of the GPU's memory, holds the weights and the KV pool."""
+    gpu_mib = gpu_memory_gib * 1024.0
+    chunk, graph_bs = 16384, 512
+    for below_gib, c, small_tp, big_tp in SGLANG_GPU_BANDS:
+        if gpu_memory_gib < below_gib:
+            chunk, graph_bs = c, small_tp if tp < 4 else big_tp
+            break
+    if attention_dp:
+        chunk //= tp  # the chunk is split over the DP ranks
+    reserved = 512.0 + max(chunk, 2048) * 1.5 + graph_bs * 2.0 + tp * pp / 8.0 * 1024.0
+    if attention_dp:
+        reserved += graph_bs * tp * 3.0
+    if speculative in ("eagle", "mtp"):
+        reserved += 2048.0
+    elif speculative == "draft_model":
+        reserved += 6144.0
+    if gpu_mib > 60 * 1024:
+        reserved = max(reserved, 10 * 1024.0)
+    return chunk, round((gpu_mib - reserved) / gpu_mib, 3)
+
+
+def engine_knobs(sc: Scenario, gpu_id: str, tp: int = 1, pp: int = 1) -> EngineKnobs:
+    """The engine knobs of a scenario's replicas on ``gpu_id`` (with ``tp`` x ``pp``
+    GPUs), with the calibration factors its ``[engine] calibration`` gives for that GPU."""
     eng = sc.engine
     f = factors_for(sc, gpu_id)
     host = preset_overheads(eng.preset)
+    budget, static_share = eng.max_num_batched_tokens, None
+    if eng.name == "sglang":
+        spec = eng.speculative.method if eng.speculative and eng.speculative.active else None
+        chunk, share = sglang_memory(catalog.gpu(gpu_id).memory_gib, tp, pp, eng.attention_dp, spec)
+        if "max_num_batched_tokens" not in eng.model_fields_set:
+            budget = chunk
+        static_share = share if eng.mem_fraction_static is None else eng.mem_fraction_static
     knobs = EngineKnobs(
         gpu_memory_utilization=eng.gpu_memory_utilization,
-        max_num_batched_tokens=eng.max_num_batched_tokens,
+        mem_fraction_static=static_share,
+        max_num_batched_tokens=budget,
         max_num_seqs=eng.max_num_seqs,
         block_size=eng.block_size,
         kv_cache_free_fraction=eng.kv_cache_free_gpu_mem_fraction,

@@ -91,7 +91,7 @@ def replica_cfg(sc: Scenario) -> tuple[np.ndarray, int]:
     """The configuration vector of a scenario's ``[hardware]`` replica and a reason code:
     0 fits, 1 does not fit in GPU memory, 2 invalid parallelism (a zero vector, never
     evaluated). Sweeps, plans and job plans screen candidates with it."""
-    knobs = engine_knobs(sc, sc.hardware.gpu)
+    knobs = engine_knobs(sc, sc.hardware.gpu, sc.hardware.tp, sc.hardware.pp)
     try:
         replica = build_replica(
             sc.model.arch(),

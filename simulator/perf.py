@@ -314,6 +314,8 @@ def build_replica(
     cfg[c.PREFIX_HIT_TOKENS] = cfg[c.PREFIX_POOL_TOKENS] = cfg[c.PREFIX_HIT_SHARE] = 0.0
     if engine.kv_cache_free_fraction is not None:
         cfg[c.MEM_UTIL] = _utilization_for_free_fraction(cfg, engine.kv_cache_free_fraction)
+    if engine.mem_fraction_static is not None:
+        cfg[c.MEM_UTIL] = _utilization_for_static_fraction(cfg, engine.mem_fraction_static)
     fill_prefix_cfg(cfg, engine.prompt_reuse, engine.block_size)
     return Replica(arch, gpu, weights, kv_cache, tp, pp, engine, c.check_complete(cfg), notes)
 
@@ -329,6 +331,18 @@ def _utilization_for_free_fraction(cfg: np.ndarray, fraction: float) -> float:
         + cfg[c.RESERVE_FIXED_BYTES]
     )
     return float(min((taken + fraction * max(total - taken, 0.0)) / total, 1.0))
+
+
+def _utilization_for_static_fraction(cfg: np.ndarray, fraction: float) -> float:
+    """The share of all memory that leaves SGLang's KV pool: ``fraction`` of the memory
+    free before the weights load (all of it less the CUDA context, the fixed reserve)
+    holds the weights and the pool; activations and CUDA graphs live in the rest
+    (sglang 0.5.5 model_runner.py profile_max_num_token: rest_memory = available -
+    total * (1 - mem_fraction_static))."""
+    total = cfg[c.MEM_BYTES]
+    fixed = cfg[c.RESERVE_FIXED_BYTES]
+    kv_and_weights = fraction * max(total - fixed, 0.0)
+    return float(min((kv_and_weights + kmem.activation_reserve_bytes(cfg) + fixed) / total, 1.0))
 
 
 def ridge_flop_per_byte(gpu: catalog.Gpu) -> float:

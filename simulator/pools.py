@@ -51,7 +51,7 @@ def build_pools(scenario: Scenario, *, require_fit: bool = True) -> list[Pool]:
     pools = []
     for i, (where, sec) in enumerate(sections):
         try:
-            knobs = engine_knobs(scenario, sec.gpu)
+            knobs = engine_knobs(scenario, sec.gpu, sec.tp, sec.pp)
             replica = build_replica(arch, catalog.gpu(sec.gpu), weights, kv, sec.tp, sec.pp, knobs)
         except InfeasibleError as exc:
             exc.problems = [

@@ -13,6 +13,16 @@ The policy is vLLM's (the engine, :mod:`simplan.engine`, runs the iterations):
   recomputed later (vLLM's RECOMPUTE): its blocks are freed and it returns to the head
   of the queue.
 
+With ``admission = "sglang"`` the rules are SGLang's (v0.5.5, schedule_policy.py
+PrefillAdder, scheduler.py, schedule_batch.py retract_decode): a new request is admitted
+only if the cache holds its prompt and its whole remaining output (clipped at 4,096
+tokens) beside a reservation of ``new_token_ratio`` times every running request's
+remaining output; the ratio starts at 0.7, falls by (0.7 - 0.098) / 600 per decode
+step to 0.098 and returns to 0.7 when the replica is idle. When decode runs out of
+memory it retracts the request with the fewest output tokens (the longest prompt among
+equals) and sets the ratio to (tokens decoded + 20 per request) / (output asked + 1) of
+the batch that remains.
+
 Running sequences live in fixed slots so that a decode run updates numpy arrays. The
 scheduler knows nothing of simulated time beyond the ``now`` its caller passes.
 """
@@ -29,6 +39,15 @@ from simplan.kv_allocator import KVAllocator
 if TYPE_CHECKING:
     from simplan.perf import Replica
     from simplan.recorder import Recorder
+
+
+#: SGLang's admission constants (v0.5.5 environ.py: SGLANG_INIT_NEW_TOKEN_RATIO 0.7,
+#: SGLANG_MIN_NEW_TOKEN_RATIO_FACTOR 0.14, SGLANG_NEW_TOKEN_RATIO_DECAY_STEPS 600;
+#: schedule_policy.py CLIP_MAX_NEW_TOKENS 4096).
+SGLANG_INIT_RATIO = 0.7
+SGLANG_MIN_RATIO = SGLANG_INIT_RATIO * 0.14
+SGLANG_RATIO_DECAY = (SGLANG_INIT_RATIO - SGLANG_MIN_RATIO) / 600
+SGLANG_CLIP = 4096
 
 
 class Scheduler:
@@ -48,6 +67,7 @@ class Scheduler:
         reserve_whole_output: bool,
         prefix_caching: bool,
         role: str,
+        admission: str = "vllm",
     ) -> None:
         self.index = index
         self.replica = replica
@@ -61,6 +81,8 @@ class Scheduler:
         # static batching and TensorRT-LLM's GUARANTEED_NO_EVICT reserve each request's KV
         # for its whole output at admission: a running request is never preempted
         self.reserve_whole = static or reserve_whole_output
+        self.sglang = admission == "sglang"
+        self.new_token_ratio = SGLANG_INIT_RATIO
         self.prefix_caching = prefix_caching
         # prefill replicas of a disaggregated fleet hand requests on after their prompt
         self.role = role
@@ -127,6 +149,8 @@ class Scheduler:
         kv = self.kv
         if self.static and self.n_running:
             return
+        if self.sglang and self.n_running == 0:
+            self.new_token_ratio = SGLANG_INIT_RATIO  # reset when idle
         # vLLM (v1 scheduler) gives the running sequences their next token's slot before it
         # admits anyone, so those blocks are not free for a new prompt. Without this, a
         # prompt admitted into blocks the running batch needs is preempted on the next
@@ -140,8 +164,9 @@ class Scheduler:
             # a preempted request recomputes what it had generated as part of its prompt
             prompt = int(rec.input_tokens[req]) + (0 if arrived else generated)
             need = prompt
+            left = int(rec.output_tokens[req]) - generated
             if self.reserve_whole and self.role != "prefill":
-                need += int(rec.output_tokens[req]) - generated
+                need += left
             # a cached prefix (a shared one, or the session's conversation so far) is
             # reused, not prefilled nor held again
             chain = []
@@ -152,17 +177,24 @@ class Scheduler:
                 chain = []
             avail = kv.available_to(chain)
             blocks = kv.blocks_for(max(need, 1)) - hit
-            if blocks + kv.watermark > avail:
+            # SGLang checks the whole remaining output but allocates the prompt only
+            asked = (
+                kv.blocks_for(need + min(max(left, 0), SGLANG_CLIP)) - hit
+                if self.sglang
+                else blocks
+            )
+            if asked + kv.watermark > avail:
                 break
             if reserved < 0:
-                decoding = np.flatnonzero((self.slot_req >= 0) & (self.prompt_left == 0))
-                reserved = int(np.sum(self.blocks_short(decoding, self.produced(decoding, 1))))
-            if blocks + kv.watermark + reserved > avail:
+                reserved = self._reserved_blocks()
+            if asked + kv.watermark + reserved > avail:
                 break
             self.waiting.popleft()
             self.waiting_tokens -= int(rec.input_tokens[req])
             slot = int(np.flatnonzero(self.slot_req < 0)[0])
             kv.admit(slot, chain, int(rec.session_entry[req]), hit, blocks)
+            if self.sglang:  # its whole output stays reserved for the rest of this round
+                reserved += kv.blocks_for(min(max(left, 0), SGLANG_CLIP))
             first_time = rec.scheduled_s[req] < 0
             if first_time:  # prompt tokens served from the cache, counted once
                 self.input_tokens += hit * self.block
@@ -185,9 +217,23 @@ class Scheduler:
                 if hit:
                     rec.cached_tokens[req] = hit * self.block
 
+    def _reserved_blocks(self) -> int:
+        """Blocks admission leaves to the running batch: vLLM's next token of each
+        decoding sequence, SGLang's new_token_ratio of each one's remaining output."""
+        if not self.sglang:
+            decoding = np.flatnonzero((self.slot_req >= 0) & (self.prompt_left == 0))
+            return int(np.sum(self.blocks_short(decoding, self.produced(decoding, 1))))
+        running = np.flatnonzero(self.slot_req >= 0)
+        ahead = np.ceil(self.new_token_ratio * np.minimum(self.decode_left[running], SGLANG_CLIP))
+        return int(np.sum(self.blocks_short(running, ahead.astype(np.int64))))
+
     def preempt_newest(self) -> None:
-        """Free the most recently admitted sequence; it is recomputed later (vLLM's
-        RECOMPUTE) from the head of the queue."""
+        """Free the most recently admitted sequence (SGLang: the one with the fewest
+        output tokens); it is recomputed later (vLLM's RECOMPUTE) from the head of the
+        queue."""
+        if self.sglang:
+            self._retract_sglang()
+            return
         order = np.where(self.slot_req >= 0, self.admitted_at, -1)
         slot = int(np.argmax(order))
         req = int(self.slot_req[slot])
@@ -195,6 +241,23 @@ class Scheduler:
         self.rec.preemptions[req] += 1
         self.waiting.appendleft(req)
         self.waiting_tokens += int(self.rec.input_tokens[req])
+
+    def _retract_sglang(self) -> None:
+        rec = self.rec
+        running = np.flatnonzero(self.slot_req >= 0)
+        reqs = self.slot_req[running]
+        # fewest output tokens first, the longest prompt among equals
+        key = np.lexsort((-rec.input_tokens[reqs], rec.generated[reqs]))
+        slot = int(running[key[0]])
+        req = int(self.slot_req[slot])
+        self.release(slot)
+        rec.preemptions[req] += 1
+        self.waiting.appendleft(req)
+        self.waiting_tokens += int(rec.input_tokens[req])
+        rest = self.slot_req[self.slot_req >= 0]
+        decoded = float(np.sum(rec.generated[rest]))
+        asked = float(np.sum(rec.output_tokens[rest]))
+        self.new_token_ratio = min(1.0, (decoded + 20.0 * rest.size) / (asked + 1.0))
 
     def release(self, slot: int) -> None:
         """Free a slot and give its KV blocks back."""
@@ -227,6 +290,10 @@ class Scheduler:
         self.output_tokens += n
         self.decoded_tokens += n
         self.decode_steps += steps * int(slots.size)
+        if self.sglang:
+            self.new_token_ratio = max(
+                self.new_token_ratio - steps * SGLANG_RATIO_DECAY, SGLANG_MIN_RATIO
+            )
 
     def blocks_short(self, slots: np.ndarray, new_tokens: np.ndarray | int) -> np.ndarray:
         """Blocks each of ``slots`` lacks to hold ``new_tokens`` more tokens."""

@@ -219,11 +219,13 @@ def build_engines(
                 pool.replica,
                 rec,
                 max_num_seqs=eng.max_num_seqs,
-                max_num_batched_tokens=eng.max_num_batched_tokens,
+                # the replica's own: SGLang's chunk size depends on its GPU
+                max_num_batched_tokens=pool.replica.engine.max_num_batched_tokens,
                 block_size=eng.block_size,
                 chunked_prefill=eng.chunked_prefill,
                 static=eng.scheduler == "static",
                 reserve_whole_output=eng.reserves_whole_output,
+                admission="sglang" if eng.name == "sglang" else "vllm",
                 # nothing to cache without shared prefixes or sessions (nor to look up)
                 prefix_caching=eng.enable_prefix_caching and reuses_prompts(scenario),
                 role=pool.section.role,

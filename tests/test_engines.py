@@ -119,7 +119,9 @@ def test_knobs_of_the_other_engine_are_refused(tmp_path: Path) -> None:
             "kv_cache_free_gpu_mem_fraction"
         ),
         "[engine]\nkv_cache_free_gpu_mem_fraction = 0.9\n": "name = 'tensorrt-llm'",
-        '[engine]\nname = "sglang"\n': "tensorrt-llm",
+        '[engine]\nname = "lmdeploy"\n': "sglang",  # not an engine simplan models
+        "[engine]\nmem_fraction_static = 0.8\n": "name = 'sglang'",
+        '[engine]\nname = "sglang"\nkv_cache_free_gpu_mem_fraction = 0.9\n': "tensorrt-llm",
     }
     for i, (engine, expected) in enumerate(cases.items()):
         p = tmp_path / f"s{i}.toml"
@@ -169,4 +171,4 @@ def test_version_belongs_to_vllm(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(main, ["check", str(path)])
     assert result.exit_code == 2
-    assert "TensorRT-LLM has no version setting" in result.output
+    assert "tensorrt-llm has no version setting" in result.output

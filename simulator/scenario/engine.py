@@ -94,12 +94,20 @@ def vllm_v0_chunking(max_context_tokens: int) -> dict[str, object]:
     return {"chunked_prefill": False, "max_num_batched_tokens": max(max_context_tokens, 2048)}
 
 
+#: SGLang's defaults where they differ from vLLM's (v0.5.5, python/sglang/srt/
+#: server_args.py, read from the sglang-0.5.5 wheel): page_size 1 (_handle_page_size);
+#: max_running_requests is at most the request pool's 4096 (model_runner.py
+#: init_memory_pool); the radix cache is on (disable_radix_cache = False). The chunk size
+#: and mem_fraction_static depend on the GPU (:func:`simplan.engine_knobs.sglang_memory`).
+SGLANG_DEFAULTS = {"block_size": 1, "max_num_seqs": 4096}
+
+
 class EngineSection(_Section):
     """Engine knobs. ``name`` picks the serving engine whose memory semantics, admission
     and defaults apply; the knobs keep vLLM's names (TensorRT-LLM's max_batch_size is
     ``max_num_seqs``, its max_num_tokens ``max_num_batched_tokens``)."""
 
-    name: Literal["vllm", "tensorrt-llm"] = "vllm"
+    name: Literal["vllm", "tensorrt-llm", "sglang"] = "vllm"
     version: Literal["v0", "v1"] | None = Field(
         default=None,
         description="vLLM: its V1 engine (default; 0.8.0 and later) or the older V0 engine "
@@ -113,6 +121,14 @@ class EngineSection(_Section):
         le=1.0,
         description="TensorRT-LLM: the share of the memory left after the weights and "
         "activations that the KV cache takes (default 0.9).",
+    )
+    mem_fraction_static: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="SGLang: the share of GPU memory for the weights and the KV cache pool "
+        "(default: computed from the GPU's memory, the chunk size and the parallelism, "
+        "as SGLang's server_args does).",
     )
     scheduler_policy: Literal["guaranteed_no_evict", "max_utilization"] | None = Field(
         default=None,
@@ -159,6 +175,8 @@ class EngineSection(_Section):
     def _engine_defaults(cls, data: object) -> object:
         if isinstance(data, dict) and data.get("name") == "tensorrt-llm":
             return {**TRTLLM_DEFAULTS, **data}
+        if isinstance(data, dict) and data.get("name") == "sglang":
+            return {**SGLANG_DEFAULTS, **data}
         if isinstance(data, dict) and data.get("version") == "v0":
             return {**VLLM_V0_DEFAULTS, **data}
         return data
@@ -178,17 +196,27 @@ class EngineSection(_Section):
                 "sizes its KV cache with kv_cache_free_gpu_mem_fraction, a share of the "
                 "memory left after the weights and activations"
             )
+        if self.name == "sglang" and "gpu_memory_utilization" in self.model_fields_set:
+            raise ValueError(
+                "gpu_memory_utilization is vLLM's; SGLang sizes its KV cache pool with "
+                "mem_fraction_static, the share of GPU memory for the weights and the pool"
+            )
         if self.version is not None and self.name != "vllm":
             raise ValueError(
-                "version picks vLLM's V0 or V1 engine; TensorRT-LLM has no version setting"
+                f"version picks vLLM's V0 or V1 engine; {self.name} has no version setting"
             )
-        if self.name == "vllm":
+        if self.name != "tensorrt-llm":
             given = [k for k in _TRTLLM_ONLY if getattr(self, k) is not None]
             if given:
                 raise ValueError(
                     f"{', '.join(given)} belong(s) to TensorRT-LLM: set name = 'tensorrt-llm' "
-                    "(vLLM sizes its KV cache with gpu_memory_utilization)"
+                    f"({self.name} sizes its KV cache its own way)"
                 )
+        if self.name != "sglang" and self.mem_fraction_static is not None:
+            raise ValueError(
+                "mem_fraction_static belongs to SGLang: set name = 'sglang' (vLLM uses "
+                "gpu_memory_utilization, TensorRT-LLM kv_cache_free_gpu_mem_fraction)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -148,8 +148,8 @@ def _engine_section(spec: Spec) -> dict[str, Any]:
         # trtllm-bench: TensorRT-LLM's memory semantics (KV takes 0.90 of the memory free
         # after load) and GUARANTEED_NO_EVICT admission; batch 2048 / 8192 tokens.
         return {"name": "tensorrt-llm", **spec.engine_knobs}
-    # SGLang has no preset yet; its rows here are batch 1, where memory semantics and
-    # admission do not matter, so they never reach the simulation.
+    if spec.engine == "sglang":
+        return {"name": "sglang", **spec.engine_knobs}
     version = {"version": spec.version} if spec.version else {}
     return {"name": "vllm", **version, **spec.engine_knobs}
 
