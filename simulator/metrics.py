@@ -296,7 +296,9 @@ def summarize(res: SimResult) -> dict[str, Any]:
         )
     # the architecture the pools were built with (arch() would re-read a config.json)
     unchecked = uncalibrated_note(
-        [p.section.gpu for p in res.pools], res.pools[0].replica.arch.id if res.pools else None
+        [p.section.gpu for p in res.pools],
+        res.pools[0].replica.arch.id if res.pools else None,
+        sc.engine.preset,
     )
     if unchecked:
         summary["notes"].append(unchecked)

@@ -52,8 +52,12 @@ def describe(kind: str, key: str) -> str:
     )
 
 
-def uncalibrated_note(gpus: list[str], model: str | None) -> str | None:
-    """A note naming what no measurement checks (None when everything is checked)."""
+def uncalibrated_note(
+    gpus: list[str], model: str | None, engine_preset: str | None = None
+) -> str | None:
+    """A note naming what no measurement checks (None when everything is checked): a
+    GPU, the model, or an engine preset's memory and admission rules, which only
+    measurements under load (``serving_rows``) check."""
     parts = [
         f"the {g} (it borrows {operator_fit(g)})"
         for g in dict.fromkeys(gpus)
@@ -61,6 +65,10 @@ def uncalibrated_note(gpus: list[str], model: str | None) -> str | None:
     ]
     if model is not None and not checked("model", model):
         parts.append(f"the model {model}")
+    if engine_preset is not None:
+        engine = checked("engine", engine_preset)
+        if engine is None or not engine.get("serving_rows", 0):
+            parts.append(f"the {engine_preset} engine's memory and admission rules under load")
     if not parts:
         return None
     return (

@@ -45,3 +45,22 @@ def test_an_unchecked_model_is_named_and_provenance_says_how_each_was_checked() 
     assert by_id["h20"].startswith("checked against 26 published measurements")
     assert "H100" in by_id["h20"]
     assert by_id["llama-3.1-8b"].startswith("checked against")
+
+
+def test_an_engine_preset_no_measurement_under_load_checks_is_named() -> None:
+    # SGLang's rows are batch 1: its memory and admission rules are not checked
+    assert checked("engine", "sglang")["serving_rows"] == 0  # type: ignore[index]
+    assert checked("engine", "tensorrt-llm")["serving_rows"] > 100  # type: ignore[index]
+    note = uncalibrated_note(["h100-sxm"], "llama-3.1-8b", "sglang")
+    assert note is not None and "sglang engine's memory and admission rules" in note
+    assert uncalibrated_note(["h100-sxm"], "llama-3.1-8b", "vllm-v1") is None
+    sc = scenario_from_dict(
+        {
+            "model": {"name": "llama-3.1-8b"},
+            "hardware": {"gpu": "h100-sxm"},
+            "engine": {"name": "sglang"},
+            "workload": {"rate_per_s": 1.0, "num_requests": 20},
+        }
+    )
+    notes = summarize(simulate(sc))["notes"]
+    assert any("sglang engine's memory and admission" in n for n in notes)

@@ -22,12 +22,15 @@ OUT = Path(__file__).resolve().parents[1] / "simulator" / "catalog" / "validated
 def main() -> None:
     rows = [r for r in validate_rows() if r.rel_error is not None]
     groups: dict[str, dict[str, list[float]]] = {"gpu": {}, "model": {}, "engine": {}}
+    # an engine preset's memory and admission rules matter only under load
+    serving: dict[str, int] = {}
     for r in rows:
         err = abs(float(r.rel_error))  # type: ignore[arg-type]
         groups["gpu"].setdefault(r.gpu_id, []).append(err)
         groups["model"].setdefault(r.model_id, []).append(err)
         if r.engine:
             groups["engine"].setdefault(r.engine, []).append(err)
+            serving[r.engine] = serving.get(r.engine, 0) + (r.regime == "serving")
     lines = [
         "# Which GPUs, models and engine presets published measurements check, and how well:",
         "# rows predicted by `simplan validate` over both calibration files and their median",
@@ -41,6 +44,7 @@ def main() -> None:
                 f'[{kind}."{key}"]',
                 f"rows = {len(errs)}",
                 f"median_abs_error = {float(np.median(errs)):.4f}",
+                *([f"serving_rows = {serving[key]}"] if kind == "engine" else []),
             ]
     OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {OUT}: " + ", ".join(f"{len(v)} {k}s" for k, v in groups.items()))

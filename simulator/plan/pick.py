@@ -194,7 +194,9 @@ def plan(
         f"its seeds and that metric's own error quantiles (calibration.toml [error_bands])",
     ]
     unchecked = (
-        uncalibrated_note([best.gpu], scenario.model.arch().id) if best is not None else None
+        uncalibrated_note([best.gpu], scenario.model.arch().id, scenario.engine.preset)
+        if best is not None
+        else None
     )
     if unchecked:
         notes.append(unchecked)
