@@ -180,7 +180,7 @@ class Scheduler:
             # SGLang checks the whole remaining output but allocates the prompt only
             asked = (
                 kv.blocks_for(need + min(max(left, 0), SGLANG_CLIP)) - hit
-                if self.sglang
+                if self.sglang and self.role != "prefill"  # a prefill replica never decodes
                 else blocks
             )
             if asked + kv.watermark > avail:
@@ -193,7 +193,7 @@ class Scheduler:
             self.waiting_tokens -= int(rec.input_tokens[req])
             slot = int(np.flatnonzero(self.slot_req < 0)[0])
             kv.admit(slot, chain, int(rec.session_entry[req]), hit, blocks)
-            if self.sglang:  # its whole output stays reserved for the rest of this round
+            if asked > blocks:  # SGLang: its output stays reserved for the rest of this round
                 reserved += kv.blocks_for(min(max(left, 0), SGLANG_CLIP))
             first_time = rec.scheduled_s[req] < 0
             if first_time:  # prompt tokens served from the cache, counted once
@@ -223,6 +223,8 @@ class Scheduler:
         if not self.sglang:
             decoding = np.flatnonzero((self.slot_req >= 0) & (self.prompt_left == 0))
             return int(np.sum(self.blocks_short(decoding, self.produced(decoding, 1))))
+        if self.role == "prefill":  # its requests decode elsewhere
+            return 0
         running = np.flatnonzero(self.slot_req >= 0)
         ahead = np.ceil(self.new_token_ratio * np.minimum(self.decode_left[running], SGLANG_CLIP))
         return int(np.sum(self.blocks_short(running, ahead.astype(np.int64))))
