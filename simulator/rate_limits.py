@@ -22,6 +22,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     from simplan.economics import ApiQuote
 
@@ -32,6 +34,40 @@ LIMIT_NAMES = {
     "input_tokens_per_min": "uncached input tokens per minute",
     "output_tokens_per_min": "output tokens per minute",
 }
+
+
+def _needed_per_min(
+    api: ApiQuote,
+    requests_per_s: Any,
+    input_tokens_per_s: Any,
+    output_tokens_per_s: Any,
+    cached_share: Any,
+) -> dict[str, Any]:
+    """What a load needs of each kind of limit, per minute (numbers or arrays)."""
+    return {
+        "requests_per_min": requests_per_s * 60.0,
+        "tokens_per_min": (input_tokens_per_s + output_tokens_per_s) * 60.0,
+        "input_tokens_per_min": input_tokens_per_s * (1.0 - cached_share) * 60.0,
+        "output_tokens_per_min": output_tokens_per_s * 60.0,
+    }
+
+
+def limit_use_share(
+    api: ApiQuote,
+    requests_per_s: np.ndarray,
+    input_tokens_per_s: np.ndarray,
+    output_tokens_per_s: np.ndarray,
+    cached_share: np.ndarray,
+) -> np.ndarray:
+    """:func:`rate_limit_use`'s ``use`` over arrays of loads (NaN where the catalog has
+    no limit for the API), each at its own cached-input share: a sweep's column."""
+    limit = api.rate_limit
+    if limit is None:
+        return np.full(np.shape(requests_per_s), np.nan)
+    per_min = _needed_per_min(
+        api, requests_per_s, input_tokens_per_s, output_tokens_per_s, cached_share
+    )
+    return np.max([per_min[k] / v for k, v in limit.limits().items()], axis=0)
 
 
 def rate_limit_use(
@@ -57,12 +93,9 @@ def rate_limit_use(
     limit = api.rate_limit
     if limit is None:
         return None
-    per_min = {
-        "requests_per_min": requests_per_s * 60.0,
-        "tokens_per_min": (input_tokens_per_s + output_tokens_per_s) * 60.0,
-        "input_tokens_per_min": input_tokens_per_s * (1.0 - api.cached_input_share) * 60.0,
-        "output_tokens_per_min": output_tokens_per_s * 60.0,
-    }
+    per_min = _needed_per_min(
+        api, requests_per_s, input_tokens_per_s, output_tokens_per_s, api.cached_input_share
+    )
     limits = limit.limits()
     uses = {k: per_min[k] / v for k, v in limits.items()}
     binding = max(uses, key=lambda k: uses[k])

@@ -170,3 +170,43 @@ def test_overflow_in_the_simulation_stays_within_the_apis_limit(tmp_path: Path) 
     assert 30 + 30 * 2 - 2 <= to_api <= 30 + 30 * 2  # the whole limit is used, never more
     assert served.rate_limited > 100  # about 480 - 60 - 90 requests the API refused
     assert served.rate_limited + to_api <= rec.n
+
+
+SWEEP_LIMITS = """
+name = "rate limits along a sweep"
+[model]
+name = "llama-3.1-8b"
+[hardware]
+gpu = "h100-sxm"
+[workload]
+rate_per_s = 20.0
+duration_s = 60
+input_tokens = 2000
+output_tokens = 500
+diurnal = [DAY]
+[slo]
+ttft_p95_s = 2.0
+[pricing]
+apis = ["gpt-4o", "deepseek-v3"]
+[sweep]
+"workload.rate_per_s" = [10.0, 20.0, 40.0]
+""".replace("DAY", ", ".join(["0.5"] * 12 + ["1.5"] * 12))
+
+
+def test_a_sweep_states_each_apis_rate_limit_share_as_plan_does(tmp_path: Path) -> None:
+    p = tmp_path / "s.toml"
+    p.write_text(SWEEP_LIMITS, encoding="utf-8")
+    ds = api.sweep(p, method="fast")
+    use = ds["api_rate_limit_use"]
+    busiest = ds["busiest_rate_per_s"].values.ravel()
+    peak = 1.5 / 1.0  # the cycle's busiest hour over its mean
+    assert busiest == pytest.approx(peak * ds["rate_per_s"].values)
+    gpt = use.sel(api="gpt-4o").values.ravel()
+    # the busiest hour's load scales with the rate: so does the share of the limit
+    assert gpt[1] == pytest.approx(2 * gpt[0]) and gpt[2] == pytest.approx(4 * gpt[0])
+    assert bool(use.sel(api="deepseek-v3").isnull().all())  # no published limit
+    # plan states the same share for the same load
+    p20 = tmp_path / "p.toml"
+    p20.write_text(SWEEP_LIMITS.split("[sweep]")[0], encoding="utf-8")
+    planned = {a["id"]: a for a in api.plan(p20, verify_candidates=0)["apis"]}
+    assert planned["gpt-4o"]["rate_limit"]["use"] == pytest.approx(gpt[1], rel=1e-9)

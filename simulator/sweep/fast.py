@@ -29,7 +29,14 @@ from simplan.kernels.grid import (
     saturation_kinds,
 )
 from simplan.scenario import Scenario, trial_scenario
-from simplan.sweep.grid import CHEAP_AXES, VARIABLES, Axis, api_costs_usd, point_scenario
+from simplan.sweep.grid import (
+    CHEAP_AXES,
+    VARIABLES,
+    Axis,
+    api_costs_usd,
+    api_limit_use,
+    point_scenario,
+)
 from simplan.workload import diurnal_multipliers
 
 #: Variables that stay defined at infeasible points (prices and the volume priced).
@@ -41,6 +48,7 @@ _ALWAYS_DEFINED = (
     "input_share",
     "cached_input_share",
     "replica_usd_per_hour",
+    "busiest_rate_per_s",
 )
 
 
@@ -168,6 +176,7 @@ class FastGrid:
                 "utilization": np.minimum(per_replica / np.where(r_max > 0, r_max, np.nan), 1.0),
                 "max_rate_per_s": r_max * replicas,
                 "max_rate_under_slo_per_s": self.cap[group, 2] * replicas,
+                "busiest_rate_per_s": rate * self.peak_mult[group],
             }
         reason[(op[:, col("saturated")] > 0.5) & (reason == 0)] = 3  # saturated
         status = slo_eval.fast_status(
@@ -187,6 +196,9 @@ class FastGrid:
         if self.apis:
             out["api_monthly_cost_usd"] = api_costs_usd(
                 self.apis, monthly_tokens, share, self.cached_share[group]
+            )
+            out["api_rate_limit_use"] = api_limit_use(
+                self.apis, out["busiest_rate_per_s"], i_len + o_len, share, self.cached_share[group]
             )
         return out
 

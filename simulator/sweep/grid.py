@@ -14,6 +14,7 @@ from simplan import economics as econ
 from simplan import slo as slo_eval
 from simplan.dataset import encode_provenance, scenario_facts
 from simplan.provenance import provenance_rows
+from simplan.rate_limits import limit_use_share
 from simplan.scenario import INTEGER_KEYS, RangeAxis, Scenario, scenario_hash, trial_scenario
 
 #: Axes that do not change a replica's configuration: evaluated numerically per point.
@@ -55,6 +56,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "replica_usd_per_hour": ("USD/hour", "price of one replica (tp x pp GPUs)"),
     "ttft_p95_s": ("s", "95th percentile time to first token (simulate only)"),
     "tpot_p95_s": ("s", "95th percentile time per output token (simulate only)"),
+    "busiest_rate_per_s": ("requests/s", "offered request rate at the busiest hour"),
 }
 
 #: The per-point variables besides VARIABLES (flags and codes).
@@ -64,7 +66,7 @@ FLAGS = ("feasible", "slo_met", "slo_status", "reason")
 def bytes_per_point(scenario: Scenario) -> int:
     """Result bytes one grid point takes: the float64 variables, the one-byte flags, and
     one float64 API cost per API compared."""
-    return 8 * len(VARIABLES) + len(FLAGS) + 8 * len(econ.selected_apis(scenario))
+    return 8 * len(VARIABLES) + len(FLAGS) + 2 * 8 * len(econ.selected_apis(scenario))
 
 
 def api_costs_usd(
@@ -74,6 +76,31 @@ def api_costs_usd(
     at each point's own cached-input share."""
     return np.stack(
         [econ.api_monthly_cost_usd(a, monthly_tokens, share, cached_share) for a in apis],
+        axis=-1,
+    )
+
+
+def api_limit_use(
+    apis: list[econ.ApiQuote],
+    busiest_rate_per_s: Any,
+    tokens_per_request: Any,
+    input_share: Any,
+    cached_share: Any,
+) -> np.ndarray:
+    """``api_rate_limit_use``: the share of each API's published rate limit (its most
+    binding one) the points' busiest hour would use (last axis; NaN without a limit)."""
+    tokens_per_s = busiest_rate_per_s * tokens_per_request
+    return np.stack(
+        [
+            limit_use_share(
+                a,
+                busiest_rate_per_s,
+                tokens_per_s * input_share,
+                tokens_per_s * (1.0 - input_share),
+                cached_share,
+            )
+            for a in apis
+        ],
         axis=-1,
     )
 
@@ -200,6 +227,15 @@ def empty_dataset(
                 dtype=float,
             ),
             {"units": "USD/Mtok", "long_name": "API price of cached input tokens (NaN: none)"},
+        )
+        data["api_rate_limit_use"] = (
+            (*dims, "api"),
+            full(np.nan, float, (len(apis),)),
+            {
+                "units": "1",
+                "long_name": "share of the API's published rate limit the busiest hour "
+                "uses (above 1: the API refuses part of it; NaN: no published limit)",
+            },
         )
         data["api_source"] = ("api", np.array([a.source for a in apis], dtype=str), {})
     objs = slo_eval.objectives(scenario.slo)

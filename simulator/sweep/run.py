@@ -175,9 +175,9 @@ def _run_fast(
     ds = empty_dataset(axes, scenario, text, "fast")
     grid = prepare_fast(raw, axes, source)
     flat: dict[str, np.ndarray] = {n: ds[n].values.reshape(-1) for n in (*VARIABLES, *FLAGS)}
-    if "api_monthly_cost_usd" in ds:
-        api = ds["api_monthly_cost_usd"]
-        flat["api_monthly_cost_usd"] = api.values.reshape(-1, api.sizes["api"])
+    for name in ("api_monthly_cost_usd", "api_rate_limit_use"):
+        if name in ds:  # along ``api`` too
+            flat[name] = ds[name].values.reshape(-1, ds.sizes["api"])
     finished = 0
     for i, values in _block_values(grid, blocks, list(range(len(blocks))), scheduler, workers):
         block = blocks[i]

@@ -25,8 +25,9 @@ from simplan.metrics import summarize
 from simplan.scenario import Scenario, trial_scenario
 from simplan.sim import simulate
 from simplan.sweep.cluster import dask_client, worker_count
-from simplan.sweep.grid import VARIABLES, Axis, api_costs_usd
+from simplan.sweep.grid import VARIABLES, Axis, api_costs_usd, api_limit_use
 from simplan.sweep.store import prepare_task_store, write_netcdf_sweep, write_task
+from simplan.workload import peak_rate_per_s
 
 
 def simulate_point(
@@ -76,6 +77,9 @@ def simulate_point(
         "input_share": s["input_tokens_per_s"]
         / max(s["input_tokens_per_s"] + s["output_tokens_per_s"], 1e-12),
         "cached_input_share": econ.cached_input_share(sc),
+        "busiest_rate_per_s": peak_rate_per_s(sc.workload)
+        if sc.workload.rate_per_s is not None
+        else s["offered_requests_per_s"],
     }
 
 
@@ -168,9 +172,14 @@ def _fill_api(ds: xr.Dataset, scenario: Scenario) -> None:
     """API costs of each point's monthly volume (after the points are simulated)."""
     if "api_monthly_cost_usd" not in ds:
         return
+    apis = econ.selected_apis(scenario)
     ds["api_monthly_cost_usd"].values[...] = api_costs_usd(
-        econ.selected_apis(scenario),
-        ds["monthly_tokens"].values,
+        apis, ds["monthly_tokens"].values, ds["input_share"].values, ds["cached_input_share"].values
+    )
+    ds["api_rate_limit_use"].values[...] = api_limit_use(
+        apis,
+        ds["busiest_rate_per_s"].values,
+        ds["tokens_per_request"].values,
         ds["input_share"].values,
         ds["cached_input_share"].values,
     )
