@@ -31,7 +31,7 @@ import numpy as np
 import simpy
 from simplan.kernels.decode import decode_plan
 from simplan.kernels.roofline import step_flops_and_bytes, step_time_s
-from simplan.scheduler import Scheduler
+from simplan.scheduler import Scheduler, SchedulerSettings
 
 if TYPE_CHECKING:
     from simplan.perf import Replica
@@ -53,33 +53,12 @@ class ReplicaEngine(Scheduler):
         index: int,
         replica: Replica,
         recorder: Recorder,
+        settings: SchedulerSettings,
         *,
-        max_num_seqs: int,
-        max_num_batched_tokens: int,
-        block_size: int,
-        chunked_prefill: bool,
-        static: bool,
-        reserve_whole_output: bool = False,
-        admission: str = "vllm",
-        prefix_caching: bool = False,
-        role: str = "both",
         pool: int = 0,
         state: int = ACTIVE,
     ) -> None:
-        super().__init__(
-            index,
-            replica,
-            recorder,
-            max_num_seqs=max_num_seqs,
-            max_num_batched_tokens=max_num_batched_tokens,
-            block_size=block_size,
-            chunked_prefill=chunked_prefill,
-            static=static,
-            reserve_whole_output=reserve_whole_output,
-            admission=admission,
-            prefix_caching=prefix_caching,
-            role=role,
-        )
+        super().__init__(index, replica, recorder, settings)
         self.env = env
         self.pool = pool
         self._plan_buf = np.empty(MAX_PLAN_STEPS)
@@ -211,7 +190,7 @@ class ReplicaEngine(Scheduler):
         budget = self.budget - q * decoding.size
         # decodes need room for the tokens they gain
         while decoding.size and not self.grow(decoding, self.produced(decoding, 1)):
-            self.preempt_newest()
+            self.preempt()
             active = np.flatnonzero(self.slot_req >= 0)
             decoding = active[self.prompt_left[active] == 0] if self.chunked else decoding[:0]
             prefilling = active[self.prompt_left[active] > 0]
@@ -299,7 +278,7 @@ class ReplicaEngine(Scheduler):
             # vLLM preempts until the rest of the batch can take its next token and runs
             # that step before it admits anyone (vllm/v1/core/sched/scheduler.py,
             # `if not preempted_reqs`): the batch always makes progress.
-            self.preempt_newest()
+            self.preempt()
             active = np.flatnonzero(self.slot_req >= 0)
             if not active.size:
                 return

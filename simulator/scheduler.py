@@ -30,7 +30,8 @@ scheduler knows nothing of simulated time beyond the ``now`` its caller passes.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from simplan.kernels.speculative import query_tokens, tokens_per_step
@@ -50,42 +51,47 @@ SGLANG_RATIO_DECAY = (SGLANG_INIT_RATIO - SGLANG_MIN_RATIO) / 600
 SGLANG_CLIP = 4096
 
 
+@dataclass(frozen=True)
+class SchedulerSettings:
+    """How a replica schedules: the engine's knobs, its admission rules and its role."""
+
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    block_size: int
+    chunked_prefill: bool = True
+    static: bool = False
+    # TensorRT-LLM's GUARANTEED_NO_EVICT: the whole output's KV is allocated at admission
+    reserve_whole_output: bool = False
+    prefix_caching: bool = False
+    # prefill replicas of a disaggregated fleet hand requests on after their prompt
+    role: str = "both"
+    admission: Literal["vllm", "sglang"] = "vllm"
+
+
 class Scheduler:
     """The waiting queue and running slots of one replica (see the module docstring)."""
 
     def __init__(
-        self,
-        index: int,
-        replica: Replica,
-        recorder: Recorder,
-        *,
-        max_num_seqs: int,
-        max_num_batched_tokens: int,
-        block_size: int,
-        chunked_prefill: bool,
-        static: bool,
-        reserve_whole_output: bool,
-        prefix_caching: bool,
-        role: str,
-        admission: str = "vllm",
+        self, index: int, replica: Replica, recorder: Recorder, settings: SchedulerSettings
     ) -> None:
+        max_num_seqs, block_size = settings.max_num_seqs, settings.block_size
+        prefix_caching = settings.prefix_caching
         self.index = index
         self.replica = replica
         self.cfg = replica.cfg
         self.rec = recorder
         self.max_num_seqs = max_num_seqs
-        self.budget = max_num_batched_tokens
+        self.budget = settings.max_num_batched_tokens
         self.block = block_size
-        self.chunked = chunked_prefill
-        self.static = static
+        self.chunked = settings.chunked_prefill
+        self.static = settings.static
         # static batching and TensorRT-LLM's GUARANTEED_NO_EVICT reserve each request's KV
         # for its whole output at admission: a running request is never preempted
-        self.reserve_whole = static or reserve_whole_output
-        self.sglang = admission == "sglang"
+        self.reserve_whole = settings.static or settings.reserve_whole_output
+        self.sglang = settings.admission == "sglang"
         self.new_token_ratio = SGLANG_INIT_RATIO
         self.prefix_caching = prefix_caching
-        # prefill replicas of a disaggregated fleet hand requests on after their prompt
-        self.role = role
+        self.role = settings.role
         self.kv = KVAllocator.for_replica(
             self.cfg, block_size, max_num_seqs, prefix_caching=prefix_caching
         )
@@ -229,37 +235,27 @@ class Scheduler:
         ahead = np.ceil(self.new_token_ratio * np.minimum(self.decode_left[running], SGLANG_CLIP))
         return int(np.sum(self.blocks_short(running, ahead.astype(np.int64))))
 
-    def preempt_newest(self) -> None:
-        """Free the most recently admitted sequence (SGLang: the one with the fewest
-        output tokens); it is recomputed later (vLLM's RECOMPUTE) from the head of the
-        queue."""
-        if self.sglang:
-            self._retract_sglang()
-            return
-        order = np.where(self.slot_req >= 0, self.admitted_at, -1)
-        slot = int(np.argmax(order))
-        req = int(self.slot_req[slot])
-        self.release(slot)
-        self.rec.preemptions[req] += 1
-        self.waiting.appendleft(req)
-        self.waiting_tokens += int(self.rec.input_tokens[req])
-
-    def _retract_sglang(self) -> None:
+    def preempt(self) -> None:
+        """Free one running sequence, recomputed later (vLLM's RECOMPUTE) from the head of
+        the queue: vLLM's most recently admitted, SGLang's fewest output tokens (the
+        longest prompt among equals), after which SGLang resets its ratio from the rest."""
         rec = self.rec
         running = np.flatnonzero(self.slot_req >= 0)
-        reqs = self.slot_req[running]
-        # fewest output tokens first, the longest prompt among equals
-        key = np.lexsort((-rec.input_tokens[reqs], rec.generated[reqs]))
-        slot = int(running[key[0]])
+        if self.sglang:
+            reqs = self.slot_req[running]
+            slot = int(running[np.lexsort((-rec.input_tokens[reqs], rec.generated[reqs]))[0]])
+        else:
+            slot = int(running[np.argmax(self.admitted_at[running])])
         req = int(self.slot_req[slot])
         self.release(slot)
         rec.preemptions[req] += 1
         self.waiting.appendleft(req)
         self.waiting_tokens += int(rec.input_tokens[req])
-        rest = self.slot_req[self.slot_req >= 0]
-        decoded = float(np.sum(rec.generated[rest]))
-        asked = float(np.sum(rec.output_tokens[rest]))
-        self.new_token_ratio = min(1.0, (decoded + 20.0 * rest.size) / (asked + 1.0))
+        if self.sglang:
+            rest = self.slot_req[self.slot_req >= 0]
+            decoded = float(np.sum(rec.generated[rest]))
+            asked = float(np.sum(rec.output_tokens[rest]))
+            self.new_token_ratio = min(1.0, (decoded + 20.0 * rest.size) / (asked + 1.0))
 
     def release(self, slot: int) -> None:
         """Free a slot and give its KV blocks back."""

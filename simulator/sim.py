@@ -39,6 +39,7 @@ from simplan.pools import (
 from simplan.recorder import PENDING, Recorder, TimeSeries
 from simplan.sampler import MAX_SAMPLES, sample_now, sampler
 from simplan.scenario import Scenario
+from simplan.scheduler import SchedulerSettings
 from simplan.sessions import session_starts
 from simplan.workload import generate_requests, mean_lengths, reuses_prompts
 
@@ -212,23 +213,26 @@ def build_engines(
             )
             / 3600.0
         )
+        settings = SchedulerSettings(
+            max_num_seqs=eng.max_num_seqs,
+            # the replica's own: SGLang's chunk size depends on its GPU
+            max_num_batched_tokens=pool.replica.engine.max_num_batched_tokens,
+            block_size=eng.block_size,
+            chunked_prefill=eng.chunked_prefill,
+            static=eng.scheduler == "static",
+            reserve_whole_output=eng.reserves_whole_output,
+            # nothing to cache without shared prefixes or sessions (nor to look up)
+            prefix_caching=eng.enable_prefix_caching and reuses_prompts(scenario),
+            role=pool.section.role,
+            admission="sglang" if eng.name == "sglang" else "vllm",
+        )
         for k in range(count):
             e = ReplicaEngine(
                 env,
                 len(engines),
                 pool.replica,
                 rec,
-                max_num_seqs=eng.max_num_seqs,
-                # the replica's own: SGLang's chunk size depends on its GPU
-                max_num_batched_tokens=pool.replica.engine.max_num_batched_tokens,
-                block_size=eng.block_size,
-                chunked_prefill=eng.chunked_prefill,
-                static=eng.scheduler == "static",
-                reserve_whole_output=eng.reserves_whole_output,
-                admission="sglang" if eng.name == "sglang" else "vllm",
-                # nothing to cache without shared prefixes or sessions (nor to look up)
-                prefix_caching=eng.enable_prefix_caching and reuses_prompts(scenario),
-                role=pool.section.role,
+                settings,
                 pool=pool.index,
                 state=OFF if k >= pool.section.replicas else ACTIVE,
             )

@@ -141,7 +141,7 @@ def test_retraction_takes_the_fewest_output_tokens_and_raises_the_ratio() -> Non
     e.n_running = 2
     e.new_token_ratio = SGLANG_MIN_RATIO
     before = int(rec.preemptions[1])
-    e.preempt_newest()
+    e.preempt()
     assert list(e.waiting) == [1] and int(rec.preemptions[1]) == before + 1
     assert e.slot_req[0] == 0 and e.slot_req[1] == -1
     assert e.new_token_ratio == pytest.approx(

@@ -160,7 +160,7 @@ def kv_audit(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]
 
         monkeypatch.setattr(ReplicaEngine, name, wrapped)
 
-    for name in ("admit", "preempt_newest", "release", "finish_done", "grow"):
+    for name in ("admit", "preempt", "release", "finish_done", "grow"):
         wrap(name)
     original_grow = ReplicaEngine.grow_planned
 
