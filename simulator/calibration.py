@@ -24,6 +24,11 @@ def constants() -> dict[str, Any]:
     return {**_calibration_file(), **_CALIBRATION_OVERRIDE}
 
 
+#: The share of real values a stated band holds: its ends are the error's
+#: 50 (1 - BAND_COVERAGE)th and 50 (1 + BAND_COVERAGE)th percentiles (10th and 90th).
+BAND_COVERAGE = 0.8
+
+
 def band_for(bands: dict[str, Any], family: str, regime: str) -> tuple[float, float] | None:
     """(p10, p90) of a metric family in a regime from a table of bands
     (:mod:`simplan.validate.bands`): the regime's own band, else the family's."""

@@ -284,7 +284,8 @@ def print_validate(result: dict[str, Any]) -> None:
             if k != "all"
         )
         console.print(
-            f"80% bands (by metric family and regime, calibration.toml [error_bands]): "
+            f"{band['nominal']:.0%} bands (by metric family and regime, calibration.toml "
+            "[error_bands]): "
             f"{band['coverage']['all']:.0%} of measurements inside, "
             f"{held.get('all', float('nan')):.0%} leaving each source out; {per}"
         )

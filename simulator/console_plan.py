@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.table import Table
+from simplan.calibration import BAND_COVERAGE
 from simplan.console import _usd0, make_console
 from simplan.formatting import seconds, usd
 from simplan.rate_limits import rate_limit_cell
@@ -127,9 +128,9 @@ def print_plan(result: dict[str, Any], file: str) -> None:
             else f"{seconds(lo)} predicted"
         )
         console.print(
-            f"band: {key.removesuffix('_s').replace('_', ' ')} of the pick {seen}; 80% band "
-            f"{seconds(b['band_s'][0])}–{seconds(b['band_s'][1])} with the model's error "
-            f"(limit {seconds(b['limit_s'])})"
+            f"band: {key.removesuffix('_s').replace('_', ' ')} of the pick {seen}; "
+            f"{BAND_COVERAGE:.0%} band {seconds(b['band_s'][0])}–{seconds(b['band_s'][1])} "
+            f"with the model's error (limit {seconds(b['limit_s'])})"
         )
     for reason in result["reasons"]:
         console.print(f"why: {reason}")

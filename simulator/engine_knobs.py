@@ -45,12 +45,12 @@ class EngineKnobs:
 
 #: SGLang v0.5.5's chunk size and CUDA-graph batch limits by GPU memory
 #: (server_args.py _handle_gpu_memory_settings): (below GiB, chunked_prefill_size,
-#: cuda_graph_max_bs at tp < 4, at tp >= 4); above the last row 16384 and 512.
+#: cuda_graph_max_bs at tp < 4, at tp >= 4); its "H100, A100" (< 90 GiB) and "H20, H200"
+#: (< 160 GiB) bands set the same values; above 160 GiB 16384 and 512.
 SGLANG_GPU_BANDS = (
     (20, 2048, 8, 8),
     (35, 2048, 24, 80),
     (60, 4096, 32, 160),
-    (90, 8192, 256, 512),
     (160, 8192, 256, 512),
 )
 

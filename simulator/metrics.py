@@ -76,8 +76,6 @@ def request_table(res: SimResult) -> dict[str, np.ndarray]:
 
 def _window_delta(t: np.ndarray, y: np.ndarray, start: float, end: float) -> float:
     """How much the cumulative series ``y`` (sampled at ``t``) grew from start to end."""
-    if not t.size:
-        return 0.0
     return _interp_cumulative(t, y, end) - _interp_cumulative(t, y, start)
 
 
@@ -216,6 +214,7 @@ def summarize(res: SimResult) -> dict[str, Any]:
         )
     )
     arrivals_in_window = int(((arrival >= start) & (arrival <= end)).sum())
+    lo_err, hi_err = error_band()
     summary: dict[str, Any] = {
         "scenario": sc.name,
         "requests_total": int(r.n),
@@ -254,8 +253,8 @@ def summarize(res: SimResult) -> dict[str, Any]:
         "mean_replicas_up": up["mean_replicas"],
         # the model's signed throughput error against published measurements (10th and
         # 90th percentile): how sure the simulated capacity is
-        "model_error_p10": error_band()[0],
-        "model_error_p90": error_band()[1],
+        "model_error_p10": lo_err,
+        "model_error_p90": hi_err,
         **cost,
         "notes": list(res.notes),
     }

@@ -119,12 +119,12 @@ def provenance_rows(
 
     cal = calibration()
     err = cal.get("fit_median_abs_error")
+    lo, hi = error_band()
     detail = "end-to-end calibration"
     if isinstance(err, int | float):
         detail += (
             f": median absolute error {err:.1%} over {cal.get('fit_rows', '?')} published "
-            f"measurements; serving throughput signed error p10 {error_band()[0]:+.0%}, "
-            f"p90 {error_band()[1]:+.0%}"
+            f"measurements; serving throughput signed error p10 {lo:+.0%}, p90 {hi:+.0%}"
         )
     rows.append(
         _row(

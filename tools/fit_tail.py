@@ -290,20 +290,14 @@ def main() -> int:
     held = [i for i in range(len(points)) if i % 2 == 1]
     params = fit([points[i] for i in train], [sims[i] for i in train])
     print("fitted:", params)
-    report = {}
+    report: dict[str, Any] = {}
+    errors: dict[str, dict[str, np.ndarray]] = {}
     for name, idx in (("fit", train), ("held_out", held)):
         pts, sm = [points[i] for i in idx], [sims[i] for i in idx]
         for stat in ("p50", "p95", "p99"):
-            errs = log_errors(pts, sm, params, stat, METRICS, max_load=0.85)
-            report[f"{name}_{stat}"] = summary(errs)
-    bands = band(
-        log_errors(
-            [points[i] for i in train], [sims[i] for i in train], params, "p95", METRICS, 0.85
-        ),
-        log_errors(
-            [points[i] for i in held], [sims[i] for i in held], params, "p95", METRICS, 0.85
-        ),
-    )
+            errors[f"{name}_{stat}"] = log_errors(pts, sm, params, stat, METRICS, max_load=0.85)
+            report[f"{name}_{stat}"] = summary(errors[f"{name}_{stat}"])
+    bands = band(errors["fit_p95"], errors["held_out_p95"])
     report["band_p95"] = bands
     print(json.dumps(report, indent=1))
     if args.write:

@@ -12,7 +12,7 @@ from typing import Any
 from simplan import catalog, latency_model, verify
 from simplan import economics as econ
 from simplan import slo as slo_eval
-from simplan.calibration import error_band
+from simplan.calibration import BAND_COVERAGE, error_band
 from simplan.errors import SimplanError
 from simplan.feasibility import check_workload
 from simplan.job import is_job
@@ -188,7 +188,7 @@ def plan(
         *rate_notes,
         *([how_sure(best, hi_err)] if best is not None and best.band else []),
         verified_note,
-        f"bands (80%): capacity divided by (1 + e) for the model's signed serving-"
+        f"bands ({BAND_COVERAGE:.0%}): capacity divided by (1 + e) for the model's signed serving-"
         f"throughput error e between its 10th and 90th percentile over the published "
         f"measurements ({lo_err:+.0%}, {hi_err:+.0%}); each latency objective's band spans "
         f"its seeds and that metric's own error quantiles (calibration.toml [error_bands])",

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from simplan.calibration import band_for
+from simplan.calibration import BAND_COVERAGE, band_for
 from simplan.validate.rows import Row
 
 #: Row metric -> (family, orientation): +1 when the metric is the family's quantity,
@@ -46,7 +46,7 @@ FAMILIES: dict[str, tuple[str, int]] = {
 #: Fewest rows that get a band of their own (family and regime).
 MIN_ROWS = 15
 #: The stated interval.
-NOMINAL = 0.8
+NOMINAL = BAND_COVERAGE
 
 
 def family_error(row: Row) -> tuple[str, str, float] | None:
