@@ -15,6 +15,8 @@ All functions take the configuration vector described in :mod:`simplan.kernels.l
 
 from __future__ import annotations
 
+import math
+
 from simplan.kernels import layout as c
 from simplan.kernels._jit import kernel
 
@@ -64,10 +66,13 @@ def kv_elems_per_token_per_layer(cfg):
 
 @kernel
 def moe_distinct_experts(num_experts, experts_per_token, tokens):
-    """Expected number of distinct experts T tokens touch: E * (1 - (1 - k/E)^T)."""
+    """Expected number of distinct experts T tokens touch: E * (1 - (1 - k/E)^T).
+
+    Written as ``-E expm1(T log1p(-k/E))``: the same value without the cancellation of
+    ``1 - (...)^T`` when T is small (at T = 1e-14 the direct form is off by half)."""
     if tokens <= 0.0:
         return 0.0
-    return num_experts * (1.0 - (1.0 - experts_per_token / num_experts) ** tokens)
+    return -num_experts * math.expm1(tokens * math.log1p(-experts_per_token / num_experts))
 
 
 @kernel

@@ -225,8 +225,10 @@ def moe_distinct_experts(num_experts, experts_per_token, tokens):
     k = np.asarray(experts_per_token, dtype=float)
     tokens = np.asarray(tokens, dtype=float)
     e_safe = np.where(e > 0, e, 1.0)
-    miss_one = 1.0 - k / e_safe  # chance one token's routing skips a given expert
-    touched = e_safe * (1.0 - miss_one**tokens)
+    # chance one token's routing skips a given expert, as a log (k = E: never skips)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_miss_one = np.log1p(-k / e_safe)
+        touched = -e_safe * np.expm1(tokens * log_miss_one)
     return np.where((tokens > 0) & (e > 0), touched, 0.0)
 
 
