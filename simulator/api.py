@@ -243,10 +243,14 @@ def plan(
     pricing: list[str] | None = None,
     top: int = 5,
     verify_candidates: int = 3,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """The cheapest fleet meeting the scenario's SLO at its load (see :mod:`simplan.plan`).
 
-    ``verify_candidates`` configurations are checked by simulation (0: fast model only).
+    ``verify_candidates`` configurations are checked by simulation (0: fast model only),
+    their seeds in parallel on the Dask scheduler at ``scheduler`` or a local cluster of
+    ``workers`` processes when either is given.
     """
     from simplan.plan import plan as _plan
 
@@ -259,6 +263,8 @@ def plan(
             pricing=pricing,
             top=top,
             verify_candidates=verify_candidates,
+            scheduler=scheduler,
+            workers=workers,
         )
 
 

@@ -242,6 +242,14 @@ def sweep(
     show_default=True,
     help="Configurations to check by simulation (0: the fast model's ranking, unverified).",
 )
+@click.option(
+    "--scheduler", help="Address of a running dask.distributed scheduler to simulate seeds on."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Simulate each check's seeds in parallel on a local Dask cluster of N processes.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @user_errors
 def plan(
@@ -252,6 +260,8 @@ def plan(
     pricing: tuple[str, ...],
     top: int,
     verify_candidates: int,
+    scheduler: str | None,
+    workers: int | None,
     as_json: bool,
 ) -> None:
     """The cheapest fleet meeting FILE's SLO at its load, runners-up, APIs and a hybrid.
@@ -267,6 +277,8 @@ def plan(
         pricing=list(pricing),
         top=top,
         verify_candidates=verify_candidates,
+        scheduler=scheduler,
+        workers=workers,
     )
     if as_json:
         click.echo(api.to_json(result))

@@ -10,10 +10,13 @@ from the fast model's estimate.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from simplan.cluster import dask_client
 from simplan.errors import SimplanError
 from simplan.metrics import summarize
 from simplan.scenario import trial_scenario
@@ -25,6 +28,38 @@ VERIFY_SEEDS = 3
 WINDOW_REQUESTS = 2500
 #: Replica counts tried above the fast estimate before giving up on a candidate.
 MAX_EXTRA_REPLICAS = 6
+
+
+# The Dask client seeds run on inside :func:`seeds_in_parallel`; None: one after another.
+_CLIENT: ContextVar[Any] = ContextVar("simplan_verification_client", default=None)
+
+
+@contextmanager
+def seeds_in_parallel(scheduler: str | None, workers: int | None) -> Iterator[None]:
+    """Inside the block, every verification simulates all its seeds at once on a Dask
+    cluster: the one at ``scheduler``, else a local one of ``workers`` processes. With
+    neither given, seeds run one after another in this process. The outcome is the same
+    either way: seeds are folded in order and stop counting at the first that fails."""
+    if scheduler is None and workers is None:
+        yield
+        return
+    with dask_client(scheduler, workers) as client:
+        token = _CLIENT.set(client)
+        try:
+            yield
+        finally:
+            _CLIENT.reset(token)
+
+
+def _each(fn: Callable[..., Any], runs: list[tuple[Any, ...]]) -> Iterable[Any]:
+    """``fn(*run)`` for each run, in order: all submitted at once on the cluster of
+    :func:`seeds_in_parallel`, else lazily, so a caller that stops at the first failing
+    seed simulates no more."""
+    client = _CLIENT.get()
+    if client is None:
+        return (fn(*run) for run in runs)
+    futures = client.map(fn, *zip(*runs, strict=True), pure=False)
+    return client.gather(futures)
 
 
 #: Keys that turn a scenario's fleet into a fixed one (the elastic parts removed): what a
@@ -95,38 +130,54 @@ def simulate_fleet(
 
     ``fleet`` sets keys after the fixed fleet's (a prefill/decode split keeps its decode
     pool through ``hardware.pools``)."""
+    arrival = str(raw.get("workload", {}).get("arrival", "poisson"))
+    runs = [
+        (
+            raw,
+            verification_overrides(overrides, replicas, rate_per_s, seed + k, warmup_s, arrival)
+            | (fleet or {}),
+            source,
+        )
+        for k in range(seeds)
+    ]
     used: list[int] = []
     achieved: dict[str, list[float | None]] = {}
     missed: list[str] = []
-    for k in range(seeds):
-        s = seed + k
-        values = verification_overrides(
-            overrides,
-            replicas,
-            rate_per_s,
-            s,
-            warmup_s,
-            str(raw.get("workload", {}).get("arrival", "poisson")),
-        ) | (fleet or {})
-        sc = trial_scenario(raw, values, source)
-        used.append(s)
-        try:
-            summary = summarize(simulate(sc))
-        except SimplanError:
-            missed = ["fit"]
-            break
-        for key, v in summary["slo"].items():
-            achieved.setdefault(key, []).append(v["achieved"])
-        missed = [key for key, v in summary["slo"].items() if v["met"] is False]
-        if summary["requests_in_flight"]:
-            missed.append("saturated")
-        if summary["slo_met"] is False or missed:
-            missed = missed or ["slo"]
+    for k, outcome in enumerate(_each(_seed_outcome, runs)):
+        used.append(seed + k)
+        for key, v in outcome["achieved"].items():
+            achieved.setdefault(key, []).append(v)
+        missed = outcome["missed"]
+        if missed:
             break
     duration_s = warmup_s + WINDOW_REQUESTS / rate_per_s
     return Verification(
         replicas, not missed, used, rate_per_s, warmup_s, duration_s, achieved, missed
     )
+
+
+def _seed_outcome(raw: dict[str, Any], values: dict[str, Any], source: str) -> dict[str, Any]:
+    """One seed of a verification: each objective's achieved value and what it missed
+    (objective names, "saturated", "slo", or "fit" when the fleet cannot be built)."""
+    try:
+        summary = summarize(simulate(trial_scenario(raw, values, source)))
+    except SimplanError:
+        return {"achieved": {}, "missed": ["fit"]}
+    achieved = {key: v["achieved"] for key, v in summary["slo"].items()}
+    missed = [key for key, v in summary["slo"].items() if v["met"] is False]
+    if summary["requests_in_flight"]:
+        missed.append("saturated")
+    if summary["slo_met"] is False and not missed:
+        missed = ["slo"]
+    return {"achieved": achieved, "missed": missed}
+
+
+def _job_span(raw: dict[str, Any], values: dict[str, Any], source: str) -> float | None:
+    """One seed of a finite job: its makespan, None when the fleet cannot be built."""
+    try:
+        return float(simulate(trial_scenario(raw, values, source)).end_s)
+    except SimplanError:
+        return None
 
 
 def fewest_replicas(
@@ -216,20 +267,24 @@ def job_makespans(
 ) -> tuple[bool, list[float]]:
     """Simulate a finite job on ``replicas`` replicas with ``seeds`` seeds; it holds when
     every seed finishes by the deadline (stops at the first that does not)."""
+    runs = [
+        (
+            raw,
+            {
+                **overrides,
+                **FIXED_FLEET,
+                "hardware.replicas": replicas,
+                "simulation.seed": seed + k,
+            },
+            source,
+        )
+        for k in range(seeds)
+    ]
     spans: list[float] = []
-    for k in range(seeds):
-        values = {
-            **overrides,
-            **FIXED_FLEET,
-            "hardware.replicas": replicas,
-            "simulation.seed": seed + k,
-        }
-        sc = trial_scenario(raw, values, source)
-        try:
-            res = simulate(sc)
-        except SimplanError:
+    for span in _each(_job_span, runs):
+        if span is None:
             return False, spans
-        spans.append(float(res.end_s))
-        if res.end_s > deadline_s:
+        spans.append(span)
+        if span > deadline_s:
             return False, spans
     return True, spans

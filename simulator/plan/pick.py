@@ -49,6 +49,8 @@ def plan(
     pricing: list[str] | None = None,
     top: int = 5,
     verify_candidates: int = 3,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Rank candidate fleets for a scenario's workload and SLO (see the module docstring).
 
@@ -62,7 +64,26 @@ def plan(
         How many runners-up to return.
     verify_candidates : int
         How many configurations to check by simulation (0: rank by the fast model only).
+    scheduler : str, optional
+        Address of a running ``dask.distributed`` scheduler to simulate each check's seeds
+        on, in parallel.
+    workers : int, optional
+        Simulate each check's seeds in parallel on a local Dask cluster of this many
+        processes. With neither, seeds run one after another; the plan is the same.
     """
+    with verify.seeds_in_parallel(scheduler, workers):
+        return _plan(path, gpus, weights, tp, pricing, top, verify_candidates)
+
+
+def _plan(
+    path: str | Path,
+    gpus: list[str] | None,
+    weights: list[str] | None,
+    tp: list[int] | None,
+    pricing: list[str] | None,
+    top: int,
+    verify_candidates: int,
+) -> dict[str, Any]:
     overrides: dict[str, list[Any]] = {
         "gpu": gpus or [],
         "weights": weights or [],

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from simplan.cluster import dask_client, worker_count
 from simplan.dataset import BLOCK_DONE
 from simplan.errors import ContextError, SimplanError
 from simplan.feasibility import MAX_SWEEP_POINTS, check_sweep_size, check_workload
 from simplan.scenario import Scenario, read_scenario_dict, scenario_from_dict
-from simplan.sweep.cluster import dask_client, worker_count
 from simplan.sweep.fast import FastGrid, evaluate_range, fast_can_answer, prepare_fast
 from simplan.sweep.grid import (
     BLOCK_ELEMENTS,
@@ -45,6 +45,7 @@ from simplan.sweep.store import (
     write_netcdf_sweep,
 )
 from simplan.sweep.verified import attach, attach_to_store, verify_cheapest
+from simplan.verify import seeds_in_parallel
 
 METHODS = ("fast", "simulate")
 
@@ -65,7 +66,8 @@ def run_sweep(
 
     ``block_points`` is the size of the blocks a fast sweep is computed and stored in
     (the memory it needs grows with it, about 400 bytes per point). ``verify`` simulates
-    that many of a fast sweep's cheapest passing points (:mod:`simplan.sweep.verified`).
+    that many of a fast sweep's cheapest passing points (:mod:`simplan.sweep.verified`),
+    their seeds in parallel on the Dask cluster when ``scheduler`` or ``workers`` is given.
     """
     raw = read_scenario_dict(path)
     scenario = scenario_from_dict(raw, source=str(path))
@@ -170,7 +172,9 @@ def _run_fast(
             progress(total, total)
         if verify:
             done_ds = xr.open_zarr(out, consolidated=True).drop_vars(BLOCK_DONE)
-            attach_to_store(out, verify_cheapest(done_ds, raw, axes, source, verify))
+            with seeds_in_parallel(scheduler, workers):
+                records = verify_cheapest(done_ds, raw, axes, source, verify)
+            attach_to_store(out, records)
         return xr.open_zarr(out, consolidated=True).drop_vars(BLOCK_DONE)
     ds = empty_dataset(axes, scenario, text, "fast")
     grid = prepare_fast(raw, axes, source)
@@ -187,7 +191,8 @@ def _run_fast(
         if progress is not None:
             progress(finished, total)
     if verify:
-        attach(ds, verify_cheapest(ds, raw, axes, source, verify))
+        with seeds_in_parallel(scheduler, workers):
+            attach(ds, verify_cheapest(ds, raw, axes, source, verify))
     if out is not None:
         write_netcdf_sweep(ds, out)
     return ds

@@ -19,12 +19,12 @@ import numpy as np
 import xarray as xr
 from simplan import economics as econ
 from simplan import slo as slo_eval
+from simplan.cluster import dask_client, worker_count
 from simplan.dataset import TASK_DONE
 from simplan.errors import ContextError, DoesNotFitError, InfeasibleError, SimplanError
 from simplan.metrics import summarize
 from simplan.scenario import Scenario, trial_scenario
 from simplan.sim import simulate
-from simplan.sweep.cluster import dask_client, worker_count
 from simplan.sweep.grid import VARIABLES, Axis, api_costs_usd, api_limit_use
 from simplan.sweep.store import prepare_task_store, write_netcdf_sweep, write_task
 from simplan.workload import peak_rate_per_s

@@ -1,4 +1,5 @@
-"""The Dask client a sweep runs on: a running scheduler, or a local process cluster."""
+"""The Dask client that sweeps and verifications run on: a running scheduler, or a local
+process cluster."""
 
 from __future__ import annotations
 
