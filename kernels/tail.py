@@ -28,9 +28,10 @@ Per request:
 * TTFT = the rest of the iteration it arrives in (idle with probability ``exp(-B-rho_p)``,
   a prompt iteration with probability ``rho_p`` picked in proportion to ``P``, else a
   decode one) times ``1/2 + rho_p`` for the prompts of others that arrived meanwhile;
-  plus the excess wait of clumped arrivals (Allen-Cunneen's ``(c_a - 1) / 2`` of an M/G/1
-  wait), a wait for a batch slot when the batch is at its limit (Erlang C with
-  ``B_limit`` servers) and its own prompt's iterations.
+  plus the excess wait of clumped arrivals (Allen-Cunneen's ``(c_a - 1) / 2`` of the M/G/1
+  wait of prompts behind prompts, at the prompts' load ``rho_p``), a wait for a batch
+  slot when the batch is at its limit (Erlang C with ``B_limit`` servers) and its own
+  prompt's iterations.
 * TPOT = ``tau (1 + d)`` with the busy-period and drift variances above.
 * e2e = TTFT + ``(O - 1)`` TPOT.
 
@@ -225,10 +226,13 @@ def latency_quantiles(
     cs2 = max(o_m2 / (o_len * o_len) - 1.0, 0.0)
     p_wait = erlang_c(b_lim, b)
     slot_mean = o_len * tau / max(b_lim - b, 1.0) * 0.5 * (ca2 + cs2)
-    # clumped arrivals queue for the GPU beyond what Poisson ones do: Allen-Cunneen's
-    # excess (ca2 - 1) / 2 of an M/G/1 wait, atom at zero (probability 1 - load)
-    clump = wait_scale * max(ca2 - 1.0, 0.0) / 2.0 * load / headroom * cost_mean
-    clump_var = clump * clump * (2.0 / max(load, 1e-9) - 1.0)
+    # clumped arrivals queue beyond what Poisson ones do: Allen-Cunneen's excess
+    # (ca2 - 1) / 2 of an M/G/1 wait, atom at zero (probability 1 - rho_p). The queue is
+    # of prompts behind prompts: decodes slow each iteration (already in P) but do not
+    # hold a prompt back, so the load is the prompts' own. At the whole GPU's load, bursts
+    # of short prompts at 80% load were over-stated by up to +140%.
+    clump = wait_scale * max(ca2 - 1.0, 0.0) / 2.0 * rho_p / (1.0 - rho_p) * cost_mean
+    clump_var = clump * clump * (2.0 / max(rho_p, 1e-9) - 1.0)
 
     ttft_m = np.empty(k * (k + 2))
     ttft_v = np.empty(k * (k + 2))
