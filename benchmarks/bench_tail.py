@@ -13,7 +13,11 @@ fast model with the shipped constants (``simplan/catalog/tail.toml``), no refit:
 * time per operating point of the exact model against the mean-field one it extends
   (a ratio from the same run), and per table of a configuration.
 
-Usage: ``python benchmarks/bench_tail.py [--configs 240] [--window 10000] [--seeds 3]``
+* with ``--features N``, the same on N configurations of a second design (never fitted),
+  each with prefix caching, hidden reasoning or EAGLE-3 speculation (issue 15's bound is
+  issue 13's target).
+
+Usage: ``python benchmarks/bench_tail.py [--configs 240] [--seeds 3] [--features 90]``
 """
 
 from __future__ import annotations
@@ -51,13 +55,41 @@ def line(name: str, e: np.ndarray) -> str:
     )
 
 
+def features(args: argparse.Namespace) -> None:
+    """The fast model against the simulation on a second design (another seed, so none of
+    it was fitted) whose configurations each have prefix caching, hidden reasoning or
+    EAGLE-3 speculation (:data:`fit_tail.FEATURES`, in turn)."""
+    points = ft.design(args.features, seed=ft.SEED + 1, features=True)
+    sims = ft.measure(points, args.cache, 2, args.window, args.seeds)
+    keep = [i for i, p in enumerate(points) if p["load"] <= 0.85]
+    for i in keep:
+        points[i]["_inp"] = ft.fast_inputs(points[i]["raw"], points[i]["load"])
+    print(f"feature configurations at loads <= 85% of capacity ({len(keep)}), none fitted")
+    for k, feature in enumerate(ft.FEATURES):
+        idx = [i for i in keep if i % len(ft.FEATURES) == k]
+        pts, sm = [points[i] for i in idx], [sims[i] for i in idx]
+        for metric in ("ttft_s", "tpot_s"):
+            print(line(f"p95 {metric}, {feature}", errors(pts, sm, "p95", metric)))
+    pts, sm = [points[i] for i in keep], [sims[i] for i in keep]
+    for metric in ("ttft_s", "tpot_s"):
+        print(line(f"p95 {metric}, all features", errors(pts, sm, "p95", metric)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", type=int, default=240)
     ap.add_argument("--window", type=int, default=10_000)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--cache", type=Path, default=ROOT / "results" / "tail_design.json")
+    ap.add_argument(
+        "--features",
+        type=int,
+        default=0,
+        help="also this many configurations with prefix caching, reasoning or speculation",
+    )
     args = ap.parse_args()
+    if args.features:
+        features(args)
     points = ft.design(args.configs)
     sims = ft.measure(points, args.cache, 2, args.window, args.seeds)
     for p in points:

@@ -32,7 +32,10 @@ Per request:
   wait of prompts behind prompts, at the prompts' load ``rho_p``), a wait for a batch
   slot when the batch is at its limit (Erlang C with ``B_limit`` servers) and its own
   prompt's iterations.
-* TPOT = ``tau (1 + d)`` with the busy-period and drift variances above.
+* TPOT = ``tau (1 + d)`` with the busy-period and drift variances above, as two laws
+  of the same mean and variance: no prompt joined the decode life (decode-only
+  iterations; probability ``exp(-rate * life)``, or ``ca2^(-rate * life / (ca2 - 1))``
+  for clumped arrivals) or some did.
 * e2e = TTFT + ``(O - 1)`` TPOT.
 
 With speculative decoding an iteration yields ``E`` tokens
@@ -285,11 +288,12 @@ def latency_quantiles(
     for j in range(k):
         if o_pts[j] > 1.0:
             n_dec += 1
-    tpot_m = np.empty(max(n_dec, 1))
-    tpot_v = np.empty(max(n_dec, 1))
-    tpot_w = np.full(max(n_dec, 1), 1.0 / max(n_dec, 1))
+    # two laws per output length: no prompt joined its decode life, or some did
+    tpot_m = np.zeros(2 * max(n_dec, 1))
+    tpot_v = np.zeros(2 * max(n_dec, 1))
+    tpot_w = np.zeros(2 * max(n_dec, 1))
     # floor: a decode step of an empty batch, over the tokens it yields
-    tpot_s = np.full(max(n_dec, 1), base / per_step)
+    tpot_s = np.full(2 * max(n_dec, 1), base / per_step)
     e2e_m = np.empty(k * k)
     e2e_v = np.empty(k * k)
     e2e_w = np.full(k * k, 1.0 / (k * k))
@@ -306,16 +310,43 @@ def latency_quantiles(
             mean = tau * (1.0 + drift)
             var = var_scale * base * burst / (steps * headroom**3)
             var += tau * tau * drift * averaging
+            # A short decode life often sees no prompt join it (all decode-only iterations)
+            # and otherwise one lump spread over few tokens: an atom and a tail that one
+            # gamma cannot draw. Split it, keeping the mean and variance: arrivals during
+            # the life are Poisson, or for clumped ones negative binomial with dispersion
+            # ca2, and none comes with probability p0.
+            arrivals = rate * steps * tau
+            if ca2 > 1.0 + 1e-9:
+                p0 = math.exp(-arrivals * math.log(ca2) / (ca2 - 1.0))
+            else:
+                p0 = math.exp(-arrivals)
+            m0 = tau0 * (1.0 + drift)
+            v0 = tau0 * tau0 * drift * averaging
+            if p0 > 1e-6 and mean > m0:
+                m1 = (mean - p0 * m0) / (1.0 - p0)
+                v1 = (var + mean * mean - p0 * (v0 + m0 * m0)) / (1.0 - p0) - m1 * m1
+                if v1 < 0.0:  # the lumps cannot carry less than nothing: no split
+                    p0 = 0.0
+            else:
+                p0 = 0.0
+            if p0 == 0.0:
+                m1 = mean
+                v1 = var
             # a token's time: an iteration's over the tokens it yields
-            tpot_m[d] = mean / per_step
-            tpot_v[d] = var / (per_step * per_step)
+            scale = per_step * per_step
+            tpot_m[2 * d] = m0 / per_step
+            tpot_v[2 * d] = v0 / scale
+            tpot_w[2 * d] = p0 / n_dec
+            tpot_m[2 * d + 1] = m1 / per_step
+            tpot_v[2 * d + 1] = v1 / scale
+            tpot_w[2 * d + 1] = (1.0 - p0) / n_dec
             d += 1
         for i in range(k):
             e2e_m[i * k + j] = own_m[i] + steps * mean
             e2e_v[i * k + j] = own_v[i] + steps * steps * var
             e2e_s[i * k + j] = tau0 + cost[i] + steps * base
     if n_dec > 0:
-        _stats_into(out, STATS, tpot_m, tpot_v, tpot_s, tpot_w, n_dec)
+        _stats_into(out, STATS, tpot_m, tpot_v, tpot_s, tpot_w, 2 * n_dec)
     else:
         for j in range(STATS):
             out[STATS + j] = math.nan

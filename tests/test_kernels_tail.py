@@ -177,3 +177,23 @@ def test_fast_percentiles_track_the_simulation(model, gpu, weights, tp, inp, out
         sim = float(np.nanpercentile(table[f"{metric}_s"][keep], 95))
         fast = float(op[lm.column(f"{metric}_p95_s")])
         assert fast == pytest.approx(sim, rel=0.35), (metric, fast, sim)
+
+
+def test_a_short_decode_life_is_usually_free_of_prompts() -> None:
+    """Four decode iterations while 3,000-token prompts arrive about once a second (rho_p
+    0.15): 94% of requests see no prompt join their decode life, so TPOT's median is a
+    decode-only iteration, and its p95 is a request that one prompt joined, a lump of P
+    spread over four tokens. One gamma of the same mean and variance put that p95 at
+    half the lump (0.0134 s against 0.0193 s)."""
+    rate, steps = 2.0, 4.0
+    i_pts, o_pts = np.full(16, 3000.0), np.full(16, steps + 1.0)
+    q = _quantiles(CFG_8B, rate, i_pts, o_pts)
+    b, tau, _ = tail.lumpy_operating_point(CFG_8B, rate, i_pts, o_pts, 1.0)
+    bb = max(b, 1.0)
+    ctx = bb * (3000.0 + (steps + 1.0) / 2.0)
+    tau0 = step_time_s(CFG_8B, 0.0, 0.0, 0.0, bb, ctx)
+    lump = step_time_s(CFG_8B, 3000.0, 3000.0 * 1500.5, 1.0, bb, ctx) - tau0
+    assert math.exp(-rate * steps * tau) > 0.9  # the regime this test is about
+    tpot_p50, tpot_p95 = q[1, 1], q[1, 3]
+    assert tpot_p50 == pytest.approx(tau0, rel=0.05)
+    assert tpot_p95 > tau0 + 0.5 * lump / steps

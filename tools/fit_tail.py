@@ -60,14 +60,50 @@ MODELS = [
 GPUS = ["a100-sxm4-80gb", "h100-sxm", "h200", "l40s", "b200"]
 
 
-def design(n: int, seed: int = SEED) -> list[dict[str, Any]]:
-    """``n`` feasible configurations (scenario dict, load fraction), deterministic."""
+#: The 2026 workload features a feature design adds, one per configuration in turn.
+FEATURES = ("prefix", "reasoning", "speculative")
+
+
+def add_feature(raw: dict[str, Any], feature: str, rng: np.random.Generator) -> None:
+    """Give a design configuration one feature (in place), with its size drawn from ``rng``:
+    prefix caching with 30-80% of the mean prompt shared among 1-8 prefixes, hidden
+    reasoning of 200-2,000 tokens on average, or EAGLE-3 speculation of 2-5 tokens
+    accepted at 0.5-0.85."""
+    w = raw["workload"]
+    i_mean = w["input_tokens"]["mean"] if isinstance(w["input_tokens"], dict) else w["input_tokens"]
+    if feature == "prefix":
+        raw["engine"] = {"enable_prefix_caching": True}
+        w["shared_prefix_tokens"] = max(16, round(i_mean * rng.uniform(0.3, 0.8)))
+        w["num_shared_prefixes"] = int(rng.integers(1, 9))
+    elif feature == "reasoning":
+        mean = float(np.exp(rng.uniform(math.log(200), math.log(2000))))
+        w["reasoning_tokens"] = {
+            "distribution": "lognormal",
+            "mean": round(mean),
+            "std": round(mean * rng.uniform(0.5, 1.0)),
+            "max": 16000,
+        }
+    else:
+        raw["engine"] = {
+            "speculative": {
+                "method": "eagle3",
+                "num_speculative_tokens": int(rng.integers(2, 6)),
+                "acceptance_rate": round(float(rng.uniform(0.5, 0.85)), 3),
+            }
+        }
+
+
+def design(n: int, seed: int = SEED, features: bool = False) -> list[dict[str, Any]]:
+    """``n`` feasible configurations (scenario dict, load fraction), deterministic. With
+    ``features`` each also has one of :data:`FEATURES` in turn (drawn from a second
+    generator, so the first draws the same base configurations)."""
     from simplan.fit import replica_cfg
     from simplan.kernels.grid import max_rate
     from simplan.scenario import scenario_from_dict
     from simplan.workload import mean_lengths
 
     rng = np.random.default_rng(seed)
+    extra = np.random.default_rng(seed + 1)
     loads = (np.arange(n) + rng.uniform(0, 1, n)) / n * 0.8 + 0.1  # stratified 0.1-0.9
     rng.shuffle(loads)
     out: list[dict[str, Any]] = []
@@ -106,6 +142,8 @@ def design(n: int, seed: int = SEED) -> list[dict[str, Any]]:
                 "output_tokens": length(o_mean, 4000),
             },
         }
+        if features:
+            add_feature(raw, FEATURES[len(out) % len(FEATURES)], extra)
         try:
             sc = scenario_from_dict(raw, source="design")
         except Exception:  # a combination the catalog does not offer
