@@ -71,7 +71,7 @@ FIELDS: tuple[Field, ...] = (
     Field("ETA_ELEM", "1", "elementwise memory efficiency"),
     Field("T0_ELEM_S", "s", "fixed time per elementwise kernel"),
     Field("ETA_ATT_DEC", "1", "decode attention memory efficiency"),
-    Field("ETA_ATT_PRE", "1", "prefill attention compute efficiency"),
+    Field("ETA_ATT_PRE", "1", "attention compute efficiency at long context"),
     Field("T0_ATT_S", "s", "fixed time per attention kernel"),
     Field("AR_ALPHA_S", "s", "all-reduce latency"),
     Field("AR_BW_BYTES_PER_S", "bytes/s", "all-reduce bus bandwidth"),
@@ -114,6 +114,9 @@ FIELDS: tuple[Field, ...] = (
     # attention data-parallel across the TP GPUs (each runs all heads for its own
     # requests and keeps their KV) with the experts expert-parallel: 1 on, 0 off
     Field("ATT_DP", "0/1", "attention data-parallel, experts expert-parallel"),
+    # prefill attention's efficiency grows with the context a query attends to:
+    # ETA_ATT_PRE * L / (L + ATT_L_HALF_TOKENS), L = prefill pairs per prefill token
+    Field("ATT_L_HALF_TOKENS", "tokens", "mean context at half the prefill attention efficiency"),
 )
 
 #: Slot of each field, by name.

@@ -127,6 +127,8 @@ def attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens,
         prefill_flops_per_pair = flops_per_pair
     t = 0.0
     if decode_ctx_tokens > 0.0:
+        # the compute side binds only for many verify queries over long contexts, where
+        # the long-context efficiency applies
         nbytes = decode_ctx_tokens * kv_elems * cfg[c.KV_BYTES]
         t_mem = nbytes / (cfg[c.BW_BYTES_PER_S] * cfg[c.ETA_ATT_DEC])
         t_cmp = (
@@ -137,11 +139,12 @@ def attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens,
         )
         t += max(t_mem, t_cmp) + cfg[c.T0_ATT_S]
     if prefill_tokens > 0.0:
-        t_cmp = (
-            prefill_pairs
-            * prefill_flops_per_pair
-            / (cfg[c.PEAK_FP16_FLOP_PER_S] * cfg[c.ETA_ATT_PRE])
-        )
+        # flash attention's efficiency grows with the context each query attends to
+        ctx = prefill_pairs / prefill_tokens
+        t_cmp = 0.0
+        if ctx > 0.0:
+            eta = cfg[c.ETA_ATT_PRE] * ctx / (ctx + cfg[c.ATT_L_HALF_TOKENS])
+            t_cmp = prefill_pairs * prefill_flops_per_pair / (cfg[c.PEAK_FP16_FLOP_PER_S] * eta)
         nbytes = prefill_tokens * kv_elems * cfg[c.KV_BYTES]
         t_mem = nbytes / (cfg[c.BW_BYTES_PER_S] * cfg[c.ETA_ATT_DEC])
         t += max(t_mem, t_cmp) + cfg[c.T0_ATT_S]

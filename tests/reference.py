@@ -186,7 +186,7 @@ def attention_core_time(cfgs, prefill_tokens, prefill_pairs, decode_ctx, queries
     peak = cfgs[:, c.PEAK_FP16_FLOP_PER_S]
     t0 = cfgs[:, c.T0_ATT_S]
     # Decode reads every context token's KV once. kernel choice: its compute side uses the
-    # prefill attention efficiency (the only attention compute efficiency fitted).
+    # attention compute efficiency at long context (the only one fitted).
     dec = _roofline(
         queries * decode_ctx * decode_pair,
         peak,
@@ -198,10 +198,16 @@ def attention_core_time(cfgs, prefill_tokens, prefill_pairs, decode_ctx, queries
     )
     # Prefill: FLOPs over the causal pairs; bytes = the new tokens' KV written (kernel
     # choice: at the decode attention memory efficiency).
+    # the efficiency at the mean context a prefill query attends to (1 where there is none:
+    # no prefill FLOPs to divide)
+    pairs = np.broadcast_to(prefill_pairs, peak.shape)
+    tokens = np.broadcast_to(prefill_tokens, peak.shape)
+    ctx = np.divide(pairs, tokens, out=np.zeros_like(peak), where=tokens > 0)
+    ctx = np.where(ctx > 0, ctx, 1.0)
     pre = _roofline(
         prefill_pairs * prefill_pair,
         peak,
-        cfgs[:, c.ETA_ATT_PRE],
+        cfgs[:, c.ETA_ATT_PRE] * ctx / (ctx + cfgs[:, c.ATT_L_HALF_TOKENS]),
         prefill_tokens * kv_bytes,
         bw,
         cfgs[:, c.ETA_ATT_DEC],

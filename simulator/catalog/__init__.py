@@ -235,7 +235,10 @@ class Efficiency(_Entry):
     elementwise_memory_efficiency: float = Field(gt=0, le=1)
     elementwise_overhead_s: float = Field(ge=0)
     attention_decode_memory_efficiency: float = Field(gt=0, le=1)
-    attention_prefill_compute_efficiency: float = Field(gt=0, le=1)
+    #: prefill attention: efficiency at long context, and the mean context at which it is
+    #: half that (eta(L) = max * L / (L + half))
+    attention_prefill_compute_efficiency_max: float = Field(gt=0, le=1)
+    attention_prefill_half_context_tokens: float = Field(ge=0)
     attention_overhead_s: float = Field(ge=0)
     allreduce_latency_s: float = Field(ge=0)
     allreduce_bus_bandwidth_gb_per_s: float = Field(gt=0)
