@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from simplan.cli import main
+from simplan.engine_knobs import EngineKnobs
 from simplan.fit import replica_cfg
 from simplan.kernels import layout as c
 from simplan.kernels import memory as kmem
 from simplan.metrics import summarize
+from simplan.perf import replica_from_ids
 from simplan.scenario import scenario_from_dict
 from simplan.sim import simulate
 
@@ -172,3 +175,27 @@ def test_version_belongs_to_vllm(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["check", str(path)])
     assert result.exit_code == 2
     assert "tensorrt-llm has no version setting" in result.output
+
+
+def test_deepseek_fp8_on_8xh200_against_vllms_memory_log() -> None:
+    """vLLM 0.7.3 serving DeepSeek-R1 (FP8, TP8) on 8x H200 at gpu_memory_utilization 0.85
+    with 32,000 batched tokens logged "model weights take 83.88GiB; non_torch_memory takes
+    7.16GiB; PyTorch activation peak memory takes 6.37GiB; the rest of the memory reserved
+    for KV Cache is 21.43GiB", out of 139.81 GiB x 0.85 = 118.84 GiB per GPU, and a
+    maximum concurrency of 2.30 requests of 128,000 tokens
+    (github.com/FlowAsBrook/will @ 741c027, source/_posts/cuda.md, 2025-03).
+
+    The layout fits and the checkpoint's weights are within 10% of what vLLM loaded (vLLM
+    holds 4.7 GiB more per GPU). The KV cache is not within 10%: simplan gives 1.8x vLLM's
+    tokens, because it reserves 1 GiB outside the weights and activations where vLLM 0.7.3
+    measured 7.2 GiB, and 1.5 GiB of activations where vLLM peaked at 6.4
+    (docs/model.md). The bound below pins that gap so that a change to it is seen."""
+    knobs = EngineKnobs(
+        gpu_memory_utilization=0.85, max_num_batched_tokens=32000, max_num_seqs=1024
+    )
+    cfg = replica_from_ids("deepseek-v3", "h200", "fp8", "fp16", 8, 1, knobs).cfg
+    gib = 2.0**30
+    assert kmem.weight_bytes_per_gpu(cfg) / gib == pytest.approx(83.88, rel=0.10)
+    concurrency = kmem.kv_capacity_tokens(cfg) / 128_000
+    assert concurrency >= 1.0  # the layout serves a 128k-token request, as vLLM's did
+    assert concurrency / 2.30 == pytest.approx(1.95, rel=0.1)
