@@ -322,23 +322,22 @@ def latency_quantiles(
                 p0 = math.exp(-arrivals)
             m0 = tau0 * (1.0 + drift)
             v0 = tau0 * tau0 * drift * averaging
+            m1 = mean
+            v1 = var
             if p0 > 1e-6 and mean > m0:
                 m1 = (mean - p0 * m0) / (1.0 - p0)
                 v1 = (var + mean * mean - p0 * (v0 + m0 * m0)) / (1.0 - p0) - m1 * m1
-                if v1 < 0.0:  # the lumps cannot carry less than nothing: no split
-                    p0 = 0.0
-            else:
+            if not (p0 > 1e-6 and mean > m0 and v1 >= 0.0):
+                # no atom to split off (or the lumps would carry less than nothing)
                 p0 = 0.0
-            if p0 == 0.0:
                 m1 = mean
                 v1 = var
             # a token's time: an iteration's over the tokens it yields
-            scale = per_step * per_step
             tpot_m[2 * d] = m0 / per_step
-            tpot_v[2 * d] = v0 / scale
+            tpot_v[2 * d] = v0 / (per_step * per_step)
             tpot_w[2 * d] = p0 / n_dec
             tpot_m[2 * d + 1] = m1 / per_step
-            tpot_v[2 * d + 1] = v1 / scale
+            tpot_v[2 * d + 1] = v1 / (per_step * per_step)
             tpot_w[2 * d + 1] = (1.0 - p0) / n_dec
             d += 1
         for i in range(k):

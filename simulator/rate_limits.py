@@ -37,7 +37,6 @@ LIMIT_NAMES = {
 
 
 def _needed_per_min(
-    api: ApiQuote,
     requests_per_s: Any,
     input_tokens_per_s: Any,
     output_tokens_per_s: Any,
@@ -64,9 +63,7 @@ def limit_use_share(
     limit = api.rate_limit
     if limit is None:
         return np.full(np.shape(requests_per_s), np.nan)
-    per_min = _needed_per_min(
-        api, requests_per_s, input_tokens_per_s, output_tokens_per_s, cached_share
-    )
+    per_min = _needed_per_min(requests_per_s, input_tokens_per_s, output_tokens_per_s, cached_share)
     return np.max([per_min[k] / v for k, v in limit.limits().items()], axis=0)
 
 
@@ -94,7 +91,7 @@ def rate_limit_use(
     if limit is None:
         return None
     per_min = _needed_per_min(
-        api, requests_per_s, input_tokens_per_s, output_tokens_per_s, api.cached_input_share
+        requests_per_s, input_tokens_per_s, output_tokens_per_s, api.cached_input_share
     )
     limits = limit.limits()
     uses = {k: per_min[k] / v for k, v in limits.items()}

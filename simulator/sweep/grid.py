@@ -65,7 +65,7 @@ FLAGS = ("feasible", "slo_met", "slo_status", "reason")
 
 def bytes_per_point(scenario: Scenario) -> int:
     """Result bytes one grid point takes: the float64 variables, the one-byte flags, and
-    one float64 API cost per API compared."""
+    two float64 per API compared (its cost and its rate-limit share)."""
     return 8 * len(VARIABLES) + len(FLAGS) + 2 * 8 * len(econ.selected_apis(scenario))
 
 
