@@ -34,3 +34,14 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
 def worker_count(client: Any) -> int:
     """Threads the client's workers run in all (at least 1)."""
     return max(sum(client.nthreads().values()), 1)
+
+
+@contextmanager
+def optional_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    """:func:`dask_client` when a scheduler or a worker count is given, else None (the
+    work runs in this process)."""
+    if scheduler is None and workers is None:
+        yield None
+        return
+    with dask_client(scheduler, workers) as client:
+        yield client

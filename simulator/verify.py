@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from simplan.cluster import dask_client
+from simplan.cluster import optional_client
 from simplan.errors import SimplanError
 from simplan.metrics import summarize
 from simplan.scenario import trial_scenario
@@ -35,20 +35,23 @@ _CLIENT: ContextVar[Any] = ContextVar("simplan_verification_client", default=Non
 
 
 @contextmanager
-def seeds_in_parallel(scheduler: str | None, workers: int | None) -> Iterator[None]:
-    """Inside the block, every verification simulates all its seeds at once on a Dask
-    cluster: the one at ``scheduler``, else a local one of ``workers`` processes. With
-    neither given, seeds run one after another in this process. The outcome is the same
-    either way: seeds are folded in order and stop counting at the first that fails."""
-    if scheduler is None and workers is None:
+def seeds_on(client: Any) -> Iterator[None]:
+    """Inside the block, every verification simulates all its seeds at once on the Dask
+    ``client`` (None: one after another in this process). The outcome is the same either
+    way: seeds are folded in order and stop counting at the first that fails."""
+    token = _CLIENT.set(client)
+    try:
         yield
-        return
-    with dask_client(scheduler, workers) as client:
-        token = _CLIENT.set(client)
-        try:
-            yield
-        finally:
-            _CLIENT.reset(token)
+    finally:
+        _CLIENT.reset(token)
+
+
+@contextmanager
+def seeds_in_parallel(scheduler: str | None, workers: int | None) -> Iterator[None]:
+    """:func:`seeds_on` a Dask cluster: the one at ``scheduler``, else a local one of
+    ``workers`` processes; with neither, seeds run one after another."""
+    with optional_client(scheduler, workers) as client, seeds_on(client):
+        yield
 
 
 def _each(fn: Callable[..., Any], runs: list[tuple[Any, ...]]) -> Iterable[Any]:

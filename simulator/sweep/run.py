@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from simplan.cluster import dask_client, worker_count
+from simplan.cluster import optional_client, worker_count
 from simplan.dataset import BLOCK_DONE
 from simplan.errors import ContextError, SimplanError
 from simplan.feasibility import MAX_SWEEP_POINTS, check_sweep_size, check_workload
@@ -45,7 +45,7 @@ from simplan.sweep.store import (
     write_netcdf_sweep,
 )
 from simplan.sweep.verified import attach, attach_to_store, verify_cheapest
-from simplan.verify import seeds_in_parallel
+from simplan.verify import seeds_on
 
 METHODS = ("fast", "simulate")
 
@@ -99,20 +99,11 @@ def run_sweep(
     )
     text = Path(path).read_text(encoding="utf-8")
     if method == "fast":
-        ds = _run_fast(
-            raw,
-            axes,
-            str(path),
-            scenario,
-            text,
-            output,
-            progress,
-            block_points,
-            scheduler,
-            workers,
-            verify,
-        )
-        return ds
+        # one cluster (when asked for) evaluates the blocks and simulates the verification
+        with optional_client(scheduler, workers) as client:
+            return _run_fast(
+                raw, axes, str(path), scenario, text, output, progress, block_points, client, verify
+            )
     ds = empty_dataset(axes, scenario, text, method)
     return run_simulate(ds, raw, axes, str(path), scenario, output, scheduler, workers, progress)
 
@@ -139,8 +130,7 @@ def _run_fast(
     output: str | Path | None,
     progress: Callable[[int, int], None] | None,
     block_points: int,
-    scheduler: str | None,
-    workers: int | None,
+    client: Any,
     verify: int = 0,
 ) -> xr.Dataset:
     dims = [a.name for a in axes]
@@ -157,7 +147,7 @@ def _run_fast(
             finished = sum(b.stop - b.start for b, d in zip(blocks, done, strict=True) if d)
             todo = [i for i, d in enumerate(done) if not d]
             try:
-                for i, values in _block_values(grid, blocks, todo, scheduler, workers):
+                for i, values in _block_values(grid, blocks, todo, client):
                     write_block(tmp, i, blocks[i].region, values, dims)
                     done[i] = True
                     finished += blocks[i].stop - blocks[i].start
@@ -172,7 +162,7 @@ def _run_fast(
             progress(total, total)
         if verify:
             done_ds = xr.open_zarr(out, consolidated=True).drop_vars(BLOCK_DONE)
-            with seeds_in_parallel(scheduler, workers):
+            with seeds_on(client):
                 records = verify_cheapest(done_ds, raw, axes, source, verify)
             attach_to_store(out, records)
         return xr.open_zarr(out, consolidated=True).drop_vars(BLOCK_DONE)
@@ -183,7 +173,7 @@ def _run_fast(
         if name in ds:  # along ``api`` too
             flat[name] = ds[name].values.reshape(-1, ds.sizes["api"])
     finished = 0
-    for i, values in _block_values(grid, blocks, list(range(len(blocks))), scheduler, workers):
+    for i, values in _block_values(grid, blocks, list(range(len(blocks))), client):
         block = blocks[i]
         for name, part in values.items():
             flat[name][block.start : block.stop] = part
@@ -191,7 +181,7 @@ def _run_fast(
         if progress is not None:
             progress(finished, total)
     if verify:
-        with seeds_in_parallel(scheduler, workers):
+        with seeds_on(client):
             attach(ds, verify_cheapest(ds, raw, axes, source, verify))
     if out is not None:
         write_netcdf_sweep(ds, out)
@@ -202,39 +192,37 @@ def _block_values(
     grid: FastGrid,
     blocks: list[Block],
     todo: list[int],
-    scheduler: str | None,
-    workers: int | None,
+    client: Any,
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-    """Each block's values, in this process, or on Dask workers when a scheduler or a
-    worker count is given (blocks come back as they finish; at most two per worker are
-    in flight, so the client holds a bounded number)."""
+    """Each block's values, in this process, or on the Dask ``client``'s workers (blocks
+    come back as they finish; at most two per worker are in flight, so the client holds a
+    bounded number)."""
     if not todo:
         return
-    if scheduler is None and workers is None:
+    if client is None:
         for i in todo:
             yield i, grid.evaluate(blocks[i].start, blocks[i].stop)
         return
     from dask.distributed import as_completed  # deferred (0.3 s): Dask runs only
 
-    with dask_client(scheduler, workers) as client:
-        remote = client.scatter(grid, broadcast=True)
-        waiting = iter(todo)
-        running: dict[Any, int] = {}
+    remote = client.scatter(grid, broadcast=True)
+    waiting = iter(todo)
+    running: dict[Any, int] = {}
 
-        def submit() -> Any:
-            for i in waiting:
-                b = blocks[i]
-                fut = client.submit(evaluate_range, remote, b.start, b.stop, pure=False)
-                running[fut] = i
-                return fut
-            return None
+    def submit() -> Any:
+        for i in waiting:
+            b = blocks[i]
+            fut = client.submit(evaluate_range, remote, b.start, b.stop, pure=False)
+            running[fut] = i
+            return fut
+        return None
 
-        first = (submit() for _ in range(2 * worker_count(client)))
-        queue = as_completed([f for f in first if f is not None])
-        for fut in queue:
-            i = running.pop(fut)
-            values = fut.result()
-            nxt = submit()
-            if nxt is not None:
-                queue.add(nxt)
-            yield i, values
+    first = (submit() for _ in range(2 * worker_count(client)))
+    queue = as_completed([f for f in first if f is not None])
+    for fut in queue:
+        i = running.pop(fut)
+        values = fut.result()
+        nxt = submit()
+        if nxt is not None:
+            queue.add(nxt)
+        yield i, values
