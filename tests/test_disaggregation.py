@@ -151,6 +151,14 @@ def test_plan_sizes_each_side_of_a_split_by_simulation_and_compares_it(tmp_path:
     assert split["monthly_cost_usd"] == pytest.approx((n_p + n_d) * price * 730.0, rel=1e-6)
     assert result["recommended"]["gpu"] == GPU  # the colocated search ran on the same GPU
     assert any(n.startswith("prefill/decode split:") for n in result["notes"])
+    # the simulated search starts at the fast split model's pick and reports it
+    fast = split["fast"]
+    first = tried_of(split)[0]
+    assert (first["prefill_replicas"], first["decode_replicas"]) == (
+        fast["prefill_replicas"],
+        fast["decode_replicas"],
+    )
+    assert set(fast["predicted"]) == {"ttft_p95_s", "tpot_p95_s"}
 
 
 def tried_of(split: dict[str, Any]) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ import datetime as dt
 import json
 import math
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -203,7 +204,6 @@ def predict(inp: dict[str, Any], params: dict[str, float]) -> dict[str, list[flo
 def simulate_point(point: dict[str, Any]) -> dict[str, Any]:
     """Simulate one design point with one seed (one replica, ``point["window"]`` measured
     requests)."""
-    from simplan.metrics import measurement_window, request_table
     from simplan.scenario import trial_scenario
     from simplan.sim import simulate
     from simplan.verify import verification_overrides
@@ -214,6 +214,14 @@ def simulate_point(point: dict[str, Any]) -> dict[str, Any]:
     over = verification_overrides({}, 1, inp["rate"], point["seed"], WARMUP_S, arrival)
     over["workload.duration_s"] = WARMUP_S + point["window"] / inp["rate"]
     res = simulate(trial_scenario(raw, over, "design"))
+    return {"rate_per_s": inp["rate"], "sim": request_stats(res)}
+
+
+def request_stats(res: Any) -> dict[str, list[float]]:
+    """(mean, p50, p90, p95, p99) of each metric over the requests that arrived in the
+    measurement window, and the share of them that completed (``<metric>_completed``)."""
+    from simplan.metrics import measurement_window, request_table
+
     table = request_table(res)
     start, end = measurement_window(res)
     arr = res.requests.column("arrival_s")
@@ -225,15 +233,20 @@ def simulate_point(point: dict[str, Any]) -> dict[str, Any]:
         done = v.size / max(int(keep.sum()), 1)
         stats[m] = [float(v.mean()), *np.percentile(v, [50, 90, 95, 99]).tolist()]
         stats[m + "_completed"] = [done]
-    return {"rate_per_s": inp["rate"], "sim": stats}
+    return stats
 
 
 def measure(
-    points: list[dict[str, Any]], cache: Path, workers: int, window: int, seeds: int = 1
+    points: list[dict[str, Any]],
+    cache: Path,
+    workers: int,
+    window: int,
+    seeds: int = 1,
+    run: Callable[[dict[str, Any]], dict[str, Any]] = simulate_point,
 ) -> list[dict[str, Any]]:
     """Simulated statistics of every point, each the mean over ``seeds`` seeds (1, 2, ...)
     of that seed's statistic, from the cache where it has them. ``by_seed`` keeps each
-    seed's own."""
+    seed's own. ``run`` simulates one point with one seed (``rate_per_s`` and ``sim``)."""
     known = json.loads(cache.read_text()) if cache.exists() else {}
     runs = [{**p, "window": window, "seed": k + 1} for p in points for k in range(seeds)]
     keys = [json.dumps(r, sort_keys=True) for r in runs]
@@ -241,7 +254,7 @@ def measure(
     cache.parent.mkdir(parents=True, exist_ok=True)
     if todo:
         with ProcessPoolExecutor(workers) as pool:
-            results = pool.map(simulate_point, [r for _, r in todo])
+            results = pool.map(run, [r for _, r in todo])
             for n, ((k, _), r) in enumerate(zip(todo, results, strict=True)):
                 known[k] = r
                 if n % 10 == 9 or n == len(todo) - 1:

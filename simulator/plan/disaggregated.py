@@ -6,16 +6,18 @@ beats a colocated fleet of the same GPUs. ``plan`` answers the second with its u
 search over colocated fleets of the ``[hardware]`` configuration (:func:`colocated_raw`),
 and the first here:
 
-1. each side is pre-sized from what one replica sustains (:mod:`simplan.disaggregation`:
-   prompts per second of a prefill replica, requests per second of a decode replica);
+1. each side is pre-sized by the fast model of the split (:mod:`simplan.split_model`):
+   the fewest prefill and decode replicas whose predicted statistics meet every
+   objective (falling back to what one replica of each side sustains, when the fast
+   model finds none);
 2. the split is simulated at the target rate with every verification seed; a missed
    time-to-first-token objective adds a prefill replica, a missed time-per-token
    objective a decode replica, any other miss (end to end, a saturated queue) a replica
    to the busier side, until it holds;
 3. each side is then shrunk while the split still holds.
 
-The fast model has no disaggregated queueing model, so the simulation decides; the
-answer is the fewest replicas per side that held with every seed.
+The simulation decides; the answer is the fewest replicas per side that held with every
+seed, and the fast model's own pick and predictions are reported beside it.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ import math
 from typing import Any
 
 from simplan import economics as econ
-from simplan import verify
-from simplan.errors import SimplanError
+from simplan import latency_model, verify
+from simplan import slo as slo_eval
 from simplan.formatting import seconds, usd
-from simplan.pools import build_pools, max_rate_per_replica
+from simplan.pools import max_rate_per_replica
 from simplan.scenario import Scenario
+from simplan.split_model import SplitModel, split_pools
 from simplan.workload import mean_lengths
 
 #: Simulated splits at most (growing, then shrinking) before giving up.
@@ -64,22 +67,18 @@ def size_split(
     dict
         ``prefill`` and ``decode`` (gpu, tp, weights, pricing, replicas), ``holds``,
         ``monthly_cost_usd``, ``usd_per_mtok_total`` (None when nothing held),
-        ``achieved`` (each objective's value per seed of the held split), ``tried``
+        ``achieved`` (each objective's value per seed of the held split), ``fast`` (the
+        fast model's pick and its predictions, where the simulation started), ``tried``
         (every split simulated) and ``reason`` when none held.
     """
-    pools = build_pools(scenario)
-    prefill = [p for p in pools if p.section.role == "prefill"]
-    decode = [p for p in pools if p.section.role == "decode"]
-    if len(prefill) != 1 or len(decode) != 1:
-        raise SimplanError(
-            "plan sizes a split of one prefill pool and one decode pool; this fleet has "
-            f"{len(prefill)} and {len(decode)}",
-            source=source,
-        )
-    p, d = prefill[0], decode[0]
+    p, d = split_pools(scenario, source)
     i_len, o_len = mean_lengths(scenario)
     rates = [max_rate_per_replica(x, i_len, o_len) for x in (p, d)]
     start = [max(1, math.ceil(target_rate_per_s / r - 1e-9)) if r > 0 else 1 for r in rates]
+    model = SplitModel.of(scenario, source)
+    fast_pick = model.fewest(target_rate_per_s, scenario)
+    if fast_pick is not None:
+        start = list(fast_pick)
     # [hardware] is pool 0 and its first [[hardware.pools]] pool 1, whichever is prefill
     pool_section = raw["hardware"]["pools"][0]
     hardware_is_prefill = p.index == 0
@@ -149,6 +148,7 @@ def size_split(
         "monthly_cost_usd": monthly if held else None,
         "usd_per_mtok_total": float(econ.usd_per_mtok(monthly, monthly_tokens)) if held else None,
         "achieved": tried[(n[0], n[1])].achieved if held else {},
+        "fast": fast_prediction(model, scenario, target_rate_per_s, fast_pick),
         "tried": [
             {"prefill_replicas": a, "decode_replicas": b, "holds": v.holds}
             for (a, b), v in tried.items()
@@ -161,6 +161,24 @@ def size_split(
             f"(last: {n[0]} prefill + {n[1]} decode replicas)"
         )
     return out
+
+
+def fast_prediction(
+    model: SplitModel, scenario: Scenario, rate_per_s: float, pick: tuple[int, int] | None
+) -> dict[str, Any]:
+    """The fast model's pick (None when no split up to its limit holds) and its predicted
+    value of each objective's statistic there."""
+    if pick is None:
+        return {"prefill_replicas": None, "decode_replicas": None, "predicted": {}}
+    point = model.at_rate(rate_per_s, *pick)
+    return {
+        "prefill_replicas": pick[0],
+        "decode_replicas": pick[1],
+        "predicted": {
+            o.key: float(point[latency_model.column(o.key)])
+            for o in slo_eval.objectives(scenario.slo)
+        },
+    }
 
 
 def split_note(split: dict[str, Any], colocated_usd: float | None) -> str:
@@ -179,6 +197,13 @@ def split_note(split: dict[str, Any], colocated_usd: float | None) -> str:
         if any(v is not None for v in values)
     )
     held = f"{fleet} hold the SLO in simulation ({worst}, the worst seed) for {usd(cost, 0)}/month"
+    fast = split.get("fast", {})
+    if fast.get("prefill_replicas") is not None:
+        predicted = ", ".join(f"{k} {seconds(v)}" for k, v in fast["predicted"].items())
+        held += (
+            f" (the fast model's pick, where the simulation started: {fast['prefill_replicas']}"
+            f" + {fast['decode_replicas']}, predicted {predicted})"
+        )
     if colocated_usd is None:
         return f"prefill/decode split: {held}"
     diff = cost - colocated_usd
