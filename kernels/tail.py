@@ -165,7 +165,7 @@ def latency_quantiles(
     rate : float
         Arrivals per second at this replica.
     i_pts, o_pts : float64[k]
-        Equally likely prompt and output lengths (quantile midpoints of the workload's
+        Equally likely prompt and output lengths (slice means of the workload's
         distributions).
     b_start : float
         A first guess of the batch (the mean-field :func:`grid.operating_point`).

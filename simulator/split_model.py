@@ -24,7 +24,7 @@ newcomer's TTFT there is one of two cases:
 ``C`` is Erlang C over the pool (the router sends a newcomer to an idle replica when there
 is one; least-outstanding routing behaves like one shared queue). Prompt lengths are 64
 equally likely points plus the whole distribution's moments, because the long prompts
-beyond the colocated model's 16 points make the p95.
+averaged into the colocated model's top sixteenth make the p95.
 
 **Decode replicas** are read with the colocated model of :mod:`simplan.latency_model`,
 their prompts arriving computed: every prompt token but the last is reused
@@ -65,7 +65,7 @@ from simplan.scenario import Scenario
 from simplan.workload_shape import arrival_cv2, length_moments, length_points
 
 #: Equally likely prompt lengths of the prefill queue: more than the colocated model's
-#: 16, whose last point (the 97th percentile) hides the long prompts that make the p95.
+#: 16, whose top slice (the longest sixteenth) averages away the long prompts of the p95.
 PROMPT_POINTS = 64
 #: The percentiles of the latency columns, in order (mean first).
 _QUANTILES = tuple(float(p) / 100.0 for p in tail.PERCENTILES)
