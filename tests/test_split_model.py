@@ -3,6 +3,7 @@ roofline, its behaviour as the fleet changes, and its statistics against the sim
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -126,3 +127,18 @@ def test_the_fast_split_matches_its_simulation() -> None:
     assert stat(point, "ttft_mean_s") == pytest.approx(sim_ttft, rel=0.25)
     assert stat(point, "tpot_p95_s") == pytest.approx(sim_tpot, rel=0.10)
     assert stat(point, "e2e_p95_s") == pytest.approx(sim_e2e, rel=0.15)
+
+
+def test_the_fast_sweep_points_a_split_to_plan(tmp_path: Path) -> None:
+    from simplan import api
+
+    path = tmp_path / "split.toml"
+    path.write_text(
+        (Path(__file__).resolve().parent.parent / "scenarios" / "disaggregated_pd.toml")
+        .read_text(encoding="utf-8")
+        .replace("[workload]", '[sweep]\n"workload.rate_per_s" = [1.0, 2.0]\n\n[workload]'),
+        encoding="utf-8",
+    )
+    with pytest.raises(SimplanError, match="simplan plan"):
+        api.sweep(path, method="fast", output=tmp_path / "out.nc")
+    assert not (tmp_path / "out.nc").exists()

@@ -323,6 +323,13 @@ def prepare_fast(raw: dict[str, Any], axes: list[Axis], source: str) -> FastGrid
 
 def fast_can_answer(scenario: Scenario, source: str) -> None:
     """Refuse what the fast model does not represent, rather than answer it wrongly."""
+    if scenario.hardware.disaggregated:
+        raise SimplanError(
+            "the fast sweep grid models one replica configuration per point, not a "
+            "prefill/decode split; use --method simulate, or `simplan plan`, which sizes "
+            "each side with the fast split model and checks it by simulation",
+            source=source,
+        )
     if scenario.hardware.pools:
         raise SimplanError(
             "the fast method models the [hardware] pool only, not [[hardware.pools]]; "
