@@ -64,6 +64,9 @@ from simplan.pools import Pool, build_pools
 from simplan.scenario import Scenario
 from simplan.workload_shape import arrival_cv2, length_moments, length_points
 
+#: (probability, mean seconds) of each exponential phase of a wait.
+Phases = list[tuple[float, float]]
+
 #: Equally likely prompt lengths of the prefill queue: more than the colocated model's
 #: 16, whose top slice (the longest sixteenth) averages away the long prompts of the p95.
 PROMPT_POINTS = 64
@@ -147,19 +150,50 @@ class PrefillQueue:
         z = np.array([NormalDist().inv_cdf((j + 0.5) / points) for j in range(points)])
         return np.minimum(np.exp(math.log(mean) - s2 / 2.0 + math.sqrt(s2) * z), self.budget_tokens)
 
-    def ttft(self, rate_per_s: float, replicas: int = 1) -> tuple[float, np.ndarray]:
-        """(mean, percentiles :data:`simplan.kernels.tail.PERCENTILES`) of the TTFT at
-        ``rate_per_s`` prompts per second per replica (below capacity) in a pool of
-        ``replicas`` that the router keeps evenly loaded."""
+    def iteration_s(self, rate_per_s: float) -> float:
+        """The iteration a newcomer joins: it carries what arrived during the one before,
+        so its time is the fixed point of ``tau = step(rate * E[L] * tau)``, at least one
+        prompt's (or the budget's)."""
         mean_len = float(self.lengths.mean())
         b = self.budget_tokens
-        # the iteration a newcomer joins carries what arrived during the one before
         tau = self.step_s(min(mean_len, b))
         for _ in range(100):
             nxt = self.step_s(min(b, rate_per_s * mean_len * tau))
             if abs(nxt - tau) <= 1e-9 * tau:
                 break
             tau = nxt
+        return tau
+
+    def queue_wait(self, rate_per_s: float, replicas: int) -> tuple[float, float, Phases]:
+        """(probability of waiting, mean wait of those who wait, phases) of the budget's
+        queue: M/G/c with the prompts' work at full speed (Kingman, Kraemer-Langenbach-Belz
+        for bursty arrivals, Erlang C over the pool, which least-outstanding routing makes
+        one shared queue). ``phases`` are (probability, mean) of the conditional wait: one
+        exponential, or two of balanced means where M/G/1's second moment (``E[W^2] =
+        2 W^2 + rate E[S^3] / 3 (1 - rho)``) is more spread than an exponential."""
+        rho = rate_per_s / self.r_max_per_s
+        m1, m2, m3 = self.moments
+        cs2 = m2 / m1**2 - 1.0
+        klb = math.exp(-(1 - rho) * (self.ca2 - 1) / (self.ca2 + 4 * cs2)) if self.ca2 > 1 else 1.0
+        waits = erlang_c(replicas, replicas * rho)
+        w_mean = (self.ca2 + cs2) / 2.0 * waits / (replicas * (1.0 - rho)) / self.r_max_per_s * klb
+        if not w_mean > 0.0:
+            return waits, 0.0, [(1.0, 0.0)]
+        tail_s = w_mean / waits
+        s3 = m3 / m1**3 / self.r_max_per_s**3
+        w2 = 2.0 * w_mean**2 + rate_per_s * s3 / (3.0 * (1.0 - rho)) * waits / max(rho, 1e-12)
+        cv2 = max(waits * w2 / w_mean**2 - 1.0, 1.0)
+        p_fast = (1.0 + math.sqrt((cv2 - 1.0) / (cv2 + 1.0))) / 2.0
+        phases = [(p, tail_s / (2.0 * p)) for p in (p_fast, 1.0 - p_fast) if p > 0.0]
+        return waits, tail_s, phases
+
+    def ttft(self, rate_per_s: float, replicas: int = 1) -> tuple[float, np.ndarray]:
+        """(mean, percentiles :data:`simplan.kernels.tail.PERCENTILES`) of the TTFT at
+        ``rate_per_s`` prompts per second per replica (below capacity) in a pool of
+        ``replicas`` that the router keeps evenly loaded (module docstring)."""
+        mean_len = float(self.lengths.mean())
+        b = self.budget_tokens
+        tau = self.iteration_s(rate_per_s)
         # a clump of gamma arrivals lands together: (ca2 - 1) / 2 more prompts on average
         # (the renewal function's offset) share the newcomer's iteration
         clump = max(self.ca2 - 1.0, 0.0) / 2.0
@@ -167,34 +201,18 @@ class PrefillQueue:
         own = np.array([[self.step_s(x + y) for y in others] for x in self.lengths]).ravel()
         # the router picks an idle replica when there is one (Erlang C over the pool)
         busy = erlang_c(replicas, replicas * min(1.0, rate_per_s * max(tau, float(own.mean()))))
-        # beyond one iteration: the budget's queue (Kingman, Kraemer-Langenbach-Belz)
-        rho = rate_per_s / self.r_max_per_s
-        m1, m2, m3 = self.moments
-        cs2 = m2 / m1**2 - 1.0
-        klb = math.exp(-(1 - rho) * (self.ca2 - 1) / (self.ca2 + 4 * cs2)) if self.ca2 > 1 else 1.0
-        waits = erlang_c(replicas, replicas * rho)  # M/G/c: the pool shares one queue
-        w_mean = (self.ca2 + cs2) / 2.0 * waits / (replicas * (1.0 - rho)) / self.r_max_per_s * klb
-        tail_s = w_mean / waits if waits > 0.0 else 0.0
-        # the wait of those who wait: as spread as M/G/1's (E[W^2] = 2 W^2 + rate E[S^3] /
-        # 3 (1 - rho), S the prompt's work at full speed), a two-phase exponential of
-        # balanced means where that exceeds an exponential's
-        s3 = m3 / m1**3 / self.r_max_per_s**3
-        w2 = 2.0 * w_mean**2 + rate_per_s * s3 / (3.0 * (1.0 - rho)) * waits / max(rho, 1e-12)
-        cv2 = max(waits * w2 / w_mean**2 - 1.0, 1.0) if w_mean > 0.0 else 1.0
-        p_fast = (1.0 + math.sqrt((cv2 - 1.0) / (cv2 + 1.0))) / 2.0
-        phases = [(p, tail_s / (2.0 * p)) for p in (p_fast, 1.0 - p_fast) if p > 0.0]
-        # Two cases. No queue (1 - waits): the newcomer may wait out the iteration in
-        # flight (uniform over it), then runs with the others in `own`. A queue (waits):
-        # the exponential wait for the work ahead, then its own tokens in full iterations,
-        # its first token at the end of the iteration its last chunk is in (uniform).
+        waits, tail_s, phases = self.queue_wait(rate_per_s, replicas)
+        # No queue (1 - waits): wait out the iteration in flight (uniform over it) when
+        # the replica is busy, then run with the others (`own`).
         m = 8
         u = (np.arange(m) + 0.5) / m
         in_flight = max(busy - waits, 0.0) / (1.0 - waits) if waits < 1.0 else 0.0
         r_at = np.concatenate([[0.0], u * tau])
         r_w = np.concatenate([[1.0 - in_flight], np.full(m, in_flight / m)]) * (1.0 - waits)
+        # A queue (waits): the wait for the work ahead, then its own tokens in full
+        # iterations, its first token at the end of the iteration its last chunk is in
+        # (uniform), which also carries what arrived while it waited and ran.
         full_s = self.step_s(b)
-        # a queued prompt's last iteration also carries the prompts that arrived while it
-        # waited and ran (up to the budget)
         work_s = self.lengths * full_s / b
         behind = rate_per_s * mean_len * (tail_s + work_s)
         last_s = np.array([self.step_s(min(b, x)) for x in self.lengths + behind])
@@ -207,22 +225,34 @@ class PrefillQueue:
             ]
         )
         waited = np.concatenate([np.zeros(own.size * (m + 1), bool), np.ones(queued.size, bool)])
+        return float(base @ weight) + waits * tail_s, _quantiles(base, weight, waited, phases)
 
-        def below(t: np.ndarray) -> np.ndarray:  # P(TTFT <= t)
-            x = np.maximum(t[..., None] - base, 0.0)
-            late = sum(p * np.exp(-x / max(mean_s, 1e-300)) for p, mean_s in phases)
-            done = np.where(waited, 1.0 - late, 1.0)
-            return (np.where(t[..., None] >= base, done, 0.0) * weight).sum(axis=-1)
 
-        q = np.array(_QUANTILES)
-        lo = np.full(q.shape, float(base.min()))
-        hi = np.full(q.shape, float(base.max()) + 60.0 * tail_s + 1e-9)
-        for _ in range(60):
-            mid = (lo + hi) / 2.0
-            under = below(mid) < q
-            lo = np.where(under, mid, lo)
-            hi = np.where(under, hi, mid)
-        return float(base @ weight) + waits * tail_s, hi
+def _quantiles(
+    base: np.ndarray,
+    weight: np.ndarray,
+    waited: np.ndarray,
+    phases: Phases,
+) -> np.ndarray:
+    """The :data:`_QUANTILES` of a mixture: with probability ``weight``, ``base`` plus,
+    where ``waited``, a wait of exponential ``phases`` (probability, mean); by bisection."""
+
+    def below(t: np.ndarray) -> np.ndarray:  # P(TTFT <= t)
+        x = np.maximum(t[..., None] - base, 0.0)
+        late = sum(p * np.exp(-x / max(mean_s, 1e-300)) for p, mean_s in phases)
+        done = np.where(waited, 1.0 - late, 1.0)
+        return (np.where(t[..., None] >= base, done, 0.0) * weight).sum(axis=-1)
+
+    q = np.array(_QUANTILES)
+    longest = max(mean_s for _, mean_s in phases)
+    lo = np.full(q.shape, float(base.min()))
+    hi = np.full(q.shape, float(base.max()) + 60.0 * longest + 1e-9)
+    for _ in range(60):
+        mid = (lo + hi) / 2.0
+        under = below(mid) < q
+        lo = np.where(under, mid, lo)
+        hi = np.where(under, hi, mid)
+    return hi
 
 
 @dataclass
