@@ -86,20 +86,21 @@ def simulate(run: dict[str, Any]) -> dict[str, Any]:
     return {"rate_per_s": rate, "sim": stats}
 
 
-def colocated_reading(sc: Any, rate_per_s: float, n_prefill: int) -> tuple[float, float]:
+def colocated_reading(
+    sc: Any, rate_per_s: float, n_prefill: int, moved_s: float
+) -> tuple[float, float]:
     """The baseline: (mean, p95) TTFT of a prefill replica read with the colocated fast
     model as a replica whose requests produce one token, plus the mean transfer."""
     from simplan import latency_model as lm
-    from simplan.split_model import SplitModel, split_pools
+    from simplan.split_model import split_pools
 
     p, _ = split_pools(sc, "split design")
     sh = lm.shapes([sc])
     one = lm.Shapes(sh.i_len, np.ones(1), sh.i_pts, np.ones_like(sh.o_pts), sh.ca2)
     point = lm.ReplicaModel.of(p.replica.cfg, sc, one).at_rate(rate_per_s / n_prefill)
-    moved = SplitModel.of(sc).transfer_mean_s
     return (
-        float(point[lm.column("ttft_mean_s")]) + moved,
-        float(point[lm.column("ttft_p95_s")]) + moved,
+        float(point[lm.column("ttft_mean_s")]) + moved_s,
+        float(point[lm.column("ttft_p95_s")]) + moved_s,
     )
 
 
@@ -137,7 +138,7 @@ def main() -> int:
         load_p = p["rate_per_s"] / (n_p * model.prefill.r_max_per_s)
         load_d = p["rate_per_s"] / (n_d * model.decode.r_max_per_s)
         row = {"busier": "prefill" if load_p >= load_d else "decode", "noise": {}}
-        base = colocated_reading(sc, p["rate_per_s"], n_p)
+        base = colocated_reading(sc, p["rate_per_s"], n_p, model.transfer_mean_s)
         for j, stat in ((0, "mean"), (3, "p95")):
             row[f"baseline_{stat}"] = base[j // 3] / sim["ttft_s"][j] - 1
         for m in ft.METRICS:

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from statistics import NormalDist
 
 import numpy as np
@@ -113,36 +114,45 @@ class PrefillQueue:
             length_moments(scenario, "input_tokens"),
         )
 
-    @property
+    @cached_property
+    def mean_len(self) -> float:
+        """Mean prompt length, tokens."""
+        return float(self.lengths.mean())
+
+    @cached_property
+    def keys_per_token(self) -> float:
+        """Keys a prompt token attends to on average: a token at position j attends to
+        j + 1, so (L + 1) / 2 over a prompt, token-weighted over prompts."""
+        return (float((self.lengths**2).mean()) / self.mean_len + 1.0) / 2.0
+
+    @cached_property
     def budget_tokens(self) -> float:
         """Prompt tokens one iteration takes at most (token budget, sequence limit)."""
         cfg = self.cfg
-        return float(min(cfg[c.MAX_BATCHED_TOKENS], cfg[c.MAX_NUM_SEQS] * self.lengths.mean()))
+        return float(min(cfg[c.MAX_BATCHED_TOKENS], cfg[c.MAX_NUM_SEQS] * self.mean_len))
 
     def step_s(self, tokens: float) -> float:
-        """Seconds to prefill ``tokens`` prompt tokens in full iterations of the budget,
-        each token attending to half its prompt on average (token-weighted)."""
+        """Seconds to prefill ``tokens`` prompt tokens in full iterations of the budget."""
         if tokens <= 0.0:
             return 0.0
-        mean = float(self.lengths.mean())
-        # a token at position j attends to j + 1 keys: (L + 1) / 2 on average, token-weighted
-        half = (float((self.lengths**2).mean()) / mean + 1.0) / 2.0
         n = max(math.ceil(tokens / self.budget_tokens - 1e-9), 1)
         x = tokens / n
-        return n * float(step_time_s(self.cfg, x, x * half, x / mean, 0.0, 0.0))
+        return n * float(
+            step_time_s(self.cfg, x, x * self.keys_per_token, x / self.mean_len, 0.0, 0.0)
+        )
 
-    @property
+    @cached_property
     def r_max_per_s(self) -> float:
         """Prompts per second in back-to-back full iterations."""
         b = self.budget_tokens
-        return b / (float(self.lengths.mean()) * self.step_s(b))
+        return b / (self.mean_len * self.step_s(b))
 
     def others_tokens(self, prompts: float, points: int = 8) -> np.ndarray:
         """Equally likely token counts of the other prompts sharing a newcomer's iteration,
         ``prompts`` of them on average: a compound count (Poisson, or as bursty as the
         arrivals) of prompt lengths, as a lognormal of the same mean and variance, each
         point capped at the token budget."""
-        mean = prompts * float(self.lengths.mean())
+        mean = prompts * self.mean_len
         if mean <= 0.0:
             return np.zeros(1)
         var = prompts * float((self.lengths**2).mean()) * max(self.ca2, 1.0)
@@ -152,9 +162,9 @@ class PrefillQueue:
 
     def iteration_s(self, rate_per_s: float) -> float:
         """The iteration a newcomer joins: it carries what arrived during the one before,
-        so its time is the fixed point of ``tau = step(rate * E[L] * tau)``, at least one
-        prompt's (or the budget's)."""
-        mean_len = float(self.lengths.mean())
+        so its time is the fixed point of ``tau = step(rate * E[L] * tau)``, found from one
+        prompt's iteration."""
+        mean_len = self.mean_len
         b = self.budget_tokens
         tau = self.step_s(min(mean_len, b))
         for _ in range(100):
@@ -191,7 +201,7 @@ class PrefillQueue:
         """(mean, percentiles :data:`simplan.kernels.tail.PERCENTILES`) of the TTFT at
         ``rate_per_s`` prompts per second per replica (below capacity) in a pool of
         ``replicas`` that the router keeps evenly loaded (module docstring)."""
-        mean_len = float(self.lengths.mean())
+        mean_len = self.mean_len
         b = self.budget_tokens
         tau = self.iteration_s(rate_per_s)
         # a clump of gamma arrivals lands together: (ca2 - 1) / 2 more prompts on average
@@ -274,18 +284,13 @@ class SplitModel:
         cfg[c.PREFIX_HIT_SHARE] = 1.0  # the whole prompt but its last token arrives computed
         cfg[c.PREFIX_POOL_TOKENS] = 0.0
         link = scenario.hardware.kv_transfer_gb_per_s
-        prompts = np.sort(sh.i_pts[0])
+        prefill = PrefillQueue.of(p.replica.cfg, scenario)
 
         def moved(tokens: float) -> float:
             return transfer_s(p.replica, d.replica, round(tokens), link)
 
-        at = tuple(moved(float(np.quantile(prompts, q))) for q in _QUANTILES)
-        return cls(
-            PrefillQueue.of(p.replica.cfg, scenario),
-            lm.ReplicaModel.of(cfg, scenario, sh),
-            moved(float(sh.i_len[0])),
-            at,
-        )
+        at = tuple(moved(float(np.quantile(prefill.lengths, q))) for q in _QUANTILES)
+        return cls(prefill, lm.ReplicaModel.of(cfg, scenario, sh), moved(float(sh.i_len[0])), at)
 
     def r_max_per_s(self, n_prefill: int, n_decode: int) -> float:
         """Requests per second the split sustains: the slower side's."""
@@ -345,11 +350,18 @@ class SplitModel:
             return None
         n = [max(1, math.floor(rate_per_s / m.r_max_per_s) + 1) for m in sides]
         lim = lm.limits([scenario])[0]
+        seen: dict[tuple[int, int], float] = {}
+
+        def worst(n_p: int, n_d: int) -> float:  # each split's point is solved once
+            if (n_p, n_d) not in seen:
+                seen[n_p, n_d] = self.worst(rate_per_s, n_p, n_d, lim)
+            return seen[n_p, n_d]
+
         while max(n) <= most:
-            if self.worst(rate_per_s, n[0], n[1], lim) <= 1.0:
+            if worst(n[0], n[1]) <= 1.0:
                 return n[0], n[1]
-            more_p = self.worst(rate_per_s, n[0] + 1, n[1], lim)
-            more_d = self.worst(rate_per_s, n[0], n[1] + 1, lim)
+            more_p = worst(n[0] + 1, n[1])
+            more_d = worst(n[0], n[1] + 1)
             if math.isinf(more_p) and math.isinf(more_d):  # relieve the busier side
                 busy = [rate_per_s / (k * m.r_max_per_s) for k, m in zip(n, sides, strict=True)]
                 n[int(np.argmax(busy))] += 1
