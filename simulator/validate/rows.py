@@ -41,10 +41,27 @@ SOURCE_ENGINE: dict[str, dict[str, Any]] = {
     # (published_measurements_2026_SOURCES.md); applied to the MoE models only
     "TRTLLM_V10_MOE": {"attention_dp": True},
 }
-#: Requests simulated per row. trtllm-bench datasets are larger, but throughput at max load
-#: is reached well before this many; AccelMark pools 3 runs of 300 requests per rate; the
-#: vLLM FP8-KV post sends 150 requests at concurrency 8.
+#: Requests simulated per row where the source states no count; the vLLM FP8-KV post
+#: sends 150 requests at concurrency 8.
 SIM_REQUESTS = {"max_load": 600, "poisson": 900, "closed": 150}
+#: trtllm-bench's dataset size per ISL/OSL, from the table "$num_requests" of the same
+#: perf-overview pages (NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md @
+#: 00f37686, read 2026-12-03): "a larger number of messages ... to guarantee that the
+#: system hit a steady state". Max-load throughput depends on it: with a 2048-sequence
+#: batch, 600 requests never fill the batch that 3000 do (Qwen3-235B on 8xH200,
+#: 128/2048: 23.3k tok/s at 600, 39.7k at 3000, 42.8k measured).
+TRTLLM_BENCH_REQUESTS = {
+    (128, 128): 30000,
+    (128, 2048): 3000,
+    (128, 4096): 1500,
+    (1000, 2000): 1500,
+    (2048, 128): 3000,
+    (2048, 2048): 1500,
+    (5000, 500): 1500,
+    (1000, 1000): 3000,
+    (500, 2000): 3000,
+    (20000, 2000): 1000,
+}
 #: Where a source states its request counts: AccelMark's offline run sends 100 requests at
 #: once, and each online run 300 (three runs pooled: the same load, three times).
 SOURCE_REQUESTS = {"ACCELMARK_SUITE_C": {"max_load": 100, "poisson": 300}}
@@ -341,5 +358,17 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
             for k, v in SOURCE_ENGINE.get(source_id, {}).items()
             if k != "attention_dp" or catalog.model(model).is_moe
         },
-        num_requests={**SIM_REQUESTS, **SOURCE_REQUESTS.get(source_id, {})}.get(shape, 0),
+        num_requests=_num_requests(source_id, shape, inp, out),
     )
+
+
+def _num_requests(source_id: str, shape: Shape, inp: Lengths, out: Lengths) -> int:
+    """Requests to simulate: the source's own count where it states one (trtllm-bench's
+    table for the nearest ISL/OSL: v0.20's 1024/2048 runs as 1000/2000)."""
+    if shape == "max_load" and source_id.startswith("TRTLLM_"):
+        isl, osl = inp.mean, out.mean
+        nearest = min(
+            TRTLLM_BENCH_REQUESTS, key=lambda k: abs(k[0] - isl) / k[0] + abs(k[1] - osl) / k[1]
+        )
+        return TRTLLM_BENCH_REQUESTS[nearest]
+    return {**SIM_REQUESTS, **SOURCE_REQUESTS.get(source_id, {})}.get(shape, 0)
