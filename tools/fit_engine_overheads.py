@@ -16,16 +16,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import re
-from pathlib import Path
 
 import numpy as np
+from caltoml import CAL_FILE, replace_table
 from scipy.optimize import minimize_scalar
 from simplan import calibration
 from simplan.validate import default_csvs, predict_row, read_rows
 from simplan.validate.errors import error_by
 from simplan.validate.rows import Row, read_spec
-
-CAL_FILE = Path(__file__).resolve().parents[1] / "simulator" / "catalog" / "calibration.toml"
 
 
 def rows_of(preset: str) -> list[tuple[dict[str, str], int, str]]:
@@ -62,8 +60,7 @@ def write(preset: str, t_seq: float, n_rows: int, median: float) -> None:
         'tools/fit_engine_overheads.py"\n'
         f'as_of = "{datetime.date.today().isoformat()}"\n'
     )
-    pattern = re.compile(rf'\[engine_overheads\."{re.escape(preset)}"\]\n(?:[^\[].*\n?)*')
-    text = pattern.sub(table, text) if pattern.search(text) else text.rstrip() + "\n\n" + table
+    text = replace_table(text, rf'engine_overheads\."{re.escape(preset)}"', table)
     CAL_FILE.write_text(text, encoding="utf-8")
     print(f"wrote [engine_overheads.{preset}] to {CAL_FILE}")
 

@@ -14,11 +14,9 @@ import argparse
 import datetime
 import json
 import re
-from pathlib import Path
 
+from caltoml import CAL_FILE, drop_tables
 from simplan.validate import band_coverage, default_csvs, fit_bands, validate_rows
-
-CAL_FILE = Path(__file__).resolve().parents[1] / "simulator" / "catalog" / "calibration.toml"
 
 
 def tables(bands: dict[str, dict]) -> str:
@@ -49,7 +47,7 @@ def write(bands: dict[str, dict]) -> None:
     text = CAL_FILE.read_text(encoding="utf-8")
     # drop the old tables (and their comment), keep everything else
     text = re.sub(r"# The stated 80% bands:.*?\n(?=\[error_bands)", "", text, flags=re.S)
-    text = re.sub(r"\[error_bands\.[^\]]*\]\n(?:[^\[].*\n?)*", "", text)
+    text = drop_tables(text, r"error_bands\.[^\]]*")
     CAL_FILE.write_text(text.rstrip() + "\n\n" + tables(bands), encoding="utf-8")
     print(f"wrote [error_bands] to {CAL_FILE}")
 
