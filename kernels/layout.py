@@ -117,6 +117,9 @@ FIELDS: tuple[Field, ...] = (
     # prefill attention's efficiency grows with the context a query attends to:
     # ETA_ATT_PRE * L / (L + ATT_L_HALF_TOKENS), L = prefill pairs per prefill token
     Field("ATT_L_HALF_TOKENS", "tokens", "mean context at half the prefill attention efficiency"),
+    # vLLM V0's async output processing hands a step's tokens to the client while the
+    # next step runs: the first token arrives one iteration after its prefill
+    Field("OUTPUT_LAG", "0/1", "first token delivered one iteration late"),
 )
 
 #: Slot of each field, by name.

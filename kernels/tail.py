@@ -237,6 +237,8 @@ def latency_quantiles(
     clump = wait_scale * max(ca2 - 1.0, 0.0) / 2.0 * rho_p / (1.0 - rho_p) * cost_mean
     clump_var = clump * clump * (2.0 / max(rho_p, 1e-9) - 1.0)
 
+    # the next iteration, when the engine delivers a step's tokens during the next one
+    lag = cfg[c.OUTPUT_LAG] * tau
     ttft_m = np.empty(k * (k + 2))
     ttft_v = np.empty(k * (k + 2))
     ttft_w = np.empty(k * (k + 2))
@@ -260,7 +262,7 @@ def latency_quantiles(
                 weight = land * cost[j] / cost_sum if cost_sum > 0.0 else 0.0
             wait = t_land * (0.5 + rho_p) * (1.0 + ttft_env * drift)
             var = t_land * t_land / 12.0 + ca2 * rate * cost_m2 * t_land
-            m = wait + p_wait * slot_mean + clump + tau0 + cost[i]
+            m = wait + p_wait * slot_mean + clump + tau0 + cost[i] + lag
             v = (
                 var
                 + p_wait * (2.0 - p_wait) * slot_mean**2
@@ -268,7 +270,7 @@ def latency_quantiles(
                 + ttft_env * drift * wait * wait
             )
             ttft_m[i * (k + 2) + j] = m
-            ttft_s[i * (k + 2) + j] = tau0 + cost[i]
+            ttft_s[i * (k + 2) + j] = tau0 + cost[i] + lag
             ttft_v[i * (k + 2) + j] = v
             ttft_w[i * (k + 2) + j] = weight / k
             m1 += weight * m

@@ -165,6 +165,7 @@ class ReplicaEngine(Scheduler):
         while True:
             self.admit(env.now)
             if self.n_running == 0:
+                self.deliver(env.now)  # no next step to overlap the output processing with
                 if self.state == DRAINING and not self.waiting and self.on_drained is not None:
                     self.on_drained(self)
                     return
@@ -231,6 +232,7 @@ class ReplicaEngine(Scheduler):
         self.bytes += b
         rec = self.rec
         now = env.now
+        self.deliver(now)
         if decoding.size:
             self.advance(decoding, 1)
         for slot, chunk in chunks:
@@ -242,12 +244,26 @@ class ReplicaEngine(Scheduler):
                 rec.generated[req] += 1
                 self.output_tokens += 1
                 # a prefill replica's token reaches the client from the decode replica
-                if rec.first_token_s[req] < 0 and self.role != "prefill":
+                if rec.first_token_s[req] >= 0 or self.role == "prefill":
+                    pass
+                elif self.output_lag and rec.generated[req] < rec.output_tokens[req]:
+                    self.lagged.append(req)
+                else:
                     rec.first_token_s[req] = now
         self.cache_prefixes(chunks)
         if self.role == "prefill":
             self._hand_off([slot for slot, _ in chunks if self.prompt_left[slot] == 0])
         self.finish_done(env.now)
+
+    def deliver(self, now: float) -> None:
+        """Deliver the first tokens held back by ``output_lag`` (the step after their
+        prefill has ended, or the engine has gone idle)."""
+        if self.lagged:
+            first = self.rec.first_token_s
+            for req in self.lagged:
+                if first[req] < 0:
+                    first[req] = now
+            self.lagged.clear()
 
     def _hand_off(self, slots: list[int]) -> None:
         """Release the computed prompts of a prefill replica to the fleet."""
@@ -307,6 +323,7 @@ class ReplicaEngine(Scheduler):
             yield env.timeout(float(ends[-1]))
         self._run = None
         self._busy(start, env.now)
+        self.deliver(start + float(ends[0]))
         self.flops += flops
         self.bytes += nbytes
         # grow KV blocks for the tokens written

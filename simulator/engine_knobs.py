@@ -41,6 +41,8 @@ class EngineKnobs:
     attention_dp: bool = False
     # what the workload's prompts repeat, when the engine caches it (the fast path's hits)
     prompt_reuse: PromptReuse | None = None
+    # the first token reaches the client one iteration after its prefill (vLLM V0)
+    output_lag: bool = False
 
 
 #: SGLang v0.5.5's chunk size and CUDA-graph batch limits by GPU memory
@@ -109,6 +111,7 @@ def engine_knobs(sc: Scenario, gpu_id: str, tp: int = 1, pp: int = 1) -> EngineK
         prompt_reuse=reuse_of(sc),
         iteration_overhead_s=host.get("iteration_overhead_s"),
         sequence_overhead_s=host.get("sequence_overhead_s"),
+        output_lag=eng.async_output_lag(pp),
     )
     if f is None:
         return knobs

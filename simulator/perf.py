@@ -284,6 +284,7 @@ def build_replica(
     cfg[c.ETA_ATT_DEC] = eff.attention_decode_memory_efficiency * memory
     cfg[c.ETA_ATT_PRE] = eff.attention_prefill_compute_efficiency_max * compute
     cfg[c.ATT_L_HALF_TOKENS] = eff.attention_prefill_half_context_tokens
+    cfg[c.OUTPUT_LAG] = 1.0 if engine.output_lag else 0.0
     cfg[c.T0_ATT_S] = eff.attention_overhead_s * k_scale
     cfg[c.AR_ALPHA_S] = ar_alpha
     cfg[c.AR_BW_BYTES_PER_S] = ar_bw

@@ -66,6 +66,9 @@ class SchedulerSettings:
     # prefill replicas of a disaggregated fleet hand requests on after their prompt
     role: str = "both"
     admission: Literal["vllm", "sglang"] = "vllm"
+    # vLLM V0's async output processing: a step's tokens reach the client while the next
+    # step runs, so the first token arrives one iteration after its prefill
+    output_lag: bool = False
 
 
 class Scheduler:
@@ -92,6 +95,8 @@ class Scheduler:
         self.new_token_ratio = SGLANG_INIT_RATIO
         self.prefix_caching = prefix_caching
         self.role = settings.role
+        self.output_lag = settings.output_lag
+        self.lagged: list[int] = []  # first tokens sampled, not yet delivered (output_lag)
         self.kv = KVAllocator.for_replica(
             self.cfg, block_size, max_num_seqs, prefix_caching=prefix_caching
         )
@@ -144,6 +149,7 @@ class Scheduler:
         reqs = running + list(self.waiting)
         self.waiting.clear()
         self.waiting_tokens = 0
+        self.lagged.clear()
         self.slot_req[:] = -1
         self.kv.clear()
         self.n_running = 0

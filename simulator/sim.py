@@ -225,6 +225,7 @@ def build_engines(
             prefix_caching=eng.enable_prefix_caching and reuses_prompts(scenario),
             role=pool.section.role,
             admission="sglang" if eng.name == "sglang" else "vllm",
+            output_lag=pool.replica.engine.output_lag,
         )
         for k in range(count):
             e = ReplicaEngine(

@@ -90,3 +90,50 @@ def test_an_arrival_at_an_idle_replica_starts_at_once(tmp_path: Path) -> None:
     one = prefill_s(300) + decode_s([301])
     assert times(res, "finish_s").tolist() == pytest.approx([one, 50.0 + one], rel=1e-12)
     assert times(res, "scheduled_s").tolist() == [0.0, 50.0]
+
+
+def test_vllm_v0_delivers_the_first_token_when_the_next_step_ends(tmp_path: Path) -> None:
+    # vLLM V0's async output processing: a step's tokens are processed while the next
+    # step runs, so the first token reaches the client one iteration after its prefill;
+    # the GPU's schedule (and so the finish) is the same as without it.
+    from simplan.fit import replica_cfg
+
+    trace = tmp_path / "trace.csv"
+    trace.write_text("timestamp_s,input_tokens,output_tokens\n0.0,1000,5\n", encoding="utf-8")
+
+    def scenario(engine: dict[str, object]) -> object:
+        return scenario_from_dict(
+            {
+                "model": {"name": MODEL, "weights": "fp16"},
+                "hardware": {"gpu": GPU},
+                "engine": {"router": "round_robin", **engine},
+                "workload": {"arrival": "trace", "trace": str(trace)},
+            }
+        )
+
+    v0 = scenario({"version": "v0"})
+    cfg, _ = replica_cfg(v0)
+    prefill = step_time_s(cfg, 1000.0, 1000 * 1001 / 2.0, 1.0, 0.0, 0.0)
+    decodes = [step_time_s(cfg, 0.0, 0.0, 0.0, 1.0, float(1000 + j)) for j in range(1, 5)]
+    res = simulate(v0)
+    assert times(res, "first_token_s")[0] == pytest.approx(prefill + decodes[0], rel=1e-12)
+    assert times(res, "finish_s")[0] == pytest.approx(prefill + sum(decodes), rel=1e-12)
+    # pipeline parallelism turns async output processing off (vllm/config.py, v0.7.3)
+    assert not v0.engine.async_output_lag(2)
+    assert not scenario({}).engine.async_output_lag(1)  # the V1 engine: no lag
+
+
+def test_vllm_v0_one_token_answer_arrives_with_its_prefill(tmp_path: Path) -> None:
+    # nothing follows a one-token answer's prefill: its only token is its last
+    trace = tmp_path / "trace.csv"
+    trace.write_text("timestamp_s,input_tokens,output_tokens\n0.0,1000,1\n", encoding="utf-8")
+    sc = scenario_from_dict(
+        {
+            "model": {"name": MODEL, "weights": "fp16"},
+            "hardware": {"gpu": GPU},
+            "engine": {"version": "v0"},
+            "workload": {"arrival": "trace", "trace": str(trace)},
+        }
+    )
+    res = simulate(sc)
+    assert times(res, "first_token_s")[0] == times(res, "finish_s")[0]

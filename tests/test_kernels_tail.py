@@ -116,6 +116,20 @@ def test_an_idle_replica_answers_in_its_own_step_times() -> None:
     assert e2e[0] == pytest.approx(ttft[0] + (o_len - 1) * tpot[0], rel=1e-3)
 
 
+def test_an_output_lag_delays_the_first_token_by_one_iteration() -> None:
+    """vLLM V0 hands the first token over while the next step runs: at vanishing load
+    TTFT grows by one decode iteration, and TPOT is untouched."""
+    from simplan.kernels import layout as c
+
+    i_pts, o_pts = np.full(16, 1000.0), np.full(16, 200.0)
+    lagged = CFG_8B.copy()
+    lagged[c.OUTPUT_LAG] = 1.0
+    now, late = _quantiles(CFG_8B, 1e-6, i_pts, o_pts), _quantiles(lagged, 1e-6, i_pts, o_pts)
+    decode = step_time_s(CFG_8B, 0.0, 0.0, 0.0, 1.0, 1100.0)
+    assert late[0, 1] - now[0, 1] == pytest.approx(decode, rel=0.02)
+    assert late[1] == pytest.approx(now[1], rel=1e-9)
+
+
 def test_longer_prompts_and_outputs_widen_the_tails() -> None:
     fixed = _quantiles(CFG_70B, 0.3, np.full(16, 1200.0), np.full(16, 300.0))
     z = stats.norm.ppf((np.arange(16) + 0.5) / 16)

@@ -233,6 +233,15 @@ class EngineSection(_Section):
         """Whether admission reserves a request's KV for its whole output (no preemption)."""
         return self.scheduler == "static" or self.scheduler_policy == "guaranteed_no_evict"
 
+    def async_output_lag(self, pp: int) -> bool:
+        """Whether the first token reaches the client one iteration after its prefill:
+        vLLM's V0 engine processes a step's outputs while the next step runs (async
+        output processing, on by default from v0.6.0; ModelConfig.verify_async_output_proc
+        in vllm/config.py of v0.7.3 turns it off with pipeline parallelism or speculative
+        decoding). The V1 engine, SGLang and TensorRT-LLM return a step's tokens at its
+        end."""
+        return self.preset == "vllm-v0" and pp == 1 and self.speculative is None
+
     @field_validator("calibration")
     @classmethod
     def _path_given(cls, v: str | CalibrationFactors | None) -> str | CalibrationFactors | None:
