@@ -117,6 +117,12 @@ FIELDS: tuple[Field, ...] = (
     # prefill attention's efficiency grows with the context a query attends to:
     # ETA_ATT_PRE * L / (L + ATT_L_HALF_TOKENS), L = prefill pairs per prefill token
     Field("ATT_L_HALF_TOKENS", "tokens", "mean context at half the prefill attention efficiency"),
+    # routed experts run as grouped GEMMs over many narrow matrices plus routing kernels
+    # (top-k, permute, combine) that a dense layer does not have (fitted: calibration.toml):
+    # a grouped GEMM reaches w / (w + MOE_HALF_WIDTH) of the dense compute efficiency,
+    # w = the expert's intermediate width on one GPU
+    Field("MOE_HALF_WIDTH", "features", "expert width on one GPU at half the GEMM efficiency"),
+    Field("T0_MOE_S", "s", "fixed time per MoE layer for routing, permute and combine"),
     # vLLM V0's async output processing hands a step's tokens to the client while the
     # next step runs: the first token arrives one iteration after its prefill
     Field("OUTPUT_LAG", "0/1", "first token delivered one iteration late"),

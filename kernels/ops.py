@@ -185,15 +185,18 @@ def moe_time_s(cfg, t):
     params_per_expert = mats * h * width
     flops = 2.0 * t * k * params_per_expert
     m_per_expert = t * k / touched
-    eta = cfg[c.ETA_C] * m_per_expert / (m_per_expert + cfg[c.M_HALF_TOKENS])
+    # expert-parallel GPUs (ATT_DP) hold whole experts, tensor-parallel ones a 1/tp slice
+    own_width = cfg[c.EXPERT_INTERMEDIATE] if cfg[c.ATT_DP] > 0.0 else width
+    grouped = own_width / (own_width + cfg[c.MOE_HALF_WIDTH])
+    eta = grouped * cfg[c.ETA_C] * m_per_expert / (m_per_expert + cfg[c.M_HALF_TOKENS])
     t_compute = flops / (cfg[c.PEAK_GEMM_FLOP_PER_S] * eta) * (1.0 + cfg[c.DEQUANT])
     nbytes = (
         touched * params_per_expert * cfg[c.W_BYTES]
         + t * k * (2.0 * h + 2.0 * width) * cfg[c.A_BYTES]
     )
     t_memory = nbytes / (cfg[c.BW_BYTES_PER_S] * cfg[c.ETA_M])
-    # router GEMM (replicated, tiny) + grouped expert GEMMs (up and down)
-    routed = max(t_compute, t_memory) + 2.0 * cfg[c.T0_GEMM_S]
+    # router GEMM (replicated, tiny) + grouped expert GEMMs (up and down) + routing kernels
+    routed = max(t_compute, t_memory) + 2.0 * cfg[c.T0_GEMM_S] + cfg[c.T0_MOE_S]
     router = gemm_time_s(
         cfg, t, h, e, cfg[c.A_BYTES], cfg[c.PEAK_FP16_FLOP_PER_S], 0.0, cfg[c.M_HALF_16_TOKENS]
     )

@@ -284,6 +284,9 @@ def build_replica(
     cfg[c.ETA_ATT_DEC] = eff.attention_decode_memory_efficiency * memory
     cfg[c.ETA_ATT_PRE] = eff.attention_prefill_compute_efficiency_max * compute
     cfg[c.ATT_L_HALF_TOKENS] = eff.attention_prefill_half_context_tokens
+    moe = cal.get("moe", {})
+    cfg[c.MOE_HALF_WIDTH] = float(moe.get("half_efficiency_width", 0.0))
+    cfg[c.T0_MOE_S] = float(moe.get("routing_overhead_s", 0.0))
     cfg[c.OUTPUT_LAG] = 1.0 if engine.output_lag else 0.0
     cfg[c.T0_ATT_S] = eff.attention_overhead_s * k_scale
     cfg[c.AR_ALPHA_S] = ar_alpha

@@ -253,7 +253,12 @@ def moe_layer_ffn_time(cfgs, t):
     touched_safe = np.where(touched > 0, touched, 1.0)
     rows_per_expert = assignments / touched_safe  # the M of each expert's GEMM
     # a grouped weight-quantized GEMM: the quantized layers' M_HALF and dequant overhead
-    eta_c = cfgs[:, c.ETA_C] * rows_per_expert / (rows_per_expert + cfgs[:, c.M_HALF_TOKENS])
+    # grouped GEMMs reach w / (w + MOE_HALF_WIDTH) of a dense GEMM's compute efficiency,
+    # w the expert width one GPU holds (whole experts when expert-parallel)
+    own_width = np.where(cfgs[:, c.ATT_DP] > 0, cfgs[:, c.EXPERT_INTERMEDIATE], shard)
+    grouped = own_width / np.maximum(own_width + cfgs[:, c.MOE_HALF_WIDTH], 1e-30)
+    ramp = rows_per_expert / (rows_per_expert + cfgs[:, c.M_HALF_TOKENS])
+    eta_c = grouped * cfgs[:, c.ETA_C] * ramp
     eta_c = np.where(eta_c > 0, eta_c, 1.0)  # rows of dense models (discarded by callers)
     flops = 2.0 * assignments * expert_params * (1.0 + cfgs[:, c.DEQUANT])
     # Weights of the touched experts; activations: each assignment reads its token and
@@ -268,7 +273,7 @@ def moe_layer_ffn_time(cfgs, t):
         nbytes,
         cfgs[:, c.BW_BYTES_PER_S],
         cfgs[:, c.ETA_M],
-        2.0 * cfgs[:, c.T0_GEMM_S],
+        2.0 * cfgs[:, c.T0_GEMM_S] + cfgs[:, c.T0_MOE_S],  # + routing, permute, combine
     )
     router = _fp16_gemm(cfgs, t, h, e)
     shared = np.where(
