@@ -25,8 +25,12 @@ def _table() -> dict[str, Any]:
 
 def checked(kind: str, key: str) -> dict[str, float] | None:
     """``{"rows", "median_abs_error"}`` for a GPU, model or engine id; None when no
-    published measurement checks it."""
+    published measurement checks it. A model that shares a catalogued architecture is
+    checked by the measurements of that architecture."""
     entry = _table().get(kind, {}).get(key)
+    if not entry and kind == "model" and key in catalog.load("model"):
+        base = catalog.model(key).same_architecture_as
+        entry = _table().get(kind, {}).get(base) if base else None
     return dict(entry) if entry else None
 
 

@@ -296,3 +296,45 @@ def test_the_2026_gpus_follow_bandwidth_when_decoding_and_compute_when_prefillin
     b200, gb200 = run("b200", 8, 8192), run("gb200", 8, 8192)
     flops = catalog.gpu("gb200").tflops_fp16 / catalog.gpu("b200").tflops_fp16
     assert 1.0 < b200["ttft_s"] / gb200["ttft_s"] <= flops * 1.01
+
+
+def _arch(m: ModelArch) -> dict[str, object]:
+    own = ("id", "display_name", "source", "as_of", "notes", "same_architecture_as")
+    return {k: v for k, v in m.model_dump().items() if k not in own}
+
+
+@pytest.mark.parametrize(
+    "model_id", [k for k, m in catalog.load("model").items() if m.same_architecture_as]
+)
+def test_a_shared_architecture_is_its_base_with_its_own_source(model_id: str) -> None:
+    m = catalog.model(model_id)
+    base = catalog.model(m.same_architecture_as)
+    assert _arch(m) == _arch(base)
+    assert m.source != base.source and m.display_name != base.display_name
+
+
+def test_deepseek_r1_and_v3_1_run_as_deepseek_v3() -> None:
+    assert catalog.model("deepseek-r1").same_architecture_as == "deepseek-v3"
+    assert catalog.model("deepseek-v3.1").same_architecture_as == "deepseek-v3"
+
+
+@pytest.mark.parametrize(
+    ("entry", "says"),
+    [
+        ({"same_architecture_as": "deepseek-v4"}, "did you mean 'deepseek-v3'"),
+        ({"same_architecture_as": "r1"}, "itself shares 'deepseek-v3'"),
+        ({"same_architecture_as": "deepseek-v3", "num_layers": 3}, "states only"),
+    ],
+)
+def test_a_bad_shared_architecture_names_the_entry_and_key(entry: dict, says: str) -> None:
+    from simplan.catalog import _with_shared_architectures
+
+    raw = {
+        "deepseek-v3": {"num_layers": 61, "source": "x" * 5, "as_of": "2024-12-26"},
+        "r1": {"same_architecture_as": "deepseek-v3", "source": "y" * 5, "as_of": "2025-01"},
+        "new": {**entry, "source": "z" * 5, "as_of": "2025-08"},
+    }
+    with pytest.raises(CatalogError) as err:
+        _with_shared_architectures(raw, "models.toml")
+    text = str(err.value)
+    assert "models.toml" in text and "new." in text and says in text, text

@@ -64,3 +64,14 @@ def test_an_engine_preset_no_measurement_under_load_checks_is_named() -> None:
     )
     notes = summarize(simulate(sc))["notes"]
     assert any("sglang engine's memory and admission" in n for n in notes)
+
+
+def test_a_model_sharing_an_architecture_is_checked_by_its_base(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import simplan.validated as v
+
+    base = {"rows": 12, "median_abs_error": 0.08}
+    monkeypatch.setattr(v, "_table", lambda: {"model": {"deepseek-v3": base}})
+    assert checked("model", "deepseek-r1") == base
+    assert checked("model", "kimi-k2") is None  # its own architecture, unchecked
+    monkeypatch.setattr(v, "_table", lambda: {"model": {}})
+    assert checked("model", "deepseek-r1") is None

@@ -84,6 +84,9 @@ class ModelArch(_Entry):
     #: after the leading dense layers, every moe_layer_step-th layer is MoE and the others
     #: are dense of intermediate_size (Llama 4 Maverick: 2; HF interleave_moe_layer_step)
     moe_layer_step: int = Field(ge=1, default=1)
+    #: the catalog id whose architecture this model shares (a fine-tune or a new release
+    #: of the same network: DeepSeek-R1 of DeepSeek-V3); "" for a model of its own
+    same_architecture_as: str = ""
 
     @property
     def dense_layers(self) -> int:
@@ -275,6 +278,8 @@ def load(kind: str) -> dict[str, Any]:
     raw = _read_toml(file)
     if prefix is not None:
         raw = raw.get(prefix, {})
+    if kind == "model":
+        raw = _with_shared_architectures(raw, file)
     out: dict[str, Any] = {}
     for key, value in raw.items():
         try:
@@ -282,6 +287,36 @@ def load(kind: str) -> dict[str, Any]:
         except ValidationError as exc:
             problems = [Problem(format_key_path((key, *e["loc"])), e["msg"]) for e in exc.errors()]
             raise CatalogError("malformed catalog entry", problems, source=file) from None
+    return out
+
+
+#: What a model entry that names ``same_architecture_as`` states itself; every other field
+#: is its base's.
+_OWN_FIELDS = ("display_name", "source", "as_of", "notes", "same_architecture_as")
+
+
+def _with_shared_architectures(raw: dict[str, Any], file: str) -> dict[str, Any]:
+    """Model entries with ``same_architecture_as`` completed from their base entry."""
+    out = dict(raw)
+    for key, value in raw.items():
+        base_id = value.get("same_architecture_as")
+        if base_id is None:
+            continue
+        base = raw.get(base_id)
+        path = format_key_path((key, "same_architecture_as"))
+        if base is None:
+            msg = unknown_id_message("model", base_id, raw, "models")
+            raise CatalogError("malformed catalog entry", [Problem(path, msg)], source=file)
+        if "same_architecture_as" in base:
+            msg = f"{base_id!r} itself shares {base['same_architecture_as']!r}: name that one"
+            raise CatalogError("malformed catalog entry", [Problem(path, msg)], source=file)
+        extra = sorted(set(value) - set(_OWN_FIELDS))
+        if extra:
+            msg = f"an entry sharing {base_id!r}'s architecture states only {_OWN_FIELDS}"
+            problems = [Problem(format_key_path((key, k)), msg) for k in extra]
+            raise CatalogError("malformed catalog entry", problems, source=file)
+        shared = {k: v for k, v in base.items() if k not in _OWN_FIELDS}
+        out[key] = {**shared, **value}
     return out
 
 
@@ -351,6 +386,7 @@ _EFFICIENCY_FAMILY = {
     "hopper": "h100",
     "blackwell": "h100",
     "cdna3": "h100",
+    "cdna4": "h100",
 }
 
 
