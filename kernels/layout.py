@@ -126,6 +126,11 @@ FIELDS: tuple[Field, ...] = (
     # vLLM V0's async output processing hands a step's tokens to the client while the
     # next step runs: the first token arrives one iteration after its prefill
     Field("OUTPUT_LAG", "0/1", "first token delivered one iteration late"),
+    # DeepSeek sparse attention (V3.2): a lightning indexer scores every cached key with
+    # INDEXER_HEADS small FP8 heads and each query attends to the DSA_TOPK_TOKENS best
+    Field("DSA_TOPK_TOKENS", "tokens", "keys each query attends to (0: dense attention)"),
+    Field("INDEXER_HEADS", "1", "indexer heads per query token"),
+    Field("INDEXER_HEAD_DIM", "1", "indexer head dimension (one shared FP8 key per token)"),
 )
 
 #: Slot of each field, by name.

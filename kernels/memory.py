@@ -25,6 +25,7 @@ from simplan.kernels._jit import kernel
 from simplan.kernels.ops import (
     attention_params,
     attention_tp,
+    indexer_bytes_per_token_per_layer,
     kv_elems_per_token_per_layer,
     kv_heads_per_gpu,
 )
@@ -71,6 +72,8 @@ def kv_bytes_per_token(cfg):
     drafter's cache when speculating)."""
     layers = math.ceil(cfg[c.LAYERS] / cfg[c.PP])
     own = layers * kv_elems_per_token_per_layer(cfg) * cfg[c.KV_BYTES]
+    if cfg[c.INDEXER_HEADS] > 0.0:
+        own += layers * indexer_bytes_per_token_per_layer(cfg)
     return own + draft_kv_bytes_per_token(cfg)
 
 

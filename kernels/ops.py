@@ -152,6 +152,46 @@ def attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens,
 
 
 @kernel
+def indexer_bytes_per_token_per_layer(cfg):
+    """Bytes of the sparse-attention indexer's key cache per token and layer: the FP8 key
+    and one fp32 scale per 128 values (132 B for DeepSeek-V3.2 in vLLM, SGLang and
+    TensorRT-LLM alike), whatever the KV cache dtype; one key per token, replicated on
+    every tensor-parallel rank as the MLA latent is."""
+    dim = cfg[c.INDEXER_HEAD_DIM]
+    return dim + math.ceil(dim / 128.0) * 4.0
+
+
+@kernel
+def indexer_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens, queries):
+    """The sparse-attention indexer of one layer on one GPU (0 for dense attention).
+
+    It scores every (query, key) pair the dense attention would, with INDEXER_HEADS heads
+    of INDEXER_HEAD_DIM in FP8 (DeepGEMM's MQA logits), then keeps the top
+    DSA_TOPK_TOKENS keys per query; decoding reads every cached indexer key. Compute runs
+    at the weights' GEMM peak with the attention efficiencies. Under tensor parallelism
+    every rank runs the whole indexer (assumed: its single key and 64 heads are not split
+    across ranks), so its share of a layer is largest there and smallest with
+    data-parallel attention.
+    """
+    heads = cfg[c.INDEXER_HEADS]
+    if heads <= 0.0:
+        return 0.0
+    flops_per_pair = 2.0 * heads * cfg[c.INDEXER_HEAD_DIM]
+    key_bytes = indexer_bytes_per_token_per_layer(cfg)
+    t = 0.0
+    if decode_ctx_tokens > 0.0:
+        t_mem = decode_ctx_tokens * key_bytes / (cfg[c.BW_BYTES_PER_S] * cfg[c.ETA_ATT_DEC])
+        flops = queries * decode_ctx_tokens * flops_per_pair
+        t_cmp = flops / (cfg[c.PEAK_GEMM_FLOP_PER_S] * cfg[c.ETA_ATT_PRE])
+        t += max(t_mem, t_cmp) + cfg[c.T0_ATT_S]
+    if prefill_tokens > 0.0:
+        t_cmp = prefill_pairs * flops_per_pair / (cfg[c.PEAK_GEMM_FLOP_PER_S] * cfg[c.ETA_ATT_PRE])
+        t_mem = prefill_tokens * key_bytes / (cfg[c.BW_BYTES_PER_S] * cfg[c.ETA_ATT_DEC])
+        t += max(t_mem, t_cmp) + cfg[c.T0_ATT_S]
+    return t
+
+
+@kernel
 def dense_mlp_time_s(cfg, t, width):
     """Gate/up and down projections of an MLP of intermediate ``width`` for ``t`` tokens."""
     tp = cfg[c.TP]

@@ -26,6 +26,7 @@ from simplan.kernels.ops import (
     dense_mlp_time_s,
     elementwise_time_s,
     gemm_time_s,
+    indexer_time_s,
     kv_elems_per_token_per_layer,
     moe_distinct_experts,
     moe_time_s,
@@ -100,6 +101,18 @@ def _mean_layer_time_s(cfg, t, p, pairs, ctx, q):
 
 
 @kernel
+def _own_indexer_time_s(cfg, p, pairs, ctx, q, seqs):
+    """The indexer on the busiest GPU: all of the step's work under tensor parallelism,
+    its own requests' share with data-parallel attention (as ``dp_layer_time_s``)."""
+    if cfg[c.ATT_DP] > 0.0 and cfg[c.TP] > 1.0:
+        n = cfg[c.TP]
+        own_seqs = math.ceil(seqs / n - 1e-9) if seqs > 0.0 else 0.0
+        share = own_seqs / seqs if seqs > 0.0 else 0.0
+        return indexer_time_s(cfg, p / n, pairs / n, ctx * share, q)
+    return indexer_time_s(cfg, p, pairs, ctx, q)
+
+
+@kernel
 def stage_layers_time_s(cfg, layers, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, queries):
     """``layers`` consecutive layers, split between dense and MoE layers, and between
     full and windowed attention, in proportion.
@@ -110,12 +123,19 @@ def stage_layers_time_s(cfg, layers, t, prefill_tokens, prefill_pairs, decode_ct
     exact when every context is past the window (or every one inside it).
     """
     p, pairs, ctx, q = prefill_tokens, prefill_pairs, decode_ctx_tokens, queries
-    full = _mean_layer_time_s(cfg, t, p, pairs, ctx, q)
+    seqs = (t - p) / q if q > 0.0 else 0.0
+    k = cfg[c.DSA_TOPK_TOKENS]
+    if k > 0.0:
+        # sparse attention: each query attends to its top k keys, which the indexer picks
+        # by scoring them all
+        full = _mean_layer_time_s(cfg, t, p, min(pairs, p * k), min(ctx, seqs * k), q)
+        full += _own_indexer_time_s(cfg, p, pairs, ctx, q, seqs)
+    else:
+        full = _mean_layer_time_s(cfg, t, p, pairs, ctx, q)
     swa = min(cfg[c.SWA_LAYERS], cfg[c.LAYERS]) / cfg[c.LAYERS]
     if swa <= 0.0:
         return layers * full
     w = cfg[c.SWA_WINDOW_TOKENS]
-    seqs = (t - p) / q if q > 0.0 else 0.0
     windowed = _mean_layer_time_s(cfg, t, p, min(pairs, p * w), min(ctx, seqs * (w + 1.0)), q)
     return layers * ((1.0 - swa) * full + swa * windowed)
 

@@ -23,6 +23,7 @@ import math
 
 from simplan.kernels import layout as c
 from simplan.kernels.grid import max_rate
+from simplan.kernels.ops import indexer_bytes_per_token_per_layer
 from simplan.kernels.roofline import step_time_s
 from simplan.perf import GB, INTER_NODE_GB_PER_S, INTER_NODE_LATENCY_S, Replica
 
@@ -34,7 +35,9 @@ def kv_bytes_per_token(replica: Replica) -> float:
         per_layer = cfg[c.KV_LORA] + cfg[c.QK_ROPE]
     else:
         per_layer = 2.0 * cfg[c.KV_HEADS] * cfg[c.HEAD_DIM]
-    return float(cfg[c.LAYERS] * per_layer * cfg[c.KV_BYTES])
+    # a sparse-attention model's indexer keys travel with the KV (FP8 whatever its dtype)
+    indexer = indexer_bytes_per_token_per_layer(cfg) if cfg[c.INDEXER_HEADS] > 0.0 else 0.0
+    return float(cfg[c.LAYERS] * (per_layer * cfg[c.KV_BYTES] + indexer))
 
 
 def transfer_s(

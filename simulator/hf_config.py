@@ -207,6 +207,10 @@ def _fields(raw: dict[str, Any], source: str) -> dict[str, Any]:
         "qk_nope_head_dim": _int(cfg, "qk_nope_head_dim", default=0) or 0,
         "qk_rope_head_dim": _int(cfg, "qk_rope_head_dim", default=0) or 0,
         "v_head_dim": _int(cfg, "v_head_dim", default=0) or 0,
+        # DeepSeek-V3.2's sparse attention (DeepseekV32ForCausalLM)
+        "sparse_attention_topk_tokens": _int(cfg, "index_topk", default=0) or 0,
+        "indexer_heads": _int(cfg, "index_n_heads", default=0) or 0,
+        "indexer_head_dim": _int(cfg, "index_head_dim", default=0) or 0,
     }
     if kv_lora:
         fields["head_dim"] = fields["qk_nope_head_dim"] + fields["qk_rope_head_dim"]

@@ -236,6 +236,9 @@ def build_replica(
     cfg[c.DENSE_LAYERS] = arch.dense_layers
     cfg[c.SWA_LAYERS] = arch.sliding_window_layers
     cfg[c.SWA_WINDOW_TOKENS] = arch.sliding_window_tokens
+    cfg[c.DSA_TOPK_TOKENS] = arch.sparse_attention_topk_tokens
+    cfg[c.INDEXER_HEADS] = arch.indexer_heads
+    cfg[c.INDEXER_HEAD_DIM] = arch.indexer_head_dim
     cfg[c.ATT_DP] = 1.0 if engine.attention_dp and tp > 1 else 0.0
     cfg[c.MLA] = float(arch.attention == "mla")
     cfg[c.KV_LORA] = arch.kv_lora_rank

@@ -389,6 +389,22 @@ def lm_head_time(cfgs, rows):
     return np.where(rows > 0, t + cfgs[:, c.T0_ELEM_S], 0.0)
 
 
+def indexer_time(cfgs, prefill_tokens, prefill_pairs, decode_ctx, queries):
+    """DeepSeek sparse attention's indexer per layer on one GPU: 2 * heads * dim FLOPs per
+    scored (query, key) pair at the GEMM peak, and its 132-byte FP8 keys read per
+    decoded context token (written per prompt token); 0 without sparse attention."""
+    heads, dim = cfgs[:, c.INDEXER_HEADS], cfgs[:, c.INDEXER_HEAD_DIM]
+    key_bytes = dim + np.ceil(dim / 128.0) * 4.0
+    peak = cfgs[:, c.PEAK_GEMM_FLOP_PER_S] * cfgs[:, c.ETA_ATT_PRE]
+    bw = cfgs[:, c.BW_BYTES_PER_S] * cfgs[:, c.ETA_ATT_DEC]
+    per_pair = 2.0 * heads * dim
+    dec = np.maximum(decode_ctx * key_bytes / bw, queries * decode_ctx * per_pair / peak)
+    pre = np.maximum(prefill_tokens * key_bytes / bw, prefill_pairs * per_pair / peak)
+    t0 = cfgs[:, c.T0_ATT_S]
+    total = np.where(decode_ctx > 0, dec + t0, 0.0) + np.where(prefill_tokens > 0, pre + t0, 0.0)
+    return np.where(heads > 0, total, 0.0)
+
+
 def step_time(
     cfgs,
     prefill_tokens,
@@ -433,9 +449,17 @@ def step_time(
     swa = np.minimum(cfgs[:, c.SWA_LAYERS], s.layers) / s.layers
     seqs = (mb[0] - mb[1]) / q
     windowed = mixed(np.minimum(mb[2], mb[1] * window), np.minimum(mb[3], seqs * (window + 1.0)))
-    per_layer = np.where(
-        swa > 0, (1.0 - swa) * mixed(mb[2], mb[3]) + swa * windowed, mixed(mb[2], mb[3])
-    )
+    # sparse attention: attention over each query's top k keys, plus the indexer that
+    # scores them all (on data-parallel attention GPUs: their own requests' share)
+    topk = cfgs[:, c.DSA_TOPK_TOKENS]
+    dp = (cfgs[:, c.ATT_DP] > 0) & (s.tp > 1)
+    own_seqs = np.where(seqs > 0, np.ceil(seqs / s.tp - 1e-9), 0.0)
+    share = np.where(dp, np.where(seqs > 0, own_seqs / np.where(seqs > 0, seqs, 1.0), 0.0), 1.0)
+    n_dp = np.where(dp, s.tp, 1.0)
+    sparse = mixed(np.minimum(mb[2], mb[1] * topk), np.minimum(mb[3], seqs * topk))
+    sparse = sparse + indexer_time(cfgs, mb[1] / n_dp, mb[2] / n_dp, mb[3] * share, q)
+    full = np.where(topk > 0, sparse, mixed(mb[2], mb[3]))
+    per_layer = np.where(swa > 0, (1.0 - swa) * full + swa * windowed, full)
     stage = s.layers_per_stage * per_layer
     send = (
         cfgs[:, c.P2P_ALPHA_S]
@@ -534,7 +558,10 @@ def kv_bytes_per_token(cfgs):
     s = _shapes(cfgs)
     draft = np.where(cfgs[:, c.SPEC_TOKENS] > 0, cfgs[:, c.DRAFT_KV_ELEMS_PER_GPU], 0.0)
     own = s.layers_per_stage * kv_elems_per_token_per_layer(cfgs)
-    return (own + draft) * cfgs[:, c.KV_BYTES]
+    # the sparse-attention indexer's FP8 keys (+ fp32 scale per 128) whatever the KV dtype
+    dim = cfgs[:, c.INDEXER_HEAD_DIM]
+    indexer = np.where(cfgs[:, c.INDEXER_HEADS] > 0, dim + np.ceil(dim / 128.0) * 4.0, 0.0)
+    return (own + draft) * cfgs[:, c.KV_BYTES] + s.layers_per_stage * indexer
 
 
 def activation_reserve_bytes(cfgs):

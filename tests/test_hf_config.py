@@ -17,6 +17,7 @@ MODELS = [
     "llama-3.1-8b",
     "mixtral-8x7b",
     "deepseek-v3",
+    "deepseek-v3.2",
     "qwen2.5-72b",
     "qwen3-235b-a22b",
     "llama-4-maverick",

@@ -38,6 +38,7 @@ MODELS = [
     "mixtral-8x7b",  # MoE
     "deepseek-v3",  # MLA + MoE with leading dense layers, q_lora
     "kimi-k2",  # MLA + MoE
+    "deepseek-v3.2",  # MLA + MoE with sparse attention (top-2048 keys, FP8 indexer)
     "gpt-j-6b",  # non-gated MLP
     "opt-13b",  # non-gated, tied embeddings, tp=5 valid
     "gpt-oss-20b",  # MoE, half the layers with a 128-token sliding window

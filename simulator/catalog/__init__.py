@@ -84,6 +84,11 @@ class ModelArch(_Entry):
     #: after the leading dense layers, every moe_layer_step-th layer is MoE and the others
     #: are dense of intermediate_size (Llama 4 Maverick: 2; HF interleave_moe_layer_step)
     moe_layer_step: int = Field(ge=1, default=1)
+    #: DeepSeek sparse attention (V3.2's index_topk, index_n_heads, index_head_dim): each
+    #: query attends to its top-k keys, picked by a small FP8 indexer over every key
+    sparse_attention_topk_tokens: int = Field(ge=0, default=0)
+    indexer_heads: int = Field(ge=0, default=0)
+    indexer_head_dim: int = Field(ge=0, default=0)
     #: the catalog id whose architecture this model shares (a fine-tune or a new release
     #: of the same network: DeepSeek-R1 of DeepSeek-V3); "" for a model of its own
     same_architecture_as: str = ""
@@ -123,6 +128,11 @@ class ModelArch(_Entry):
             raise ValueError("an MLA model needs kv_lora_rank > 0")
         if self.sliding_window_layers > self.num_layers:
             raise ValueError("sliding_window_layers cannot exceed num_layers")
+        dsa = (self.sparse_attention_topk_tokens, self.indexer_heads, self.indexer_head_dim)
+        if any(dsa) and not all(dsa):
+            raise ValueError(
+                "sparse_attention_topk_tokens, indexer_heads and indexer_head_dim go together"
+            )
         if (self.sliding_window_layers > 0) != (self.sliding_window_tokens > 0):
             raise ValueError("sliding_window_layers and sliding_window_tokens go together")
         return self
