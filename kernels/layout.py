@@ -131,6 +131,11 @@ FIELDS: tuple[Field, ...] = (
     Field("DSA_TOPK_TOKENS", "tokens", "keys each query attends to (0: dense attention)"),
     Field("INDEXER_HEADS", "1", "indexer heads per query token"),
     Field("INDEXER_HEAD_DIM", "1", "indexer head dimension (one shared FP8 key per token)"),
+    # an expert-parallel replica wider than one node (attention DP): collectives cross the
+    # node's network for the GPUs beyond NODE_GPUS
+    Field("NODE_GPUS", "1", "GPUs of the TP/EP group that share one NVLink domain"),
+    Field("INTER_BW_BYTES_PER_S", "B/s", "network bandwidth per GPU between nodes"),
+    Field("INTER_ALPHA_S", "s", "network latency per collective between nodes"),
 )
 
 #: Slot of each field, by name.

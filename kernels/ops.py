@@ -282,21 +282,39 @@ def elementwise_time_s(cfg, t):
 
 @kernel
 def allreduce_time_s(cfg, nbytes):
-    """Ring all-reduce over the TP group: latency + 2(n-1)/n * bytes / bus bandwidth."""
+    """Ring all-reduce over the TP group: latency + 2(n-1)/n * bytes / bus bandwidth.
+
+    A group wider than one node (``NODE_GPUS``) reduces hierarchically: within each node
+    over NVLink, then each GPU all-reduces its 1/local slice with its peers in the other
+    nodes over the network."""
     n = cfg[c.TP]
     if n <= 1.0 or nbytes <= 0.0:
         return 0.0
-    return cfg[c.AR_ALPHA_S] + 2.0 * (n - 1.0) / n * nbytes / cfg[c.AR_BW_BYTES_PER_S]
+    local = min(n, cfg[c.NODE_GPUS])
+    t = cfg[c.AR_ALPHA_S] + 2.0 * (local - 1.0) / local * nbytes / cfg[c.AR_BW_BYTES_PER_S]
+    if n > local:
+        m = n / local
+        t += (
+            cfg[c.INTER_ALPHA_S]
+            + 2.0 * (m - 1.0) / m * nbytes / local / cfg[c.INTER_BW_BYTES_PER_S]
+        )
+    return t
 
 
 @kernel
 def alltoall_time_s(cfg, nbytes):
     """All-to-all over the TP group, ``nbytes`` sent by each GPU: latency + (n-1)/n of
-    them over the link (the rest stays local)."""
+    them over the link (the rest stays local). Across nodes the share bound for other
+    nodes goes over the network while the node's share goes over NVLink, at once."""
     n = cfg[c.TP]
     if n <= 1.0 or nbytes <= 0.0:
         return 0.0
-    return cfg[c.AR_ALPHA_S] + (n - 1.0) / n * nbytes / cfg[c.AR_BW_BYTES_PER_S]
+    local = min(n, cfg[c.NODE_GPUS])
+    intra = (local - 1.0) / n * nbytes / cfg[c.AR_BW_BYTES_PER_S]
+    if n <= local:
+        return cfg[c.AR_ALPHA_S] + intra
+    inter = (n - local) / n * nbytes / cfg[c.INTER_BW_BYTES_PER_S]
+    return max(cfg[c.AR_ALPHA_S], cfg[c.INTER_ALPHA_S]) + max(intra, inter)
 
 
 @kernel

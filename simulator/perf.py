@@ -82,16 +82,49 @@ def valid_tp_degrees(arch: catalog.ModelArch, limit: int = MAX_TP) -> list[int]:
     return out
 
 
-def check_parallelism(arch: catalog.ModelArch, gpu: catalog.Gpu, tp: int, pp: int) -> None:
-    """Raise InfeasibleError for TP/PP degrees the model or node cannot use."""
+def node_gpus(gpu: catalog.Gpu, tp: int) -> int:
+    """GPUs of a ``tp``-wide group that share one NVLink domain: all of them up to a node
+    (or a wider NVLink domain, GB200 NVL72's 72), else one node of ``MAX_TP``."""
+    return tp if tp <= max(gpu.nvlink_domain_gpus, MAX_TP) else MAX_TP
+
+
+def _expert_parallel_problem(arch: catalog.ModelArch, gpu: catalog.Gpu, tp: int) -> str | None:
+    """Why a group wider than one node cannot run ``arch`` expert-parallel with
+    data-parallel attention (None when it can): attention is not split, experts are
+    dealt out whole, dense MLPs are split ``tp`` ways, and the group fills whole nodes."""
+    if not arch.is_moe:
+        return "only an MoE model spreads over nodes (expert parallelism)"
+    if tp % node_gpus(gpu, tp):
+        return f"a group across nodes fills whole {MAX_TP}-GPU nodes"
+    if arch.num_experts % tp:
+        return f"expert parallelism deals the {arch.num_experts} experts out whole"
+    if arch.dense_layers and arch.intermediate_size % tp:
+        return f"the dense MLP width {arch.intermediate_size} must split {tp} ways"
+    return None
+
+
+def check_parallelism(
+    arch: catalog.ModelArch, gpu: catalog.Gpu, tp: int, pp: int, attention_dp: bool = False
+) -> None:
+    """Raise InfeasibleError for TP/PP degrees the model or node cannot use.
+
+    Beyond one node only an expert-parallel MoE replica with data-parallel attention
+    (``attention_dp``) is modelled: DeepSeek on 2x8 H100s, as SGLang and TensorRT-LLM
+    serve it; a tensor-parallel group stays in one node."""
     problems = []
     valid = valid_tp_degrees(arch)
-    if tp > MAX_TP:
+    if tp > MAX_TP and attention_dp and tp <= MAX_TP * 16:
+        why = _expert_parallel_problem(arch, gpu, tp)
+        if why is not None:
+            problems.append(Problem("hardware.tp", why, tp, True))
+    elif tp > MAX_TP:
         problems.append(
             Problem(
                 "hardware.tp",
                 f"tensor parallelism beyond one {MAX_TP}-GPU node is not modelled; "
-                f"use pp for more GPUs (valid tp for {arch.id}: {valid})",
+                f"use pp for more GPUs, or [engine] attention_dp = true for an MoE model "
+                f"(expert parallelism across nodes, up to {MAX_TP * 16} GPUs; valid tp "
+                f"for {arch.id}: {valid})",
                 tp,
                 True,
             )
@@ -205,16 +238,22 @@ def build_replica(
 ) -> Replica:
     """Validate a replica configuration and build its kernel configuration vector."""
     engine = engine or EngineKnobs()
-    check_parallelism(arch, gpu, tp, pp)
+    check_parallelism(arch, gpu, tp, pp, engine.attention_dp)
     eff = catalog.efficiency(gpu.family)
     cal = calibration.constants()
     notes: list[str] = []
     peak_gemm, dequant, note = _compute_path(gpu, weights)
     if note:
         notes.append(note)
-    ar_alpha, ar_bw, note = _allreduce(gpu, eff, tp)
+    node = node_gpus(gpu, tp)
+    ar_alpha, ar_bw, note = _allreduce(gpu, eff, node)
     if note:
         notes.append(note)
+    if tp > node:
+        notes.append(
+            f"tp={tp} spans {tp // node} nodes: expert all-to-alls and dense all-reduces "
+            f"cross the network at {INTER_NODE_GB_PER_S:.0f} GB/s per GPU"
+        )
     if tp * pp <= max(gpu.nvlink_domain_gpus, 1) and gpu.nvlink_gb_per_s > 0:
         p2p_bw, p2p_alpha = gpu.nvlink_gb_per_s / 2.0 * GB, ar_alpha
     else:
@@ -292,6 +331,9 @@ def build_replica(
     cfg[c.T0_MOE_S] = float(moe.get("routing_overhead_s", 0.0))
     cfg[c.OUTPUT_LAG] = 1.0 if engine.output_lag else 0.0
     cfg[c.T0_ATT_S] = eff.attention_overhead_s * k_scale
+    cfg[c.NODE_GPUS] = node
+    cfg[c.INTER_BW_BYTES_PER_S] = INTER_NODE_GB_PER_S * GB
+    cfg[c.INTER_ALPHA_S] = INTER_NODE_LATENCY_S
     cfg[c.AR_ALPHA_S] = ar_alpha
     cfg[c.AR_BW_BYTES_PER_S] = ar_bw
     cfg[c.T_ITER_S] = (

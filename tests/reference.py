@@ -317,18 +317,35 @@ def elementwise_time(cfgs, t):
 
 
 def allreduce_time(cfgs, nbytes):
-    """Ring all-reduce: alpha + 2 (n - 1) / n * bytes / bus bandwidth (0 without TP)."""
+    """Ring all-reduce: alpha + 2 (n - 1) / n * bytes / bus bandwidth (0 without TP);
+    beyond one node, within the node and then a 1/local slice between the nodes."""
     n = cfgs[:, c.TP]
+    local = np.minimum(n, cfgs[:, c.NODE_GPUS])
+    m = n / local
     nbytes = np.asarray(nbytes, dtype=float)
-    t = cfgs[:, c.AR_ALPHA_S] + 2.0 * (n - 1.0) / n * nbytes / cfgs[:, c.AR_BW_BYTES_PER_S]
+    t = cfgs[:, c.AR_ALPHA_S] + 2.0 * (local - 1.0) / local * nbytes / cfgs[:, c.AR_BW_BYTES_PER_S]
+    between = (
+        cfgs[:, c.INTER_ALPHA_S]
+        + 2.0 * (m - 1.0) / m * (nbytes / local) / cfgs[:, c.INTER_BW_BYTES_PER_S]
+    )
+    t = t + np.where(n > local, between, 0.0)
     return np.where((n > 1) & (nbytes > 0), t, 0.0)
 
 
 def alltoall_time(cfgs, nbytes):
-    """Each GPU sends nbytes, (n-1)/n of them to the others."""
+    """Each GPU sends nbytes, (n-1)/n of them to the others: those in its node over
+    NVLink, the rest over the network, concurrently."""
     n = cfgs[:, c.TP]
+    local = np.minimum(n, cfgs[:, c.NODE_GPUS])
     nbytes = np.asarray(nbytes, dtype=float)
-    t = cfgs[:, c.AR_ALPHA_S] + (n - 1.0) / n * nbytes / cfgs[:, c.AR_BW_BYTES_PER_S]
+    intra = (local - 1.0) / n * nbytes / cfgs[:, c.AR_BW_BYTES_PER_S]
+    inter = (n - local) / n * nbytes / cfgs[:, c.INTER_BW_BYTES_PER_S]
+    alpha = np.where(
+        n > local,
+        np.maximum(cfgs[:, c.AR_ALPHA_S], cfgs[:, c.INTER_ALPHA_S]),
+        cfgs[:, c.AR_ALPHA_S],
+    )
+    t = alpha + np.maximum(intra, inter)
     return np.where((n > 1) & (nbytes > 0), t, 0.0)
 
 

@@ -167,7 +167,9 @@ def _evaluate(
         return [cand for _ in scales]
     if why == 2:
         try:
-            check_parallelism(sc.model.arch(), catalog.gpu(hw.gpu), hw.tp, hw.pp)
+            check_parallelism(
+                sc.model.arch(), catalog.gpu(hw.gpu), hw.tp, hw.pp, sc.engine.attention_dp
+            )
         except InfeasibleError as exc:
             cand.reason = (
                 "; ".join(f"{p.key_path} = {p.value}: {p.message}" for p in exc.problems)

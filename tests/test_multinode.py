@@ -1,0 +1,84 @@
+"""Expert-parallel replicas wider than one node (data-parallel attention): DeepSeek-V3 on
+2x8 H100s. Collectives split between NVLink inside a node and the network between nodes;
+a tensor-parallel group still stays in one node."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import reference as ref
+from simplan.engine_knobs import EngineKnobs
+from simplan.errors import ParallelismError
+from simplan.kernels import layout as c
+from simplan.kernels import memory as kmem
+from simplan.kernels.ops import allreduce_time_s, alltoall_time_s
+from simplan.kernels.roofline import step_time_s
+from simplan.perf import replica_from_ids
+
+
+def _cfg(model: str = "deepseek-v3", tp: int = 16, dp: bool = True, gpu: str = "h100-sxm"):  # type: ignore[no-untyped-def]
+    knobs = EngineKnobs(attention_dp=dp)
+    return replica_from_ids(model, gpu, "fp8", "fp8", tp=tp, engine=knobs).cfg
+
+
+def test_an_all_to_all_across_two_nodes_by_hand() -> None:
+    cfg = _cfg()
+    assert cfg[c.NODE_GPUS] == 8 and cfg[c.INTER_BW_BYTES_PER_S] == 25e9
+    nbytes = 64e6
+    # 7 of 16 shares stay in the node (NVLink), 8 of 16 cross the network, concurrently
+    intra = 7 / 16 * nbytes / cfg[c.AR_BW_BYTES_PER_S]
+    inter = 8 / 16 * nbytes / 25e9
+    alpha = max(cfg[c.AR_ALPHA_S], cfg[c.INTER_ALPHA_S])
+    assert alltoall_time_s(cfg, nbytes) == pytest.approx(alpha + max(intra, inter), rel=1e-12)
+    assert inter > intra  # the network binds
+
+
+def test_an_all_reduce_across_two_nodes_by_hand() -> None:
+    cfg = _cfg()
+    nbytes = 16e6
+    in_node = cfg[c.AR_ALPHA_S] + 2 * 7 / 8 * nbytes / cfg[c.AR_BW_BYTES_PER_S]
+    between = cfg[c.INTER_ALPHA_S] + 2 * 1 / 2 * (nbytes / 8) / 25e9  # 2 nodes, 1/8 slice
+    assert allreduce_time_s(cfg, nbytes) == pytest.approx(in_node + between, rel=1e-12)
+
+
+def test_the_kernels_match_the_numpy_reference_across_nodes() -> None:
+    cfgs = np.stack([_cfg(), _cfg("qwen3-235b-a22b"), _cfg("kimi-k2", tp=32)])
+    for nbytes in (1e3, 5e7):
+        got = [alltoall_time_s(row, nbytes) for row in cfgs]
+        assert got == pytest.approx(ref.alltoall_time(cfgs, nbytes), rel=1e-12)
+        got = [allreduce_time_s(row, nbytes) for row in cfgs]
+        assert got == pytest.approx(ref.allreduce_time(cfgs, nbytes), rel=1e-12)
+    args = (512.0, 512.0 * 256.5, 1.0, 256.0, 256.0 * 2000.0)
+    got = [step_time_s(row, *args) for row in cfgs]
+    assert got == pytest.approx(ref.step_time(cfgs, *args), rel=1e-9)
+
+
+def test_two_h100_nodes_hold_what_one_cannot() -> None:
+    two, one = _cfg(tp=16), _cfg(tp=8, gpu="h200")
+    # DeepSeek-V3 FP8 (~671 GB) cannot sit on one 8xH100 node; on two it leaves room
+    assert kmem.kv_capacity_tokens(_cfg(tp=8)) <= 0
+    assert kmem.kv_capacity_tokens(two) > 0
+    assert kmem.weight_bytes_per_gpu(two) < kmem.weight_bytes_per_gpu(one)
+
+
+def test_the_network_slows_a_decode_step() -> None:
+    cfg = _cfg()
+    one_domain = cfg.copy()
+    one_domain[c.NODE_GPUS] = 16  # as if all 16 GPUs shared one NVLink domain
+    args = (0.0, 0.0, 0.0, 512.0, 512.0 * 2000.0)
+    assert step_time_s(cfg, *args) > 1.05 * step_time_s(one_domain, *args)
+
+
+@pytest.mark.parametrize(
+    ("model", "tp", "dp", "says"),
+    [
+        ("deepseek-v3", 16, False, "attention_dp = true for an MoE model"),
+        ("llama-3.1-70b", 16, True, "only an MoE model"),
+        ("deepseek-v3", 12, True, "whole 8-GPU nodes"),
+        ("mixtral-8x7b", 16, True, "deals the 8 experts out whole"),
+    ],
+)
+def test_groups_beyond_a_node_that_cannot_run_say_why(model, tp, dp, says) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ParallelismError) as err:
+        _cfg(model, tp=tp, dp=dp)
+    assert "hardware.tp" in str(err.value) and says in str(err.value)
