@@ -432,3 +432,14 @@ def test_length_distribution_unknown_key_suggests(tmp_path: Path) -> None:
     code, output = run_check(path)
     assert_user_error(code, output, path, ["workload.input_tokens.valu", "did you mean 'value'?"])
     assert "valid integer" not in output
+
+
+def test_a_length_table_without_a_distribution_says_what_it_needs(tmp_path: Path) -> None:
+    path = tmp_path / "scenario.toml"
+    data = mutate((("workload", "input_tokens"), {"mean": 32000, "cv": 0.3}))
+    path.write_text(to_toml(data), encoding="utf-8")
+    code, output = run_check(path)
+    assert_user_error(
+        code, output, path, ["workload.input_tokens", "needs `distribution`", "only: mean, cv"]
+    )
+    assert "discriminator" not in output and "valid integer" not in output

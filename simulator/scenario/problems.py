@@ -74,6 +74,13 @@ def _problems_from(exc: ValidationError) -> list[Problem]:
                 msg += f" (allowed: {', '.join(allowed)})"
         elif err["type"] == "missing":
             msg = "required key is missing"
+        elif err["type"] == "union_tag_not_found" and "distribution" in str(err.get("ctx")):
+            given = ", ".join(map(str, err["input"])) if isinstance(err.get("input"), dict) else ""
+            msg = (
+                "a length table needs `distribution` (fixed, uniform, normal, lognormal or "
+                "empirical, each with its keys) or `dataset`"
+                + (f"; it has only: {given}" if given else "")
+            )
         value = err.get("input")
         has_value = err["type"] not in ("missing",) and not isinstance(value, dict)
         problems.append(Problem(format_key_path(loc), msg, value, has_value))
