@@ -33,6 +33,8 @@ MAX_TP = 8
 INTER_NODE_GB_PER_S = 25.0
 INTER_NODE_LATENCY_S = 10e-6
 WEIGHT_ONLY_TILE_RATIO = 8.0
+# GPUs in the profiled PCIe all-reduce runs (efficiency.toml allreduce_pairwise_4gpu_*)
+PROFILED_PCIE_GROUP = 4
 
 
 @dataclass
@@ -197,7 +199,9 @@ def _allreduce(
 
     The fitted bus bandwidths come from the profiled GPU (A100: 600 GB/s NVLink, H100:
     900 GB/s) and scale with this GPU's NVLink bandwidth. Groups that leave the NVLink
-    domain run over PCIe at the efficiency the profile's 4-GPU pairwise runs showed.
+    domain run over PCIe at the efficiency the profile's 4-GPU pairwise runs showed; their
+    latency is a ring's, 2(n-1) steps one after another, so it scales with n - 1 from the
+    profiled 4 GPUs (an 8-GPU PCIe ring waits 7/3 as long).
     """
     ref_nvlink = {"a100": 600.0, "h100": 900.0}
     ref_pcie = {"a100": 64.0, "h100": 128.0}
@@ -224,7 +228,8 @@ def _allreduce(
             else (f"links only {gpu.nvlink_domain_gpus} GPUs over NVLink")
         )
         note = f"{gpu.id} {where}: the tp={tp} all-reduces run over PCIe (slow)"
-    return pcie_latency, pcie_eff * gpu.pcie_gb_per_s / 2.0 * GB, note
+    ring_steps = (tp - 1) / (PROFILED_PCIE_GROUP - 1)
+    return pcie_latency * ring_steps, pcie_eff * gpu.pcie_gb_per_s / 2.0 * GB, note
 
 
 def build_replica(

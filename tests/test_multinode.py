@@ -82,3 +82,17 @@ def test_groups_beyond_a_node_that_cannot_run_say_why(model, tp, dp, says) -> No
     with pytest.raises(ParallelismError) as err:
         _cfg(model, tp=tp, dp=dp)
     assert "hardware.tp" in str(err.value) and says in str(err.value)
+
+
+def test_a_pcie_ring_waits_longer_the_more_gpus_it_has() -> None:
+    # L40S has no NVLink: its all-reduce is a PCIe ring of 2(n - 1) steps, profiled at 4
+    four, eight = (
+        replica_from_ids("llama-3.1-70b", "l40s", "fp8", "fp8", tp=tp).cfg for tp in (4, 8)
+    )
+    assert eight[c.AR_ALPHA_S] == pytest.approx(four[c.AR_ALPHA_S] * 7 / 3, rel=1e-12)
+    assert eight[c.AR_BW_BYTES_PER_S] == four[c.AR_BW_BYTES_PER_S]
+    nvlink = replica_from_ids("llama-3.1-70b", "h100-sxm", "fp8", "fp8", tp=8).cfg
+    assert (
+        nvlink[c.AR_ALPHA_S]
+        == replica_from_ids("llama-3.1-70b", "h100-sxm", "fp8", "fp8", tp=4).cfg[c.AR_ALPHA_S]
+    )  # NVSwitch all-reduces keep their fitted latency
