@@ -122,6 +122,9 @@ def attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens,
         prefill_flops_per_pair = heads * (
             2.0 * (cfg[c.QK_NOPE] + cfg[c.QK_ROPE]) + 2.0 * cfg[c.V_HD]
         )
+        if cfg[c.DSA_TOPK_TOKENS] > 0.0:
+            # sparse MLA (FlashMLA sparse) runs absorbed against the latent in prefill too
+            prefill_flops_per_pair = flops_per_pair
     else:
         flops_per_pair = 4.0 * heads * cfg[c.HEAD_DIM]
         prefill_flops_per_pair = flops_per_pair

@@ -343,7 +343,8 @@ def latency_quantiles(
             tpot_w[2 * d + 1] = (1.0 - p0) / n_dec
             d += 1
         for i in range(k):
-            e2e_m[i * k + j] = own_m[i] + steps * mean
+            # the simulation delays only the first token (the finish is not lagged)
+            e2e_m[i * k + j] = own_m[i] - lag + steps * mean
             e2e_v[i * k + j] = own_v[i] + steps * steps * var
             e2e_s[i * k + j] = tau0 + cost[i] + steps * base
     if n_dec > 0:

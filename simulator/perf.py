@@ -200,8 +200,8 @@ def _allreduce(
     The fitted bus bandwidths come from the profiled GPU (A100: 600 GB/s NVLink, H100:
     900 GB/s) and scale with this GPU's NVLink bandwidth. Groups that leave the NVLink
     domain run over PCIe at the efficiency the profile's 4-GPU pairwise runs showed; their
-    latency is a ring's, 2(n-1) steps one after another, so it scales with n - 1 from the
-    profiled 4 GPUs (an 8-GPU PCIe ring waits 7/3 as long).
+    latency is a ring's, 2(n-1) steps one after another, so beyond the profiled 4 GPUs it
+    scales with n - 1 (an 8-GPU PCIe ring waits 7/3 as long); smaller groups keep it.
     """
     ref_nvlink = {"a100": 600.0, "h100": 900.0}
     ref_pcie = {"a100": 64.0, "h100": 128.0}
@@ -228,7 +228,8 @@ def _allreduce(
             else (f"links only {gpu.nvlink_domain_gpus} GPUs over NVLink")
         )
         note = f"{gpu.id} {where}: the tp={tp} all-reduces run over PCIe (slow)"
-    ring_steps = (tp - 1) / (PROFILED_PCIE_GROUP - 1)
+    # the profiled latency (fixed costs included) is the floor for smaller groups
+    ring_steps = max(tp - 1, PROFILED_PCIE_GROUP - 1) / (PROFILED_PCIE_GROUP - 1)
     return pcie_latency * ring_steps, pcie_eff * gpu.pcie_gb_per_s / 2.0 * GB, note
 
 

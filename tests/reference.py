@@ -180,7 +180,11 @@ def attention_core_time(cfgs, prefill_tokens, prefill_pairs, decode_ctx, queries
     mla_decode_pair = s.q_heads * (2.0 * (kv_lora + rope) + 2.0 * kv_lora)
     mla_prefill_pair = s.q_heads * (2.0 * (nope + rope) + 2.0 * v_hd)
     decode_pair = np.where(s.is_mla, mla_decode_pair, std_pair)
-    prefill_pair = np.where(s.is_mla, mla_prefill_pair, std_pair)
+    # sparse MLA (DeepSeek-V3.2) runs absorbed against the latent in prefill too
+    sparse_mla = s.is_mla & (cfgs[:, c.DSA_TOPK_TOKENS] > 0)
+    prefill_pair = np.where(
+        sparse_mla, mla_decode_pair, np.where(s.is_mla, mla_prefill_pair, std_pair)
+    )
     kv_bytes = kv_elems_per_token_per_layer(cfgs) * cfgs[:, c.KV_BYTES]
     bw = cfgs[:, c.BW_BYTES_PER_S]
     peak = cfgs[:, c.PEAK_FP16_FLOP_PER_S]

@@ -121,6 +121,11 @@ def test_vllm_v0_delivers_the_first_token_when_the_next_step_ends(tmp_path: Path
     # pipeline parallelism turns async output processing off (vllm/config.py, v0.7.3)
     assert not v0.engine.async_output_lag(2)
     assert not scenario({}).engine.async_output_lag(1)  # the V1 engine: no lag
+    # speculation turns it off; a sweep's 0 draft tokens is speculation off
+    spec = {"method": "eagle", "acceptance_rate": 0.7}
+    eagle = scenario({"version": "v0", "speculative": {**spec, "num_speculative_tokens": 3}})
+    none = scenario({"version": "v0", "speculative": {**spec, "num_speculative_tokens": 0}})
+    assert not eagle.engine.async_output_lag(1) and none.engine.async_output_lag(1)
 
 
 def test_vllm_v0_one_token_answer_arrives_with_its_prefill(tmp_path: Path) -> None:

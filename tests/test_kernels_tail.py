@@ -128,6 +128,8 @@ def test_an_output_lag_delays_the_first_token_by_one_iteration() -> None:
     decode = step_time_s(CFG_8B, 0.0, 0.0, 0.0, 1.0, 1100.0)
     assert late[0, 1] - now[0, 1] == pytest.approx(decode, rel=0.02)
     assert late[1] == pytest.approx(now[1], rel=1e-9)
+    # as in the simulation, only the first token waits: the finish does not move
+    assert late[2, 0] == pytest.approx(now[2, 0], rel=1e-9)
 
 
 def test_longer_prompts_and_outputs_widen_the_tails() -> None:

@@ -240,7 +240,11 @@ class EngineSection(_Section):
         in vllm/config.py of v0.7.3 turns it off with pipeline parallelism or speculative
         decoding). The V1 engine, SGLang and TensorRT-LLM return a step's tokens at its
         end."""
-        return self.preset == "vllm-v0" and pp == 1 and self.speculative is None
+        return (
+            self.preset == "vllm-v0"
+            and pp == 1
+            and not (self.speculative and self.speculative.active)
+        )
 
     @field_validator("calibration")
     @classmethod
