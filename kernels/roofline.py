@@ -26,6 +26,7 @@ from simplan.kernels.ops import (
     dense_mlp_time_s,
     elementwise_time_s,
     gemm_time_s,
+    indexer_bytes_per_token_per_layer,
     indexer_time_s,
     kv_elems_per_token_per_layer,
     moe_distinct_experts,
@@ -244,7 +245,9 @@ def step_flops_and_bytes(
 
     For MFU/MBU: model FLOPs (2 x active params per token plus attention) and the
     bytes of weights and KV cache read, without efficiency factors. A verify pass counts
-    its ``k + 1`` tokens per sequence, accepted or not; the drafter is not counted.
+    its ``k + 1`` tokens per sequence, accepted or not; the drafter is not counted. Sparse
+    attention counts its top-k pairs and KV reads and the indexer's scan (once, however
+    many TP ranks repeat it).
     """
     q = spec.query_tokens(cfg)
     t = prefill_tokens + decode_seqs * q
@@ -256,11 +259,22 @@ def step_flops_and_bytes(
         per_pair = cfg[c.HEADS] * (2.0 * (cfg[c.KV_LORA] + cfg[c.QK_ROPE]) + 2.0 * cfg[c.KV_LORA])
     else:
         per_pair = 4.0 * cfg[c.HEADS] * cfg[c.HEAD_DIM]
-    flops += cfg[c.LAYERS] * per_pair * (prefill_pairs + q * decode_ctx_tokens)
+    pairs, ctx = prefill_pairs, decode_ctx_tokens
+    index_flops, index_bytes = 0.0, 0.0
+    k = cfg[c.DSA_TOPK_TOKENS]
+    if k > 0.0:
+        # sparse attention: the top-k pairs and KV reads, plus the indexer's scan of all
+        pairs = min(prefill_pairs, prefill_tokens * k)
+        ctx = min(decode_ctx_tokens, decode_seqs * k)
+        scanned = prefill_pairs + q * decode_ctx_tokens
+        index_flops = 2.0 * cfg[c.INDEXER_HEADS] * cfg[c.INDEXER_HEAD_DIM] * scanned
+        index_bytes = (decode_ctx_tokens + prefill_tokens) * indexer_bytes_per_token_per_layer(cfg)
+    flops += cfg[c.LAYERS] * (per_pair * (pairs + q * ctx) + index_flops)
     kv_token_bytes = kv_elems_per_token_per_layer(cfg) * cfg[c.KV_BYTES] * cfg[c.LAYERS]
     if cfg[c.MLA] <= 0.0 and cfg[c.ATT_DP] <= 0.0:
         kv_token_bytes *= cfg[c.TP]  # per-GPU heads x GPUs = whole model's KV
-    nbytes = touched_total * cfg[c.W_BYTES] + (decode_ctx_tokens + prefill_tokens) * kv_token_bytes
+    nbytes = touched_total * cfg[c.W_BYTES] + (ctx + prefill_tokens) * kv_token_bytes
+    nbytes += cfg[c.LAYERS] * index_bytes
     return flops, nbytes
 
 

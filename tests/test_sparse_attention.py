@@ -76,3 +76,16 @@ def test_a_disaggregated_handoff_moves_the_indexer_keys_too() -> None:
     v3, v32 = replica("deepseek-v3"), replica("deepseek-v3.2")
     extra = kv_bytes_per_token(v32) - kv_bytes_per_token(v3)
     assert extra == pytest.approx(61 * 132)
+
+
+def test_utilization_counts_the_sparse_work_not_the_dense_one() -> None:
+    from simplan.kernels.roofline import step_flops_and_bytes
+
+    v3, v32 = _cfg("deepseek-v3"), _cfg("deepseek-v3.2")
+    seqs, ctx = 64.0, 128_000.0
+    f3, b3 = step_flops_and_bytes(v3, 0.0, 0.0, 0.0, seqs, seqs * ctx)
+    f32, b32 = step_flops_and_bytes(v32, 0.0, 0.0, 0.0, seqs, seqs * ctx)
+    # KV reads: 2048 of 128k tokens' latents, plus every token's 132-byte indexer key
+    latent = 61 * 576.0  # FP8 values per token, all layers
+    assert b3 - b32 == pytest.approx(seqs * (ctx - 2048.0) * latent - seqs * ctx * 61 * 132.0)
+    assert f32 < f3  # the top-k pairs and a 64 x 128 FP8 scan cost less than every pair
