@@ -72,8 +72,7 @@ def kv_bytes_per_token(cfg):
     drafter's cache when speculating)."""
     layers = math.ceil(cfg[c.LAYERS] / cfg[c.PP])
     own = layers * kv_elems_per_token_per_layer(cfg) * cfg[c.KV_BYTES]
-    if cfg[c.INDEXER_HEADS] > 0.0:
-        own += layers * indexer_bytes_per_token_per_layer(cfg)
+    own += layers * indexer_bytes_per_token_per_layer(cfg)  # sparse attention's keys
     return own + draft_kv_bytes_per_token(cfg)
 
 

@@ -159,7 +159,9 @@ def indexer_bytes_per_token_per_layer(cfg):
     """Bytes of the sparse-attention indexer's key cache per token and layer: the FP8 key
     and one fp32 scale per 128 values (132 B for DeepSeek-V3.2 in vLLM, SGLang and
     TensorRT-LLM alike), whatever the KV cache dtype; one key per token, replicated on
-    every tensor-parallel rank as the MLA latent is."""
+    every tensor-parallel rank as the MLA latent is; 0 for dense attention."""
+    if cfg[c.INDEXER_HEADS] <= 0.0:
+        return 0.0
     dim = cfg[c.INDEXER_HEAD_DIM]
     return dim + math.ceil(dim / 128.0) * 4.0
 

@@ -35,6 +35,16 @@ from simplan.kernels.ops import (
 
 
 @kernel
+def _busiest_share(n, seqs):
+    """(decoding sequences on the busiest of n data-parallel GPUs, their share of all):
+    whole sequences spread as evenly as they can, ceil(seqs / n)."""
+    if seqs <= 0.0:
+        return 0.0, 0.0
+    own_seqs = math.ceil(seqs / n - 1e-9)
+    return own_seqs, own_seqs / seqs
+
+
+@kernel
 def dp_layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, moe_layer, queries):
     """One layer with data-parallel attention over the n = TP GPUs (``ATT_DP``).
 
@@ -50,8 +60,7 @@ def dp_layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, mo
     """
     n = cfg[c.TP]
     seqs = (t - prefill_tokens) / queries if queries > 0.0 else 0.0
-    own_seqs = math.ceil(seqs / n - 1e-9) if seqs > 0.0 else 0.0
-    ctx_share = own_seqs / seqs if seqs > 0.0 else 0.0
+    own_seqs, ctx_share = _busiest_share(n, seqs)
     own = prefill_tokens / n + own_seqs * queries
     total = attention_proj_time_s(cfg, own)
     total += attention_core_time_s(
@@ -107,8 +116,7 @@ def _own_indexer_time_s(cfg, p, pairs, ctx, q, seqs):
     its own requests' share with data-parallel attention (as ``dp_layer_time_s``)."""
     if cfg[c.ATT_DP] > 0.0 and cfg[c.TP] > 1.0:
         n = cfg[c.TP]
-        own_seqs = math.ceil(seqs / n - 1e-9) if seqs > 0.0 else 0.0
-        share = own_seqs / seqs if seqs > 0.0 else 0.0
+        share = _busiest_share(n, seqs)[1]
         return indexer_time_s(cfg, p / n, pairs / n, ctx * share, q)
     return indexer_time_s(cfg, p, pairs, ctx, q)
 

@@ -243,7 +243,9 @@ def latency_quantiles(
     ttft_v = np.empty(k * (k + 2))
     ttft_w = np.empty(k * (k + 2))
     ttft_s = np.empty(k * (k + 2))  # floors: its own prompt's iteration
-    own_m = np.empty(k)  # TTFT mean and variance given the request's own prompt
+    # TTFT mean and variance given the request's own prompt, before any output lag: the
+    # simulation delays only the first token, not the finish
+    own_m = np.empty(k)
     own_v = np.empty(k)
     for i in range(k):
         m1 = 0.0
@@ -262,14 +264,14 @@ def latency_quantiles(
                 weight = land * cost[j] / cost_sum if cost_sum > 0.0 else 0.0
             wait = t_land * (0.5 + rho_p) * (1.0 + ttft_env * drift)
             var = t_land * t_land / 12.0 + ca2 * rate * cost_m2 * t_land
-            m = wait + p_wait * slot_mean + clump + tau0 + cost[i] + lag
+            m = wait + p_wait * slot_mean + clump + tau0 + cost[i]
             v = (
                 var
                 + p_wait * (2.0 - p_wait) * slot_mean**2
                 + clump_var
                 + ttft_env * drift * wait * wait
             )
-            ttft_m[i * (k + 2) + j] = m
+            ttft_m[i * (k + 2) + j] = m + lag
             ttft_s[i * (k + 2) + j] = tau0 + cost[i] + lag
             ttft_v[i * (k + 2) + j] = v
             ttft_w[i * (k + 2) + j] = weight / k
@@ -343,8 +345,7 @@ def latency_quantiles(
             tpot_w[2 * d + 1] = (1.0 - p0) / n_dec
             d += 1
         for i in range(k):
-            # the simulation delays only the first token (the finish is not lagged)
-            e2e_m[i * k + j] = own_m[i] - lag + steps * mean
+            e2e_m[i * k + j] = own_m[i] + steps * mean
             e2e_v[i * k + j] = own_v[i] + steps * steps * var
             e2e_s[i * k + j] = tau0 + cost[i] + steps * base
     if n_dec > 0:

@@ -36,7 +36,7 @@ def kv_bytes_per_token(replica: Replica) -> float:
     else:
         per_layer = 2.0 * cfg[c.KV_HEADS] * cfg[c.HEAD_DIM]
     # a sparse-attention model's indexer keys travel with the KV (FP8 whatever its dtype)
-    indexer = indexer_bytes_per_token_per_layer(cfg) if cfg[c.INDEXER_HEADS] > 0.0 else 0.0
+    indexer = indexer_bytes_per_token_per_layer(cfg)
     return float(cfg[c.LAYERS] * (per_layer * cfg[c.KV_BYTES] + indexer))
 
 

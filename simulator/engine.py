@@ -244,12 +244,11 @@ class ReplicaEngine(Scheduler):
                 rec.generated[req] += 1
                 self.output_tokens += 1
                 # a prefill replica's token reaches the client from the decode replica
-                if rec.first_token_s[req] >= 0 or self.role == "prefill":
-                    pass
-                elif self.output_lag and rec.generated[req] < rec.output_tokens[req]:
-                    self.lagged.append(req)
-                else:
-                    rec.first_token_s[req] = now
+                if rec.first_token_s[req] < 0 and self.role != "prefill":
+                    if self.output_lag and rec.generated[req] < rec.output_tokens[req]:
+                        self.lagged.append(req)  # delivered when the next step ends
+                    else:
+                        rec.first_token_s[req] = now
         self.cache_prefixes(chunks)
         if self.role == "prefill":
             self._hand_off([slot for slot, _ in chunks if self.prompt_left[slot] == 0])

@@ -115,7 +115,7 @@ def check_parallelism(
     serve it; a tensor-parallel group stays in one node."""
     problems = []
     valid = valid_tp_degrees(arch)
-    if tp > MAX_TP and attention_dp and tp <= MAX_TP * 16:
+    if tp > MAX_TP and attention_dp:
         why = _expert_parallel_problem(arch, gpu, tp)
         if why is not None:
             problems.append(Problem("hardware.tp", why, tp, True))
@@ -125,8 +125,7 @@ def check_parallelism(
                 "hardware.tp",
                 f"tensor parallelism beyond one {MAX_TP}-GPU node is not modelled; "
                 f"use pp for more GPUs, or [engine] attention_dp = true for an MoE model "
-                f"(expert parallelism across nodes, up to {MAX_TP * 16} GPUs; valid tp "
-                f"for {arch.id}: {valid})",
+                f"(expert parallelism across nodes; valid tp for {arch.id}: {valid})",
                 tp,
                 True,
             )
