@@ -63,7 +63,7 @@ def features(args: argparse.Namespace) -> None:
     sims = ft.measure(points, args.cache, 2, args.window, args.seeds)
     keep = [i for i, p in enumerate(points) if p["load"] <= 0.85]
     for i in keep:
-        points[i]["_inp"] = ft.fast_inputs(points[i]["raw"], points[i]["load"])
+        points[i]["_inp"] = ft.inputs_at_simulated_rate(points[i], sims[i])
     print(f"feature configurations at loads <= 85% of capacity ({len(keep)}), none fitted")
     for k, feature in enumerate(ft.FEATURES):
         idx = [i for i in keep if i % len(ft.FEATURES) == k]
@@ -92,8 +92,8 @@ def main() -> None:
         features(args)
     points = ft.design(args.configs)
     sims = ft.measure(points, args.cache, 2, args.window, args.seeds)
-    for p in points:
-        p["_inp"] = ft.fast_inputs(p["raw"], p["load"])
+    for p, s in zip(points, sims, strict=True):
+        p["_inp"] = ft.inputs_at_simulated_rate(p, s)
     held = [i for i in range(len(points)) if i % 2 == 1 and points[i]["load"] <= 0.85]
     pts, sm = [points[i] for i in held], [sims[i] for i in held]
     print(f"held-out configurations at loads <= 85% of capacity ({len(held)}), shipped constants")

@@ -51,10 +51,28 @@ def tokens_per_step(cfg):
 
 
 @kernel
+def decode_iterations(cfg, output_tokens):
+    """Decode iterations a request needs for its ``output_tokens - 1`` tokens after the first.
+
+    Tokens arrive whole: a sequence banks ``E`` (:func:`tokens_per_step`) a step and
+    finishes in the first iteration where the bank reaches what is left, so it needs
+    ``ceil((O - 1) / E)`` iterations, at least one. Over answers of many lengths the
+    rounding adds ``(1 - 1/E) / 2`` iterations on average (the fractional part of
+    ``(O - 1) / E`` spread evenly over the ``E`` residues), which matters for short answers
+    with long drafts. Without speculation it is ``O - 1``.
+    """
+    left = output_tokens - 1.0
+    per_step = tokens_per_step(cfg)
+    if per_step <= 1.0 or left <= 0.0:
+        return max(left, 0.0)
+    return max(left / per_step + 0.5 * (1.0 - 1.0 / per_step), 1.0)
+
+
+@kernel
 def iterations_per_request(cfg, output_tokens):
     """Iterations a request of ``output_tokens`` spends in the batch: its last prefill
-    iteration (which yields the first token) and the decodes for the rest."""
-    return 1.0 + (output_tokens - 1.0) / tokens_per_step(cfg)
+    iteration (which yields the first token) and :func:`decode_iterations` for the rest."""
+    return 1.0 + decode_iterations(cfg, output_tokens)
 
 
 @kernel

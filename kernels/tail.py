@@ -32,16 +32,25 @@ Per request:
   wait of prompts behind prompts, at the prompts' load ``rho_p``), a wait for a batch
   slot when the batch is at its limit (Erlang C with ``B_limit`` servers) and its own
   prompt's iterations.
-* TPOT = ``tau (1 + d)`` with the busy-period and drift variances above, as two laws
-  of the same mean and variance: no prompt joined the decode life (decode-only
-  iterations; probability ``exp(-rate * life)``, or ``ca2^(-rate * life / (ca2 - 1))``
-  for clumped arrivals) or some did.
+* TPOT = ``tau (1 + d)`` with the busy-period and drift variances above, plus the
+  prompts that arrived while the request's own prompt ran: they queue behind it and ride
+  in its first decode iterations (``rate * E[P]`` of them, at most a token budget per
+  iteration), which dominates long prompts with short answers. Two laws of the same
+  mean and variance: no prompt joined the decode life or queued behind it (decode-only
+  iterations; probability ``exp(-rate * exposure)``, or
+  ``ca2^(-rate * exposure / (ca2 - 1))`` for clumped arrivals) or some did.
+* Prompts that arrive during one iteration share the next, and an iteration's time is
+  not additive in its prompts (fixed costs and the weight read are paid once), so each
+  is charged its share of ``rate * tau`` mean prompts riding together, not a lone
+  prompt's cost (:func:`batching_share`): at hundreds of short prompts a second the
+  lone cost over-stated the prompts' share of the GPU and TPOT by up to 40%.
 * e2e = TTFT + ``(O - 1)`` TPOT.
 
 With speculative decoding an iteration yields ``E`` tokens
 (:mod:`simplan.kernels.speculative`): a request's ``O - 1`` decode tokens take
-``(O - 1) / E`` iterations, the iteration counts above (``B``, busy periods, Erlang C)
-use those, and a token's time is an iteration's divided by ``E``.
+:func:`~simplan.kernels.speculative.decode_iterations` iterations (whole tokens, so half
+an iteration's rounding on average), the iteration counts above (``B``, busy periods,
+Erlang C) use those, and a token's time is its decode life over ``O - 1``.
 
 Each conditional law is a gamma matched to its mean and variance (CDF by Wilson and
 Hilferty's cube root); the distribution over requests is the mixture over equally likely
@@ -59,10 +68,16 @@ import math
 import numpy as np
 from simplan.kernels import layout as c
 from simplan.kernels._jit import kernel
-from simplan.kernels.memory import max_batch, reused_prompt_tokens
+from simplan.kernels.memory import max_batch
 from simplan.kernels.mixture import coarsen, mixture_quantiles
+from simplan.kernels.prompts import batching_share, prompt_costs
 from simplan.kernels.roofline import step_time_s
-from simplan.kernels.speculative import iterations_per_request, query_tokens, tokens_per_step
+from simplan.kernels.speculative import (
+    decode_iterations,
+    iterations_per_request,
+    query_tokens,
+    tokens_per_step,
+)
 
 #: Percentiles reported, in the column order of :func:`latency_quantiles`.
 PERCENTILES = (50.0, 90.0, 95.0, 99.0)
@@ -99,21 +114,6 @@ def _stats_into(out, col, means, variances, shifts, weights, n):
 
 
 @kernel
-def _prompt_costs(cfg, i_pts, bb, ctx, tau0, out):
-    """Extra seconds each prompt adds to the iterations that carry it (all its chunks)."""
-    # each decode takes its verify tokens (k + 1 with speculation) from the token budget
-    budget = max(cfg[c.MAX_BATCHED_TOKENS] - bb * query_tokens(cfg), 1.0)
-    for j in range(i_pts.shape[0]):
-        ln = i_pts[j]
-        hit = reused_prompt_tokens(cfg, ln)  # a cached prefix is not prefilled
-        new = ln - hit
-        chunks = max(1.0, math.ceil(new / budget))
-        chunk = new / chunks
-        pairs = chunk * (hit + new / 2.0 + 0.5)
-        out[j] = chunks * (step_time_s(cfg, chunk, pairs, 1.0, bb, ctx) - tau0)
-
-
-@kernel
 def lumpy_operating_point(cfg, rate, i_pts, o_pts, b_start):
     """(batch, iteration_s, prompt_share) where prompts arrive whole, not spread out.
 
@@ -138,7 +138,11 @@ def lumpy_operating_point(cfg, rate, i_pts, o_pts, b_start):
         bb = max(b, 1.0)
         ctx = bb * (i_len + o_len / 2.0)
         tau0 = step_time_s(cfg, 0.0, 0.0, 0.0, bb, ctx)
-        _prompt_costs(cfg, i_pts, bb, ctx, tau0, cost)
+        # the prompts that arrived during the last iteration share this one
+        share = batching_share(
+            cfg, i_pts, rate * (tau if math.isfinite(tau) else tau0), bb, ctx, tau0
+        )
+        prompt_costs(cfg, i_pts, bb, ctx, tau0, share, cost)
         rho_p = rate * np.mean(cost)
         if rho_p >= 1.0:
             return b_lim, math.inf, 1.0
@@ -199,7 +203,8 @@ def latency_quantiles(
     ctx = bb * (i_len + o_tokens / 2.0)
     tau0 = step_time_s(cfg, 0.0, 0.0, 0.0, bb, ctx)
     cost = np.empty(k)
-    _prompt_costs(cfg, i_pts, bb, ctx, tau0, cost)
+    share = batching_share(cfg, i_pts, rate * tau, bb, ctx, tau0)
+    prompt_costs(cfg, i_pts, bb, ctx, tau0, share, cost)
     cost_m2 = 0.0
     for j in range(k):
         cost_m2 += cost[j] * cost[j] / k
@@ -302,24 +307,41 @@ def latency_quantiles(
     e2e_v = np.empty(k * k)
     e2e_w = np.full(k * k, 1.0 / (k * k))
     e2e_s = np.empty(k * k)
+    # Prompts that arrive while a request's own prompt runs queue behind it (first come,
+    # first served; its chunks fill the token budget), so they ride in its first decode
+    # iterations: long prompts with short answers see them in most of their few decode
+    # steps. Those arrivals bring a prompt's cost each; a decode iteration carries at
+    # most one budget's worth of prompt tokens.
+    pending = rate * cost_mean
+    chunk_budget = max(cfg[c.MAX_BATCHED_TOKENS] - bb * query_tokens(cfg), 1.0)
+    per_iter_cap = step_time_s(cfg, chunk_budget, chunk_budget * chunk_budget / 2.0, 1.0, bb, ctx)
+    per_iter_cap = max(per_iter_cap - tau0, 0.0)
     d = 0
     for j in range(k):
-        steps = iterations_per_request(cfg, o_pts[j]) - 1.0  # decode iterations
+        steps = decode_iterations(cfg, o_pts[j])
         mean = 0.0
         var = 0.0
+        extra = 0.0  # seconds the queued prompts add to its decode life
+        extra_var = 0.0
         if steps > 0.0:
+            backlog = pending * cost_mean
+            cap = min(steps * per_iter_cap, backlog) if backlog > 0.0 else 0.0
+            extra = cap / (1.0 - rho_p)
+            if backlog > 0.0:
+                shrink = cap / backlog
+                extra_var = ca2 * pending * cost_m2 * shrink * shrink / (1.0 - rho_p) ** 2
             # a request's decode life is a busy period started by steps * base seconds
             x = steps / o_len
             averaging = 2.0 * (x - 1.0 + math.exp(-x)) / (x * x) if x > 1e-6 else 1.0
-            mean = tau * (1.0 + drift)
+            mean = tau * (1.0 + drift) + extra / steps
             var = var_scale * base * burst / (steps * headroom**3)
-            var += tau * tau * drift * averaging
+            var += tau * tau * drift * averaging + extra_var / (steps * steps)
             # A short decode life often sees no prompt join it (all decode-only iterations)
             # and otherwise one lump spread over few tokens: an atom and a tail that one
             # gamma cannot draw. Split it, keeping the mean and variance: arrivals during
-            # the life are Poisson, or for clumped ones negative binomial with dispersion
-            # ca2, and none comes with probability p0.
-            arrivals = rate * steps * tau
+            # the life or queued behind its prompt are Poisson, or for clumped ones negative
+            # binomial with dispersion ca2, and none comes with probability p0.
+            arrivals = rate * (steps * tau + cost_mean)
             if ca2 > 1.0 + 1e-9:
                 p0 = math.exp(-arrivals * math.log(ca2) / (ca2 - 1.0))
             else:
@@ -336,12 +358,14 @@ def latency_quantiles(
                 p0 = 0.0
                 m1 = mean
                 v1 = var
-            # a token's time: an iteration's over the tokens it yields
-            tpot_m[2 * d] = m0 / per_step
-            tpot_v[2 * d] = v0 / (per_step * per_step)
+            # a token's time: an iteration's over the tokens it yields (fewer than E when
+            # the last iteration is partly used)
+            tok = (o_pts[j] - 1.0) / steps
+            tpot_m[2 * d] = m0 / tok
+            tpot_v[2 * d] = v0 / (tok * tok)
             tpot_w[2 * d] = p0 / n_dec
-            tpot_m[2 * d + 1] = m1 / per_step
-            tpot_v[2 * d + 1] = v1 / (per_step * per_step)
+            tpot_m[2 * d + 1] = m1 / tok
+            tpot_v[2 * d + 1] = v1 / (tok * tok)
             tpot_w[2 * d + 1] = (1.0 - p0) / n_dec
             d += 1
         for i in range(k):

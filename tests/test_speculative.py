@@ -18,7 +18,11 @@ from simplan.kernels import layout as c
 from simplan.kernels import step_time_s
 from simplan.kernels.grid import max_rate
 from simplan.kernels.memory import kv_capacity_tokens, weight_bytes_per_gpu
-from simplan.kernels.speculative import expected_tokens_per_step, tokens_per_step
+from simplan.kernels.speculative import (
+    decode_iterations,
+    expected_tokens_per_step,
+    tokens_per_step,
+)
 from simplan.latency_model import ReplicaModel, column
 from simplan.metrics import request_table, summarize
 from simplan.perf import replica_from_ids
@@ -77,6 +81,31 @@ def test_one_request_decodes_its_tokens_at_the_expected_rate(tmp_path: Path) -> 
         kv, left, iterations = kv + gained, left - gained, iterations + 1
     assert iterations == math.ceil(100 / per_step)  # 40 iterations, not 100
     assert res.requests.column("finish_s")[0] == pytest.approx(t, rel=1e-12)
+
+
+@pytest.mark.parametrize(("k", "a"), [(2, 0.6), (3, 0.7), (4, 0.75), (5, 0.85)])
+def test_decode_iterations_average_the_engines_whole_token_rounding(k: int, a: float) -> None:
+    """The fast model's decode iterations per request, averaged over answers of 20-300
+    tokens, match the engine's banking (a sequence gains floor(carry + E) tokens a step and
+    finishes when all are out); (O - 1) / E alone under-counts short answers."""
+    cfg = cfg_with(SpecKnobs("eagle", k, a))
+    per_step = float(tokens_per_step(cfg))
+    lengths = range(20, 301)
+    banked = []
+    for o_tokens in lengths:
+        left, carry, iterations = o_tokens - 1, 0.0, 0
+        while left > 0:
+            gained = min(math.floor(carry + per_step), left)
+            carry = carry + per_step - math.floor(carry + per_step)
+            left, iterations = left - gained, iterations + 1
+        banked.append(iterations)
+    fast = [decode_iterations(cfg, float(o)) for o in lengths]
+    assert np.mean(fast) == pytest.approx(np.mean(banked), rel=0.01)
+    # without the rounding the mean falls short by about half an iteration
+    plain = [(o - 1) / per_step for o in lengths]
+    assert np.mean(banked) - np.mean(plain) > 0.3 * (1 - 1 / per_step)
+    # every answer needs at least one decode iteration after its first token
+    assert decode_iterations(cfg, 2.0) == 1.0
 
 
 def test_batch_one_tpot_falls_by_the_accepted_tokens_less_the_overhead() -> None:

@@ -180,6 +180,14 @@ def fast_inputs(raw: dict[str, Any], load: float) -> dict[str, Any]:
     }
 
 
+def inputs_at_simulated_rate(point: dict[str, Any], sim: dict[str, Any]) -> dict[str, Any]:
+    """:func:`fast_inputs` at the rate the cached simulation ran (``sim["rate_per_s"]``),
+    so that a change to the fast model's capacity does not move the comparison's load."""
+    inp = fast_inputs(point["raw"], point["load"])
+    inp["rate"] = sim["rate_per_s"]
+    return inp
+
+
 def predict(inp: dict[str, Any], params: dict[str, float]) -> dict[str, list[float]]:
     """The fast model's (mean, p50, p90, p95, p99) per metric."""
     from simplan.kernels.tail import COLUMNS, latency_quantiles
@@ -353,8 +361,8 @@ def main() -> int:
     args = ap.parse_args()
     points = design(args.configs)
     sims = measure(points, args.cache, args.workers, args.window, args.seeds)
-    for p in points:
-        p["_inp"] = fast_inputs(p["raw"], p["load"])
+    for p, s in zip(points, sims, strict=True):
+        p["_inp"] = inputs_at_simulated_rate(p, s)
     split = {name: [i for i in range(len(points)) if i % 2 == k] for k, name in enumerate(PARTS)}
     params = fit([points[i] for i in split["fit"]], [sims[i] for i in split["fit"]])
     print("fitted:", params)
