@@ -17,11 +17,25 @@ from simplan.kernels.speculative import query_tokens
 
 
 @kernel
+def prompt_budget(cfg, bb):
+    """Prompt tokens one iteration beside ``bb`` decodes can carry: each decode takes its
+    verify tokens (k + 1 with speculation) from ``max_num_batched_tokens`` first."""
+    return max(cfg[c.MAX_BATCHED_TOKENS] - bb * query_tokens(cfg), 1.0)
+
+
+@kernel
+def full_chunk_cost(cfg, bb, ctx, tau0):
+    """Most seconds prompt work can add to one iteration: a whole :func:`prompt_budget`
+    of tokens, attending to one another."""
+    budget = prompt_budget(cfg, bb)
+    return max(step_time_s(cfg, budget, budget * budget / 2.0, 1.0, bb, ctx) - tau0, 0.0)
+
+
+@kernel
 def prompt_costs(cfg, i_pts, bb, ctx, tau0, share, out):
     """Extra seconds each prompt adds to the iterations that carry it (all its chunks),
     times ``share`` (:func:`batching_share`)."""
-    # each decode takes its verify tokens (k + 1 with speculation) from the token budget
-    budget = max(cfg[c.MAX_BATCHED_TOKENS] - bb * query_tokens(cfg), 1.0)
+    budget = prompt_budget(cfg, bb)
     for j in range(i_pts.shape[0]):
         ln = i_pts[j]
         hit = reused_prompt_tokens(cfg, ln)  # a cached prefix is not prefilled
@@ -50,8 +64,7 @@ def batching_share(cfg, i_pts, per_iteration, bb, ctx, tau0):
         n = i_pts[j] - hit
         new += n / k
         pairs += n * (hit + n / 2.0 + 0.5) / k
-    budget = max(cfg[c.MAX_BATCHED_TOKENS] - bb * query_tokens(cfg), 1.0)
-    m = min(per_iteration, budget / max(new, 1.0))
+    m = min(per_iteration, prompt_budget(cfg, bb) / max(new, 1.0))
     if m <= 1.0:
         return 1.0
     one = step_time_s(cfg, new, pairs, 1.0, bb, ctx) - tau0

@@ -70,12 +70,11 @@ from simplan.kernels import layout as c
 from simplan.kernels._jit import kernel
 from simplan.kernels.memory import max_batch
 from simplan.kernels.mixture import coarsen, mixture_quantiles
-from simplan.kernels.prompts import batching_share, prompt_costs
+from simplan.kernels.prompts import batching_share, full_chunk_cost, prompt_costs
 from simplan.kernels.roofline import step_time_s
 from simplan.kernels.speculative import (
     decode_iterations,
     iterations_per_request,
-    query_tokens,
     tokens_per_step,
 )
 
@@ -313,9 +312,8 @@ def latency_quantiles(
     # steps. Those arrivals bring a prompt's cost each; a decode iteration carries at
     # most one budget's worth of prompt tokens.
     pending = rate * cost_mean
-    chunk_budget = max(cfg[c.MAX_BATCHED_TOKENS] - bb * query_tokens(cfg), 1.0)
-    per_iter_cap = step_time_s(cfg, chunk_budget, chunk_budget * chunk_budget / 2.0, 1.0, bb, ctx)
-    per_iter_cap = max(per_iter_cap - tau0, 0.0)
+    backlog = pending * cost_mean
+    per_iter_cap = full_chunk_cost(cfg, bb, ctx, tau0)
     d = 0
     for j in range(k):
         steps = decode_iterations(cfg, o_pts[j])
@@ -324,11 +322,10 @@ def latency_quantiles(
         extra = 0.0  # seconds the queued prompts add to its decode life
         extra_var = 0.0
         if steps > 0.0:
-            backlog = pending * cost_mean
-            cap = min(steps * per_iter_cap, backlog) if backlog > 0.0 else 0.0
-            extra = cap / (1.0 - rho_p)
             if backlog > 0.0:
+                cap = min(steps * per_iter_cap, backlog)
                 shrink = cap / backlog
+                extra = cap / (1.0 - rho_p)
                 extra_var = ca2 * pending * cost_m2 * shrink * shrink / (1.0 - rho_p) ** 2
             # a request's decode life is a busy period started by steps * base seconds
             x = steps / o_len

@@ -9,7 +9,6 @@ supports) raise :class:`~simplan.errors.InfeasibleError` with the nearest valid 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 from simplan import calibration, catalog
@@ -20,16 +19,15 @@ from simplan.kernels import memory as kmem
 from simplan.prefix_model import fill_cfg as fill_prefix_cfg
 from simplan.speculative import fill_cfg
 
-if TYPE_CHECKING:
-    pass
-
 GIB = 2.0**30
 GB = 1e9
 
-# Multi-node tensor parallelism is not modelled: a TP group must sit in one node.
+# GPUs per node. A tensor-parallel group stays in one node; only an expert-parallel MoE
+# replica with data-parallel attention spans nodes (check_parallelism).
 MAX_TP = 8
-# Pipeline stages beyond one node talk over the node's network. DGX A100 gives each GPU
-# one 200 Gb/s HDR InfiniBand port (NVIDIA DGX A100 user guide, 2020): 25 GB/s.
+# Pipeline stages and expert all-to-alls beyond one node talk over the node's network.
+# DGX A100 gives each GPU one 200 Gb/s HDR InfiniBand port (NVIDIA DGX A100 user guide,
+# 2020): 25 GB/s.
 INTER_NODE_GB_PER_S = 25.0
 INTER_NODE_LATENCY_S = 10e-6
 WEIGHT_ONLY_TILE_RATIO = 8.0
