@@ -3,6 +3,9 @@
 * Static batches (LMDeploy, TensorRT-LLM v0.9 gptSessionBenchmark and low-latency tables,
   gpt-fast, Qwen's speed tables) use :func:`simplan.kernels.static_batch`: throughput is
   generated tokens over the whole time including prefill, per GPU where the source says so.
+  A source whose batch is really a closed loop of clients sending rounds (LMDeploy) runs
+  that loop in the serving simulation when the clients' sequences do not all fit in the
+  KV cache: the static kernel has no capacity limit, and there later requests wait.
 * Fitted inter-token-latency lines (vLLM's FP8-KV post: batch 1, context swept) fit a line
   to the modelled decode step time over the same context range.
 * Max-load rows (all requests queued at t=0), Poisson-rate rows and closed-loop rows
@@ -19,8 +22,10 @@ from simplan.engine_knobs import EngineKnobs
 from simplan.errors import SimplanError
 from simplan.fit import does_not_fit_reason
 from simplan.kernels.batch import static_batch
-from simplan.metrics import summarize
+from simplan.kernels.memory import max_batch
+from simplan.metrics import request_table, summarize
 from simplan.perf import replica_from_ids
+from simplan.recorder import COMPLETED
 from simplan.scenario import scenario_from_dict
 from simplan.sim import simulate
 from simplan.validate.rows import Row, Spec, read_spec
@@ -38,6 +43,8 @@ _STATIC_METRICS = {
     "e2e_total_tokens_per_s_per_request",
 }
 _SIM_METRICS = {"output_throughput_total", "ttft_p50", "tpot_p50", "itl_p50"}
+#: gpu_memory_utilization of closed-form rows whose source does not state its engine's memory.
+STATIC_MEMORY_UTILIZATION = 0.95
 #: Context lengths the fitted ITL line is sampled at (the source sweeps 256 to ~125k).
 ITL_FIT_POINTS = 16
 
@@ -73,19 +80,28 @@ def predict_row(
     row.architecture = "mla" if arch.attention == "mla" else "moe" if arch.is_moe else "dense"
     row.gpu_family = catalog.gpu(spec.gpu).family
     row.engine = spec.preset
+    cache = cache if cache is not None else {}
     if spec.shape in ("static", "itl_fit"):
-        return _predict_static(row, spec)
+        return _predict_static(row, spec, cache)
     if not max_load:
         row.skipped = "needs the serving simulation (--no-max-load)"
         return row
-    return _predict_simulated(row, spec, cache if cache is not None else {})
+    return _predict_simulated(row, spec, cache)
 
 
 def _scale(row: Row, seconds: float) -> float:
     return seconds * (1e3 if row.unit == "ms" else 1.0)
 
 
-def _predict_static(row: Row, spec: Spec) -> Row:
+def _memory_share(spec: Spec) -> float:
+    """gpu_memory_utilization of a closed-form row: the share of the GPU its engine held
+    where the source states it."""
+    if spec.engine_memory_gib is None:
+        return STATIC_MEMORY_UTILIZATION
+    return min(spec.engine_memory_gib / catalog.gpu(spec.gpu).memory_gib, 1.0)
+
+
+def _predict_static(row: Row, spec: Spec, cache: SimCache) -> Row:
     if row.metric not in _STATIC_METRICS | {"itl_slope_ms_per_context_token", "itl_intercept_ms"}:
         row.skipped = f"metric {row.metric!r} not modelled"
         return row
@@ -95,7 +111,7 @@ def _predict_static(row: Row, spec: Spec) -> Row:
     longest = spec.input.sweep[1] if spec.input.sweep else in_len
     try:
         engine = EngineKnobs(
-            gpu_memory_utilization=0.95,
+            gpu_memory_utilization=_memory_share(spec),
             max_num_batched_tokens=batch * longest,
             max_num_seqs=batch,
         )
@@ -121,6 +137,8 @@ def _predict_static(row: Row, spec: Spec) -> Row:
         else:
             row.skipped = f"metric {row.metric!r} not modelled for a context sweep"
         return row
+    if spec.rounds and max_batch(replica.cfg, float(in_len), float(out_len)) < batch:
+        return _predict_rounds(row, spec, cache)
     ttft, tpot, e2e = static_batch(replica.cfg, batch, in_len, out_len)
     m = row.metric
     if m == "output_throughput_total":
@@ -140,6 +158,69 @@ def _predict_static(row: Row, spec: Spec) -> Row:
         row.predicted = (in_len + out_len) / e2e
     else:
         row.skipped = f"metric {m!r} not modelled for a static batch"
+    return row
+
+
+def _predict_rounds(row: Row, spec: Spec, cache: SimCache) -> Row:
+    """A static row whose clients' sequences do not all fit in the KV cache: simulate the
+    source's closed loop (``spec.rounds`` requests per client, every client starting at
+    t = 0) and measure it as the source does, over every request and the whole run."""
+    in_len, out_len = int(spec.input.mean), int(spec.output.mean)
+    doc = {
+        "model": {"name": spec.model, "weights": spec.weights, "kv_cache": spec.kv},
+        "hardware": {"gpu": spec.gpu, "tp": spec.tp, "pp": spec.pp, "replicas": 1},
+        "engine": {
+            "name": "vllm",
+            "gpu_memory_utilization": _memory_share(spec),
+            "max_num_seqs": spec.batch,
+            # TurboMind v0.1 prefills the admitted prompts whole, before the next decode
+            # step: at batch 16-32 of 2048-token prompts the published mean first-token
+            # latency is 0.7-1.0x the whole batch's prefill, not the 0.5x that prompts
+            # spread over steps would give. It has no prefix cache, and the benchmark's
+            # prompts repeat one token, which a prefix cache would serve.
+            "chunked_prefill": False,
+            "max_num_batched_tokens": spec.batch * in_len,
+            "enable_prefix_caching": False,
+        },
+        "workload": {
+            "input_tokens": in_len,
+            "output_tokens": out_len,
+            "arrival": "closed",
+            "concurrency": spec.batch,
+            "num_requests": spec.batch * spec.rounds,
+        },
+    }
+    key = "rounds " + repr(doc)
+    if key not in cache:
+        res = simulate(scenario_from_dict(doc, source=f"calibration row {row.line}"))
+        done = res.requests.column("status") == COMPLETED
+        table = request_table(res)
+        out_tokens = float(res.requests.column("output_tokens")[done].sum())
+        cache[key] = {
+            "rejected": int((~done).sum()),
+            "output_tokens_per_s": out_tokens / res.end_s,
+            "ttft_mean_s": float(np.nanmean(table["ttft_s"])),
+            "tpot_p50_s": float(np.nanmedian(table["tpot_s"])),
+            "tpot_mean_s": float(np.nanmean(table["tpot_s"])),
+        }
+    run = cache[key]
+    if run["rejected"]:
+        row.skipped = f"{run['rejected']} requests not completed in the closed loop"
+        return row
+    m = row.metric
+    if m == "output_throughput_total":
+        row.predicted = run["output_tokens_per_s"]
+    elif m == "output_throughput_per_gpu":
+        row.predicted = run["output_tokens_per_s"] / spec.n_gpus
+    elif m in ("ttft", "ttft_mean"):
+        row.predicted = _scale(row, run["ttft_mean_s"])
+    elif m == "itl_p50":
+        # the median of per-request mean token gaps stands in for the median gap
+        row.predicted = _scale(row, run["tpot_p50_s"])
+    elif m in ("itl_mean", "tpot_mean"):
+        row.predicted = _scale(row, run["tpot_mean_s"])
+    else:
+        row.skipped = f"metric {m!r} not modelled for a closed loop of rounds"
     return row
 
 

@@ -62,6 +62,17 @@ TRTLLM_BENCH_REQUESTS = {
     (500, 2000): 3000,
     (20000, 2000): 1000,
 }
+#: Static-batch sources whose harness is a closed loop: ``batch`` clients start together
+#: and each sends this many requests in turn. LMDeploy v0.1's
+#: benchmark/profile_generation.py runs one thread per concurrency slot, each calling
+#: stream_infer ``--test-round`` times (default 10), and reports generated tokens over the
+#: whole elapsed time. While every client's sequence fits in the KV cache the rounds run
+#: in lockstep, as one static batch; when they do not, later requests wait.
+CLOSED_ROUNDS = {"LMDEPLOY_A100": 10}
+#: The GPU memory the source's engine held, where a row's notes state it: LMDeploy's
+#: mem(GB) is the peak memory used per GPU, in GiB (profile_generation.py's MemoryMonitor
+#: divides NVML's bytes by 1 << 30; a 70B model at TP4 reads about 74, one GPU's share).
+_ENGINE_MEMORY = re.compile(r"mem\(GB\)=([0-9.]+)")
 #: Where a source states its request counts: AccelMark's offline run sends 100 requests at
 #: once, and each online run 300 (three runs pooled: the same load, three times).
 SOURCE_REQUESTS = {"ACCELMARK_SUITE_C": {"max_load": 100, "poisson": 300}}
@@ -129,6 +140,10 @@ class Spec:
     rate_per_s: float | None = None
     engine_knobs: dict[str, Any] = field(default_factory=dict)
     num_requests: int = 0
+    #: requests each client of a static row's closed loop sends in turn (0: a true
+    #: static batch) and the GPU memory its engine held, GiB per GPU (None: unstated)
+    rounds: int = 0
+    engine_memory_gib: float | None = None
 
     @property
     def regime(self) -> str:
@@ -359,7 +374,14 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
             if k != "attention_dp" or catalog.model(model).is_moe
         },
         num_requests=_num_requests(source_id, shape, inp, out),
+        rounds=CLOSED_ROUNDS.get(source_id, 0) if shape == "static" else 0,
+        engine_memory_gib=_engine_memory_gib(raw.get("notes", "")),
     )
+
+
+def _engine_memory_gib(notes: str) -> float | None:
+    m = _ENGINE_MEMORY.search(notes)
+    return float(m.group(1)) if m else None
 
 
 def _num_requests(source_id: str, shape: Shape, inp: Lengths, out: Lengths) -> int:

@@ -1,0 +1,67 @@
+"""Published rows are predicted the way their source measured them."""
+
+from __future__ import annotations
+
+from simplan.kernels.batch import static_batch
+from simplan.perf import replica_from_ids
+from simplan.validate.predict import predict_row
+from simplan.validate.rows import read_spec
+
+
+def _lmdeploy(batch: int, inp: int, out: int, metric: str, mem_gib: str) -> dict[str, str]:
+    """A row of LMDeploy v0.1's A100 table, Llama-2-13B, as the CSV holds it."""
+    return {
+        "source_id": "LMDEPLOY_A100",
+        "model": "Llama-2-13B",
+        "params_b": "13",
+        "precision_weights": "fp16",
+        "precision_kv": "fp16",
+        "gpu": "A100-80GB",
+        "n_gpus": "1",
+        "tp": "1",
+        "batch_or_concurrency": str(batch),
+        "input_len": str(inp),
+        "output_len": str(out),
+        "metric": metric,
+        "value": "1.0",
+        "unit": "s" if metric != "output_throughput_total" else "tokens/s",
+        "notes": f"LMDeploy TurboMind v0.1.0a1 static inference benchmark; mem(GB)={mem_gib}",
+    }
+
+
+def test_lmdeploy_rows_are_closed_loops_of_ten_rounds_in_the_engines_memory() -> None:
+    spec = read_spec(_lmdeploy(64, 2048, 2048, "ttft_mean", "75.09"), "LMDEPLOY_A100")
+    assert not isinstance(spec, str)
+    assert spec.shape == "static" and spec.rounds == 10
+    assert spec.engine_memory_gib == 75.09
+    other = read_spec(_lmdeploy(64, 2048, 2048, "ttft_mean", "75.09"), "GPTFAST")
+    assert not isinstance(other, str) and other.rounds == 0
+
+
+def _static_ttft_s(batch: int, inp: int, out: int) -> float:
+    replica = replica_from_ids("llama-2-13b", "a100-sxm4-80gb", "fp16", "fp16", 1, 1)
+    return float(static_batch(replica.cfg, batch, inp, out)[0])
+
+
+def test_a_batch_that_fits_is_one_static_batch() -> None:
+    # 16 x (128 + 128) tokens fit many times over: the rounds run in lockstep
+    row = predict_row(_lmdeploy(16, 128, 128, "ttft_mean", "75.87"), 2)
+    assert row.predicted is not None
+    assert abs(row.predicted / _static_ttft_s(16, 128, 128) - 1) < 0.05
+
+
+def test_clients_whose_sequences_do_not_fit_wait_for_earlier_ones() -> None:
+    # 64 x 4096 tokens of a 13B model need about 200 GiB of KV; the engine held 75 GiB
+    # with 24 GiB of weights, so about a fifth of the clients run at once and the rest
+    # wait whole answers (2048 steps) for room. The source measured 190 s mean first-token
+    # latency against about 17 s for one static batch's prefill.
+    cache: dict = {}
+    ttft = predict_row(_lmdeploy(64, 2048, 2048, "ttft_mean", "75.09"), 2, cache=cache)
+    assert ttft.predicted is not None
+    assert ttft.predicted > 5 * _static_ttft_s(64, 2048, 2048)
+    # fewer sequences per step: each token comes faster than in a 64-sequence batch
+    itl = predict_row(_lmdeploy(64, 2048, 2048, "itl_p50", "75.09"), 3, cache=cache)
+    replica = replica_from_ids("llama-2-13b", "a100-sxm4-80gb", "fp16", "fp16", 1, 1)
+    full_batch_tpot = float(static_batch(replica.cfg, 64, 2048, 2048)[1])
+    assert itl.predicted is not None and itl.predicted < 0.7 * full_batch_tpot
+    assert len(cache) == 1  # both metrics read one simulated run
