@@ -20,16 +20,16 @@ from bench_logs import (
     simulated_vllm_log,
     write_logs,
 )
-from simplan import api
+from simplan import api, calibration
 
 
 def test_round_trip_recovers_the_factors_it_was_given(tmp_path: Path) -> None:
-    # a deployment 15% slower in compute and with 1.3 ms of host time per step (2.6x the
-    # catalog's; at twice it the loads below cannot tell it from memory efficiency)
+    # a deployment 15% slower in compute and with 2.6 times the catalog's host time per
+    # step
     truth = {
         "compute_efficiency_scale": 0.85,
         "memory_efficiency_scale": 1.0,
-        "iteration_overhead_s": 1.3e-3,
+        "iteration_overhead_s": 2.6 * float(calibration.constants()["iteration_overhead_s"]),
         "sequence_overhead_s": 0.0,
     }
     engine = {"calibration": {k: v for k, v in truth.items() if k != "sequence_overhead_s"}}

@@ -507,14 +507,18 @@ def test_kernel_overheads_follow_the_calibration_scale(monkeypatch):
         assert row[c.T0_GEMM_S] == pytest.approx(eff.gemm_overhead_s * scale, rel=1e-15)
         assert row[c.T0_ELEM_S] == pytest.approx(eff.elementwise_overhead_s * scale, rel=1e-15)
         assert row[c.T0_ATT_S] == pytest.approx(eff.attention_overhead_s * scale, rel=1e-15)
-    # a different constant changes exactly those three fields
+    # and the all-reduce's fixed cost, profiled in eager mode too
+    tp2 = cfg("llama-3-8b", "h100-sxm", tp=2)
+    nvswitch = catalog.efficiency("h100").allreduce_latency_s
+    assert tp2[c.AR_ALPHA_S] == pytest.approx(nvswitch * scale, rel=1e-15)
+    # a different constant changes exactly those fields
     base = cfg("llama-3-8b", "h100-sxm")
     real = calibration.constants
     monkeypatch.setattr(
         calibration, "constants", lambda: {**real(), "kernel_overhead_scale": 2.0 * scale}
     )
     doubled = cfg("llama-3-8b", "h100-sxm")
-    t0 = [c.T0_GEMM_S, c.T0_ELEM_S, c.T0_ATT_S]
+    t0 = [c.T0_GEMM_S, c.T0_ELEM_S, c.T0_ATT_S, c.AR_ALPHA_S]
     assert_allclose(doubled[t0], 2.0 * base[t0], rtol=1e-15)
     others = np.setdiff1d(np.arange(c.NCFG), t0)
     assert np.array_equal(doubled[others], base[others])
