@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import math
 import sys
@@ -244,6 +245,27 @@ def request_stats(res: Any) -> dict[str, list[float]]:
     return stats
 
 
+#: The catalogs a simulation's numbers depend on (the fast model's tail.toml and the
+#: validation figures are not among them).
+MODEL_CATALOGS = (
+    "calibration.toml",
+    "efficiency.toml",
+    "gpus.toml",
+    "models.toml",
+    "quantization.toml",
+)
+
+
+def model_fingerprint() -> str:
+    """A digest of the performance model's constants: a cached simulation is reused only
+    under the constants it ran with, so a refit re-simulates instead of silently comparing
+    the new fast model with the old simulation."""
+    h = hashlib.sha256()
+    for name in MODEL_CATALOGS:
+        h.update((ROOT / "simulator" / "catalog" / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def measure(
     points: list[dict[str, Any]],
     cache: Path,
@@ -253,11 +275,14 @@ def measure(
     run: Callable[[dict[str, Any]], dict[str, Any]] = simulate_point,
 ) -> list[dict[str, Any]]:
     """Simulated statistics of every point, each the mean over ``seeds`` seeds (1, 2, ...)
-    of that seed's statistic, from the cache where it has them. ``by_seed`` keeps each
-    seed's own. ``run`` simulates one point with one seed (``rate_per_s`` and ``sim``)."""
+    of that seed's statistic, from the cache where it has them (under the same
+    :func:`model_fingerprint`; a change to the simulation's code is not detected, so give
+    such a run its own ``cache``). ``by_seed`` keeps each seed's own. ``run`` simulates
+    one point with one seed (``rate_per_s`` and ``sim``)."""
     known = json.loads(cache.read_text()) if cache.exists() else {}
     runs = [{**p, "window": window, "seed": k + 1} for p in points for k in range(seeds)]
-    keys = [json.dumps(r, sort_keys=True) for r in runs]
+    model = model_fingerprint()
+    keys = [json.dumps({**r, "model": model}, sort_keys=True) for r in runs]
     todo = [(k, r) for k, r in zip(keys, runs, strict=True) if k not in known]
     cache.parent.mkdir(parents=True, exist_ok=True)
     if todo:
