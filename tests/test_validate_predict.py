@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+from simplan import calibration
 from simplan.kernels.batch import static_batch
 from simplan.perf import replica_from_ids
 from simplan.validate.predict import predict_row
@@ -65,3 +67,42 @@ def test_clients_whose_sequences_do_not_fit_wait_for_earlier_ones() -> None:
     full_batch_tpot = float(static_batch(replica.cfg, 64, 2048, 2048)[1])
     assert itl.predicted is not None and itl.predicted < 0.7 * full_batch_tpot
     assert len(cache) == 1  # both metrics read one simulated run
+
+
+def test_a_named_engines_host_costs_apply_to_its_static_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Qwen's speed table ran SGLang at batch 1: the row reads as a static batch, and the
+    # engine's fitted step cost applies there as it does in a scenario naming SGLang
+    raw = {
+        "source_id": "QWEN3_SPEED_SGLANG_H20",
+        "model": "Qwen3-30B-A3B",
+        "params_b": "30",
+        "precision_weights": "bf16",
+        "precision_kv": "bf16",
+        "gpu": "H20-96GB",
+        "n_gpus": "1",
+        "tp": "1",
+        "batch_or_concurrency": "1",
+        "input_len": "1",
+        "output_len": "2048",
+        "metric": "e2e_total_tokens_per_s_per_request",
+        "value": "137.18",
+        "unit": "tokens/s",
+        "engine": "sglang 0.4.6",
+        "notes": "",
+    }
+    plain = predict_row(raw, 2).predicted
+    real = calibration.constants
+    step_s = 0.005
+    monkeypatch.setattr(
+        calibration,
+        "constants",
+        lambda: {**real(), "engine_overheads": {"sglang": {"iteration_overhead_s": step_s}}},
+    )
+    slowed = predict_row(raw, 2).predicted
+    assert plain is not None and slowed is not None
+    shared_step_s = float(real()["iteration_overhead_s"])
+    # (1 + 2048) tokens over about 2048 steps, each longer by the difference
+    expected = 1.0 / (1.0 / plain + (step_s - shared_step_s) * 2048 / 2049)
+    assert slowed == pytest.approx(expected, rel=0.02)

@@ -36,24 +36,27 @@ def rows_of(preset: str) -> list[tuple[dict[str, str], int, str]]:
     return out
 
 
-def predict(rows: list[tuple[dict[str, str], int, str]], preset: str, t_seq: float) -> list[Row]:
-    calibration.set_calibration_override(
-        {"engine_overheads": {preset: {"sequence_overhead_s": t_seq}}}
-    )
+def predict(
+    rows: list[tuple[dict[str, str], int, str]], preset: str, value: float, param: str
+) -> list[Row]:
+    calibration.set_calibration_override({"engine_overheads": {preset: {param: value}}})
     cache: dict = {}
     return [predict_row(raw, line, cache=cache) for raw, line, _ in rows]
 
 
-def loss(rows: list[tuple[dict[str, str], int, str]], preset: str, t_seq: float) -> float:
-    err = [np.log1p(r.rel_error) for r in predict(rows, preset, t_seq) if r.rel_error is not None]
+def loss(
+    rows: list[tuple[dict[str, str], int, str]], preset: str, value: float, param: str
+) -> float:
+    got = predict(rows, preset, value, param)
+    err = [np.log1p(r.rel_error) for r in got if r.rel_error is not None]
     return float(np.mean(np.square(err)))
 
 
-def write(preset: str, t_seq: float, n_rows: int, median: float) -> None:
+def write(preset: str, param: str, value: float, n_rows: int, median: float) -> None:
     text = CAL_FILE.read_text(encoding="utf-8")
     table = (
         f'[engine_overheads."{preset}"]\n'
-        f"sequence_overhead_s = {t_seq:.4g}\n"
+        f"{param} = {value:.4g}\n"
         f"fit_rows = {n_rows}\n"
         f"fit_median_abs_error = {median:.4f}\n"
         f'source = "every {preset} row of published_measurements*.csv, fitted by '
@@ -68,33 +71,39 @@ def write(preset: str, t_seq: float, n_rows: int, median: float) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="vllm-v0")
+    ap.add_argument(
+        "--param",
+        default="sequence_overhead_s",
+        choices=["sequence_overhead_s", "iteration_overhead_s"],
+        help="the host cost to fit (per sequence and step, or per step)",
+    )
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     rows = rows_of(args.preset)
     print(f"{len(rows)} rows ran on {args.preset}")
     res = minimize_scalar(
-        lambda x: loss(rows, args.preset, float(np.exp(x))),
+        lambda x: loss(rows, args.preset, float(np.exp(x)), args.param),
         bounds=(np.log(1e-6), np.log(5e-3)),
         method="bounded",
         options={"xatol": 0.02},
     )
-    t_seq = float(np.exp(res.x))
-    fitted = predict(rows, args.preset, t_seq)
-    before = predict(rows, args.preset, 0.0)
-    for name, got in (("without", before), ("with", fitted)):
+    value = float(np.exp(res.x))
+    fitted = predict(rows, args.preset, value, args.param)
+    shared = {"iteration_overhead_s": float(calibration.constants()["iteration_overhead_s"])}
+    before = predict(rows, args.preset, shared.get(args.param, 0.0), args.param)
+    for name, got in (("with the shared constants", before), ("with the fitted cost", fitted)):
         print(
-            f"{name} the fitted cost: by metric",
+            f"{name}: by metric",
             {
                 k: f"{v['median_abs_error']:.1%} of {v['count']}"
                 for k, v in error_by(got, "metric").items()
             },
         )
     median = float(np.median([abs(r.rel_error) for r in fitted if r.rel_error is not None]))
-    print(
-        f"sequence_overhead_s = {t_seq:.4g} ({res.nfev} evaluations); median |error| {median:.1%}"
-    )
+    print(f"{args.param} = {value:.4g} ({res.nfev} evaluations); median |error| {median:.1%}")
     if args.write:
-        write(args.preset, t_seq, sum(r.rel_error is not None for r in fitted), median)
+        n = sum(r.rel_error is not None for r in fitted)
+        write(args.preset, args.param, value, n, median)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from simplan import catalog
+from simplan.calibration import preset_overheads
 from simplan.engine_knobs import EngineKnobs
 from simplan.errors import SimplanError
 from simplan.fit import does_not_fit_reason
@@ -114,6 +115,8 @@ def _predict_static(row: Row, spec: Spec, cache: SimCache) -> Row:
             gpu_memory_utilization=_memory_share(spec),
             max_num_batched_tokens=batch * longest,
             max_num_seqs=batch,
+            # a named engine's fitted host costs, as a scenario with that engine gets them
+            **preset_overheads(spec.preset) if spec.preset else {},
         )
         replica = replica_from_ids(
             spec.model, spec.gpu, spec.weights, spec.kv, spec.tp, spec.pp, engine
