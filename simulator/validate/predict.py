@@ -141,33 +141,55 @@ def _predict_static(row: Row, spec: Spec, cache: SimCache) -> Row:
             row.skipped = f"metric {row.metric!r} not modelled for a context sweep"
         return row
     if spec.rounds and max_batch(replica.cfg, float(in_len), float(out_len)) < batch:
-        return _predict_rounds(row, spec, cache)
-    ttft, tpot, e2e = static_batch(replica.cfg, batch, in_len, out_len)
+        figures = _rounds_figures(row, spec, cache)
+        if isinstance(figures, str):
+            row.skipped = figures
+            return row
+    else:
+        ttft, tpot, e2e = static_batch(replica.cfg, batch, in_len, out_len)
+        figures = {
+            "output_tokens_per_s": batch * out_len / e2e,
+            "ttft_s": ttft,
+            "tpot_p50_s": tpot,
+            "tpot_mean_s": tpot,
+            "e2e_s": e2e,
+        }
+    return _read_batch_metric(row, spec, figures)
+
+
+def _read_batch_metric(row: Row, spec: Spec, figures: dict[str, float]) -> Row:
+    """The row's metric from a batch's figures: output tokens/s, mean TTFT, median and
+    mean time per output token and mean request time (seconds)."""
+    in_len, out_len = int(spec.input.mean), int(spec.output.mean)
     m = row.metric
     if m == "output_throughput_total":
-        row.predicted = batch * out_len / e2e
+        row.predicted = figures["output_tokens_per_s"]
     elif m == "output_throughput_per_gpu":
-        row.predicted = batch * out_len / e2e / spec.n_gpus
+        row.predicted = figures["output_tokens_per_s"] / spec.n_gpus
     elif m in ("ttft", "ttft_mean"):
-        row.predicted = _scale(row, ttft)
-    elif m in ("itl_p50", "itl_mean", "tpot_mean"):
-        row.predicted = _scale(row, tpot)
+        row.predicted = _scale(row, figures["ttft_s"])
+    elif m == "itl_p50":
+        # the median of per-request mean token gaps stands in for the median gap
+        row.predicted = _scale(row, figures["tpot_p50_s"])
+    elif m in ("itl_mean", "tpot_mean"):
+        row.predicted = _scale(row, figures["tpot_mean_s"])
     elif m == "decode_tokens_per_s_per_request":
-        row.predicted = 1.0 / tpot
+        row.predicted = 1.0 / figures["tpot_mean_s"]
     elif m == "e2e_output_tokens_per_s_per_request":
-        row.predicted = out_len / e2e
+        row.predicted = out_len / figures["e2e_s"]
     elif m == "e2e_total_tokens_per_s_per_request":
         # Qwen's speed tables: (prompt + generated tokens) / request time, at batch 1.
-        row.predicted = (in_len + out_len) / e2e
+        row.predicted = (in_len + out_len) / figures["e2e_s"]
     else:
         row.skipped = f"metric {m!r} not modelled for a static batch"
     return row
 
 
-def _predict_rounds(row: Row, spec: Spec, cache: SimCache) -> Row:
+def _rounds_figures(row: Row, spec: Spec, cache: SimCache) -> dict[str, float] | str:
     """A static row whose clients' sequences do not all fit in the KV cache: simulate the
     source's closed loop (``spec.rounds`` requests per client, every client starting at
-    t = 0) and measure it as the source does, over every request and the whole run."""
+    t = 0) and measure it as the source does, over every request and the whole run (or
+    say why it cannot be read)."""
     in_len, out_len = int(spec.input.mean), int(spec.output.mean)
     doc = {
         "model": {"name": spec.model, "weights": spec.weights, "kv_cache": spec.kv},
@@ -197,34 +219,21 @@ def _predict_rounds(row: Row, spec: Spec, cache: SimCache) -> Row:
     if key not in cache:
         res = simulate(scenario_from_dict(doc, source=f"calibration row {row.line}"))
         done = res.requests.column("status") == COMPLETED
-        table = request_table(res)
-        out_tokens = float(res.requests.column("output_tokens")[done].sum())
-        cache[key] = {
-            "rejected": int((~done).sum()),
-            "output_tokens_per_s": out_tokens / res.end_s,
-            "ttft_mean_s": float(np.nanmean(table["ttft_s"])),
-            "tpot_p50_s": float(np.nanmedian(table["tpot_s"])),
-            "tpot_mean_s": float(np.nanmean(table["tpot_s"])),
-        }
+        missing = int((~done).sum())
+        if missing:
+            cache[key] = {"error": f"{missing} requests not completed in the closed loop"}
+        else:
+            table = request_table(res)
+            out_tokens = float(res.requests.column("output_tokens").sum())
+            cache[key] = {
+                "output_tokens_per_s": out_tokens / res.end_s,
+                "ttft_s": float(np.mean(table["ttft_s"])),
+                "tpot_p50_s": float(np.nanmedian(table["tpot_s"])),
+                "tpot_mean_s": float(np.nanmean(table["tpot_s"])),
+                "e2e_s": float(np.mean(table["e2e_s"])),
+            }
     run = cache[key]
-    if run["rejected"]:
-        row.skipped = f"{run['rejected']} requests not completed in the closed loop"
-        return row
-    m = row.metric
-    if m == "output_throughput_total":
-        row.predicted = run["output_tokens_per_s"]
-    elif m == "output_throughput_per_gpu":
-        row.predicted = run["output_tokens_per_s"] / spec.n_gpus
-    elif m in ("ttft", "ttft_mean"):
-        row.predicted = _scale(row, run["ttft_mean_s"])
-    elif m == "itl_p50":
-        # the median of per-request mean token gaps stands in for the median gap
-        row.predicted = _scale(row, run["tpot_p50_s"])
-    elif m in ("itl_mean", "tpot_mean"):
-        row.predicted = _scale(row, run["tpot_mean_s"])
-    else:
-        row.skipped = f"metric {m!r} not modelled for a closed loop of rounds"
-    return row
+    return str(run["error"]) if "error" in run else run
 
 
 def _engine_section(spec: Spec) -> dict[str, Any]:
