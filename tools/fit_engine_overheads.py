@@ -39,7 +39,9 @@ def rows_of(preset: str) -> list[tuple[dict[str, str], int, str]]:
 def predict(
     rows: list[tuple[dict[str, str], int, str]], preset: str, value: float, param: str
 ) -> list[Row]:
-    calibration.set_calibration_override({"engine_overheads": {preset: {param: value}}})
+    # the preset's other fitted cost stays as shipped while this one moves
+    kept = calibration.preset_overheads(preset)
+    calibration.set_calibration_override({"engine_overheads": {preset: {**kept, param: value}}})
     cache: dict = {}
     return [predict_row(raw, line, cache=cache) for raw, line, _ in rows]
 
@@ -52,12 +54,12 @@ def loss(
     return float(np.mean(np.square(err)))
 
 
-def write(preset: str, param: str, value: float, n_rows: int, median: float) -> None:
+def write(preset: str, costs: dict[str, float], n_rows: int, median: float) -> None:
     text = CAL_FILE.read_text(encoding="utf-8")
     table = (
         f'[engine_overheads."{preset}"]\n'
-        f"{param} = {value:.4g}\n"
-        f"fit_rows = {n_rows}\n"
+        + "".join(f"{k} = {v:.4g}\n" for k, v in costs.items())
+        + f"fit_rows = {n_rows}\n"
         f"fit_median_abs_error = {median:.4f}\n"
         f'source = "every {preset} row of published_measurements*.csv, fitted by '
         'tools/fit_engine_overheads.py"\n'
@@ -89,8 +91,11 @@ def main() -> None:
     )
     value = float(np.exp(res.x))
     fitted = predict(rows, args.preset, value, args.param)
+    shipped = calibration.preset_overheads(args.preset)
     shared = {"iteration_overhead_s": float(calibration.constants()["iteration_overhead_s"])}
-    before = predict(rows, args.preset, shared.get(args.param, 0.0), args.param)
+    before = predict(
+        rows, args.preset, shipped.get(args.param, shared.get(args.param, 0.0)), args.param
+    )
     for name, got in (("with the shared constants", before), ("with the fitted cost", fitted)):
         print(
             f"{name}: by metric",
@@ -103,7 +108,7 @@ def main() -> None:
     print(f"{args.param} = {value:.4g} ({res.nfev} evaluations); median |error| {median:.1%}")
     if args.write:
         n = sum(r.rel_error is not None for r in fitted)
-        write(args.preset, args.param, value, n, median)
+        write(args.preset, {**shipped, args.param: value}, n, median)
 
 
 if __name__ == "__main__":
