@@ -75,6 +75,9 @@ FIELDS: tuple[Field, ...] = (
     Field("T0_ATT_S", "s", "fixed time per attention kernel"),
     Field("AR_ALPHA_S", "s", "all-reduce latency"),
     Field("AR_BW_BYTES_PER_S", "bytes/s", "all-reduce bus bandwidth"),
+    # the engine's own single-node all-reduce kernel (0: none, NCCL's ring only)
+    Field("CAR_ALPHA_S", "s", "custom all-reduce latency"),
+    Field("CAR_S_PER_BYTE", "s/byte", "custom all-reduce time per message byte"),
     Field("T_ITER_S", "s", "fixed overhead per iteration (scheduler, sampling, launches)"),
     Field("P2P_BW_BYTES_PER_S", "bytes/s", "pipeline-stage send bandwidth"),
     Field("P2P_ALPHA_S", "s", "pipeline-stage send latency"),

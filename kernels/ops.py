@@ -287,7 +287,8 @@ def elementwise_time_s(cfg, t):
 
 @kernel
 def allreduce_time_s(cfg, nbytes):
-    """Ring all-reduce over the TP group: latency + 2(n-1)/n * bytes / bus bandwidth.
+    """Ring all-reduce over the TP group: latency + 2(n-1)/n * bytes / bus bandwidth, or
+    the engine's custom kernel (latency + bytes x time per byte) where that is faster.
 
     A group wider than one node (``NODE_GPUS``) reduces hierarchically: within each node
     over NVLink, then each GPU all-reduces its 1/local slice with its peers in the other
@@ -303,7 +304,19 @@ def allreduce_time_s(cfg, nbytes):
             cfg[c.INTER_ALPHA_S]
             + 2.0 * (m - 1.0) / m * nbytes / local / cfg[c.INTER_BW_BYTES_PER_S]
         )
+    elif cfg[c.CAR_S_PER_BYTE] > 0.0:
+        # engines with a custom kernel use it for the messages where it beats the ring
+        t = min(t, cfg[c.CAR_ALPHA_S] + nbytes * cfg[c.CAR_S_PER_BYTE])
     return t
+
+
+@kernel
+def allreduce_latency_s(cfg):
+    """Fixed cost of one all-reduce within a node: NCCL's, or the engine's custom
+    kernel's where that is lower."""
+    if cfg[c.CAR_S_PER_BYTE] > 0.0 and cfg[c.TP] <= cfg[c.NODE_GPUS]:
+        return min(cfg[c.AR_ALPHA_S], cfg[c.CAR_ALPHA_S])
+    return cfg[c.AR_ALPHA_S]
 
 
 @kernel

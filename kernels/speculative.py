@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from simplan.kernels import layout as c
 from simplan.kernels._jit import kernel
+from simplan.kernels.ops import allreduce_latency_s
 
 #: Drafter kinds (the ``DRAFT_KIND`` slot).
 DRAFT_NONE, DRAFT_HEAD_DENSE, DRAFT_HEAD_MOE, DRAFT_MODEL = 0, 1, 2, 3
@@ -103,7 +104,7 @@ def draft_model_step_time_s(cfg, seqs, ctx_tokens):
     layers = cfg[c.DRAFT_LAYERS]
     fixed = layers * (4.0 * cfg[c.T0_GEMM_S] + cfg[c.T0_ATT_S] + 6.0 * cfg[c.T0_ELEM_S])
     if cfg[c.TP] > 1.0:
-        fixed += 2.0 * layers * cfg[c.AR_ALPHA_S]
+        fixed += 2.0 * layers * allreduce_latency_s(cfg)
     return max(t_compute, t_memory) + fixed
 
 

@@ -43,6 +43,8 @@ class EngineKnobs:
     prompt_reuse: PromptReuse | None = None
     # the first token reaches the client one iteration after its prefill (vLLM V0)
     output_lag: bool = False
+    # the engine's own single-node all-reduce kernel (catalog allreduce.toml); None: NCCL
+    custom_allreduce: str | None = None
 
 
 #: SGLang v0.5.5's chunk size and CUDA-graph batch limits by GPU memory
@@ -86,6 +88,13 @@ def sglang_memory(
     return chunk, round((gpu_mib - reserved) / gpu_mib, 3)
 
 
+def custom_allreduce_id(engine: str | None) -> str | None:
+    """The catalog id of the all-reduce kernel an engine uses for small messages, or None
+    (an unnamed engine, as in closed-form rows, all-reduces with NCCL)."""
+    kernel = catalog.custom_allreduce_of(engine) if engine else None
+    return kernel.id if kernel else None
+
+
 def engine_knobs(sc: Scenario, gpu_id: str, tp: int = 1, pp: int = 1) -> EngineKnobs:
     """The engine knobs of a scenario's replicas on ``gpu_id`` (with ``tp`` x ``pp``
     GPUs), with the calibration factors its ``[engine] calibration`` gives for that GPU."""
@@ -112,6 +121,7 @@ def engine_knobs(sc: Scenario, gpu_id: str, tp: int = 1, pp: int = 1) -> EngineK
         iteration_overhead_s=host.get("iteration_overhead_s"),
         sequence_overhead_s=host.get("sequence_overhead_s"),
         output_lag=eng.async_output_lag(pp),
+        custom_allreduce=custom_allreduce_id(eng.name) if eng.custom_all_reduce else None,
     )
     if f is None:
         return knobs

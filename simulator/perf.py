@@ -230,6 +230,27 @@ def _allreduce(
     return pcie_latency * ring_steps, pcie_eff * gpu.pcie_gb_per_s / 2.0 * GB, note
 
 
+#: vLLM's and TensorRT-LLM's custom all-reduce kernels serve groups of at most 8 GPUs
+#: (vLLM's CustomAllreduce supports world sizes 2, 4, 6 and 8)
+CUSTOM_ALLREDUCE_MAX_TP = 8
+
+
+def custom_allreduce(gpu: catalog.Gpu, tp: int, kernel_id: str) -> tuple[float, float]:
+    """(latency s, time per byte s) of an engine's custom all-reduce on this GPU.
+
+    A straight line fitted to the kernel's measured latencies at this TP degree (the next
+    measured degree up for 6), by least squares in relative error. The measurements are
+    on an H100; the time per byte scales with NVLink bandwidth, the latency does not.
+    """
+    kernel = catalog.get("allreduce", kernel_id)
+    sizes = np.asarray(kernel.sizes_bytes, dtype=float)
+    latency = np.asarray(kernel.latencies_s(tp), dtype=float)
+    design = np.stack([np.ones_like(sizes), sizes], axis=1) / latency[:, None]
+    alpha, per_byte = np.linalg.lstsq(design, np.ones_like(sizes), rcond=None)[0]
+    measured_on = catalog.gpu(kernel.measured_gpu)
+    return float(alpha), float(per_byte) * measured_on.nvlink_gb_per_s / gpu.nvlink_gb_per_s
+
+
 def build_replica(
     arch: catalog.ModelArch,
     gpu: catalog.Gpu,
@@ -340,6 +361,18 @@ def build_replica(
     # the all-reduce profile is eager-mode too: its fixed cost includes the launch
     cfg[c.AR_ALPHA_S] = ar_alpha * k_scale
     cfg[c.AR_BW_BYTES_PER_S] = ar_bw
+    cfg[c.CAR_ALPHA_S], cfg[c.CAR_S_PER_BYTE] = 0.0, 0.0
+    # NVIDIA's CUDA-IPC kernels over NVLink, for groups of up to 8 that one NVLink domain
+    # (a node, or a bridged pair of PCIe cards) holds
+    if (
+        engine.custom_allreduce
+        and gpu.nvlink_gb_per_s > 0
+        and gpu.interconnect != "infinity_fabric"
+        and 1 < tp <= min(gpu.nvlink_domain_gpus, CUSTOM_ALLREDUCE_MAX_TP)
+    ):
+        car_alpha, car_s_per_byte = custom_allreduce(gpu, tp, engine.custom_allreduce)
+        cfg[c.CAR_ALPHA_S] = car_alpha * k_scale  # measured without CUDA graphs
+        cfg[c.CAR_S_PER_BYTE] = car_s_per_byte
     cfg[c.T_ITER_S] = (
         float(cal["iteration_overhead_s"])
         if engine.iteration_overhead_s is None

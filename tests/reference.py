@@ -333,7 +333,17 @@ def allreduce_time(cfgs, nbytes):
         + 2.0 * (m - 1.0) / m * (nbytes / local) / cfgs[:, c.INTER_BW_BYTES_PER_S]
     )
     t = t + np.where(n > local, between, 0.0)
+    custom = cfgs[:, c.CAR_ALPHA_S] + nbytes * cfgs[:, c.CAR_S_PER_BYTE]
+    t = np.where((n <= local) & (cfgs[:, c.CAR_S_PER_BYTE] > 0), np.minimum(t, custom), t)
     return np.where((n > 1) & (nbytes > 0), t, 0.0)
+
+
+def allreduce_latency(cfgs):
+    """NCCL's fixed cost, or the custom kernel's where it is lower (single node only)."""
+    custom = (cfgs[:, c.CAR_S_PER_BYTE] > 0) & (cfgs[:, c.TP] <= cfgs[:, c.NODE_GPUS])
+    return np.where(
+        custom, np.minimum(cfgs[:, c.AR_ALPHA_S], cfgs[:, c.CAR_ALPHA_S]), cfgs[:, c.AR_ALPHA_S]
+    )
 
 
 def alltoall_time(cfgs, nbytes):
@@ -509,7 +519,7 @@ def draft_time(cfgs, seqs, ctx):
     params = cfgs[:, c.DRAFT_PARAMS_PER_GPU]
     layers = cfgs[:, c.DRAFT_LAYERS]
     fixed = layers * (4.0 * cfgs[:, c.T0_GEMM_S] + cfgs[:, c.T0_ATT_S] + 6.0 * cfgs[:, c.T0_ELEM_S])
-    fixed = fixed + np.where(s.tp > 1, 2.0 * layers * cfgs[:, c.AR_ALPHA_S], 0.0)
+    fixed = fixed + np.where(s.tp > 1, 2.0 * layers * allreduce_latency(cfgs), 0.0)
     model = _roofline(
         2.0 * params * seqs,
         cfgs[:, c.PEAK_FP16_FLOP_PER_S],

@@ -66,7 +66,9 @@ def _build_grid():
         for tp in valid_tp_degrees(catalog.model(model)):
             kv = "fp8" if (tp + pp + len(scheme)) % 2 else "fp16"
             spec = SPECS[(tp + pp + len(scheme) + len(gpu)) % len(SPECS)]
-            knobs = EngineKnobs(speculative=spec)
+            # NCCL only, or an engine's custom all-reduce kernel for small messages
+            car = (None, "vllm", "tensorrt-llm")[(tp + pp + len(model)) % 3]
+            knobs = EngineKnobs(speculative=spec, custom_allreduce=car)
             replicas.append(replica_from_ids(model, gpu, scheme, kv, tp=tp, pp=pp, engine=knobs))
             labels.append((model, gpu, scheme, kv, tp, pp))
     cfgs = stack_cfgs(replicas)

@@ -248,6 +248,7 @@ def request_stats(res: Any) -> dict[str, list[float]]:
 #: The catalogs a simulation's numbers depend on (the fast model's tail.toml and the
 #: validation figures are not among them).
 MODEL_CATALOGS = (
+    "allreduce.toml",
     "calibration.toml",
     "efficiency.toml",
     "gpus.toml",

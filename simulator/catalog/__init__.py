@@ -259,6 +259,31 @@ class Efficiency(_Entry):
     allreduce_pairwise_bus_bandwidth_gb_per_s: float = Field(gt=0)
 
 
+class CustomAllReduce(_Entry):
+    """An engine's single-node all-reduce kernel: latencies measured per TP degree."""
+
+    display_name: str
+    #: the engine names (``[engine] name``) that use this kernel
+    engines: list[str] = Field(min_length=1)
+    measured_gpu: str = Field(min_length=1)
+    sizes_bytes: list[int] = Field(min_length=2)
+    tp2_latency_s: list[float]
+    tp4_latency_s: list[float]
+    tp8_latency_s: list[float]
+
+    @model_validator(mode="after")
+    def _one_latency_per_size(self) -> CustomAllReduce:
+        for tp in (2, 4, 8):
+            if len(self.latencies_s(tp)) != len(self.sizes_bytes):
+                raise ValueError(f"tp{tp}_latency_s needs one value per entry of sizes_bytes")
+        return self
+
+    def latencies_s(self, tp: int) -> list[float]:
+        """The measured latencies at the smallest measured TP degree >= ``tp``."""
+        measured = min(m for m in (2, 4, 8) if m >= tp)
+        return list(getattr(self, f"tp{measured}_latency_s"))
+
+
 _FILES: dict[str, tuple[str, str | None, type[_Entry]]] = {
     # kind -> (file, table prefix inside the file, entry type)
     "gpu": ("gpus.toml", None, Gpu),
@@ -268,6 +293,7 @@ _FILES: dict[str, tuple[str, str | None, type[_Entry]]] = {
     "api": ("apis.toml", None, ApiPrice),
     "efficiency": ("efficiency.toml", None, Efficiency),
     "dataset": ("datasets.toml", None, Dataset),
+    "allreduce": ("allreduce.toml", None, CustomAllReduce),
 }
 
 
@@ -282,7 +308,7 @@ def load(kind: str) -> dict[str, Any]:
 
     Parameters
     ----------
-    kind : {"gpu", "model", "weights", "kv_cache", "api", "efficiency", "dataset"}
+    kind : {"gpu", "model", "weights", "kv_cache", "api", "efficiency", "dataset", "allreduce"}
     """
     file, prefix, entry_type = _FILES[kind]
     raw = _read_toml(file)
@@ -349,6 +375,7 @@ _KIND_WORDS: dict[str, tuple[str, str | None]] = {
     "api": ("api", "apis"),
     "efficiency": ("efficiency", None),
     "dataset": ("dataset", "datasets"),
+    "allreduce": ("all-reduce kernel", None),
 }
 
 
@@ -374,6 +401,11 @@ def api(name: str) -> ApiPrice:
 
 def dataset(name: str) -> Dataset:
     return get("dataset", name)
+
+
+def custom_allreduce_of(engine: str) -> CustomAllReduce | None:
+    """The custom all-reduce kernel an engine uses (None: it all-reduces with NCCL)."""
+    return next((k for k in load("allreduce").values() if engine in k.engines), None)
 
 
 def efficiency(family: str) -> Efficiency:
@@ -402,12 +434,14 @@ _EFFICIENCY_FAMILY = {
 
 __all__ = [
     "ApiPrice",
+    "CustomAllReduce",
     "Efficiency",
     "Gpu",
     "KvDtype",
     "ModelArch",
     "WeightScheme",
     "api",
+    "custom_allreduce_of",
     "efficiency",
     "get",
     "gpu",

@@ -145,6 +145,13 @@ class EngineSection(_Section):
         "--data-parallel-size with --enable-expert-parallel, TensorRT-LLM's "
         "enable_attention_dp, as their DeepSeek and Qwen3 MoE recipes run.",
     )
+    custom_all_reduce: bool = Field(
+        default=True,
+        description="All-reduce small and medium messages with the engine's own CUDA-IPC "
+        "kernel where it beats NCCL (vLLM and SGLang: vLLM's kernel; TensorRT-LLM: its "
+        "one-/two-shot kernel; NVLink groups of up to 8 GPUs). false runs NCCL only, as "
+        "vLLM's --disable-custom-all-reduce does.",
+    )
     max_num_seqs: PositiveInt = Field(default=256, le=65536)
     max_num_batched_tokens: PositiveInt = Field(default=8192, le=1_048_576)
     gpu_memory_utilization: float = Field(default=0.90, gt=0.0, le=1.0)

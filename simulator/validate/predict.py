@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from simplan import catalog
 from simplan.calibration import preset_overheads
-from simplan.engine_knobs import EngineKnobs
+from simplan.engine_knobs import EngineKnobs, custom_allreduce_id
 from simplan.errors import SimplanError
 from simplan.fit import does_not_fit_reason
 from simplan.kernels.batch import static_batch
@@ -115,8 +115,10 @@ def _predict_static(row: Row, spec: Spec, cache: SimCache) -> Row:
             gpu_memory_utilization=_memory_share(spec),
             max_num_batched_tokens=batch * longest,
             max_num_seqs=batch,
-            # a named engine's fitted host costs, as a scenario with that engine gets them
+            # a named engine's fitted host costs and all-reduce kernel, as a scenario
+            # with that engine gets them
             **preset_overheads(spec.preset) if spec.preset else {},
+            custom_allreduce=custom_allreduce_id(spec.engine),
         )
         replica = replica_from_ids(
             spec.model, spec.gpu, spec.weights, spec.kv, spec.tp, spec.pp, engine
@@ -206,6 +208,8 @@ def _rounds_figures(row: Row, spec: Spec, cache: SimCache) -> dict[str, float] |
             "chunked_prefill": False,
             "max_num_batched_tokens": spec.batch * in_len,
             "enable_prefix_caching": False,
+            # TurboMind v0.1 all-reduces with NCCL (FasterTransformer's NcclParam)
+            "custom_all_reduce": False,
         },
         "workload": {
             "input_tokens": in_len,
