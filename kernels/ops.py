@@ -233,7 +233,11 @@ def moe_time_s(cfg, t):
     # expert-parallel GPUs (ATT_DP) hold whole experts, tensor-parallel ones a 1/tp slice
     own_width = cfg[c.EXPERT_INTERMEDIATE] if cfg[c.ATT_DP] > 0.0 else width
     grouped = own_width / (own_width + cfg[c.MOE_HALF_WIDTH])
-    eta = grouped * cfg[c.ETA_C] * m_per_expert / (m_per_expert + cfg[c.M_HALF_TOKENS])
+    # Narrow experts lower the grouped GEMM's peak, not its weight-read time: the ramp's
+    # half point moves with the peak, so a few rows per expert cost what a dense GEMM's
+    # weight read does (else a thin expert at M = 1 would turn compute-bound).
+    m_half = grouped * cfg[c.M_HALF_TOKENS]
+    eta = grouped * cfg[c.ETA_C] * m_per_expert / (m_per_expert + m_half)
     t_compute = flops / (cfg[c.PEAK_GEMM_FLOP_PER_S] * eta) * (1.0 + cfg[c.DEQUANT])
     nbytes = (
         touched * params_per_expert * cfg[c.W_BYTES]

@@ -261,7 +261,8 @@ def moe_layer_ffn_time(cfgs, t):
     # w the expert width one GPU holds (whole experts when expert-parallel)
     own_width = np.where(cfgs[:, c.ATT_DP] > 0, cfgs[:, c.EXPERT_INTERMEDIATE], shard)
     grouped = own_width / np.maximum(own_width + cfgs[:, c.MOE_HALF_WIDTH], 1e-30)
-    ramp = rows_per_expert / (rows_per_expert + cfgs[:, c.M_HALF_TOKENS])
+    half = grouped * cfgs[:, c.M_HALF_TOKENS]  # the half point moves with the peak
+    ramp = rows_per_expert / np.maximum(rows_per_expert + half, 1e-30)
     eta_c = grouped * cfgs[:, c.ETA_C] * ramp
     eta_c = np.where(eta_c > 0, eta_c, 1.0)  # rows of dense models (discarded by callers)
     flops = 2.0 * assignments * expert_params * (1.0 + cfgs[:, c.DEQUANT])
