@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from simplan import calibration, catalog
+from simplan.allreduce import custom_allreduce_cost, nccl_allreduce
 from simplan.engine_knobs import EngineKnobs
 from simplan.errors import ParallelismError, Problem
 from simplan.kernels import layout as c
@@ -31,8 +32,6 @@ MAX_TP = 8
 INTER_NODE_GB_PER_S = 25.0
 INTER_NODE_LATENCY_S = 10e-6
 WEIGHT_ONLY_TILE_RATIO = 8.0
-# GPUs in the profiled PCIe all-reduce runs (efficiency.toml allreduce_pairwise_4gpu_*)
-PROFILED_PCIE_GROUP = 4
 
 
 @dataclass
@@ -189,68 +188,6 @@ def _compute_path(gpu: catalog.Gpu, w: catalog.WeightScheme) -> tuple[float, flo
     raise ParallelismError(f"unknown compute dtype {w.compute_dtype!r} in {w.id}")
 
 
-def _allreduce(
-    gpu: catalog.Gpu, eff: catalog.Efficiency, tp: int
-) -> tuple[float, float, str | None]:
-    """(latency s, bus bandwidth B/s, note) of a TP all-reduce on this GPU's interconnect.
-
-    The fitted bus bandwidths come from the profiled GPU (A100: 600 GB/s NVLink, H100:
-    900 GB/s) and scale with this GPU's NVLink bandwidth. Groups that leave the NVLink
-    domain run over PCIe at the efficiency the profile's 4-GPU pairwise runs showed; their
-    latency is a ring's, 2(n-1) steps one after another, so beyond the profiled 4 GPUs it
-    scales with n - 1 (an 8-GPU PCIe ring waits 7/3 as long); smaller groups keep it.
-    """
-    ref_nvlink = {"a100": 600.0, "h100": 900.0}
-    ref_pcie = {"a100": 64.0, "h100": 128.0}
-    family = "h100" if eff.id == "h100" else "a100"
-    extra = eff.model_extra or {}
-    pcie_eff = float(extra["allreduce_pairwise_4gpu_bus_bandwidth_gb_per_s"]) / (
-        ref_pcie[family] / 2.0
-    )
-    pcie_latency = float(extra["allreduce_pairwise_4gpu_latency_s"])
-    if gpu.nvlink_gb_per_s > 0 and tp <= gpu.nvlink_domain_gpus:
-        scale = gpu.nvlink_gb_per_s / ref_nvlink[family]
-        if gpu.nvlink_domain_gpus >= 4:
-            return eff.allreduce_latency_s, eff.allreduce_bus_bandwidth_gb_per_s * GB * scale, None
-        return (
-            eff.allreduce_pairwise_latency_s,
-            eff.allreduce_pairwise_bus_bandwidth_gb_per_s * GB * scale,
-            None,
-        )
-    note = None
-    if tp > 1:
-        where = (
-            "has no NVLink"
-            if gpu.nvlink_gb_per_s <= 0
-            else (f"links only {gpu.nvlink_domain_gpus} GPUs over NVLink")
-        )
-        note = f"{gpu.id} {where}: the tp={tp} all-reduces run over PCIe (slow)"
-    # the profiled latency (fixed costs included) is the floor for smaller groups
-    ring_steps = max(tp - 1, PROFILED_PCIE_GROUP - 1) / (PROFILED_PCIE_GROUP - 1)
-    return pcie_latency * ring_steps, pcie_eff * gpu.pcie_gb_per_s / 2.0 * GB, note
-
-
-#: vLLM's and TensorRT-LLM's custom all-reduce kernels serve groups of at most 8 GPUs
-#: (vLLM's CustomAllreduce supports world sizes 2, 4, 6 and 8)
-CUSTOM_ALLREDUCE_MAX_TP = 8
-
-
-def custom_allreduce(gpu: catalog.Gpu, tp: int, kernel_id: str) -> tuple[float, float]:
-    """(latency s, time per byte s) of an engine's custom all-reduce on this GPU.
-
-    A straight line fitted to the kernel's measured latencies at this TP degree (the next
-    measured degree up for 6), by least squares in relative error. The measurements are
-    on an H100; the time per byte scales with NVLink bandwidth, the latency does not.
-    """
-    kernel = catalog.get("allreduce", kernel_id)
-    sizes = np.asarray(kernel.sizes_bytes, dtype=float)
-    latency = np.asarray(kernel.latencies_s(tp), dtype=float)
-    design = np.stack([np.ones_like(sizes), sizes], axis=1) / latency[:, None]
-    alpha, per_byte = np.linalg.lstsq(design, np.ones_like(sizes), rcond=None)[0]
-    measured_on = catalog.gpu(kernel.measured_gpu)
-    return float(alpha), float(per_byte) * measured_on.nvlink_gb_per_s / gpu.nvlink_gb_per_s
-
-
 def build_replica(
     arch: catalog.ModelArch,
     gpu: catalog.Gpu,
@@ -270,7 +207,7 @@ def build_replica(
     if note:
         notes.append(note)
     node = node_gpus(gpu, tp)
-    ar_alpha, ar_bw, note = _allreduce(gpu, eff, node)
+    ar_alpha, ar_bw, note = nccl_allreduce(gpu, eff, node)
     if note:
         notes.append(note)
     if tp > node:
@@ -361,18 +298,8 @@ def build_replica(
     # the all-reduce profile is eager-mode too: its fixed cost includes the launch
     cfg[c.AR_ALPHA_S] = ar_alpha * k_scale
     cfg[c.AR_BW_BYTES_PER_S] = ar_bw
-    cfg[c.CAR_ALPHA_S], cfg[c.CAR_S_PER_BYTE] = 0.0, 0.0
-    # NVIDIA's CUDA-IPC kernels over NVLink, for groups of up to 8 that one NVLink domain
-    # (a node, or a bridged pair of PCIe cards) holds
-    if (
-        engine.custom_allreduce
-        and gpu.nvlink_gb_per_s > 0
-        and gpu.interconnect != "infinity_fabric"
-        and 1 < tp <= min(gpu.nvlink_domain_gpus, CUSTOM_ALLREDUCE_MAX_TP)
-    ):
-        car_alpha, car_s_per_byte = custom_allreduce(gpu, tp, engine.custom_allreduce)
-        cfg[c.CAR_ALPHA_S] = car_alpha * k_scale  # measured without CUDA graphs
-        cfg[c.CAR_S_PER_BYTE] = car_s_per_byte
+    car_alpha, cfg[c.CAR_S_PER_BYTE] = custom_allreduce_cost(gpu, tp, engine.custom_allreduce)
+    cfg[c.CAR_ALPHA_S] = car_alpha * k_scale  # measured without CUDA graphs
     cfg[c.T_ITER_S] = (
         float(cal["iteration_overhead_s"])
         if engine.iteration_overhead_s is None

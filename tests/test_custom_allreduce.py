@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 from simplan import calibration, catalog
+from simplan.allreduce import custom_allreduce
 from simplan.engine_knobs import EngineKnobs, custom_allreduce_id
 from simplan.fit import replica_cfg
 from simplan.kernels import layout as c
 from simplan.kernels import ops
 from simplan.kernels import roofline as k
-from simplan.perf import custom_allreduce, replica_from_ids
+from simplan.perf import replica_from_ids
 from simplan.scenario import scenario_from_dict
 
 KERNELS = ["vllm", "tensorrt-llm"]
