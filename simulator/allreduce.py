@@ -8,6 +8,8 @@ faster per message.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 from simplan import catalog
 
@@ -69,13 +71,20 @@ def custom_allreduce(gpu: catalog.Gpu, tp: int, kernel_id: str) -> tuple[float, 
     measured degree up for 6), by least squares in relative error. The measurements are
     on an H100; the time per byte scales with NVLink bandwidth, the latency does not.
     """
+    alpha, per_byte = _measured_line(kernel_id, tp)
+    measured_on = catalog.gpu(catalog.get("allreduce", kernel_id).measured_gpu)
+    return alpha, per_byte * measured_on.nvlink_gb_per_s / gpu.nvlink_gb_per_s
+
+
+@cache
+def _measured_line(kernel_id: str, tp: int) -> tuple[float, float]:
+    """The fit itself, once per kernel and TP degree: every replica build asks for it."""
     kernel = catalog.get("allreduce", kernel_id)
     sizes = np.asarray(kernel.sizes_bytes, dtype=float)
     latency = np.asarray(kernel.latencies_s(tp), dtype=float)
     design = np.stack([np.ones_like(sizes), sizes], axis=1) / latency[:, None]
     alpha, per_byte = np.linalg.lstsq(design, np.ones_like(sizes), rcond=None)[0]
-    measured_on = catalog.gpu(kernel.measured_gpu)
-    return float(alpha), float(per_byte) * measured_on.nvlink_gb_per_s / gpu.nvlink_gb_per_s
+    return float(alpha), float(per_byte)
 
 
 def custom_allreduce_cost(gpu: catalog.Gpu, tp: int, kernel_id: str | None) -> tuple[float, float]:
