@@ -174,7 +174,8 @@ def _compute_path(gpu: catalog.Gpu, w: catalog.WeightScheme) -> tuple[float, flo
     if w.compute_dtype in _WEIGHT_ONLY_FALLBACK:
         low_bit = {"fp8": gpu.tflops_fp8, "fp4": gpu.tflops_fp4}[w.compute_dtype]
         if low_bit > 0:
-            return low_bit * 1e12, 0.0, None
+            # block-scaled formats' GEMMs fall short of the peak by more than 16-bit ones
+            return low_bit * 1e12, w.dequant_overhead, None
         scheme, name, reads = _WEIGHT_ONLY_FALLBACK[w.compute_dtype]
         note = (
             f"{gpu.id} has no {w.compute_dtype.upper()} tensor cores: {w.id} weights run as "

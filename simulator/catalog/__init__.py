@@ -147,6 +147,8 @@ class WeightScheme(_Entry):
     weight_only: bool
     requires_fp8_tensor_cores: bool = False
     dequant_overhead: float = Field(ge=0, default=0.0)
+    #: where a measured dequant_overhead comes from (block-scaled formats' GEMM shortfall)
+    measurement_source: str = ""
     group_size: int = Field(ge=0, default=0)
     quality_loss_pct_range: tuple[float, float] = (0.0, 0.0)
 
