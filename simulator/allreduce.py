@@ -12,8 +12,8 @@ from functools import cache
 
 import numpy as np
 from simplan import catalog
+from simplan.units import GB
 
-GB = 1e9
 # GPUs in the profiled PCIe all-reduce runs (efficiency.toml allreduce_pairwise_4gpu_*)
 PROFILED_PCIE_GROUP = 4
 

@@ -25,7 +25,8 @@ from simplan.kernels import layout as c
 from simplan.kernels.grid import max_rate
 from simplan.kernels.ops import indexer_bytes_per_token_per_layer
 from simplan.kernels.roofline import step_time_s
-from simplan.perf import GB, INTER_NODE_GB_PER_S, INTER_NODE_LATENCY_S, Replica
+from simplan.perf import INTER_NODE_GB_PER_S, INTER_NODE_LATENCY_S, Replica
+from simplan.units import GB
 
 
 def kv_bytes_per_token(replica: Replica) -> float:

@@ -14,7 +14,8 @@ from simplan.engine_knobs import engine_knobs
 from simplan.errors import InfeasibleError
 from simplan.kernels import layout as c
 from simplan.kernels.speculative import draft_weight_bytes_per_gpu
-from simplan.perf import GIB, Replica, build_replica, valid_tp_degrees
+from simplan.perf import Replica, build_replica, valid_tp_degrees
+from simplan.units import GIB
 
 if TYPE_CHECKING:
     from simplan.scenario import Scenario

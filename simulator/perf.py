@@ -19,9 +19,7 @@ from simplan.kernels import layout as c
 from simplan.kernels import memory as kmem
 from simplan.prefix_model import fill_cfg as fill_prefix_cfg
 from simplan.speculative import fill_cfg
-
-GIB = 2.0**30
-GB = 1e9
+from simplan.units import GB, GIB
 
 # GPUs per node. A tensor-parallel group stays in one node; only an expert-parallel MoE
 # replica with data-parallel attention spans nodes (check_parallelism).
