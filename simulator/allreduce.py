@@ -16,6 +16,12 @@ from simplan.units import GB
 
 # GPUs in the profiled PCIe all-reduce runs (efficiency.toml allreduce_pairwise_4gpu_*)
 PROFILED_PCIE_GROUP = 4
+#: Bus bandwidth of an 8-GPU PCIe all-reduce over a 4-GPU one on the same host: 28 / 35
+#: GB/s, all_reduce_perf on 8x RTX 5090 behind two Xeon 8480+ (NVIDIA/nccl issue 1639,
+#: 2025-03-14), where NCCL's maintainer explains that on PCIe systems "the performance
+#: you get is usually determined by the bandwidth your CPU and memory can deliver": eight
+#: GPUs' flows share it.
+PCIE_WIDE_BANDWIDTH_RATIO = 28.0 / 35.0
 
 
 def nccl_allreduce(
@@ -28,6 +34,8 @@ def nccl_allreduce(
     domain run over PCIe at the efficiency the profile's 4-GPU pairwise runs showed; their
     latency is a ring's, 2(n-1) steps one after another, so beyond the profiled 4 GPUs it
     scales with n - 1 (an 8-GPU PCIe ring waits 7/3 as long); smaller groups keep it.
+    Wider groups also share the host's PCIe and memory bandwidth among more flows
+    (:data:`PCIE_WIDE_BANDWIDTH_RATIO`).
     """
     ref_nvlink = {"a100": 600.0, "h100": 900.0}
     ref_pcie = {"a100": 64.0, "h100": 128.0}
@@ -56,7 +64,10 @@ def nccl_allreduce(
         note = f"{gpu.id} {where}: the tp={tp} all-reduces run over PCIe (slow)"
     # the profiled latency (fixed costs included) is the floor for smaller groups
     ring_steps = max(tp - 1, PROFILED_PCIE_GROUP - 1) / (PROFILED_PCIE_GROUP - 1)
-    return pcie_latency * ring_steps, pcie_eff * gpu.pcie_gb_per_s / 2.0 * GB, note
+    bus = pcie_eff * gpu.pcie_gb_per_s / 2.0 * GB
+    if tp > PROFILED_PCIE_GROUP:
+        bus *= PCIE_WIDE_BANDWIDTH_RATIO  # more GPUs than the profile share the host's
+    return pcie_latency * ring_steps, bus, note
 
 
 #: vLLM's and TensorRT-LLM's custom all-reduce kernels serve groups of at most 8 GPUs

@@ -90,7 +90,15 @@ def test_a_pcie_ring_waits_longer_the_more_gpus_it_has() -> None:
         replica_from_ids("llama-3.1-70b", "l40s", "fp8", "fp8", tp=tp).cfg for tp in (4, 8)
     )
     assert eight[c.AR_ALPHA_S] == pytest.approx(four[c.AR_ALPHA_S] * 7 / 3, rel=1e-12)
-    assert eight[c.AR_BW_BYTES_PER_S] == four[c.AR_BW_BYTES_PER_S]
+
+    # and eight GPUs' flows share the host's bandwidth: NCCL's all_reduce_perf measured a
+    # bus bandwidth of 28 GB/s on 8 PCIe GPUs against 35 on 4 of them (NVIDIA/nccl#1639);
+    # read back from the times of a 1 GiB message, as all_reduce_perf computes it
+    def bus_gb_per_s(cfg, n: int) -> float:  # type: ignore[no-untyped-def]
+        nbytes = 2.0**30
+        return 2.0 * (n - 1) / n * nbytes / allreduce_time_s(cfg, nbytes) / 1e9
+
+    assert bus_gb_per_s(eight, 8) / bus_gb_per_s(four, 4) == pytest.approx(28 / 35, rel=0.01)
     nvlink = replica_from_ids("llama-3.1-70b", "h100-sxm", "fp8", "fp8", tp=8).cfg
     assert (
         nvlink[c.AR_ALPHA_S]
