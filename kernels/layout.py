@@ -55,7 +55,12 @@ FIELDS: tuple[Field, ...] = (
     Field("A_BYTES", "bytes", "per activation element (fp16/bf16: 2)"),
     Field("KV_BYTES", "bytes", "per KV-cache element"),
     Field("PEAK_GEMM_FLOP_PER_S", "FLOP/s", "tensor-core peak of the dtype GEMMs run at"),
-    Field("DEQUANT", "1", "extra compute fraction of weight-only dequantization"),
+    Field(
+        "DEQUANT",
+        "1",
+        "extra compute fraction: weight-only dequantization or a block-scaled format's "
+        "measured shortfall",
+    ),
     # GPU
     Field("BW_BYTES_PER_S", "bytes/s", "HBM bandwidth"),
     Field("MEM_BYTES", "bytes", "device memory"),

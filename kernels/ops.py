@@ -25,8 +25,9 @@ from simplan.kernels._jit import kernel
 def gemm_time_s(cfg, m, k, n, weight_bytes, peak, dequant, m_half):
     """Time of an (m x k) @ (k x n) GEMM whose weights take ``weight_bytes`` per element.
 
-    ``dequant`` is the extra compute fraction of weight-only kernels and ``m_half`` the
-    token count at which compute efficiency is half its maximum.
+    ``dequant`` is the extra compute fraction of weight-only kernels' dequantization (or a
+    block-scaled format's measured shortfall against 16-bit GEMMs, NVFP4's) and ``m_half``
+    the token count at which compute efficiency is half its maximum.
     """
     if m <= 0.0:
         return 0.0

@@ -161,7 +161,9 @@ _WEIGHT_ONLY_FALLBACK = {
 
 
 def _compute_path(gpu: catalog.Gpu, w: catalog.WeightScheme) -> tuple[float, float, str | None]:
-    """(GEMM peak FLOP/s, dequant overhead, note) for a weight scheme on a GPU."""
+    """(GEMM peak FLOP/s, extra compute fraction, note) for a weight scheme on a GPU: the
+    scheme's ``dequant_overhead`` (weight-only dequantization, or a block-scaled format's
+    measured shortfall) or, for a fallback, the weight-only kernel's."""
     fp16 = gpu.tflops_fp16 * 1e12
     if w.weight_only:
         return fp16, w.dequant_overhead, None
