@@ -144,6 +144,10 @@ FIELDS: tuple[Field, ...] = (
     Field("NODE_GPUS", "1", "GPUs of the TP/EP group that share one NVLink domain"),
     Field("INTER_BW_BYTES_PER_S", "B/s", "network bandwidth per GPU between nodes"),
     Field("INTER_ALPHA_S", "s", "network latency per collective between nodes"),
+    # with attention DP, TensorRT-LLM and vLLM keep the dense MLPs, shared experts and the
+    # embedding/LM head whole on every GPU (each runs them for its own tokens); SGLang
+    # keeps them tensor-parallel over the group by default
+    Field("ADP_WHOLE_DENSE", "0/1", "attention DP keeps dense MLPs and vocab tables whole"),
 )
 
 #: Slot of each field, by name.

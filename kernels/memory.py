@@ -25,6 +25,7 @@ from simplan.kernels._jit import kernel
 from simplan.kernels.ops import (
     attention_params,
     attention_tp,
+    dense_tp,
     indexer_bytes_per_token_per_layer,
     kv_elems_per_token_per_layer,
     kv_heads_per_gpu,
@@ -40,12 +41,16 @@ def layer_params_per_gpu(cfg):
     # attention weights are split over TP, or replicated with data-parallel attention
     attn = attention_params(cfg, cfg[c.HEADS] / attention_tp(cfg), kv_heads_per_gpu(cfg))
     mats = 2.0 + cfg[c.GATED]
-    dense_mlp = mats * h * cfg[c.INTERMEDIATE] / tp
+    # dense MLPs and shared experts split like the vocab tables (whole on every GPU under
+    # TensorRT-LLM's and vLLM's data-parallel attention); routed experts over all tp GPUs
+    dtp = dense_tp(cfg)
+    dense_mlp = mats * h * cfg[c.INTERMEDIATE] / dtp
     layers = math.ceil(cfg[c.LAYERS] / cfg[c.PP])
     if cfg[c.EXPERTS] > 0.0:
-        moe = (cfg[c.EXPERTS] + cfg[c.SHARED_EXPERTS]) * mats * h * cfg[
-            c.EXPERT_INTERMEDIATE
-        ] / tp + h * cfg[c.EXPERTS]
+        expert = mats * h * cfg[c.EXPERT_INTERMEDIATE]
+        moe = (
+            cfg[c.EXPERTS] * expert / tp + cfg[c.SHARED_EXPERTS] * expert / dtp + h * cfg[c.EXPERTS]
+        )
         frac_dense = min(cfg[c.DENSE_LAYERS], cfg[c.LAYERS]) / cfg[c.LAYERS]
         per_layer = attn + frac_dense * dense_mlp + (1.0 - frac_dense) * moe
     else:
@@ -57,7 +62,7 @@ def layer_params_per_gpu(cfg):
 def weight_bytes_per_gpu(cfg):
     """Bytes of weights on the most loaded GPU of the replica."""
     linear = layer_params_per_gpu(cfg) * cfg[c.W_BYTES]
-    table = cfg[c.VOCAB] * cfg[c.HIDDEN] / cfg[c.TP] * cfg[c.A_BYTES]
+    table = cfg[c.VOCAB] * cfg[c.HIDDEN] / dense_tp(cfg) * cfg[c.A_BYTES]
     if cfg[c.PP] > 1.0:
         # embedding on the first stage, LM head on the last: one table per GPU at most
         tables = table
@@ -100,7 +105,7 @@ def activation_reserve_bytes(cfg):
         qkv = (heads + 2.0 * kv_heads_per_gpu(cfg)) * cfg[c.HEAD_DIM]
     per_token = 2.0 * cfg[c.HIDDEN] + qkv
     per_token += (2.0 + cfg[c.GATED]) * width / tp
-    logits = min(cfg[c.MAX_NUM_SEQS], t) * cfg[c.VOCAB] / tp * 4.0
+    logits = min(cfg[c.MAX_NUM_SEQS], t) * cfg[c.VOCAB] / dense_tp(cfg) * 4.0
     return t * per_token * cfg[c.A_BYTES] + logits
 
 

@@ -47,6 +47,16 @@ def attention_tp(cfg):
 
 
 @kernel
+def dense_tp(cfg):
+    """GPUs a dense MLP, a shared expert or a vocabulary table is split over: the TP
+    degree, or 1 where data-parallel attention keeps them whole on every GPU
+    (``ADP_WHOLE_DENSE``: each GPU runs them for its own tokens)."""
+    if cfg[c.ATT_DP] > 0.0 and cfg[c.ADP_WHOLE_DENSE] > 0.0:
+        return 1.0
+    return cfg[c.TP]
+
+
+@kernel
 def kv_heads_per_gpu(cfg):
     """KV heads each GPU holds; heads are replicated when TP exceeds the KV-head count
     (with data-parallel attention a GPU holds every head of its own requests)."""
@@ -199,8 +209,9 @@ def indexer_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens, querie
 
 @kernel
 def dense_mlp_time_s(cfg, t, width):
-    """Gate/up and down projections of an MLP of intermediate ``width`` for ``t`` tokens."""
-    tp = cfg[c.TP]
+    """Gate/up and down projections of an MLP of intermediate ``width`` for ``t`` tokens
+    (split over :func:`dense_tp` GPUs)."""
+    tp = dense_tp(cfg)
     h = cfg[c.HIDDEN]
     wb = cfg[c.W_BYTES]
     pk = cfg[c.PEAK_GEMM_FLOP_PER_S]
@@ -212,12 +223,14 @@ def dense_mlp_time_s(cfg, t, width):
 
 
 @kernel
-def moe_time_s(cfg, t):
+def moe_time_s(cfg, t, shared_tokens):
     """Routed and shared experts of one MoE layer for ``t`` tokens on one GPU.
 
     Experts are tensor-parallel (each expert's matrices split across the TP group), as
     vLLM does without expert parallelism. Weight bytes come from the distinct experts the
-    batch touches; FLOPs from the k experts each token uses.
+    batch touches; FLOPs from the k experts each token uses. The shared experts run for
+    ``shared_tokens``: all ``t`` when they are split like the routed ones, a GPU's own
+    tokens when data-parallel attention keeps them whole (:func:`dense_tp`).
     """
     if t <= 0.0:
         return 0.0
@@ -252,7 +265,9 @@ def moe_time_s(cfg, t):
     )
     shared = 0.0
     if cfg[c.SHARED_EXPERTS] > 0.0:
-        shared = dense_mlp_time_s(cfg, t, cfg[c.SHARED_EXPERTS] * cfg[c.EXPERT_INTERMEDIATE])
+        shared = dense_mlp_time_s(
+            cfg, shared_tokens, cfg[c.SHARED_EXPERTS] * cfg[c.EXPERT_INTERMEDIATE]
+        )
     return routed + router + shared
 
 

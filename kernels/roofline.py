@@ -24,6 +24,7 @@ from simplan.kernels.ops import (
     attention_params,
     attention_proj_time_s,
     dense_mlp_time_s,
+    dense_tp,
     elementwise_time_s,
     gemm_time_s,
     indexer_bytes_per_token_per_layer,
@@ -68,12 +69,17 @@ def dp_layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, mo
     )
     total += elementwise_time_s(cfg, own)
     hidden_bytes = cfg[c.HIDDEN] * cfg[c.A_BYTES]
+    # dense MLPs and shared experts: whole on each GPU for its own tokens, or split over
+    # the group for all of them (gathered and scattered: one all-reduce's traffic)
+    whole = dense_tp(cfg) < cfg[c.TP]
+    mlp_tokens = own if whole else t
     if moe_layer:
-        total += moe_time_s(cfg, t)
+        total += moe_time_s(cfg, t, mlp_tokens)
         total += 2.0 * alltoall_time_s(cfg, own * cfg[c.EXPERTS_PER_TOKEN] * hidden_bytes)
     else:
-        total += dense_mlp_time_s(cfg, t, cfg[c.INTERMEDIATE])
-        total += allreduce_time_s(cfg, t * hidden_bytes)
+        total += dense_mlp_time_s(cfg, mlp_tokens, cfg[c.INTERMEDIATE])
+        if not whole:
+            total += allreduce_time_s(cfg, t * hidden_bytes)
     return total
 
 
@@ -90,7 +96,7 @@ def layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, moe_l
     total = attention_proj_time_s(cfg, t)
     total += attention_core_time_s(cfg, prefill_tokens, prefill_pairs, decode_ctx_tokens, queries)
     if moe_layer:
-        total += moe_time_s(cfg, t)
+        total += moe_time_s(cfg, t, t)
     else:
         total += dense_mlp_time_s(cfg, t, cfg[c.INTERMEDIATE])
     total += elementwise_time_s(cfg, t)
@@ -151,15 +157,20 @@ def stage_layers_time_s(cfg, layers, t, prefill_tokens, prefill_pairs, decode_ct
 
 @kernel
 def lm_head_time_s(cfg, rows):
-    """The LM head (vocab-parallel, unquantized) for the rows that need logits."""
+    """The LM head (vocab-parallel, unquantized) for the rows that need logits; kept
+    whole under data-parallel attention (:func:`dense_tp`), a GPU computes its own rows
+    (the busiest GPU's ``ceil(rows / n)``)."""
     if rows <= 0.0:
         return 0.0
+    tp = dense_tp(cfg)
+    if tp < cfg[c.TP]:
+        rows = math.ceil(rows / cfg[c.TP] - 1e-9)
     return (
         gemm_time_s(
             cfg,
             rows,
             cfg[c.HIDDEN],
-            cfg[c.VOCAB] / cfg[c.TP],
+            cfg[c.VOCAB] / tp,
             cfg[c.A_BYTES],
             cfg[c.PEAK_FP16_FLOP_PER_S],
             0.0,

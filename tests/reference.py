@@ -41,6 +41,9 @@ class Shapes:
     mlp_mats: FloatArray  # 3 for SwiGLU, 2 for a plain MLP
     dense_frac: FloatArray  # fraction of layers with a dense MLP
     layers_per_stage: FloatArray
+    # GPUs the dense MLPs, shared experts and vocab tables are split over: 1 when
+    # data-parallel attention keeps them whole (TensorRT-LLM, vLLM), else the TP degree
+    dense_tp: FloatArray
 
 
 def _shapes(cfgs: FloatArray) -> Shapes:
@@ -64,6 +67,7 @@ def _shapes(cfgs: FloatArray) -> Shapes:
         mlp_mats=2.0 + cfgs[:, c.GATED],
         dense_frac=dense_frac,
         layers_per_stage=np.ceil(layers / cfgs[:, c.PP]),
+        dense_tp=np.where((cfgs[:, c.ATT_DP] > 0) & (cfgs[:, c.ADP_WHOLE_DENSE] > 0), 1.0, tp),
     )
 
 
@@ -223,7 +227,7 @@ def attention_core_time(cfgs, prefill_tokens, prefill_pairs, decode_ctx, queries
 def dense_mlp_time(cfgs, t, width):
     """Column-parallel (gate+)up GEMM and row-parallel down GEMM of an MLP of ``width``."""
     s = _shapes(cfgs)
-    shard = width / s.tp
+    shard = width / s.dense_tp
     up = _quant_gemm(cfgs, t, s.hidden, (1.0 + s.gated) * shard)
     down = _quant_gemm(cfgs, t, shard, s.hidden)
     return up + down
@@ -242,8 +246,9 @@ def moe_distinct_experts(num_experts, experts_per_token, tokens):
     return np.where((tokens > 0) & (e > 0), touched, 0.0)
 
 
-def moe_layer_ffn_time(cfgs, t):
-    """Router, routed experts (one grouped roofline) and shared experts of one MoE layer."""
+def moe_layer_ffn_time(cfgs, t, shared_tokens=None):
+    """Router, routed experts (one grouped roofline) and shared experts of one MoE layer
+    (for ``shared_tokens``, all ``t`` by default)."""
     s = _shapes(cfgs)
     t = np.asarray(t, dtype=float)
     h = s.hidden
@@ -283,7 +288,11 @@ def moe_layer_ffn_time(cfgs, t):
     router = _fp16_gemm(cfgs, t, h, e)
     shared = np.where(
         cfgs[:, c.SHARED_EXPERTS] > 0,
-        dense_mlp_time(cfgs, t, cfgs[:, c.SHARED_EXPERTS] * cfgs[:, c.EXPERT_INTERMEDIATE]),
+        dense_mlp_time(
+            cfgs,
+            t if shared_tokens is None else shared_tokens,
+            cfgs[:, c.SHARED_EXPERTS] * cfgs[:, c.EXPERT_INTERMEDIATE],
+        ),
         0.0,
     )
     return np.where(t > 0, routed + router + shared, 0.0)
@@ -382,12 +391,16 @@ def dp_layer_time(cfgs, t, prefill_tokens, prefill_pairs, decode_ctx, *, moe, qu
     )
     total = total + elementwise_time(cfgs, own)
     hidden_bytes = cfgs[:, c.HIDDEN] * cfgs[:, c.A_BYTES]
+    # whole dense MLPs run each GPU's own tokens with no collective; split ones gather
+    # every token (one all-reduce's traffic)
+    whole = _shapes(cfgs).dense_tp < n
+    mlp_tokens = np.where(whole, own, t)
     if moe:
-        total = total + moe_layer_ffn_time(cfgs, t)
+        total = total + moe_layer_ffn_time(cfgs, t, mlp_tokens)
         total = total + 2.0 * alltoall_time(cfgs, own * cfgs[:, c.EXPERTS_PER_TOKEN] * hidden_bytes)
     else:
-        total = total + dense_mlp_time(cfgs, t, cfgs[:, c.INTERMEDIATE])
-        total = total + allreduce_time(cfgs, t * hidden_bytes)
+        total = total + dense_mlp_time(cfgs, mlp_tokens, cfgs[:, c.INTERMEDIATE])
+        total = total + np.where(whole, 0.0, allreduce_time(cfgs, t * hidden_bytes))
     return np.where(t > 0, total, 0.0)
 
 
@@ -417,7 +430,10 @@ def tp_layer_time(cfgs, t, prefill_tokens, prefill_pairs, decode_ctx, *, moe, qu
 def lm_head_time(cfgs, rows):
     """Vocab-parallel 16-bit LM head for the rows that need logits, plus one small kernel."""
     rows = np.asarray(rows, dtype=float)
-    t = _fp16_gemm(cfgs, rows, cfgs[:, c.HIDDEN], cfgs[:, c.VOCAB] / cfgs[:, c.TP])
+    s = _shapes(cfgs)
+    # a whole LM head (data-parallel attention) serves the busiest GPU's own rows
+    rows = np.where(s.dense_tp < s.tp, np.ceil(rows / s.tp - 1e-9), rows)
+    t = _fp16_gemm(cfgs, rows, cfgs[:, c.HIDDEN], cfgs[:, c.VOCAB] / s.dense_tp)
     return np.where(rows > 0, t + cfgs[:, c.T0_ELEM_S], 0.0)
 
 
@@ -558,11 +574,12 @@ def linear_params_per_layer_per_gpu(cfgs):
     mla = mla + s.q_heads * v_hd * h
     std = h * s.head_dim * (s.q_heads + 2 * s.kv_heads) + s.q_heads * s.head_dim * h
     attn = np.where(s.is_mla, mla, std)
-    dense = attn + s.mlp_mats * h * cfgs[:, c.INTERMEDIATE] / s.tp
-    experts = cfgs[:, c.EXPERTS] + cfgs[:, c.SHARED_EXPERTS]
+    dense = attn + s.mlp_mats * h * cfgs[:, c.INTERMEDIATE] / s.dense_tp
+    expert = s.mlp_mats * h * cfgs[:, c.EXPERT_INTERMEDIATE]
     moe = (
         attn
-        + experts * s.mlp_mats * h * cfgs[:, c.EXPERT_INTERMEDIATE] / s.tp
+        + cfgs[:, c.EXPERTS] * expert / s.tp
+        + cfgs[:, c.SHARED_EXPERTS] * expert / s.dense_tp
         + h * cfgs[:, c.EXPERTS]
     )
     return dense, moe
@@ -575,7 +592,7 @@ def weight_bytes_per_gpu(cfgs):
     # kernel choice: an "average" stage (model-wide dense/MoE mix) of ceil(L / pp) layers
     per_layer = np.where(s.is_moe, s.dense_frac * dense + (1.0 - s.dense_frac) * moe, dense)
     linear = s.layers_per_stage * per_layer * cfgs[:, c.W_BYTES]
-    table = cfgs[:, c.VOCAB] * s.hidden / s.tp * cfgs[:, c.A_BYTES]
+    table = cfgs[:, c.VOCAB] * s.hidden / s.dense_tp * cfgs[:, c.A_BYTES]
     # pp = 1: embedding and LM head on every GPU (one table when tied);
     # pp > 1: the embedding lives on the first stage, the LM head on the last.
     n_tables = np.where(s.pp > 1, 1.0, np.where(cfgs[:, c.TIE] > 0, 1.0, 2.0))
@@ -619,7 +636,8 @@ def activation_reserve_bytes(cfgs):
     qkv = np.where(s.is_mla, mla_qkv, std_qkv)
     per_token = 2 * s.hidden + qkv + (2.0 + s.gated) * width / s.tp
     logit_rows = np.minimum(cfgs[:, c.MAX_NUM_SEQS], tokens)
-    return tokens * per_token * cfgs[:, c.A_BYTES] + logit_rows * cfgs[:, c.VOCAB] / s.tp * 4.0
+    logits = logit_rows * cfgs[:, c.VOCAB] / s.dense_tp * 4.0
+    return tokens * per_token * cfgs[:, c.A_BYTES] + logits
 
 
 def kv_capacity_tokens(cfgs):

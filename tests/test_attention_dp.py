@@ -7,7 +7,7 @@ from simplan.engine_knobs import EngineKnobs
 from simplan.fit import replica_cfg
 from simplan.kernels import layout as c
 from simplan.kernels import memory as kmem
-from simplan.kernels.ops import attention_params
+from simplan.kernels.ops import allreduce_time_s, attention_params
 from simplan.kernels.roofline import step_time_s
 from simplan.perf import replica_from_ids
 from simplan.scenario import scenario_from_dict
@@ -102,3 +102,87 @@ def test_the_engine_setting_reaches_the_replica_only_with_tensor_parallel_gpus()
     assert replica_cfg(scenario(8))[0][c.ATT_DP] == 1.0
     assert replica_cfg(scenario(4))[0][c.ATT_DP] == 1.0
     assert replica_cfg(scenario(1))[0][c.ATT_DP] == 0.0  # one GPU: nothing to split
+
+
+def _maverick(whole: bool, tp: bool = False):  # type: ignore[no-untyped-def]
+    knobs = EngineKnobs(attention_dp=not tp, dp_whole_dense=whole, max_num_seqs=2048)
+    return replica_from_ids("llama-4-maverick", "h100-sxm", "fp8", "fp8", 8, 1, knobs).cfg
+
+
+def test_tensorrt_llm_and_vllm_keep_the_dense_weights_whole_on_every_gpu() -> None:
+    # Llama 4 Maverick on 8 H100s with attention DP, by hand from its config: 24 dense
+    # SwiGLU MLPs of width 16384, 24 shared experts of width 8192 and the two 16-bit
+    # 202048 x 5120 tables are whole on each GPU (TensorRT-LLM, vLLM) instead of 1/8
+    # (SGLang's default); the 128 routed experts stay 16 per GPU either way.
+    whole, split = _maverick(True), _maverick(False)
+    h = 5120
+    dense = 24 * 3 * h * 16384
+    shared = 24 * 3 * h * 8192
+    tables = 2 * 202048 * h * 2.0  # bytes
+    extra = (dense + shared) * 7 / 8 * 1.0 + tables * 7 / 8  # FP8 weights
+    got = kmem.weight_bytes_per_gpu(whole) - kmem.weight_bytes_per_gpu(split)
+    assert got == pytest.approx(extra, rel=1e-9)
+    assert got / 1e9 == pytest.approx(11.55, abs=0.01)  # of ~27 GB an H100 had for KV
+    assert kmem.kv_capacity_tokens(whole) < 0.75 * kmem.kv_capacity_tokens(split)
+    # without attention DP nothing changes: the engines shard everything over TP
+    assert kmem.weight_bytes_per_gpu(_maverick(True, tp=True)) == kmem.weight_bytes_per_gpu(
+        _maverick(False, tp=True)
+    )
+
+
+def test_a_whole_dense_layer_runs_its_own_tokens_without_a_collective() -> None:
+    # With the dense MLP whole, a GPU runs its own 1/8 of the tokens through all of it
+    # (the same FLOPs as 1/8 of the MLP over every token) and nothing is gathered: at a
+    # compute-bound batch the step is faster by about the all-reduces it no longer does;
+    # at batch 8 each GPU reads 8x the dense weights and the step is slower.
+    whole, split = _maverick(True), _maverick(False)
+
+    def decode(cfg, b):
+        return step_time_s(cfg, 0.0, 0.0, 0.0, float(b), b * 300.0)
+
+    assert decode(whole, 8) > 1.05 * decode(split, 8)
+    # 24 dense layers each gathered 4096 tokens' hidden states (one all-reduce's traffic);
+    # with a flat efficiency ramp (512 own rows run as well as 4096) that is all it saves
+    for cfg in (whole, split):
+        cfg[c.M_HALF_TOKENS] = cfg[c.M_HALF_16_TOKENS] = 1e-9
+    gathered = 24 * allreduce_time_s(split, 4096 * 5120 * split[c.A_BYTES])
+    assert decode(split, 4096) - decode(whole, 4096) == pytest.approx(gathered, rel=0.05)
+
+
+def test_the_engines_choose_their_dense_layout() -> None:
+    def cfg(engine: str):
+        return replica_cfg(
+            scenario_from_dict(
+                {
+                    "model": {"name": "qwen3-235b-a22b", "weights": "fp8"},
+                    "hardware": {"gpu": "h200", "tp": 8},
+                    "engine": {"name": engine, "attention_dp": True},
+                    "workload": {"rate_per_s": 1.0, "num_requests": 5},
+                }
+            )
+        )[0]
+
+    assert cfg("tensorrt-llm")[c.ADP_WHOLE_DENSE] == cfg("vllm")[c.ADP_WHOLE_DENSE] == 1.0
+    assert cfg("sglang")[c.ADP_WHOLE_DENSE] == 0.0
+
+
+def test_whole_dense_layouts_match_the_numpy_reference() -> None:
+    import numpy as np
+    import reference as ref
+
+    cfgs = np.stack(
+        [_maverick(True), _maverick(False), _maverick(True, tp=True)]
+        + [
+            replica_from_ids(
+                m, "h200", "fp8", "fp8", 8, 1, EngineKnobs(attention_dp=True, dp_whole_dense=True)
+            ).cfg
+            for m in ("deepseek-v3", "qwen3-235b-a22b", "llama-4-scout")
+        ]
+    )
+    for args in ((0.0, 0.0, 0.0, 333.0, 333.0 * 900.0), (700.0, 700.0 * 350.5, 2.0, 64.0, 6.4e4)):
+        got = [step_time_s(row, *args) for row in cfgs]
+        assert got == pytest.approx(ref.step_time(cfgs, *args), rel=1e-9)
+    got = [kmem.weight_bytes_per_gpu(row) for row in cfgs]
+    assert got == pytest.approx(ref.weight_bytes_per_gpu(cfgs), rel=1e-12)
+    got = [kmem.kv_capacity_tokens(row) for row in cfgs]
+    assert got == pytest.approx(ref.kv_capacity_tokens(cfgs), rel=1e-12)

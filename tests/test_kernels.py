@@ -456,12 +456,12 @@ def test_16bit_gemms_ignore_the_quantized_layers_fields():
         base = cfg(model, "h100-sxm", "int4-awq")
         slow_router = base.copy()
         slow_router[c.M_HALF_16_TOKENS] = 1e9
-        assert moe_time_s(slow_router, 64.0) > moe_time_s(base, 64.0) + 1e-3
+        assert moe_time_s(slow_router, 64.0, 64.0) > moe_time_s(base, 64.0, 64.0) + 1e-3
         deltas = []
         for row in (base, slow_router):
             more_dq = row.copy()
             more_dq[c.DEQUANT] *= 4.0
-            deltas.append(moe_time_s(more_dq, 64.0) - moe_time_s(row, 64.0))
+            deltas.append(moe_time_s(more_dq, 64.0, 64.0) - moe_time_s(row, 64.0, 64.0))
         assert deltas[1] == pytest.approx(deltas[0], rel=1e-6, abs=1e-12)
 
 

@@ -143,7 +143,9 @@ class EngineSection(_Section):
         "GPU runs every head for its own requests and keeps their KV cache) with MoE "
         "experts expert-parallel: SGLang's --enable-dp-attention, vLLM's "
         "--data-parallel-size with --enable-expert-parallel, TensorRT-LLM's "
-        "enable_attention_dp, as their DeepSeek and Qwen3 MoE recipes run.",
+        "enable_attention_dp, as their DeepSeek and Qwen3 MoE recipes run. TensorRT-LLM "
+        "and vLLM then keep dense MLPs, shared experts and the embedding/LM head whole on "
+        "every GPU; SGLang keeps them tensor-parallel.",
     )
     custom_all_reduce: bool = Field(
         default=True,
