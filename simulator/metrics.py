@@ -25,7 +25,13 @@ from simplan.fleet import describe, provisioned_capacity
 from simplan.job import is_job, job_summary
 from simplan.pools import fleet_max_rate_per_s, max_rate_per_replica
 from simplan.recorder import COMPLETED, PENDING, REJECTED
-from simplan.run_notes import falls_behind, preemption_note, rejection_note, sustained_rate
+from simplan.run_notes import (
+    attention_dp_note,
+    falls_behind,
+    preemption_note,
+    rejection_note,
+    sustained_rate,
+)
 from simplan.sim import SimResult
 from simplan.validated import uncalibrated_note
 from simplan.workload import busiest_hour, mean_rate_per_s, peak_rate_per_s
@@ -264,6 +270,9 @@ def summarize(res: SimResult) -> dict[str, Any]:
         summary["notes"].append(preemption_note(res))
     if summary["requests_rejected"]:
         summary["notes"].append(rejection_note(r))
+    dp_caveat = attention_dp_note(res)
+    if dp_caveat:
+        summary["notes"].append(dp_caveat)
     if _is_elastic(sc):
         summary["elastic"] = {
             **elastic,

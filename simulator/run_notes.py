@@ -11,6 +11,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from simplan.kernels import layout as c
 from simplan.recorder import COMPLETED
 
 if TYPE_CHECKING:
@@ -42,6 +43,26 @@ def preemption_note(res: SimResult) -> str:
         "(engine.gpu_memory_utilization, a smaller weight format, more tensor parallelism) "
         "or a lower engine.max_num_seqs avoids it"
     )
+
+
+def attention_dp_note(res: SimResult) -> str | None:
+    """A caveat for data-parallel attention replicas whose prompts outgrow an even share
+    of the step's token budget: the model spreads prompt tokens over the ranks, while an
+    engine prefills each prompt on the rank that holds its request (docs/model.md)."""
+    prompts = res.requests.column("input_tokens")
+    mean_prompt = float(prompts.mean()) if prompts.size else 0.0
+    for pool in res.pools:
+        cfg = pool.replica.cfg
+        ranks = cfg[c.TP]
+        if cfg[c.ATT_DP] > 0.0 and ranks > 1.0 and mean_prompt > cfg[c.MAX_BATCHED_TOKENS] / ranks:
+            return (
+                f"attention DP: simplan spreads each step's prompt tokens evenly over the "
+                f"{ranks:.0f} ranks, but an engine prefills a prompt on the one rank that holds "
+                f"its request while the other ranks' decodes wait; with prompts of "
+                f"{mean_prompt:,.0f} tokens on average, TTFT and TPOT here are optimistic "
+                "(docs/model.md, 'Where attention DP runs a prompt')"
+            )
+    return None
 
 
 def falls_behind(res: SimResult, start: float, end: float) -> bool:

@@ -186,3 +186,32 @@ def test_whole_dense_layouts_match_the_numpy_reference() -> None:
     assert got == pytest.approx(ref.weight_bytes_per_gpu(cfgs), rel=1e-12)
     got = [kmem.kv_capacity_tokens(row) for row in cfgs]
     assert got == pytest.approx(ref.kv_capacity_tokens(cfgs), rel=1e-12)
+
+
+def test_a_run_with_long_prompts_under_attention_dp_says_its_latencies_are_optimistic() -> (
+    None
+):
+    from simplan.metrics import summarize
+    from simplan.sim import simulate
+
+    def notes(tp: int, dp: bool, prompt: int) -> list[str]:
+        sc = scenario_from_dict(
+            {
+                "model": {"name": "qwen3-30b-a3b", "weights": "fp8"},
+                "hardware": {"gpu": "h200", "tp": tp},
+                "engine": {"attention_dp": dp, "max_num_batched_tokens": 8192},
+                "workload": {
+                    "rate_per_s": 2.0,
+                    "num_requests": 8,
+                    "input_tokens": prompt,
+                    "output_tokens": 16,
+                },
+            }
+        )
+        return [n for n in summarize(simulate(sc))["notes"] if n.startswith("attention DP")]
+
+    # 4 ranks share an 8192-token budget: a 3000-token prompt is more than a rank's 2048
+    (note,) = notes(4, True, 3000)
+    assert "4 ranks" in note and "3,000 tokens" in note
+    assert notes(4, True, 1500) == []  # within a rank's even share
+    assert notes(4, False, 3000) == []  # tensor-parallel attention: nothing to spread
