@@ -188,9 +188,7 @@ def test_whole_dense_layouts_match_the_numpy_reference() -> None:
     assert got == pytest.approx(ref.kv_capacity_tokens(cfgs), rel=1e-12)
 
 
-def test_a_run_with_long_prompts_under_attention_dp_says_its_latencies_are_optimistic() -> (
-    None
-):
+def test_a_run_with_long_prompts_under_attention_dp_says_its_latencies_are_optimistic() -> None:
     from simplan.metrics import summarize
     from simplan.sim import simulate
 
