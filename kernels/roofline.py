@@ -53,11 +53,14 @@ def dp_layer_time_s(cfg, t, prefill_tokens, prefill_pairs, decode_ctx_tokens, mo
     replicated, no all-reduce after attention). MoE layers are expert-parallel: the GPUs
     hold E/n whole experts, which costs the same FLOPs and expert bytes per GPU as TP
     sharding, and each token's hidden state is sent to its k experts and back (dispatch
-    and combine all-to-alls) instead of two all-reduces. Dense layers keep a TP-sharded
-    MLP over all tokens (gathered and scattered: one all-reduce's traffic). The step
-    waits for the busiest GPU: decoding sequences spread as evenly as whole sequences can
-    (ceil(seqs / n) on the busiest, so a batch smaller than n leaves GPUs idle); prefill
-    tokens are assumed spread evenly.
+    and combine all-to-alls) instead of two all-reduces. Dense MLPs and shared experts
+    are either whole on each GPU for its own tokens, with no collective (TensorRT-LLM,
+    vLLM), or TP-sharded over all tokens, gathered and scattered at one all-reduce's
+    traffic (SGLang): :func:`~simplan.kernels.ops.dense_tp`. The step waits for the
+    busiest GPU: decoding sequences spread as evenly as whole sequences can (ceil(seqs /
+    n) on the busiest, so a batch smaller than n leaves GPUs idle); prefill tokens are
+    assumed spread evenly (optimistic for long prompts, which an engine prefills on one
+    rank: docs/model.md).
     """
     n = cfg[c.TP]
     seqs = (t - prefill_tokens) / queries if queries > 0.0 else 0.0
