@@ -167,7 +167,7 @@ def lm_head_time_s(cfg, rows):
         return 0.0
     tp = dense_tp(cfg)
     if tp < cfg[c.TP]:
-        rows = math.ceil(rows / cfg[c.TP] - 1e-9)
+        rows = _busiest_share(cfg[c.TP], rows)[0]
     return (
         gemm_time_s(
             cfg,

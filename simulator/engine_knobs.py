@@ -50,18 +50,6 @@ class EngineKnobs:
     custom_allreduce: str | None = None
 
 
-#: Engines whose data-parallel attention keeps every non-expert weight whole on each GPU.
-#: TensorRT-LLM (tensorrt_llm/_torch/models/modeling_llama.py @ 3a5901cd, read
-#: 2026-12-03): under enable_attention_dp Llama 4's dense MLPs and shared expert are
-#: built with ``overridden_tp_size=1`` and its embedding without a TP mapping, Qwen3's
-#: dense MLPs likewise (modeling_qwen3.py), and modeling_utils.py @ 000a01de builds the
-#: LM head without one. vLLM: each data-parallel rank is its own engine whose weights
-#: are "replicated across separate instances/GPUs", with only the expert layers sharded
-#: across ranks (docs.vllm.ai serving/data_parallel_deployment, v0.12.0). SGLang's
-#: --enable-dp-attention keeps dense MLPs tensor-parallel over the group unless
-#: --moe-dense-tp-size and --enable-dp-lm-head say otherwise (both off by default).
-DP_WHOLE_DENSE_ENGINES = frozenset({"tensorrt-llm", "vllm"})
-
 #: SGLang v0.5.5's chunk size and CUDA-graph batch limits by GPU memory
 #: (server_args.py _handle_gpu_memory_settings): (below GiB, chunked_prefill_size,
 #: cuda_graph_max_bs at tp < 4, at tp >= 4); its "H100, A100" (< 90 GiB) and "H20, H200"
@@ -131,7 +119,7 @@ def engine_knobs(sc: Scenario, gpu_id: str, tp: int = 1, pp: int = 1) -> EngineK
         block_size=eng.block_size,
         kv_cache_free_fraction=eng.kv_cache_free_gpu_mem_fraction,
         attention_dp=eng.attention_dp,
-        dp_whole_dense=eng.name in DP_WHOLE_DENSE_ENGINES,
+        dp_whole_dense=eng.dp_keeps_dense_whole,
         speculative=knobs_from(eng.speculative),
         prompt_reuse=reuse_of(sc),
         iteration_overhead_s=host.get("iteration_overhead_s"),

@@ -242,6 +242,24 @@ class EngineSection(_Section):
         """Whether admission reserves a request's KV for its whole output (no preemption)."""
         return self.scheduler == "static" or self.scheduler_policy == "guaranteed_no_evict"
 
+    @property
+    def dp_keeps_dense_whole(self) -> bool:
+        """Whether data-parallel attention keeps every non-expert weight (dense MLPs,
+        shared experts, embedding and LM head) whole on each GPU.
+
+        TensorRT-LLM (tensorrt_llm/_torch/models/modeling_llama.py @ 3a5901cd, read
+        2026-12-03): under enable_attention_dp Llama 4's dense MLPs and shared expert are
+        built with ``overridden_tp_size=1`` and its embedding without a TP mapping, Qwen3's
+        dense MLPs likewise (modeling_qwen3.py), and modeling_utils.py @ 000a01de builds
+        the LM head without one. vLLM: each data-parallel rank is its own engine whose
+        weights are "replicated across separate instances/GPUs", only the expert layers
+        sharded across ranks (docs.vllm.ai serving/data_parallel_deployment, v0.12.0).
+        SGLang's --enable-dp-attention keeps dense MLPs tensor-parallel over the group
+        unless --moe-dense-tp-size and --enable-dp-lm-head say otherwise (both off by
+        default).
+        """
+        return self.name in ("tensorrt-llm", "vllm")
+
     def async_output_lag(self, pp: int) -> bool:
         """Whether the first token reaches the client one iteration after its prefill:
         vLLM's V0 engine processes a step's outputs while the next step runs (async
