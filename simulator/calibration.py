@@ -50,13 +50,21 @@ def error_band(family: str = "throughput", regime: str = "serving") -> tuple[flo
     return band if band is not None else (0.0, 0.0)
 
 
-def preset_overheads(preset: str) -> dict[str, float]:
+def preset_overheads(preset: str, *, streaming: bool = True) -> dict[str, float]:
     """Host costs fitted for one engine preset (``vllm-v0``; calibration.toml's
     ``[engine_overheads.<preset>]``): ``iteration_overhead_s`` and/or
-    ``sequence_overhead_s``; empty where the shared constants apply."""
+    ``sequence_overhead_s``; empty where the shared constants apply.
+
+    ``stream_sequence_overhead_s``, where a preset has it, is the extra host time per
+    sequence per iteration of streaming each step's tokens to its client; it is added
+    to ``sequence_overhead_s`` when the clients stream (``streaming``)."""
     table = constants().get("engine_overheads", {}).get(preset, {})
     keys = ("iteration_overhead_s", "sequence_overhead_s")
-    return {k: float(table[k]) for k in keys if k in table}
+    costs = {k: float(table[k]) for k in keys if k in table}
+    stream = float(table.get("stream_sequence_overhead_s", 0.0))
+    if streaming and stream:
+        costs["sequence_overhead_s"] = costs.get("sequence_overhead_s", 0.0) + stream
+    return costs
 
 
 def set_calibration_override(values: dict[str, Any]) -> None:

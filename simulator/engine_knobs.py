@@ -103,7 +103,7 @@ def engine_knobs(sc: Scenario, gpu_id: str, tp: int = 1, pp: int = 1) -> EngineK
     GPUs), with the calibration factors its ``[engine] calibration`` gives for that GPU."""
     eng = sc.engine
     f = factors_for(sc, gpu_id)
-    host = preset_overheads(eng.preset)
+    host = preset_overheads(eng.preset, streaming=sc.workload.streams_tokens)
     budget, static_share = eng.max_num_batched_tokens, None
     if eng.name == "sglang":
         spec = eng.speculative.method if eng.speculative and eng.speculative.active else None

@@ -85,6 +85,14 @@ class WorkloadSection(_Section):
         """Tokens of the shared prefix every prompt starts with (0 without one)."""
         return int(self.shared_prefix_tokens or 0)
 
+    @property
+    def streams_tokens(self) -> bool:
+        """Whether clients stream their tokens as they are generated: every arrival
+        process but a finite job (``offline``), which is taken as a batch run that asks
+        for whole answers (vLLM's ``LLM.generate`` and non-streaming API requests set
+        ``RequestOutputKind.FINAL_ONLY``)."""
+        return self.arrival != "offline"
+
     @model_validator(mode="after")
     def _arrival_needs(self) -> WorkloadSection:
         a = self.arrival
