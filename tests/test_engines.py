@@ -146,6 +146,34 @@ def test_vllm_v0_defaults_follow_the_models_context() -> None:
     assert v1.preset == "vllm-v1" and v1.enable_prefix_caching is True
 
 
+def test_each_engine_pays_its_own_host_step() -> None:
+    # one request at a time, a token costs the GPU's step plus the engine's host step:
+    # SGLang (v0.4 on) prepares the next batch while the GPU runs this one, so its step
+    # costs nothing on the critical path; TensorRT-LLM's fitted step is its own; vLLM V1
+    # pays the shared constant
+    from simplan.calibration import constants as calibration
+
+    shared_step_s = float(calibration()["iteration_overhead_s"])
+    trt_step_s = float(calibration()["engine_overheads"]["tensorrt-llm"]["iteration_overhead_s"])
+    one_at_a_time = {
+        "arrival": "closed",
+        "concurrency": 1,
+        "num_requests": 4,
+        "input_tokens": 64,
+        "output_tokens": 64,
+    }
+    tpot = {
+        name: summarize(simulate(_scenario({"name": name}, workload=one_at_a_time)))["tpot_s"][
+            "p50"
+        ]
+        for name in ("sglang", "vllm", "tensorrt-llm")
+    }
+    assert tpot["vllm"] - tpot["sglang"] == pytest.approx(shared_step_s, rel=1e-6)
+    assert tpot["tensorrt-llm"] - tpot["vllm"] == pytest.approx(
+        trt_step_s - shared_step_s, rel=1e-6
+    )
+
+
 def test_vllm_v0_pays_its_fitted_host_costs_and_more_when_streaming() -> None:
     from simplan.calibration import constants as calibration
 

@@ -8,17 +8,20 @@ skips the streaming work: AccelMark's vLLM 0.7.3 offline throughput (``LLM.gener
 is within 10-50% of the roofline while its Poisson runs (``AsyncLLMEngine``, streamed)
 take 2-4x the GPU's time per token at 5 requests/s.
 
-Three constants are fitted together by minimising the mean squared log error over all
-rows of both calibration files whose engine is that preset (each row weighted equally;
-one fit, never per row) and written to calibration.toml as
-``[engine_overheads.<preset>]``:
+The constants are fitted together by minimising a robust loss of the log error (pseudo-
+Huber with a 20% scale: squared for small errors, linear for large ones, so a row the
+model does not describe, such as SGLang 0.4.6's GPTQ MoE path at 4x its BF16 time, does
+not set a host constant) over all rows of both calibration files whose engine is that
+preset (each row weighted equally; one fit, never per row), and written to
+calibration.toml as ``[engine_overheads.<preset>]``. ``--params`` names which of them a
+preset's rows can tell apart (batch-1 rows see only the per-iteration cost):
 
 * ``iteration_overhead_s``: host time per scheduler iteration;
 * ``sequence_overhead_s``: host time per sequence per iteration;
 * ``stream_sequence_overhead_s``: the extra host time per sequence per iteration when the
   clients stream (every arrival but ``offline``).
 
-Usage: python tools/fit_engine_overheads.py [--preset vllm-v0] [--write]
+Usage: python tools/fit_engine_overheads.py [--preset vllm-v0] [--params a,b] [--write]
 """
 
 from __future__ import annotations
@@ -39,7 +42,15 @@ PARAMS = ("iteration_overhead_s", "sequence_overhead_s", "stream_sequence_overhe
 #: The coarse grid the search starts from (seconds; the loss is not convex in the three
 #: costs, so a local search from one fixed point can stop in a poor valley). The search
 #: is in log space, so no cost may be 0.
-GRID = ((1e-3, 2e-3, 4e-3, 8e-3), (1.5e-5, 3e-5, 6e-5, 1.2e-4), (6e-5, 1.2e-4, 2.4e-4))
+GRID = {
+    "iteration_overhead_s": (1e-4, 3e-4, 1e-3, 2e-3, 4e-3, 8e-3),
+    "sequence_overhead_s": (1.5e-5, 3e-5, 6e-5, 1.2e-4),
+    "stream_sequence_overhead_s": (6e-5, 1.2e-4, 2.4e-4),
+}
+#: Below this a fitted host cost is written as 0 (0.1 us: far below any row's resolution).
+NEGLIGIBLE_S = 1e-7
+#: The log error at which the loss turns from squared to linear.
+HUBER_SCALE = 0.2
 
 
 def rows_of(preset: str) -> list[tuple[dict[str, str], int, str]]:
@@ -60,10 +71,15 @@ def predict(
     return [predict_row(raw, line, cache=cache) for raw, line, _ in rows]
 
 
-def loss(rows: list[tuple[dict[str, str], int, str]], preset: str, log_costs: np.ndarray) -> float:
-    got = predict(rows, preset, dict(zip(PARAMS, np.exp(log_costs), strict=True)))
-    err = [np.log1p(r.rel_error) for r in got if r.rel_error is not None]
-    return float(np.mean(np.square(err)))
+def loss(
+    rows: list[tuple[dict[str, str], int, str]],
+    preset: str,
+    params: tuple[str, ...],
+    log_costs: np.ndarray,
+) -> float:
+    got = predict(rows, preset, dict(zip(params, np.exp(log_costs), strict=True)))
+    z = np.array([np.log1p(r.rel_error) for r in got if r.rel_error is not None]) / HUBER_SCALE
+    return float(np.mean(2.0 * (np.sqrt(1.0 + z**2) - 1.0)))
 
 
 def write(preset: str, costs: dict[str, float], n_rows: int, median: float) -> None:
@@ -93,22 +109,32 @@ def report(name: str, got: list[Row]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="vllm-v0")
+    ap.add_argument("--params", default=",".join(PARAMS), help="comma-separated costs to fit")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
+    params = tuple(args.params.split(","))
+    if not set(params) <= set(PARAMS):
+        ap.error(f"--params: choose from {', '.join(PARAMS)}")
     rows = rows_of(args.preset)
     print(f"{len(rows)} rows ran on {args.preset}")
     table = calibration.constants().get("engine_overheads", {}).get(args.preset, {})
     shipped = {k: float(table[k]) for k in PARAMS if k in table}
     before = predict(rows, args.preset, shipped)
-    points = np.log(np.array(np.meshgrid(*GRID, indexing="ij")).reshape(3, -1).T)
-    start = min(points, key=lambda x: loss(rows, args.preset, x))
+    axes = [GRID[p] for p in params]
+    points = np.log(np.array(np.meshgrid(*axes, indexing="ij")).reshape(len(params), -1).T)
+    start = min(points, key=lambda x: loss(rows, args.preset, params, x))
     res = minimize(
-        lambda x: loss(rows, args.preset, x),
+        lambda x: loss(rows, args.preset, params, x),
         start,
         method="Nelder-Mead",
         options={"xatol": 0.02, "fatol": 1e-5, "maxfev": 300},
     )
-    costs = dict(zip(PARAMS, (float(v) for v in np.exp(res.x)), strict=True))
+    # a cost the search drove toward zero (its log toward minus infinity) is zero: the
+    # rows cannot tell it from nothing
+    costs = {
+        k: (float(v) if v >= NEGLIGIBLE_S else 0.0)
+        for k, v in zip(params, np.exp(res.x), strict=True)
+    }
     fitted = predict(rows, args.preset, costs)
     report(f"shipped {shipped}", before)
     report("fitted", fitted)
