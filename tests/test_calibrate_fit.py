@@ -125,3 +125,21 @@ def test_published_loads_held_out_are_predicted_better_and_inside_the_band(
     inside = np.mean((m >= after / band) & (m <= after * band))
     assert 0.7 <= inside <= 0.9, inside
     assert math.isfinite(float(band.max()))
+
+
+def test_the_fit_starts_from_the_engines_own_host_costs(tmp_path: Path) -> None:
+    # logs of an SGLang deployment exactly as the catalog models it: the fit's starting
+    # point must be what SGLang runs with (its preset's host step, not the shared one),
+    # so the catalog's prediction before any fit already matches the logs
+    logs = [
+        simulated_vllm_log(
+            {**ROUND_TRIP_DEPLOYMENT, "engine": {"name": "sglang"}, "workload": w},
+            per_request=False,
+        )
+        for w in ROUND_TRIP_LOADS[:2]
+    ]
+    toml = ROUND_TRIP_TOML + '[engine]\nname = "sglang"\n'
+    (tmp_path / "dep.toml").write_text(toml, encoding="utf-8")
+    s = api.calibrate(write_logs(tmp_path, logs), scenario=tmp_path / "dep.toml", write=False)
+    for field, e in s["error"].items():
+        assert e["before"] < 0.01, (field, e)

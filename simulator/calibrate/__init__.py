@@ -27,6 +27,7 @@ from simplan.calibrate.runs import (
     write_lengths,
 )
 from simplan.calibration import constants as catalog_calibration
+from simplan.calibration import preset_overheads
 from simplan.calibration_profile import is_simplan_profile, profile_text
 from simplan.errors import Problem, SimplanError, nearest
 from simplan.plots.calibration import write_calibration_plot
@@ -149,11 +150,17 @@ def calibrate(
     raw.get("engine", {}).pop("calibration", None)  # the fit starts from the catalog
     source = str(scenario)
 
+    # the host costs the scenario's engine runs with: its preset's where one is fitted
+    host = preset_overheads(sc.engine.preset, streaming=sc.workload.streams_tokens)
     base = {
         "compute_efficiency_scale": 1.0,
         "memory_efficiency_scale": 1.0,
-        "iteration_overhead_s": float(catalog_calibration()["iteration_overhead_s"]),
-        "sequence_overhead_s": float(catalog_calibration().get("sequence_overhead_s", 0.0)),
+        "iteration_overhead_s": host.get(
+            "iteration_overhead_s", float(catalog_calibration()["iteration_overhead_s"])
+        ),
+        "sequence_overhead_s": host.get(
+            "sequence_overhead_s", float(catalog_calibration().get("sequence_overhead_s", 0.0))
+        ),
     }
     for run in runs:
         all_at_once = math.isinf(run.request_rate_per_s) and not run.max_concurrency

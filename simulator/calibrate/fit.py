@@ -31,7 +31,8 @@ class Axis:
     unit: float = 1.0
 
     def to_x(self, value: float) -> float:
-        return math.log(value) if self.log else value / self.unit
+        # a ratio factor whose catalog value is 0 (SGLang's host step) starts at its floor
+        return math.log(max(value, self.low)) if self.log else value / self.unit
 
     def to_value(self, x: float) -> float:
         return math.exp(x) if self.log else x * self.unit
