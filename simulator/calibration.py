@@ -51,9 +51,10 @@ def error_band(family: str = "throughput", regime: str = "serving") -> tuple[flo
 
 
 def preset_overheads(preset: str, *, streaming: bool = True) -> dict[str, float]:
-    """Host costs fitted for one engine preset (``vllm-v0``; calibration.toml's
-    ``[engine_overheads.<preset>]``): ``iteration_overhead_s`` and/or
-    ``sequence_overhead_s``; empty where the shared constants apply.
+    """Host costs fitted for one engine preset (``vllm-v0``, ``sglang``, ``tensorrt-llm``;
+    calibration.toml's ``[engine_overheads.<preset>]``, tools/fit_engine_overheads.py):
+    ``iteration_overhead_s`` and/or ``sequence_overhead_s``; empty where the shared
+    constants apply (vLLM V1).
 
     ``stream_sequence_overhead_s``, where a preset has it, is the extra host time per
     sequence per iteration of streaming each step's tokens to its client; it is added
