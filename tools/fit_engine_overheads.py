@@ -74,10 +74,12 @@ def predict(
 def loss(
     rows: list[tuple[dict[str, str], int, str]],
     preset: str,
+    kept: dict[str, float],
     params: tuple[str, ...],
     log_costs: np.ndarray,
 ) -> float:
-    got = predict(rows, preset, dict(zip(params, np.exp(log_costs), strict=True)))
+    # the preset's costs that are not being fitted stay as shipped
+    got = predict(rows, preset, {**kept, **dict(zip(params, np.exp(log_costs), strict=True))})
     z = np.array([np.log1p(r.rel_error) for r in got if r.rel_error is not None]) / HUBER_SCALE
     return float(np.mean(2.0 * (np.sqrt(1.0 + z**2) - 1.0)))
 
@@ -120,18 +122,19 @@ def main() -> None:
     table = calibration.constants().get("engine_overheads", {}).get(args.preset, {})
     shipped = {k: float(table[k]) for k in PARAMS if k in table}
     before = predict(rows, args.preset, shipped)
+    kept = {k: v for k, v in shipped.items() if k not in params}
     axes = [GRID[p] for p in params]
     points = np.log(np.array(np.meshgrid(*axes, indexing="ij")).reshape(len(params), -1).T)
-    start = min(points, key=lambda x: loss(rows, args.preset, params, x))
+    start = min(points, key=lambda x: loss(rows, args.preset, kept, params, x))
     res = minimize(
-        lambda x: loss(rows, args.preset, params, x),
+        lambda x: loss(rows, args.preset, kept, params, x),
         start,
         method="Nelder-Mead",
         options={"xatol": 0.02, "fatol": 1e-5, "maxfev": 300},
     )
     # a cost the search drove toward zero (its log toward minus infinity) is zero: the
     # rows cannot tell it from nothing
-    costs = {
+    costs = kept | {
         k: (float(v) if v >= NEGLIGIBLE_S else 0.0)
         for k, v in zip(params, np.exp(res.x), strict=True)
     }
