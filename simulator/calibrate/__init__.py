@@ -151,16 +151,12 @@ def calibrate(
     source = str(scenario)
 
     # the host costs the scenario's engine runs with: its preset's where one is fitted
-    host = preset_overheads(sc.engine.preset, streaming=sc.workload.streams_tokens)
     base = {
         "compute_efficiency_scale": 1.0,
         "memory_efficiency_scale": 1.0,
-        "iteration_overhead_s": host.get(
-            "iteration_overhead_s", float(catalog_calibration()["iteration_overhead_s"])
-        ),
-        "sequence_overhead_s": host.get(
-            "sequence_overhead_s", float(catalog_calibration().get("sequence_overhead_s", 0.0))
-        ),
+        "iteration_overhead_s": float(catalog_calibration()["iteration_overhead_s"]),
+        "sequence_overhead_s": float(catalog_calibration().get("sequence_overhead_s", 0.0)),
+        **preset_overheads(sc.engine.preset, streaming=sc.workload.streams_tokens),
     }
     for run in runs:
         all_at_once = math.isinf(run.request_rate_per_s) and not run.max_concurrency
