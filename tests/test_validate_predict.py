@@ -31,10 +31,12 @@ def _lmdeploy(batch: int, inp: int, out: int, metric: str, mem_gib: str) -> dict
     }
 
 
-def test_lmdeploy_rows_are_closed_loops_of_ten_rounds_in_the_engines_memory() -> None:
+def test_lmdeploy_rows_are_closed_loops_of_six_rounds_in_the_engines_memory() -> None:
+    # profile_generation.py's --test-round default at the commit that published the
+    # tables (ebe90bc9), whose benchmark scripts do not pass it
     spec = read_spec(_lmdeploy(64, 2048, 2048, "ttft_mean", "75.09"), "LMDEPLOY_A100")
     assert not isinstance(spec, str)
-    assert spec.shape == "static" and spec.rounds == 10
+    assert spec.shape == "static" and spec.rounds == 6
     assert spec.engine_memory_gib == 75.09
     other = read_spec(_lmdeploy(64, 2048, 2048, "ttft_mean", "75.09"), "GPTFAST")
     assert not isinstance(other, str) and other.rounds == 0

@@ -63,12 +63,14 @@ TRTLLM_BENCH_REQUESTS = {
     (20000, 2000): 1000,
 }
 #: Static-batch sources whose harness is a closed loop: ``batch`` clients start together
-#: and each sends this many requests in turn. LMDeploy v0.1's
-#: benchmark/profile_generation.py runs one thread per concurrency slot, each calling
-#: stream_infer ``--test-round`` times (default 10), and reports generated tokens over the
-#: whole elapsed time. While every client's sequence fits in the KV cache the rounds run
-#: in lockstep, as one static batch; when they do not, later requests wait.
-CLOSED_ROUNDS = {"LMDEPLOY_A100": 10}
+#: and each sends this many requests in turn. LMDeploy's benchmark/profile_generation.py
+#: at the commit that published the A100 tables (ebe90bc9, which also added the
+#: benchmark_<size>.sh scripts that run it without ``--test-round``) runs one thread per
+#: concurrency slot, each calling stream_infer ``--test-round`` times (default 6; the
+#: v0.1.0a1 tag's copy said 10), and reports generated tokens over the whole elapsed
+#: time. While every client's sequence fits in the KV cache the rounds run in lockstep,
+#: as one static batch; when they do not, later requests wait.
+CLOSED_ROUNDS = {"LMDEPLOY_A100": 6}
 #: The GPU memory the source's engine held, where a row's notes state it: LMDeploy's
 #: mem(GB) is the peak memory used per GPU, in GiB (profile_generation.py's MemoryMonitor
 #: divides NVML's bytes by 1 << 30; a 70B model at TP4 reads about 74, one GPU's share).
