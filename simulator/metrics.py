@@ -33,7 +33,7 @@ from simplan.run_notes import (
     sustained_rate,
 )
 from simplan.sim import SimResult
-from simplan.validated import uncalibrated_note
+from simplan.validated import answer_notes
 from simplan.workload import busiest_hour, mean_rate_per_s, peak_rate_per_s
 
 _stats = slo_eval.summary_stats
@@ -303,13 +303,13 @@ def summarize(res: SimResult) -> dict[str, Any]:
             "over the whole window; run at least a day to judge it at the peak"
         )
     # the architecture the pools were built with (arch() would re-read a config.json)
-    unchecked = uncalibrated_note(
-        [p.section.gpu for p in res.pools],
-        res.pools[0].replica.arch.id if res.pools else None,
-        sc.engine.preset,
+    summary["notes"].extend(
+        answer_notes(
+            [p.section.gpu for p in res.pools],
+            res.pools[0].replica.arch if res.pools else None,
+            sc.engine.preset,
+        )
     )
-    if unchecked:
-        summary["notes"].append(unchecked)
     if summary["requests_in_flight"] or (cost["monthly_tokens"] > capacity > 0):
         summary["notes"].append(
             "the offered volume exceeds what this fleet sustains; add replicas or see "

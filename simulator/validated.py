@@ -5,6 +5,11 @@
 check it and the median error. A GPU without an operator profile borrows its
 generation's fit (:func:`simplan.catalog.efficiency`); one that no measurement checks
 either is named as uncalibrated wherever its figures are shown.
+
+It also holds, per GPU family and architecture, the signed error of the serving
+throughput rows. Where the model has clearly run high or low there (a median of at
+least :data:`BIAS_NOTE_ERROR` over at least :data:`BIAS_MIN_ROWS` rows), every run and
+plan with such a fleet says so and by how much the real capacity may differ.
 """
 
 from __future__ import annotations
@@ -15,6 +20,12 @@ from importlib import resources
 from typing import Any
 
 from simplan import catalog
+
+#: The median signed serving-throughput error (predicted / measured - 1) of a GPU family
+#: and architecture at or beyond which runs and plans name it.
+BIAS_NOTE_ERROR = 0.10
+#: The fewest published rows such a median needs.
+BIAS_MIN_ROWS = 20
 
 
 @cache
@@ -80,3 +91,49 @@ def uncalibrated_note(
         + " or ".join(parts)
         + "; these figures are the performance model's extrapolation (simplan validate)"
     )
+
+
+def throughput_error(gpu_family: str, architecture: str) -> dict[str, float] | None:
+    """``{"rows", "median_error", "p10_error", "p90_error"}``: the signed serving-throughput
+    error (predicted / measured - 1) of the published rows of one GPU family
+    (``hopper``) and architecture (``dense``, ``moe``, ``mla``); None without rows."""
+    entry = _table().get("throughput_error", {}).get(f"{gpu_family}/{architecture}")
+    return dict(entry) if entry else None
+
+
+def bias_note(gpus: list[str], architecture: str) -> str | None:
+    """A note for each GPU family of ``gpus`` whose serving throughput the model has
+    over- or under-predicted for this architecture (None when none has)."""
+    parts = []
+    for family in dict.fromkeys(catalog.gpu(g).family for g in gpus):
+        cell = throughput_error(family, architecture)
+        if cell is None or cell["rows"] < BIAS_MIN_ROWS:
+            continue
+        e = cell["median_error"]
+        if abs(e) < BIAS_NOTE_ERROR:
+            continue
+        # capacity scales as measured / predicted = 1 / (1 + e)
+        change = 1.0 / (1.0 + e) - 1.0
+        parts.append(
+            f"on {family} GPUs simplan's serving throughput for {architecture} models has "
+            f"been {'above' if e > 0 else 'below'} the published measurements: median "
+            f"{e:+.0%} over {int(cell['rows'])} rows (80% of them between "
+            f"{cell['p10_error']:+.0%} and {cell['p90_error']:+.0%}), so a real fleet may "
+            f"sustain about {abs(change):.0%} {'less' if change < 0 else 'more'} than shown"
+        )
+    if not parts:
+        return None
+    return "; ".join(parts) + " (simplan validate)"
+
+
+def answer_notes(
+    gpus: list[str], arch: catalog.ModelArch | None, engine_preset: str | None
+) -> list[str]:
+    """The notes every run and plan carries about how far published measurements back
+    its figures: what none checks (:func:`uncalibrated_note`) and a known lean of the
+    throughput (:func:`bias_note`)."""
+    notes = [
+        uncalibrated_note(gpus, arch.id if arch is not None else None, engine_preset),
+        bias_note(gpus, arch.kind) if arch is not None else None,
+    ]
+    return [n for n in notes if n]

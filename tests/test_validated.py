@@ -75,3 +75,50 @@ def test_a_model_sharing_an_architecture_is_checked_by_its_base(monkeypatch) -> 
     assert checked("model", "kimi-k2") is None  # its own architecture, unchecked
     monkeypatch.setattr(v, "_table", lambda: {"model": {}})
     assert checked("model", "deepseek-r1") is None
+
+
+def _moe_scenario(gpu: str):
+    return scenario_from_dict(
+        {
+            "model": {"name": "qwen3-30b-a3b", "weights": "fp8", "kv_cache": "fp8"},
+            "hardware": {"gpu": gpu},
+            "workload": {"rate_per_s": 1.0, "num_requests": 20},
+        }
+    )
+
+
+def test_a_run_where_published_throughput_ran_below_the_model_says_by_how_much() -> None:
+    import simplan.validated as v
+
+    cell = v.throughput_error("hopper", "moe")
+    assert cell is not None and cell["rows"] >= v.BIAS_MIN_ROWS
+    assert cell["median_error"] >= v.BIAS_NOTE_ERROR  # the TensorRT-LLM v1.0 MoE tables
+    notes = summarize(simulate(_moe_scenario("h100-sxm")))["notes"]
+    [note] = [n for n in notes if "serving throughput for moe models" in n]
+    less = 1.0 - 1.0 / (1.0 + cell["median_error"])
+    assert f"median {cell['median_error']:+.0%} over {int(cell['rows'])} rows" in note
+    assert f"about {less:.0%} less than shown" in note and "on hopper GPUs" in note
+    # the same GPUs with a dense model, where the model does not lean: no such note
+    dense = summarize(simulate(_scenario("h100-sxm")))["notes"]
+    assert not [n for n in dense if "serving throughput for" in n]
+
+
+def test_the_note_needs_enough_rows_and_a_clear_lean(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import simplan.validated as v
+
+    def table(rows: int, median: float) -> dict:
+        cell = {"rows": rows, "median_error": median, "p10_error": -0.3, "p90_error": 0.1}
+        return {"throughput_error": {"ampere/dense": cell}}
+
+    monkeypatch.setattr(v, "_table", lambda: table(40, -0.2))
+    note = v.bias_note(["a100-sxm4-80gb", "a100-sxm4-40gb"], "dense")
+    # one family named once; capacity 1 / (1 - 0.2) = 1.25 of the prediction
+    assert note is not None and note.count("on ampere GPUs") == 1
+    assert "below the published measurements: median -20%" in note
+    assert "about 25% more than shown" in note and "between -30% and +10%" in note
+    assert v.bias_note(["a100-sxm4-80gb"], "moe") is None  # no cell for moe
+    assert v.bias_note(["h100-sxm"], "dense") is None  # nor for hopper
+    monkeypatch.setattr(v, "_table", lambda: table(40, 0.09))
+    assert v.bias_note(["a100-sxm4-80gb"], "dense") is None  # within the noise
+    monkeypatch.setattr(v, "_table", lambda: table(v.BIAS_MIN_ROWS - 1, 0.5))
+    assert v.bias_note(["a100-sxm4-80gb"], "dense") is None  # too few rows

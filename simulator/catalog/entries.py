@@ -110,6 +110,12 @@ class ModelArch(_Entry):
     def is_moe(self) -> bool:
         return self.num_experts > 0
 
+    @property
+    def kind(self) -> str:
+        """The architecture as the accuracy tables group it: ``mla`` (latent attention,
+        DeepSeek's), ``moe`` or ``dense``."""
+        return "mla" if self.attention == "mla" else "moe" if self.is_moe else "dense"
+
     @model_validator(mode="after")
     def _consistent(self) -> ModelArch:
         if self.num_attention_heads % self.num_kv_heads:

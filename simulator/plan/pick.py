@@ -36,7 +36,7 @@ from simplan.scenario import (
     read_scenario_dict,
     scenario_from_dict,
 )
-from simplan.validated import uncalibrated_note
+from simplan.validated import answer_notes
 from simplan.workload import mean_lengths, mean_rate_per_s, peak_rate_per_s
 
 
@@ -214,13 +214,8 @@ def _plan(
         f"measurements ({lo_err:+.0%}, {hi_err:+.0%}); each latency objective's band spans "
         f"its seeds and that metric's own error quantiles (calibration.toml [error_bands])",
     ]
-    unchecked = (
-        uncalibrated_note([best.gpu], scenario.model.arch().id, scenario.engine.preset)
-        if best is not None
-        else None
-    )
-    if unchecked:
-        notes.append(unchecked)
+    if best is not None:
+        notes.extend(answer_notes([best.gpu], scenario.model.arch(), scenario.engine.preset))
     if best is not None and best.pricing == "spot":
         notes.append(
             "the recommendation uses spot GPUs, which the provider can take back; "

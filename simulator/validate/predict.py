@@ -78,7 +78,7 @@ def predict_row(
     row.model_id, row.gpu_id = spec.model, spec.gpu
     arch = catalog.model(spec.model)
     row.model_family = arch.family
-    row.architecture = "mla" if arch.attention == "mla" else "moe" if arch.is_moe else "dense"
+    row.architecture = arch.kind
     row.gpu_family = catalog.gpu(spec.gpu).family
     row.engine = spec.preset
     cache = cache if cache is not None else {}
