@@ -44,6 +44,7 @@ def provenance_rows(
         return list(dict.fromkeys(swept.get(key, [own])))
 
     rows: list[dict[str, str]] = []
+    kinds = []  # the architectures (dense, moe, mla) the result covers
     if scenario.model.name is not None:
         for name in values("model.name", scenario.model.name):
             m = _entry("model", str(name))
@@ -51,10 +52,12 @@ def provenance_rows(
                 rows.append(_row("model", str(name), m.display_name, m.source, m.as_of))
                 check = validated.describe("model", str(name))
                 rows.append(_row("checked", str(name), check, "simplan validate"))
+                kinds.append(m.kind)
     elif scenario.model.config is not None:
         arch = scenario.model.arch()
         detail = f"from config.json: {arch.total_params_b:g}B parameters (counted from the shapes)"
         rows.append(_row("model", arch.id, detail, scenario.model.config))
+        kinds.append(arch.kind)
     else:
         rows.append(_row("model", "inline architecture", "", "scenario file"))
     gpus = values("hardware.gpu", hw.gpu) + [p.gpu for p in hw.pools]
@@ -79,6 +82,14 @@ def provenance_rows(
                 "simplan validate (catalog/validated.toml)",
             )
         )
+        for kind in dict.fromkeys(kinds):
+            lean = validated.bias_note([str(gid)], kind)
+            if lean is not None:
+                rows.append(
+                    _row(
+                        "lean", f"{gid} / {kind}", lean, "simplan validate (catalog/validated.toml)"
+                    )
+                )
     for gid, mode in dict.fromkeys(pairs):
         g = catalog.gpu(gid)
         price = econ.gpu_price(scenario, gid, mode)

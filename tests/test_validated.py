@@ -122,3 +122,12 @@ def test_the_note_needs_enough_rows_and_a_clear_lean(monkeypatch) -> None:  # ty
     assert v.bias_note(["a100-sxm4-80gb"], "dense") is None  # within the noise
     monkeypatch.setattr(v, "_table", lambda: table(v.BIAS_MIN_ROWS - 1, 0.5))
     assert v.bias_note(["a100-sxm4-80gb"], "dense") is None  # too few rows
+
+
+def test_a_sweeps_provenance_names_the_lean_for_each_gpu_it_applies_to() -> None:
+    swept = {"hardware.gpu": ["h100-sxm", "h200", "b200"]}
+    rows = provenance_rows(_moe_scenario("h200"), swept)
+    leans = {r["id"]: r["detail"] for r in rows if r["what"] == "lean"}
+    assert set(leans) == {"h100-sxm / moe", "h200 / moe"}  # Blackwell's MoE rows do not lean
+    assert all("on hopper GPUs" in d for d in leans.values())
+    assert not [r for r in provenance_rows(_scenario("h100-sxm"), swept) if r["what"] == "lean"]
