@@ -60,6 +60,7 @@ def provenance_rows(
         kinds.append(arch.kind)
     else:
         rows.append(_row("model", "inline architecture", "", "scenario file"))
+        kinds.append(scenario.model.arch().kind)
     gpus = values("hardware.gpu", hw.gpu) + [p.gpu for p in hw.pools]
     # the (GPU, pricing mode) pairs priced: each pool's, and every combination a sweep makes
     pairs = [
