@@ -10,6 +10,7 @@ from simplan.kernels import layout as c
 from simplan.kernels.batch import static_batch
 from simplan.kernels.roofline import step_flops_and_bytes
 from simplan.perf import Replica, replica_from_ids
+from simplan.validated import uncalibrated_note
 
 
 def bound_verdict(replica: Replica, batch: int, context_tokens: float) -> tuple[str, str]:
@@ -75,6 +76,10 @@ def estimate_static(
         "max_batch": int(mem["max_batch"]),
         "notes": list(replica.notes),
     }
+    # a static batch names no engine: only the GPU and model can be unchecked
+    unchecked = uncalibrated_note([gpu], model)
+    if unchecked:
+        out["notes"].append(unchecked)
     reason = does_not_fit_reason(replica, input_tokens, output_tokens)
     if reason is None and batch > mem["max_batch"]:
         reason = (

@@ -131,3 +131,13 @@ def test_a_sweeps_provenance_names_the_lean_for_each_gpu_it_applies_to() -> None
     assert set(leans) == {"h100-sxm / moe", "h200 / moe"}  # Blackwell's MoE rows do not lean
     assert all("on hopper GPUs" in d for d in leans.values())
     assert not [r for r in provenance_rows(_scenario("h100-sxm"), swept) if r["what"] == "lean"]
+
+
+def test_an_estimate_names_an_unchecked_gpu_and_model_too() -> None:
+    from simplan import api
+
+    out = api.estimate(model="kimi-k2", gpu="h20-3e", tp=8, weights="int4-awq")
+    [note] = [n for n in out["notes"] if n.startswith("uncalibrated")]
+    assert "h20-3e" in note and "the model kimi-k2" in note
+    checked_out = api.estimate(model="llama-3.1-8b", gpu="h100-sxm")
+    assert not [n for n in checked_out["notes"] if n.startswith("uncalibrated")]
