@@ -210,12 +210,27 @@ def print_sweep(ds: Any) -> None:
                 f"not feasible: {count:,} point{'s' * (count != 1)}: {REASONS[int(code)]}"
             )
     _print_verification(ds)
+    from simplan.dataset import decode_provenance
+
+    for note in provenance_notes(decode_provenance(ds)):
+        make_console().print(f"note: {note}")
     if s["unverified"]:
         make_console().print(
             "note: some points' predicted percentiles are within the fast model's measured "
             "error of their limits (not verified, docs/model.md); `simplan plan` checks its "
             "pick by simulation, and `--method simulate` measures every point"
         )
+
+
+def provenance_notes(rows: list[dict[str, str]]) -> list[str]:
+    """What a result's provenance says a reader must know, once each: the GPUs and models
+    no published measurement checks, and a known lean of the model's throughput."""
+    notes = [
+        f"{r['id']}: {r['detail']}" if r["what"] == "checked" else r["detail"]
+        for r in rows
+        if r["what"] == "lean" or (r["what"] == "checked" and r["detail"].startswith("uncalib"))
+    ]
+    return list(dict.fromkeys(notes))
 
 
 def _print_verification(ds: Any) -> None:

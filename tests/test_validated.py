@@ -141,3 +141,14 @@ def test_an_estimate_names_an_unchecked_gpu_and_model_too() -> None:
     assert "h20-3e" in note and "the model kimi-k2" in note
     checked_out = api.estimate(model="llama-3.1-8b", gpu="h100-sxm")
     assert not [n for n in checked_out["notes"] if n.startswith("uncalibrated")]
+
+
+def test_a_sweep_prints_what_no_measurement_checks_and_the_lean_once() -> None:
+    from simplan.console_plan import provenance_notes
+
+    swept = {"hardware.gpu": ["h100-sxm", "h200", "h20-3e"]}
+    notes = provenance_notes(provenance_rows(_moe_scenario("h200"), swept))
+    assert [n for n in notes if n.startswith("h20-3e: uncalibrated")]
+    # H100 and H200 share the Hopper lean: said once
+    assert len([n for n in notes if "on hopper GPUs" in n]) == 1
+    assert not provenance_notes(provenance_rows(_scenario("h100-sxm")))
