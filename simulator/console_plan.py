@@ -10,6 +10,7 @@ from simplan.calibration import BAND_COVERAGE
 from simplan.console import _usd0, make_console
 from simplan.formatting import seconds, usd
 from simplan.rate_limits import rate_limit_cell
+from simplan.validated import UNCALIBRATED
 
 
 def print_job_plan(result: dict[str, Any], file: str) -> None:
@@ -228,7 +229,7 @@ def provenance_notes(rows: list[dict[str, str]]) -> list[str]:
     notes = [
         f"{r['id']}: {r['detail']}" if r["what"] == "checked" else r["detail"]
         for r in rows
-        if r["what"] == "lean" or (r["what"] == "checked" and r["detail"].startswith("uncalib"))
+        if r["what"] == "lean" or (r["what"] == "checked" and r["detail"].startswith(UNCALIBRATED))
     ]
     return list(dict.fromkeys(notes))
 

@@ -21,6 +21,8 @@ from typing import Any
 
 from simplan import catalog
 
+#: How every answer names what no published measurement checks (readers match on it).
+UNCALIBRATED = "uncalibrated: no published measurement checks"
 #: The median signed serving-throughput error (predicted / measured - 1) of a GPU family
 #: and architecture at or beyond which runs and plans name it.
 BIAS_NOTE_ERROR = 0.10
@@ -60,7 +62,7 @@ def describe(kind: str, key: str) -> str:
     """One line: how many measurements check it and how well, or that none does."""
     found = checked(kind, key)
     if found is None:
-        return "uncalibrated: no published measurement checks it"
+        return f"{UNCALIBRATED} it"
     return (
         f"checked against {int(found['rows'])} published measurements, median error "
         f"{found['median_abs_error']:.0%}"
@@ -87,7 +89,7 @@ def uncalibrated_note(
     if not parts:
         return None
     return (
-        "uncalibrated: no published measurement checks "
+        f"{UNCALIBRATED} "
         + " or ".join(parts)
         + "; these figures are the performance model's extrapolation (simplan validate)"
     )
