@@ -1,0 +1,63 @@
+"""What each source's benchmark harness did, where it is not in the row.
+
+A calibration row states its model, GPU, lengths and load; how the source's harness drove
+the engine (its settings, how many requests it sent, whether its clients ran in a closed
+loop, when its engine emits the first token) is stated here, each fact once with the
+source it was read from, and applied by :mod:`simplan.validate.rows` and
+:mod:`simplan.validate.predict`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Output length gpt-fast's generate.py uses when its README does not state one.
+GPTFAST_DEFAULT_OUTPUT = 200
+#: Engine settings a source's harness sets explicitly (quoted in the SOURCES files).
+SOURCE_ENGINE: dict[str, dict[str, Any]] = {
+    # AccelMark's vLLM runner: "max_num_seqs 512 and gpu_memory_utilization 0.90 by
+    # default", with max_model_len 4096, for which vLLM 0.7.3 leaves chunked prefill off
+    # and budgets max(4096, 2048) tokens (tests/data/README.md)
+    "ACCELMARK_SUITE_C": {
+        "max_num_seqs": 512,
+        "gpu_memory_utilization": 0.90,
+        "chunked_prefill": False,
+        "max_num_batched_tokens": 4096,
+    },
+    # TensorRT-LLM v1.0's MoE tables: "the MoE options enable attention DP" with --ep
+    # (published_measurements_2026_SOURCES.md); applied to the MoE models only
+    "TRTLLM_V10_MOE": {"attention_dp": True},
+}
+#: Requests simulated per row where the source states no count; the vLLM FP8-KV post
+#: sends 150 requests at concurrency 8.
+SIM_REQUESTS = {"max_load": 600, "poisson": 900, "closed": 150}
+#: trtllm-bench's dataset size per ISL/OSL, from the table "$num_requests" of the same
+#: perf-overview pages (NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md @
+#: 00f37686, read 2026-12-03): "a larger number of messages ... to guarantee that the
+#: system hit a steady state". Max-load throughput depends on it: with a 2048-sequence
+#: batch, 600 requests never fill the batch that 3000 do (Qwen3-235B on 8xH200,
+#: 128/2048: 23.3k tok/s at 600, 39.7k at 3000, 42.8k measured).
+TRTLLM_BENCH_REQUESTS = {
+    (128, 128): 30000,
+    (128, 2048): 3000,
+    (128, 4096): 1500,
+    (1000, 2000): 1500,
+    (2048, 128): 3000,
+    (2048, 2048): 1500,
+    (5000, 500): 1500,
+    (1000, 1000): 3000,
+    (500, 2000): 3000,
+    (20000, 2000): 1000,
+}
+#: Static-batch sources whose harness is a closed loop: ``batch`` clients start together
+#: and each sends this many requests in turn. LMDeploy's benchmark/profile_generation.py
+#: at the commit that published the A100 tables (ebe90bc9, which also added the
+#: benchmark_<size>.sh scripts that run it without ``--test-round``) runs one thread per
+#: concurrency slot, each calling stream_infer ``--test-round`` times (default 6; the
+#: v0.1.0a1 tag's copy said 10), and reports generated tokens over the whole elapsed
+#: time. While every client's sequence fits in the KV cache the rounds run in lockstep,
+#: as one static batch; when they do not, later requests wait.
+CLOSED_ROUNDS = {"LMDEPLOY_A100": 6}
+#: Where a source states its request counts: AccelMark's offline run sends 100 requests at
+#: once, and each online run 300 (three runs pooled: the same load, three times).
+SOURCE_REQUESTS = {"ACCELMARK_SUITE_C": {"max_load": 100, "poisson": 300}}
