@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from simplan import calibration
 from simplan.kernels.batch import static_batch
+from simplan.kernels.roofline import step_time_s
 from simplan.perf import replica_from_ids
 from simplan.validate.predict import predict_row
 from simplan.validate.rows import read_spec
@@ -47,11 +48,45 @@ def _static_ttft_s(batch: int, inp: int, out: int) -> float:
     return float(static_batch(replica.cfg, batch, inp, out)[0])
 
 
+def _turbomind_steps_s(batch: int, inp: int) -> tuple[float, float]:
+    """Llama-2-13B on one A100: the prefill of all but the last prompt token, and the
+    decode step over the whole batch that takes the last one, from the step kernel."""
+    cfg = replica_from_ids("llama-2-13b", "a100-sxm4-80gb", "fp16", "fp16", 1, 1).cfg
+    new = inp - 1
+    prefill_s = step_time_s(cfg, batch * new, batch * new * (new + 1) / 2, batch, 0, 0)
+    return (prefill_s if new else 0.0), step_time_s(cfg, 0, 0, 0, batch, batch * inp)
+
+
 def test_a_batch_that_fits_is_one_static_batch() -> None:
-    # 16 x (128 + 128) tokens fit many times over: the rounds run in lockstep
+    # 16 x (128 + 128) tokens fit many times over: the rounds run in lockstep, and
+    # TurboMind's first token comes from the decode step after the prompts' prefill
     row = predict_row(_lmdeploy(16, 128, 128, "ttft_mean", "75.87"), 2)
     assert row.predicted is not None
-    assert abs(row.predicted / _static_ttft_s(16, 128, 128) - 1) < 0.05
+    prefill_s, step_s = _turbomind_steps_s(16, 128)
+    assert row.predicted == pytest.approx(prefill_s + step_s, rel=1e-9)
+
+
+def test_turbomind_first_token_waits_for_a_decode_step() -> None:
+    # A 1-token prompt has nothing to prefill: its first token is one decode step.
+    one = predict_row(_lmdeploy(1, 1, 128, "ttft_mean", "76.55"), 2).predicted
+    assert one == pytest.approx(_turbomind_steps_s(1, 1)[1], rel=1e-9)
+    # The table: 40 ms for a 128-token prompt at batch 1, twice the 18 ms of a 1-token
+    # one; a prefill that yielded the first token would predict about 28 ms.
+    ttft = predict_row(_lmdeploy(1, 128, 128, "ttft_mean", "76.59"), 3).predicted
+    assert ttft is not None and abs(ttft / 0.040 - 1) < 0.2
+    assert ttft > 1.4 * _static_ttft_s(1, 128, 128)
+
+
+def test_turbomind_batches_spend_their_time_in_prefill_and_decode_steps() -> None:
+    # generated tokens over (prefill + output_len decode steps) and the gaps between the
+    # later tokens: what the closed form adds up must be the run's whole time
+    rows = {
+        m: predict_row(_lmdeploy(16, 128, 128, m, "75.87"), 2).predicted
+        for m in ("ttft_mean", "itl_p50", "output_throughput_total")
+    }
+    ttft, tpot, tput = rows["ttft_mean"], rows["itl_p50"], rows["output_throughput_total"]
+    assert ttft is not None and tpot is not None and tput is not None
+    assert 16 * 128 / tput == pytest.approx(ttft + 127 * tpot, rel=1e-9)
 
 
 def test_clients_whose_sequences_do_not_fit_wait_for_earlier_ones() -> None:

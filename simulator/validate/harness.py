@@ -61,3 +61,11 @@ CLOSED_ROUNDS = {"LMDEPLOY_A100": 6}
 #: Where a source states its request counts: AccelMark's offline run sends 100 requests at
 #: once, and each online run 300 (three runs pooled: the same load, three times).
 SOURCE_REQUESTS = {"ACCELMARK_SUITE_C": {"max_load": 100, "poisson": 300}}
+#: Sources whose engine emits a request's first token from the first decode step, not
+#: from the prefill: TurboMind at lmdeploy v0.1.0a1 (the version a100_fp16.md says it
+#: tested) context-decodes all but the last prompt token ("subtract input/context len by
+#: 1 to skip last input token (will process with decoder later)", LlamaBatch.cc
+#: ContextDecode @ v0.1.0a1), so its first token waits for a decode iteration over the
+#: whole batch. The table shows it: at batch 1, Llama-2-7B's first token takes 11 ms for
+#: a 1-token prompt (one decode step, 50% latency 9 ms) and 22 ms for a 128-token one.
+FIRST_TOKEN_FROM_DECODE = {"LMDEPLOY_A100"}

@@ -148,7 +148,8 @@ def _predict_static(row: Row, spec: Spec, cache: SimCache) -> Row:
             row.skipped = figures
             return row
     else:
-        ttft, tpot, e2e = static_batch(replica.cfg, batch, in_len, out_len)
+        timing = _decode_first_batch if spec.first_token_from_decode else static_batch
+        ttft, tpot, e2e = timing(replica.cfg, batch, in_len, out_len)
         figures = {
             "output_tokens_per_s": batch * out_len / e2e,
             "ttft_s": ttft,
@@ -157,6 +158,24 @@ def _predict_static(row: Row, spec: Spec, cache: SimCache) -> Row:
             "e2e_s": e2e,
         }
     return _read_batch_metric(row, spec, figures)
+
+
+def _decode_first_batch(
+    cfg: np.ndarray, batch: int, input_tokens: int, output_tokens: int
+) -> tuple[float, float, float]:
+    """(ttft_s, tpot_s, e2e_s) of a static batch on an engine that prefills all but the
+    last prompt token and takes that one in the first decode step, which yields the
+    first token: ``output_tokens`` decode steps, the first over contexts of
+    ``input_tokens``. A 1-token prompt has no prefill at all."""
+    # static_batch of one token less, one output more, times exactly those iterations
+    prefill_s, _, e2e_s = static_batch(cfg, batch, input_tokens - 1, output_tokens + 1)
+    first_step_s = static_batch(cfg, batch, input_tokens - 1, 2)[1]
+    if input_tokens <= 1:
+        e2e_s -= prefill_s
+        prefill_s = 0.0
+    decode_s = e2e_s - prefill_s
+    tpot_s = (decode_s - first_step_s) / (output_tokens - 1) if output_tokens > 1 else 0.0
+    return prefill_s + first_step_s, tpot_s, e2e_s
 
 
 def _read_batch_metric(row: Row, spec: Spec, figures: dict[str, float]) -> Row:
@@ -237,7 +256,13 @@ def _rounds_figures(row: Row, spec: Spec, cache: SimCache) -> dict[str, float] |
                 "e2e_s": float(np.mean(table["e2e_s"])),
             }
     run = cache[key]
-    return str(run["error"]) if "error" in run else run
+    if "error" in run:
+        return str(run["error"])
+    if spec.first_token_from_decode:
+        # the first token comes one decode step after the prefill the simulation ends it
+        # with
+        return {**run, "ttft_s": run["ttft_s"] + run["tpot_mean_s"]}
+    return run
 
 
 def _engine_section(spec: Spec) -> dict[str, Any]:

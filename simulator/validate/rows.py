@@ -16,6 +16,7 @@ from typing import Any, Literal
 from simplan import catalog
 from simplan.validate.harness import (
     CLOSED_ROUNDS,
+    FIRST_TOKEN_FROM_DECODE,
     GPTFAST_DEFAULT_OUTPUT,
     SIM_REQUESTS,
     SOURCE_ENGINE,
@@ -103,6 +104,9 @@ class Spec:
     #: static batch) and the GPU memory its engine held, GiB per GPU (None: unstated)
     rounds: int = 0
     engine_memory_gib: float | None = None
+    #: the engine's first token comes from a decode step over the batch, the last prompt
+    #: token's (harness.FIRST_TOKEN_FROM_DECODE)
+    first_token_from_decode: bool = False
 
     @property
     def regime(self) -> str:
@@ -335,6 +339,7 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         num_requests=_num_requests(source_id, shape, inp, out),
         rounds=CLOSED_ROUNDS.get(source_id, 0) if shape == "static" else 0,
         engine_memory_gib=_engine_memory_gib(raw.get("notes", "")),
+        first_token_from_decode=source_id in FIRST_TOKEN_FROM_DECODE,
     )
 
 
