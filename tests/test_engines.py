@@ -221,19 +221,39 @@ def test_deepseek_fp8_on_8xh200_against_vllms_memory_log() -> None:
     7.16GiB; PyTorch activation peak memory takes 6.37GiB; the rest of the memory reserved
     for KV Cache is 21.43GiB", out of 139.81 GiB x 0.85 = 118.84 GiB per GPU, and a
     maximum concurrency of 2.30 requests of 128,000 tokens
-    (github.com/FlowAsBrook/will @ 741c027, source/_posts/cuda.md, 2025-03).
+    (github.com/FlowAsBrook/will @ 741c027, source/_posts/cuda.md, 2025-03): 34.96 GiB
+    per GPU free after the weights, the figure issue 14 asks to meet within 10%.
 
-    The layout fits and the checkpoint's weights are within 10% of what vLLM loaded (vLLM
-    holds 4.7 GiB more per GPU). The KV cache is not within 10%: simplan gives 1.8x vLLM's
-    tokens, because it reserves 1 GiB outside the weights and activations where vLLM 0.7.3
-    measured 7.2 GiB, and 1.5 GiB of activations where vLLM peaked at 6.4
-    (docs/model.md). The bound below pins that gap so that a change to it is seen."""
+    simplan holds the checkpoint's weights (4.7 GiB per GPU less than vLLM loaded), so its
+    free memory is 13% more. vLLM 0.7.x also kept, for decode, MLA's absorbed matrices
+    beside the raw ones ("we end up with absorbed weights for decode and another copy of
+    raw weights for prefill", vllm/attention/backends/mla/utils.py
+    process_weights_after_loading): W_Q_UK and W_UV_O requantized to FP8, W_QR and the
+    dequantized kv_b_proj in BF16. vLLM 0.8 dropped them (PR #14770, "it reduces memory
+    usage"), so simplan does not model them; computed from the config they are the gap.
+
+    The KV cache is not within 10% of vLLM's: simplan gives 1.8x its tokens, reserving
+    1 GiB outside the weights and activations where vLLM 0.7.3 measured 7.2 GiB, and 1.5
+    GiB of activations where vLLM peaked at 6.4 (docs/model.md). The bound pins that gap
+    so that a change to it is seen."""
     knobs = EngineKnobs(
         gpu_memory_utilization=0.85, max_num_batched_tokens=32000, max_num_seqs=1024
     )
     cfg = replica_from_ids("deepseek-v3", "h200", "fp8", "fp16", 8, 1, knobs).cfg
     gib = 2.0**30
-    assert kmem.weight_bytes_per_gpu(cfg) / gib == pytest.approx(83.88, rel=0.10)
+    weights_gib = kmem.weight_bytes_per_gpu(cfg) / gib
+    assert weights_gib == pytest.approx(83.88, rel=0.10)
+    free_gib = 139.81 * 0.85 - weights_gib
+    assert free_gib / 34.96 == pytest.approx(1.13, abs=0.02)
+    # vLLM 0.7's decode-only copies, per layer per GPU (the local heads of TP8)
+    heads = cfg[c.HEADS] / 8
+    q_uk = cfg[c.Q_LORA] * heads * cfg[c.KV_LORA]  # FP8
+    uv_o = heads * cfg[c.KV_LORA] * cfg[c.HIDDEN]  # FP8
+    q_r = cfg[c.Q_LORA] * heads * cfg[c.QK_ROPE] * 2  # BF16
+    kv_b = cfg[c.KV_LORA] * heads * (cfg[c.QK_NOPE] + cfg[c.V_HD]) * 2  # BF16
+    absorbed_gib = cfg[c.LAYERS] * (q_uk + uv_o + q_r + kv_b) / gib
+    assert weights_gib + absorbed_gib == pytest.approx(83.88, rel=0.01)
+    assert free_gib - absorbed_gib == pytest.approx(34.96, rel=0.01)
     concurrency = kmem.kv_capacity_tokens(cfg) / 128_000
     assert concurrency >= 1.0  # the layout serves a 128k-token request, as vLLM's did
     assert concurrency / 2.30 == pytest.approx(1.95, rel=0.1)
