@@ -148,6 +148,9 @@ FIELDS: tuple[Field, ...] = (
     # embedding/LM head whole on every GPU (each runs them for its own tokens); SGLang
     # keeps them tensor-parallel over the group by default
     Field("ADP_WHOLE_DENSE", "0/1", "attention DP keeps dense MLPs and vocab tables whole"),
+    # an MoE call takes at most this many tokens, more in chunks (TensorRT-LLM's
+    # moe_max_num_tokens): it bounds the MoE working set the activation reserve holds
+    Field("MOE_MAX_TOKENS", "tokens", "most tokens one MoE call takes (0: all of the step's)"),
 )
 
 #: Slot of each field, by name.

@@ -85,28 +85,38 @@ def kv_bytes_per_token(cfg):
 def activation_reserve_bytes(cfg):
     """Peak activation memory of one forward pass at ``max_num_batched_tokens`` on one GPU.
 
-    The live tensors of the widest op: the residual stream and normed input (2H), the
-    QKV output, and the MLP's gate/up output and activation; plus fp32 logits for up to
-    ``max_num_seqs`` rows of the vocab shard.
+    The live tensors of the widest op: the residual stream and normed input (2H) and the
+    QKV output, plus the wider of the dense MLP's gate/up output and activation and the
+    MoE layer's working set; plus fp32 logits for up to ``max_num_seqs`` rows of the
+    vocab shard. A fused MoE holds, for every (token, routed expert) row, the gate/up
+    output, its activation and the down projection's output before the weighted sum
+    (vLLM's and SGLang's fused_moe: ``intermediate_cache1..3``, (M, top-k, 2I), (M·top-k,
+    I) and (M, top-k, H)), with the expert's width on this GPU (whole under expert
+    parallelism); under data-parallel attention its M is every rank's tokens (TensorRT-
+    LLM: "the maximum number of tokens in MoE are multiplied by DP size when attention DP
+    is enabled"), unless the engine chunks it (``MOE_MAX_TOKENS``). The shared experts
+    run as a dense MLP on the GPU's own tokens.
     """
     t = cfg[c.MAX_BATCHED_TOKENS]
     tp = cfg[c.TP]
-    if cfg[c.EXPERTS] > 0.0:
-        width = max(
-            cfg[c.INTERMEDIATE],
-            (cfg[c.EXPERTS_PER_TOKEN] + cfg[c.SHARED_EXPERTS]) * cfg[c.EXPERT_INTERMEDIATE],
-        )
-    else:
-        width = cfg[c.INTERMEDIATE]
     heads = cfg[c.HEADS] / attention_tp(cfg)
     if cfg[c.MLA] > 0.0:
         qkv = heads * (cfg[c.QK_NOPE] + cfg[c.QK_ROPE]) + cfg[c.KV_LORA] + cfg[c.QK_ROPE]
     else:
         qkv = (heads + 2.0 * kv_heads_per_gpu(cfg)) * cfg[c.HEAD_DIM]
-    per_token = 2.0 * cfg[c.HIDDEN] + qkv
-    per_token += (2.0 + cfg[c.GATED]) * width / tp
+    mlp = (2.0 + cfg[c.GATED]) * cfg[c.INTERMEDIATE] / dense_tp(cfg)
+    mlp_bytes = t * mlp
+    if cfg[c.EXPERTS] > 0.0:
+        ep = cfg[c.ATT_DP] > 0.0
+        width = cfg[c.EXPERT_INTERMEDIATE] if ep else cfg[c.EXPERT_INTERMEDIATE] / tp
+        rows = t * tp if ep else t
+        if cfg[c.MOE_MAX_TOKENS] > 0.0:
+            rows = min(rows, cfg[c.MOE_MAX_TOKENS])
+        routed = cfg[c.EXPERTS_PER_TOKEN] * ((2.0 + cfg[c.GATED]) * width + cfg[c.HIDDEN])
+        shared = cfg[c.SHARED_EXPERTS] * (2.0 + cfg[c.GATED]) * cfg[c.EXPERT_INTERMEDIATE] / tp
+        mlp_bytes = max(mlp_bytes, rows * routed + t * shared)
     logits = min(cfg[c.MAX_NUM_SEQS], t) * cfg[c.VOCAB] / dense_tp(cfg) * 4.0
-    return t * per_token * cfg[c.A_BYTES] + logits
+    return (t * (2.0 * cfg[c.HIDDEN] + qkv) + mlp_bytes) * cfg[c.A_BYTES] + logits
 
 
 @kernel

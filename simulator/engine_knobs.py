@@ -42,6 +42,8 @@ class EngineKnobs:
     # ... with the dense MLPs, shared experts and embedding/LM head whole on every GPU
     # (TensorRT-LLM, vLLM) rather than tensor-parallel over the group (SGLang)
     dp_whole_dense: bool = False
+    # the most tokens one MoE call takes, more in chunks (None: all of them at once)
+    moe_max_num_tokens: int | None = None
     # what the workload's prompts repeat, when the engine caches it (the fast path's hits)
     prompt_reuse: PromptReuse | None = None
     # the first token reaches the client one iteration after its prefill (vLLM V0)
@@ -120,6 +122,7 @@ def engine_knobs(sc: Scenario, gpu_id: str, tp: int = 1, pp: int = 1) -> EngineK
         kv_cache_free_fraction=eng.kv_cache_free_gpu_mem_fraction,
         attention_dp=eng.attention_dp,
         dp_whole_dense=eng.dp_keeps_dense_whole,
+        moe_max_num_tokens=eng.moe_max_num_tokens,
         speculative=knobs_from(eng.speculative),
         prompt_reuse=reuse_of(sc),
         iteration_overhead_s=host.get("iteration_overhead_s"),

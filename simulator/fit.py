@@ -13,6 +13,7 @@ from simplan import catalog
 from simplan.engine_knobs import engine_knobs
 from simplan.errors import InfeasibleError
 from simplan.kernels import layout as c
+from simplan.kernels import memory as kmem
 from simplan.kernels.speculative import draft_weight_bytes_per_gpu
 from simplan.perf import Replica, build_replica, valid_tp_degrees
 from simplan.units import GIB
@@ -21,8 +22,32 @@ if TYPE_CHECKING:
     from simplan.scenario import Scenario
 
 
+def moe_chunk_hint(cfg: np.ndarray, input_tokens: int, output_tokens: int) -> str:
+    """A clause naming ``[engine] moe_max_num_tokens`` where taking the MoE in chunks of
+    one rank's token budget would let the replica serve the request; else ""."""
+    if cfg[c.ATT_DP] <= 0.0 or cfg[c.EXPERTS] <= 0.0 or cfg[c.MOE_MAX_TOKENS] > 0.0:
+        return ""
+    chunk = int(cfg[c.MAX_BATCHED_TOKENS])
+    chunked = cfg.copy()
+    chunked[c.MOE_MAX_TOKENS] = chunk
+    if kmem.max_batch(chunked, float(input_tokens), float(output_tokens)) < 1:
+        return ""
+    freed_gib = (kmem.activation_reserve_bytes(cfg) - kmem.activation_reserve_bytes(chunked)) / GIB
+    return (
+        f"; the MoE takes all {cfg[c.TP]:.0f} ranks' tokens at once ({freed_gib:.1f} GiB per GPU "
+        f"more than chunks of {chunk}): [engine] moe_max_num_tokens = {chunk} fits"
+    )
+
+
 def does_not_fit_reason(replica: Replica, input_tokens: int, output_tokens: int) -> str | None:
     """Why a replica cannot serve one request of these lengths, or None if it can."""
+    reason = _does_not_fit(replica, input_tokens, output_tokens)
+    if reason is None:
+        return None
+    return reason + moe_chunk_hint(replica.cfg, input_tokens, output_tokens)
+
+
+def _does_not_fit(replica: Replica, input_tokens: int, output_tokens: int) -> str | None:
     mem = replica.memory(input_tokens, output_tokens)
     need = mem["weights_gib_per_gpu"] + mem["reserve_gib_per_gpu"]
     spec = replica.engine.speculative

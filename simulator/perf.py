@@ -242,6 +242,7 @@ def build_replica(
     cfg[c.INDEXER_HEAD_DIM] = arch.indexer_head_dim
     cfg[c.ATT_DP] = 1.0 if engine.attention_dp and tp > 1 else 0.0
     cfg[c.ADP_WHOLE_DENSE] = 1.0 if engine.dp_whole_dense else 0.0
+    cfg[c.MOE_MAX_TOKENS] = float(engine.moe_max_num_tokens or 0)
     cfg[c.MLA] = float(arch.attention == "mla")
     cfg[c.KV_LORA] = arch.kv_lora_rank
     cfg[c.Q_LORA] = arch.q_lora_rank

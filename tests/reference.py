@@ -614,18 +614,12 @@ def kv_bytes_per_token(cfgs):
 
 
 def activation_reserve_bytes(cfgs):
-    """Peak activations of a max_num_batched_tokens forward pass + fp32 logits (per GPU)."""
+    """Peak activations of a max_num_batched_tokens forward pass + fp32 logits (per GPU):
+    residual, QKV, and the wider of the dense MLP and the fused MoE's per-(token, expert)
+    gate/up, activation and down-projection outputs (over every DP rank's tokens under
+    attention DP, with whole experts) plus the shared experts."""
     s = _shapes(cfgs)
     tokens = cfgs[:, c.MAX_BATCHED_TOKENS]
-    width = np.where(
-        s.is_moe,
-        np.maximum(
-            cfgs[:, c.INTERMEDIATE],
-            (cfgs[:, c.EXPERTS_PER_TOKEN] + cfgs[:, c.SHARED_EXPERTS])
-            * cfgs[:, c.EXPERT_INTERMEDIATE],
-        ),
-        cfgs[:, c.INTERMEDIATE],
-    )
     # QKV output per token: GQA/MHA writes the GPU's query heads plus K and V of its KV
     # heads (replicated, so at least one, once TP exceeds them). MLA writes every query
     # head's nope + rope width plus the shared compressed latent and RoPE key (kept whole
@@ -634,10 +628,20 @@ def activation_reserve_bytes(cfgs):
     mla_qkv = s.q_heads * (nope + rope) + cfgs[:, c.KV_LORA] + rope
     std_qkv = (s.q_heads + 2 * s.kv_heads) * s.head_dim
     qkv = np.where(s.is_mla, mla_qkv, std_qkv)
-    per_token = 2 * s.hidden + qkv + (2.0 + s.gated) * width / s.tp
+    mats = 2.0 + s.gated
+    dense_mlp = tokens * mats * cfgs[:, c.INTERMEDIATE] / s.dense_tp
+    ep = cfgs[:, c.ATT_DP] > 0
+    expert_width = cfgs[:, c.EXPERT_INTERMEDIATE] / np.where(ep, 1.0, s.tp)
+    moe_rows = tokens * np.where(ep, s.tp, 1.0)
+    chunk = cfgs[:, c.MOE_MAX_TOKENS]
+    moe_rows = np.where(chunk > 0, np.minimum(moe_rows, chunk), moe_rows)
+    routed = cfgs[:, c.EXPERTS_PER_TOKEN] * (mats * expert_width + s.hidden)
+    shared = cfgs[:, c.SHARED_EXPERTS] * mats * cfgs[:, c.EXPERT_INTERMEDIATE] / s.tp
+    moe = moe_rows * routed + tokens * shared
+    mlp = np.where(s.is_moe, np.maximum(dense_mlp, moe), dense_mlp)
     logit_rows = np.minimum(cfgs[:, c.MAX_NUM_SEQS], tokens)
     logits = logit_rows * cfgs[:, c.VOCAB] / s.dense_tp * 4.0
-    return tokens * per_token * cfgs[:, c.A_BYTES] + logits
+    return (tokens * (2 * s.hidden + qkv) + mlp) * cfgs[:, c.A_BYTES] + logits
 
 
 def kv_capacity_tokens(cfgs):

@@ -13,8 +13,8 @@ from simplan.perf import replica_from_ids
 from simplan.scenario import scenario_from_dict
 
 
-def _cfg(model: str, gpu: str, weights: str, tp: int, dp: bool):
-    knobs = EngineKnobs(attention_dp=dp, max_num_seqs=2048)
+def _cfg(model: str, gpu: str, weights: str, tp: int, dp: bool, moe_max: int | None = None):
+    knobs = EngineKnobs(attention_dp=dp, max_num_seqs=2048, moe_max_num_tokens=moe_max)
     return replica_from_ids(model, gpu, weights, "fp8", tp, 1, knobs).cfg
 
 
@@ -48,7 +48,32 @@ def test_mla_kv_is_no_longer_copied_on_every_gpu() -> None:
     assert kmem.weight_bytes_per_gpu(dp) - kmem.weight_bytes_per_gpu(tp) == pytest.approx(
         extra * tp[c.W_BYTES], rel=1e-9
     )
-    assert 6.0 < kmem.kv_capacity_tokens(dp) / kmem.kv_capacity_tokens(tp) < 8.0
+    # 8 pools, each smaller by the replicated attention weights and by the MoE working
+    # set of every rank's tokens (8 x 8192 rows), unless the MoE takes them in chunks
+    assert 4.0 < kmem.kv_capacity_tokens(dp) / kmem.kv_capacity_tokens(tp) < 5.0
+    chunked = _cfg("deepseek-v3", "h200", "fp8", 8, True, moe_max=8192)
+    assert 6.0 < kmem.kv_capacity_tokens(chunked) / kmem.kv_capacity_tokens(tp) < 8.0
+
+
+def test_the_moe_working_set_by_hand() -> None:
+    # DeepSeek-V3 at TP8, 8192 tokens a step: each (token, routed expert) row holds the
+    # gate/up output, its activation and the down projection's output (16-bit), with a
+    # 1/8 slice of each expert under TP and whole experts over all 8 ranks' tokens
+    # under attention DP; the shared expert runs on the GPU's own tokens either way.
+    tp = _cfg("deepseek-v3", "h200", "fp8", 8, False)
+    dp = _cfg("deepseek-v3", "h200", "fp8", 8, True)
+    t, k, h, i = 8192, 8, 7168, 2048
+    heads, latent = 128, 512 + 64  # q heads (nope 128 + rope 64 each); latent + rope key
+    moe_tp = t * k * (3 * i / 8 + h)
+    moe_dp = 8 * t * k * (3 * i + h)
+    qkv_tp, qkv_dp = t * (heads / 8 * 192 + latent), t * (heads * 192 + latent)
+    want = 2.0 * (moe_dp - moe_tp + qkv_dp - qkv_tp)
+    got = kmem.activation_reserve_bytes(dp) - kmem.activation_reserve_bytes(tp)
+    assert got == pytest.approx(want, rel=1e-9)
+    # chunked at 2048 tokens, the DP working set is 2048 rows
+    small = _cfg("deepseek-v3", "h200", "fp8", 8, True, moe_max=2048)
+    got = kmem.activation_reserve_bytes(dp) - kmem.activation_reserve_bytes(small)
+    assert got == pytest.approx(2.0 * (8 * t - 2048) * k * (3 * i + h), rel=1e-9)
 
 
 def test_gqa_kv_with_enough_heads_holds_as_much_either_way() -> None:
@@ -102,6 +127,25 @@ def test_the_engine_setting_reaches_the_replica_only_with_tensor_parallel_gpus()
     assert replica_cfg(scenario(8))[0][c.ATT_DP] == 1.0
     assert replica_cfg(scenario(4))[0][c.ATT_DP] == 1.0
     assert replica_cfg(scenario(1))[0][c.ATT_DP] == 0.0  # one GPU: nothing to split
+
+
+def test_a_scenario_chunks_its_moe_and_gets_the_kv_room_back() -> None:
+    # Qwen3-235B FP8 on 8 H100s with attention DP, as TensorRT-LLM runs it: the MoE's
+    # 8 x 8192 gathered rows leave less KV room than 8192-token chunks do
+    def cfg(engine: dict):  # type: ignore[no-untyped-def]
+        doc = {
+            "model": {"name": "qwen3-235b-a22b", "weights": "fp8"},
+            "hardware": {"gpu": "h100-sxm", "tp": 8},
+            "engine": {"name": "tensorrt-llm", "attention_dp": True, **engine},
+            "workload": {"rate_per_s": 1.0, "num_requests": 5},
+        }
+        return replica_cfg(scenario_from_dict(doc))[0]
+
+    whole, chunked = cfg({}), cfg({"moe_max_num_tokens": 8192})
+    assert whole[c.MOE_MAX_TOKENS] == 0.0 and chunked[c.MOE_MAX_TOKENS] == 8192.0
+    freed = kmem.activation_reserve_bytes(whole) - kmem.activation_reserve_bytes(chunked)
+    assert freed == pytest.approx(2.0 * 7 * 8192 * 8 * (3 * 1536 + 4096), rel=1e-9)
+    assert kmem.kv_capacity_tokens(chunked) > 1.15 * kmem.kv_capacity_tokens(whole)
 
 
 def _maverick(whole: bool, tp: bool = False):  # type: ignore[no-untyped-def]

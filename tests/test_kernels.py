@@ -565,7 +565,9 @@ def test_activation_reserve_qkv_width():
         assert activation_reserve_bytes(bent) == activation_reserve_bytes(row)
     # qwen3-235b has 4 KV heads: at tp=4 and tp=8 every GPU holds one (replicated at 8).
     # Going 4 -> 8 halves all TP-split activations and logits; the unsplit residual stream
-    # (2H) and the one KV head's K and V (2 * HD) stay, the query heads halve.
+    # (2H), the one KV head's K and V (2 * HD) and each routed expert's down-projection
+    # output (top-k * H, partial sums over the full hidden size) stay, the query heads
+    # halve.
     q = "qwen3-235b-a22b"
     r4, r8 = cfg(q, "h200", "fp8", tp=4), cfg(q, "h200", "fp8", tp=8)
     assert r4[c.KV_HEADS] == 4
@@ -573,7 +575,8 @@ def test_activation_reserve_qkv_width():
     heads4 = r4[c.HEADS] / 4
     qkv4 = (heads4 + 2.0) * r4[c.HEAD_DIM]
     qkv8 = (heads4 / 2 + 2.0) * r8[c.HEAD_DIM]
-    want = per_token * (2 * r4[c.HIDDEN] + qkv4 - 2 * (2 * r8[c.HIDDEN] + qkv8))
+    unsplit = 2 * r4[c.HIDDEN] + r4[c.EXPERTS_PER_TOKEN] * r4[c.HIDDEN]
+    want = per_token * (unsplit + qkv4 - 2 * (unsplit + qkv8))
     got = activation_reserve_bytes(r4) - 2.0 * activation_reserve_bytes(r8)
     assert got == pytest.approx(want, rel=1e-9)
 

@@ -16,8 +16,14 @@ from simplan.kernels.roofline import step_time_s
 from simplan.perf import replica_from_ids
 
 
-def _cfg(model: str = "deepseek-v3", tp: int = 16, dp: bool = True, gpu: str = "h100-sxm"):  # type: ignore[no-untyped-def]
-    knobs = EngineKnobs(attention_dp=dp)
+def _cfg(  # type: ignore[no-untyped-def]
+    model: str = "deepseek-v3",
+    tp: int = 16,
+    dp: bool = True,
+    gpu: str = "h100-sxm",
+    moe_max: int | None = 8192,
+):
+    knobs = EngineKnobs(attention_dp=dp, moe_max_num_tokens=moe_max)
     return replica_from_ids(model, gpu, "fp8", "fp8", tp=tp, engine=knobs).cfg
 
 
@@ -58,6 +64,9 @@ def test_two_h100_nodes_hold_what_one_cannot() -> None:
     # DeepSeek-V3 FP8 (~671 GB) cannot sit on one 8xH100 node; on two it leaves room
     assert kmem.kv_capacity_tokens(_cfg(tp=8)) <= 0
     assert kmem.kv_capacity_tokens(two) > 0
+    # ... once the MoE takes the 16 ranks' tokens in chunks: all 16 x 8192 at once need
+    # 27 GiB per GPU more (the OOM TensorRT-LLM PR 3104 added moe_max_num_tokens for)
+    assert kmem.kv_capacity_tokens(_cfg(moe_max=None)) <= 0
     assert kmem.weight_bytes_per_gpu(two) < kmem.weight_bytes_per_gpu(one)
 
 
@@ -104,3 +113,19 @@ def test_a_pcie_ring_waits_longer_the_more_gpus_it_has() -> None:
         nvlink[c.AR_ALPHA_S]
         == replica_from_ids("llama-3.1-70b", "h100-sxm", "fp8", "fp8", tp=4).cfg[c.AR_ALPHA_S]
     )  # NVSwitch all-reduces keep their fitted latency
+
+
+def test_a_layout_that_fits_only_in_chunks_says_so() -> None:
+    from simplan.fit import does_not_fit_reason
+
+    knobs = EngineKnobs(attention_dp=True)
+    whole = replica_from_ids("deepseek-v3", "h100-sxm", "fp8", "fp8", tp=16, engine=knobs)
+    reason = does_not_fit_reason(whole, 1000, 1000)
+    assert reason is not None and "[engine] moe_max_num_tokens = 8192 fits" in reason
+    chunked = EngineKnobs(attention_dp=True, moe_max_num_tokens=8192)
+    fits = replica_from_ids("deepseek-v3", "h100-sxm", "fp8", "fp8", tp=16, engine=chunked)
+    assert does_not_fit_reason(fits, 1000, 1000) is None
+    # one node cannot hold the weights, chunked or not: no such advice
+    one = replica_from_ids("deepseek-v3", "h100-sxm", "fp8", "fp8", tp=8, engine=knobs)
+    reason = does_not_fit_reason(one, 1000, 1000)
+    assert reason is not None and "moe_max_num_tokens" not in reason

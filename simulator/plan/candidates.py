@@ -13,7 +13,7 @@ from typing import Any
 from simplan import catalog, latency_model
 from simplan import economics as econ
 from simplan.errors import CatalogError, InfeasibleError, Problem, ScenarioError, SimplanError
-from simplan.fit import replica_cfg
+from simplan.fit import moe_chunk_hint, replica_cfg
 from simplan.perf import check_parallelism
 from simplan.scenario import (
     MAX_REPLICAS,
@@ -162,7 +162,7 @@ def _evaluate(
     cand.options = {k: _get(sc, k) for k in option_keys(base)}
     cfg, why = replica_cfg(sc)
     if why == 1:
-        cand.reason = "does not fit in GPU memory"
+        cand.reason = "does not fit in GPU memory" + moe_chunk_hint(cfg, 1, 1)
         cand.fits_memory = False
         return [cand for _ in scales]
     if why == 2:

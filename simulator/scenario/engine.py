@@ -147,6 +147,14 @@ class EngineSection(_Section):
         "and vLLM then keep dense MLPs, shared experts and the embedding/LM head whole on "
         "every GPU; SGLang keeps them tensor-parallel.",
     )
+    moe_max_num_tokens: PositiveInt | None = Field(
+        default=None,
+        description="An MoE layer takes at most this many tokens per call and splits larger "
+        "batches into chunks (TensorRT-LLM's moe_max_num_tokens). It bounds the MoE "
+        "working set held for each (token, expert) row, which under attention_dp covers "
+        "every DP rank's tokens: tp x max_num_batched_tokens by default, as TensorRT-LLM "
+        "does, which can leave little KV room or none on 80 GB GPUs.",
+    )
     custom_all_reduce: bool = Field(
         default=True,
         description="All-reduce small and medium messages with the engine's own CUDA-IPC "
