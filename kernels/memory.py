@@ -104,8 +104,8 @@ def activation_reserve_bytes(cfg):
         qkv = heads * (cfg[c.QK_NOPE] + cfg[c.QK_ROPE]) + cfg[c.KV_LORA] + cfg[c.QK_ROPE]
     else:
         qkv = (heads + 2.0 * kv_heads_per_gpu(cfg)) * cfg[c.HEAD_DIM]
-    mlp = (2.0 + cfg[c.GATED]) * cfg[c.INTERMEDIATE] / dense_tp(cfg)
-    mlp_bytes = t * mlp
+    dtp = dense_tp(cfg)
+    mlp_bytes = t * (2.0 + cfg[c.GATED]) * cfg[c.INTERMEDIATE] / dtp
     if cfg[c.EXPERTS] > 0.0:
         ep = cfg[c.ATT_DP] > 0.0
         width = cfg[c.EXPERT_INTERMEDIATE] if ep else cfg[c.EXPERT_INTERMEDIATE] / tp
@@ -115,7 +115,7 @@ def activation_reserve_bytes(cfg):
         routed = cfg[c.EXPERTS_PER_TOKEN] * ((2.0 + cfg[c.GATED]) * width + cfg[c.HIDDEN])
         shared = cfg[c.SHARED_EXPERTS] * (2.0 + cfg[c.GATED]) * cfg[c.EXPERT_INTERMEDIATE] / tp
         mlp_bytes = max(mlp_bytes, rows * routed + t * shared)
-    logits = min(cfg[c.MAX_NUM_SEQS], t) * cfg[c.VOCAB] / dense_tp(cfg) * 4.0
+    logits = min(cfg[c.MAX_NUM_SEQS], t) * cfg[c.VOCAB] / dtp * 4.0
     return (t * (2.0 * cfg[c.HIDDEN] + qkv) + mlp_bytes) * cfg[c.A_BYTES] + logits
 
 
