@@ -129,3 +129,18 @@ def test_a_layout_that_fits_only_in_chunks_says_so() -> None:
     one = replica_from_ids("deepseek-v3", "h100-sxm", "fp8", "fp8", tp=8, engine=knobs)
     reason = does_not_fit_reason(one, 1000, 1000)
     assert reason is not None and "moe_max_num_tokens" not in reason
+
+
+def test_run_refuses_the_unchunked_layout_and_names_the_setting(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+    from simplan.cli import main
+
+    path = tmp_path / "ds.toml"
+    path.write_text(
+        'name = "ds"\n[model]\nname = "deepseek-v3"\nweights = "fp8"\nkv_cache = "fp8"\n'
+        '[hardware]\ngpu = "h100-sxm"\ntp = 16\n[engine]\nattention_dp = true\n'
+        "[workload]\nrate_per_s = 1.0\nnum_requests = 20\n"
+    )
+    result = CliRunner().invoke(main, ["run", str(path)])
+    assert result.exit_code == 2
+    assert "[engine] moe_max_num_tokens = 8192 fits" in result.output
