@@ -232,10 +232,10 @@ def test_deepseek_fp8_on_8xh200_against_vllms_memory_log() -> None:
     dequantized kv_b_proj in BF16. vLLM 0.8 dropped them (PR #14770, "it reduces memory
     usage"), so simplan does not model them; computed from the config they are the gap.
 
-    The KV cache is not within 10% of vLLM's: simplan gives 1.8x its tokens, reserving
-    1 GiB outside the weights and activations where vLLM 0.7.3 measured 7.2 GiB, and 1.5
-    GiB of activations where vLLM peaked at 6.4 (docs/model.md). The bound pins that gap
-    so that a change to it is seen."""
+    The KV cache is not within 10% of vLLM's: simplan gives 1.78x its tokens, reserving
+    1 GiB outside the weights and activations where vLLM 0.7.3 measured 7.2 GiB, and 5.0
+    GiB of activations (the fused MoE's rows included) where vLLM peaked at 6.4
+    (docs/model.md). The bound pins that gap so that a change to it is seen."""
     knobs = EngineKnobs(
         gpu_memory_utilization=0.85, max_num_batched_tokens=32000, max_num_seqs=1024
     )
@@ -256,4 +256,4 @@ def test_deepseek_fp8_on_8xh200_against_vllms_memory_log() -> None:
     assert free_gib - absorbed_gib == pytest.approx(34.96, rel=0.01)
     concurrency = kmem.kv_capacity_tokens(cfg) / 128_000
     assert concurrency >= 1.0  # the layout serves a 128k-token request, as vLLM's did
-    assert concurrency / 2.30 == pytest.approx(1.95, rel=0.1)
+    assert concurrency / 2.30 == pytest.approx(1.78, rel=0.05)
