@@ -24,6 +24,7 @@ from simplan.errors import SimplanError
 from simplan.fit import does_not_fit_reason
 from simplan.kernels.batch import static_batch
 from simplan.kernels.memory import max_batch
+from simplan.kernels.roofline import step_time_s
 from simplan.metrics import request_table, summarize
 from simplan.perf import replica_from_ids
 from simplan.recorder import COMPLETED
@@ -167,15 +168,13 @@ def _decode_first_batch(
     last prompt token and takes that one in the first decode step, which yields the
     first token: ``output_tokens`` decode steps, the first over contexts of
     ``input_tokens``. A 1-token prompt has no prefill at all."""
-    # static_batch of one token less, one output more, times exactly those iterations
-    prefill_s, _, e2e_s = static_batch(cfg, batch, input_tokens - 1, output_tokens + 1)
-    first_step_s = static_batch(cfg, batch, input_tokens - 1, 2)[1]
-    if input_tokens <= 1:
-        e2e_s -= prefill_s
-        prefill_s = 0.0
-    decode_s = e2e_s - prefill_s
+    # one prompt token less and one output more: exactly that prefill and those steps
+    shorter_s, _, e2e_s = static_batch(cfg, batch, input_tokens - 1, output_tokens + 1)
+    decode_s = e2e_s - shorter_s
+    prefill_s = shorter_s if input_tokens > 1 else 0.0
+    first_step_s = step_time_s(cfg, 0.0, 0.0, 0.0, batch, batch * input_tokens)
     tpot_s = (decode_s - first_step_s) / (output_tokens - 1) if output_tokens > 1 else 0.0
-    return prefill_s + first_step_s, tpot_s, e2e_s
+    return prefill_s + first_step_s, tpot_s, prefill_s + decode_s
 
 
 def _read_batch_metric(row: Row, spec: Spec, figures: dict[str, float]) -> Row:
