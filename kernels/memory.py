@@ -95,7 +95,7 @@ def activation_reserve_bytes(cfg):
     parallelism); under data-parallel attention its M is every rank's tokens (TensorRT-
     LLM: "the maximum number of tokens in MoE are multiplied by DP size when attention DP
     is enabled"), unless the engine chunks it (``MOE_MAX_TOKENS``). The shared experts
-    run as a dense MLP on the GPU's own tokens.
+    run as a dense MLP on the GPU's own tokens, split as the weights are (``dense_tp``).
     """
     t = cfg[c.MAX_BATCHED_TOKENS]
     tp = cfg[c.TP]
@@ -113,7 +113,7 @@ def activation_reserve_bytes(cfg):
         if cfg[c.MOE_MAX_TOKENS] > 0.0:
             rows = min(rows, cfg[c.MOE_MAX_TOKENS])
         routed = cfg[c.EXPERTS_PER_TOKEN] * ((2.0 + cfg[c.GATED]) * width + cfg[c.HIDDEN])
-        shared = cfg[c.SHARED_EXPERTS] * (2.0 + cfg[c.GATED]) * cfg[c.EXPERT_INTERMEDIATE] / tp
+        shared = cfg[c.SHARED_EXPERTS] * (2.0 + cfg[c.GATED]) * cfg[c.EXPERT_INTERMEDIATE] / dtp
         mlp_bytes = max(mlp_bytes, rows * routed + t * shared)
     logits = min(cfg[c.MAX_NUM_SEQS], t) * cfg[c.VOCAB] / dtp * 4.0
     return (t * (2.0 * cfg[c.HIDDEN] + qkv) + mlp_bytes) * cfg[c.A_BYTES] + logits

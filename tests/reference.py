@@ -636,7 +636,7 @@ def activation_reserve_bytes(cfgs):
     chunk = cfgs[:, c.MOE_MAX_TOKENS]
     moe_rows = np.where(chunk > 0, np.minimum(moe_rows, chunk), moe_rows)
     routed = cfgs[:, c.EXPERTS_PER_TOKEN] * (mats * expert_width + s.hidden)
-    shared = cfgs[:, c.SHARED_EXPERTS] * mats * cfgs[:, c.EXPERT_INTERMEDIATE] / s.tp
+    shared = cfgs[:, c.SHARED_EXPERTS] * mats * cfgs[:, c.EXPERT_INTERMEDIATE] / s.dense_tp
     moe = moe_rows * routed + tokens * shared
     mlp = np.where(s.is_moe, np.maximum(dense_mlp, moe), dense_mlp)
     logit_rows = np.minimum(cfgs[:, c.MAX_NUM_SEQS], tokens)

@@ -167,6 +167,12 @@ def test_tensorrt_llm_and_vllm_keep_the_dense_weights_whole_on_every_gpu() -> No
     got = kmem.weight_bytes_per_gpu(whole) - kmem.weight_bytes_per_gpu(split)
     assert got == pytest.approx(extra, rel=1e-9)
     assert got / 1e9 == pytest.approx(11.55, abs=0.01)  # of ~27 GB an H100 had for KV
+    # their activations are whole too: the shared expert's (3 x 8192 per token) and the
+    # fp32 logits of 2048 rows over the whole vocabulary (the routed rows are the same)
+    t = whole[c.MAX_BATCHED_TOKENS]
+    act = (t * 3 * 8192 * 2.0 + 2048 * 202048 * 4.0) * 7 / 8
+    got = kmem.activation_reserve_bytes(whole) - kmem.activation_reserve_bytes(split)
+    assert got == pytest.approx(act, rel=1e-9)
     assert kmem.kv_capacity_tokens(whole) < 0.75 * kmem.kv_capacity_tokens(split)
     # without attention DP nothing changes: the engines shard everything over TP
     assert kmem.weight_bytes_per_gpu(_maverick(True, tp=True)) == kmem.weight_bytes_per_gpu(
