@@ -82,6 +82,9 @@ class Client:
     scenario: Scenario
     rng: np.random.Generator
     context: int
+    #: The load generator's one sender, which the users take turns on for
+    #: ``client_send_s`` each (None: users send at once)
+    sender: simpy.Resource | None = None
 
     @property
     def env(self) -> simpy.Environment:
@@ -121,6 +124,14 @@ def closed_user(client: Client) -> Generator[simpy.Event, Any, None]:
             return
         if w.num_requests is not None and rec.n >= w.num_requests:
             return
+        if client.sender is not None:
+            # the request reaches the engine once the generator has sent it, after the
+            # requests of the users ahead in line
+            with client.sender.request() as turn:
+                yield turn
+                yield env.timeout(w.client_send_s)
+            if w.num_requests is not None and rec.n >= w.num_requests:
+                return
         inp = int(sample_lengths(w.input_tokens, 1, rng, scenario, "input_tokens", context)[0])
         out, hidden = sample_generated(scenario, 1, rng, context)
         prefix = sample_prefixes(scenario, 1, rng)
@@ -146,7 +157,12 @@ def closed_user(client: Client) -> Generator[simpy.Event, Any, None]:
 
 
 def closed_users(client: Client, users: int) -> None:
-    """Start a closed loop of ``users``; arrivals end when every user has stopped."""
+    """Start a closed loop of ``users``; arrivals end when every user has stopped.
+
+    With ``client_send_s`` the users share one sender: at the start, and whenever
+    requests finish together, their next requests arrive ``client_send_s`` apart."""
+    if client.scenario.workload.client_send_s > 0:
+        client.sender = simpy.Resource(client.env, capacity=1)
     running = [client.env.process(closed_user(client)) for _ in range(users)]
     client.env.process(_end_with(client, running))
 

@@ -185,6 +185,10 @@ CASES: dict[str, tuple[list[tuple[tuple[str, ...], Any]], list[str]]] = {
         [(("workload", "arrival"), "closed"), (("workload", "rate_per_s"), DELETE)],
         ["workload", "arrival = 'closed' needs `concurrency`"],
     ),
+    "client-send-time-outside-a-closed-loop": (
+        [(("workload", "client_send_s"), 0.001)],
+        ["workload", "`client_send_s` is a closed loop's send time", "'poisson'"],
+    ),
     "trace-without-trace": (
         [(("workload", "arrival"), "trace"), (("workload", "rate_per_s"), DELETE)],
         ["workload", "arrival = 'trace' needs `trace`"],

@@ -29,6 +29,16 @@ class WorkloadSection(_Section):
     )
     concurrency: PositiveInt | None = Field(default=None, le=1_000_000)
     think_time_s: float = Field(default=0.0, ge=0, le=86_400.0, allow_inf_nan=False)
+    client_send_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=60.0,
+        allow_inf_nan=False,
+        description="Closed loop: host time the load generator spends sending each "
+        "request, one request at a time across all users (a Python benchmark whose user "
+        "threads share one interpreter lock), so requests that finish together are re-sent "
+        "this far apart.",
+    )
     duration_s: float | None = Field(default=None, gt=0, le=10 * 365 * 86400, allow_inf_nan=False)
     num_requests: PositiveInt | None = Field(default=None, le=100_000_000)
     input_tokens: TokenCount | LengthSpec = 512
@@ -100,6 +110,11 @@ class WorkloadSection(_Section):
             raise ValueError(f"arrival = {a!r} needs `rate_per_s`")
         if a == "closed" and self.concurrency is None:
             raise ValueError("arrival = 'closed' needs `concurrency`")
+        if self.client_send_s > 0 and a != "closed":
+            raise ValueError(
+                f"`client_send_s` is a closed loop's send time: set arrival = 'closed' "
+                f"(not {a!r}) or remove it"
+            )
         if a == "trace" and self.trace is None:
             raise ValueError("arrival = 'trace' needs `trace` (a CSV path)")
         if a == "offline" and self.num_requests is None:
