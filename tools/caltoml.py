@@ -7,6 +7,7 @@ rewrite never swallows the comment or tables that follow it.
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
 
@@ -29,3 +30,22 @@ def replace_table(text: str, header: str, table: str) -> str:
 def drop_tables(text: str, header: str) -> str:
     """``text`` without every table whose header matches the regex ``header``."""
     return re.sub(r"\n{3,}", "\n\n", _table(header).sub("", text))
+
+
+def write_fit(
+    header: str, values: dict[str, float], n_rows: int, median: float, rows: str, tool: str
+) -> None:
+    """Write the table ``[header]`` of a fit: its ``values``, how many rows it was fitted
+    on (described by ``rows``, e.g. "every MoE row") and their median |error|, the tool
+    and today's date."""
+    table = (
+        f"[{header}]\n"
+        + "".join(f"{k} = {v:.4g}\n" for k, v in values.items())
+        + f"fit_rows = {n_rows}\n"
+        f"fit_median_abs_error = {median:.4f}\n"
+        f'source = "{rows} of published_measurements*.csv, fitted by {tool}"\n'
+        f'as_of = "{datetime.date.today().isoformat()}"\n'
+    )
+    text = replace_table(CAL_FILE.read_text(encoding="utf-8"), re.escape(header), table)
+    CAL_FILE.write_text(text, encoding="utf-8")
+    print(f"wrote [{header}] to {CAL_FILE}")

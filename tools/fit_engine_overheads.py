@@ -27,11 +27,9 @@ Usage: python tools/fit_engine_overheads.py [--preset vllm-v0] [--params a,b] [-
 from __future__ import annotations
 
 import argparse
-import datetime
-import re
 
 import numpy as np
-from caltoml import CAL_FILE, replace_table
+from caltoml import write_fit
 from scipy.optimize import minimize
 from simplan import calibration
 from simplan.validate import default_csvs, predict_row, read_rows
@@ -80,24 +78,18 @@ def loss(
 ) -> float:
     # the preset's costs that are not being fitted stay as shipped
     got = predict(rows, preset, {**kept, **dict(zip(params, np.exp(log_costs), strict=True))})
+    return robust_loss(got)
+
+
+def robust_loss(got: list[Row]) -> float:
+    """Mean pseudo-Huber loss of the predicted rows' log errors (:data:`HUBER_SCALE`)."""
     z = np.array([np.log1p(r.rel_error) for r in got if r.rel_error is not None]) / HUBER_SCALE
     return float(np.mean(2.0 * (np.sqrt(1.0 + z**2) - 1.0)))
 
 
 def write(preset: str, costs: dict[str, float], n_rows: int, median: float) -> None:
-    text = CAL_FILE.read_text(encoding="utf-8")
-    table = (
-        f'[engine_overheads."{preset}"]\n'
-        + "".join(f"{k} = {v:.4g}\n" for k, v in costs.items())
-        + f"fit_rows = {n_rows}\n"
-        f"fit_median_abs_error = {median:.4f}\n"
-        f'source = "every {preset} row of published_measurements*.csv, fitted by '
-        'tools/fit_engine_overheads.py"\n'
-        f'as_of = "{datetime.date.today().isoformat()}"\n'
-    )
-    text = replace_table(text, rf'engine_overheads\."{re.escape(preset)}"', table)
-    CAL_FILE.write_text(text, encoding="utf-8")
-    print(f"wrote [engine_overheads.{preset}] to {CAL_FILE}")
+    header = f'engine_overheads."{preset}"'
+    write_fit(header, costs, n_rows, median, f"every {preset} row", "tools/fit_engine_overheads.py")
 
 
 def report(name: str, got: list[Row]) -> None:

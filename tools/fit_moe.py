@@ -23,12 +23,11 @@ Usage: python tools/fit_moe.py [--write]
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-from caltoml import CAL_FILE, replace_table
+from caltoml import write_fit
 from scipy.optimize import least_squares
 from simplan import calibration, catalog
 from simplan.validate import default_csvs, predict_row, read_rows
@@ -75,19 +74,8 @@ def residuals(rows: list[tuple[dict[str, str], int]], x: np.ndarray) -> np.ndarr
 
 
 def write(half_width: float, t0_s: float, n_rows: int, median: float) -> None:
-    text = CAL_FILE.read_text(encoding="utf-8")
-    table = (
-        "[moe]\n"
-        f"half_efficiency_width = {half_width:.4g}\n"
-        f"routing_overhead_s = {t0_s:.4g}\n"
-        f"fit_rows = {n_rows}\n"
-        f"fit_median_abs_error = {median:.4f}\n"
-        'source = "every MoE row of published_measurements*.csv, fitted by tools/fit_moe.py"\n'
-        f'as_of = "{datetime.date.today().isoformat()}"\n'
-    )
-    text = replace_table(text, "moe", table)
-    CAL_FILE.write_text(text, encoding="utf-8")
-    print(f"wrote [moe] to {CAL_FILE}")
+    values = {"half_efficiency_width": half_width, "routing_overhead_s": t0_s}
+    write_fit("moe", values, n_rows, median, "every MoE row", "tools/fit_moe.py")
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from simplan import calibration
+
 #: Output length gpt-fast's generate.py uses when its README does not state one.
 GPTFAST_DEFAULT_OUTPUT = 200
 #: Engine settings a source's harness sets explicitly (quoted in the SOURCES files).
@@ -69,3 +71,23 @@ SOURCE_REQUESTS = {"ACCELMARK_SUITE_C": {"max_load": 100, "poisson": 300}}
 #: whole batch. The table shows it: at batch 1, Llama-2-7B's first token takes 11 ms for
 #: a 1-token prompt (one decode step, 50% latency 9 ms) and 22 ms for a 128-token one.
 FIRST_TOKEN_FROM_DECODE = {"LMDEPLOY_A100"}
+
+
+def client_send_s(source_id: str) -> float:
+    """Host time a source's load generator spends sending each request, one request at a
+    time across its clients (0 where it does not matter or is not known).
+
+    LMDeploy's profile_generation.py (ebe90bc9) runs one Python thread per client, and
+    each ``stream_infer`` call starts a thread per GPU and builds the request's input
+    tensors before TurboMind's queue sees it (lmdeploy/turbomind/turbomind.py @
+    v0.1.0a1); the threads share one interpreter lock, so requests that finish together
+    reach the engine one after another, and the engine's loop admits whatever has arrived
+    when an iteration starts. The table shows it: at batch 16 to 64 the least first-token
+    latency of 128-token prompts is one prompt's prefill (Llama-2-7B: 0.022 to 0.026 s, as
+    at batch 1), not the whole batch's, and 1-token prompts wait two to six decode steps
+    for their first token, not one. No source states the time, so it is fitted once over
+    all of the source's rows (calibration.toml ``[harness."<source>"]``,
+    tools/fit_harness.py).
+    """
+    table = calibration.constants().get("harness", {}).get(source_id, {})
+    return float(table.get("client_send_s", 0.0))

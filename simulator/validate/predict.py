@@ -4,8 +4,10 @@
   gpt-fast, Qwen's speed tables) use :func:`simplan.kernels.static_batch`: throughput is
   generated tokens over the whole time including prefill, per GPU where the source says so.
   A source whose batch is really a closed loop of clients sending rounds (LMDeploy) runs
-  that loop in the serving simulation when the clients' sequences do not all fit in the
-  KV cache: the static kernel has no capacity limit, and there later requests wait.
+  that loop in the serving simulation: its clients send one request at a time, so the
+  rounds fall out of step and the engine prefills the prompts in smaller groups than the
+  whole batch, and when the clients' sequences do not all fit in the KV cache later
+  requests wait (the static kernel has neither).
 * Fitted inter-token-latency lines (vLLM's FP8-KV post: batch 1, context swept) fit a line
   to the modelled decode step time over the same context range.
 * Max-load rows (all requests queued at t=0), Poisson-rate rows and closed-loop rows
@@ -23,7 +25,6 @@ from simplan.engine_knobs import EngineKnobs, custom_allreduce_id
 from simplan.errors import SimplanError
 from simplan.fit import does_not_fit_reason
 from simplan.kernels.batch import static_batch
-from simplan.kernels.memory import max_batch
 from simplan.kernels.roofline import step_time_s
 from simplan.metrics import request_table, summarize
 from simplan.perf import replica_from_ids
@@ -143,7 +144,7 @@ def _predict_static(row: Row, spec: Spec, cache: SimCache) -> Row:
         else:
             row.skipped = f"metric {row.metric!r} not modelled for a context sweep"
         return row
-    if spec.rounds and max_batch(replica.cfg, float(in_len), float(out_len)) < batch:
+    if spec.rounds and batch > 1:
         figures = _rounds_figures(row, spec, cache)
         if isinstance(figures, str):
             row.skipped = figures
@@ -206,10 +207,10 @@ def _read_batch_metric(row: Row, spec: Spec, figures: dict[str, float]) -> Row:
 
 
 def _rounds_figures(row: Row, spec: Spec, cache: SimCache) -> dict[str, float] | str:
-    """A static row whose clients' sequences do not all fit in the KV cache: simulate the
-    source's closed loop (``spec.rounds`` requests per client, every client starting at
-    t = 0) and measure it as the source does, over every request and the whole run (or
-    say why it cannot be read)."""
+    """A static row whose batch is a closed loop of clients: simulate it (``spec.rounds``
+    requests per client, sent one at a time ``spec.client_send_s`` apart from t = 0) and
+    measure it as the source does, over every request and the whole run (or say why it
+    cannot be read)."""
     in_len, out_len = int(spec.input.mean), int(spec.output.mean)
     doc = {
         "model": {"name": spec.model, "weights": spec.weights, "kv_cache": spec.kv},
@@ -235,6 +236,7 @@ def _rounds_figures(row: Row, spec: Spec, cache: SimCache) -> dict[str, float] |
             "arrival": "closed",
             "concurrency": spec.batch,
             "num_requests": spec.batch * spec.rounds,
+            "client_send_s": spec.client_send_s,
         },
     }
     key = "rounds " + repr(doc)
@@ -257,9 +259,9 @@ def _rounds_figures(row: Row, spec: Spec, cache: SimCache) -> dict[str, float] |
     run = cache[key]
     if "error" in run:
         return str(run["error"])
-    if spec.first_token_from_decode:
+    if spec.first_token_from_decode and in_len > 1:
         # the first token comes one decode step after the prefill the simulation ends it
-        # with
+        # with (a 1-token prompt has no prefill: its one-token step is that decode step)
         return {**run, "ttft_s": run["ttft_s"] + run["tpot_mean_s"]}
     return run
 

@@ -22,6 +22,7 @@ from simplan.validate.harness import (
     SOURCE_ENGINE,
     SOURCE_REQUESTS,
     TRTLLM_BENCH_REQUESTS,
+    client_send_s,
 )
 
 _MODEL_ALIASES = {
@@ -107,6 +108,9 @@ class Spec:
     #: the engine's first token comes from a decode step over the batch, the last prompt
     #: token's (harness.FIRST_TOKEN_FROM_DECODE)
     first_token_from_decode: bool = False
+    #: the load generator's host time per request sent, one at a time over its clients
+    #: (harness.client_send_s)
+    client_send_s: float = 0.0
 
     @property
     def regime(self) -> str:
@@ -340,6 +344,7 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         rounds=CLOSED_ROUNDS.get(source_id, 0) if shape == "static" else 0,
         engine_memory_gib=_engine_memory_gib(raw.get("notes", "")),
         first_token_from_decode=source_id in FIRST_TOKEN_FROM_DECODE,
+        client_send_s=client_send_s(source_id),
     )
 
 
