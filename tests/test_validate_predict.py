@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from simplan import calibration
+from simplan.engine_knobs import EngineKnobs
 from simplan.kernels.batch import static_batch
 from simplan.kernels.roofline import step_time_s
 from simplan.perf import replica_from_ids
+from simplan.validate import harness
 from simplan.validate.predict import predict_row
 from simplan.validate.rows import read_spec
 
@@ -83,6 +85,27 @@ def test_turbomind_first_token_waits_for_a_decode_step() -> None:
     ttft = predict_row(_lmdeploy(1, 128, 128, "ttft_mean", "76.59"), 3).predicted
     assert ttft is not None and abs(ttft / 0.040 - 1) < 0.2
     assert ttft > 1.4 * _static_ttft_s(1, 128, 128)
+
+
+def test_turbomind_prefills_with_the_gemms_its_benchmark_tuned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # LMDeploy's scripts tuned the GEMM algorithms before measuring: its compute-bound
+    # prefill runs at the fitted multiple of the catalog's efficiencies, and no other
+    # source's does
+    scale = harness.compute_efficiency_scale("LMDEPLOY_A100")
+    assert scale > 1.0
+    assert harness.compute_efficiency_scale("GPTFAST") == 1.0
+    raw = _lmdeploy(1, 2048, 128, "ttft_mean", "76.77")
+    tuned = predict_row(raw, 2).predicted
+    knobs = EngineKnobs(compute_efficiency_scale=scale)
+    cfg = replica_from_ids("llama-2-13b", "a100-sxm4-80gb", "fp16", "fp16", 1, 1, knobs).cfg
+    prefill_s = step_time_s(cfg, 2047, 2047 * 2048 / 2, 1, 0, 0)
+    assert tuned == pytest.approx(prefill_s + step_time_s(cfg, 0, 0, 0, 1, 2048), rel=1e-9)
+    real = calibration.constants
+    monkeypatch.setattr(calibration, "constants", lambda: {**real(), "harness": {}})
+    untuned = predict_row(raw, 2).predicted
+    assert tuned is not None and untuned is not None and tuned < 0.9 * untuned
 
 
 def test_turbomind_batches_spend_their_time_in_prefill_and_decode_steps() -> None:

@@ -121,6 +121,7 @@ def _predict_static(row: Row, spec: Spec, cache: SimCache) -> Row:
             # with that engine gets them
             **preset_overheads(spec.preset) if spec.preset else {},
             custom_allreduce=custom_allreduce_id(spec.engine),
+            compute_efficiency_scale=spec.compute_efficiency_scale,
         )
         replica = replica_from_ids(
             spec.model, spec.gpu, spec.weights, spec.kv, spec.tp, spec.pp, engine
@@ -229,6 +230,8 @@ def _rounds_figures(row: Row, spec: Spec, cache: SimCache) -> dict[str, float] |
             "enable_prefix_caching": False,
             # TurboMind v0.1 all-reduces with NCCL (FasterTransformer's NcclParam)
             "custom_all_reduce": False,
+            # and runs the GEMM algorithms the benchmark scripts tuned
+            "calibration": {"compute_efficiency_scale": spec.compute_efficiency_scale},
         },
         "workload": {
             "input_tokens": in_len,

@@ -23,6 +23,7 @@ from simplan.validate.harness import (
     SOURCE_REQUESTS,
     TRTLLM_BENCH_REQUESTS,
     client_send_s,
+    compute_efficiency_scale,
 )
 
 _MODEL_ALIASES = {
@@ -111,6 +112,9 @@ class Spec:
     #: the load generator's host time per request sent, one at a time over its clients
     #: (harness.client_send_s)
     client_send_s: float = 0.0
+    #: the compute efficiency the source's engine got over the catalog's
+    #: (harness.compute_efficiency_scale)
+    compute_efficiency_scale: float = 1.0
 
     @property
     def regime(self) -> str:
@@ -345,6 +349,7 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         engine_memory_gib=_engine_memory_gib(raw.get("notes", "")),
         first_token_from_decode=source_id in FIRST_TOKEN_FROM_DECODE,
         client_send_s=client_send_s(source_id),
+        compute_efficiency_scale=compute_efficiency_scale(source_id),
     )
 
 
