@@ -176,3 +176,33 @@ def test_a_named_engines_host_costs_apply_to_its_static_rows(
     # (1 + 2048) tokens over about 2048 steps, each longer by the difference
     expected = 1.0 / (1.0 / plain + (step_s - shipped_step_s) * 2048 / 2049)
     assert slowed == pytest.approx(expected, rel=0.02)
+
+
+def test_gpt_fast_pays_no_host_time_per_token() -> None:
+    # generate.py replays one CUDA graph per token and never reads a token back inside
+    # the loop: its decode rate is the GPU's alone (the catalog's 330 W cap aside)
+    raw = {
+        "source_id": "GPTFAST",
+        "model": "Llama-2-7B",
+        "params_b": "7",
+        "precision_weights": "bf16",
+        "precision_kv": "bf16",
+        "gpu": "A100-80GB (330W cap)",
+        "n_gpus": "8",
+        "tp": "8",
+        "batch_or_concurrency": "1",
+        "input_len": "5",
+        "output_len": "",
+        "metric": "decode_tokens_per_s_per_request",
+        "value": "328.43",
+        "unit": "tokens/s",
+        "notes": "",
+    }
+    got = predict_row(raw, 14).predicted
+    cfg = replica_from_ids(
+        "llama-2-7b", "a100-sxm4-80gb", "bf16", "bf16", 8, 1, EngineKnobs(iteration_overhead_s=0.0)
+    ).cfg
+    tpot_s = float(static_batch(cfg, 1, 5, 200)[1])
+    assert got == pytest.approx(1.0 / tpot_s, rel=1e-9)
+    charged = replica_from_ids("llama-2-7b", "a100-sxm4-80gb", "bf16", "bf16", 8, 1).cfg
+    assert got > 1.2 / float(static_batch(charged, 1, 5, 200)[1])

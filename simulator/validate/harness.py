@@ -15,6 +15,12 @@ from simplan import calibration
 
 #: Output length gpt-fast's generate.py uses when its README does not state one.
 GPTFAST_DEFAULT_OUTPUT = 200
+#: Sources whose decode loop never waits for the GPU, so the host's work for the next
+#: step hides behind this one's: gpt-fast's generate.py (@ 32971d3) replays one CUDA
+#: graph per token (``torch.compile(decode_one_token, mode="reduce-overhead")``) and
+#: ``decode_n_tokens`` appends each token without reading it back (no ``.item()``, no
+#: synchronisation) until the loop ends, so no per-iteration host time adds to the GPU's.
+HOST_HIDDEN = {"GPTFAST"}
 #: Engine settings a source's harness sets explicitly (quoted in the SOURCES files).
 SOURCE_ENGINE: dict[str, dict[str, Any]] = {
     # AccelMark's vLLM runner: "max_num_seqs 512 and gpu_memory_utilization 0.90 by

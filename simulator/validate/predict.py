@@ -112,6 +112,8 @@ def _predict_static(row: Row, spec: Spec, cache: SimCache) -> Row:
     in_len = int(spec.input.mean)
     out_len = int(spec.output.mean)
     longest = spec.input.sweep[1] if spec.input.sweep else in_len
+    # a harness that never waits for the GPU pays no host time per step
+    hidden = {"iteration_overhead_s": 0.0, "sequence_overhead_s": 0.0} if spec.host_hidden else {}
     try:
         engine = EngineKnobs(
             gpu_memory_utilization=_memory_share(spec),
@@ -119,7 +121,7 @@ def _predict_static(row: Row, spec: Spec, cache: SimCache) -> Row:
             max_num_seqs=batch,
             # a named engine's fitted host costs and all-reduce kernel, as a scenario
             # with that engine gets them
-            **preset_overheads(spec.preset) if spec.preset else {},
+            **(preset_overheads(spec.preset) if spec.preset else {}) | hidden,
             custom_allreduce=custom_allreduce_id(spec.engine),
             compute_efficiency_scale=spec.compute_efficiency_scale,
         )

@@ -18,6 +18,7 @@ from simplan.validate.harness import (
     CLOSED_ROUNDS,
     FIRST_TOKEN_FROM_DECODE,
     GPTFAST_DEFAULT_OUTPUT,
+    HOST_HIDDEN,
     SIM_REQUESTS,
     SOURCE_ENGINE,
     SOURCE_REQUESTS,
@@ -115,6 +116,8 @@ class Spec:
     #: the compute efficiency the source's engine got over the catalog's
     #: (harness.compute_efficiency_scale)
     compute_efficiency_scale: float = 1.0
+    #: the host's per-iteration work hides behind the GPU's (harness.HOST_HIDDEN)
+    host_hidden: bool = False
 
     @property
     def regime(self) -> str:
@@ -350,6 +353,7 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         first_token_from_decode=source_id in FIRST_TOKEN_FROM_DECODE,
         client_send_s=client_send_s(source_id),
         compute_efficiency_scale=compute_efficiency_scale(source_id),
+        host_hidden=source_id in HOST_HIDDEN,
     )
 
 
