@@ -130,6 +130,8 @@ def closed_user(client: Client) -> Generator[simpy.Event, Any, None]:
             with client.sender.request() as turn:
                 yield turn
                 yield env.timeout(w.client_send_s)
+            if w.duration_s is not None and env.now >= w.duration_s:
+                return
             if w.num_requests is not None and rec.n >= w.num_requests:
                 return
         inp = int(sample_lengths(w.input_tokens, 1, rng, scenario, "input_tokens", context)[0])

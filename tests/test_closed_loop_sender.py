@@ -74,3 +74,23 @@ def test_the_engine_takes_the_first_request_alone() -> None:
     assert others.min() > alone
     assert np.ptp(together["ttft_s"]) == pytest.approx(0.0, abs=1e-12)
     assert together["ttft_s"].min() > alone
+
+
+def test_no_request_is_sent_after_the_run_ends() -> None:
+    # 8 users queue on a 0.3 s sender in a 1 s run: three requests get out in time
+    sc = scenario_from_dict(
+        {
+            "model": {"name": "llama-2-7b"},
+            "hardware": {"gpu": "a100-sxm4-80gb"},
+            "workload": {
+                "arrival": "closed",
+                "concurrency": 8,
+                "duration_s": 1.0,
+                "client_send_s": 0.3,
+                "input_tokens": 128,
+                "output_tokens": 16,
+            },
+        }
+    )
+    arrivals = simulate(sc).requests.column("arrival_s")
+    np.testing.assert_allclose(np.sort(arrivals), [0.3, 0.6, 0.9], rtol=0, atol=1e-12)

@@ -63,8 +63,9 @@ TRTLLM_BENCH_REQUESTS = {
 #: benchmark_<size>.sh scripts that run it without ``--test-round``) runs one thread per
 #: concurrency slot, each calling stream_infer ``--test-round`` times (default 6; the
 #: v0.1.0a1 tag's copy said 10), and reports generated tokens over the whole elapsed
-#: time. While every client's sequence fits in the KV cache the rounds run in lockstep,
-#: as one static batch; when they do not, later requests wait.
+#: time. The clients send one request at a time (:func:`client_send_s`), so the rounds
+#: fall out of step; when the clients' sequences do not all fit in the KV cache, later
+#: requests wait.
 CLOSED_ROUNDS = {"LMDEPLOY_A100": 6}
 #: Where a source states its request counts: AccelMark's offline run sends 100 requests at
 #: once, and each online run 300 (three runs pooled: the same load, three times).
