@@ -117,7 +117,8 @@ def engine_knobs(sc: Scenario, gpu_id: str, tp: int = 1, pp: int = 1) -> EngineK
         gpu_memory_utilization=eng.gpu_memory_utilization,
         mem_fraction_static=static_share,
         max_num_batched_tokens=budget,
-        max_num_seqs=eng.max_num_seqs,
+        # a replica's cap: the engine's per rank under data-parallel attention
+        max_num_seqs=eng.max_num_seqs * (tp if eng.caps_each_dp_rank else 1),
         block_size=eng.block_size,
         kv_cache_free_fraction=eng.kv_cache_free_gpu_mem_fraction,
         attention_dp=eng.attention_dp,

@@ -214,7 +214,7 @@ def build_engines(
             / 3600.0
         )
         settings = SchedulerSettings(
-            max_num_seqs=eng.max_num_seqs,
+            max_num_seqs=pool.replica.engine.max_num_seqs,
             # the replica's own: SGLang's chunk size depends on its GPU
             max_num_batched_tokens=pool.replica.engine.max_num_batched_tokens,
             block_size=eng.block_size,

@@ -251,6 +251,21 @@ class EngineSection(_Section):
         return self.scheduler == "static" or self.scheduler_policy == "guaranteed_no_evict"
 
     @property
+    def caps_each_dp_rank(self) -> bool:
+        """Whether ``max_num_seqs`` caps each data-parallel attention rank rather than the
+        replica, so a replica of n ranks runs up to n x ``max_num_seqs`` sequences.
+
+        TensorRT-LLM (tensorrt_llm/_torch/pyexecutor/py_executor.py, v1.0 and after, read
+        2026-12-04): each rank's executor sets ``max_num_active_requests`` to its engine's
+        maximum batch, and under ``enable_attention_dp`` ``_fetch_new_requests`` admits up
+        to ``self.dist.tp_size * self.max_num_active_requests`` over the group. vLLM: each
+        data-parallel rank is its own engine with its own scheduler
+        (docs.vllm.ai serving/data_parallel_deployment, v0.12.0). SGLang's limit under DP
+        attention is not read here; it stays per replica.
+        """
+        return self.attention_dp and self.name in ("tensorrt-llm", "vllm")
+
+    @property
     def dp_keeps_dense_whole(self) -> bool:
         """Whether data-parallel attention keeps every non-expert weight (dense MLPs,
         shared experts, embedding and LM head) whole on each GPU.
