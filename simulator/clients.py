@@ -119,20 +119,21 @@ def closed_user(client: Client) -> Generator[simpy.Event, Any, None]:
     env, rec, rng = client.env, client.rec, client.rng
     scenario, context = client.scenario, client.context
     w = scenario.workload
+
+    def stopped() -> bool:
+        ended = w.duration_s is not None and env.now >= w.duration_s
+        return ended or (w.num_requests is not None and rec.n >= w.num_requests)
+
     while True:
-        if w.duration_s is not None and env.now >= w.duration_s:
-            return
-        if w.num_requests is not None and rec.n >= w.num_requests:
+        if stopped():
             return
         if client.sender is not None:
             # the request reaches the engine once the generator has sent it, after the
-            # requests of the users ahead in line
+            # requests of the users ahead in line (who may use up the run meanwhile)
             with client.sender.request() as turn:
                 yield turn
                 yield env.timeout(w.client_send_s)
-            if w.duration_s is not None and env.now >= w.duration_s:
-                return
-            if w.num_requests is not None and rec.n >= w.num_requests:
+            if stopped():
                 return
         inp = int(sample_lengths(w.input_tokens, 1, rng, scenario, "input_tokens", context)[0])
         out, hidden = sample_generated(scenario, 1, rng, context)

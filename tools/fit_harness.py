@@ -28,6 +28,7 @@ from caltoml import write_fit
 from fit_engine_overheads import report, robust_loss
 from simplan import calibration
 from simplan.validate import default_csvs, predict_row, read_rows
+from simplan.validate.harness import HARNESS_UNSET
 from simplan.validate.rows import Row
 
 #: The values tried. Send times: a log grid from 1 us to 5 ms; on LMDeploy's rows
@@ -38,8 +39,6 @@ GRIDS = {
     "client_send_s": tuple(float(x) for x in np.geomspace(1e-6, 5e-3, 25)),
     "compute_efficiency_scale": tuple(float(x) for x in np.linspace(0.8, 1.6, 33)),
 }
-#: What a parameter is when the harness table does not set it (nothing set apart).
-UNSET = {"client_send_s": 0.0, "compute_efficiency_scale": 1.0}
 
 
 def rows_of(source: str) -> list[tuple[dict[str, str], int]]:
@@ -73,14 +72,14 @@ def main() -> None:
     def loss(value: float) -> float:
         return robust_loss(predict(rows, args.source, shipped | {args.param: value}))
 
-    unset = predict(rows, args.source, shipped | {args.param: UNSET[args.param]})
+    unset = predict(rows, args.source, shipped | {args.param: HARNESS_UNSET[args.param]})
     grid = {v: loss(v) for v in GRIDS[args.param]}
     best = min(grid, key=lambda v: grid[v])
     fitted = predict(rows, args.source, shipped | {args.param: best})
-    report(f"{args.param} = {UNSET[args.param]:.4g}", unset)
+    report(f"{args.param} = {HARNESS_UNSET[args.param]:.4g}", unset)
     report(f"{args.param} = {best:.4g}", fitted)
     print(
-        f"loss: {robust_loss(unset):.4f} at {UNSET[args.param]:g};",
+        f"loss: {robust_loss(unset):.4f} at {HARNESS_UNSET[args.param]:g};",
         {f"{k:.3g}": round(v, 4) for k, v in grid.items()},
     )
     median = float(np.median([abs(r.rel_error) for r in fitted if r.rel_error is not None]))

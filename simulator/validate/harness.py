@@ -80,6 +80,11 @@ SOURCE_REQUESTS = {"ACCELMARK_SUITE_C": {"max_load": 100, "poisson": 300}}
 FIRST_TOKEN_FROM_DECODE = {"LMDEPLOY_A100"}
 
 
+#: What each fitted harness fact is for a source that ``[harness."<source>"]`` does not
+#: set: nothing sets it apart.
+HARNESS_UNSET = {"client_send_s": 0.0, "compute_efficiency_scale": 1.0}
+
+
 def client_send_s(source_id: str) -> float:
     """Host time a source's load generator spends sending each request, one request at a
     time across its clients (0 where it does not matter or is not known).
@@ -96,7 +101,7 @@ def client_send_s(source_id: str) -> float:
     all of the source's rows (calibration.toml ``[harness."<source>"]``,
     tools/fit_harness.py).
     """
-    return _fitted(source_id, "client_send_s", 0.0)
+    return _fitted(source_id, "client_send_s")
 
 
 def compute_efficiency_scale(source_id: str) -> float:
@@ -115,9 +120,9 @@ def compute_efficiency_scale(source_id: str) -> float:
     compute_efficiency_scale`` does), fitted once over all of the source's rows
     (calibration.toml ``[harness."<source>"]``, tools/fit_harness.py).
     """
-    return _fitted(source_id, "compute_efficiency_scale", 1.0)
+    return _fitted(source_id, "compute_efficiency_scale")
 
 
-def _fitted(source_id: str, key: str, default: float) -> float:
+def _fitted(source_id: str, key: str) -> float:
     table = calibration.constants().get("harness", {}).get(source_id, {})
-    return float(table.get(key, default))
+    return float(table.get(key, HARNESS_UNSET[key]))
