@@ -119,7 +119,8 @@ def simulate(
     if reqs is not None:
         arrival_end = float(reqs.arrival_s[-1]) if len(reqs) else 0.0
         env.process(open_loop(env, reqs, completion, stopped))
-        if w.arrival != "offline":  # an offline batch is bounded work: it runs to the end
+        # an offline batch is bounded work, and so is a benchmark measured to its end
+        if w.arrival != "offline" and not scenario.simulation.run_to_completion:
             env.process(
                 watch_backlog(
                     env,
@@ -147,7 +148,8 @@ def simulate(
     # An offline batch or a closed loop cannot outrun the fleet (their work is bounded and
     # every admitted request fits), so they run to completion; an open loop can be
     # saturated, and stops draining after `drain` seconds.
-    cap = math.inf if w.arrival in ("offline", "closed") else horizon + drain
+    bounded = w.arrival in ("offline", "closed") or scenario.simulation.run_to_completion
+    cap = math.inf if bounded else horizon + drain
     if w.sessions is not None:  # sessions arrive open-loop: an overloaded fleet is cut short
         cap = horizon + drain
     expected_end = cap if math.isfinite(cap) else _expected_end(pools, scenario, horizon)

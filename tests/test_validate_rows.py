@@ -33,6 +33,11 @@ def test_weight_descriptions_map_to_catalog_schemes(text: str, expected: str | N
     assert weights_id(text) == expected
 
 
+def test_a_bare_fp4_is_the_gpu_makers_format() -> None:
+    assert weights_id("FP4", "b200") == "nvfp4"
+    assert weights_id("fp4 (ROCm)", "mi355x") == "mxfp4"
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -148,6 +148,13 @@ class SimulationSection(_Section):
         "about 170 bytes and takes about 30 microseconds): a run expected to exceed it is "
         "refused before it starts. Raise it for a longer run.",
     )
+    run_to_completion: bool = Field(
+        default=False,
+        description="Simulate every request of an open-loop workload to its end, as a "
+        "benchmark that sends a fixed number of requests measures them all: a saturated "
+        "fleet's arrivals are not stopped and its drain is not cut short (the workload's "
+        "own num_requests or duration_s bounds the run).",
+    )
 
 
 class RangeAxis(_Section):

@@ -13,6 +13,14 @@ from typing import Any
 
 from simplan import calibration
 
+
+def harness_of(source_id: str) -> str:
+    """The harness a source's rows ran under, which keys this module's facts: AccelMark's
+    suites (A, C, G, ...) share one load generator and one vLLM runner at the pinned
+    commit (loadgen/loadgen.py, runners/nvidia_vllm_47f5d58e/runner.py @ 5797fc42)."""
+    return "ACCELMARK" if source_id.startswith("ACCELMARK_") else source_id
+
+
 #: Output length gpt-fast's generate.py uses when its README does not state one.
 GPTFAST_DEFAULT_OUTPUT = 200
 #: Sources whose decode loop never waits for the GPU, so the host's work for the next
@@ -26,7 +34,7 @@ SOURCE_ENGINE: dict[str, dict[str, Any]] = {
     # AccelMark's vLLM runner: "max_num_seqs 512 and gpu_memory_utilization 0.90 by
     # default", with max_model_len 4096, for which vLLM 0.7.3 leaves chunked prefill off
     # and budgets max(4096, 2048) tokens (tests/data/README.md)
-    "ACCELMARK_SUITE_C": {
+    "ACCELMARK": {
         "max_num_seqs": 512,
         "gpu_memory_utilization": 0.90,
         "chunked_prefill": False,
@@ -68,8 +76,11 @@ TRTLLM_BENCH_REQUESTS = {
 #: requests wait.
 CLOSED_ROUNDS = {"LMDEPLOY_A100": 6}
 #: Where a source states its request counts: AccelMark's offline run sends 100 requests at
-#: once, and each online run 300 (three runs pooled: the same load, three times).
-SOURCE_REQUESTS = {"ACCELMARK_SUITE_C": {"max_load": 100, "poisson": 300}}
+#: once, each online run 300 (three runs pooled: the same load, three times) and its
+#: interactive run 150 one at a time (suites/suite_A/suite.json @ 5797fc42
+#: request_count, online_request_count, interactive_request_count; suite G's 50
+#: interactive requests draw from the same lengths).
+SOURCE_REQUESTS = {"ACCELMARK": {"max_load": 100, "poisson": 300, "closed": 150}}
 #: Sources whose engine emits a request's first token from the first decode step, not
 #: from the prefill: TurboMind at lmdeploy v0.1.0a1 (the version a100_fp16.md says it
 #: tested) context-decodes all but the last prompt token ("subtract input/context len by

@@ -31,6 +31,7 @@ from simplan.perf import replica_from_ids
 from simplan.recorder import COMPLETED
 from simplan.scenario import scenario_from_dict
 from simplan.sim import simulate
+from simplan.validate.names import THROUGHPUTS, latency_metric
 from simplan.validate.rows import Row, Spec, read_spec
 
 _STATIC_METRICS = {
@@ -45,7 +46,6 @@ _STATIC_METRICS = {
     "e2e_output_tokens_per_s_per_request",
     "e2e_total_tokens_per_s_per_request",
 }
-_SIM_METRICS = {"output_throughput_total", "ttft_p50", "tpot_p50", "itl_p50"}
 #: gpu_memory_utilization of closed-form rows whose source does not state its engine's memory.
 STATIC_MEMORY_UTILIZATION = 0.95
 #: Context lengths the fitted ITL line is sampled at (the source sweeps 256 to ~125k).
@@ -93,7 +93,7 @@ def predict_row(
 
 
 def _scale(row: Row, seconds: float) -> float:
-    return seconds * (1e3 if row.unit == "ms" else 1.0)
+    return seconds * {"ms": 1e3, "us": 1e6}.get(row.unit.strip().lower(), 1.0)
 
 
 def _memory_share(spec: Spec) -> float:
@@ -105,7 +105,11 @@ def _memory_share(spec: Spec) -> float:
 
 
 def _predict_static(row: Row, spec: Spec, cache: SimCache) -> Row:
-    if row.metric not in _STATIC_METRICS | {"itl_slope_ms_per_context_token", "itl_intercept_ms"}:
+    if spec.replicas > 1:
+        row.skipped = "a static batch spread over replicas is not modelled"
+        return row
+    fitted = {"itl_slope_ms_per_context_token", "itl_intercept_ms"}
+    if row.metric not in _STATIC_METRICS | fitted and _batch_latency(row.metric) is None:
         row.skipped = f"metric {row.metric!r} not modelled"
         return row
     batch = spec.batch
@@ -186,7 +190,7 @@ def _read_batch_metric(row: Row, spec: Spec, figures: dict[str, float]) -> Row:
     mean time per output token and mean request time (seconds)."""
     in_len, out_len = int(spec.input.mean), int(spec.output.mean)
     m = row.metric
-    if m == "output_throughput_total":
+    if m == "output_throughput_total" or THROUGHPUTS.get(m) == "output":
         row.predicted = figures["output_tokens_per_s"]
     elif m == "output_throughput_per_gpu":
         row.predicted = figures["output_tokens_per_s"] / spec.n_gpus
@@ -204,9 +208,23 @@ def _read_batch_metric(row: Row, spec: Spec, figures: dict[str, float]) -> Row:
     elif m == "e2e_total_tokens_per_s_per_request":
         # Qwen's speed tables: (prompt + generated tokens) / request time, at batch 1.
         row.predicted = (in_len + out_len) / figures["e2e_s"]
+    elif (key := _batch_latency(m)) is not None:
+        row.predicted = _scale(row, figures[key])
     else:
         row.skipped = f"metric {m!r} not modelled for a static batch"
     return row
+
+
+def _batch_latency(metric: str) -> str | None:
+    """The batch figure a latency metric reads: a static batch's requests share one
+    timeline, so its mean and median are the figures' (a tail is not modelled)."""
+    found = latency_metric(metric)
+    if found is None or found[1] not in ("mean", "p50"):
+        return None
+    column, stat = found
+    if column == "tpot_s":
+        return "tpot_p50_s" if stat == "p50" else "tpot_mean_s"
+    return column
 
 
 def _rounds_figures(row: Row, spec: Spec, cache: SimCache) -> dict[str, float] | str:
@@ -298,14 +316,18 @@ def _workload(spec: Spec) -> dict[str, Any]:
 
 
 def _predict_simulated(row: Row, spec: Spec, cache: SimCache) -> Row:
-    if row.metric not in _SIM_METRICS:
+    latency = latency_metric(row.metric)
+    rate = THROUGHPUTS.get(row.metric)
+    if latency is None and rate is None and row.metric != "output_throughput_per_gpu":
         row.skipped = f"metric {row.metric!r} not modelled for a simulated run"
         return row
     doc = {
         "model": {"name": spec.model, "weights": spec.weights, "kv_cache": spec.kv},
-        "hardware": {"gpu": spec.gpu, "tp": spec.tp, "pp": spec.pp, "replicas": 1},
+        "hardware": {"gpu": spec.gpu, "tp": spec.tp, "pp": spec.pp, "replicas": spec.replicas},
         "engine": _engine_section(spec),
         "workload": _workload(spec),
+        # the source measured every request it sent, however long the queue grew
+        "simulation": {"run_to_completion": True},
     }
     key = repr(doc)
     if key not in cache:
@@ -321,11 +343,19 @@ def _predict_simulated(row: Row, spec: Spec, cache: SimCache) -> Row:
     if summary["requests_rejected"]:
         row.skipped = f"requests rejected: {summary['reject_reasons']}"
         return row
-    m = row.metric
-    if m == "output_throughput_total":
+    if latency is not None:
+        column, stat = latency
+        value = summary[column][stat]
+        if value is None:
+            row.skipped = f"no completed request measures {row.metric!r}"
+        else:
+            row.predicted = _scale(row, value)
+    elif rate == "requests":
+        row.predicted = summary["requests_per_s"]
+    elif rate == "total":
+        row.predicted = summary["output_tokens_per_s"] + summary["input_tokens_per_s"]
+    elif rate == "output":
         row.predicted = summary["output_tokens_per_s"]
-    elif m == "ttft_p50":
-        row.predicted = _scale(row, summary["ttft_s"]["p50"])
-    else:  # tpot_p50, itl_p50: the median time between a request's tokens
-        row.predicted = _scale(row, summary["tpot_s"]["p50"])
+    else:
+        row.predicted = summary["output_tokens_per_s"] / spec.n_gpus
     return row

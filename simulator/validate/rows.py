@@ -25,13 +25,10 @@ from simplan.validate.harness import (
     TRTLLM_BENCH_REQUESTS,
     client_send_s,
     compute_efficiency_scale,
+    harness_of,
 )
+from simplan.validate.names import gpu_id, model_id
 
-_MODEL_ALIASES = {
-    "llama-7b": "llama-2-7b",
-    "llama-4-scout-17b-16e": "llama-4-scout",
-    "llama-4-maverick-17b-128e": "llama-4-maverick",
-}
 #: Datasets the CSVs name instead of lengths, and the catalog entry (datasets.toml)
 #: holding the statistics the source states for them.
 _DATASETS = {"sharegpt_standard_v1": "sharegpt-accelmark"}
@@ -103,6 +100,8 @@ class Spec:
     rate_per_s: float | None = None
     engine_knobs: dict[str, Any] = field(default_factory=dict)
     num_requests: int = 0
+    #: copies of the tp x pp replica the row's GPUs hold (data parallel)
+    replicas: int = 1
     #: requests each client of a static row's closed loop sends in turn (0: a true
     #: static batch) and the GPU memory its engine held, GiB per GPU (None: unstated)
     rounds: int = 0
@@ -148,46 +147,17 @@ class Spec:
         eng += f"-{self.version}" if self.version else ""
         return (
             f"{self.model} {self.weights}/{self.kv} {self.gpu} tp={self.tp} pp={self.pp}"
+            f"{f' x{self.replicas}' if self.replicas > 1 else ''}"
             f"{eng} b={raw_load} {show(self.input)}/{show(self.output)}"
         )
 
 
-def model_id(name: str) -> str | None:
-    base = re.sub(r"\(.*?\)", "", name).strip().lower().replace(" ", "-")
-    base = base.removesuffix("-instruct").removesuffix("-hf")
-    base = _MODEL_ALIASES.get(base, base)
-    return base if base in catalog.load("model") else None
+def weights_id(text: str, gpu: str | None = None) -> str | None:
+    """The weight scheme a source describes ("int4 weight-only W4A16 GPTQ (...)" -> int4-gptq).
 
-
-def gpu_id(name: str) -> str | None:
-    found = _gpu_name(name.lower())
-    return found if found in catalog.load("gpu") else None
-
-
-def _gpu_name(n: str) -> str | None:
-    # Superchips first: "gh200" contains "h200", "gb200" contains "b200".
-    if "gb200" in n:
-        return "gb200"
-    if "gh200" in n:
-        return "gh200-144gb" if "144" in n else "gh200-96gb"
-    if "a100" in n:
-        return "a100-sxm4-40gb" if "40g" in n else "a100-sxm4-80gb"
-    if "h100" in n:
-        return "h100-pcie" if "pcie" in n else "h100-sxm"
-    if re.search(r"\bh20-3e\b|\bh20\b.*141", n):
-        return "h20-3e"
-    if re.search(r"\bh20\b", n):
-        return "h20"
-    if "h200" in n:
-        return "h200"
-    for gpu in ("b200", "l40s", "l4"):
-        if re.search(rf"\b{gpu}\b", n):
-            return gpu
-    return None
-
-
-def weights_id(text: str) -> str | None:
-    """The weight scheme a source describes ("int4 weight-only W4A16 GPTQ (...)" -> int4-gptq)."""
+    A bare "FP4" is the GPU maker's format: NVFP4 on NVIDIA's parts (the TensorRT-LLM
+    pages' FP4 columns run NVIDIA's NVFP4 checkpoints), MXFP4 on AMD's (the OCP format
+    CDNA 4 computes in)."""
     p = text.strip().lower()
     known = catalog.load("weights")
     if p in known:
@@ -205,6 +175,8 @@ def weights_id(text: str) -> str | None:
     # the parameters); a "base checkpoint, BF16 implied" is the 16-bit release.
     if "mxfp4" in p:
         return "mxfp4"
+    if first == "fp4":
+        return "mxfp4" if gpu is not None and gpu.startswith("mi") else "nvfp4"
     if "bf16 implied" in p:
         return "bf16"
     return None
@@ -297,13 +269,17 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
     gpu = gpu_id(raw["gpu"])
     if gpu is None:
         return f"GPU {raw['gpu']!r} not in the catalog"
-    weights = weights_id(raw["precision_weights"])
+    weights = weights_id(raw["precision_weights"], gpu)
     if weights is None:
         return f"weights {raw['precision_weights']!r} not in the catalog"
     engine = engine_of(raw.get("engine", ""))
     kv = kv_id(raw["precision_kv"], weights, engine)
     tp = _int(raw["tp"].split(" ", 1)[0]) or 1
-    n_gpus = _int(raw["n_gpus"]) or tp
+    # "tp" may state a pipeline as well ("4 (PP2)", "tp4 pp2"); GPUs beyond one
+    # replica's tp x pp serve more replicas (data parallel), as MLPerf's 8-GPU systems do
+    stated_pp = re.search(r"\bpp\s*=?\s*(\d+)", raw["tp"].lower())
+    pp = int(stated_pp.group(1)) if stated_pp else 1
+    n_gpus = _int(raw["n_gpus"]) or tp * pp
     inp = lengths(raw["input_len"]) or dataset_lengths(raw["input_len"], "input")
     if inp is not None and isinstance(inp.spec, dict) and "dataset" in inp.spec:
         out: Lengths | None = dataset_lengths(raw["input_len"], "output")
@@ -313,20 +289,16 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         out = Lengths(GPTFAST_DEFAULT_OUTPUT, float(GPTFAST_DEFAULT_OUTPUT))
     if inp is None or out is None:
         return "input or output length not stated"
-    load = raw["batch_or_concurrency"].strip().lower()
-    batch = _int(load)
-    rate = float(raw["rate_per_s"]) if raw.get("rate_per_s") else None
-    shape: Shape
-    if batch is not None:
-        shape = "itl_fit" if inp.sweep else "static"
-    elif load.startswith("max load"):
-        shape, batch = "max_load", 0
-    elif load == "poisson" and rate:
-        shape, batch = "poisson", 0
-    elif (m := re.fullmatch(r"concurrency (\d+)", load)) is not None:
-        shape, batch = "closed", int(m.group(1))
-    else:
+    load = _load(raw["batch_or_concurrency"], raw.get("rate_per_s", ""))
+    if load is None:
         return f"load {raw['batch_or_concurrency']!r} not understood"
+    shape, batch, rate = load
+    if shape == "static" and inp.sweep:
+        shape = "itl_fit"
+    elif shape == "static" and isinstance(inp.spec, dict):
+        # lengths drawn from a dataset cannot form one static batch: the source's
+        # clients send them one after another (AccelMark's "interactive" runs, batch 1)
+        shape = "closed"
     return Spec(
         model,
         gpu,
@@ -335,7 +307,7 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         engine,
         vllm_version(raw.get("engine", "")),
         tp,
-        max(n_gpus // tp, 1),
+        pp,
         n_gpus,
         shape,
         inp,
@@ -344,10 +316,11 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         rate_per_s=rate,
         engine_knobs={
             k: v
-            for k, v in SOURCE_ENGINE.get(source_id, {}).items()
+            for k, v in SOURCE_ENGINE.get(harness_of(source_id), {}).items()
             if k != "attention_dp" or catalog.model(model).is_moe
         },
-        num_requests=_num_requests(source_id, shape, inp, out),
+        num_requests=_num_requests(source_id, shape, inp, out, max(n_gpus // (tp * pp), 1)),
+        replicas=max(n_gpus // (tp * pp), 1),
         rounds=CLOSED_ROUNDS.get(source_id, 0) if shape == "static" else 0,
         engine_memory_gib=_engine_memory_gib(raw.get("notes", "")),
         first_token_from_decode=source_id in FIRST_TOKEN_FROM_DECODE,
@@ -357,18 +330,46 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
     )
 
 
+#: How sources word a load: offline (every request queued at once), a closed loop of N
+#: clients, a request rate (the rate column, or the text's own number), a static batch.
+_MAX_LOAD = re.compile(r"max[ _]load|offline|infinite rate")
+_CLOSED = re.compile(r"(?:max[ _])?concurrency\s*[=:]?\s*(\d+)|c\s*=\s*(\d+)|(\d+) concurrent")
+_RATE = re.compile(r"(?:poisson|server|online|request rate|rate)\b\D*([\d.]+)?")
+_BATCH = re.compile(r"(?:batch(?: size)?|bs)\s*[=:]?\s*(\d+)|interactive")
+
+
+def _load(text: str, rate_text: str) -> tuple[Shape, int, float | None] | None:
+    """(shape, batch or clients, rate) of a load column, or None if not understood."""
+    load = text.strip().lower()
+    rate = float(rate_text) if rate_text.strip() else None
+    if (batch := _int(load)) is not None:
+        return "static", batch, rate
+    if _MAX_LOAD.match(load):
+        return "max_load", 0, rate
+    if (m := _CLOSED.match(load)) is not None:
+        return "closed", int(next(g for g in m.groups() if g)), rate
+    if (m := _RATE.match(load)) is not None:
+        rate = rate if rate is not None else float(m.group(1)) if m.group(1) else None
+        return ("poisson", 0, rate) if rate else None
+    if (m := _BATCH.fullmatch(load)) is not None:
+        return "static", int(m.group(1) or 1), rate
+    return None
+
+
 def _engine_memory_gib(notes: str) -> float | None:
     m = _ENGINE_MEMORY.search(notes)
     return float(m.group(1)) if m else None
 
 
-def _num_requests(source_id: str, shape: Shape, inp: Lengths, out: Lengths) -> int:
+def _num_requests(source_id: str, shape: Shape, inp: Lengths, out: Lengths, replicas: int) -> int:
     """Requests to simulate: the source's own count where it states one (trtllm-bench's
-    table for the nearest ISL/OSL: v0.20's 1024/2048 runs as 1000/2000)."""
+    table for the nearest ISL/OSL: v0.20's 1024/2048 runs as 1000/2000), else simplan's
+    count for each replica."""
     if shape == "max_load" and source_id.startswith("TRTLLM_"):
         isl, osl = inp.mean, out.mean
         nearest = min(
             TRTLLM_BENCH_REQUESTS, key=lambda k: abs(k[0] - isl) / k[0] + abs(k[1] - osl) / k[1]
         )
         return TRTLLM_BENCH_REQUESTS[nearest]
-    return {**SIM_REQUESTS, **SOURCE_REQUESTS.get(source_id, {})}.get(shape, 0)
+    stated = SOURCE_REQUESTS.get(harness_of(source_id), {})
+    return stated[shape] if shape in stated else SIM_REQUESTS.get(shape, 0) * replicas

@@ -1,0 +1,143 @@
+"""Rows in other sources' words are read as the shipped rows are: hub checkpoint names,
+GPU marketing names, load wordings, replicas and the latency metrics serving benchmarks
+print."""
+
+from __future__ import annotations
+
+import pytest
+from simplan.validate.names import gpu_id, latency_metric, model_id
+from simplan.validate.predict import predict_row
+from simplan.validate.rows import read_spec
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("meta-llama/Meta-Llama-3-8B-Instruct", "llama-3-8b"),
+        ("Mixtral-8x7B-Instruct-v0.1", "mixtral-8x7b"),
+        ("Llama-2-70b-chat-hf", "llama-2-70b"),
+        ("llama3.1-405b", "llama-3.1-405b"),  # MLPerf's benchmark names
+        ("llama2-70b", "llama-2-70b"),
+        ("nvidia/Llama-3.3-70B-Instruct-FP8", "llama-3.3-70b"),
+        ("RedHatAI/Meta-Llama-3.1-8B-Instruct-quantized.w4a16", "llama-3.1-8b"),
+        ("Qwen3-235B-A22B-Instruct-2507", "qwen3-235b-a22b"),
+        ("DeepSeek-R1-0528", "deepseek-r1"),
+        # a revision date is stripped, but V3's own version number is not
+        ("DeepSeek-V3-0324", "deepseek-v3"),
+        ("DeepSeek-V3.1-Terminus", "deepseek-v3.1"),
+        ("DeepSeek-R1-Distill-Llama-70B", "llama-3.3-70b"),
+        ("Kimi-K2-Instruct-0905", "kimi-k2"),
+        ("Llama-4-Scout-17B-16E-Instruct", "llama-4-scout"),
+        ("GLM-4.5-Air", None),  # a different network from GLM-4.5
+        ("Qwen3-Coder-480B-A35B-Instruct", None),
+    ],
+)
+def test_hub_checkpoint_names_read_as_catalog_models(name: str, expected: str | None) -> None:
+    assert model_id(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("AMD Instinct MI300X 192GB", "mi300x"),
+        ("MI325X", "mi325x"),
+        ("A100-PCIe-80GB", "a100-pcie-80gb"),
+        ("A10G (AWS g5)", "a10g"),
+        # parts the catalog does not hold are not read as their neighbours
+        ("A100 PCIe 40GB", None),
+        ("H100 NVL 94GB", None),
+        ("H200 NVL", None),
+    ],
+)
+def test_gpu_marketing_names(name: str, expected: str | None) -> None:
+    assert gpu_id(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("metric", "expected"),
+    [
+        ("ttft_p99", ("ttft_s", "p99")),
+        ("median_e2el_ms", ("e2e_s", "p50")),
+        ("mean_tpot_ms", ("tpot_s", "mean")),
+        ("itl_p50", ("tpot_s", "p50")),
+        # a per-token gap's tail is not a per-request mean's tail
+        ("itl_p99", None),
+        ("ttft_p75", None),
+        ("output_throughput_total", None),
+    ],
+)
+def test_latency_metric_names(metric: str, expected: tuple[str, str] | None) -> None:
+    assert latency_metric(metric) == expected
+
+
+def _raw(**kw: str) -> dict[str, str]:
+    row = {
+        "source_id": "PROBE",
+        "model": "Meta-Llama-3-8B-Instruct",
+        "gpu": "H100-SXM-80GB",
+        "precision_weights": "bf16",
+        "precision_kv": "auto",
+        "tp": "1",
+        "n_gpus": "1",
+        "batch_or_concurrency": "max load",
+        "input_len": "256",
+        "output_len": "64",
+        "metric": "output_throughput_total",
+        "value": "1.0",
+        "unit": "tokens/s",
+        "rate_per_s": "",
+        "engine": "vllm 0.7.3",
+    }
+    return {**row, **kw}
+
+
+@pytest.mark.parametrize(
+    ("load", "rate", "shape", "batch", "rate_per_s"),
+    [
+        ("Offline", "", "max_load", 0, None),
+        ("16 concurrent users", "", "closed", 16, None),
+        ("concurrency=64", "", "closed", 64, None),
+        ("request rate 4.5", "", "poisson", 0, 4.5),
+        ("server", "12", "poisson", 0, 12.0),
+        ("batch size 8", "", "static", 8, None),
+    ],
+)
+def test_load_wordings(load: str, rate: str, shape: str, batch: int, rate_per_s: float) -> None:
+    spec = read_spec(_raw(batch_or_concurrency=load, rate_per_s=rate), "PROBE")
+    assert not isinstance(spec, str)
+    assert (spec.shape, spec.batch, spec.rate_per_s) == (shape, batch, rate_per_s)
+
+
+def test_a_batch_of_dataset_lengths_is_clients_sending_in_turn() -> None:
+    # AccelMark's interactive runs: one client, ShareGPT lengths, one request at a time
+    raw = _raw(batch_or_concurrency="interactive", input_len="sharegpt_standard_v1 (500)")
+    spec = read_spec(raw, "ACCELMARK_SUITE_A")
+    assert not isinstance(spec, str)
+    assert (spec.shape, spec.batch) == ("closed", 1)
+    # every AccelMark suite ran the same runner and load generator
+    assert spec.engine_knobs["max_num_seqs"] == 512 and spec.num_requests == 150
+
+
+def test_gpus_beyond_one_replica_serve_more_replicas() -> None:
+    spec = read_spec(_raw(n_gpus="8", tp="2 (PP2)"), "PROBE")
+    assert not isinstance(spec, str)
+    assert (spec.tp, spec.pp, spec.replicas) == (2, 2, 2)
+
+
+def test_a_simulated_run_reports_tails_and_totals_consistently() -> None:
+    cache: dict = {}
+    one = {
+        m: predict_row(_raw(metric=m, unit="ms"), 2, cache=cache).predicted
+        for m in ("ttft_p50", "ttft_p99", "e2e_latency_mean", "tpot_mean")
+    }
+    assert None not in one.values()
+    assert one["ttft_p50"] < one["ttft_p99"]
+    # a request's time is its first token plus its other tokens' gaps
+    assert one["e2e_latency_mean"] > one["ttft_p50"] + 62 * one["tpot_mean"] * 0.5
+    out = predict_row(_raw(), 2, cache=cache).predicted
+    total = predict_row(_raw(metric="total_throughput"), 2, cache=cache).predicted
+    rps = predict_row(_raw(metric="request_throughput", unit="req/s"), 2, cache=cache).predicted
+    assert out is not None and total is not None and rps is not None
+    # every request is 256 + 64 tokens: the rates stand in that ratio
+    assert total == pytest.approx(out * 320 / 64, rel=0.01)
+    assert rps * 64 == pytest.approx(out, rel=0.01)
