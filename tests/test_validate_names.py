@@ -4,10 +4,13 @@ print."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-from simplan.validate.names import gpu_id, latency_metric, model_id
+from simplan.scenario import scenario_from_dict
+from simplan.validate.names import dataset_id, gpu_id, latency_metric, model_id
 from simplan.validate.predict import predict_row
 from simplan.validate.rows import read_spec
+from simplan.workload import sample_lengths
 
 
 @pytest.mark.parametrize(
@@ -141,3 +144,49 @@ def test_a_simulated_run_reports_tails_and_totals_consistently() -> None:
     # every request is 256 + 64 tokens: the rates stand in that ratio
     assert total == pytest.approx(out * 320 / 64, rel=0.01)
     assert rps * 64 == pytest.approx(out, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("text", "model", "expected"),
+    [
+        ("sharegpt_standard_v1 (500 ShareGPT-GPT4 prompts)", "", "sharegpt-accelmark"),
+        ("OpenOrca (MLPerf, 24,576 samples)", "llama-2-70b", "mlperf-openorca"),
+        # Mixtral's MLPerf mix contains OpenOrca: the mix, not OpenOrca alone
+        ("OpenOrca + GSM8K + MBXP", "mixtral-8x7b", "mlperf-mixtral"),
+        ("MLPerf dataset", "llama-3.1-405b", "mlperf-llama3.1-405b"),
+        ("MLPerf dataset", "qwen3-8b", None),
+        ("ShareGPT V3 (vLLM benchmark_serving)", "llama-3.1-8b", "sharegpt"),
+        ("natural EOS", "", None),
+    ],
+)
+def test_dataset_names(text: str, model: str, expected: str | None) -> None:
+    assert dataset_id(text, model) == expected
+
+
+@pytest.mark.parametrize(
+    ("dataset", "side", "mean", "p90"),
+    [
+        # MLCommons' accuracy targets: the tokens the reference model generates
+        ("mlperf-openorca", "output_tokens", 294.45, None),
+        ("mlperf-mixtral", "output_tokens", 144.84, None),
+        # AMD's stated averages; p90s of the per-sample files (medians sit above the means)
+        ("mlperf-llama3.1-405b", "input_tokens", 9428.0, 14156.0),
+        ("mlperf-llama3.1-405b", "output_tokens", 684.68, 974.0),
+        ("mlperf-deepseek-r1", "output_tokens", 3886.23, None),
+    ],
+)
+def test_mlperf_datasets_draw_the_stated_lengths(
+    dataset: str, side: str, mean: float, p90: float | None
+) -> None:
+    sc = scenario_from_dict(
+        {
+            "model": {"name": "llama-3.1-8b"},
+            "hardware": {"gpu": "h100-sxm"},
+            "workload": {"rate_per_s": 1.0, "num_requests": 10, side: {"dataset": dataset}},
+        }
+    )
+    dist = getattr(sc.workload, side)
+    x = sample_lengths(dist, 100_000, np.random.default_rng(0), sc, side, 10**6)
+    assert np.mean(x) == pytest.approx(mean, rel=0.02)
+    if p90 is not None:
+        assert np.percentile(x, 90) == pytest.approx(p90, rel=0.03)

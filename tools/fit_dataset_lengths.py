@@ -32,6 +32,15 @@ STATED: dict[tuple[str, str], dict[str, float]] = {
     ("splitwise-conversation", "output"): {"p50": 129, "mean": 211.1, "min": 1, "max": 1000},
     ("splitwise-code", "input"): {"p50": 1469, "mean": 2047.8, "min": 1, "max": 7436},
     ("splitwise-code", "output"): {"p50": 13, "mean": 27.9, "min": 1, "max": 1899},
+    ("mlperf-openorca", "input"): {"p50": 152, "mean": 222.3, "min": 48, "max": 1021},
+    ("mlperf-openorca", "output"): {"p50": 255.6, "mean": 294.45, "min": 1, "max": 1024},
+    ("mlperf-mixtral", "input"): {"p50": 283, "mean": 427.4, "min": 1, "max": 1948},
+    ("mlperf-mixtral", "output"): {"p50": 113, "mean": 144.84, "min": 2, "max": 1024},
+    # medians above the means (prompts and answers bunch below a cap): the mean and p90
+    ("mlperf-llama3.1-405b", "input"): {"mean": 9428.6, "p90": 14156, "min": 476, "max": 19988},
+    ("mlperf-llama3.1-405b", "output"): {"mean": 684.68, "p90": 974, "min": 3, "max": 2000},
+    ("mlperf-deepseek-r1", "input"): {"mean": 803.8, "p90": 1281, "min": 1, "max": 3140},
+    ("mlperf-deepseek-r1", "output"): {"p50": 2194, "mean": 3886.23, "min": 209, "max": 20000},
 }
 
 
@@ -43,7 +52,13 @@ def clipped_mean(mu: float, sigma: float, lo: float, hi: float) -> float:
 
 
 def fit(stats: dict[str, float]) -> tuple[float, float]:
-    """(mu, sigma) of the lognormal matching the stated statistics."""
+    """(mu, sigma) of the lognormal matching the stated statistics: the median and the
+    mean or an upper percentile, or (where the median sits above the mean, which no
+    lognormal has) the mean and an upper percentile."""
+    if "p50" not in stats:
+        (q, value) = next((k, v) for k, v in stats.items() if k.startswith("p"))
+        z = float(norm.ppf(int(q[1:]) / 100))
+        return _mean_and_percentile(stats, math.log(value), z)
     mu = math.log(stats["p50"])
     if "mean" in stats:
         return mu, brentq(
@@ -51,6 +66,14 @@ def fit(stats: dict[str, float]) -> tuple[float, float]:
         )
     (q, value) = next((k, v) for k, v in stats.items() if k.startswith("p") and k != "p50")
     return mu, (math.log(value) - mu) / float(norm.ppf(int(q[1:]) / 100))
+
+
+def _mean_and_percentile(stats: dict[str, float], log_q: float, z: float) -> tuple[float, float]:
+    def gap(sigma: float) -> float:
+        return clipped_mean(log_q - z * sigma, sigma, stats["min"], stats["max"]) - stats["mean"]
+
+    sigma = brentq(gap, 1e-3, 3.0)
+    return log_q - z * sigma, sigma
 
 
 def main() -> None:

@@ -100,6 +100,37 @@ def _gpu_name(n: str) -> str | None:
     return None
 
 
+#: Datasets rows name instead of lengths, by words of the name (ordered: Mixtral's MLPerf
+#: mix contains OpenOrca), and the catalog entry (datasets.toml) holding their statistics.
+_DATASET_WORDS = (
+    (("sharegpt_standard_v1",), "sharegpt-accelmark"),
+    (("gsm8k", "mbxp"), "mlperf-mixtral"),
+    (("openorca", "open_orca", "open orca"), "mlperf-openorca"),
+    (("longbench", "ruler", "govreport"), "mlperf-llama3.1-405b"),
+    (("aime", "math500", "gpqa", "livecodebench"), "mlperf-deepseek-r1"),
+)
+#: MLPerf's dataset for each of its LLM benchmarks, where a row names only "MLPerf".
+_MLPERF = {
+    "llama-2-70b": "mlperf-openorca",
+    "mixtral-8x7b": "mlperf-mixtral",
+    "llama-3.1-405b": "mlperf-llama3.1-405b",
+    "deepseek-r1": "mlperf-deepseek-r1",
+}
+
+
+def dataset_id(text: str, model: str = "") -> str | None:
+    """The catalog dataset a length column names ("sharegpt_standard_v1 (...)",
+    "OpenOrca (MLPerf)", "MLPerf dataset" for a benchmark's model), or None."""
+    t = text.strip().lower()
+    for words, entry in _DATASET_WORDS:
+        if any(w in t for w in words):
+            return entry
+    if "mlperf" in t:
+        return _MLPERF.get(model)
+    # vLLM's and SGLang's serving benchmarks draw ShareGPT V3 first turns
+    return "sharegpt" if t.startswith("sharegpt") else None
+
+
 #: Per-request latencies a source reports, by the words it uses, and the simulation's
 #: column for each; ITL is the per-request mean gap between tokens (TPOT), which equals
 #: a token gap's median only at the median: per-token gap tails are not recorded.

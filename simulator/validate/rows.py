@@ -27,11 +27,8 @@ from simplan.validate.harness import (
     compute_efficiency_scale,
     harness_of,
 )
-from simplan.validate.names import gpu_id, model_id
+from simplan.validate.names import dataset_id, gpu_id, model_id
 
-#: Datasets the CSVs name instead of lengths, and the catalog entry (datasets.toml)
-#: holding the statistics the source states for them.
-_DATASETS = {"sharegpt_standard_v1": "sharegpt-accelmark"}
 #: The GPU memory the source's engine held, where a row's notes state it: LMDeploy's
 #: mem(GB) is the peak memory used per GPU, in GiB (profile_generation.py's MemoryMonitor
 #: divides NVML's bytes by 1 << 30; a 70B model at TP4 reads about 74, one GPU's share).
@@ -249,11 +246,12 @@ def lengths(text: str) -> Lengths | None:
     return None
 
 
-def dataset_lengths(text: str, which: Literal["input", "output"]) -> Lengths | None:
+def dataset_lengths(
+    text: str, which: Literal["input", "output"], model: str = ""
+) -> Lengths | None:
     """Lengths of a dataset a row names (``input_len`` names it; ``output_len`` then
     describes the generation cap, which the catalog entry already holds)."""
-    name = text.strip().split(" ", 1)[0]
-    entry = _DATASETS.get(name)
+    entry = dataset_id(text, model)
     if entry is None:
         return None
     spec = {"dataset": entry}
@@ -280,9 +278,9 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
     stated_pp = re.search(r"\bpp\s*=?\s*(\d+)", raw["tp"].lower())
     pp = int(stated_pp.group(1)) if stated_pp else 1
     n_gpus = _int(raw["n_gpus"]) or tp * pp
-    inp = lengths(raw["input_len"]) or dataset_lengths(raw["input_len"], "input")
+    inp = lengths(raw["input_len"]) or dataset_lengths(raw["input_len"], "input", model)
     if inp is not None and isinstance(inp.spec, dict) and "dataset" in inp.spec:
-        out: Lengths | None = dataset_lengths(raw["input_len"], "output")
+        out: Lengths | None = dataset_lengths(raw["input_len"], "output", model)
     else:
         out = lengths(raw["output_len"])
     if out is None and source_id == "GPTFAST":
