@@ -9,7 +9,7 @@ import pytest
 from simplan.scenario import scenario_from_dict
 from simplan.validate.names import dataset_id, gpu_id, latency_metric, model_id
 from simplan.validate.predict import predict_row
-from simplan.validate.rows import read_spec
+from simplan.validate.rows import engine_of, read_spec, vllm_version
 from simplan.workload import sample_lengths
 
 
@@ -144,6 +144,9 @@ def test_a_simulated_run_reports_tails_and_totals_consistently() -> None:
     # every request is 256 + 64 tokens: the rates stand in that ratio
     assert total == pytest.approx(out * 320 / 64, rel=0.01)
     assert rps * 64 == pytest.approx(out, rel=0.01)
+    # a user's rate averages each request's 1 / TPOT: at least 1 / (mean TPOT) (Jensen)
+    user = predict_row(_raw(metric="tps_per_user"), 2, cache=cache).predicted
+    assert user is not None and 1e3 / one["tpot_mean"] <= user < 1.5e3 / one["tpot_mean"]
 
 
 @pytest.mark.parametrize(
@@ -190,3 +193,19 @@ def test_mlperf_datasets_draw_the_stated_lengths(
     assert np.mean(x) == pytest.approx(mean, rel=0.02)
     if p90 is not None:
         assert np.percentile(x, 90) == pytest.approx(p90, rel=0.03)
+
+
+@pytest.mark.parametrize(
+    ("text", "engine", "version"),
+    [
+        ("TRT-LLM 1.0 (PyTorch backend)", "tensorrt-llm", None),
+        ("MLPerf v5.0 NVIDIA submission (TensorRT-LLM)", "tensorrt-llm", None),
+        ("NVIDIA NIM 1.3", "tensorrt-llm", None),
+        ("vLLM v0.6.3", "vllm", "v0"),
+        ("vLLM (V1 engine)", "vllm", "v1"),
+        ("vllm 0.19.1", "vllm", "v1"),
+        ("lmdeploy TurboMind", None, None),
+    ],
+)
+def test_engine_names(text: str, engine: str | None, version: str | None) -> None:
+    assert (engine_of(text), vllm_version(text)) == (engine, version)

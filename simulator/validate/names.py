@@ -157,6 +157,11 @@ THROUGHPUTS = {
     "total_throughput_total": "total",
     "request_throughput": "requests",
     "requests_per_s": "requests",
+    # a user's view: each request's decode rate (1 / its TPOT), averaged over requests
+    "output_throughput_per_user": "per_user",
+    "output_tokens_per_s_per_user": "per_user",
+    "tokens_per_s_per_user": "per_user",
+    "tps_per_user": "per_user",
 }
 
 

@@ -333,7 +333,13 @@ def _predict_simulated(row: Row, spec: Spec, cache: SimCache) -> Row:
     if key not in cache:
         scenario = scenario_from_dict(doc, source=f"calibration row {row.line}")
         try:
-            cache[key] = summarize(simulate(scenario))
+            res = simulate(scenario)
+            tpot = request_table(res)["tpot_s"]
+            cache[key] = summarize(res) | {
+                "per_user_tokens_per_s": float(np.mean(1.0 / tpot[tpot > 0]))
+                if (tpot > 0).any()
+                else None
+            }
         except SimplanError as exc:
             cache[key] = {"error": f"does not fit in the model: {exc}"}
     summary = cache[key]
@@ -356,6 +362,10 @@ def _predict_simulated(row: Row, spec: Spec, cache: SimCache) -> Row:
         row.predicted = summary["output_tokens_per_s"] + summary["input_tokens_per_s"]
     elif rate == "output":
         row.predicted = summary["output_tokens_per_s"]
+    elif rate == "per_user":
+        row.predicted = summary["per_user_tokens_per_s"]
+        if row.predicted is None:
+            row.skipped = "no completed request generated two tokens"
     else:
         row.predicted = summary["output_tokens_per_s"] / spec.n_gpus
     return row

@@ -203,22 +203,28 @@ def kv_id(text: str, weights: str, engine: Engine | None) -> str:
 
 
 def engine_of(text: str) -> Engine | None:
+    """The serving engine a row names, wherever the name stands ("TRT-LLM 1.0", "MLPerf
+    submission (TensorRT-LLM)", "vLLM v0.6.3"). NVIDIA NIM's benchmarked profiles are
+    TensorRT-LLM engines (its profile ids read tensorrt_llm-<gpu>-<precision>-tp<n>)."""
     t = text.strip().lower()
-    if t.startswith("trtllm") or t.startswith("tensorrt"):
+    if re.search(r"tensorrt|trt[- _]?llm|\bnim\b", t):
         return "tensorrt-llm"
-    if t.startswith("vllm"):
-        return "vllm"
-    if t.startswith("sglang"):
+    if "sglang" in t:
         return "sglang"
+    if "vllm" in t:
+        return "vllm"
     return None
 
 
 def vllm_version(text: str) -> str | None:
-    """``v0`` for vLLM releases before 0.8.0 (where V1 became the default engine)."""
-    m = re.match(r"\s*vllm\s+(\d+)\.(\d+)", text.lower())
-    if m is None:
-        return None
-    return "v0" if (int(m.group(1)), int(m.group(2))) < (0, 8) else "v1"
+    """``v0`` for vLLM releases before 0.8.0 (where V1 became the default engine), or
+    the engine a row names ("V1 engine")."""
+    t = text.lower()
+    m = re.search(r"vllm\s*v?(\d+)\.(\d+)", t)
+    if m is not None:
+        return "v0" if (int(m.group(1)), int(m.group(2))) < (0, 8) else "v1"
+    named = re.search(r"\bv([01]) engine\b", t)
+    return f"v{named.group(1)}" if named and "vllm" in t else None
 
 
 def _int(text: str) -> int | None:
