@@ -13,7 +13,7 @@ import csv
 from importlib import resources
 from pathlib import Path
 
-from simplan.errors import SimplanError
+from simplan.errors import Problem, SimplanError
 from simplan.validate.bands import band_coverage, fit_bands
 from simplan.validate.errors import (
     GROUPS,
@@ -61,12 +61,50 @@ def default_csvs() -> list[Path]:
     return [_shipped(n) for n in CSV_NAMES]
 
 
+#: Columns every calibration CSV states; the others (params_b, precision_kv, n_gpus, tp,
+#: notes, rate_per_s, engine, url) read as unstated when absent.
+REQUIRED_COLUMNS = (
+    "source_id",
+    "model",
+    "gpu",
+    "precision_weights",
+    "batch_or_concurrency",
+    "input_len",
+    "output_len",
+    "metric",
+    "value",
+    "unit",
+)
+OPTIONAL_COLUMNS = ("params_b", "precision_kv", "n_gpus", "tp", "notes", "rate_per_s", "engine")
+
+
 def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a calibration CSV, every column present (unstated ones empty)."""
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            return list(csv.DictReader(fh))
+        # utf-8-sig: a spreadsheet's export starts with a byte-order mark
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = [c.strip() for c in reader.fieldnames or []]
+            rows = list(reader)
     except FileNotFoundError:
         raise SimplanError("no such calibration CSV", source=str(path)) from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise SimplanError(f"not a readable CSV file: {exc}", source=str(path)) from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise SimplanError(
+            "the calibration CSV lacks columns",
+            [
+                Problem(
+                    "header",
+                    f"missing {', '.join(missing)}; a calibration CSV has the columns "
+                    f"{', '.join(REQUIRED_COLUMNS)} (and optionally {', '.join(OPTIONAL_COLUMNS)})",
+                )
+            ],
+            source=str(path),
+        )
+    blank = dict.fromkeys((*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS), "")
+    return [blank | {k.strip(): (v or "").strip() for k, v in r.items() if k} for r in rows]
 
 
 def validate_rows(path: Path | list[Path] | None = None, *, max_load: bool = True) -> list[Row]:

@@ -32,7 +32,7 @@ from simplan.recorder import COMPLETED
 from simplan.scenario import scenario_from_dict
 from simplan.sim import simulate
 from simplan.validate.names import THROUGHPUTS, latency_metric
-from simplan.validate.rows import Row, Spec, read_spec
+from simplan.validate.rows import Row, Spec, number, read_spec
 
 _STATIC_METRICS = {
     "output_throughput_total",
@@ -59,15 +59,19 @@ def predict_row(
     raw: dict[str, str], line: int, *, max_load: bool = True, cache: SimCache | None = None
 ) -> Row:
     """Predict one CSV row (or say why it is skipped)."""
+    measured = number(raw["value"])
     row = Row(
         line,
         raw["source_id"],
         raw["model"],
         raw["gpu"],
         raw["metric"],
-        float(raw["value"]),
+        float("nan") if measured is None else measured,
         raw["unit"],
     )
+    if measured is None:
+        row.skipped = f"value {raw['value']!r} is not a number"
+        return row
     if row.source_id == "AUTOGPTQ":
         row.skipped = "Hugging Face eager generate: a lower bound, not a serving engine"
         return row
@@ -331,8 +335,8 @@ def _predict_simulated(row: Row, spec: Spec, cache: SimCache) -> Row:
     }
     key = repr(doc)
     if key not in cache:
-        scenario = scenario_from_dict(doc, source=f"calibration row {row.line}")
         try:
+            scenario = scenario_from_dict(doc, source=f"calibration row {row.line}")
             res = simulate(scenario)
             tpot = request_table(res)["tpot_s"]
             cache[key] = summarize(res) | {

@@ -234,6 +234,21 @@ def _int(text: str) -> int | None:
         return None
 
 
+def number(text: str) -> float | None:
+    """A number as sources print it ("12,345", "1.2e3", " 7 "), or None."""
+    try:
+        value = float(text.strip().replace(",", "").replace("_", ""))
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def _count(text: str, prefix: str) -> int | None:
+    """The leading count of a column ("8", "TP8", "tp=2 (PP2)", "2 (one node)")."""
+    m = re.match(rf"\s*(?:{prefix}\s*[=:]?\s*)?(\d+)", text.lower())
+    return int(m.group(1)) if m else None
+
+
 def lengths(text: str) -> Lengths | None:
     """A length column: a number, "~N (+/-P%)", "sweep A to ~Bk" or a named dataset."""
     t = text.strip()
@@ -278,12 +293,12 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         return f"weights {raw['precision_weights']!r} not in the catalog"
     engine = engine_of(raw.get("engine", ""))
     kv = kv_id(raw["precision_kv"], weights, engine)
-    tp = _int(raw["tp"].split(" ", 1)[0]) or 1
+    tp = _count(raw["tp"], "tp") or 1
     # "tp" may state a pipeline as well ("4 (PP2)", "tp4 pp2"); GPUs beyond one
     # replica's tp x pp serve more replicas (data parallel), as MLPerf's 8-GPU systems do
     stated_pp = re.search(r"\bpp\s*=?\s*(\d+)", raw["tp"].lower())
     pp = int(stated_pp.group(1)) if stated_pp else 1
-    n_gpus = _int(raw["n_gpus"]) or tp * pp
+    n_gpus = _count(raw["n_gpus"], "") or tp * pp
     inp = lengths(raw["input_len"]) or dataset_lengths(raw["input_len"], "input", model)
     if inp is not None and isinstance(inp.spec, dict) and "dataset" in inp.spec:
         out: Lengths | None = dataset_lengths(raw["input_len"], "output", model)
@@ -293,6 +308,8 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         out = Lengths(GPTFAST_DEFAULT_OUTPUT, float(GPTFAST_DEFAULT_OUTPUT))
     if inp is None or out is None:
         return "input or output length not stated"
+    if raw.get("rate_per_s", "").strip() and number(raw["rate_per_s"]) is None:
+        return f"rate_per_s {raw['rate_per_s']!r} is not a number"
     load = _load(raw["batch_or_concurrency"], raw.get("rate_per_s", ""))
     if load is None:
         return f"load {raw['batch_or_concurrency']!r} not understood"
@@ -345,7 +362,9 @@ _BATCH = re.compile(r"(?:batch(?: size)?|bs)\s*[=:]?\s*(\d+)|interactive")
 def _load(text: str, rate_text: str) -> tuple[Shape, int, float | None] | None:
     """(shape, batch or clients, rate) of a load column, or None if not understood."""
     load = text.strip().lower()
-    rate = float(rate_text) if rate_text.strip() else None
+    rate = number(rate_text) if rate_text.strip() else None
+    if rate_text.strip() and rate is None:
+        return None
     if (batch := _int(load)) is not None:
         return "static", batch, rate
     if _MAX_LOAD.match(load):
