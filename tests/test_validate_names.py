@@ -209,3 +209,13 @@ def test_mlperf_datasets_draw_the_stated_lengths(
 )
 def test_engine_names(text: str, engine: str | None, version: str | None) -> None:
     assert (engine_of(text), vllm_version(text)) == (engine, version)
+
+
+def test_bands_cover_the_spellings_of_a_median_or_mean_but_no_tail() -> None:
+    from simplan.validate.bands import metric_family
+
+    assert metric_family("mean_ttft_ms") == ("ttft", 1)
+    assert metric_family("median_e2el_ms") == ("e2e", 1)
+    assert metric_family("tps_per_user") == ("tpot", -1)  # a rate: the inverse of a time
+    assert metric_family("total_token_throughput") == ("throughput", 1)
+    assert metric_family("p99_ttft_ms") is None

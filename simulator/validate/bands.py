@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 from simplan.calibration import BAND_COVERAGE, band_for
+from simplan.validate.names import THROUGHPUTS, latency_metric
 from simplan.validate.rows import Row
 
 #: Row metric -> (family, orientation): +1 when the metric is the family's quantity,
@@ -49,11 +50,36 @@ MIN_ROWS = 15
 NOMINAL = BAND_COVERAGE
 
 
+def metric_family(metric: str) -> tuple[str, int] | None:
+    """(family, orientation) of a metric, in any of the spellings validate reads. A
+    latency's tail (p90 and above) has no band: the bands are fitted on means and
+    medians, and a tail's error is wider."""
+    if metric in FAMILIES:
+        return FAMILIES[metric]
+    latency = latency_metric(metric)
+    if latency is not None:
+        column, stat = latency
+        return (
+            ({"ttft_s": "ttft", "tpot_s": "tpot", "e2e_s": "e2e"}[column], 1)
+            if stat
+            in (
+                "mean",
+                "p50",
+            )
+            else None
+        )
+    rate = THROUGHPUTS.get(metric)
+    if rate is None:
+        return None
+    return ("tpot", -1) if rate == "per_user" else ("throughput", 1)
+
+
 def family_error(row: Row) -> tuple[str, str, float] | None:
     """(family, regime, signed error in the family's terms) of a predicted row."""
-    if row.rel_error is None or row.metric not in FAMILIES or not row.regime:
+    found = metric_family(row.metric)
+    if row.rel_error is None or found is None or not row.regime:
         return None
-    family, sign = FAMILIES[row.metric]
+    family, sign = found
     e = row.rel_error if sign > 0 else 1.0 / (1.0 + row.rel_error) - 1.0
     return family, row.regime, e
 
