@@ -121,6 +121,13 @@ def test_a_batch_of_dataset_lengths_is_clients_sending_in_turn() -> None:
     assert spec.engine_knobs["max_num_seqs"] == 512 and spec.num_requests == 150
 
 
+def test_a_wide_closed_loop_sends_several_rounds_per_client() -> None:
+    narrow = read_spec(_raw(batch_or_concurrency="concurrency 8"), "PROBE")
+    wide = read_spec(_raw(batch_or_concurrency="concurrency 256"), "PROBE")
+    assert not isinstance(narrow, str) and not isinstance(wide, str)
+    assert narrow.num_requests == 150 and wide.num_requests == 5 * 256
+
+
 def test_gpus_beyond_one_replica_serve_more_replicas() -> None:
     spec = read_spec(_raw(n_gpus="8", tp="2 (PP2)"), "PROBE")
     assert not isinstance(spec, str)

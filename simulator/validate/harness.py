@@ -47,6 +47,10 @@ SOURCE_ENGINE: dict[str, dict[str, Any]] = {
 #: Requests simulated per row where the source states no count; the vLLM FP8-KV post
 #: sends 150 requests at concurrency 8.
 SIM_REQUESTS = {"max_load": 600, "poisson": 900, "closed": 150}
+#: Requests each client of a closed loop sends at least, where the source states no
+#: count: its clients start together, so the loop needs a few rounds to fall out of step
+#: (vLLM's and SGLang's serving benchmarks default to 1,000 prompts at any concurrency).
+CLOSED_ROUNDS_UNSTATED = 5
 #: trtllm-bench's dataset size per ISL/OSL, from the table "$num_requests" of the same
 #: perf-overview pages (NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md @
 #: 00f37686, read 2026-12-03): "a larger number of messages ... to guarantee that the

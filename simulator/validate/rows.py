@@ -16,6 +16,7 @@ from typing import Any, Literal
 from simplan import catalog
 from simplan.validate.harness import (
     CLOSED_ROUNDS,
+    CLOSED_ROUNDS_UNSTATED,
     FIRST_TOKEN_FROM_DECODE,
     GPTFAST_DEFAULT_OUTPUT,
     HOST_HIDDEN,
@@ -340,7 +341,7 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
             for k, v in SOURCE_ENGINE.get(harness_of(source_id), {}).items()
             if k != "attention_dp" or catalog.model(model).is_moe
         },
-        num_requests=_num_requests(source_id, shape, inp, out, max(n_gpus // (tp * pp), 1)),
+        num_requests=_num_requests(source_id, shape, inp, out, max(n_gpus // (tp * pp), 1), batch),
         replicas=max(n_gpus // (tp * pp), 1),
         rounds=CLOSED_ROUNDS.get(source_id, 0) if shape == "static" else 0,
         engine_memory_gib=_engine_memory_gib(raw.get("notes", "")),
@@ -384,10 +385,13 @@ def _engine_memory_gib(notes: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def _num_requests(source_id: str, shape: Shape, inp: Lengths, out: Lengths, replicas: int) -> int:
+def _num_requests(
+    source_id: str, shape: Shape, inp: Lengths, out: Lengths, replicas: int, clients: int
+) -> int:
     """Requests to simulate: the source's own count where it states one (trtllm-bench's
     table for the nearest ISL/OSL: v0.20's 1024/2048 runs as 1000/2000), else simplan's
-    count for each replica."""
+    count for each replica, and for a closed loop at least CLOSED_ROUNDS_UNSTATED
+    requests per client."""
     if shape == "max_load" and source_id.startswith("TRTLLM_"):
         isl, osl = inp.mean, out.mean
         nearest = min(
@@ -395,4 +399,7 @@ def _num_requests(source_id: str, shape: Shape, inp: Lengths, out: Lengths, repl
         )
         return TRTLLM_BENCH_REQUESTS[nearest]
     stated = SOURCE_REQUESTS.get(harness_of(source_id), {})
-    return stated[shape] if shape in stated else SIM_REQUESTS.get(shape, 0) * replicas
+    if shape in stated:
+        return stated[shape]
+    least = clients * CLOSED_ROUNDS_UNSTATED if shape == "closed" else 0
+    return max(SIM_REQUESTS.get(shape, 0) * replicas, least)
