@@ -33,6 +33,7 @@ from simplan.scenario import scenario_from_dict
 from simplan.sim import simulate
 from simplan.validate.names import THROUGHPUTS, latency_metric
 from simplan.validate.rows import Row, Spec, number, read_spec
+from simplan.validate.server import highest_rate_meeting
 
 _STATIC_METRICS = {
     "output_throughput_total",
@@ -304,13 +305,32 @@ def _engine_section(spec: Spec) -> dict[str, Any]:
     return {"name": "vllm", **version, **spec.engine_knobs}
 
 
+def _at_highest_rate_meeting_limits(spec: Spec, cache: SimCache, line: int) -> dict[str, Any] | str:
+    """A server run (MLPerf's Server scenario): the summary at the highest Poisson rate
+    whose p99 TTFT and p99 TPOT meet the row's limits, or why there is none."""
+    offline = _simulated(spec, _workload(spec) | {"arrival": "offline"}, cache, line)
+    if "error" in offline:
+        return str(offline["error"])
+    assert spec.latency_limits_s is not None
+    return highest_rate_meeting(
+        lambda rate: _simulated(spec, _workload(spec) | _poisson(rate), cache, line),
+        capacity_per_s=offline["requests_per_s"],
+        ttft_p99_s=spec.latency_limits_s[0],
+        tpot_p99_s=spec.latency_limits_s[1],
+    )
+
+
+def _poisson(rate_per_s: float) -> dict[str, Any]:
+    return {"arrival": "poisson", "rate_per_s": rate_per_s}
+
+
 def _workload(spec: Spec) -> dict[str, Any]:
     w: dict[str, Any] = {
         "input_tokens": spec.input.spec,
         "output_tokens": spec.output.spec,
         "num_requests": spec.num_requests,
     }
-    if spec.shape == "max_load":
+    if spec.shape in ("max_load", "slo_max_rate"):
         w["arrival"] = "offline"
     elif spec.shape == "poisson":
         w.update(arrival="poisson", rate_per_s=spec.rate_per_s)
@@ -319,24 +339,21 @@ def _workload(spec: Spec) -> dict[str, Any]:
     return w
 
 
-def _predict_simulated(row: Row, spec: Spec, cache: SimCache) -> Row:
-    latency = latency_metric(row.metric)
-    rate = THROUGHPUTS.get(row.metric)
-    if latency is None and rate is None and row.metric != "output_throughput_per_gpu":
-        row.skipped = f"metric {row.metric!r} not modelled for a simulated run"
-        return row
+def _simulated(spec: Spec, workload: dict[str, Any], cache: SimCache, line: int) -> dict[str, Any]:
+    """The summary of the row's run under ``workload`` (simulated once per run), or
+    ``{"error": reason}``."""
     doc = {
         "model": {"name": spec.model, "weights": spec.weights, "kv_cache": spec.kv},
         "hardware": {"gpu": spec.gpu, "tp": spec.tp, "pp": spec.pp, "replicas": spec.replicas},
         "engine": _engine_section(spec),
-        "workload": _workload(spec),
+        "workload": workload,
         # the source measured every request it sent, however long the queue grew
         "simulation": {"run_to_completion": True},
     }
     key = repr(doc)
     if key not in cache:
         try:
-            scenario = scenario_from_dict(doc, source=f"calibration row {row.line}")
+            scenario = scenario_from_dict(doc, source=f"calibration row {line}")
             res = simulate(scenario)
             tpot = request_table(res)["tpot_s"]
             cache[key] = summarize(res) | {
@@ -346,7 +363,23 @@ def _predict_simulated(row: Row, spec: Spec, cache: SimCache) -> Row:
             }
         except SimplanError as exc:
             cache[key] = {"error": f"does not fit in the model: {exc}"}
-    summary = cache[key]
+    return cache[key]
+
+
+def _predict_simulated(row: Row, spec: Spec, cache: SimCache) -> Row:
+    latency = latency_metric(row.metric)
+    rate = THROUGHPUTS.get(row.metric)
+    if latency is None and rate is None and row.metric != "output_throughput_per_gpu":
+        row.skipped = f"metric {row.metric!r} not modelled for a simulated run"
+        return row
+    if spec.shape == "slo_max_rate":
+        found = _at_highest_rate_meeting_limits(spec, cache, row.line)
+        if isinstance(found, str):
+            row.skipped = found
+            return row
+        summary = found
+    else:
+        summary = _simulated(spec, _workload(spec), cache, row.line)
     if "error" in summary:
         row.skipped = summary["error"]
         return row

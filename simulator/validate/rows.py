@@ -35,7 +35,7 @@ from simplan.validate.names import dataset_id, gpu_id, model_id
 #: divides NVML's bytes by 1 << 30; a 70B model at TP4 reads about 74, one GPU's share).
 _ENGINE_MEMORY = re.compile(r"mem\(GB\)=([0-9.]+)")
 
-Shape = Literal["static", "itl_fit", "max_load", "poisson", "closed"]
+Shape = Literal["static", "itl_fit", "max_load", "poisson", "closed", "slo_max_rate"]
 Engine = Literal["vllm", "tensorrt-llm", "sglang"]
 
 
@@ -100,6 +100,8 @@ class Spec:
     num_requests: int = 0
     #: copies of the tp x pp replica the row's GPUs hold (data parallel)
     replicas: int = 1
+    #: a server run's p99 TTFT and p99 TPOT limits, seconds (shape slo_max_rate)
+    latency_limits_s: tuple[float, float] | None = None
     #: requests each client of a static row's closed loop sends in turn (0: a true
     #: static batch) and the GPU memory its engine held, GiB per GPU (None: unstated)
     rounds: int = 0
@@ -315,6 +317,11 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
     if load is None:
         return f"load {raw['batch_or_concurrency']!r} not understood"
     shape, batch, rate = load
+    limits = None
+    if shape == "slo_max_rate":
+        limits = latency_limits_s(f"{raw['batch_or_concurrency']} {raw.get('notes', '')}")
+        if limits is None:
+            return "a server run needs its limits stated: 'TTFT p99 <= X ms, TPOT p99 <= Y ms'"
     if shape == "static" and inp.sweep:
         shape = "itl_fit"
     elif shape == "static" and isinstance(inp.spec, dict):
@@ -343,6 +350,7 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         },
         num_requests=_num_requests(source_id, shape, inp, out, max(n_gpus // (tp * pp), 1), batch),
         replicas=max(n_gpus // (tp * pp), 1),
+        latency_limits_s=limits,
         rounds=CLOSED_ROUNDS.get(source_id, 0) if shape == "static" else 0,
         engine_memory_gib=_engine_memory_gib(raw.get("notes", "")),
         first_token_from_decode=source_id in FIRST_TOKEN_FROM_DECODE,
@@ -356,7 +364,24 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
 #: clients, a request rate (the rate column, or the text's own number), a static batch.
 _MAX_LOAD = re.compile(r"max[ _]load|offline|infinite rate")
 _CLOSED = re.compile(r"(?:max[ _])?concurrency\s*[=:]?\s*(\d+)|c\s*=\s*(\d+)|(\d+) concurrent")
-_RATE = re.compile(r"(?:poisson|server|online|request rate|rate)\b\D*([\d.]+)?")
+_RATE = re.compile(
+    r"(?:poisson|server|online|request rate|rate)\b[\s:=@(]*([\d.]+)?\s*(?:qps|req|/s|\)|$)"
+)
+#: A latency limit a server run states: "TTFT p99 <= 2000 ms", "tpot < 0.2 s".
+_LIMIT = r"{}(?:\s*p99)?\s*(?:<=|≤|<|=|:|under|below)\s*([\d.]+)\s*(ms|s)\b"
+
+
+def latency_limits_s(text: str) -> tuple[float, float] | None:
+    """(p99 TTFT, p99 TPOT) limits in seconds a server run states, or None."""
+    found = []
+    for name in ("ttft", "tpot"):
+        m = re.search(_LIMIT.format(name), text.lower())
+        if m is None:
+            return None
+        found.append(float(m.group(1)) * (1e-3 if m.group(2) == "ms" else 1.0))
+    return found[0], found[1]
+
+
 _BATCH = re.compile(r"(?:batch(?: size)?|bs)\s*[=:]?\s*(\d+)|interactive")
 
 
@@ -368,10 +393,12 @@ def _load(text: str, rate_text: str) -> tuple[Shape, int, float | None] | None:
         return None
     if (batch := _int(load)) is not None:
         return "static", batch, rate
-    if _MAX_LOAD.match(load):
+    if _MAX_LOAD.search(load):
         return "max_load", 0, rate
     if (m := _CLOSED.match(load)) is not None:
         return "closed", int(next(g for g in m.groups() if g)), rate
+    if re.search(r"\bserver\b", load) and rate is None:
+        return "slo_max_rate", 0, None
     if (m := _RATE.match(load)) is not None:
         rate = rate if rate is not None else float(m.group(1)) if m.group(1) else None
         return ("poisson", 0, rate) if rate else None
@@ -402,4 +429,7 @@ def _num_requests(
     if shape in stated:
         return stated[shape]
     least = clients * CLOSED_ROUNDS_UNSTATED if shape == "closed" else 0
-    return max(SIM_REQUESTS.get(shape, 0) * replicas, least)
+    # a server run's trial rates are Poisson runs
+    return max(
+        SIM_REQUESTS.get("poisson" if shape == "slo_max_rate" else shape, 0) * replicas, least
+    )
