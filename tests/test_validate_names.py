@@ -226,3 +226,15 @@ def test_bands_cover_the_spellings_of_a_median_or_mean_but_no_tail() -> None:
     assert metric_family("tps_per_user") == ("tpot", -1)  # a rate: the inverse of a time
     assert metric_family("total_token_throughput") == ("throughput", 1)
     assert metric_family("p99_ttft_ms") is None
+
+
+def test_a_row_stating_attention_dp_runs_its_moe_model_so() -> None:
+    moe = _raw(model="DeepSeek-R1", gpu="B200", precision_weights="fp4", n_gpus="8")
+    stated = read_spec(moe | {"tp": "8 (EP 8, attention DP)"}, "PROBE")
+    in_notes = read_spec(moe | {"tp": "8", "notes": "--enable-dp-attention"}, "PROBE")
+    unstated = read_spec(moe | {"tp": "8"}, "PROBE")
+    dense = read_spec(_raw(n_gpus="8", tp="8 (attention DP)"), "PROBE")
+    assert not any(isinstance(s, str) for s in (stated, in_notes, unstated, dense))
+    assert stated.engine_knobs == in_notes.engine_knobs == {"attention_dp": True}
+    # a dense model has no experts to spread: its attention stays tensor-parallel
+    assert unstated.engine_knobs == {} and dense.engine_knobs == {}

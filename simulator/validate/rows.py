@@ -345,7 +345,7 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         rate_per_s=rate,
         engine_knobs={
             k: v
-            for k, v in SOURCE_ENGINE.get(harness_of(source_id), {}).items()
+            for k, v in (SOURCE_ENGINE.get(harness_of(source_id), {}) | _stated_knobs(raw)).items()
             if k != "attention_dp" or catalog.model(model).is_moe
         },
         num_requests=_num_requests(source_id, shape, inp, out, max(n_gpus // (tp * pp), 1), batch),
@@ -405,6 +405,17 @@ def _load(text: str, rate_text: str) -> tuple[Shape, int, float | None] | None:
     if (m := _BATCH.fullmatch(load)) is not None:
         return "static", int(m.group(1) or 1), rate
     return None
+
+
+#: A row that says its MoE model ran attention data-parallel (SGLang's
+#: --enable-dp-attention, TensorRT-LLM's enable_attention_dp, "DP attention", "ADP").
+_ATTENTION_DP = re.compile(r"attention[ _-]?dp|dp[ _-]?attention|\badp\b")
+
+
+def _stated_knobs(raw: dict[str, str]) -> dict[str, Any]:
+    """Engine settings a row states in its own columns (the tp column or the notes)."""
+    stated = f"{raw.get('tp', '')} {raw.get('notes', '')}".lower()
+    return {"attention_dp": True} if _ATTENTION_DP.search(stated) else {}
 
 
 def _engine_memory_gib(notes: str) -> float | None:
