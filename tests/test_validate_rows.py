@@ -26,6 +26,10 @@ from simplan.workload import sample_lengths
         ("native checkpoint (MXFP4 MoE experts), not restated in the post", "mxfp4"),
         ("unspecified (base checkpoint; BF16 implied)", "bf16"),
         ("int4-wo-g32", "int4-g32"),
+        ("fp8_e4m3", "fp8"),
+        ("bfloat16", "bf16"),
+        ("AWQ", "int4-awq"),
+        ("Qwen2.5-72B-Instruct GPTQ-Int8", "int8-wo"),
         ("a secret format", None),
     ],
 )

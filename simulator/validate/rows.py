@@ -179,6 +179,19 @@ def weights_id(text: str, gpu: str | None = None) -> str | None:
         return "mxfp4" if gpu is not None and gpu.startswith("mi") else "nvfp4"
     if "bf16 implied" in p:
         return "bf16"
+    # spellings of the framework dtypes and quantizer names ("fp8_e4m3", "bfloat16",
+    # "AWQ"): AWQ and GPTQ checkpoints are 4-bit unless the row says otherwise
+    if re.search(r"gptq|awq", p) and re.search(r"int8|8[- ]?bit", p):
+        return "int8-wo"
+    for words, scheme in (
+        (("fp8", "e4m3"), "fp8"),
+        (("bfloat16",), "bf16"),
+        (("float16", "half"), "fp16"),
+        (("awq",), "int4-awq"),
+        (("gptq",), "int4-gptq"),
+    ):
+        if any(w in p for w in words):
+            return scheme
     return None
 
 
