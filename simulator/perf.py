@@ -21,8 +21,7 @@ from simplan.prefix_model import fill_cfg as fill_prefix_cfg
 from simplan.speculative import fill_cfg
 from simplan.units import GB, GIB
 
-# GPUs per node. A tensor-parallel group stays in one node; only an expert-parallel MoE
-# replica with data-parallel attention spans nodes (check_parallelism).
+# GPUs per node. A replica wider than a node fills whole nodes (check_parallelism).
 MAX_TP = 8
 # Pipeline stages and expert all-to-alls beyond one node talk over the node's network.
 # DGX A100 gives each GPU one 200 Gb/s HDR InfiniBand port (NVIDIA DGX A100 user guide,
@@ -100,14 +99,35 @@ def _expert_parallel_problem(arch: catalog.ModelArch, gpu: catalog.Gpu, tp: int)
     return None
 
 
+def _tensor_parallel_problem(arch: catalog.ModelArch, gpu: catalog.Gpu, tp: int) -> str | None:
+    """Why a tensor-parallel group wider than one node cannot run ``arch`` (None when it
+    can): it fills whole nodes and splits the heads and MLP as within a node (SGLang's
+    DeepSeek recipe runs --tp 16 over two 8-GPU nodes). Each all-reduce then goes within
+    the node over NVLink and between the nodes over the network."""
+    if tp % node_gpus(gpu, tp):
+        return (
+            f"a tensor-parallel group across nodes fills whole {MAX_TP}-GPU nodes; or use pp "
+            "for more GPUs, or [engine] attention_dp = true for an MoE model"
+        )
+    valid = valid_tp_degrees(arch, limit=tp)
+    if tp not in valid:
+        return (
+            f"tp must divide the {arch.num_attention_heads} attention heads and the "
+            f"{arch.num_kv_heads} KV heads (or be a multiple of them) and the MLP width; "
+            f"valid for {arch.id}: {valid}"
+        )
+    return None
+
+
 def check_parallelism(
     arch: catalog.ModelArch, gpu: catalog.Gpu, tp: int, pp: int, attention_dp: bool = False
 ) -> None:
     """Raise InfeasibleError for TP/PP degrees the model or node cannot use.
 
-    Beyond one node only an expert-parallel MoE replica with data-parallel attention
-    (``attention_dp``) is modelled: DeepSeek on 2x8 H100s, as SGLang and TensorRT-LLM
-    serve it; a tensor-parallel group stays in one node."""
+    Beyond one node a replica fills whole nodes: an expert-parallel MoE replica with
+    data-parallel attention (``attention_dp``), DeepSeek on 2x8 H100s as SGLang and
+    TensorRT-LLM serve it, or a tensor-parallel group whose all-reduces cross the
+    network (no calibration row has one: the note says so)."""
     problems = []
     valid = valid_tp_degrees(arch)
     if tp > MAX_TP and attention_dp:
@@ -115,16 +135,9 @@ def check_parallelism(
         if why is not None:
             problems.append(Problem("hardware.tp", why, tp, True))
     elif tp > MAX_TP:
-        problems.append(
-            Problem(
-                "hardware.tp",
-                f"tensor parallelism beyond one {MAX_TP}-GPU node is not modelled; "
-                f"use pp for more GPUs, or [engine] attention_dp = true for an MoE model "
-                f"(expert parallelism across nodes; valid tp for {arch.id}: {valid})",
-                tp,
-                True,
-            )
-        )
+        why = _tensor_parallel_problem(arch, gpu, tp)
+        if why is not None:
+            problems.append(Problem("hardware.tp", why, tp, True))
     elif tp not in valid:
         best = min(valid, key=lambda d: (abs(d - tp), -d))
         problems.append(
@@ -215,6 +228,12 @@ def build_replica(
         notes.append(
             f"tp={tp} spans {tp // node} nodes: expert all-to-alls and dense all-reduces "
             f"cross the network at {INTER_NODE_GB_PER_S:.0f} GB/s per GPU"
+            + (
+                ""
+                if engine.attention_dp
+                else " (uncalibrated: no published measurement of a tensor-parallel group "
+                "across nodes was fitted)"
+            )
         )
     if tp * pp <= max(gpu.nvlink_domain_gpus, 1) and gpu.nvlink_gb_per_s > 0:
         p2p_bw, p2p_alpha = gpu.nvlink_gb_per_s / 2.0 * GB, ar_alpha

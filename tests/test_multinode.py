@@ -1,6 +1,6 @@
 """Expert-parallel replicas wider than one node (data-parallel attention): DeepSeek-V3 on
-2x8 H100s. Collectives split between NVLink inside a node and the network between nodes;
-a tensor-parallel group still stays in one node."""
+2x8 H100s, and tensor-parallel groups across nodes. Collectives split between NVLink
+inside a node and the network between nodes."""
 
 from __future__ import annotations
 
@@ -81,7 +81,8 @@ def test_the_network_slows_a_decode_step() -> None:
 @pytest.mark.parametrize(
     ("model", "tp", "dp", "says"),
     [
-        ("deepseek-v3", 16, False, "attention_dp = true for an MoE model"),
+        ("deepseek-v3", 12, False, "fills whole 8-GPU nodes"),
+        ("qwen2.5-7b", 16, False, "must divide the 28 attention heads"),
         ("llama-3.1-70b", 16, True, "only an MoE model"),
         ("deepseek-v3", 12, True, "whole 8-GPU nodes"),
         ("mixtral-8x7b", 16, True, "deals the 8 experts out whole"),
@@ -91,6 +92,21 @@ def test_groups_beyond_a_node_that_cannot_run_say_why(model, tp, dp, says) -> No
     with pytest.raises(ParallelismError) as err:
         _cfg(model, tp=tp, dp=dp)
     assert "hardware.tp" in str(err.value) and says in str(err.value)
+
+
+def test_a_tensor_parallel_group_across_nodes_pays_the_network_and_says_so() -> None:
+    # SGLang's DeepSeek recipe: --tp 16 over two 8-GPU H100 nodes, attention tensor-parallel
+    two = replica_from_ids("llama-3.1-405b", "h100-sxm", "fp8", "fp8", tp=16)
+    one = replica_from_ids("llama-3.1-405b", "h100-sxm", "fp8", "fp8", tp=8)
+    assert any("spans 2 nodes" in n and "uncalibrated" in n for n in two.notes)
+    nbytes = 8192 * 2 * 64  # one all-reduce of a 64-token step's hidden states
+    in_node = two.cfg[c.AR_ALPHA_S] + 2 * 7 / 8 * nbytes / two.cfg[c.AR_BW_BYTES_PER_S]
+    between = two.cfg[c.INTER_ALPHA_S] + 2 * 1 / 2 * (nbytes / 8) / 25e9
+    assert allreduce_time_s(two.cfg, nbytes) == pytest.approx(in_node + between, rel=1e-12)
+    # half the weights per GPU, but 2 all-reduces per layer cross the network: a small
+    # decode step is not twice as fast
+    args = (0.0, 0.0, 0.0, 64.0, 64.0 * 2000.0)
+    assert step_time_s(two.cfg, *args) > 0.5 * step_time_s(one.cfg, *args)
 
 
 def test_a_pcie_ring_waits_longer_the_more_gpus_it_has() -> None:
