@@ -308,6 +308,7 @@ def summarize(res: SimResult) -> dict[str, Any]:
             [p.section.gpu for p in res.pools],
             res.pools[0].replica.arch if res.pools else None,
             sc.engine.preset,
+            max((p.replica.tp for p in res.pools), default=1),
         )
     )
     if summary["requests_in_flight"] or (cost["monthly_tokens"] > capacity > 0):

@@ -20,6 +20,7 @@ from importlib import resources
 from typing import Any
 
 from simplan import catalog
+from simplan.calibration import preset_overheads
 
 #: How every answer names what no published measurement checks (readers match on it).
 UNCALIBRATED = "uncalibrated: no published measurement checks"
@@ -70,11 +71,13 @@ def describe(kind: str, key: str) -> str:
 
 
 def uncalibrated_note(
-    gpus: list[str], model: str | None, engine_preset: str | None = None
+    gpus: list[str], model: str | None, engine_preset: str | None = None, tp: int = 1
 ) -> str | None:
     """A note naming what no measurement checks (None when everything is checked): a
-    GPU, the model, or an engine preset's memory and admission rules, which only
-    measurements under load (``serving_rows``) check."""
+    GPU, the model, an engine preset's memory and admission rules, which only
+    measurements under load (``serving_rows``) check, or its host costs on a wider
+    tensor-parallel group than its measurements ran (``max_tp``: an engine's driver
+    prepares and broadcasts each step's inputs to every rank)."""
     parts = [
         f"the {g} (it borrows {operator_fit(g)})"
         for g in dict.fromkeys(gpus)
@@ -86,6 +89,14 @@ def uncalibrated_note(
         engine = checked("engine", engine_preset)
         if engine is None or not engine.get("serving_rows", 0):
             parts.append(f"the {engine_preset} engine's memory and admission rules under load")
+        # an engine with host costs of its own (calibration.preset_overheads) was fitted
+        # at the widths its rows ran; vLLM V1's are the shared constants
+        widest = int(engine.get("max_tp", 0)) if engine is not None else 0
+        if 0 < widest < tp and preset_overheads(engine_preset):
+            parts.append(
+                f"the {engine_preset} engine's host costs at tp={tp} (its measurements ran at "
+                f"tp <= {widest})"
+            )
     if not parts:
         return None
     return (
@@ -129,13 +140,13 @@ def bias_note(gpus: list[str], architecture: str) -> str | None:
 
 
 def answer_notes(
-    gpus: list[str], arch: catalog.ModelArch | None, engine_preset: str | None
+    gpus: list[str], arch: catalog.ModelArch | None, engine_preset: str | None, tp: int = 1
 ) -> list[str]:
     """The notes every run and plan carries about how far published measurements back
     its figures: what none checks (:func:`uncalibrated_note`) and a known lean of the
     throughput (:func:`bias_note`)."""
     notes = [
-        uncalibrated_note(gpus, arch.id if arch is not None else None, engine_preset),
+        uncalibrated_note(gpus, arch.id if arch is not None else None, engine_preset, tp),
         bias_note(gpus, arch.kind) if arch is not None else None,
     ]
     return [n for n in notes if n]

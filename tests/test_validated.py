@@ -69,6 +69,28 @@ def test_an_engine_preset_no_measurement_under_load_checks_is_named() -> None:
     assert any("sglang engine's memory and admission" in n for n in notes)
 
 
+def test_an_engine_run_wider_than_its_measurements_names_its_host_costs() -> None:
+    # vLLM V0's own host costs were fitted on AccelMark's single-GPU rows; its driver
+    # prepares and broadcasts each step to every rank, which a tp=8 run would add
+    assert checked("engine", "vllm-v0")["max_tp"] == 1  # type: ignore[index]
+    note = uncalibrated_note(["h100-sxm"], "llama-3.1-8b", "vllm-v0", tp=8)
+    assert note is not None and "vllm-v0 engine's host costs at tp=8" in note
+    assert uncalibrated_note(["h100-sxm"], "llama-3.1-8b", "vllm-v0", tp=1) is None
+    # TensorRT-LLM's rows run up to tp=8; vLLM V1 runs on the shared constants
+    assert uncalibrated_note(["h100-sxm"], "llama-3.1-70b", "tensorrt-llm", tp=8) is None
+    assert uncalibrated_note(["h100-sxm"], "llama-3.1-70b", "vllm-v1", tp=8) is None
+    sc = scenario_from_dict(
+        {
+            "model": {"name": "llama-3.1-70b"},
+            "hardware": {"gpu": "h100-sxm", "tp": 4},
+            "engine": {"name": "vllm", "version": "v0"},
+            "workload": {"rate_per_s": 1.0, "num_requests": 20},
+        }
+    )
+    notes = summarize(simulate(sc))["notes"]
+    assert any("host costs at tp=4" in n for n in notes)
+
+
 def test_a_model_sharing_an_architecture_is_checked_by_its_base(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import simplan.validated as v
 

@@ -29,6 +29,8 @@ def main() -> None:
     groups: dict[str, dict[str, list[float]]] = {"gpu": {}, "model": {}, "engine": {}}
     # an engine preset's memory and admission rules matter only under load
     serving: dict[str, int] = {}
+    # the widest tensor-parallel group an engine's rows ran: its host costs are fitted there
+    widest: dict[str, int] = {}
     # signed, so that a cell the model over-predicts is not hidden by one it under-predicts
     throughput: dict[str, list[float]] = {}
     for r in rows:
@@ -41,6 +43,7 @@ def main() -> None:
         if r.engine:
             groups["engine"].setdefault(r.engine, []).append(err)
             serving[r.engine] = serving.get(r.engine, 0) + (r.regime == "serving")
+            widest[r.engine] = max(widest.get(r.engine, 0), r.tp)
     lines = [
         "# Which GPUs, models and engine presets published measurements check, and how well:",
         "# rows predicted by `simplan validate` over both calibration files and their median",
@@ -56,7 +59,11 @@ def main() -> None:
                 f'[{kind}."{key}"]',
                 f"rows = {len(errs)}",
                 f"median_abs_error = {float(np.median(errs)):.4f}",
-                *([f"serving_rows = {serving[key]}"] if kind == "engine" else []),
+                *(
+                    [f"serving_rows = {serving[key]}", f"max_tp = {widest[key]}"]
+                    if kind == "engine"
+                    else []
+                ),
             ]
     for key, errs in sorted(throughput.items()):
         p10, p50, p90 = np.percentile(errs, [10, 50, 90])

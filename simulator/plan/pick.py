@@ -215,7 +215,9 @@ def _plan(
         f"its seeds and that metric's own error quantiles (calibration.toml [error_bands])",
     ]
     if best is not None:
-        notes.extend(answer_notes([best.gpu], scenario.model.arch(), scenario.engine.preset))
+        notes.extend(
+            answer_notes([best.gpu], scenario.model.arch(), scenario.engine.preset, best.tp)
+        )
     if best is not None and best.pricing == "spot":
         notes.append(
             "the recommendation uses spot GPUs, which the provider can take back; "

@@ -82,7 +82,7 @@ def predict_row(
         return row
     row.config = spec.describe(raw["batch_or_concurrency"])
     row.regime = spec.regime
-    row.model_id, row.gpu_id = spec.model, spec.gpu
+    row.model_id, row.gpu_id, row.tp = spec.model, spec.gpu, spec.tp
     arch = catalog.model(spec.model)
     row.model_family = arch.family
     row.architecture = arch.kind

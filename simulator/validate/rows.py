@@ -61,6 +61,7 @@ class Row:
     regime: str = ""  # single, batch or serving (simplan.validate.bands)
     model_id: str = ""  # the catalog ids the row was read as
     gpu_id: str = ""
+    tp: int = 0  # GPUs per tensor-parallel group (0 when the row is not expressed)
 
     @property
     def rel_error(self) -> float | None:
