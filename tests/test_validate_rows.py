@@ -77,6 +77,11 @@ def test_length_columns_numbers_ranges_and_sweeps() -> None:
     assert spread.mean == 20000
     assert lengths("sweep 256 to ~125k").sweep == (256, 125000)
     assert lengths("natural EOS") is None
+    # fixed lengths as tables print them; "k" is thousands, as in the sweep above
+    for text, n in (("1,024", 1024), ("2K", 2000), ("~1000", 1000), ("ISL 1024", 1024)):
+        assert lengths(text).spec == n, text  # type: ignore[union-attr]
+    assert lengths("1024 tokens (ignore_eos)").spec == 1024  # type: ignore[union-attr]
+    assert lengths("0") is None
 
 
 def _raw(**kw: str) -> dict[str, str]:

@@ -271,7 +271,7 @@ def lengths(text: str) -> Lengths | None:
     t = text.strip()
     n = _int(t)
     if n is not None:
-        return Lengths(n, float(n))
+        return Lengths(n, float(n)) if n > 0 else None
     m = re.fullmatch(r"~?\s*(\d+)\s*\(\+/-\s*(\d+)%\)", t)
     if m:
         mid, pct = int(m.group(1)), int(m.group(2))
@@ -281,6 +281,15 @@ def lengths(text: str) -> Lengths | None:
     if m:
         lo, hi = int(m.group(1)), int(m.group(2)) * (1000 if m.group(3) else 1)
         return Lengths(lo, float(lo), sweep=(lo, hi))
+    # a fixed length as tables print it: "1,024", "2k" (thousands, as "~125k" above),
+    # "~1000", "ISL 1024", "1024 tokens (ignore_eos)"
+    m = re.fullmatch(
+        r"(?:isl|osl|input|output)?\s*[:=]?\s*~?\s*(\d+(?:\.\d+)?)\s*(k?)\s*(?:tokens?)?\s*(?:\(.*\))?",
+        t.lower().replace(",", ""),
+    )
+    if m:
+        n = round(float(m.group(1)) * (1000 if m.group(2) else 1))
+        return Lengths(n, float(n)) if n > 0 else None
     return None
 
 
