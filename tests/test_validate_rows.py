@@ -67,6 +67,8 @@ def test_kv_dtype_follows_each_engines_default_when_unstated() -> None:
     assert kv_id("unspecified", "nvfp4", "tensorrt-llm") == "fp8"
     assert kv_id("unspecified", "bf16", "tensorrt-llm") == "fp16"
     assert kv_id("unspecified (default bf16)", "fp8", "sglang") == "bf16"
+    assert kv_id("fp8_e4m3", "bf16", "vllm") == "fp8"
+    assert kv_id("bfloat16", "fp8", "vllm") == "bf16"
     assert kv_id("fp8 (skip sliding-window layers)", "mxfp4", "vllm") == "fp8"
 
 

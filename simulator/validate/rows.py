@@ -214,6 +214,10 @@ def kv_id(text: str, weights: str, engine: Engine | None) -> str:
         return stated.group(1)
     if first == "auto":
         return "fp16"
+    # framework spellings: "fp8_e4m3", "bfloat16", "float16"
+    for prefix, dtype in (("fp8", "fp8"), ("bfloat16", "bf16"), ("float16", "fp16")):
+        if first.startswith(prefix):
+            return dtype
     if weights in ("fp8", "nvfp4") and engine in (None, "tensorrt-llm"):
         return "fp8"
     return "fp16"
