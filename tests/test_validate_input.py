@@ -63,3 +63,16 @@ def test_missing_columns_are_named_and_exit_2(tmp_path: Path) -> None:
     assert "short.csv" in result.output and "missing source_id, gpu" in result.output
     assert "Traceback" not in result.output
     assert not out.exists()  # nothing half-written
+
+
+def test_a_file_whose_rows_fill_some_panels_plots_without_warnings(tmp_path: Path) -> None:
+    import warnings
+
+    from simplan import api
+
+    rows = [GOOD, GOOD | {"metric": "ttft_p50", "value": "n/a", "unit": "ms"}]
+    path = _write(tmp_path / "mine.csv", rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        api.validate(str(path), output_dir=str(tmp_path / "out"))
+    assert (tmp_path / "out" / "predicted_vs_measured.png").stat().st_size > 0

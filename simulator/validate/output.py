@@ -91,7 +91,8 @@ def plot_predicted_vs_measured(rows: list[Row], path: Path) -> None:
         ax.set_xlabel(f"measured {title}")
         ax.set_ylabel(f"predicted {title}")
         ax.set_title(title)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # a panel with no predicted row has none
+            ax.legend(fontsize=8)
     fig.suptitle("simplan validate: predicted vs published measurements")
     fmt = path.suffix.lstrip(".") or "png"
     atomic_write(path, lambda p: fig.savefig(p, format=fmt, dpi=120))
