@@ -50,7 +50,7 @@ def test_bad_values_skip_their_row_with_the_reason(tmp_path: Path) -> None:
     ]
     bad_value, bad_rate, good = validate_rows(_write(tmp_path / "mine.csv", rows))
     assert bad_value.skipped == "value 'n/a' is not a number"
-    assert bad_rate.skipped == "rate_per_s 'five' is not a number"
+    assert bad_rate.skipped == "rate_per_s 'five' is not a positive number"
     assert good.skipped is None and good.predicted is not None
 
 

@@ -94,6 +94,12 @@ def _raw(**kw: str) -> dict[str, str]:
     return {**row, **kw}
 
 
+@pytest.mark.parametrize("load", ["0", "-3", "concurrency 0", "request rate 0"])
+def test_no_load_is_not_a_load(load: str) -> None:
+    spec = read_spec(_raw(batch_or_concurrency=load), "PROBE")
+    assert isinstance(spec, str) and "not understood" in spec
+
+
 @pytest.mark.parametrize(
     ("load", "rate", "shape", "batch", "rate_per_s"),
     [

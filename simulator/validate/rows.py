@@ -338,8 +338,8 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         out = Lengths(GPTFAST_DEFAULT_OUTPUT, float(GPTFAST_DEFAULT_OUTPUT))
     if inp is None or out is None:
         return "input or output length not stated"
-    if raw.get("rate_per_s", "").strip() and number(raw["rate_per_s"]) is None:
-        return f"rate_per_s {raw['rate_per_s']!r} is not a number"
+    if raw.get("rate_per_s", "").strip() and not (number(raw["rate_per_s"]) or 0) > 0:
+        return f"rate_per_s {raw['rate_per_s']!r} is not a positive number"
     load = _load(raw["batch_or_concurrency"], raw.get("rate_per_s", ""))
     if load is None:
         return f"load {raw['batch_or_concurrency']!r} not understood"
@@ -416,8 +416,18 @@ def _load(text: str, rate_text: str) -> tuple[Shape, int, float | None] | None:
     """(shape, batch or clients, rate) of a load column, or None if not understood."""
     load = text.strip().lower()
     rate = number(rate_text) if rate_text.strip() else None
-    if rate_text.strip() and rate is None:
+    if rate_text.strip() and (rate is None or rate <= 0):
         return None
+    found = _load_words(load, rate)
+    # a batch, a loop or a rate of nothing is no load
+    if found is None or (found[0] in ("static", "closed") and found[1] < 1):
+        return None
+    if found[2] is not None and found[2] <= 0:
+        return None
+    return found
+
+
+def _load_words(load: str, rate: float | None) -> tuple[Shape, int, float | None] | None:
     if (batch := _int(load)) is not None:
         return "static", batch, rate
     if _MAX_LOAD.search(load):
