@@ -45,7 +45,13 @@ def test_a_csv_without_the_optional_columns_is_read(tmp_path: Path) -> None:
 def test_bad_values_skip_their_row_with_the_reason(tmp_path: Path) -> None:
     rows = [
         GOOD | {"value": "n/a"},
-        GOOD | {"batch_or_concurrency": "poisson", "rate_per_s": "five", "metric": "ttft_p50"},
+        GOOD
+        | {
+            "batch_or_concurrency": "poisson",
+            "rate_per_s": "five",
+            "metric": "ttft_p50",
+            "unit": "ms",
+        },
         GOOD,
     ]
     bad_value, bad_rate, good = validate_rows(_write(tmp_path / "mine.csv", rows))

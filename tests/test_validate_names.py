@@ -9,7 +9,8 @@ import pytest
 from simplan.scenario import scenario_from_dict
 from simplan.validate.names import dataset_id, gpu_id, latency_metric, model_id
 from simplan.validate.predict import predict_row
-from simplan.validate.rows import engine_of, read_spec, vllm_version
+from simplan.validate.rows import read_spec
+from simplan.validate.wording import engine_of, vllm_version, weights_id
 from simplan.workload import sample_lengths
 
 
@@ -244,3 +245,84 @@ def test_a_row_stating_attention_dp_runs_its_moe_model_so() -> None:
     assert stated.engine_knobs == in_notes.engine_knobs == {"attention_dp": True}
     # a dense model has no experts to spread: its attention stays tensor-parallel
     assert unstated.engine_knobs == {} and dense.engine_knobs == {}
+
+
+# --- what a review of the readers found read wrongly (2026-12-04) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("read", "text", "expected"),
+    [
+        # v0.2 dropped v0.1's sliding window: not the catalogued network
+        (model_id, "Mistral-7B-Instruct-v0.2", None),
+        (model_id, "Mistral-7B-Instruct-v0.1", "mistral-7b"),
+        (gpu_id, "A100 SXM4 40 GB", "a100-sxm4-40gb"),
+        (gpu_id, "A100-SXM4-80GB (DGX A100 640GB)", "a100-sxm4-80gb"),
+        (gpu_id, "H100NVL", None),
+        (engine_of, "NIM (vLLM backend)", "vllm"),
+        (engine_of, "vLLM (compared to SGLang)", "vllm"),
+        (vllm_version, "vLLM 0.9 (V0 engine)", "v0"),
+        (vllm_version, "vllm==0.6.3", "v0"),
+        (weights_id, "GPTQ 4-bit, int8 KV", "int4-gptq"),
+        (weights_id, "AWQ (dtype float16)", "int4-awq"),
+    ],
+)
+def test_names_the_review_found_misread(read, text: str, expected: str | None) -> None:  # type: ignore[no-untyped-def]
+    assert read(text) == expected
+
+
+def test_datasets_the_review_found_misread() -> None:
+    assert dataset_id("sharegpt4-sarathi") == "sharegpt4-sarathi"  # a catalog id
+    assert dataset_id("ShareGPT4") is None  # GPT-4's answers, not ShareGPT V3
+    assert dataset_id("GSM8K", "llama-3.1-8b") is None  # not MLPerf's Mixtral mix
+    # a fixed output length beats the dataset's answers
+    spec = read_spec(_raw(input_len="ShareGPT V3", output_len="256"), "PROBE")
+    assert not isinstance(spec, str) and spec.output.spec == 256
+
+
+@pytest.mark.parametrize(
+    ("load", "rate", "expected"),
+    [
+        ("rate 4 req/min", "", None),
+        ("server (8 qps)", "", ("poisson", 0, 8.0)),
+        ("concurrency 1-64", "", None),
+        ("concurrency 8", "5", None),  # a rate-capped loop is not modelled
+        ("rate 1..2", "", None),
+    ],
+)
+def test_loads_the_review_found_misread(load: str, rate: str, expected: tuple | None) -> None:  # type: ignore[type-arg]
+    from simplan.validate.wording import _load
+
+    assert _load(load, rate) == expected
+
+
+def test_limits_and_settings_the_review_found_misread() -> None:
+    from simplan.validate.wording import _stated_knobs, latency_limits_s
+
+    # a reported mean is not the limit
+    text = "mean TTFT = 50 ms; TTFT p99 <= 2000 ms, TPOT p99 <= 200 ms"
+    assert latency_limits_s(text) == (2.0, 0.2)
+    for off in ("enable_attention_dp: false", "no ADP", "attention DP off"):
+        assert _stated_knobs({"tp": "8", "notes": off}) == {}, off
+
+
+@pytest.mark.parametrize(
+    ("tp", "n_gpus", "expected"),
+    [("8", "2x8", (8, 1, 2)), ("DP2 TP4", "8", (4, 1, 2)), ("TP4PP2", "8", (4, 2, 1))],
+)
+def test_layouts_the_review_found_misread(tp: str, n_gpus: str, expected: tuple) -> None:  # type: ignore[type-arg]
+    spec = read_spec(_raw(tp=tp, n_gpus=n_gpus), "PROBE")
+    assert not isinstance(spec, str) and (spec.tp, spec.pp, spec.replicas) == expected
+    assert "fewer than tp x pp" in str(read_spec(_raw(tp="8", n_gpus="4"), "PROBE"))
+
+
+def test_time_units_and_one_token_answers() -> None:
+    cache: dict = {}
+    per_token = predict_row(_raw(metric="tpot_mean", unit="ms/token"), 2, cache=cache).predicted
+    suffix = predict_row(_raw(metric="mean_tpot_ms", unit=""), 2, cache=cache).predicted
+    seconds = predict_row(_raw(metric="tpot_mean", unit="s"), 2, cache=cache).predicted
+    assert per_token is not None and per_token == suffix == pytest.approx(seconds * 1e3)
+    wrong = predict_row(_raw(metric="tpot_mean", unit="tokens"), 2, cache=cache)
+    assert wrong.predicted is None and "not a time unit" in str(wrong.skipped)
+    one = _raw(batch_or_concurrency="1", output_len="1", metric="decode_tokens_per_s_per_request")
+    assert "one-token answer" in str(predict_row(one, 2, cache=cache).skipped)

@@ -10,7 +10,9 @@ import pytest
 from simplan import api
 from simplan.scenario import NormalLength, scenario_from_dict
 from simplan.validate import default_csvs, read_rows
-from simplan.validate.rows import gpu_id, kv_id, lengths, read_spec, weights_id
+from simplan.validate.names import gpu_id
+from simplan.validate.rows import read_spec
+from simplan.validate.wording import kv_id, lengths, weights_id
 from simplan.workload import sample_lengths
 
 
@@ -201,7 +203,7 @@ def test_validate_reports_the_error_by_every_grouping() -> None:
 
 
 def test_vllm_releases_before_0_8_ran_the_v0_engine() -> None:
-    from simplan.validate.rows import vllm_version
+    from simplan.validate.wording import vllm_version
 
     assert vllm_version("vllm 0.7.3 (AccelMark runner)") == "v0"
     assert vllm_version("vllm 0.19.1 (FlashAttention-3 fork)") == "v1"

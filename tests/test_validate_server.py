@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from simplan.validate.predict import predict_row
-from simplan.validate.rows import latency_limits_s, read_spec
+from simplan.validate.rows import read_spec
 from simplan.validate.server import BISECTIONS, highest_rate_meeting
+from simplan.validate.wording import latency_limits_s
 
 
 def _summary(rate: float) -> dict[str, Any]:

@@ -39,11 +39,17 @@ MODEL_ALIASES = {
 }
 #: Checkpoint words that change no shape: the tuning (instruct, chat, it, base), the
 #: hub's format (hf), a revision (v0.1, a date such as 0528 or 2507) and the
-#: quantization (stated by the row's weights column).
+#: quantization (stated by the row's weights column). Where a revision changed the
+#: network, only the catalogued one is read (``_REVISION``).
 _VARIANT = re.compile(
     r"-(instruct|chat|hf|it|base|thinking|v\d+(\.\d+)*|\d{4}|fp8|fp4|nvfp4|mxfp4|bf16|fp16"
     r"|awq|gptq|int4|int8|w4a16|w8a8|w8a16|dynamic|quantized)$"
 )
+
+
+#: Catalog entries whose later revisions are other networks, and the revision each is:
+#: Mistral-7B v0.2 dropped v0.1's 4,096-token sliding window (the catalog entry's).
+_REVISION = {"mistral-7b": "v0.1"}
 
 
 def model_id(name: str) -> str | None:
@@ -55,12 +61,17 @@ def model_id(name: str) -> str | None:
     base = re.sub(r"[-.]quantized[-.].*$", "", base)  # RedHatAI's "...-quantized.w4a16"
     known = catalog.load("model")
     # strip one word at a time, stopping at a known name ("deepseek-v3-0324" is V3)
+    versions = []
     while MODEL_ALIASES.get(base, base) not in known:
         stripped = _VARIANT.sub("", base)
         if stripped == base:
             return None
+        versions += re.findall(r"-(v\d+(?:\.\d+)*)$", base)
         base = stripped
-    return MODEL_ALIASES.get(base, base)
+    found = MODEL_ALIASES.get(base, base)
+    if found in _REVISION and any(v != _REVISION[found] for v in versions):
+        return None
+    return found
 
 
 def gpu_id(name: str) -> str | None:
@@ -80,11 +91,12 @@ def _gpu_name(n: str) -> str | None:
             return amd
     pcie = "pcie" in n
     if "a100" in n:
-        if "40g" in n:
+        # "40GB", "40 GB", but not a DGX's "640GB"
+        if re.search(r"(?<!\d)40\s*gb?\b", n):
             return None if pcie else "a100-sxm4-40gb"
         return "a100-pcie-80gb" if pcie else "a100-sxm4-80gb"
     # H100 NVL (94 GB) and H200 NVL (a 600 W PCIe card) are not the SXM parts
-    if re.search(r"\bh[12]00\b.*\bnvl\b|\bh[12]00-nvl", n):
+    if re.search(r"h[12]00\W*nvl|\bh[12]00\b.*\bnvl\b", n):
         return None
     if "h100" in n:
         return "h100-pcie" if pcie else "h100-sxm"
@@ -120,20 +132,31 @@ _MLPERF = {
 
 def dataset_id(text: str, model: str = "") -> str | None:
     """The catalog dataset a length column names ("sharegpt_standard_v1 (...)",
-    "OpenOrca (MLPerf)", "MLPerf dataset" for a benchmark's model), or None."""
+    "OpenOrca (MLPerf)", "MLPerf dataset" for a benchmark's model, a catalog id), or
+    None. An MLPerf set's component (GSM8K, AIME) is read as the MLPerf set only where
+    the row says MLPerf or runs that benchmark's model."""
     t = text.strip().lower()
+    first = re.split(r"[\s(,;]", t, maxsplit=1)[0]
+    if first in catalog.load("dataset"):
+        return first
     for words, entry in _DATASET_WORDS:
         if any(w in t for w in words):
-            return entry
+            mlperf = entry.startswith("mlperf-")
+            return entry if not mlperf or "mlperf" in t or _MLPERF.get(model) == entry else None
     if "mlperf" in t:
         return _MLPERF.get(model)
-    # vLLM's and SGLang's serving benchmarks draw ShareGPT V3 first turns
-    return "sharegpt" if t.startswith("sharegpt") else None
+    # vLLM's and SGLang's serving benchmarks draw ShareGPT V3 first turns; ShareGPT4 is
+    # another set (GPT-4's answers)
+    if t.startswith("sharegpt") and not re.match(r"sharegpt[\s_-]*(?:4|gpt-?4)", t):
+        return "sharegpt"
+    return None
 
 
 #: Per-request latencies a source reports, by the words it uses, and the simulation's
-#: column for each; ITL is the per-request mean gap between tokens (TPOT), which equals
-#: a token gap's median only at the median: per-token gap tails are not recorded.
+#: column for each. ITL is read as TPOT, each request's mean gap between its tokens:
+#: benchmarks pool the gaps of every token, so their mean weights long answers more and
+#: their median is one gap's, which a request's mean approximates only near the middle;
+#: per-token gaps are not recorded, so ITL tails are not read.
 _LATENCIES = {
     "ttft": "ttft_s",
     "tpot": "tpot_s",

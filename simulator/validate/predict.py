@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -32,8 +33,9 @@ from simplan.recorder import COMPLETED
 from simplan.scenario import scenario_from_dict
 from simplan.sim import simulate
 from simplan.validate.names import THROUGHPUTS, latency_metric
-from simplan.validate.rows import Row, Spec, number, read_spec
+from simplan.validate.rows import Row, Spec, read_spec
 from simplan.validate.server import highest_rate_meeting
+from simplan.validate.wording import number
 
 _STATIC_METRICS = {
     "output_throughput_total",
@@ -73,6 +75,9 @@ def predict_row(
     if measured is None:
         row.skipped = f"value {raw['value']!r} is not a number"
         return row
+    if latency_metric(row.metric) is not None and time_unit_per_s(row.unit, row.metric) is None:
+        row.skipped = f"unit {row.unit!r} of a latency is not a time unit (s, ms, us)"
+        return row
     if row.source_id == "AUTOGPTQ":
         row.skipped = "Hugging Face eager generate: a lower bound, not a serving engine"
         return row
@@ -97,8 +102,24 @@ def predict_row(
     return _predict_simulated(row, spec, cache)
 
 
+#: Time units rows state, per second.
+_TIME_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e3, "msec": 1e3}
+_TIME_UNITS |= {"millisecond": 1e3, "milliseconds": 1e3, "us": 1e6, "µs": 1e6, "μs": 1e6}
+_TIME_UNITS |= {"microseconds": 1e6}
+
+
+def time_unit_per_s(unit: str, metric: str) -> float | None:
+    """How many of a row's time unit make a second ("ms", "ms/token", "msec"; a blank
+    unit reads the metric's suffix, "mean_ttft_ms"), or None for a unit that is not a
+    time."""
+    u = re.split(r"[\s/(]", unit.strip().lower(), maxsplit=1)[0]
+    if not u:
+        u = next((x for x in ("ms", "us", "s") if metric.lower().endswith(f"_{x}")), "")
+    return _TIME_UNITS.get(u)
+
+
 def _scale(row: Row, seconds: float) -> float:
-    return seconds * {"ms": 1e3, "us": 1e6}.get(row.unit.strip().lower(), 1.0)
+    return seconds * (time_unit_per_s(row.unit, row.metric) or 1.0)
 
 
 def _memory_share(spec: Spec) -> float:
@@ -114,7 +135,8 @@ def _predict_static(row: Row, spec: Spec, cache: SimCache) -> Row:
         row.skipped = "a static batch spread over replicas is not modelled"
         return row
     fitted = {"itl_slope_ms_per_context_token", "itl_intercept_ms"}
-    if row.metric not in _STATIC_METRICS | fitted and _batch_latency(row.metric) is None:
+    known = row.metric in _STATIC_METRICS | fitted or THROUGHPUTS.get(row.metric) == "output"
+    if not known and _batch_latency(row.metric) is None:
         row.skipped = f"metric {row.metric!r} not modelled"
         return row
     batch = spec.batch
@@ -195,6 +217,11 @@ def _read_batch_metric(row: Row, spec: Spec, figures: dict[str, float]) -> Row:
     mean time per output token and mean request time (seconds)."""
     in_len, out_len = int(spec.input.mean), int(spec.output.mean)
     m = row.metric
+    per_token = m in ("decode_tokens_per_s_per_request", "itl_p50", "itl_mean", "tpot_mean")
+    found = latency_metric(m)
+    if out_len <= 1 and (per_token or (found is not None and found[0] == "tpot_s")):
+        row.skipped = "a one-token answer has no time between tokens"
+        return row
     if m == "output_throughput_total" or THROUGHPUTS.get(m) == "output":
         row.predicted = figures["output_tokens_per_s"]
     elif m == "output_throughput_per_gpu":
