@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
@@ -35,7 +34,7 @@ from simplan.sim import simulate
 from simplan.validate.names import THROUGHPUTS, latency_metric
 from simplan.validate.rows import Row, Spec, read_spec
 from simplan.validate.server import highest_rate_meeting
-from simplan.validate.wording import number
+from simplan.validate.wording import number, time_unit_per_s
 
 _STATIC_METRICS = {
     "output_throughput_total",
@@ -102,20 +101,9 @@ def predict_row(
     return _predict_simulated(row, spec, cache)
 
 
-#: Time units rows state, per second.
-_TIME_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e3, "msec": 1e3}
-_TIME_UNITS |= {"millisecond": 1e3, "milliseconds": 1e3, "us": 1e6, "µs": 1e6, "μs": 1e6}
-_TIME_UNITS |= {"microseconds": 1e6}
-
-
-def time_unit_per_s(unit: str, metric: str) -> float | None:
-    """How many of a row's time unit make a second ("ms", "ms/token", "msec"; a blank
-    unit reads the metric's suffix, "mean_ttft_ms"), or None for a unit that is not a
-    time."""
-    u = re.split(r"[\s/(]", unit.strip().lower(), maxsplit=1)[0]
-    if not u:
-        u = next((x for x in ("ms", "us", "s") if metric.lower().endswith(f"_{x}")), "")
-    return _TIME_UNITS.get(u)
+def _finite_stat(stat: Any, values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(stat(finite)) if finite.size else float("nan")
 
 
 def _scale(row: Row, seconds: float) -> float:
@@ -307,8 +295,9 @@ def _rounds_figures(row: Row, spec: Spec, cache: SimCache) -> dict[str, float] |
             cache[key] = {
                 "output_tokens_per_s": out_tokens / res.end_s,
                 "ttft_s": float(np.mean(table["ttft_s"])),
-                "tpot_p50_s": float(np.nanmedian(table["tpot_s"])),
-                "tpot_mean_s": float(np.nanmean(table["tpot_s"])),
+                # one-token answers have no TPOT: NaN, which _read_batch_metric skips
+                "tpot_p50_s": _finite_stat(np.median, table["tpot_s"]),
+                "tpot_mean_s": _finite_stat(np.mean, table["tpot_s"]),
                 "e2e_s": float(np.mean(table["e2e_s"])),
             }
     run = cache[key]

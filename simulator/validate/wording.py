@@ -289,3 +289,19 @@ def _stated_knobs(raw: dict[str, str]) -> dict[str, Any]:
         if not _OFF.search(before) and not _OFF.search(after):
             return {"attention_dp": True}
     return {}
+
+
+#: Time units rows state, per second.
+_TIME_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e3, "msec": 1e3}
+_TIME_UNITS |= {"millisecond": 1e3, "milliseconds": 1e3, "us": 1e6, "µs": 1e6, "μs": 1e6}
+_TIME_UNITS |= {"microseconds": 1e6}
+
+
+def time_unit_per_s(unit: str, metric: str) -> float | None:
+    """How many of a row's time unit make a second ("ms", "ms/token", "msec"; a blank
+    unit reads the metric's suffix, "mean_ttft_ms"), or None for a unit that is not a
+    time."""
+    u = re.split(r"[\s/(]", unit.strip().lower(), maxsplit=1)[0]
+    if not u:
+        u = next((x for x in ("ms", "us", "s") if metric.lower().endswith(f"_{x}")), "")
+    return _TIME_UNITS.get(u)
