@@ -12,11 +12,12 @@ from simplan.validate.server import BISECTIONS, highest_rate_meeting
 from simplan.validate.wording import latency_limits_s
 
 
-def _summary(rate: float) -> dict[str, Any]:
-    # a queue whose p99 TTFT grows as 1 / (1 - load) near a capacity of 10 requests/s
+def _summary(rate: float, slo: dict[str, float]) -> dict[str, Any]:
+    # a queue whose p99 TTFT grows as 1 / (1 - load) near a capacity of 10 requests/s,
+    # judged as the one SLO evaluator judges the [slo] the search sets
+    ttft, tpot = 0.1 / (1.0 - rate / 10.0), 0.02
     return {
-        "ttft_s": {"p99": 0.1 / (1.0 - rate / 10.0)},
-        "tpot_s": {"p99": 0.02},
+        "slo_met": ttft <= slo["ttft_p99_s"] and tpot <= slo["tpot_p99_s"],
         "requests_rejected": 0,
         "rate": rate,
     }

@@ -329,7 +329,7 @@ def _at_highest_rate_meeting_limits(spec: Spec, cache: SimCache, line: int) -> d
         return str(offline["error"])
     assert spec.latency_limits_s is not None
     return highest_rate_meeting(
-        lambda rate: _simulated(spec, _workload(spec) | _poisson(rate), cache, line),
+        lambda rate, slo: _simulated(spec, _workload(spec) | _poisson(rate), cache, line, slo),
         capacity_per_s=offline["requests_per_s"],
         ttft_p99_s=spec.latency_limits_s[0],
         tpot_p99_s=spec.latency_limits_s[1],
@@ -355,10 +355,16 @@ def _workload(spec: Spec) -> dict[str, Any]:
     return w
 
 
-def _simulated(spec: Spec, workload: dict[str, Any], cache: SimCache, line: int) -> dict[str, Any]:
-    """The summary of the row's run under ``workload`` (simulated once per run), or
-    ``{"error": reason}``."""
-    doc = {
+def _simulated(
+    spec: Spec,
+    workload: dict[str, Any],
+    cache: SimCache,
+    line: int,
+    slo: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """The summary of the row's run under ``workload`` (simulated once per run; ``slo``
+    its latency objectives), or ``{"error": reason}``."""
+    doc: dict[str, Any] = {
         "model": {"name": spec.model, "weights": spec.weights, "kv_cache": spec.kv},
         "hardware": {"gpu": spec.gpu, "tp": spec.tp, "pp": spec.pp, "replicas": spec.replicas},
         "engine": _engine_section(spec),
@@ -366,6 +372,8 @@ def _simulated(spec: Spec, workload: dict[str, Any], cache: SimCache, line: int)
         # the source measured every request it sent, however long the queue grew
         "simulation": {"run_to_completion": True},
     }
+    if slo:
+        doc["slo"] = slo
     key = repr(doc)
     if key not in cache:
         try:

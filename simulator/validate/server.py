@@ -4,7 +4,8 @@ MLPerf Inference's Server scenario sends Poisson arrivals and reports the throug
 the highest rate whose 99th-percentile time to first token and time per output token
 stay within the benchmark's limits. simplan searches that rate the same way: by
 bisection between no load and the rate the fleet sustains offline, simulating each trial
-rate to its last request.
+rate to its last request with the limits as the scenario's ``[slo]``, so the one SLO
+evaluator (:mod:`simplan.slo`, the summary's ``slo_met``) judges every trial.
 """
 
 from __future__ import annotations
@@ -18,24 +19,28 @@ BISECTIONS = 7
 
 
 def highest_rate_meeting(
-    summary_at: Callable[[float], dict[str, Any]],
+    summary_at: Callable[[float, dict[str, float]], dict[str, Any]],
     *,
     capacity_per_s: float,
     ttft_p99_s: float,
     tpot_p99_s: float,
 ) -> dict[str, Any] | str:
     """The run summary at the highest rate (requests/s, below ``capacity_per_s``) whose
-    p99 TTFT and p99 TPOT are within the limits, or the reason none is."""
+    p99 TTFT and p99 TPOT are within the limits, or the reason none is.
+
+    ``summary_at(rate, slo)`` simulates the rate with ``slo`` as the scenario's ``[slo]``
+    table and returns the run's summary."""
     if capacity_per_s <= 0:
         return "the fleet completes no request offline"
+    slo = {"ttft_p99_s": ttft_p99_s, "tpot_p99_s": tpot_p99_s}
     lo, hi = 0.0, capacity_per_s
     best: dict[str, Any] | None = None
     for _ in range(BISECTIONS):
         rate = (lo + hi) / 2.0
-        summary = summary_at(rate)
+        summary = summary_at(rate, slo)
         if "error" in summary:
             return str(summary["error"])
-        if _meets(summary, ttft_p99_s, tpot_p99_s):
+        if summary["slo_met"] and not summary["requests_rejected"]:
             lo, best = rate, summary
         else:
             hi = rate
@@ -45,10 +50,3 @@ def highest_rate_meeting(
             f"p99 TPOT <= {tpot_p99_s:g} s"
         )
     return best
-
-
-def _meets(summary: dict[str, Any], ttft_p99_s: float, tpot_p99_s: float) -> bool:
-    ttft, tpot = summary["ttft_s"]["p99"], summary["tpot_s"]["p99"]
-    if summary["requests_rejected"] or ttft is None:
-        return False
-    return ttft <= ttft_p99_s and (tpot is None or tpot <= tpot_p99_s)
