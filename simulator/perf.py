@@ -84,31 +84,28 @@ def node_gpus(gpu: catalog.Gpu, tp: int) -> int:
     return tp if tp <= max(gpu.nvlink_domain_gpus, MAX_TP) else MAX_TP
 
 
-def _expert_parallel_problem(arch: catalog.ModelArch, gpu: catalog.Gpu, tp: int) -> str | None:
-    """Why a group wider than one node cannot run ``arch`` expert-parallel with
-    data-parallel attention (None when it can): attention is not split, experts are
-    dealt out whole, dense MLPs are split ``tp`` ways, and the group fills whole nodes."""
-    if not arch.is_moe:
+def _multi_node_problem(
+    arch: catalog.ModelArch, gpu: catalog.Gpu, tp: int, attention_dp: bool
+) -> str | None:
+    """Why a group wider than one node cannot run ``arch`` (None when it can). The group
+    fills whole nodes. Expert-parallel with data-parallel attention (``attention_dp``,
+    DeepSeek on 2x8 H100s as SGLang and TensorRT-LLM serve it): attention is not split,
+    experts are dealt out whole and dense MLPs split ``tp`` ways. Tensor-parallel (SGLang's
+    DeepSeek recipe runs --tp 16 over two 8-GPU nodes): heads and MLPs split as within a
+    node, and each all-reduce goes within the node over NVLink and between the nodes over
+    the network."""
+    if attention_dp and not arch.is_moe:
         return "only an MoE model spreads over nodes (expert parallelism)"
     if tp % node_gpus(gpu, tp):
-        return f"a group across nodes fills whole {MAX_TP}-GPU nodes"
-    if arch.num_experts % tp:
-        return f"expert parallelism deals the {arch.num_experts} experts out whole"
-    if arch.dense_layers and arch.intermediate_size % tp:
-        return f"the dense MLP width {arch.intermediate_size} must split {tp} ways"
-    return None
-
-
-def _tensor_parallel_problem(arch: catalog.ModelArch, gpu: catalog.Gpu, tp: int) -> str | None:
-    """Why a tensor-parallel group wider than one node cannot run ``arch`` (None when it
-    can): it fills whole nodes and splits the heads and MLP as within a node (SGLang's
-    DeepSeek recipe runs --tp 16 over two 8-GPU nodes). Each all-reduce then goes within
-    the node over NVLink and between the nodes over the network."""
-    if tp % node_gpus(gpu, tp):
-        return (
-            f"a tensor-parallel group across nodes fills whole {MAX_TP}-GPU nodes; or use pp "
-            "for more GPUs, or [engine] attention_dp = true for an MoE model"
+        return f"a group across nodes fills whole {MAX_TP}-GPU nodes; or use pp for more GPUs" + (
+            "" if attention_dp else ", or [engine] attention_dp = true for an MoE model"
         )
+    if attention_dp:
+        if arch.num_experts % tp:
+            return f"expert parallelism deals the {arch.num_experts} experts out whole"
+        if arch.dense_layers and arch.intermediate_size % tp:
+            return f"the dense MLP width {arch.intermediate_size} must split {tp} ways"
+        return None
     valid = valid_tp_degrees(arch, limit=tp)
     if tp not in valid:
         return (
@@ -130,12 +127,8 @@ def check_parallelism(
     network (no calibration row has one: the note says so)."""
     problems = []
     valid = valid_tp_degrees(arch)
-    if tp > MAX_TP and attention_dp:
-        why = _expert_parallel_problem(arch, gpu, tp)
-        if why is not None:
-            problems.append(Problem("hardware.tp", why, tp, True))
-    elif tp > MAX_TP:
-        why = _tensor_parallel_problem(arch, gpu, tp)
+    if tp > MAX_TP:
+        why = _multi_node_problem(arch, gpu, tp, attention_dp)
         if why is not None:
             problems.append(Problem("hardware.tp", why, tp, True))
     elif tp not in valid:
