@@ -291,19 +291,19 @@ def test_datasets_the_review_found_misread() -> None:
     ],
 )
 def test_loads_the_review_found_misread(load: str, rate: str, expected: tuple | None) -> None:  # type: ignore[type-arg]
-    from simplan.validate.wording import _load
+    from simplan.validate.wording import load_shape
 
-    assert _load(load, rate) == expected
+    assert load_shape(load, rate) == expected
 
 
 def test_limits_and_settings_the_review_found_misread() -> None:
-    from simplan.validate.wording import _stated_knobs, latency_limits_s
+    from simplan.validate.wording import latency_limits_s, stated_knobs
 
     # a reported mean is not the limit
     text = "mean TTFT = 50 ms; TTFT p99 <= 2000 ms, TPOT p99 <= 200 ms"
     assert latency_limits_s(text) == (2.0, 0.2)
     for off in ("enable_attention_dp: false", "no ADP", "attention DP off"):
-        assert _stated_knobs({"tp": "8", "notes": off}) == {}, off
+        assert stated_knobs({"tp": "8", "notes": off}) == {}, off
 
 
 @pytest.mark.parametrize(

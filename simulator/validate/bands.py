@@ -59,15 +59,9 @@ def metric_family(metric: str) -> tuple[str, int] | None:
     latency = latency_metric(metric)
     if latency is not None:
         column, stat = latency
-        return (
-            ({"ttft_s": "ttft", "tpot_s": "tpot", "e2e_s": "e2e"}[column], 1)
-            if stat
-            in (
-                "mean",
-                "p50",
-            )
-            else None
-        )
+        if stat not in ("mean", "p50"):
+            return None
+        return {"ttft_s": "ttft", "tpot_s": "tpot", "e2e_s": "e2e"}[column], 1
     rate = THROUGHPUTS.get(metric)
     if rate is None:
         return None

@@ -180,6 +180,7 @@ THROUGHPUTS = {
     "total_throughput_total": "total",
     "request_throughput": "requests",
     "requests_per_s": "requests",
+    "output_throughput_per_gpu": "per_gpu",
     # a user's view: each request's decode rate (1 / its TPOT), averaged over requests
     "output_throughput_per_user": "per_user",
     "output_tokens_per_s_per_user": "per_user",

@@ -205,9 +205,10 @@ def _read_batch_metric(row: Row, spec: Spec, figures: dict[str, float]) -> Row:
     mean time per output token and mean request time (seconds)."""
     in_len, out_len = int(spec.input.mean), int(spec.output.mean)
     m = row.metric
-    per_token = m in ("decode_tokens_per_s_per_request", "itl_p50", "itl_mean", "tpot_mean")
     found = latency_metric(m)
-    if out_len <= 1 and (per_token or (found is not None and found[0] == "tpot_s")):
+    tpot = found is not None and found[0] == "tpot_s"
+    between_tokens = tpot or m == "decode_tokens_per_s_per_request"
+    if out_len <= 1 and between_tokens:
         row.skipped = "a one-token answer has no time between tokens"
         return row
     if m == "output_throughput_total" or THROUGHPUTS.get(m) == "output":
@@ -393,7 +394,7 @@ def _simulated(
 def _predict_simulated(row: Row, spec: Spec, cache: SimCache) -> Row:
     latency = latency_metric(row.metric)
     rate = THROUGHPUTS.get(row.metric)
-    if latency is None and rate is None and row.metric != "output_throughput_per_gpu":
+    if latency is None and rate is None:
         row.skipped = f"metric {row.metric!r} not modelled for a simulated run"
         return row
     if spec.shape == "slo_max_rate":
@@ -427,6 +428,6 @@ def _predict_simulated(row: Row, spec: Spec, cache: SimCache) -> Row:
         row.predicted = summary["per_user_tokens_per_s"]
         if row.predicted is None:
             row.skipped = "no completed request generated two tokens"
-    else:
+    else:  # per_gpu
         row.predicted = summary["output_tokens_per_s"] / spec.n_gpus
     return row

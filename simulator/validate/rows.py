@@ -33,15 +33,15 @@ from simplan.validate.wording import (
     Engine,
     Lengths,
     Shape,
-    _count,
-    _gpus,
-    _load,
-    _stated_knobs,
+    count,
     engine_of,
+    gpu_count,
     kv_id,
     latency_limits_s,
     lengths,
+    load_shape,
     number,
+    stated_knobs,
     vllm_version,
     weights_id,
 )
@@ -183,14 +183,15 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         return f"weights {raw['precision_weights']!r} not in the catalog"
     engine = engine_of(raw.get("engine", ""))
     kv = kv_id(raw["precision_kv"], weights, engine)
-    tp = _count(raw["tp"], "tp") or 1
+    tp = count(raw["tp"], "tp") or 1
     # "tp" may state a pipeline as well ("4 (PP2)", "tp4 pp2"); GPUs beyond one
     # replica's tp x pp serve more replicas (data parallel), as MLPerf's 8-GPU systems do
     stated_pp = re.search(r"pp\s*[=:]?\s*(\d+)", raw["tp"].lower())
     pp = int(stated_pp.group(1)) if stated_pp else 1
-    n_gpus = _gpus(raw["n_gpus"]) or tp * pp
+    n_gpus = gpu_count(raw["n_gpus"]) or tp * pp
     if n_gpus < tp * pp:
         return f"n_gpus {raw['n_gpus']!r} is fewer than tp x pp = {tp * pp}"
+    replicas = n_gpus // (tp * pp)
     inp = lengths(raw["input_len"]) or dataset_lengths(raw["input_len"], "input", model)
     if inp is not None and isinstance(inp.spec, dict) and "dataset" in inp.spec:
         # the dataset's answers, unless the row fixes the output length
@@ -205,7 +206,7 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         return "input or output length not stated"
     if raw.get("rate_per_s", "").strip() and not (number(raw["rate_per_s"]) or 0) > 0:
         return f"rate_per_s {raw['rate_per_s']!r} is not a positive number"
-    load = _load(raw["batch_or_concurrency"], raw.get("rate_per_s", ""))
+    load = load_shape(raw["batch_or_concurrency"], raw.get("rate_per_s", ""))
     if load is None:
         return f"load {raw['batch_or_concurrency']!r} not understood"
     shape, batch, rate = load
@@ -237,11 +238,11 @@ def read_spec(raw: dict[str, str], source_id: str) -> Spec | str:
         rate_per_s=rate,
         engine_knobs={
             k: v
-            for k, v in (SOURCE_ENGINE.get(harness_of(source_id), {}) | _stated_knobs(raw)).items()
+            for k, v in (SOURCE_ENGINE.get(harness_of(source_id), {}) | stated_knobs(raw)).items()
             if k != "attention_dp" or catalog.model(model).is_moe
         },
-        num_requests=_num_requests(source_id, shape, inp, out, max(n_gpus // (tp * pp), 1), batch),
-        replicas=max(n_gpus // (tp * pp), 1),
+        num_requests=_num_requests(source_id, shape, inp, out, replicas, batch),
+        replicas=replicas,
         latency_limits_s=limits,
         rounds=CLOSED_ROUNDS.get(source_id, 0) if shape == "static" else 0,
         engine_memory_gib=_engine_memory_gib(raw.get("notes", "")),

@@ -155,7 +155,7 @@ def number(text: str) -> float | None:
     return value if value == value and abs(value) != float("inf") else None
 
 
-def _count(text: str, prefix: str) -> int | None:
+def count(text: str, prefix: str) -> int | None:
     """The leading count of a column ("8", "TP8", "tp=2 (PP2)", "2 (one node)"), or the
     count after ``prefix`` wherever it stands ("DP2 TP4")."""
     t = text.lower()
@@ -165,10 +165,10 @@ def _count(text: str, prefix: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _gpus(text: str) -> int | None:
+def gpu_count(text: str) -> int | None:
     """A GPU count: "8", "16 (2 nodes)", "2x8" (nodes x GPUs)."""
     m = re.match(r"\s*(\d+)\s*[x×*]\s*(\d+)", text.lower())
-    return int(m.group(1)) * int(m.group(2)) if m else _count(text, "")
+    return int(m.group(1)) * int(m.group(2)) if m else count(text, "")
 
 
 def lengths(text: str) -> Lengths | None:
@@ -230,14 +230,14 @@ def latency_limits_s(text: str) -> tuple[float, float] | None:
         limit = number(value)
         if limit is None or limit <= 0:
             return None
-        found.append(limit * (1e-3 if unit == "ms" else 1.0))
+        found.append(limit / _TIME_UNITS[unit])
     return found[0], found[1]
 
 
 _BATCH = re.compile(r"(?:batch(?: size)?|bs)\s*[=:]?\s*(\d+)|interactive")
 
 
-def _load(text: str, rate_text: str) -> tuple[Shape, int, float | None] | None:
+def load_shape(text: str, rate_text: str) -> tuple[Shape, int, float | None] | None:
     """(shape, batch or clients, rate) of a load column, or None if not understood."""
     load = text.strip().lower()
     rate = number(rate_text) if rate_text.strip() else None
@@ -280,7 +280,7 @@ _ATTENTION_DP = re.compile(r"attention[ _-]?dp|dp[ _-]?attention|\badp\b")
 _OFF = re.compile(r"\b(?:no|not|without|disabled?|off|false)\b")
 
 
-def _stated_knobs(raw: dict[str, str]) -> dict[str, Any]:
+def stated_knobs(raw: dict[str, str]) -> dict[str, Any]:
     """Engine settings a row states in its own columns (the tp column or the notes)."""
     stated = f"{raw.get('tp', '')} {raw.get('notes', '')}".lower()
     for m in _ATTENTION_DP.finditer(stated):
